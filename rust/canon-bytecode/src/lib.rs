@@ -1,0 +1,15 @@
+//! canon bytecode: the module format, the one instruction enum and its opcode
+//! table, binary encode/decode, the text assembly (`.casm`), and the verifier
+//! that turns an untrusted [`Module`] into a [`VerifiedProgram`] — the only
+//! thing the machine accepts.
+//!
+//! Trust boundary: `decode(&[u8]) -> Module` (untrusted bytes become a
+//! structurally valid but unchecked module), `verify(Module) ->
+//! VerifiedProgram` (checked module). The byte layout is specified in
+//! `bytecode-spec/format.md`.
+
+pub mod instr;
+pub mod module;
+
+pub use instr::{Arm, EdgeBuffer, Instr, OPCODES, Opcode, Reg};
+pub use module::{Backpressure, BufferConfig, BufferMode, Const, FORMAT_VERSION, MAGIC, Module, Param, Proc, ProcId};

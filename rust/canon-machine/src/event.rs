@@ -1,0 +1,95 @@
+//! Observable events: what the machine emits and the replay records.
+//!
+//! Every event carries its logical position: the run group it belongs to
+//! (`group`: one entry-procedure instance and everything it spawns and
+//! opens), the group's round counter (`tick`), the coroutine that caused it
+//! (`coroutine`, numbered per group in spawn order) and, where there is one,
+//! the session (`sid`) and role index. The canonical replay orders events by
+//! `(group, tick, coroutine, emission order)`; `canon-replay` specifies the
+//! bytes.
+
+use canon_types::{SymId, Value};
+
+/// Why a session reached a terminal state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TerminalReason {
+    Closed,
+    Cancelled,
+    Aborted,
+    /// Faulted with a 3xxx/4xxx code.
+    Faulted { code: u16 },
+}
+
+/// Which host point produced a recorded answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostPoint {
+    /// `produce`: the payload for `label`.
+    Produce { label: SymId },
+    /// `recv`/`offer` delivery accepted by the host (answer: `Bool`).
+    Accept { label: SymId },
+    /// `select`: the chosen label (answer: `Value::Label`).
+    Choose,
+    /// `invoke` of an effect.
+    Invoke { effect: SymId },
+}
+
+/// Where an event happened. `sid` is `u64::MAX` and `role` is `u16::MAX`
+/// when the event has no session (e.g. a coroutine that holds none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventSite {
+    pub group: u32,
+    pub tick: u64,
+    pub coroutine: u32,
+    pub sid: u64,
+    pub role: u16,
+}
+
+impl EventSite {
+    pub const NO_SID: u64 = u64::MAX;
+    pub const NO_ROLE: u16 = u16::MAX;
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A coroutine started running `proc` (the entry procedure or a `spawn`).
+    Spawned { proc: u32 },
+    /// A coroutine ended normally (`halt`, or `ret` from its first frame).
+    Halted,
+    /// `open` succeeded: a session with `roles` role names.
+    Opened { roles: Vec<SymId> },
+    /// A message left `role` for role index `to` (it becomes visible at the
+    /// next round barrier). `seq` counts messages on the directed edge from 0.
+    Sent { to: u16, label: SymId, seq: u64, payload: Value },
+    /// A message from role index `from` was delivered to `role`.
+    Received { from: u16, label: SymId, seq: u64, payload: Value },
+    /// A send found the buffer full under `Drop` and discarded the message.
+    Dropped { to: u16, label: SymId, seq: u64 },
+    /// Under `LatestValue`, message `seq` replaced an undelivered one.
+    Overwritten { to: u16, label: SymId, seq: u64 },
+    /// A host handler answered at a named point. Re-execution feeds these
+    /// answers back instead of asking the host.
+    HostAnswer { point: HostPoint, answer: Value },
+    /// A timeout became active at this tick; `witness` is the issued timeout
+    /// witness id (unique per group).
+    TimeoutIssued { witness: u64 },
+    CancellationRequested { witness: u64 },
+    Cancelled { witness: u64 },
+    Aborted,
+    /// A coroutine fault became visible, before terminal fault handling.
+    FailureBranchEntered { code: u16 },
+    /// The session (or, with no session, the coroutine) faulted.
+    Faulted { code: u16 },
+    /// The last endpoint of the session closed.
+    Closed,
+    SessionTerminal { reason: TerminalReason },
+    /// The session's epoch advanced to `epoch` (after close).
+    EpochAdvanced { epoch: u64 },
+}
+
+/// One event: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub site: EventSite,
+    pub kind: EventKind,
+}

@@ -1,0 +1,58 @@
+//! Global types: the checked, role-indexed form of a choreography that
+//! projection turns into one [`crate::LocalType`] per role.
+//!
+//! `canon-choreo` builds these from its AST (multicast already expanded to
+//! one message per receiver, `do` already inlined); spans point back into the
+//! source so diagnostics can name `file:line:column`.
+
+use crate::local::Payload;
+
+/// A byte range in the choreography source; `Span::default()` for nodes that
+/// have no source (synthesised in tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+/// A global protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(tag = "kind")]
+pub enum GlobalType {
+    End,
+    /// `label(payload) from from to to; cont`
+    Message {
+        from: String,
+        to: String,
+        label: String,
+        payload: Vec<Payload>,
+        cont: Box<GlobalType>,
+        span: Span,
+    },
+    /// `choice at at { b0 } or { b1 } ...`: every branch must begin with a
+    /// message sent by `at`.
+    Choice {
+        at: String,
+        branches: Vec<GlobalType>,
+        span: Span,
+    },
+    /// `rec var { body }`
+    Rec {
+        var: String,
+        body: Box<GlobalType>,
+        span: Span,
+    },
+    /// `continue var;`
+    Continue {
+        var: String,
+        span: Span,
+    },
+}
+
+/// A named protocol with its declared roles, ready to project.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Protocol {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub body: GlobalType,
+}

@@ -1,0 +1,283 @@
+//! The flat local-type graph: the form stored in a bytecode module's type
+//! table and walked by the verifier and the machine.
+//!
+//! Nodes are addressed by [`TypeId`] (an index). Continuations are ids, and a
+//! `Var` node points at the `Mu` node that binds it, so advancing an endpoint's
+//! type is following an index — no allocation, no substitution. Names are
+//! [`SymId`]s into the module's string table.
+
+use crate::local::{Branch, LocalType, Payload};
+use crate::value::SymId;
+
+/// Index of a node in a [`TypeGraph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct TypeId(pub u32);
+
+/// One labelled branch in the flat form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FlatBranch {
+    pub label: SymId,
+    /// Payload type names, in order (payload item names are not kept).
+    pub payload: Vec<SymId>,
+    pub cont: TypeId,
+}
+
+/// One node of the flat graph.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TypeNode {
+    End,
+    Send {
+        peer: SymId,
+        branches: Vec<FlatBranch>,
+    },
+    Recv {
+        peer: SymId,
+        branches: Vec<FlatBranch>,
+    },
+    /// `μ`: the binder's variable name (kept for printing) and its body.
+    Mu {
+        var: SymId,
+        body: TypeId,
+    },
+    /// A recursion variable: the id of the `Mu` node that binds it.
+    Var {
+        mu: TypeId,
+    },
+}
+
+/// Why a graph is not well formed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("type {at}: reference to type {target} is out of range ({len} types)")]
+    OutOfRange { at: u32, target: u32, len: u32 },
+    #[error("type {at}: variable points at type {target}, which is not a mu binder")]
+    VarNotMu { at: u32, target: u32 },
+    #[error("type {at}: unguarded recursion (mu/var cycle with no message)")]
+    Unguarded { at: u32 },
+    #[error("type {at}: duplicate label in one choice")]
+    DuplicateLabel { at: u32 },
+    #[error("type {at}: a choice with no branches")]
+    EmptyChoice { at: u32 },
+    #[error("unbound recursion variable `{var}`")]
+    UnboundVar { var: String },
+}
+
+/// A table of local-type nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub struct TypeGraph {
+    pub nodes: Vec<TypeNode>,
+}
+
+impl TypeGraph {
+    pub fn get(&self, id: TypeId) -> Option<&TypeNode> {
+        self.nodes.get(id.0 as usize)
+    }
+
+    /// Follows `Mu` bodies and `Var` back-pointers until a communication or
+    /// `End` node. Returns `None` if the walk leaves the table or loops (an
+    /// unguarded recursion); a verified graph never does either.
+    pub fn resolve(&self, mut id: TypeId) -> Option<TypeId> {
+        for _ in 0..=self.nodes.len() {
+            match self.get(id)? {
+                TypeNode::Mu { body, .. } => id = *body,
+                TypeNode::Var { mu } => id = *mu,
+                _ => return Some(id),
+            }
+        }
+        None
+    }
+
+    /// Checks references, binders, guardedness and labels of every node.
+    pub fn check(&self) -> Result<(), GraphError> {
+        let len = self.nodes.len() as u32;
+        let in_range = |at: u32, t: TypeId| {
+            if t.0 < len { Ok(()) } else { Err(GraphError::OutOfRange { at, target: t.0, len }) }
+        };
+        for (i, node) in self.nodes.iter().enumerate() {
+            let at = i as u32;
+            match node {
+                TypeNode::End => {}
+                TypeNode::Send { branches, .. } | TypeNode::Recv { branches, .. } => {
+                    if branches.is_empty() {
+                        return Err(GraphError::EmptyChoice { at });
+                    }
+                    for (j, b) in branches.iter().enumerate() {
+                        in_range(at, b.cont)?;
+                        if branches[..j].iter().any(|o| o.label == b.label) {
+                            return Err(GraphError::DuplicateLabel { at });
+                        }
+                    }
+                }
+                TypeNode::Mu { body, .. } => in_range(at, *body)?,
+                TypeNode::Var { mu } => {
+                    in_range(at, *mu)?;
+                    if !matches!(self.nodes[mu.0 as usize], TypeNode::Mu { .. }) {
+                        return Err(GraphError::VarNotMu { at, target: mu.0 });
+                    }
+                }
+            }
+        }
+        for i in 0..len {
+            if self.resolve(TypeId(i)).is_none() {
+                return Err(GraphError::Unguarded { at: i });
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the nodes of a tree-form local type and returns the id of its
+    /// root. `intern` maps names to symbol ids.
+    pub fn lower(&mut self, ty: &LocalType, intern: &mut impl FnMut(&str) -> SymId) -> Result<TypeId, GraphError> {
+        let mut scope: Vec<(String, TypeId)> = Vec::new();
+        self.lower_in(ty, intern, &mut scope)
+    }
+
+    fn lower_in(
+        &mut self,
+        ty: &LocalType,
+        intern: &mut impl FnMut(&str) -> SymId,
+        scope: &mut Vec<(String, TypeId)>,
+    ) -> Result<TypeId, GraphError> {
+        let id = TypeId(self.nodes.len() as u32);
+        match ty {
+            LocalType::End => self.nodes.push(TypeNode::End),
+            LocalType::Var { var } => {
+                let (_, mu) = scope
+                    .iter()
+                    .rev()
+                    .find(|(v, _)| v == var)
+                    .ok_or_else(|| GraphError::UnboundVar { var: var.clone() })?;
+                self.nodes.push(TypeNode::Var { mu: *mu });
+            }
+            LocalType::Mu { var, body } => {
+                self.nodes.push(TypeNode::Mu { var: intern(var), body: TypeId(0) });
+                scope.push((var.clone(), id));
+                let body_id = self.lower_in(body, intern, scope);
+                scope.pop();
+                self.nodes[id.0 as usize] = TypeNode::Mu { var: intern(var), body: body_id? };
+            }
+            LocalType::Send { to: peer, branches } | LocalType::Recv { from: peer, branches } => {
+                let peer = intern(peer);
+                // Reserve the node first so a parent's id precedes its children's.
+                self.nodes.push(TypeNode::End);
+                let mut flat = Vec::with_capacity(branches.len());
+                for b in branches {
+                    let label = intern(&b.label);
+                    let payload = b.payload.iter().map(|p| intern(&p.ty)).collect();
+                    let cont = self.lower_in(&b.cont, intern, scope)?;
+                    flat.push(FlatBranch { label, payload, cont });
+                }
+                self.nodes[id.0 as usize] = if matches!(ty, LocalType::Send { .. }) {
+                    TypeNode::Send { peer, branches: flat }
+                } else {
+                    TypeNode::Recv { peer, branches: flat }
+                };
+            }
+        }
+        Ok(id)
+    }
+
+    /// Rebuilds the tree form rooted at `id`. `name` maps symbol ids back to
+    /// strings. A `Var` whose binder is not an ancestor on the path (possible
+    /// only in hand-written graphs) is printed by its binder's name all the
+    /// same. Returns `None` if an id is out of range.
+    pub fn lift(&self, id: TypeId, name: &impl Fn(SymId) -> String) -> Option<LocalType> {
+        self.lift_in(id, name, 0)
+    }
+
+    fn lift_in(&self, id: TypeId, name: &impl Fn(SymId) -> String, depth: usize) -> Option<LocalType> {
+        if depth > self.nodes.len() {
+            return None;
+        }
+        let lift_branches = |branches: &[FlatBranch]| -> Option<Vec<Branch>> {
+            branches
+                .iter()
+                .map(|b| {
+                    Some(Branch {
+                        label: name(b.label),
+                        payload: b.payload.iter().map(|&t| Payload { name: None, ty: name(t) }).collect(),
+                        cont: self.lift_in(b.cont, name, depth + 1)?,
+                    })
+                })
+                .collect()
+        };
+        Some(match self.get(id)? {
+            TypeNode::End => LocalType::End,
+            TypeNode::Send { peer, branches } => {
+                LocalType::Send { to: name(*peer), branches: lift_branches(branches)? }
+            }
+            TypeNode::Recv { peer, branches } => {
+                LocalType::Recv { from: name(*peer), branches: lift_branches(branches)? }
+            }
+            TypeNode::Mu { var, body } => {
+                LocalType::Mu { var: name(*var), body: Box::new(self.lift_in(*body, name, depth + 1)?) }
+            }
+            TypeNode::Var { mu } => match self.get(*mu)? {
+                TypeNode::Mu { var, .. } => LocalType::Var { var: name(*var) },
+                _ => return None,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interner(table: &mut Vec<String>) -> impl FnMut(&str) -> SymId + '_ {
+        move |s: &str| match table.iter().position(|t| t == s) {
+            Some(i) => SymId(i as u32),
+            None => {
+                table.push(s.to_owned());
+                SymId(table.len() as u32 - 1)
+            }
+        }
+    }
+
+    fn msg(label: &str, ty: &str, cont: LocalType) -> Branch {
+        Branch { label: label.into(), payload: vec![Payload { name: None, ty: ty.into() }], cont }
+    }
+
+    #[test]
+    fn lower_then_lift_is_identity_and_resolves() {
+        let ty = LocalType::Mu {
+            var: "X".into(),
+            body: Box::new(LocalType::Send {
+                to: "B".into(),
+                branches: vec![
+                    msg(
+                        "Ping",
+                        "Int",
+                        LocalType::Recv {
+                            from: "B".into(),
+                            branches: vec![msg("Pong", "Int", LocalType::Var { var: "X".into() })],
+                        },
+                    ),
+                    msg("Stop", "Unit", LocalType::End),
+                ],
+            }),
+        };
+        let mut names = Vec::new();
+        let mut graph = TypeGraph::default();
+        let root = graph.lower(&ty, &mut interner(&mut names)).unwrap();
+        graph.check().unwrap();
+        assert!(matches!(graph.get(graph.resolve(root).unwrap()), Some(TypeNode::Send { .. })));
+        let back = graph.lift(root, &|s: SymId| names[s.0 as usize].clone()).unwrap();
+        assert_eq!(back, ty);
+        assert_eq!(ty.to_string(), "mu X.B!{Ping(Int).B?Pong(Int).X, Stop(Unit).end}");
+    }
+
+    #[test]
+    fn unguarded_recursion_is_rejected() {
+        let graph =
+            TypeGraph { nodes: vec![TypeNode::Mu { var: SymId(0), body: TypeId(1) }, TypeNode::Var { mu: TypeId(0) }] };
+        assert_eq!(graph.check(), Err(GraphError::Unguarded { at: 0 }));
+    }
+
+    #[test]
+    fn unbound_variable_is_an_error() {
+        let mut names = Vec::new();
+        let err = TypeGraph::default().lower(&LocalType::Var { var: "Y".into() }, &mut interner(&mut names));
+        assert_eq!(err, Err(GraphError::UnboundVar { var: "Y".into() }));
+    }
+}

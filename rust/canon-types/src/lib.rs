@@ -1,0 +1,18 @@
+//! Session types for canon: values, local types (as trees and as the flat graph
+//! the bytecode and the machine use), global types, projection and
+//! well-formedness, and the stable error-code registry.
+//!
+//! This crate does no I/O.
+
+pub mod codes;
+pub mod global;
+pub mod graph;
+pub mod local;
+pub mod value;
+
+pub use codes::{CodeEntry, ErrorCode};
+pub use global::{GlobalType, Protocol, Span};
+pub use graph::GraphError;
+pub use graph::{FlatBranch, TypeGraph, TypeId, TypeNode};
+pub use local::{Branch, LocalType, Payload};
+pub use value::{Endpoint, SymId, Value, ValueKind};

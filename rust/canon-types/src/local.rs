@@ -1,0 +1,95 @@
+//! Local session types as trees with names: what projection produces and what
+//! `canon project` prints. The machine and the bytecode use the flat
+//! [`crate::TypeGraph`] instead; [`crate::TypeGraph::lower`] and
+//! [`crate::TypeGraph::lift`] convert between the two.
+
+use std::fmt;
+
+/// One payload item of a message: an optional name (`x: int`) and a type name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Payload {
+    pub name: Option<String>,
+    pub ty: String,
+}
+
+/// One labelled branch of a send (select) or receive (offer).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Branch {
+    pub label: String,
+    pub payload: Vec<Payload>,
+    pub cont: LocalType,
+}
+
+/// A local type: one role's view of a protocol.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(tag = "kind")]
+pub enum LocalType {
+    End,
+    /// Internal choice: send one of the branches' labels to `to`.
+    Send {
+        to: String,
+        branches: Vec<Branch>,
+    },
+    /// External choice: receive one of the branches' labels from `from`.
+    Recv {
+        from: String,
+        branches: Vec<Branch>,
+    },
+    /// Recursion binder `μ var. body`.
+    Mu {
+        var: String,
+        body: Box<LocalType>,
+    },
+    /// A recursion variable bound by an enclosing `Mu`.
+    Var {
+        var: String,
+    },
+}
+
+impl fmt::Display for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "{n}: {}", self.ty),
+            None => write!(f, "{}", self.ty),
+        }
+    }
+}
+
+fn write_branches(f: &mut fmt::Formatter<'_>, peer: &str, op: &str, branches: &[Branch]) -> fmt::Result {
+    let many = branches.len() != 1;
+    write!(f, "{peer}{op}")?;
+    if many {
+        write!(f, "{{")?;
+    }
+    for (i, b) in branches.iter().enumerate() {
+        if i > 0 {
+            write!(f, ", ")?;
+        }
+        write!(f, "{}(", b.label)?;
+        for (j, p) in b.payload.iter().enumerate() {
+            if j > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        write!(f, ").{}", b.cont)?;
+    }
+    if many {
+        write!(f, "}}")?;
+    }
+    Ok(())
+}
+
+/// Compact one-line notation: `Seller!Title(String).Seller?Quote(Int).end`,
+/// `Seller!{Accept(String).end, Reject().end}`, `mu X.A!Ping().X`.
+impl fmt::Display for LocalType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalType::End => write!(f, "end"),
+            LocalType::Send { to, branches } => write_branches(f, to, "!", branches),
+            LocalType::Recv { from, branches } => write_branches(f, from, "?", branches),
+            LocalType::Mu { var, body } => write!(f, "mu {var}.{body}"),
+            LocalType::Var { var } => write!(f, "{var}"),
+        }
+    }
+}
