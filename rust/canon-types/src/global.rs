@@ -20,15 +20,22 @@ pub struct Span {
 #[serde(tag = "kind")]
 pub enum GlobalType {
     End,
-    /// `label(payload) from from to to; cont`
+    /// `label(payload) from from to to; cont`. With `timeout_ticks` (the
+    /// canon extension `... within N;`), the receiver waits at most that many
+    /// rounds and on timeout cancels the session.
     Message {
         from: String,
         to: String,
         label: String,
         payload: Vec<Payload>,
+        timeout_ticks: Option<u32>,
         cont: Box<GlobalType>,
         span: Span,
     },
+    /// canon extension `invoke Effect at role;`: `role` performs host effect
+    /// `effect` (no communication; invisible in local types, lowered to an
+    /// `invoke` instruction).
+    Invoke { role: String, effect: String, cont: Box<GlobalType>, span: Span },
     /// `choice at at { b0 } or { b1 } ...`: every branch must begin with a
     /// message sent by `at`.
     Choice {
