@@ -13,3 +13,20 @@ pub mod module;
 
 pub use instr::{Arm, EdgeBuffer, Instr, OPCODES, Opcode, Reg};
 pub use module::{Backpressure, BufferConfig, BufferMode, Const, FORMAT_VERSION, MAGIC, Module, Param, Proc, ProcId};
+
+pub mod decode;
+pub mod encode;
+#[cfg(feature = "testgen")]
+pub mod testgen;
+
+pub use decode::{DECODE_CODES, DecodeError, decode};
+pub use encode::encode;
+
+pub mod asm;
+pub mod disasm;
+
+pub use asm::{AsmError, AsmErrorKind, assemble};
+pub use disasm::disassemble;
+
+pub mod verify;
+pub use verify::{Site, VERIFY_CODES, VerifiedProgram, VerifyError, verify};

@@ -1,0 +1,84 @@
+//! The bytecode verifier: the only way to turn an untrusted [`Module`] into a
+//! [`VerifiedProgram`], the only thing the machine runs.
+//!
+//! Verification runs in two passes, both in `bytecode-spec/format.md`
+//! ("Verifier rules"):
+//!
+//! 1. structural checks ([`structural`], [`open`]): the string and type
+//!    tables, the entry procedure, every operand of every instruction in range,
+//!    arities, `open` admission rules, the last instruction of each procedure;
+//! 2. the typestate walk ([`typestate`]): an abstract interpretation of each
+//!    procedure's control flow that tracks, per register, whether it holds a
+//!    value or an endpoint at a known local-type node, and checks every session
+//!    instruction against that type.
+//!
+//! The walk relies on the first pass: once it passes, every index it uses is
+//! in range.
+
+mod error;
+mod open;
+mod structural;
+mod types;
+mod typestate;
+
+pub use error::{Site, VERIFY_CODES, VerifyError};
+
+use canon_types::TypeId;
+
+use crate::module::{Module, ProcId};
+
+/// A module that passed [`verify`]. Its fields are private: the only way to
+/// build one is `verify`, so holding one is proof the module was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedProgram {
+    module: Module,
+    digest: [u8; 32],
+    /// For every type id, the first node that is not `Mu`/`Var`.
+    resolved: Vec<TypeId>,
+}
+
+/// Checks `module` (see the module docs) and wraps it as a [`VerifiedProgram`].
+/// Errors name the procedure and instruction where verification failed.
+pub fn verify(module: Module) -> Result<VerifiedProgram, VerifyError> {
+    let resolved = structural::check_module(&module)?;
+    for pid in 0..module.procs.len() {
+        structural::check_proc(&module, pid as ProcId)?;
+    }
+    for pid in 0..module.procs.len() {
+        typestate::walk_proc(&module, &resolved, pid as ProcId)?;
+    }
+    let digest = module.digest();
+    Ok(VerifiedProgram { module, digest, resolved })
+}
+
+impl VerifiedProgram {
+    /// The verified module.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// SHA-256 of the module's canonical encoding ([`Module::digest`]),
+    /// computed once at verification.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
+    /// Gives the module back.
+    pub fn into_module(self) -> Module {
+        self.module
+    }
+
+    /// The first node at or after `ty` that is not `Mu` or `Var` (what
+    /// `TypeGraph::resolve` returns), from a table computed at verification.
+    /// An id outside the type table (never held by verified code) is returned
+    /// unchanged.
+    pub fn resolved(&self, ty: TypeId) -> TypeId {
+        self.resolved.get(ty.0 as usize).copied().unwrap_or(ty)
+    }
+}
+
+/// The [`Site`] of procedure `pid`, optionally at instruction `instr`.
+fn site(m: &Module, pid: ProcId, instr: Option<u32>) -> Site {
+    let name = m.procs.get(pid as usize).map(|p| m.sym(p.name)).unwrap_or("<bad-proc>");
+    Site { proc: pid, name: name.to_owned(), instr }
+}
