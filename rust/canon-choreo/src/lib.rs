@@ -1,1 +1,54 @@
-//! canon-choreo
+//! canon-choreo: the choreography language.
+//!
+//! A Scribble-compatible global-protocol language (with nuscr's differences and
+//! the canon extensions `within`, `invoke` and `buffer`; see
+//! `docs/language.md`). The pipeline is
+//!
+//! ```text
+//! source ──lex/parse──▶ ast::File ──elaborate──▶ Choreography (GlobalType per protocol)
+//! ```
+//!
+//! Every error is a [`Diagnostic`] with a stable code (6001..=6099, see
+//! [`CHOREO_CODES`]) and a byte span; [`Diagnostics`] renders them rustc-style
+//! with `file:line:column`. Bad input never panics.
+//!
+//! ```
+//! let src = "global protocol P(role A, role B) { Ping(Int) from A to B; }";
+//! let choreo = canon_choreo::load("p.canon", src, None).unwrap();
+//! assert_eq!(choreo.entry().protocol.name, "P");
+//! ```
+
+pub mod ast;
+pub mod compile;
+pub mod diag;
+pub mod elaborate;
+pub mod lexer;
+pub mod lower;
+pub mod parser;
+
+pub use compile::{
+    COMPILE_CODES, CompileError, compile_choreography, compile_elaborated, compile_protocol, projection_diagnostics,
+};
+pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics};
+pub use elaborate::{Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate};
+pub use parser::parse;
+
+/// Parses and elaborates `src`, choosing the entry protocol as
+/// [`elaborate()`] does.
+pub fn load(file_name: &str, src: &str, protocol: Option<&str>) -> Result<Choreography, Diagnostics> {
+    let file = parse(file_name, src)?;
+    elaborate(&file, protocol).map_err(|items| Diagnostics::new(file_name, src, items))
+}
+
+/// Every check the toolchain makes on a choreography source, with the
+/// diagnostics rendered. This is the single entry point of the ill-formed
+/// fixture tests (`fixtures/choreo/ill_formed/*.canon` and their `.diag`
+/// goldens); later checks (projection, well-formedness) are added here.
+pub fn check_source(file_name: &str, src: &str) -> Result<Choreography, String> {
+    let choreo = load(file_name, src, None).map_err(|d| d.render())?;
+    let projection = projection_diagnostics(&choreo);
+    if !projection.is_empty() {
+        return Err(Diagnostics::new(file_name, src, projection).render());
+    }
+    Ok(choreo)
+}

@@ -1,1 +1,23 @@
-//! canon-runtime
+//! canon runners: they only *schedule* — every instruction is executed by the
+//! machine's one `step`, through [`canon_machine::Group::run_round`].
+//!
+//! - [`Machine`] holds the groups of one verified program (one group per
+//!   loaded instance of the entry procedure).
+//! - [`CooperativeRunner`] runs the groups one after another on the calling
+//!   thread; [`ThreadedRunner`] hands whole groups to N worker threads. Both
+//!   write the replay in canonical order `(group, tick, coroutine, emission
+//!   order)`, so their bytes are identical at every worker count.
+//! - [`SeededHost`] is the default host: deterministic answers from an
+//!   explicit seed, so any program runs with no host code. [`ReplayHost`]
+//!   answers from a recorded replay, for re-execution without the host.
+
+pub mod host;
+pub mod machine;
+pub mod reexec;
+pub mod runner;
+
+pub use canon_machine::{Config, Host, HostCtx, Limits};
+pub use host::{ReplayHost, SeededHost};
+pub use machine::{LoadError, Machine, Owner};
+pub use reexec::{ReexecError, reexecute};
+pub use runner::{CooperativeRunner, GroupReport, RunOutcome, Runner, ThreadedRunner};

@@ -4,15 +4,22 @@
 //!
 //! This crate does no I/O.
 
+pub mod action;
 pub mod codes;
+pub mod dot;
 pub mod global;
 pub mod graph;
 pub mod local;
+pub mod pretty;
+pub mod project;
 pub mod value;
+pub mod wf;
 
+pub use action::{ActionBranch, LocalAction};
 pub use codes::{CodeEntry, ErrorCode};
 pub use global::{GlobalType, Protocol, Span};
 pub use graph::GraphError;
 pub use graph::{FlatBranch, TypeGraph, TypeId, TypeNode};
 pub use local::{Branch, LocalType, Payload};
+pub use project::{PROJECTION_CODES, ProjectionError, project, project_actions, project_all, project_all_actions};
 pub use value::{Endpoint, SymId, Value, ValueKind};

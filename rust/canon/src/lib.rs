@@ -1,1 +1,65 @@
-//! canon
+//! canon: a deterministic protocol virtual machine for multiparty session
+//! types. This crate is the host-facing front door: compile a choreography,
+//! load it into a [`Machine`], run it with a [`Runner`], keep the replay.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use canon::{Config, CooperativeRunner, Machine, Runner, SeededHost};
+//!
+//! let src = "global protocol Hello(role A, role B) { Hi(Int) from A to B; Bye() from B to A; }";
+//! let program = Arc::new(canon::compile_source("hello.canon", src, None)?);
+//! let mut machine = Machine::new(Config { seed: 7, ..Config::default() });
+//! let (_group, owner) = machine.load_choreography_owned(&program, Box::new(SeededHost::new(7)), "host-app")?;
+//! assert_eq!(owner.generation, 0);
+//! let outcome = CooperativeRunner.run(&mut machine);
+//! assert!(!outcome.faulted());
+//! assert_eq!(outcome.message_count(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::path::Path;
+
+pub use canon_bytecode::{Module, VerifiedProgram};
+pub use canon_machine::{Event, EventKind, Host, HostCtx};
+pub use canon_replay::{Replay, ReplayDiff};
+pub use canon_runtime::{
+    Config, CooperativeRunner, Limits, LoadError, Machine, Owner, ReplayHost, RunOutcome, Runner, SeededHost,
+    ThreadedRunner,
+};
+
+/// Why a choreography did not compile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// Parse, well-formedness or projection diagnostics, rendered with
+    /// `file:line:column` and a caret.
+    #[error("{0}")]
+    Diagnostics(String),
+    #[error("{file}: {source}")]
+    Compile { file: String, source: canon_choreo::CompileError },
+    /// The compiler produced a module the verifier rejects (a compiler bug).
+    #[error("{file}: compiled module failed verification: {source}")]
+    Verify { file: String, source: canon_bytecode::VerifyError },
+}
+
+/// Parses, checks, projects and compiles a choreography source, and verifies
+/// the result. `protocol` picks the entry protocol when the file has several.
+pub fn compile_source(file_name: &str, src: &str, protocol: Option<&str>) -> Result<VerifiedProgram, Error> {
+    let choreo = canon_choreo::load(file_name, src, protocol).map_err(|d| Error::Diagnostics(d.render()))?;
+    let projection = canon_choreo::projection_diagnostics(&choreo);
+    if !projection.is_empty() {
+        return Err(Error::Diagnostics(canon_choreo::Diagnostics::new(file_name, src, projection).render()));
+    }
+    let module = canon_choreo::compile_choreography(&choreo)
+        .map_err(|source| Error::Compile { file: file_name.to_owned(), source })?;
+    canon_bytecode::verify(module).map_err(|source| Error::Verify { file: file_name.to_owned(), source })
+}
+
+/// [`compile_source`] on a file (`.canon`, `.scr`, `.nuscr`).
+pub fn compile_file(path: impl AsRef<Path>) -> Result<VerifiedProgram, Error> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let src = std::fs::read_to_string(path).map_err(|source| Error::Io { path: name.clone(), source })?;
+    compile_source(&name, &src, None)
+}

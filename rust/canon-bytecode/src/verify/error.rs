@@ -171,12 +171,12 @@ pub const VERIFY_CODES: &[CodeEntry] = &[
     CodeEntry {
         code: 2040,
         name: "EndpointTypeMismatch",
-        summary: "an endpoint argument's type differs from the parameter's",
+        summary: "an endpoint argument's type is not the parameter's",
     },
     CodeEntry {
         code: 2041,
         name: "WrongPeer",
-        summary: "an endpoint argument talks to a different peer than the parameter",
+        summary: "an endpoint argument talks to another peer than the parameter",
     },
     CodeEntry { code: 2042, name: "EndpointToValueParam", summary: "an endpoint passed to a value parameter" },
     CodeEntry { code: 2043, name: "TooComplex", summary: "a procedure exceeds the verifier's state budget" },

@@ -1,0 +1,205 @@
+//! The syntax tree of a choreography file, as written: names are not resolved,
+//! multicast is not expanded and `do` is not inlined (see [`crate::elaborate`]).
+//! Every node carries the byte [`Span`] it was parsed from.
+
+use canon_bytecode::{Backpressure, BufferMode};
+use canon_types::Span;
+
+/// A name and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A dotted name such as `shop.TwoBuyer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualName {
+    pub parts: Vec<Ident>,
+    pub span: Span,
+}
+
+impl QualName {
+    /// The name with its parts joined by `.`.
+    pub fn text(&self) -> String {
+        let parts: Vec<&str> = self.parts.iter().map(|p| p.name.as_str()).collect();
+        parts.join(".")
+    }
+}
+
+/// A whole source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// `module a.b;`, if present.
+    pub module: Option<QualName>,
+    /// `import a.b [as C];` declarations: recorded, not resolved.
+    pub imports: Vec<Import>,
+    /// `type`/`data`/`sig` payload type declarations.
+    pub types: Vec<TypeDecl>,
+    pub protocols: Vec<ProtocolDecl>,
+    pub span: Span,
+}
+
+/// `import name [as alias];`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub name: QualName,
+    pub alias: Option<Ident>,
+    pub span: Span,
+}
+
+/// Which keyword introduced a [`TypeDecl`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeDeclKind {
+    /// Scribble `type`.
+    Type,
+    /// Scribble/nuscr `data`.
+    Data,
+    /// Scribble `sig` (a message signature alias; recorded like a type).
+    Sig,
+}
+
+/// `type <schema> "extern" from "source" as Alias;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeDecl {
+    pub kind: TypeDeclKind,
+    /// The schema between angle brackets, e.g. `java`.
+    pub schema: Ident,
+    /// The external type name, e.g. `"java.lang.String"`.
+    pub extern_name: String,
+    /// The source the external type comes from, e.g. `"rt.jar"`.
+    pub source: String,
+    /// The name protocols use.
+    pub alias: Ident,
+    pub span: Span,
+}
+
+/// `[aux] [explicit] global protocol Name(role A, role B) { ... }`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolDecl {
+    pub name: Ident,
+    /// `aux`: not an entry point, only reachable through `do`.
+    pub aux: bool,
+    /// Scribble's `explicit` modifier: accepted and recorded, no effect.
+    pub explicit: bool,
+    pub roles: Vec<Ident>,
+    /// The canon `buffer A -> B ...;` declarations of the body's top level.
+    pub buffers: Vec<BufferDecl>,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// A `{ ... }` sequence of statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// One statement of a protocol body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stmt {
+    Message(MessageStmt),
+    Choice(ChoiceStmt),
+    Rec(RecStmt),
+    Continue(ContinueStmt),
+    Do(DoStmt),
+    Invoke(InvokeStmt),
+}
+
+impl Stmt {
+    /// The statement's span.
+    pub fn span(&self) -> Span {
+        match self {
+            Stmt::Message(s) => s.span,
+            Stmt::Choice(s) => s.span,
+            Stmt::Rec(s) => s.span,
+            Stmt::Continue(s) => s.span,
+            Stmt::Do(s) => s.span,
+            Stmt::Invoke(s) => s.span,
+        }
+    }
+}
+
+/// `Label(payload) from A to B, C [within N];`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageStmt {
+    /// `None` for the empty label `(Int) from A to B;`.
+    pub label: Option<Ident>,
+    pub payload: Vec<PayloadItem>,
+    pub from: Ident,
+    /// One or more receivers (multicast when more than one).
+    pub to: Vec<Ident>,
+    /// canon extension: `within N` receive timeout in rounds.
+    pub within: Option<Timeout>,
+    pub span: Span,
+}
+
+/// `within N`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout {
+    pub ticks: u32,
+    pub span: Span,
+}
+
+/// One payload item: `Int`, `x: int`, `foo.Bar`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadItem {
+    pub name: Option<Ident>,
+    pub ty: QualName,
+    pub span: Span,
+}
+
+/// `choice at A { ... } or { ... }`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceStmt {
+    pub at: Ident,
+    pub branches: Vec<Block>,
+    pub span: Span,
+}
+
+/// `rec Label { ... }`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecStmt {
+    pub label: Ident,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// `continue Label;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContinueStmt {
+    pub label: Ident,
+    pub span: Span,
+}
+
+/// `do Proto(A, B);` roles passed positionally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoStmt {
+    pub protocol: Ident,
+    pub args: Vec<Ident>,
+    pub span: Span,
+}
+
+/// canon extension `invoke Effect at Role;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvokeStmt {
+    pub effect: Ident,
+    pub at: Ident,
+    pub span: Span,
+}
+
+/// canon extension: `buffer A -> B fifo block 4;`, `buffer A -> B latest drop 1;`,
+/// `buffer A -> B fifo resize 2 max 8;`, `buffer A -> B fifo error 1;`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferDecl {
+    pub from: Ident,
+    pub to: Ident,
+    pub mode: BufferMode,
+    /// For `resize`, `max_capacity` is the `max N` value.
+    pub policy: Backpressure,
+    pub capacity: u32,
+    /// The span of the capacity number (and `max N`), for diagnostics.
+    pub capacity_span: Span,
+    pub span: Span,
+}

@@ -1,0 +1,201 @@
+//! Compiling a checked protocol to a bytecode [`Module`].
+//!
+//! The module has one entry procedure `main` and one procedure per role,
+//! `role_<Role>`, in declaration order:
+//!
+//! ```text
+//! main:            open [R1, .., Rn] types [t1, .., tn] handlers [default, ..] -> r0, .., r(n-1)
+//!                  spawn role_R1(r0) ; .. ; spawn role_Rn(r(n-1)) ; halt
+//! role_Ri(r0: ep ti): the role's projection, lowered by [`crate::lower`]
+//! ```
+//!
+//! `ti` is role `Ri`'s local type (its projection, erased) stored in the
+//! module's type table. The annotated projection ([`canon_types::LocalAction`])
+//! drives the code, so `invoke` steps and receive deadlines are kept.
+
+use canon_bytecode::{EdgeBuffer, Instr, Module, Param, Proc, Reg};
+use canon_types::{
+    CodeEntry, ErrorCode, GraphError, LocalAction, ProjectionError, Protocol, Span, SymId, TypeId, project_all_actions,
+};
+
+use crate::diag::Diagnostic;
+use crate::elaborate::{Choreography, EdgeBufferDecl, ElaboratedProtocol};
+
+use crate::lower::{self, ROLE_REG_COUNT};
+
+/// The handler binding every role is opened with.
+pub const DEFAULT_HANDLER: &str = "default";
+/// The name of the entry procedure.
+pub const ENTRY_PROC: &str = "main";
+
+/// Why a protocol could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// The protocol is not well formed or a role's projection fails.
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    #[error("role `{role}`: its local type cannot be stored in the type table: {source}")]
+    LocalType {
+        role: String,
+        #[source]
+        source: GraphError,
+    },
+    #[error("buffer {from} -> {to}: `{role}` is not a role of protocol `{protocol}`")]
+    UnknownBufferRole { from: String, to: String, role: String, protocol: String, span: Span },
+    #[error("protocol `{protocol}` has {roles} roles, more than the {max} one open can hold")]
+    TooManyRoles { protocol: String, roles: usize, max: usize },
+    #[error("role `{role}`: `{var}` jumps back to no enclosing loop")]
+    UnboundLoop { role: String, var: String },
+}
+
+/// The compiler's own codes (projection errors keep their 61xx codes).
+pub const COMPILE_CODES: &[CodeEntry] = &[
+    CodeEntry { code: 6150, name: "LocalType", summary: "a projected local type does not fit the type table" },
+    CodeEntry { code: 6151, name: "UnknownBufferRole", summary: "a buffer configuration names an undeclared role" },
+    CodeEntry { code: 6152, name: "TooManyRoles", summary: "more roles than one open can hold" },
+    CodeEntry { code: 6153, name: "UnboundLoop", summary: "a projected jump names no enclosing loop" },
+];
+
+impl ErrorCode for CompileError {
+    fn code(&self) -> u16 {
+        match self {
+            CompileError::Projection(e) => e.code(),
+            CompileError::LocalType { .. } => 6150,
+            CompileError::UnknownBufferRole { .. } => 6151,
+            CompileError::TooManyRoles { .. } => 6152,
+            CompileError::UnboundLoop { .. } => 6153,
+        }
+    }
+}
+
+/// A module's string table under construction: interns each string once.
+#[derive(Debug, Default)]
+pub struct Strings(Vec<String>);
+
+impl Strings {
+    /// The id of `s`, adding it if new.
+    pub fn intern(&mut self, s: &str) -> SymId {
+        match self.0.iter().position(|t| t == s) {
+            Some(i) => SymId(i as u32),
+            None => {
+                self.0.push(s.to_owned());
+                SymId(self.0.len() as u32 - 1)
+            }
+        }
+    }
+}
+
+/// Compiles the entry protocol of `choreo` with its buffer declarations.
+pub fn compile_choreography(choreo: &Choreography) -> Result<Module, CompileError> {
+    compile_elaborated(choreo.entry())
+}
+
+/// Compiles one elaborated protocol with its buffer declarations.
+pub fn compile_elaborated(protocol: &ElaboratedProtocol) -> Result<Module, CompileError> {
+    compile_protocol(&protocol.protocol, &protocol.buffers)
+}
+
+/// Projects every role of every non-`aux` protocol of `choreo` and returns the
+/// failures as diagnostics (code 61xx, at the offending node; at the protocol
+/// declaration for errors that have no node, such as an unused role).
+pub fn projection_diagnostics(choreo: &Choreography) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for p in choreo.protocols.iter().filter(|p| !p.aux) {
+        if let Err(e) = project_all_actions(&p.protocol) {
+            let span = if e.span() == Span::default() { p.span } else { e.span() };
+            let note = format!("while projecting protocol `{}`", p.protocol.name);
+            out.push(Diagnostic { code: e.code(), message: e.to_string(), span, notes: vec![note] });
+        }
+    }
+    out
+}
+
+/// Checks and projects `protocol`, then compiles it (see the module docs).
+/// `buffers` override the default buffer of some directed edges.
+pub fn compile_protocol(protocol: &Protocol, buffers: &[EdgeBufferDecl]) -> Result<Module, CompileError> {
+    let roles = project_all_actions(protocol)?;
+    compile_projections(protocol, &roles, buffers)
+}
+
+/// Compiles already-projected roles (`roles`: every declared role with its
+/// annotated projection, in declaration order).
+pub fn compile_projections(
+    protocol: &Protocol,
+    roles: &[(String, LocalAction)],
+    buffers: &[EdgeBufferDecl],
+) -> Result<Module, CompileError> {
+    if roles.len() > usize::from(Reg::MAX) {
+        return Err(CompileError::TooManyRoles {
+            protocol: protocol.name.clone(),
+            roles: roles.len(),
+            max: usize::from(Reg::MAX),
+        });
+    }
+    let mut strings = Strings::default();
+    let mut module = Module::default();
+    let main_name = strings.intern(ENTRY_PROC);
+    let mut role_syms = Vec::with_capacity(roles.len());
+    let mut roots = Vec::with_capacity(roles.len());
+    for (role, action) in roles {
+        role_syms.push(strings.intern(role));
+        let root = module
+            .types
+            .lower(&action.erase(), &mut |s| strings.intern(s))
+            .map_err(|source| CompileError::LocalType { role: role.clone(), source })?;
+        roots.push(root);
+    }
+    let edges = edge_buffers(protocol, roles, buffers)?;
+    let open = open_instr(&mut strings, &role_syms, &roots, edges);
+    module.procs.push(entry_proc(main_name, open, roles.len()));
+    for ((role, action), root) in roles.iter().zip(&roots) {
+        let name = strings.intern(&format!("role_{role}"));
+        let code = lower::lower_role(role, action, &mut strings)?;
+        module.procs.push(Proc { name, params: vec![Param::Endpoint(*root)], reg_count: ROLE_REG_COUNT, code });
+    }
+    module.strings = strings.0;
+    module.entry = 0;
+    Ok(module)
+}
+
+fn open_instr(strings: &mut Strings, roles: &[SymId], types: &[TypeId], buffers: Vec<EdgeBuffer>) -> Instr {
+    let handler = strings.intern(DEFAULT_HANDLER);
+    Instr::Open {
+        roles: roles.to_vec(),
+        types: types.to_vec(),
+        handlers: vec![handler; roles.len()],
+        dsts: (0..roles.len() as Reg).collect(),
+        buffers,
+    }
+}
+
+/// `main`: the `open`, one `spawn` per role (procedure `i + 1` takes the
+/// endpoint in register `i`), `halt`.
+fn entry_proc(name: SymId, open: Instr, role_count: usize) -> Proc {
+    let mut code = Vec::with_capacity(role_count + 2);
+    code.push(open);
+    for i in 0..role_count {
+        code.push(Instr::Spawn { proc: i as u32 + 1, args: vec![i as Reg] });
+    }
+    code.push(Instr::Halt);
+    Proc { name, params: Vec::new(), reg_count: role_count.max(1) as u16, code }
+}
+
+fn edge_buffers(
+    protocol: &Protocol,
+    roles: &[(String, LocalAction)],
+    buffers: &[EdgeBufferDecl],
+) -> Result<Vec<EdgeBuffer>, CompileError> {
+    let index = |spec: &EdgeBufferDecl, role: &str| {
+        roles.iter().position(|(r, _)| r == role).map(|i| i as u16).ok_or_else(|| CompileError::UnknownBufferRole {
+            from: spec.from.clone(),
+            to: spec.to.clone(),
+            role: role.to_owned(),
+            protocol: protocol.name.clone(),
+            span: spec.span,
+        })
+    };
+    buffers
+        .iter()
+        .map(|spec| Ok(EdgeBuffer { from: index(spec, &spec.from)?, to: index(spec, &spec.to)?, config: spec.config }))
+        .collect()
+}

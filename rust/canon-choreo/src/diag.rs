@@ -1,0 +1,246 @@
+//! Diagnostics: stable codes (6001..=6099), spans, and rustc-style rendering.
+//!
+//! A [`Diagnostic`] points at a byte [`Span`] of the source; [`Diagnostics`]
+//! keeps the file name and source text so that it can render every entry as
+//!
+//! ```text
+//! shop.canon:4:32: error[E6003]: unknown role `Selr` in message
+//!   |
+//! 4 |   Title(String) from Buyer1 to Selr;
+//!   |                                ^^^^
+//!   = note: the declared roles are Buyer1, Buyer2, Seller
+//! ```
+
+use std::fmt;
+
+use canon_types::{CodeEntry, ErrorCode, Span};
+
+/// The diagnostic codes this crate owns. The numbers are stable: a code never
+/// changes meaning once published (see [`CHOREO_CODES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u16)]
+pub enum Code {
+    UnexpectedToken = 6001,
+    InvalidToken = 6002,
+    UnknownRole = 6003,
+    DuplicateRole = 6004,
+    SelfSend = 6005,
+    UnboundContinue = 6006,
+    UndefinedProtocol = 6007,
+    DoArity = 6008,
+    DuplicateProtocol = 6009,
+    UnusedRole = 6010,
+    EmptyChoice = 6011,
+    NoEntryProtocol = 6012,
+    NestingTooDeep = 6013,
+    UnterminatedComment = 6014,
+    DuplicateBuffer = 6015,
+    InvalidBuffer = 6016,
+    ExpansionTooLarge = 6017,
+    NonTailRecursiveDo = 6018,
+    UnreachableAfterContinue = 6019,
+    MisplacedBuffer = 6020,
+}
+
+impl Code {
+    /// The stable number of this code.
+    pub fn number(self) -> u16 {
+        self as u16
+    }
+}
+
+/// Every code of this crate, pinned by a snapshot test in the workspace.
+pub const CHOREO_CODES: &[CodeEntry] = &[
+    CodeEntry { code: 6001, name: "UnexpectedToken", summary: "the parser found a token it did not expect" },
+    CodeEntry { code: 6002, name: "InvalidToken", summary: "a character, string or number that is not a valid token" },
+    CodeEntry { code: 6003, name: "UnknownRole", summary: "a role that the protocol does not declare" },
+    CodeEntry { code: 6004, name: "DuplicateRole", summary: "a role declared, or passed to `do`, twice" },
+    CodeEntry { code: 6005, name: "SelfSend", summary: "a message or buffer from a role to itself" },
+    CodeEntry { code: 6006, name: "UnboundContinue", summary: "`continue` names no enclosing `rec`" },
+    CodeEntry { code: 6007, name: "UndefinedProtocol", summary: "`do` names a protocol the file does not define" },
+    CodeEntry { code: 6008, name: "DoArity", summary: "`do` passes a different number of roles than declared" },
+    CodeEntry { code: 6009, name: "DuplicateProtocol", summary: "two protocols with the same name" },
+    CodeEntry { code: 6010, name: "UnusedRole", summary: "a declared role that takes part in no interaction" },
+    CodeEntry { code: 6011, name: "EmptyChoice", summary: "a `choice` branch with no interaction" },
+    CodeEntry { code: 6012, name: "NoEntryProtocol", summary: "the entry protocol is missing, unknown or ambiguous" },
+    CodeEntry { code: 6013, name: "NestingTooDeep", summary: "blocks nested deeper than the parser allows" },
+    CodeEntry { code: 6014, name: "UnterminatedComment", summary: "a `/*` or `(*` comment that never ends" },
+    CodeEntry { code: 6015, name: "DuplicateBuffer", summary: "two buffer declarations for the same edge" },
+    CodeEntry {
+        code: 6016,
+        name: "InvalidBuffer",
+        summary: "a buffer capacity of 0, or a resize maximum below the capacity",
+    },
+    CodeEntry {
+        code: 6017,
+        name: "ExpansionTooLarge",
+        summary: "inlining `do` and continuations exceeds the size or depth limit",
+    },
+    CodeEntry { code: 6018, name: "NonTailRecursiveDo", summary: "a recursive `do` followed by more interactions" },
+    CodeEntry {
+        code: 6019,
+        name: "UnreachableAfterContinue",
+        summary: "statements after `continue` in the same block",
+    },
+    CodeEntry { code: 6020, name: "MisplacedBuffer", summary: "a buffer declaration inside a nested block" },
+];
+
+/// One error found in a choreography source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The stable code (6001..=6099 here; 61xx from projection).
+    pub code: u16,
+    /// One line saying what is wrong.
+    pub message: String,
+    /// Where, as a byte range of the source.
+    pub span: Span,
+    /// Extra lines rendered as `= note: ...`.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with one of this crate's codes.
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { code: code.number(), message: message.into(), span, notes: Vec::new() }
+    }
+
+    /// Adds a note line.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+impl ErrorCode for Diagnostic {
+    fn code(&self) -> u16 {
+        self.code
+    }
+}
+
+/// The diagnostics of one source file, with the file name and text needed to
+/// render them. `Display` renders them all, separated by blank lines.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Diagnostics {
+    /// The file name shown in rendered locations.
+    pub file_name: String,
+    /// The full source text the spans point into.
+    pub source_text: String,
+    /// The diagnostics, ordered by position in the source.
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Wraps `items`, sorting them stably by source position.
+    pub fn new(file_name: &str, source: &str, mut items: Vec<Diagnostic>) -> Self {
+        items.sort_by_key(|d| d.span.start);
+        Diagnostics { file_name: file_name.to_owned(), source_text: source.to_owned(), items }
+    }
+
+    /// The 1-based line and column (in characters) of byte offset `at`.
+    pub fn line_col(&self, at: u32) -> (usize, usize) {
+        line_col(&self.source_text, at as usize)
+    }
+
+    /// Renders every diagnostic, rustc style.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, d) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            render_one(&mut out, &self.file_name, &self.source_text, d);
+        }
+        out
+    }
+}
+
+impl ErrorCode for Diagnostics {
+    /// The code of the first diagnostic (0 if there is none).
+    fn code(&self) -> u16 {
+        self.items.first().map_or(0, |d| d.code)
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+/// Clamps `at` to the source and back onto a character boundary.
+fn floor_boundary(src: &str, at: usize) -> usize {
+    let mut at = at.min(src.len());
+    while !src.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn line_col(src: &str, at: usize) -> (usize, usize) {
+    let at = floor_boundary(src, at);
+    let before = &src[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, src[line_start..at].chars().count() + 1)
+}
+
+fn render_one(out: &mut String, file: &str, src: &str, d: &Diagnostic) {
+    use std::fmt::Write as _;
+    let start = floor_boundary(src, d.span.start as usize);
+    let (line, col) = line_col(src, start);
+    let _ = writeln!(out, "{file}:{line}:{col}: error[E{}]: {}", d.code, d.message);
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+    let text = src[line_start..line_end].trim_end_matches('\r');
+    let gutter = " ".repeat(line.to_string().len());
+    let end = floor_boundary(src, (d.span.end as usize).max(start)).min(line_start + text.len());
+    let pad: String = src[line_start..start].chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let width = src[start.min(end)..end].chars().count().max(1);
+    let _ = writeln!(out, "{gutter} |");
+    let _ = writeln!(out, "{line} | {text}");
+    let _ = writeln!(out, "{gutter} | {pad}{}", "^".repeat(width));
+    for note in &d.notes {
+        let _ = writeln!(out, "{gutter} = note: {note}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_in_range_and_match_the_enum() {
+        let mut seen = std::collections::BTreeSet::new();
+        for e in CHOREO_CODES {
+            assert!((6001..=6099).contains(&e.code), "{} out of range", e.code);
+            assert!(seen.insert(e.code), "{} twice", e.code);
+        }
+        assert_eq!(Code::MisplacedBuffer.number() as usize, 6000 + CHOREO_CODES.len());
+        assert_eq!(CHOREO_CODES[2].name, "UnknownRole");
+        assert_eq!(Code::UnknownRole.number(), 6003);
+    }
+
+    #[test]
+    fn renders_location_line_and_caret() {
+        let src = "a\n\tFoo() from A to Selr;\n";
+        let start = src.find("Selr").unwrap() as u32;
+        let d = Diagnostic::new(Code::UnknownRole, Span { start, end: start + 4 }, "unknown role `Selr`")
+            .with_note("declared roles: A, B");
+        let text = Diagnostics::new("x.canon", src, vec![d]).render();
+        let want = "x.canon:2:18: error[E6003]: unknown role `Selr`\n  |\n2 | \tFoo() from A to Selr;\n  \
+                    | \t                ^^^^\n  = note: declared roles: A, B\n";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn renders_at_end_of_input_and_out_of_range_spans() {
+        let src = "héllo";
+        let d = Diagnostic::new(Code::UnexpectedToken, Span { start: 2, end: 900 }, "x");
+        let text = Diagnostics::new("f", src, vec![d]).render();
+        assert!(text.starts_with("f:1:2: error[E6001]: x\n"), "{text}");
+        let d = Diagnostic::new(Code::UnexpectedToken, Span { start: 900, end: 901 }, "eof");
+        let text = Diagnostics::new("f", src, vec![d]).render();
+        assert!(text.starts_with("f:1:6: "), "{text}");
+        assert!(text.ends_with("|      ^\n"), "{text:?}");
+    }
+}

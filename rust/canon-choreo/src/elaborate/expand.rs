@@ -1,0 +1,223 @@
+//! Expansion of a checked protocol into a [`GlobalType`]: multicast becomes
+//! one message per receiver, statements after a `choice` or `rec` are copied
+//! into its open ends, and `do` is inlined with its roles substituted. A `do`
+//! of a protocol instance already being expanded (same protocol, same role
+//! arguments) becomes `rec`/`continue` (recursion by call); it must be in
+//! tail position, or its unfolding would not be a regular protocol.
+//!
+//! `rec` variables are renamed where needed so that no binder shadows
+//! another binder it encloses (which would capture a copied continuation).
+
+use std::collections::BTreeMap;
+
+use canon_types::{GlobalType, Payload, Span};
+
+use super::check::Table;
+use super::{MAX_DO_DEPTH, MAX_GLOBAL_NODES};
+use crate::ast::{Block, DoStmt, MessageStmt, ProtocolDecl, Stmt};
+use crate::diag::{Code, Diagnostic};
+
+/// One protocol instance being expanded (the root, or a `do`).
+struct Frame {
+    proto: String,
+    /// Actual role names, in the callee's declaration order.
+    args: Vec<String>,
+    /// Formal role name to actual role name.
+    subst: BTreeMap<String, String>,
+    /// The `rec` variable a recursive call to this instance continues to.
+    var: String,
+    used: bool,
+    /// Whether the `do` that opened this frame was in tail position.
+    caller_tail: bool,
+    /// Source `rec` labels in scope in this frame, innermost last, with
+    /// their output names.
+    labels: Vec<(String, String)>,
+}
+
+pub(super) struct Expander<'a> {
+    table: &'a Table<'a>,
+    frames: Vec<Frame>,
+    /// Output `rec` variables of every enclosing binder.
+    binders: Vec<String>,
+    nodes: usize,
+}
+
+/// Expands `decl` (whose whole file passed the source checks).
+pub(super) fn expand_protocol(table: &Table<'_>, decl: &ProtocolDecl) -> Result<GlobalType, Diagnostic> {
+    let mut x = Expander { table, frames: Vec::new(), binders: Vec::new(), nodes: 0 };
+    let roles: Vec<String> = decl.roles.iter().map(|r| r.name.clone()).collect();
+    x.call(decl, roles, GlobalType::End, true, decl.name.span)
+}
+
+/// The number of nodes of `g`, without recursion.
+pub fn count_nodes(g: &GlobalType) -> usize {
+    let mut stack = vec![g];
+    let mut n = 0;
+    while let Some(g) = stack.pop() {
+        n += 1;
+        match g {
+            GlobalType::End | GlobalType::Continue { .. } => {}
+            GlobalType::Message { cont, .. } | GlobalType::Invoke { cont, .. } => stack.push(cont),
+            GlobalType::Rec { body, .. } => stack.push(body),
+            GlobalType::Choice { branches, .. } => stack.extend(branches.iter()),
+        }
+    }
+    n
+}
+
+impl Expander<'_> {
+    fn charge(&mut self, n: usize, span: Span) -> Result<(), Diagnostic> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes <= MAX_GLOBAL_NODES {
+            return Ok(());
+        }
+        let msg = format!("the expanded protocol exceeds {MAX_GLOBAL_NODES} nodes");
+        let note = "statements after a `choice` are copied into every branch, and `do` is inlined";
+        Err(Diagnostic::new(Code::ExpansionTooLarge, span, msg).with_note(note))
+    }
+
+    /// A variable name based on `base` that no enclosing binder uses.
+    fn fresh(&self, base: &str) -> String {
+        let mut name = base.to_owned();
+        let mut n = 2;
+        while self.binders.contains(&name) {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        name
+    }
+
+    fn frame(&mut self) -> &mut Frame {
+        let last = self.frames.len() - 1;
+        &mut self.frames[last]
+    }
+
+    fn role(&self, formal: &str) -> String {
+        let frame = &self.frames[self.frames.len() - 1];
+        frame.subst.get(formal).cloned().unwrap_or_else(|| formal.to_owned())
+    }
+
+    /// Expands one protocol instance whose end continues with `k`.
+    fn call(
+        &mut self,
+        decl: &ProtocolDecl,
+        args: Vec<String>,
+        k: GlobalType,
+        tail: bool,
+        span: Span,
+    ) -> Result<GlobalType, Diagnostic> {
+        if self.frames.len() >= MAX_DO_DEPTH {
+            let msg = format!("`do` calls nested more than {MAX_DO_DEPTH} deep");
+            return Err(Diagnostic::new(Code::ExpansionTooLarge, span, msg));
+        }
+        let subst = decl.roles.iter().map(|r| r.name.clone()).zip(args.iter().cloned()).collect();
+        let var = self.fresh(&decl.name.name);
+        self.binders.push(var.clone());
+        let proto = decl.name.name.clone();
+        self.frames.push(Frame { proto, args, subst, var, used: false, caller_tail: tail, labels: Vec::new() });
+        let body = self.block(&decl.body, k, true);
+        self.binders.pop();
+        let frame = self.frames.pop().expect("frame pushed above");
+        let body = body?;
+        if !frame.used {
+            return Ok(body);
+        }
+        self.charge(1, span)?;
+        Ok(GlobalType::Rec { var: frame.var, body: Box::new(body), span })
+    }
+
+    /// Expands `block` followed by `k`. `tail`: nothing of the current
+    /// protocol instance follows the block.
+    fn block(&mut self, block: &Block, k: GlobalType, tail: bool) -> Result<GlobalType, Diagnostic> {
+        let mut cont = k;
+        for (i, stmt) in block.stmts.iter().enumerate().rev() {
+            let last = i + 1 == block.stmts.len();
+            cont = self.stmt(stmt, cont, tail && last)?;
+        }
+        Ok(cont)
+    }
+
+    fn stmt(&mut self, stmt: &Stmt, k: GlobalType, tail: bool) -> Result<GlobalType, Diagnostic> {
+        match stmt {
+            Stmt::Message(m) => self.message(m, k),
+            Stmt::Invoke(inv) => {
+                self.charge(1, inv.span)?;
+                let (role, effect) = (self.role(&inv.at.name), inv.effect.name.clone());
+                Ok(GlobalType::Invoke { role, effect, cont: Box::new(k), span: inv.span })
+            }
+            Stmt::Choice(c) => {
+                let copies = c.branches.len().saturating_sub(1);
+                self.charge(1 + copies.saturating_mul(count_nodes(&k)), c.span)?;
+                let mut branches = Vec::with_capacity(c.branches.len());
+                for b in &c.branches {
+                    branches.push(self.block(b, k.clone(), tail)?);
+                }
+                Ok(GlobalType::Choice { at: self.role(&c.at.name), branches, span: c.span })
+            }
+            Stmt::Rec(r) => {
+                self.charge(1, r.span)?;
+                let var = self.fresh(&r.label.name);
+                self.binders.push(var.clone());
+                self.frame().labels.push((r.label.name.clone(), var.clone()));
+                let body = self.block(&r.body, k, tail);
+                self.frame().labels.pop();
+                self.binders.pop();
+                Ok(GlobalType::Rec { var, body: Box::new(body?), span: r.span })
+            }
+            Stmt::Continue(c) => {
+                self.charge(1, c.span)?;
+                let labels = &self.frames[self.frames.len() - 1].labels;
+                let found = labels.iter().rev().find(|(src, _)| *src == c.label.name);
+                let var = found.map_or_else(|| c.label.name.clone(), |(_, out)| out.clone());
+                Ok(GlobalType::Continue { var, span: c.span })
+            }
+            Stmt::Do(d) => self.do_stmt(d, k, tail),
+        }
+    }
+
+    fn message(&mut self, m: &MessageStmt, k: GlobalType) -> Result<GlobalType, Diagnostic> {
+        self.charge(m.to.len(), m.span)?;
+        let from = self.role(&m.from.name);
+        let label = m.label.as_ref().map_or_else(String::new, |l| l.name.clone());
+        let payload: Vec<Payload> = m
+            .payload
+            .iter()
+            .map(|p| Payload { name: p.name.as_ref().map(|n| n.name.clone()), ty: p.ty.text() })
+            .collect();
+        let timeout_ticks = m.within.map(|t| t.ticks);
+        let mut cont = k;
+        for to in m.to.iter().rev() {
+            cont = GlobalType::Message {
+                from: from.clone(),
+                to: self.role(&to.name),
+                label: label.clone(),
+                payload: payload.clone(),
+                timeout_ticks,
+                cont: Box::new(cont),
+                span: m.span,
+            };
+        }
+        Ok(cont)
+    }
+
+    fn do_stmt(&mut self, d: &DoStmt, k: GlobalType, tail: bool) -> Result<GlobalType, Diagnostic> {
+        let args: Vec<String> = d.args.iter().map(|a| self.role(&a.name)).collect();
+        let name = d.protocol.name.as_str();
+        if let Some(i) = self.frames.iter().rposition(|f| f.proto == name && f.args == args) {
+            if !(tail && self.frames[i + 1..].iter().all(|f| f.caller_tail)) {
+                let msg = format!("recursive `do {name}` is followed by more interactions");
+                let note = "a recursive `do` must be the last statement of its protocol (tail recursion)";
+                return Err(Diagnostic::new(Code::NonTailRecursiveDo, d.span, msg).with_note(note));
+            }
+            self.charge(1, d.span)?;
+            self.frames[i].used = true;
+            return Ok(GlobalType::Continue { var: self.frames[i].var.clone(), span: d.span });
+        }
+        let Some(callee) = self.table.get(name).copied() else {
+            // Unreachable after the source checks; reported rather than assumed.
+            let msg = format!("`do` of undefined protocol `{name}`");
+            return Err(Diagnostic::new(Code::UndefinedProtocol, d.protocol.span, msg));
+        };
+        self.call(callee, args, k, tail, d.span)
+    }
+}

@@ -1,0 +1,248 @@
+//! Protocol bodies: blocks and statements, with statement-level recovery.
+
+use super::{MAX_NESTING, PResult, Parser, Reported};
+use crate::ast::{
+    Block, BufferDecl, ChoiceStmt, ContinueStmt, DoStmt, InvokeStmt, MessageStmt, PayloadItem, RecStmt, Stmt, Timeout,
+};
+use crate::diag::{Code, Diagnostic};
+use crate::lexer::Tok;
+use canon_bytecode::{Backpressure, BufferMode};
+
+impl Parser {
+    /// Parses `{ stmt* }`. `buffers` is `Some` only for a protocol's top-level
+    /// block, the one place buffer declarations may appear.
+    pub(super) fn block(&mut self, mut buffers: Option<&mut Vec<BufferDecl>>) -> PResult<Block> {
+        let start = self.span();
+        if *self.tok() != Tok::LBrace {
+            return Err(self.expected("`{`"));
+        }
+        if self.depth >= MAX_NESTING {
+            let d = Diagnostic::new(Code::NestingTooDeep, start, format!("blocks nested more than {MAX_NESTING} deep"));
+            let r = self.report(d);
+            self.skip_balanced();
+            return Err(r);
+        }
+        self.bump();
+        self.depth += 1;
+        let mut stmts = Vec::new();
+        while !matches!(self.tok(), Tok::RBrace | Tok::Eof) && !self.too_many() {
+            let before = self.pos;
+            match self.stmt(buffers.as_deref_mut()) {
+                Ok(Some(s)) => stmts.push(s),
+                Ok(None) => {}
+                Err(Reported) => self.sync_stmt(before),
+            }
+        }
+        self.depth -= 1;
+        self.expect(Tok::RBrace, "a statement or `}`")?;
+        Ok(Block { stmts, span: self.since(start) })
+    }
+
+    /// Skips a balanced `{ ... }` group without recursing.
+    fn skip_balanced(&mut self) {
+        let mut depth = 0usize;
+        loop {
+            match self.bump().tok {
+                Tok::LBrace => depth += 1,
+                Tok::RBrace => depth = depth.saturating_sub(1),
+                Tok::Eof => return,
+                _ => {}
+            }
+            if depth == 0 {
+                return;
+            }
+        }
+    }
+
+    /// After a failed statement: skips past the next `;` or balanced block at
+    /// this level, stopping before a `}` that closes the enclosing block.
+    fn sync_stmt(&mut self, before: usize) {
+        let mut depth = 0usize;
+        loop {
+            match self.tok() {
+                Tok::Eof => return,
+                Tok::Semi if depth == 0 => {
+                    self.bump();
+                    return;
+                }
+                Tok::RBrace if depth == 0 => {
+                    if self.pos == before {
+                        self.bump();
+                    }
+                    return;
+                }
+                Tok::LBrace => depth += 1,
+                Tok::RBrace => {
+                    depth -= 1;
+                    if depth == 0 && !self.is_kw_at(1, "or") {
+                        self.bump();
+                        return;
+                    }
+                }
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
+    /// One statement; `Ok(None)` for a buffer declaration (stored aside).
+    fn stmt(&mut self, buffers: Option<&mut Vec<BufferDecl>>) -> PResult<Option<Stmt>> {
+        let next_is_ident = matches!(self.tok_at(1), Tok::Ident(_));
+        let stmt = match self.tok() {
+            Tok::Ident(kw) if kw == "choice" && self.is_kw_at(1, "at") => Stmt::Choice(self.choice()?),
+            Tok::Ident(kw) if kw == "rec" && next_is_ident => Stmt::Rec(self.rec()?),
+            Tok::Ident(kw) if kw == "continue" && next_is_ident => Stmt::Continue(self.continue_stmt()?),
+            Tok::Ident(kw) if kw == "do" && next_is_ident => Stmt::Do(self.do_stmt()?),
+            Tok::Ident(kw) if kw == "invoke" && next_is_ident => Stmt::Invoke(self.invoke()?),
+            Tok::Ident(kw) if kw == "buffer" && next_is_ident => {
+                let decl = self.buffer()?;
+                match buffers {
+                    Some(list) => list.push(decl),
+                    None => {
+                        let msg = "buffer declarations are allowed only at the top level of a protocol body";
+                        return Err(self.report(Diagnostic::new(Code::MisplacedBuffer, decl.span, msg)));
+                    }
+                }
+                return Ok(None);
+            }
+            Tok::Ident(_) | Tok::LParen => Stmt::Message(self.message()?),
+            _ => return Err(self.expected("a statement")),
+        };
+        Ok(Some(stmt))
+    }
+
+    fn message(&mut self) -> PResult<MessageStmt> {
+        let start = self.span();
+        let label = if let Tok::Ident(_) = self.tok() { Some(self.ident("a label")?) } else { None };
+        self.expect(Tok::LParen, "`(` and the payload")?;
+        let mut payload = Vec::new();
+        if *self.tok() != Tok::RParen {
+            loop {
+                payload.push(self.payload_item()?);
+                if *self.tok() != Tok::Comma {
+                    break;
+                }
+                self.bump();
+            }
+        }
+        self.expect(Tok::RParen, "`,` or `)`")?;
+        self.expect_kw("from")?;
+        let from = self.ident("the sending role")?;
+        self.expect_kw("to")?;
+        let mut to = vec![self.ident("a receiving role")?];
+        while *self.tok() == Tok::Comma {
+            self.bump();
+            to.push(self.ident("a receiving role")?);
+        }
+        let within = if self.is_kw("within") && matches!(self.tok_at(1), Tok::Int(_)) {
+            let kw = self.bump().span;
+            let (ticks, _) = self.int_u32("timeout")?;
+            Some(Timeout { ticks, span: self.since(kw) })
+        } else {
+            None
+        };
+        self.expect(Tok::Semi, "`;`")?;
+        Ok(MessageStmt { label, payload, from, to, within, span: self.since(start) })
+    }
+
+    fn payload_item(&mut self) -> PResult<PayloadItem> {
+        let start = self.span();
+        let first = self.qual_name("a payload type")?;
+        if *self.tok() == Tok::Colon && first.parts.len() == 1 {
+            self.bump();
+            let ty = self.qual_name("a payload type after `:`")?;
+            let name = first.parts.into_iter().next();
+            return Ok(PayloadItem { name, ty, span: self.since(start) });
+        }
+        Ok(PayloadItem { name: None, ty: first, span: self.since(start) })
+    }
+
+    fn choice(&mut self) -> PResult<ChoiceStmt> {
+        let start = self.bump().span;
+        self.expect_kw("at")?;
+        let at = self.ident("the choosing role")?;
+        let mut branches = vec![self.block(None)?];
+        while self.is_kw("or") {
+            self.bump();
+            branches.push(self.block(None)?);
+        }
+        Ok(ChoiceStmt { at, branches, span: self.since(start) })
+    }
+
+    fn rec(&mut self) -> PResult<RecStmt> {
+        let start = self.bump().span;
+        let label = self.ident("a recursion label")?;
+        let body = self.block(None)?;
+        Ok(RecStmt { label, body, span: self.since(start) })
+    }
+
+    fn continue_stmt(&mut self) -> PResult<ContinueStmt> {
+        let start = self.bump().span;
+        let label = self.ident("a recursion label")?;
+        self.expect(Tok::Semi, "`;`")?;
+        Ok(ContinueStmt { label, span: self.since(start) })
+    }
+
+    fn do_stmt(&mut self) -> PResult<DoStmt> {
+        let start = self.bump().span;
+        let protocol = self.ident("a protocol name")?;
+        self.expect(Tok::LParen, "`(` and the role arguments")?;
+        let mut args = Vec::new();
+        if *self.tok() != Tok::RParen {
+            loop {
+                args.push(self.ident("a role")?);
+                if *self.tok() != Tok::Comma {
+                    break;
+                }
+                self.bump();
+            }
+        }
+        self.expect(Tok::RParen, "`,` or `)`")?;
+        self.expect(Tok::Semi, "`;`")?;
+        Ok(DoStmt { protocol, args, span: self.since(start) })
+    }
+
+    fn invoke(&mut self) -> PResult<InvokeStmt> {
+        let start = self.bump().span;
+        let effect = self.ident("an effect name")?;
+        self.expect_kw("at")?;
+        let at = self.ident("the role performing the effect")?;
+        self.expect(Tok::Semi, "`;`")?;
+        Ok(InvokeStmt { effect, at, span: self.since(start) })
+    }
+
+    fn buffer(&mut self) -> PResult<BufferDecl> {
+        let start = self.bump().span;
+        let from = self.ident("the sending role")?;
+        self.expect(Tok::Arrow, "`->`")?;
+        let to = self.ident("the receiving role")?;
+        let mode = match self.keyword_of(&["fifo", "latest"])? {
+            "fifo" => BufferMode::Fifo,
+            _ => BufferMode::LatestValue,
+        };
+        let policy = self.keyword_of(&["block", "drop", "error", "resize"])?;
+        let (capacity, cap_span) = self.int_u32("buffer capacity")?;
+        let (policy, capacity_span) = match policy {
+            "block" => (Backpressure::Block, cap_span),
+            "drop" => (Backpressure::Drop, cap_span),
+            "error" => (Backpressure::Error, cap_span),
+            _ => {
+                self.expect_kw("max")?;
+                let (max_capacity, _) = self.int_u32("maximum capacity")?;
+                (Backpressure::Resize { max_capacity }, self.since(cap_span))
+            }
+        };
+        self.expect(Tok::Semi, "`;`")?;
+        Ok(BufferDecl { from, to, mode, policy, capacity, capacity_span, span: self.since(start) })
+    }
+
+    /// Consumes one of `options` (contextual keywords), returning it.
+    fn keyword_of(&mut self, options: &[&'static str]) -> PResult<&'static str> {
+        if let Some(kw) = options.iter().find(|kw| self.is_kw(kw)) {
+            self.bump();
+            return Ok(kw);
+        }
+        let list: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+        Err(self.expected(&list.join(" or ")))
+    }
+}

@@ -1,0 +1,89 @@
+//! `canon compile`, `canon project`, and `canon check` on choreographies.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use canon_types::project::project_all;
+use clap::ValueEnum;
+
+use crate::{exit, input};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// Binary bytecode.
+    Cbc,
+    /// Text assembly.
+    Casm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Scribble-style local protocols.
+    Text,
+    /// Graphviz: one state machine per role.
+    Dot,
+    /// JSON: role → local type.
+    Json,
+}
+
+/// Parses and checks the file; the error is the rendered diagnostics.
+fn load(path: &Path, protocol: Option<&str>) -> Result<canon_choreo::Choreography> {
+    let src = input::read_text(path)?;
+    let name = path.display().to_string();
+    let choreo = canon_choreo::load(&name, &src, protocol).map_err(|d| anyhow!("{}", d.render()))?;
+    let projection = canon_choreo::projection_diagnostics(&choreo);
+    if !projection.is_empty() {
+        return Err(anyhow!("{}", canon_choreo::Diagnostics::new(&name, &src, projection).render()));
+    }
+    Ok(choreo)
+}
+
+pub fn check(path: &Path) -> Result<u8> {
+    let choreo = load(path, None)?;
+    let program = input::compile_file(path, None)?;
+    let entry = &choreo.entry().protocol;
+    println!(
+        "{}: ok: protocol {} with {} roles ({}), {} protocols in file, compiles to {} instructions",
+        path.display(),
+        entry.name,
+        entry.roles.len(),
+        entry.roles.join(", "),
+        choreo.protocols.len(),
+        program.module().procs.iter().map(|p| p.code.len()).sum::<usize>()
+    );
+    Ok(exit::OK)
+}
+
+pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<&str>) -> Result<u8> {
+    let program = input::compile_file(path, protocol)?;
+    let (bytes, ext) = match emit {
+        Emit::Cbc => (canon_bytecode::encode(program.module()), "cbc"),
+        Emit::Casm => (canon_bytecode::disassemble(program.module()).into_bytes(), "casm"),
+    };
+    let out = output.map(Path::to_path_buf).unwrap_or_else(|| path.with_extension(ext));
+    std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
+    Ok(exit::OK)
+}
+
+pub fn project(path: &Path, role: Option<&str>, format: Format, protocol: Option<&str>) -> Result<u8> {
+    let choreo = load(path, protocol)?;
+    let p = &choreo.entry().protocol;
+    let mut all = project_all(p).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    if let Some(r) = role {
+        all.retain(|(name, _)| name == r);
+        if all.is_empty() {
+            return Err(anyhow!("{}: protocol {} has no role `{r}` (roles: {})", path.display(), p.name, p.roles.join(", ")));
+        }
+    }
+    match format {
+        Format::Text => {
+            for (r, ty) in &all {
+                println!("{}", canon_types::pretty::pretty_local(&p.name, r, ty));
+            }
+        }
+        Format::Dot => print!("{}", canon_types::dot::dot_all(&p.name, &all)),
+        Format::Json => println!("{}", canon_types::pretty::projections_json(&all)?),
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,77 @@
+//! Reading programs from files, by extension, with errors that name the file
+//! and the place in it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use canon_bytecode::{Module, VerifiedProgram};
+
+/// What a file holds, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bytecode,
+    Assembly,
+    Choreography,
+}
+
+pub fn kind_of(path: &Path) -> Result<Kind> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("cbc") => Ok(Kind::Bytecode),
+        Some("casm") => Ok(Kind::Assembly),
+        Some("canon" | "scr" | "nuscr") => Ok(Kind::Choreography),
+        _ => bail!(
+            "{}: unknown file kind; expected .cbc (bytecode), .casm (assembly) or .canon/.scr/.nuscr (choreography)",
+            path.display()
+        ),
+    }
+}
+
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Decodes a `.cbc` file; the error names the byte offset.
+pub fn decode_file(path: &Path) -> Result<Module> {
+    let bytes = read_bytes(path)?;
+    canon_bytecode::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Assembles a `.casm` file; the error names line and column.
+pub fn assemble_file(path: &Path) -> Result<Module> {
+    let src = read_text(path)?;
+    canon_bytecode::assemble(&src).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))
+}
+
+/// The unverified module of a bytecode or assembly file.
+pub fn module_file(path: &Path) -> Result<Module> {
+    match kind_of(path)? {
+        Kind::Bytecode => decode_file(path),
+        Kind::Assembly => assemble_file(path),
+        Kind::Choreography => Ok(compile_file(path, None)?.module().clone()),
+    }
+}
+
+/// Verifies a module; the error names procedure and instruction.
+pub fn verify(path: &Path, module: Module) -> Result<VerifiedProgram> {
+    canon_bytecode::verify(module).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Compiles a choreography file; the error is the rendered diagnostics.
+pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgram> {
+    let src = read_text(path)?;
+    canon::compile_source(&path.display().to_string(), &src, protocol).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Any program file, decoded/assembled/compiled and verified.
+pub fn program_file(path: &Path, protocol: Option<&str>) -> Result<Arc<VerifiedProgram>> {
+    let program = match kind_of(path)? {
+        Kind::Choreography => compile_file(path, protocol)?,
+        _ => verify(path, module_file(path)?)?,
+    };
+    Ok(Arc::new(program))
+}

@@ -1,0 +1,107 @@
+//! `canon replay show | diff | verify`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use canon_replay::Replay;
+use clap::Subcommand;
+
+use crate::bytecode_cmd::hex;
+use crate::{exit, input};
+
+#[derive(Subcommand)]
+pub enum ReplayCommand {
+    /// Print a replay: one line per event (or JSON lines with --json).
+    Show {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two replays; exit 0 if identical, 1 with the first divergent event otherwise.
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a replay's format and hash chain; with --program, re-execute it
+    /// from its recorded host answers and compare.
+    Verify {
+        file: PathBuf,
+        /// The program the replay was recorded from (.cbc, .casm or choreography).
+        #[arg(long)]
+        program: Option<PathBuf>,
+        #[arg(long)]
+        protocol: Option<String>,
+        /// The run's --max-rounds (part of the recorded configuration).
+        #[arg(long, default_value_t = 1_000_000)]
+        max_rounds: u64,
+        /// The run's --fuel (part of the recorded configuration).
+        #[arg(long, default_value_t = canon_runtime::Limits::default().fuel_per_quantum)]
+        fuel: u32,
+    },
+}
+
+pub fn read_replay(path: &Path) -> Result<Replay> {
+    let bytes = input::read_bytes(path)?;
+    Replay::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+pub fn replay(cmd: ReplayCommand) -> Result<u8> {
+    match cmd {
+        ReplayCommand::Show { file, json } => {
+            let r = read_replay(&file)?;
+            print!("{}", if json { canon_replay::render_jsonl(&r) } else { canon_replay::render_text(&r) });
+            Ok(exit::OK)
+        }
+        ReplayCommand::Diff { a, b, json } => {
+            let (ra, rb) = (read_replay(&a)?, read_replay(&b)?);
+            let d = canon_replay::diff(&ra, &rb);
+            if json {
+                println!("{}", d.render_json());
+            } else if d.is_identical() {
+                println!("identical: {} events, root {}", ra.events.len(), hex(&ra.root));
+            } else {
+                print!("{}", d.render_text());
+            }
+            Ok(if d.is_identical() { exit::OK } else { exit::FAILURE })
+        }
+        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel } => {
+            verify(&file, program.as_deref(), protocol.as_deref(), max_rounds, fuel)
+        }
+    }
+}
+
+fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, max_rounds: u64, fuel: u32) -> Result<u8> {
+    let recorded = read_replay(file)?;
+    println!(
+        "{}: format and hash chain ok: {} events in {} blocks, root {}",
+        file.display(),
+        recorded.events.len(),
+        recorded.block_count(),
+        hex(&recorded.root)
+    );
+    let Some(program_path) = program else { return Ok(exit::OK) };
+    let program = input::program_file(program_path, protocol)?;
+    if program.digest() != recorded.header.program_digest {
+        bail!(
+            "{}: the replay was recorded from program {}, not {} ({})",
+            file.display(),
+            hex(&recorded.header.program_digest[..8]),
+            program_path.display(),
+            hex(&program.digest()[..8])
+        );
+    }
+    let config = crate::run_cmd::config(recorded.header.seed, max_rounds, fuel);
+    let replayed = canon_runtime::reexecute(&program, config, &recorded)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let d = canon_replay::diff(&recorded, &replayed);
+    if d.is_identical() {
+        println!("verified: re-execution from the recorded host answers reproduces every event");
+        Ok(exit::OK)
+    } else {
+        println!("re-execution diverges from the recording:");
+        print!("{}", d.render_text());
+        Ok(exit::FAILURE)
+    }
+}

@@ -1,0 +1,172 @@
+//! `canon run`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use canon_machine::{Expected, GroupStatus, SessionStatus};
+use canon_runtime::{Config, CooperativeRunner, Limits, Machine, RunOutcome, Runner, SeededHost, ThreadedRunner};
+use clap::{Args, ValueEnum};
+
+use crate::bytecode_cmd::hex;
+use crate::{exit, input};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunnerKind {
+    /// Every group in turn on one thread.
+    Cooperative,
+    /// Groups spread over --workers OS threads (same replay bytes).
+    Threaded,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The program: .cbc, .casm, or a choreography (.canon/.scr/.nuscr).
+    pub input: PathBuf,
+    /// Seed of the default host handler (payloads, choices) and of everything else seeded.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the canonical replay fragment here.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "cooperative")]
+    pub runner: RunnerKind,
+    /// Worker threads for the threaded runner.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Independent instances of the program's entry to run (distinct session ids; host seeds derived from --seed).
+    #[arg(long, default_value_t = 1)]
+    pub sessions: u32,
+    /// Stop a group after this many rounds (exit code 5).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_rounds: u64,
+    /// Instructions a coroutine may run per round.
+    #[arg(long, default_value_t = Limits::default().fuel_per_quantum)]
+    pub fuel: u32,
+    /// The protocol to run when a choreography file has several.
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// Print only the exit status line.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Host seed of instance `i`: derived from the run seed, never from scheduling.
+fn instance_seed(seed: u64, i: u32) -> u64 {
+    seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The machine configuration of a CLI run (also rebuilt by `replay verify`).
+pub fn config(seed: u64, max_rounds: u64, fuel: u32) -> Config {
+    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), ..Limits::default() };
+    Config { limits, seed, ..Config::default() }
+}
+
+pub fn run(args: &RunArgs) -> Result<u8> {
+    let program = input::program_file(&args.input, args.protocol.as_deref())?;
+    let config = config(args.seed, args.max_rounds, args.fuel);
+    let mut machine = Machine::new(config);
+    for i in 0..args.sessions.max(1) {
+        machine.load(&program, Box::new(SeededHost::new(instance_seed(args.seed, i))))?;
+    }
+    let outcome = match args.runner {
+        RunnerKind::Cooperative => CooperativeRunner.run(&mut machine),
+        RunnerKind::Threaded => ThreadedRunner::new(args.workers).run(&mut machine),
+    };
+    if let Some(path) = &args.output {
+        std::fs::write(path, outcome.replay_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let strings = &program.module().strings;
+    if !args.quiet {
+        print_summary(args, &outcome, strings);
+    }
+    Ok(report_status(&outcome, strings))
+}
+
+fn status_name(s: SessionStatus) -> String {
+    match s {
+        SessionStatus::Faulted { code } => format!("Faulted({code})"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn print_summary(args: &RunArgs, outcome: &RunOutcome, strings: &[String]) {
+    println!(
+        "ran {} (seed {}, {} runner{})",
+        args.input.display(),
+        args.seed,
+        match args.runner {
+            RunnerKind::Cooperative => "cooperative",
+            RunnerKind::Threaded => "threaded",
+        },
+        if args.runner == RunnerKind::Threaded { format!(", {} workers", args.workers) } else { String::new() }
+    );
+    println!(
+        "  instances {}, sessions {}, messages {}, events {}, rounds {}",
+        outcome.groups.len(),
+        outcome.session_count(),
+        outcome.message_count(),
+        outcome.event_count(),
+        outcome.rounds()
+    );
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for (_, status) in outcome.groups.iter().flat_map(|g| g.sessions.iter()) {
+        *counts.entry(status_name(*status)).or_default() += 1;
+    }
+    let statuses: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    println!("  final session statuses: {}", if statuses.is_empty() { "none".into() } else { statuses.join(", ") });
+    for g in outcome.groups.iter().filter(|g| !g.faults.is_empty()).take(5) {
+        for f in &g.faults {
+            println!(
+                "  fault {} in instance {} coroutine {} at proc {} instr {} (tick {}): {}",
+                canon_types::ErrorCode::code(&f.fault),
+                g.group,
+                f.coroutine,
+                f.proc,
+                f.pc,
+                f.tick,
+                f.fault
+            );
+        }
+    }
+    if let Some(g) = outcome.stalled() {
+        if let GroupStatus::Stalled(report) = &g.outcome.status {
+            println!("  instance {} stalled at tick {}; blocked:", g.group, report.tick);
+            for b in &report.blocked {
+                let labels: Vec<&str> = b.labels.iter().map(|l| sym(strings, l.0)).collect();
+                let waits = match b.waits {
+                    Expected::Send { peer } => format!("room to send to {}", sym(strings, peer.0)),
+                    Expected::Recv { peer } => format!("a message from {}", sym(strings, peer.0)),
+                    Expected::End => "close".to_owned(),
+                };
+                println!(
+                    "    coroutine {} endpoint s{}:{} waits for {} [{}]",
+                    b.coroutine,
+                    b.sid & 0xffff_ffff,
+                    sym(strings, b.role_name.0),
+                    waits,
+                    labels.join(", ")
+                );
+            }
+        }
+    }
+    match &args.output {
+        Some(path) => println!("  replay root {} -> {}", hex(&outcome.root()), path.display()),
+        None => println!("  replay root {}", hex(&outcome.root())),
+    }
+}
+
+fn sym(strings: &[String], id: u32) -> &str {
+    strings.get(id as usize).map(String::as_str).unwrap_or("?")
+}
+
+fn report_status(outcome: &RunOutcome, _strings: &[String]) -> u8 {
+    if outcome.faulted() {
+        exit::FAULTED
+    } else if outcome.stalled().is_some() {
+        exit::STALLED
+    } else if outcome.budget_exhausted() {
+        exit::BUDGET_EXHAUSTED
+    } else {
+        exit::OK
+    }
+}

@@ -1,0 +1,290 @@
+//! Typed actions: every send, receive, select, offer, produce and close is
+//! checked against the endpoint's current local type, then applied to the
+//! store. A mismatch is a [`Fault`] naming the endpoint, what the type
+//! expected and what was attempted. The machine's `step` calls exactly these.
+
+use canon_bytecode::Arm;
+use canon_types::{Endpoint, FlatBranch, SymId, TypeGraph, TypeNode, Value, ValueKind};
+
+use crate::buffer::{Message, PushOutcome};
+use crate::fault::{Expected, Fault, Op};
+use crate::store::{PayloadKinds, SessionBody, SessionStatus, SessionStore, unfold};
+
+/// Why an action did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The coroutine faults.
+    Fault(Fault),
+    /// The session was cancelled, aborted or faulted: the coroutine ends.
+    SessionEnded(SessionStatus),
+}
+
+impl From<Fault> for Refusal {
+    fn from(f: Fault) -> Self {
+        Refusal::Fault(f)
+    }
+}
+
+/// The program tables the checks read.
+#[derive(Debug, Clone, Copy)]
+pub struct TypeView<'a> {
+    pub graph: &'a TypeGraph,
+    pub kinds: &'a PayloadKinds,
+}
+
+/// What a send did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Queued (visible after the barrier); `overwrote` under `LatestValue`
+    /// when it replaced an undelivered message.
+    Sent { to: u16, seq: u64, overwrote: bool },
+    /// Discarded under `Drop`.
+    Dropped { to: u16, seq: u64 },
+    /// Full under `Block`: retry next round.
+    Blocked,
+}
+
+/// What a receive would take, before the host accepts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peeked {
+    pub from: u16,
+    pub label: SymId,
+    pub seq: u64,
+    pub payload: Value,
+    /// The arm index (offer) or 0 (recv).
+    pub arm: usize,
+}
+
+/// What a receive expects: one label (`recv`) or one of some arms (`offer`).
+#[derive(Debug, Clone, Copy)]
+pub enum Expect<'a> {
+    Label(SymId),
+    Arms(&'a [Arm], Op),
+}
+
+/// What a close did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseOutcome {
+    /// This endpoint closed; others are still open.
+    EndpointClosed,
+    /// The last endpoint closed: the session is Closed with this epoch.
+    SessionClosed { epoch: u64 },
+}
+
+fn expected_of(node: &TypeNode) -> Expected {
+    match node {
+        TypeNode::Send { peer, .. } => Expected::Send { peer: *peer },
+        TypeNode::Recv { peer, .. } => Expected::Recv { peer: *peer },
+        _ => Expected::End,
+    }
+}
+
+fn find(branches: &[FlatBranch], label: SymId) -> Option<&FlatBranch> {
+    branches.iter().find(|b| b.label == label)
+}
+
+impl SessionStore {
+    /// The live body of `ep`'s session, checking status and ownership.
+    pub fn live_body(&self, ep: Endpoint, co: u32) -> Result<&SessionBody, Refusal> {
+        let s = self.get(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        match s.status {
+            SessionStatus::Active | SessionStatus::Draining => {}
+            SessionStatus::Closed => return Err(Fault::SessionClosed { ep }.into()),
+            other => return Err(Refusal::SessionEnded(other)),
+        }
+        let e = s.body.endpoints.get(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        if e.owner != co {
+            return Err(Fault::NotOwner { ep, owner: e.owner, coroutine: co }.into());
+        }
+        if e.closed {
+            return Err(Fault::EndpointClosed { ep }.into());
+        }
+        Ok(&s.body)
+    }
+
+    /// The resolved current type node of a live, owned endpoint.
+    pub fn current_node<'g>(&self, g: &'g TypeGraph, ep: Endpoint, co: u32) -> Result<&'g TypeNode, Refusal> {
+        let body = self.live_body(ep, co)?;
+        let id = body.endpoints[ep.role as usize].current;
+        Ok(g.get(id).ok_or(Fault::BadOperand { what: "local type out of range" })?)
+    }
+
+    /// Checks that `ep`'s type is a send offering `label` (`select`, `produce`);
+    /// with `label == None`, only that it is a send. Returns the peer's role index.
+    pub fn expect_send(&self, g: &TypeGraph, ep: Endpoint, co: u32, label: Option<SymId>, op: Op) -> Result<u16, Refusal> {
+        let node = self.current_node(g, ep, co)?;
+        match node {
+            TypeNode::Send { peer, branches } => {
+                if let Some(label) = label
+                    && find(branches, label).is_none()
+                {
+                    return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into());
+                }
+                let body = self.live_body(ep, co)?;
+                Ok(body.role_index(*peer).ok_or(Fault::UnknownPeer { ep, peer: *peer })?)
+            }
+            TypeNode::Recv { peer, .. } => {
+                let label = label.unwrap_or_default();
+                Err(match op {
+                    Op::Send | Op::Select | Op::Produce => Fault::SendWhereRecvExpected { ep, label, peer: *peer },
+                    _ => Fault::BadOperand { what: "expect_send on a receive operation" },
+                }
+                .into())
+            }
+            _ => Err(Fault::ActionAfterEnd { ep, attempted: op }.into()),
+        }
+    }
+
+    /// `send`: checks the type and the payload, pushes the message and
+    /// advances the type (unless the buffer blocks).
+    pub fn send(
+        &mut self,
+        tv: TypeView<'_>,
+        ep: Endpoint,
+        co: u32,
+        label: SymId,
+        payload: Value,
+        max_payload_bytes: u32,
+    ) -> Result<SendOutcome, Refusal> {
+        let to = self.expect_send(tv.graph, ep, co, Some(label), Op::Send)?;
+        let Some(TypeNode::Send { branches, .. }) = self.current_node(tv.graph, ep, co).ok() else {
+            return Err(Fault::BadOperand { what: "send type changed" }.into());
+        };
+        let branch = find(branches, label).ok_or(Fault::BadOperand { what: "send label vanished" })?;
+        check_payload(tv.kinds, ep, branch, &payload)?;
+        let len_bytes = payload.encoded_len() as u64;
+        if len_bytes > u64::from(max_payload_bytes) {
+            return Err(Fault::PayloadTooLarge { ep, len_bytes, max_bytes: max_payload_bytes }.into());
+        }
+        let cont = unfold(tv.graph, branch.cont)?;
+        let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        let edge_index = session.body.edge_index(ep.role, to);
+        let edge = &mut session.body.edges[edge_index];
+        let seq = edge.send_seq;
+        let outcome = match edge.buffer.push(Message { label, seq, payload }) {
+            PushOutcome::Blocked => return Ok(SendOutcome::Blocked),
+            PushOutcome::Full { capacity } => return Err(Fault::BufferFull { ep, to, capacity }.into()),
+            PushOutcome::Dropped => SendOutcome::Dropped { to, seq },
+            PushOutcome::Queued => SendOutcome::Sent { to, seq, overwrote: false },
+            PushOutcome::Overwritten => SendOutcome::Sent { to, seq, overwrote: true },
+        };
+        edge.send_seq += 1;
+        session.body.endpoints[ep.role as usize].current = cont;
+        if matches!(outcome, SendOutcome::Sent { .. }) {
+            self.mark_dirty(ep.sid, edge_index);
+        }
+        Ok(outcome)
+    }
+
+    /// `recv`/`offer`: checks the type and looks at the oldest visible
+    /// message from the peer without taking it. `None`: nothing visible.
+    pub fn peek(&self, g: &TypeGraph, ep: Endpoint, co: u32, expect: Expect<'_>) -> Result<Option<Peeked>, Refusal> {
+        let op = match expect {
+            Expect::Label(_) => Op::Recv,
+            Expect::Arms(_, op) => op,
+        };
+        let node = self.current_node(g, ep, co)?;
+        let (peer, branches) = match node {
+            TypeNode::Recv { peer, branches } => (*peer, branches),
+            TypeNode::Send { peer, .. } => {
+                return Err(Fault::RecvWhereSendExpected { ep, attempted: op, peer: *peer }.into());
+            }
+            _ => return Err(Fault::ActionAfterEnd { ep, attempted: op }.into()),
+        };
+        if let Expect::Label(label) = expect
+            && find(branches, label).is_none()
+        {
+            return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into());
+        }
+        let body = self.live_body(ep, co)?;
+        let from = body.role_index(peer).ok_or(Fault::UnknownPeer { ep, peer })?;
+        let Some(msg) = body.edges[body.edge_index(from, ep.role)].buffer.front_visible() else {
+            return Ok(None);
+        };
+        let unexpected = Fault::UnexpectedLabel { ep, label: msg.label, attempted: op };
+        if find(branches, msg.label).is_none() {
+            return Err(unexpected.into());
+        }
+        let arm = match expect {
+            Expect::Label(label) if label == msg.label => 0,
+            Expect::Label(_) => return Err(unexpected.into()),
+            Expect::Arms(arms, _) => arms.iter().position(|a| a.label == msg.label).ok_or(unexpected)?,
+        };
+        Ok(Some(Peeked { from, label: msg.label, seq: msg.seq, payload: msg.payload.clone(), arm }))
+    }
+
+    /// Takes the message [`SessionStore::peek`] returned and advances the
+    /// endpoint's type past its label.
+    pub fn take(&mut self, g: &TypeGraph, ep: Endpoint, from: u16) -> Result<Message, Fault> {
+        let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        let body = &mut session.body;
+        let edge_index = body.edge_index(from, ep.role);
+        let edge = body.edges.get_mut(edge_index).ok_or(Fault::BadOperand { what: "edge out of range" })?;
+        let msg = edge.buffer.pop_visible().ok_or(Fault::BadOperand { what: "take without a visible message" })?;
+        edge.recv_seq += 1;
+        let endpoint = &mut body.endpoints[ep.role as usize];
+        let Some(TypeNode::Recv { branches, .. }) = g.get(endpoint.current) else {
+            return Err(Fault::BadOperand { what: "take on a non-receive type" });
+        };
+        let branch = find(branches, msg.label).ok_or(Fault::UnexpectedLabel { ep, label: msg.label, attempted: Op::Recv })?;
+        endpoint.current = unfold(g, branch.cont)?;
+        Ok(msg)
+    }
+
+    /// `close`: the type must be `End`. Closing the last endpoint closes the
+    /// session (status Closed, buffers cleared, epoch advanced).
+    pub fn close(&mut self, g: &TypeGraph, ep: Endpoint, co: u32) -> Result<CloseOutcome, Refusal> {
+        let node = self.current_node(g, ep, co)?;
+        if !matches!(node, TypeNode::End) {
+            return Err(Fault::CloseBeforeEnd { ep, expected: expected_of(node) }.into());
+        }
+        if !self.remove_type(ep)? {
+            return Ok(CloseOutcome::EndpointClosed);
+        }
+        let epoch = self.finish(ep.sid, SessionStatus::Closed).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        Ok(CloseOutcome::SessionClosed { epoch })
+    }
+
+    /// What a live endpoint's type waits for: the peer role name, whether
+    /// it sends, and the labels offered (for stall reports).
+    pub fn expectation(&self, g: &TypeGraph, ep: Endpoint) -> Option<(Expected, Vec<SymId>)> {
+        let e = self.endpoint(ep)?;
+        let node = g.get(e.current)?;
+        let labels = match node {
+            TypeNode::Send { branches, .. } | TypeNode::Recv { branches, .. } => {
+                branches.iter().map(|b| b.label).collect()
+            }
+            _ => Vec::new(),
+        };
+        Some((expected_of(node), labels))
+    }
+}
+
+/// Payload arity and kinds: no item is `Unit`, one item is the value itself,
+/// several are a `Tuple` of that arity. Unknown type names accept any kind.
+fn check_payload(kinds: &PayloadKinds, ep: Endpoint, branch: &FlatBranch, payload: &Value) -> Result<(), Fault> {
+    let label = branch.label;
+    let kind_of = |ty: SymId, v: &Value| match kinds.get(ty) {
+        Some(k) if k != v.kind() => Err(Fault::PayloadKindMismatch { ep, label, expected: ty, found: v.kind() }),
+        _ => Ok(()),
+    };
+    match branch.payload.as_slice() {
+        [] if payload.kind() == ValueKind::Unit => Ok(()),
+        [] => Err(Fault::PayloadArityMismatch { ep, label, expected: 0, found: arity(payload) }),
+        [ty] => kind_of(*ty, payload),
+        tys => match payload {
+            Value::Tuple(items) if items.len() == tys.len() => {
+                tys.iter().zip(items.iter()).try_for_each(|(ty, v)| kind_of(*ty, v))
+            }
+            _ => Err(Fault::PayloadArityMismatch { ep, label, expected: tys.len() as u32, found: arity(payload) }),
+        },
+    }
+}
+
+fn arity(v: &Value) -> u32 {
+    match v {
+        Value::Unit => 0,
+        Value::Tuple(items) => items.len() as u32,
+        _ => 1,
+    }
+}

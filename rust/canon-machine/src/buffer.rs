@@ -1,0 +1,136 @@
+//! One directed edge's bounded buffer: FIFO or latest-value, with a
+//! backpressure policy. Messages pushed in a round stay invisible to the
+//! receiver until the round barrier calls [`BoundedBuffer::flush`].
+
+use std::collections::VecDeque;
+
+use canon_bytecode::{Backpressure, BufferConfig, BufferMode};
+use canon_types::{SymId, Value};
+
+/// A message in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub label: SymId,
+    /// Position on the directed edge, counted from 0.
+    pub seq: u64,
+    pub payload: Value,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Queued; visible after the next barrier.
+    Queued,
+    /// Full under `Block`: nothing changed, the sender should retry.
+    Blocked,
+    /// Full under `Drop`: the message was discarded.
+    Dropped,
+    /// `LatestValue`: the message replaced an undelivered one.
+    Overwritten,
+    /// Full under `Error`, or under `Resize` at its maximum.
+    Full { capacity: u32 },
+}
+
+/// A bounded message buffer. Capacity counts visible and pending messages.
+#[derive(Debug, Clone, Default)]
+pub struct BoundedBuffer {
+    config: BufferConfig,
+    capacity: u32,
+    queue: VecDeque<Message>,
+    visible: usize,
+}
+
+impl BoundedBuffer {
+    /// An empty buffer.
+    pub fn new(config: BufferConfig) -> Self {
+        let mut b = BoundedBuffer::default();
+        b.reset(config);
+        b
+    }
+
+    /// Empties the buffer and applies `config`, keeping its allocation.
+    pub fn reset(&mut self, config: BufferConfig) {
+        self.config = config;
+        self.capacity = match config.mode {
+            BufferMode::LatestValue => 1,
+            BufferMode::Fifo => config.capacity.max(1),
+        };
+        self.queue.clear();
+        self.visible = 0;
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> BufferConfig {
+        self.config
+    }
+
+    /// Current capacity (grows under `Resize`).
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Messages held, visible and pending.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether no message is held.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Messages the receiver may take this round.
+    pub fn visible_len(&self) -> usize {
+        self.visible
+    }
+
+    /// Pushes `msg` under the buffer's mode and policy.
+    pub fn push(&mut self, msg: Message) -> PushOutcome {
+        if self.config.mode == BufferMode::LatestValue {
+            let replaced = self.queue.pop_front().is_some();
+            self.visible = 0;
+            self.queue.push_back(msg);
+            return if replaced { PushOutcome::Overwritten } else { PushOutcome::Queued };
+        }
+        if self.queue.len() >= self.capacity as usize {
+            match self.config.policy {
+                Backpressure::Block => return PushOutcome::Blocked,
+                Backpressure::Drop => return PushOutcome::Dropped,
+                Backpressure::Error => return PushOutcome::Full { capacity: self.capacity },
+                Backpressure::Resize { max_capacity } => {
+                    if self.capacity >= max_capacity {
+                        return PushOutcome::Full { capacity: self.capacity };
+                    }
+                    self.capacity = self.capacity.saturating_mul(2).min(max_capacity);
+                }
+            }
+        }
+        self.queue.push_back(msg);
+        PushOutcome::Queued
+    }
+
+    /// The oldest visible message.
+    pub fn front_visible(&self) -> Option<&Message> {
+        if self.visible > 0 { self.queue.front() } else { None }
+    }
+
+    /// Takes the oldest visible message.
+    pub fn pop_visible(&mut self) -> Option<Message> {
+        if self.visible == 0 {
+            return None;
+        }
+        self.visible -= 1;
+        self.queue.pop_front()
+    }
+
+    /// The round barrier: every held message becomes visible.
+    pub fn flush(&mut self) {
+        self.visible = self.queue.len();
+    }
+
+    /// Discards every message.
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.visible = 0;
+    }
+}

@@ -1,0 +1,119 @@
+//! Machine configuration: the named limits, the default buffer configuration
+//! and the seed, with a canonical digest for replay headers.
+
+use canon_bytecode::{Backpressure, BufferConfig, BufferMode};
+use sha2::{Digest, Sha256};
+
+/// Every limit the machine enforces, in one place. Defaults are documented
+/// per field; all counts are per group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Sessions live (opened and not yet terminal) at once. Default 65,536.
+    pub max_sessions: u32,
+    /// Coroutines ever spawned, the entry included. Default 65,536.
+    pub max_coroutines: u32,
+    /// Largest payload, measured as its canonical encoding. Default 1 MiB.
+    pub max_payload_bytes: u32,
+    /// Instructions a coroutine may execute in one round. Default 1,024.
+    pub fuel_per_quantum: u32,
+    /// Rounds after which a group stops as budget-exhausted. Default 100,000,000.
+    pub max_rounds: u64,
+    /// Frames on one coroutine's call stack. Default 256.
+    pub max_call_depth: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 65_536,
+            max_coroutines: 65_536,
+            max_payload_bytes: 1 << 20,
+            fuel_per_quantum: 1_024,
+            max_rounds: 100_000_000,
+            max_call_depth: 256,
+        }
+    }
+}
+
+/// Machine configuration. Construct with `Config { seed, ..Default::default() }`
+/// so that fields added later (replay mode, authentication) keep defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Config {
+    pub limits: Limits,
+    /// Buffer configuration of every edge an `open` does not override.
+    pub default_buffer: BufferConfig,
+    /// The seed for everything that needs one (host handlers, keys).
+    pub seed: u64,
+}
+
+/// Version of the canonical configuration encoding hashed by [`Config::digest`].
+pub const CONFIG_ENCODING_VERSION: u8 = 1;
+
+impl Config {
+    /// The canonical byte encoding: a domain tag, the encoding version, then
+    /// every field little-endian in declaration order.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(b"canon-config");
+        out.push(CONFIG_ENCODING_VERSION);
+        let l = &self.limits;
+        out.extend_from_slice(&l.max_sessions.to_le_bytes());
+        out.extend_from_slice(&l.max_coroutines.to_le_bytes());
+        out.extend_from_slice(&l.max_payload_bytes.to_le_bytes());
+        out.extend_from_slice(&l.fuel_per_quantum.to_le_bytes());
+        out.extend_from_slice(&l.max_rounds.to_le_bytes());
+        out.extend_from_slice(&l.max_call_depth.to_le_bytes());
+        encode_buffer_config(&self.default_buffer, &mut out);
+        out.extend_from_slice(&self.seed.to_le_bytes());
+        out
+    }
+
+    /// SHA-256 of [`Config::canonical_bytes`], for replay headers.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.canonical_bytes()).into()
+    }
+}
+
+/// SHA-256 of the canonical encoding of `config` (see [`Config::digest`]).
+pub fn config_digest(config: &Config) -> [u8; 32] {
+    config.digest()
+}
+
+fn encode_buffer_config(b: &BufferConfig, out: &mut Vec<u8>) {
+    out.push(match b.mode {
+        BufferMode::Fifo => 0,
+        BufferMode::LatestValue => 1,
+    });
+    let (policy, max) = match b.policy {
+        Backpressure::Block => (0u8, 0u32),
+        Backpressure::Drop => (1, 0),
+        Backpressure::Error => (2, 0),
+        Backpressure::Resize { max_capacity } => (3, max_capacity),
+    };
+    out.push(policy);
+    out.extend_from_slice(&max.to_le_bytes());
+    out.extend_from_slice(&b.capacity.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_depends_on_every_field() {
+        let base = Config::default();
+        let mut seeded = base;
+        seeded.seed = 7;
+        let mut fuel = base;
+        fuel.limits.fuel_per_quantum = 3;
+        let mut buf = base;
+        buf.default_buffer.policy = Backpressure::Resize { max_capacity: 9 };
+        let digests = [base.digest(), seeded.digest(), fuel.digest(), buf.digest()];
+        for (i, a) in digests.iter().enumerate() {
+            for b in &digests[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(base.digest(), config_digest(&Config::default()));
+    }
+}

@@ -1,0 +1,96 @@
+//! Coroutines: a call stack of frames over one flat register vector, reused
+//! across calls so that neither calls nor the send/recv path allocate in the
+//! steady state.
+
+use canon_types::{Endpoint, Value};
+
+use crate::fault::Fault;
+
+/// One activation of a procedure: its registers are `regs[base..base + len]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub proc: u32,
+    pub pc: u32,
+    pub base: u32,
+    pub len: u32,
+}
+
+/// A pending `recv_timeout`: the instruction it belongs to and its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Wait {
+    pub depth: u32,
+    pub pc: u32,
+    pub deadline_tick: u64,
+}
+
+/// One coroutine of a group.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Coroutine {
+    pub frames: Vec<Frame>,
+    pub regs: Vec<Value>,
+    pub ended: bool,
+    pub wait: Option<Wait>,
+    /// Host calls made so far (the `call_index` of the next one).
+    pub host_calls: u64,
+}
+
+impl Coroutine {
+    /// A coroutine about to run `proc` with `reg_count` registers.
+    pub fn new(proc: u32, reg_count: u16) -> Self {
+        let len = u32::from(reg_count);
+        Coroutine {
+            frames: vec![Frame { proc, pc: 0, base: 0, len }],
+            regs: vec![Value::Unit; len as usize],
+            ended: false,
+            wait: None,
+            host_calls: 0,
+        }
+    }
+
+    /// The innermost frame. A live coroutine always has one.
+    pub fn top(&self) -> Frame {
+        self.frames.last().copied().unwrap_or(Frame { proc: u32::MAX, pc: u32::MAX, base: 0, len: 0 })
+    }
+
+    fn slot(&self, r: u16) -> Result<usize, Fault> {
+        let f = self.top();
+        if u32::from(r) < f.len {
+            Ok(f.base as usize + r as usize)
+        } else {
+            Err(Fault::BadOperand { what: "register out of range" })
+        }
+    }
+
+    /// Register `r` of the current frame.
+    pub fn reg(&self, r: u16) -> Result<&Value, Fault> {
+        let i = self.slot(r)?;
+        Ok(&self.regs[i])
+    }
+
+    /// Mutable register `r` of the current frame.
+    pub fn reg_mut(&mut self, r: u16) -> Result<&mut Value, Fault> {
+        let i = self.slot(r)?;
+        Ok(&mut self.regs[i])
+    }
+
+    /// Writes register `r`.
+    pub fn set(&mut self, r: u16, v: Value) -> Result<(), Fault> {
+        *self.reg_mut(r)? = v;
+        Ok(())
+    }
+
+    /// The endpoint held by register `r`.
+    pub fn endpoint(&self, r: u16) -> Result<Endpoint, Fault> {
+        match self.reg(r)? {
+            Value::Endpoint(ep) => Ok(*ep),
+            other => Err(Fault::NotAnEndpoint { reg: r, found: other.kind() }),
+        }
+    }
+
+    /// Sets the current frame's program counter.
+    pub fn set_pc(&mut self, pc: u32) {
+        if let Some(f) = self.frames.last_mut() {
+            f.pc = pc;
+        }
+    }
+}

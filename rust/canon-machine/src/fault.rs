@@ -1,0 +1,184 @@
+//! Runtime faults (3xxx): what a coroutine did wrong, naming the endpoint and,
+//! for protocol mismatches, the action the local type expected and the one
+//! attempted. Codes are stable; [`FAULT_CODES`] lists every one.
+
+use canon_types::{CodeEntry, Endpoint, ErrorCode, SymId, ValueKind};
+
+/// A session operation, as named in faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Send,
+    Recv,
+    Select,
+    Offer,
+    RecvTimeout,
+    Produce,
+    Close,
+}
+
+/// What an endpoint's local type expects next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expected {
+    /// A send (or select) to `peer`.
+    Send { peer: SymId },
+    /// A receive (or offer) from `peer`.
+    Recv { peer: SymId },
+    /// Nothing but `close`.
+    End,
+}
+
+/// A runtime fault. Every variant has a stable code (see [`FAULT_CODES`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Fault {
+    #[error("register {reg} holds a {found:?}, not an endpoint")]
+    NotAnEndpoint { reg: u16, found: ValueKind },
+    #[error("endpoint {ep:?} is owned by coroutine {owner}, not by coroutine {coroutine}")]
+    NotOwner { ep: Endpoint, owner: u32, coroutine: u32 },
+    #[error("no session {sid:#x} in this group")]
+    UnknownSession { sid: u64 },
+    #[error("session of endpoint {ep:?} is closed")]
+    SessionClosed { ep: Endpoint },
+    #[error("endpoint {ep:?} attempted send of label {label:?} where its type expects a receive from {peer:?}")]
+    SendWhereRecvExpected { ep: Endpoint, label: SymId, peer: SymId },
+    #[error("endpoint {ep:?} attempted {attempted:?} where its type expects a send to {peer:?}")]
+    RecvWhereSendExpected { ep: Endpoint, attempted: Op, peer: SymId },
+    #[error("endpoint {ep:?}: label {label:?} is not offered by its type ({expected:?})")]
+    LabelNotOffered { ep: Endpoint, label: SymId, expected: Expected },
+    #[error("endpoint {ep:?} attempted {attempted:?} after its type reached end")]
+    ActionAfterEnd { ep: Endpoint, attempted: Op },
+    #[error("endpoint {ep:?} closed while its type still expects {expected:?}")]
+    CloseBeforeEnd { ep: Endpoint, expected: Expected },
+    #[error("endpoint {ep:?} received label {label:?}, which the {attempted:?} has no arm for")]
+    UnexpectedLabel { ep: Endpoint, label: SymId, attempted: Op },
+    #[error("endpoint {ep:?}: payload of {label:?} is a {found:?}, its type says {expected:?}")]
+    PayloadKindMismatch { ep: Endpoint, label: SymId, expected: SymId, found: ValueKind },
+    #[error("endpoint {ep:?}: payload of {label:?} has {found} items, its type says {expected}")]
+    PayloadArityMismatch { ep: Endpoint, label: SymId, expected: u32, found: u32 },
+    #[error("endpoint {ep:?}: payload of {len_bytes} bytes exceeds the limit of {max_bytes}")]
+    PayloadTooLarge { ep: Endpoint, len_bytes: u64, max_bytes: u32 },
+    #[error("endpoint {ep:?}: buffer to role {to} is full ({capacity} messages)")]
+    BufferFull { ep: Endpoint, to: u16, capacity: u32 },
+    #[error("endpoint {ep:?}: the host rejected the delivery of {label:?}")]
+    HostRejected { ep: Endpoint, label: SymId },
+    #[error("endpoint {ep:?}: the host chose arm {index} of {arms}")]
+    BadChoice { ep: Endpoint, index: u64, arms: u32 },
+    #[error("{op} on a {a:?} and a {b:?}")]
+    ArithmeticTypeError { op: &'static str, a: ValueKind, b: ValueKind },
+    #[error("call depth {depth} exceeds the limit")]
+    CallDepthExceeded { depth: u32 },
+    #[error("more than {max} live sessions")]
+    TooManySessions { max: u32 },
+    #[error("more than {max} coroutines")]
+    TooManyCoroutines { max: u32 },
+    #[error("open: role {role:?} appears twice")]
+    DuplicateRole { role: SymId },
+    #[error("open: role {role:?} has no handler")]
+    MissingHandler { role: SymId },
+    #[error("open: {roles} roles but {types} types and {dsts} destinations")]
+    OpenArity { roles: u32, types: u32, dsts: u32 },
+    #[error("open: buffer override for edge {from}->{to} names a role out of range")]
+    BadEdgeBuffer { from: u16, to: u16 },
+    #[error("endpoint {ep:?}: its type names peer {peer:?}, which is not a role of the session")]
+    UnknownPeer { ep: Endpoint, peer: SymId },
+    #[error("endpoint {ep:?} is already closed")]
+    EndpointClosed { ep: Endpoint },
+    #[error("malformed program: {what}")]
+    BadOperand { what: &'static str },
+}
+
+/// Every fault code, in code order. Pinned by a snapshot test.
+pub const FAULT_CODES: &[CodeEntry] = &[
+    CodeEntry { code: 3001, name: "NotAnEndpoint", summary: "a session operand register does not hold an endpoint" },
+    CodeEntry { code: 3002, name: "NotOwner", summary: "the endpoint is owned by another coroutine" },
+    CodeEntry { code: 3003, name: "UnknownSession", summary: "the endpoint names no session of this group" },
+    CodeEntry { code: 3004, name: "SessionClosed", summary: "operation on a closed session" },
+    CodeEntry { code: 3005, name: "SendWhereRecvExpected", summary: "send where the local type expects a receive" },
+    CodeEntry { code: 3006, name: "RecvWhereSendExpected", summary: "receive where the local type expects a send" },
+    CodeEntry { code: 3007, name: "LabelNotOffered", summary: "the label is not one the local type offers" },
+    CodeEntry { code: 3008, name: "ActionAfterEnd", summary: "communication after the local type reached end" },
+    CodeEntry { code: 3009, name: "CloseBeforeEnd", summary: "close while the local type is not end" },
+    CodeEntry { code: 3010, name: "UnexpectedLabel", summary: "an arrived message's label has no arm" },
+    CodeEntry { code: 3011, name: "PayloadKindMismatch", summary: "payload value kind differs from its type name" },
+    CodeEntry { code: 3012, name: "PayloadArityMismatch", summary: "payload item count differs from the type" },
+    CodeEntry { code: 3013, name: "PayloadTooLarge", summary: "payload encoding exceeds max_payload_bytes" },
+    CodeEntry { code: 3014, name: "BufferFull", summary: "buffer full under the Error or exhausted Resize policy" },
+    CodeEntry { code: 3015, name: "HostRejected", summary: "the host refused a delivered message" },
+    CodeEntry { code: 3016, name: "BadChoice", summary: "the host chose an arm index out of range" },
+    CodeEntry { code: 3017, name: "ArithmeticTypeError", summary: "integer operation on a non-integer" },
+    CodeEntry { code: 3018, name: "CallDepthExceeded", summary: "call stack deeper than max_call_depth" },
+    CodeEntry { code: 3019, name: "TooManySessions", summary: "open beyond max_sessions live sessions" },
+    CodeEntry { code: 3020, name: "TooManyCoroutines", summary: "spawn beyond max_coroutines" },
+    CodeEntry { code: 3021, name: "DuplicateRole", summary: "open names a role twice" },
+    CodeEntry { code: 3022, name: "MissingHandler", summary: "open leaves a role without a handler" },
+    CodeEntry { code: 3023, name: "OpenArity", summary: "open's roles, types and destinations differ in length" },
+    CodeEntry { code: 3024, name: "BadEdgeBuffer", summary: "open's buffer override names a role out of range" },
+    CodeEntry { code: 3025, name: "UnknownPeer", summary: "the local type names a peer outside the session" },
+    CodeEntry { code: 3026, name: "EndpointClosed", summary: "operation on an endpoint already closed" },
+    CodeEntry { code: 3027, name: "BadOperand", summary: "malformed operand in an unverified program" },
+];
+
+impl ErrorCode for Fault {
+    fn code(&self) -> u16 {
+        match self {
+            Fault::NotAnEndpoint { .. } => 3001,
+            Fault::NotOwner { .. } => 3002,
+            Fault::UnknownSession { .. } => 3003,
+            Fault::SessionClosed { .. } => 3004,
+            Fault::SendWhereRecvExpected { .. } => 3005,
+            Fault::RecvWhereSendExpected { .. } => 3006,
+            Fault::LabelNotOffered { .. } => 3007,
+            Fault::ActionAfterEnd { .. } => 3008,
+            Fault::CloseBeforeEnd { .. } => 3009,
+            Fault::UnexpectedLabel { .. } => 3010,
+            Fault::PayloadKindMismatch { .. } => 3011,
+            Fault::PayloadArityMismatch { .. } => 3012,
+            Fault::PayloadTooLarge { .. } => 3013,
+            Fault::BufferFull { .. } => 3014,
+            Fault::HostRejected { .. } => 3015,
+            Fault::BadChoice { .. } => 3016,
+            Fault::ArithmeticTypeError { .. } => 3017,
+            Fault::CallDepthExceeded { .. } => 3018,
+            Fault::TooManySessions { .. } => 3019,
+            Fault::TooManyCoroutines { .. } => 3020,
+            Fault::DuplicateRole { .. } => 3021,
+            Fault::MissingHandler { .. } => 3022,
+            Fault::OpenArity { .. } => 3023,
+            Fault::BadEdgeBuffer { .. } => 3024,
+            Fault::UnknownPeer { .. } => 3025,
+            Fault::EndpointClosed { .. } => 3026,
+            Fault::BadOperand { .. } => 3027,
+        }
+    }
+}
+
+impl Fault {
+    /// Whether the fault moves its endpoint's session to `Faulted`. Using a
+    /// session one does not own, or one already closed, fails closed: a
+    /// typed fault for the coroutine and no change to the session.
+    pub fn faults_session(&self) -> bool {
+        self.endpoint().is_some() && !matches!(self, Fault::NotOwner { .. } | Fault::SessionClosed { .. })
+    }
+
+    /// The endpoint the fault concerns, if any.
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        match *self {
+            Fault::NotOwner { ep, .. }
+            | Fault::SessionClosed { ep }
+            | Fault::SendWhereRecvExpected { ep, .. }
+            | Fault::RecvWhereSendExpected { ep, .. }
+            | Fault::LabelNotOffered { ep, .. }
+            | Fault::ActionAfterEnd { ep, .. }
+            | Fault::CloseBeforeEnd { ep, .. }
+            | Fault::UnexpectedLabel { ep, .. }
+            | Fault::PayloadKindMismatch { ep, .. }
+            | Fault::PayloadArityMismatch { ep, .. }
+            | Fault::PayloadTooLarge { ep, .. }
+            | Fault::BufferFull { ep, .. }
+            | Fault::HostRejected { ep, .. }
+            | Fault::BadChoice { ep, .. }
+            | Fault::UnknownPeer { ep, .. }
+            | Fault::EndpointClosed { ep } => Some(ep),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! A group: one instance of the program's entry procedure with everything it
+//! spawns and opens, its logical clock, its event outbox and its host.
+//! Runners call [`Group::run_round`] (or [`Group::run_to_end`]); they never
+//! interpret instructions.
+
+use std::sync::Arc;
+
+use canon_bytecode::{BufferConfig, Const, Instr, Module, VerifiedProgram};
+use canon_types::{SymId, Value};
+
+use crate::config::{Config, Limits};
+use crate::coroutine::Coroutine;
+use crate::event::{Event, EventKind, EventSite};
+use crate::fault::{Expected, Fault};
+use crate::host::Host;
+use crate::step::Exec;
+use crate::store::{PayloadKinds, SessionStore};
+
+/// A fault that ended a coroutine, with where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoroutineFault {
+    pub coroutine: u32,
+    /// Procedure and instruction index of the faulting instruction.
+    pub proc: u32,
+    pub pc: u32,
+    pub tick: u64,
+    pub fault: Fault,
+}
+
+/// An endpoint a stalled coroutine is blocked on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedEndpoint {
+    pub coroutine: u32,
+    pub sid: u64,
+    pub role: u16,
+    /// The role's name.
+    pub role_name: SymId,
+    /// What the endpoint's type waits for (the peer is in it).
+    pub waits: Expected,
+    /// The labels the type offers or expects.
+    pub labels: Vec<SymId>,
+}
+
+/// Why a group stopped making progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StallReport {
+    /// The round in which no coroutine progressed.
+    pub tick: u64,
+    pub blocked: Vec<BlockedEndpoint>,
+}
+
+/// Where a group is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupStatus {
+    Running,
+    /// Every coroutine ended.
+    Completed,
+    /// No coroutine progressed in a whole round and no timeout can fire.
+    Stalled(StallReport),
+    /// `tick` reached `Limits::max_rounds`.
+    BudgetExhausted,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundReport {
+    /// The round that ran.
+    pub tick: u64,
+    /// Instructions completed in the round.
+    pub steps: u64,
+    /// Whether any coroutine made progress.
+    pub progressed: bool,
+}
+
+/// How a group ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupOutcome {
+    pub status: GroupStatus,
+    /// Rounds run (the final tick).
+    pub rounds: u64,
+    /// Instructions completed.
+    pub steps: u64,
+    /// Coroutines that faulted.
+    pub faults: usize,
+}
+
+/// The mutable state of a group, separate from the program so that `step`
+/// can borrow both.
+pub(crate) struct State {
+    pub group: u32,
+    pub tick: u64,
+    pub limits: Limits,
+    pub default_buffer: BufferConfig,
+    pub coroutines: Vec<Coroutine>,
+    pub alive: u32,
+    pub store: SessionStore,
+    pub outbox: Vec<Event>,
+    pub next_witness: u64,
+    pub faults: Vec<CoroutineFault>,
+    pub scratch_labels: Vec<SymId>,
+    pub steps: u64,
+}
+
+/// One group of coroutines and sessions. `Send`: a threaded runner moves
+/// whole groups to worker threads.
+pub struct Group {
+    program: Arc<VerifiedProgram>,
+    consts: Vec<Value>,
+    kinds: PayloadKinds,
+    st: State,
+    status: GroupStatus,
+    host: Box<dyn Host + Send>,
+}
+
+/// The constant pool as values, built once so `const` never allocates.
+fn const_values(m: &Module) -> Vec<Value> {
+    m.consts
+        .iter()
+        .map(|c| match c {
+            Const::Unit => Value::Unit,
+            Const::Bool(b) => Value::Bool(*b),
+            Const::Int(i) => Value::Int(*i),
+            Const::Str(s) => Value::Str(Arc::from(m.sym(*s))),
+            Const::Label(s) => Value::Label(*s),
+            Const::Bytes(b) => Value::Bytes(Arc::from(b.as_slice())),
+        })
+        .collect()
+}
+
+impl Group {
+    /// A group running `program`'s entry procedure as coroutine 0 (event `Spawned`).
+    pub fn new(program: Arc<VerifiedProgram>, group_id: u32, config: &Config, host: Box<dyn Host + Send>) -> Group {
+        let m = program.module();
+        let entry = m.entry;
+        let reg_count = m.procs.get(entry as usize).map_or(0, |p| p.reg_count);
+        let st = State {
+            group: group_id,
+            tick: 0,
+            limits: config.limits,
+            default_buffer: config.default_buffer,
+            coroutines: vec![Coroutine::new(entry, reg_count)],
+            alive: 1,
+            store: SessionStore::new(group_id),
+            outbox: Vec::new(),
+            next_witness: 0,
+            faults: Vec::new(),
+            scratch_labels: Vec::new(),
+            steps: 0,
+        };
+        let (consts, kinds) = (const_values(m), PayloadKinds::new(&m.strings));
+        let mut group = Group { program, consts, kinds, st, status: GroupStatus::Running, host };
+        let site = EventSite { group: group_id, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE };
+        group.st.outbox.push(Event { site, kind: EventKind::Spawned { proc: entry } });
+        group
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Arc<VerifiedProgram> {
+        &self.program
+    }
+
+    /// This group's id.
+    pub fn id(&self) -> u32 {
+        self.st.group
+    }
+
+    /// The current round number.
+    pub fn tick(&self) -> u64 {
+        self.st.tick
+    }
+
+    /// Where the group is.
+    pub fn status(&self) -> &GroupStatus {
+        &self.status
+    }
+
+    /// The session store (read-only).
+    pub fn store(&self) -> &SessionStore {
+        &self.st.store
+    }
+
+    /// Faults that ended coroutines, in the order they happened.
+    pub fn faults(&self) -> &[CoroutineFault] {
+        &self.st.faults
+    }
+
+    /// Coroutines spawned so far, the entry included.
+    pub fn coroutine_count(&self) -> usize {
+        self.st.coroutines.len()
+    }
+
+    /// Moves the events emitted so far to the end of `out`, in canonical
+    /// order (tick, coroutine, emission order).
+    pub fn drain_events(&mut self, out: &mut Vec<Event>) {
+        out.append(&mut self.st.outbox);
+    }
+
+    /// Runs one round: every coroutine alive at its start, in id order, for
+    /// up to one fuel quantum; then the barrier makes this round's sends
+    /// visible and the tick advances. Does nothing unless `Running`.
+    pub fn run_round(&mut self) -> RoundReport {
+        let tick = self.st.tick;
+        if self.status != GroupStatus::Running {
+            return RoundReport { tick, steps: 0, progressed: false };
+        }
+        let n = self.st.coroutines.len();
+        let (mut steps, mut progressed) = (0, false);
+        let mut exec = Exec {
+            m: self.program.module(),
+            consts: &self.consts,
+            kinds: &self.kinds,
+            st: &mut self.st,
+            host: self.host.as_mut(),
+        };
+        for co in 0..n {
+            if !exec.st.coroutines[co].ended {
+                let (s, blocked) = exec.run_quantum(co);
+                steps += s;
+                progressed |= s > 0 || !blocked;
+            }
+        }
+        self.st.store.flush();
+        self.st.steps += steps;
+        self.st.tick += 1;
+        self.status = self.next_status(progressed);
+        RoundReport { tick, steps, progressed }
+    }
+
+    fn next_status(&self, progressed: bool) -> GroupStatus {
+        if self.st.alive == 0 {
+            return GroupStatus::Completed;
+        }
+        let waiting_on_timeout = self.st.coroutines.iter().any(|c| !c.ended && c.wait.is_some());
+        if !progressed && !waiting_on_timeout {
+            return GroupStatus::Stalled(self.stall_report());
+        }
+        if self.st.tick >= self.st.limits.max_rounds {
+            return GroupStatus::BudgetExhausted;
+        }
+        GroupStatus::Running
+    }
+
+    /// Every live coroutine's blocking endpoint and what it waits for.
+    fn stall_report(&self) -> StallReport {
+        let m = self.program.module();
+        let mut blocked = Vec::new();
+        for (id, c) in self.st.coroutines.iter().enumerate().filter(|(_, c)| !c.ended) {
+            let f = c.top();
+            let instr: Option<&Instr> = m.procs.get(f.proc as usize).and_then(|p| p.code.get(f.pc as usize));
+            let reg = match instr {
+                Some(
+                    Instr::Send { ep, .. }
+                    | Instr::Recv { ep, .. }
+                    | Instr::Offer { ep, .. }
+                    | Instr::RecvTimeout { ep, .. },
+                ) => *ep,
+                _ => continue,
+            };
+            let Ok(ep) = c.endpoint(reg) else { continue };
+            let Some((waits, labels)) = self.st.store.expectation(&m.types, ep) else { continue };
+            let role_name = self.st.store.get(ep.sid).and_then(|s| s.body.roles.get(ep.role as usize).copied());
+            blocked.push(BlockedEndpoint {
+                coroutine: id as u32,
+                sid: ep.sid,
+                role: ep.role,
+                role_name: role_name.unwrap_or_default(),
+                waits,
+                labels,
+            });
+        }
+        StallReport { tick: self.st.tick - 1, blocked }
+    }
+
+    /// Runs rounds until the group is no longer `Running`.
+    pub fn run_to_end(&mut self) -> GroupOutcome {
+        while self.status == GroupStatus::Running {
+            self.run_round();
+        }
+        self.outcome()
+    }
+
+    /// The outcome so far.
+    pub fn outcome(&self) -> GroupOutcome {
+        GroupOutcome {
+            status: self.status.clone(),
+            rounds: self.st.tick,
+            steps: self.st.steps,
+            faults: self.st.faults.len(),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The host: the only way the machine reaches the outside world, at four
+//! named points. Every answer is recorded as a `HostAnswer` event.
+
+use canon_bytecode::Module;
+use canon_types::{SymId, Value};
+
+/// Where a host call happens. Everything a deterministic handler may depend
+/// on is here; nothing here depends on scheduling beyond the group's rounds.
+#[derive(Debug, Clone, Copy)]
+pub struct HostCtx<'a> {
+    pub group: u32,
+    pub tick: u64,
+    pub coroutine: u32,
+    /// Session id, or `EventSite::NO_SID` for `invoke` outside a session.
+    pub sid: u64,
+    /// Role index, or `EventSite::NO_ROLE`.
+    pub role: u16,
+    /// The role's name (`SymId::default()` without a session).
+    pub role_name: SymId,
+    /// The peer role's name at this point of the local type, if any.
+    pub peer: Option<SymId>,
+    /// The program, for names and payload type names.
+    pub module: &'a Module,
+    /// Payload type names of the message at hand (`produce`: the one to be
+    /// sent; `accept`: the one delivered), in order; empty elsewhere.
+    pub payload: &'a [SymId],
+    /// How many host calls this coroutine made before this one.
+    pub call_index: u64,
+}
+
+/// A host handler. Implementations must be deterministic functions of their
+/// inputs (and their own seeded state) for replays to be meaningful.
+pub trait Host {
+    /// The payload to send with `label`.
+    fn produce(&mut self, ctx: &HostCtx<'_>, label: SymId) -> Value;
+    /// Whether to accept a delivered message; `false` faults the receiver.
+    fn accept(&mut self, ctx: &HostCtx<'_>, label: SymId, payload: &Value) -> bool;
+    /// The index into `labels` of the branch to take.
+    fn choose(&mut self, ctx: &HostCtx<'_>, labels: &[SymId]) -> usize;
+    /// Performs effect `effect` with argument `arg`.
+    fn invoke(&mut self, ctx: &HostCtx<'_>, effect: SymId, arg: &Value) -> Value;
+}
+
+/// A host that produces `Unit`, accepts everything, always picks the first
+/// branch and answers every effect with its argument. For tests and benches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullHost;
+
+impl Host for NullHost {
+    fn produce(&mut self, _: &HostCtx<'_>, _: SymId) -> Value {
+        Value::Unit
+    }
+    fn accept(&mut self, _: &HostCtx<'_>, _: SymId, _: &Value) -> bool {
+        true
+    }
+    fn choose(&mut self, _: &HostCtx<'_>, _: &[SymId]) -> usize {
+        0
+    }
+    fn invoke(&mut self, _: &HostCtx<'_>, _: SymId, arg: &Value) -> Value {
+        arg.clone()
+    }
+}

@@ -1,0 +1,269 @@
+//! The one `step` function: executes one instruction of one coroutine.
+//! Control, data, call and spawn instructions are here; session, lifecycle
+//! and host instructions are in `step_session.rs`. Runners never interpret
+//! instructions themselves.
+
+use canon_bytecode::{Instr, Module, ProcId};
+use canon_types::{Endpoint, Value};
+
+use crate::actions::{Refusal, TypeView};
+use crate::coroutine::{Coroutine, Frame};
+use crate::event::{Event, EventKind, EventSite};
+use crate::fault::Fault;
+use crate::group::{CoroutineFault, State};
+use crate::host::Host;
+use crate::store::PayloadKinds;
+
+/// What an instruction asks of the quantum loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Continue at the next instruction.
+    Next,
+    /// Continue at this instruction index.
+    Jump(u32),
+    /// Frames were changed by the instruction itself (`call`, `ret`).
+    Stay,
+    /// Could not proceed: retry this instruction next round.
+    Block,
+    /// Next instruction, but end the quantum.
+    Yield,
+    /// The coroutine ended.
+    End,
+}
+
+/// Everything one step reads and writes, borrowed from the group.
+pub(crate) struct Exec<'a> {
+    pub m: &'a Module,
+    pub consts: &'a [Value],
+    pub kinds: &'a PayloadKinds,
+    pub st: &'a mut State,
+    pub host: &'a mut (dyn Host + Send),
+}
+
+impl<'a> Exec<'a> {
+    pub fn tv(&self) -> TypeView<'a> {
+        TypeView { graph: &self.m.types, kinds: self.kinds }
+    }
+
+    pub fn co(&mut self, co: usize) -> &mut Coroutine {
+        &mut self.st.coroutines[co]
+    }
+
+    /// Appends an event at the running coroutine's site.
+    pub fn emit(&mut self, co: usize, ep: Option<Endpoint>, kind: EventKind) {
+        let (sid, role) = ep.map_or((EventSite::NO_SID, EventSite::NO_ROLE), |e| (e.sid, e.role));
+        let site = EventSite { group: self.st.group, tick: self.st.tick, coroutine: co as u32, sid, role };
+        self.st.outbox.push(Event { site, kind });
+    }
+
+    /// Runs coroutine `co` for up to one fuel quantum. Returns the number of
+    /// instructions that made progress and whether the quantum ended blocked.
+    pub fn run_quantum(&mut self, co: usize) -> (u64, bool) {
+        let fuel = self.st.limits.fuel_per_quantum.max(1);
+        let mut steps = 0;
+        for _ in 0..fuel {
+            match self.step(co) {
+                Flow::Block => return (steps, true),
+                Flow::Yield | Flow::End => return (steps + 1, false),
+                _ => steps += 1,
+            }
+        }
+        (steps, false)
+    }
+
+    /// Executes one instruction of coroutine `co`, applying faults and
+    /// session endings, and moves its program counter.
+    pub fn step(&mut self, co: usize) -> Flow {
+        let frame = self.st.coroutines[co].top();
+        let m = self.m;
+        let instr = m.procs.get(frame.proc as usize).and_then(|p| p.code.get(frame.pc as usize));
+        let flow = match instr {
+            Some(instr) => self.exec(co, instr),
+            None => Err(Fault::BadOperand { what: "program counter out of range" }.into()),
+        };
+        match flow {
+            Ok(Flow::Next | Flow::Yield) => {
+                self.co(co).set_pc(frame.pc + 1);
+                flow.unwrap_or(Flow::Next)
+            }
+            Ok(Flow::Jump(t)) => {
+                self.co(co).set_pc(t);
+                Flow::Next
+            }
+            Ok(f) => f,
+            Err(Refusal::Fault(fault)) => {
+                self.fault(co, frame, fault);
+                Flow::End
+            }
+            Err(Refusal::SessionEnded(_)) => {
+                let ep = self.blocking_endpoint(co, instr);
+                self.emit(co, ep, EventKind::Halted);
+                self.end(co);
+                Flow::End
+            }
+        }
+    }
+
+    fn exec(&mut self, co: usize, instr: &'a Instr) -> Result<Flow, Refusal> {
+        match instr {
+            Instr::Nop => Ok(Flow::Next),
+            Instr::Jmp { target } => Ok(Flow::Jump(*target)),
+            Instr::JmpIf { cond, target } => {
+                let taken = matches!(self.co(co).reg(*cond)?, Value::Bool(true)) || int_nonzero(self.co(co).reg(*cond)?);
+                Ok(if taken { Flow::Jump(*target) } else { Flow::Next })
+            }
+            Instr::Call { proc, args } => self.call(co, *proc, args),
+            Instr::Ret => self.ret(co),
+            Instr::Yield => Ok(Flow::Yield),
+            Instr::Halt => {
+                self.emit(co, None, EventKind::Halted);
+                self.end(co);
+                Ok(Flow::End)
+            }
+            Instr::Const { dst, k } => {
+                let v = self.consts.get(*k as usize).ok_or(Fault::BadOperand { what: "constant out of range" })?;
+                self.co(co).set(*dst, v.clone())?;
+                Ok(Flow::Next)
+            }
+            Instr::Mov { dst, src } => {
+                self.co(co).reg(*dst)?;
+                let v = take_arg(self.co(co).reg_mut(*src)?);
+                self.co(co).set(*dst, v)?;
+                Ok(Flow::Next)
+            }
+            Instr::Add { dst, a, b } => self.arith(co, "add", *dst, *a, *b, |x, y| Value::Int(x.wrapping_add(y))),
+            Instr::Sub { dst, a, b } => self.arith(co, "sub", *dst, *a, *b, |x, y| Value::Int(x.wrapping_sub(y))),
+            Instr::Lt { dst, a, b } => self.arith(co, "lt", *dst, *a, *b, |x, y| Value::Bool(x < y)),
+            Instr::Eq { dst, a, b } => {
+                let c = self.co(co);
+                let v = Value::Bool(c.reg(*a)? == c.reg(*b)?);
+                c.set(*dst, v)?;
+                Ok(Flow::Next)
+            }
+            Instr::Spawn { proc, args } => self.spawn(co, *proc, args),
+            _ => self.exec_session(co, instr),
+        }
+    }
+
+    fn arith(&mut self, co: usize, op: &'static str, dst: u16, a: u16, b: u16, f: fn(i64, i64) -> Value) -> Result<Flow, Refusal> {
+        let c = self.co(co);
+        let v = match (c.reg(a)?, c.reg(b)?) {
+            (Value::Int(x), Value::Int(y)) => f(*x, *y),
+            (x, y) => return Err(Fault::ArithmeticTypeError { op, a: x.kind(), b: y.kind() }.into()),
+        };
+        c.set(dst, v)?;
+        Ok(Flow::Next)
+    }
+
+    fn reg_count(&self, proc: ProcId) -> Result<u16, Fault> {
+        self.m.procs.get(proc as usize).map(|p| p.reg_count).ok_or(Fault::BadOperand { what: "procedure out of range" })
+    }
+
+    fn call(&mut self, co: usize, proc: ProcId, args: &[u16]) -> Result<Flow, Refusal> {
+        let reg_count = self.reg_count(proc)?;
+        let max_depth = self.st.limits.max_call_depth;
+        let c = self.co(co);
+        if c.frames.len() as u32 >= max_depth {
+            return Err(Fault::CallDepthExceeded { depth: c.frames.len() as u32 + 1 }.into());
+        }
+        if args.len() > usize::from(reg_count) {
+            return Err(Fault::BadOperand { what: "more arguments than callee registers" }.into());
+        }
+        let top = c.top();
+        let base = top.base + top.len;
+        c.regs.resize(base as usize + usize::from(reg_count), Value::Unit);
+        for (i, &a) in args.iter().enumerate() {
+            let v = take_arg(c.reg_mut(a)?);
+            c.regs[base as usize + i] = v;
+        }
+        c.frames.push(Frame { proc, pc: 0, base, len: u32::from(reg_count) });
+        Ok(Flow::Stay)
+    }
+
+    fn ret(&mut self, co: usize) -> Result<Flow, Refusal> {
+        let m = self.m;
+        let c = self.co(co);
+        if c.frames.len() <= 1 {
+            self.emit(co, None, EventKind::Halted);
+            self.end(co);
+            return Ok(Flow::End);
+        }
+        let callee = c.frames.pop().unwrap_or(Frame { proc: 0, pc: 0, base: 0, len: 0 });
+        let caller = c.top();
+        let Some(Instr::Call { args, .. }) = m.procs.get(caller.proc as usize).and_then(|p| p.code.get(caller.pc as usize))
+        else {
+            return Err(Fault::BadOperand { what: "ret to a frame not at a call" }.into());
+        };
+        for (i, &a) in args.iter().enumerate() {
+            let v = std::mem::take(&mut c.regs[callee.base as usize + i]);
+            if matches!(v, Value::Endpoint(_)) {
+                c.set(a, v)?;
+            }
+        }
+        c.regs.truncate(callee.base as usize);
+        c.set_pc(caller.pc + 1);
+        Ok(Flow::Stay)
+    }
+
+    fn spawn(&mut self, co: usize, proc: ProcId, args: &[u16]) -> Result<Flow, Refusal> {
+        let reg_count = self.reg_count(proc)?;
+        let max = self.st.limits.max_coroutines;
+        if self.st.coroutines.len() >= max as usize {
+            return Err(Fault::TooManyCoroutines { max }.into());
+        }
+        if args.len() > usize::from(reg_count) {
+            return Err(Fault::BadOperand { what: "more arguments than spawned registers" }.into());
+        }
+        let new_id = self.st.coroutines.len() as u32;
+        let mut child = Coroutine::new(proc, reg_count);
+        for (i, &a) in args.iter().enumerate() {
+            let v = take_arg(self.co(co).reg_mut(a)?);
+            if let Value::Endpoint(ep) = v {
+                self.st.store.set_owner(ep, new_id);
+            }
+            child.regs[i] = v;
+        }
+        self.st.coroutines.push(child);
+        self.st.alive += 1;
+        self.emit(co, None, EventKind::Spawned { proc });
+        Ok(Flow::Next)
+    }
+
+    /// Ends coroutine `co`.
+    pub fn end(&mut self, co: usize) {
+        let c = self.co(co);
+        if !c.ended {
+            c.ended = true;
+            c.wait = None;
+            self.st.alive -= 1;
+        }
+    }
+
+    /// Fault handling: `FailureBranchEntered → Faulted`, the session (if the
+    /// fault concerns one) becomes Faulted, and the coroutine ends.
+    fn fault(&mut self, co: usize, frame: Frame, fault: Fault) {
+        use canon_types::ErrorCode;
+        let code = fault.code();
+        let ep = fault.endpoint();
+        self.emit(co, ep, EventKind::FailureBranchEntered { code });
+        self.emit(co, ep, EventKind::Faulted { code });
+        if let Some(ep) = ep.filter(|_| fault.faults_session())
+            && self.st.store.finish(ep.sid, crate::store::SessionStatus::Faulted { code }).is_some()
+        {
+            let reason = crate::event::TerminalReason::Faulted { code };
+            self.emit(co, Some(ep), EventKind::SessionTerminal { reason });
+        }
+        let tick = self.st.tick;
+        self.st.faults.push(CoroutineFault { coroutine: co as u32, proc: frame.proc, pc: frame.pc, tick, fault });
+        self.end(co);
+    }
+}
+
+/// Endpoints move (the source becomes `Unit`); other values are copied.
+fn take_arg(slot: &mut Value) -> Value {
+    if matches!(slot, Value::Endpoint(_)) { std::mem::take(slot) } else { slot.clone() }
+}
+
+fn int_nonzero(v: &Value) -> bool {
+    matches!(v, Value::Int(i) if *i != 0)
+}

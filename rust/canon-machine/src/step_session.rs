@@ -1,0 +1,265 @@
+//! `step` for session, lifecycle and host instructions: each checks the
+//! endpoint against its local type through the store's typed actions, emits
+//! the events, and reaches the host only at its four named points.
+
+use canon_bytecode::{Arm, Instr};
+use canon_types::{Endpoint, SymId, TypeNode, Value};
+
+use crate::actions::{CloseOutcome, Expect, Refusal, SendOutcome};
+use crate::coroutine::Wait;
+use crate::event::{EventKind, EventSite, HostPoint, TerminalReason};
+use crate::fault::{Fault, Op};
+use crate::host::HostCtx;
+use crate::step::{Exec, Flow};
+use crate::store::{OpenRequest, SessionStatus};
+
+/// Owner of an endpoint sent as a payload and not yet received.
+pub const IN_TRANSIT: u32 = u32::MAX;
+
+impl<'a> Exec<'a> {
+    pub(crate) fn exec_session(&mut self, co: usize, instr: &'a Instr) -> Result<Flow, Refusal> {
+        match instr {
+            Instr::Open { roles, types, handlers, dsts, buffers } => {
+                let req = OpenRequest { roles, types, handlers, dsts_len: dsts.len(), buffers };
+                self.open(co, &req, dsts)
+            }
+            Instr::Send { ep, label, src } => self.send(co, *ep, *label, *src),
+            Instr::Recv { ep, label, dst } => {
+                let ep = self.co(co).endpoint(*ep)?;
+                Ok(self.deliver(co, ep, Expect::Label(*label), *dst)?.map_or(Flow::Block, |_| Flow::Next))
+            }
+            Instr::Offer { ep, dst, arms } => {
+                let ep = self.co(co).endpoint(*ep)?;
+                Ok(self.deliver(co, ep, Expect::Arms(arms, Op::Offer), *dst)?.map_or(Flow::Block, |a| arm_jump(arms, a)))
+            }
+            Instr::RecvTimeout { ep, dst, arms, timeout_ticks, on_timeout } => {
+                self.recv_timeout(co, *ep, *dst, arms, *timeout_ticks, *on_timeout)
+            }
+            Instr::Select { ep, arms } => self.select(co, *ep, arms),
+            Instr::Produce { dst, ep, label } => {
+                let ep = self.co(co).endpoint(*ep)?;
+                let to = self.st.store.expect_send(&self.m.types, ep, co as u32, Some(*label), Op::Produce)?;
+                let ctx = self.ctx(co, Some(ep), Some(to), Some(*label));
+                let v = self.host.produce(&ctx, *label);
+                self.co(co).host_calls += 1;
+                self.emit(co, Some(ep), EventKind::HostAnswer { point: HostPoint::Produce { label: *label }, answer: v.clone() });
+                self.co(co).set(*dst, v)?;
+                Ok(Flow::Next)
+            }
+            Instr::Close { ep } => self.close(co, *ep),
+            Instr::Cancel { ep } => self.terminate(co, *ep, SessionStatus::Cancelled),
+            Instr::Abort { ep } => self.terminate(co, *ep, SessionStatus::Aborted),
+            Instr::Invoke { dst, effect, arg } => {
+                let arg = self.co(co).reg(*arg)?.clone();
+                let ctx = self.ctx(co, None, None, None);
+                let v = self.host.invoke(&ctx, *effect, &arg);
+                self.co(co).host_calls += 1;
+                self.emit(co, None, EventKind::HostAnswer { point: HostPoint::Invoke { effect: *effect }, answer: v.clone() });
+                self.co(co).set(*dst, v)?;
+                Ok(Flow::Next)
+            }
+            _ => Err(Fault::BadOperand { what: "not a session instruction" }.into()),
+        }
+    }
+
+    /// The host context for coroutine `co` at endpoint `ep` facing role index
+    /// `peer`, about message `label` of the endpoint's current type.
+    fn ctx(&self, co: usize, ep: Option<Endpoint>, peer: Option<u16>, label: Option<SymId>) -> HostCtx<'a> {
+        let body = ep.and_then(|e| self.st.store.get(e.sid)).map(|s| &s.body);
+        let graph: &'a canon_types::TypeGraph = &self.m.types;
+        let payload = match (ep.and_then(|e| self.st.store.lookup_type(e)).and_then(|t| graph.get(t)), label) {
+            (Some(TypeNode::Send { branches, .. } | TypeNode::Recv { branches, .. }), Some(l)) => {
+                branches.iter().find(|b| b.label == l).map_or(&[][..], |b| b.payload.as_slice())
+            }
+            _ => &[],
+        };
+        let name = |i: u16| body.and_then(|b| b.roles.get(usize::from(i)).copied());
+        HostCtx {
+            group: self.st.group,
+            tick: self.st.tick,
+            coroutine: co as u32,
+            sid: ep.map_or(EventSite::NO_SID, |e| e.sid),
+            role: ep.map_or(EventSite::NO_ROLE, |e| e.role),
+            role_name: ep.and_then(|e| name(e.role)).unwrap_or_default(),
+            peer: peer.and_then(name),
+            module: self.m,
+            payload,
+            call_index: self.st.coroutines[co].host_calls,
+        }
+    }
+
+    fn open(&mut self, co: usize, req: &OpenRequest<'_>, dsts: &[u16]) -> Result<Flow, Refusal> {
+        for &d in dsts {
+            self.co(co).reg(d)?;
+        }
+        let (limits, default) = (self.st.limits, self.st.default_buffer);
+        let sid = self.st.store.open(&self.m.types, req, co as u32, default, limits.max_sessions)?;
+        for (i, &d) in dsts.iter().enumerate() {
+            self.co(co).set(d, Value::Endpoint(Endpoint { sid, role: i as u16 }))?;
+        }
+        let ep = Endpoint { sid, role: EventSite::NO_ROLE };
+        self.emit(co, Some(ep), EventKind::Opened { roles: req.roles.to_vec() });
+        Ok(Flow::Next)
+    }
+
+    fn send(&mut self, co: usize, ep: u16, label: SymId, src: u16) -> Result<Flow, Refusal> {
+        let c = &self.st.coroutines[co];
+        let ep = c.endpoint(ep)?;
+        let payload = c.reg(src)?.clone();
+        let max = self.st.limits.max_payload_bytes;
+        let tv = self.tv();
+        let outcome = self.st.store.send(tv, ep, co as u32, label, payload.clone(), max)?;
+        if let (Value::Endpoint(moved), false) = (&payload, outcome == SendOutcome::Blocked) {
+            // Delegation: the endpoint leaves this coroutine; the receiver takes ownership.
+            self.st.store.set_owner(*moved, IN_TRANSIT);
+            self.co(co).set(src, Value::Unit)?;
+        }
+        match outcome {
+            SendOutcome::Blocked => Ok(Flow::Block),
+            SendOutcome::Dropped { to, seq } => {
+                self.emit(co, Some(ep), EventKind::Dropped { to, label, seq });
+                Ok(Flow::Next)
+            }
+            SendOutcome::Sent { to, seq, overwrote } => {
+                self.emit(co, Some(ep), EventKind::Sent { to, label, seq, payload });
+                if overwrote {
+                    self.emit(co, Some(ep), EventKind::Overwritten { to, label, seq });
+                }
+                Ok(Flow::Next)
+            }
+        }
+    }
+
+    /// Receives on `ep` if a message is visible: host accept, take, event,
+    /// payload into `dst`. Returns the arm index, or `None` when blocked.
+    fn deliver(&mut self, co: usize, ep: Endpoint, expect: Expect<'_>, dst: u16) -> Result<Option<usize>, Refusal> {
+        self.co(co).reg(dst)?;
+        let Some(p) = self.st.store.peek(&self.m.types, ep, co as u32, expect)? else {
+            return Ok(None);
+        };
+        let ctx = self.ctx(co, Some(ep), Some(p.from), Some(p.label));
+        let accepted = self.host.accept(&ctx, p.label, &p.payload);
+        self.co(co).host_calls += 1;
+        if !accepted {
+            let point = HostPoint::Accept { label: p.label };
+            self.emit(co, Some(ep), EventKind::HostAnswer { point, answer: Value::Bool(false) });
+            return Err(Fault::HostRejected { ep, label: p.label }.into());
+        }
+        let msg = self.st.store.take(&self.m.types, ep, p.from)?;
+        if let Value::Endpoint(delegated) = msg.payload {
+            self.st.store.set_owner(delegated, co as u32);
+        }
+        self.emit(co, Some(ep), EventKind::Received { from: p.from, label: p.label, seq: p.seq, payload: p.payload });
+        self.co(co).set(dst, msg.payload)?;
+        Ok(Some(p.arm))
+    }
+
+    fn recv_timeout(
+        &mut self,
+        co: usize,
+        ep: u16,
+        dst: u16,
+        arms: &[Arm],
+        timeout_ticks: u32,
+        on_timeout: u32,
+    ) -> Result<Flow, Refusal> {
+        let ep = self.co(co).endpoint(ep)?;
+        if let Some(arm) = self.deliver(co, ep, Expect::Arms(arms, Op::RecvTimeout), dst)? {
+            self.co(co).wait = None;
+            return Ok(arm_jump(arms, arm));
+        }
+        let tick = self.st.tick;
+        let c = self.co(co);
+        let here = (c.frames.len() as u32, c.top().pc);
+        let deadline_tick = match c.wait {
+            Some(w) if (w.depth, w.pc) == here => w.deadline_tick,
+            _ => {
+                let deadline_tick = tick.saturating_add(u64::from(timeout_ticks));
+                c.wait = Some(Wait { depth: here.0, pc: here.1, deadline_tick });
+                deadline_tick
+            }
+        };
+        if tick < deadline_tick {
+            return Ok(Flow::Block);
+        }
+        c.wait = None;
+        let witness = self.next_witness();
+        self.emit(co, Some(ep), EventKind::TimeoutIssued { witness });
+        Ok(Flow::Jump(on_timeout))
+    }
+
+    fn select(&mut self, co: usize, ep: u16, arms: &[Arm]) -> Result<Flow, Refusal> {
+        let ep = self.co(co).endpoint(ep)?;
+        let to = self.st.store.expect_send(&self.m.types, ep, co as u32, None, Op::Select)?;
+        let mut labels = std::mem::take(&mut self.st.scratch_labels);
+        labels.clear();
+        labels.extend(arms.iter().map(|a| a.label));
+        let ctx = self.ctx(co, Some(ep), Some(to), None);
+        let index = self.host.choose(&ctx, &labels);
+        self.st.scratch_labels = labels;
+        self.co(co).host_calls += 1;
+        let Some(arm) = arms.get(index) else {
+            let answer = Value::Int(i64::try_from(index).unwrap_or(i64::MAX));
+            self.emit(co, Some(ep), EventKind::HostAnswer { point: HostPoint::Choose, answer });
+            return Err(Fault::BadChoice { ep, index: index as u64, arms: arms.len() as u32 }.into());
+        };
+        self.emit(co, Some(ep), EventKind::HostAnswer { point: HostPoint::Choose, answer: Value::Label(arm.label) });
+        self.st.store.expect_send(&self.m.types, ep, co as u32, Some(arm.label), Op::Select)?;
+        Ok(Flow::Jump(arm.target))
+    }
+
+    fn close(&mut self, co: usize, ep: u16) -> Result<Flow, Refusal> {
+        let ep = self.co(co).endpoint(ep)?;
+        if let CloseOutcome::SessionClosed { epoch } = self.st.store.close(&self.m.types, ep, co as u32)? {
+            self.emit(co, Some(ep), EventKind::Closed);
+            self.emit(co, Some(ep), EventKind::SessionTerminal { reason: TerminalReason::Closed });
+            self.emit(co, Some(ep), EventKind::EpochAdvanced { epoch });
+        }
+        Ok(Flow::Next)
+    }
+
+    /// `cancel` / `abort`: the owner ends the whole session.
+    fn terminate(&mut self, co: usize, ep: u16, status: SessionStatus) -> Result<Flow, Refusal> {
+        let ep = self.co(co).endpoint(ep)?;
+        self.st.store.live_body(ep, co as u32)?;
+        let reason = if status == SessionStatus::Cancelled {
+            let witness = self.next_witness();
+            self.emit(co, Some(ep), EventKind::CancellationRequested { witness });
+            self.emit(co, Some(ep), EventKind::Cancelled { witness });
+            TerminalReason::Cancelled
+        } else {
+            self.emit(co, Some(ep), EventKind::Aborted);
+            TerminalReason::Aborted
+        };
+        self.st.store.finish(ep.sid, status);
+        self.emit(co, Some(ep), EventKind::SessionTerminal { reason });
+        Ok(Flow::Next)
+    }
+
+    fn next_witness(&mut self) -> u64 {
+        let w = self.st.next_witness;
+        self.st.next_witness += 1;
+        w
+    }
+
+    /// The endpoint a session instruction operates on, if it names one.
+    pub(crate) fn blocking_endpoint(&self, co: usize, instr: Option<&Instr>) -> Option<Endpoint> {
+        let reg = match instr? {
+            Instr::Send { ep, .. }
+            | Instr::Recv { ep, .. }
+            | Instr::Select { ep, .. }
+            | Instr::Offer { ep, .. }
+            | Instr::Close { ep }
+            | Instr::RecvTimeout { ep, .. }
+            | Instr::Cancel { ep }
+            | Instr::Abort { ep }
+            | Instr::Produce { ep, .. } => *ep,
+            _ => return None,
+        };
+        self.st.coroutines[co].endpoint(reg).ok()
+    }
+}
+
+fn arm_jump(arms: &[Arm], arm: usize) -> Flow {
+    arms.get(arm).map_or(Flow::Next, |a| Flow::Jump(a.target))
+}

@@ -1,0 +1,155 @@
+//! Why a byte string is not a valid replay fragment, with stable 5xxx codes.
+//!
+//! Every variant names the byte offset (from the start of the file) where the
+//! problem was found and, where the problem lies inside the event stream, the
+//! block index and the index of the event (counted over the whole file).
+
+use canon_types::value::ValueDecodeError;
+use canon_types::{CodeEntry, ErrorCode};
+
+/// A replay fragment failed to decode or verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// The file does not start with `CNRP`.
+    #[error("bad magic {found:02x?} at byte {offset}: not a canon replay")]
+    BadMagic { offset: usize, found: [u8; 4] },
+    /// The format version is not one this reader understands.
+    #[error("unsupported replay format version {version} at byte {offset}")]
+    UnsupportedVersion { offset: usize, version: u16 },
+    /// Reserved header flags are set.
+    #[error("unsupported replay flags 0x{flags:04x} at byte {offset}")]
+    UnsupportedFlags { offset: usize, flags: u16 },
+    /// The file ends inside a field.
+    #[error("replay truncated at byte {offset}: {what} needs {needed} bytes, {available} left")]
+    Truncated { offset: usize, what: &'static str, needed: usize, available: usize },
+    /// A string-table entry is not UTF-8.
+    #[error("string {index} at byte {offset} is not UTF-8")]
+    BadString { offset: usize, index: usize },
+    /// A block's stored chain hash is not `SHA-256(h_{b-1} || block)`.
+    #[error("hash chain broken at block {block} (byte {offset}, first event {first_event}): block or header damaged")]
+    ChainMismatch { offset: usize, block: usize, first_event: u64 },
+    /// The trailer's root is not the last chain hash.
+    #[error("root at byte {offset} does not match the hash chain")]
+    RootMismatch { offset: usize },
+    /// An event record has an unknown kind byte.
+    #[error("unknown event kind 0x{kind:02x} at byte {offset} (block {block}, event {event})")]
+    UnknownEventKind { offset: usize, block: usize, event: u64, kind: u8 },
+    /// An event's payload or answer is not a canonical value encoding.
+    #[error("bad value at byte {offset} (block {block}, event {event}): {source}")]
+    BadValue {
+        offset: usize,
+        block: usize,
+        event: u64,
+        #[source]
+        source: ValueDecodeError,
+    },
+    /// A tagged field inside an event record (host point, terminal reason) is unknown.
+    #[error("bad {field} tag 0x{tag:02x} at byte {offset} (block {block}, event {event})")]
+    BadEventField { offset: usize, block: usize, event: u64, field: &'static str, tag: u8 },
+    /// An event record runs past the end of its block.
+    #[error("event overruns its block at byte {offset} (block {block}, event {event}): {what} needs {needed} bytes")]
+    EventOverrun { offset: usize, block: usize, event: u64, what: &'static str, needed: usize },
+    /// A block's event count disagrees with the records in its bytes.
+    #[error("block {block} at byte {offset} records {recorded} events but holds {decoded}")]
+    CountMismatch { offset: usize, block: usize, recorded: u32, decoded: u32 },
+    /// The trailer's block or event count disagrees with the file.
+    #[error("trailer {field} at byte {offset} records {recorded}, the file has {actual}")]
+    TrailerMismatch { offset: usize, field: &'static str, recorded: u64, actual: u64 },
+    /// A block is not cut where the canonical writer cuts blocks.
+    #[error("block {block} at byte {offset} (first event {first_event}) is not cut canonically")]
+    NonCanonicalBlock { offset: usize, block: usize, first_event: u64 },
+    /// Bytes follow the trailer.
+    #[error("{extra} trailing bytes after the trailer at byte {offset}")]
+    TrailingBytes { offset: usize, extra: usize },
+}
+
+/// The stable code table of [`ReplayError`] (5xxx).
+pub const REPLAY_CODES: &[CodeEntry] = &[
+    CodeEntry { code: 5001, name: "BadMagic", summary: "the file does not start with CNRP" },
+    CodeEntry { code: 5002, name: "UnsupportedVersion", summary: "unknown replay format version" },
+    CodeEntry { code: 5003, name: "UnsupportedFlags", summary: "reserved header flags are set" },
+    CodeEntry { code: 5004, name: "Truncated", summary: "the file ends inside a field" },
+    CodeEntry { code: 5005, name: "BadString", summary: "a string-table entry is not UTF-8" },
+    CodeEntry { code: 5006, name: "ChainMismatch", summary: "a block's chain hash does not verify" },
+    CodeEntry { code: 5007, name: "RootMismatch", summary: "the trailer root is not the last chain hash" },
+    CodeEntry { code: 5008, name: "UnknownEventKind", summary: "an event record has an unknown kind byte" },
+    CodeEntry { code: 5009, name: "BadValue", summary: "a payload is not a canonical value encoding" },
+    CodeEntry { code: 5010, name: "BadEventField", summary: "an event's host-point or terminal-reason tag is unknown" },
+    CodeEntry { code: 5011, name: "EventOverrun", summary: "an event record runs past the end of its block" },
+    CodeEntry { code: 5012, name: "CountMismatch", summary: "a block's event count disagrees with its records" },
+    CodeEntry { code: 5013, name: "TrailerMismatch", summary: "the trailer's block or event count is wrong" },
+    CodeEntry { code: 5014, name: "NonCanonicalBlock", summary: "a block is not cut where the writer cuts blocks" },
+    CodeEntry { code: 5015, name: "TrailingBytes", summary: "bytes follow the trailer" },
+];
+
+impl ReplayError {
+    /// The variant name, as listed in [`REPLAY_CODES`].
+    pub fn name(&self) -> &'static str {
+        let code = self.code();
+        REPLAY_CODES.iter().find(|e| e.code == code).map_or("Unknown", |e| e.name)
+    }
+
+    /// The byte offset (from the start of the file) the error names.
+    pub fn offset(&self) -> usize {
+        match *self {
+            ReplayError::BadMagic { offset, .. }
+            | ReplayError::UnsupportedVersion { offset, .. }
+            | ReplayError::UnsupportedFlags { offset, .. }
+            | ReplayError::Truncated { offset, .. }
+            | ReplayError::BadString { offset, .. }
+            | ReplayError::ChainMismatch { offset, .. }
+            | ReplayError::RootMismatch { offset }
+            | ReplayError::UnknownEventKind { offset, .. }
+            | ReplayError::BadValue { offset, .. }
+            | ReplayError::BadEventField { offset, .. }
+            | ReplayError::EventOverrun { offset, .. }
+            | ReplayError::CountMismatch { offset, .. }
+            | ReplayError::TrailerMismatch { offset, .. }
+            | ReplayError::NonCanonicalBlock { offset, .. }
+            | ReplayError::TrailingBytes { offset, .. } => offset,
+        }
+    }
+}
+
+impl ErrorCode for ReplayError {
+    fn code(&self) -> u16 {
+        match self {
+            ReplayError::BadMagic { .. } => 5001,
+            ReplayError::UnsupportedVersion { .. } => 5002,
+            ReplayError::UnsupportedFlags { .. } => 5003,
+            ReplayError::Truncated { .. } => 5004,
+            ReplayError::BadString { .. } => 5005,
+            ReplayError::ChainMismatch { .. } => 5006,
+            ReplayError::RootMismatch { .. } => 5007,
+            ReplayError::UnknownEventKind { .. } => 5008,
+            ReplayError::BadValue { .. } => 5009,
+            ReplayError::BadEventField { .. } => 5010,
+            ReplayError::EventOverrun { .. } => 5011,
+            ReplayError::CountMismatch { .. } => 5012,
+            ReplayError::TrailerMismatch { .. } => 5013,
+            ReplayError::NonCanonicalBlock { .. } => 5014,
+            ReplayError::TrailingBytes { .. } => 5015,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_increasing() {
+        for w in REPLAY_CODES.windows(2) {
+            assert!(w[0].code < w[1].code, "{} !< {}", w[0].code, w[1].code);
+        }
+        assert!(REPLAY_CODES.iter().all(|e| (5000..6000).contains(&e.code)));
+    }
+
+    #[test]
+    fn name_follows_the_table() {
+        let e = ReplayError::RootMismatch { offset: 9 };
+        assert_eq!((e.code(), e.name(), e.offset()), (5007, "RootMismatch", 9));
+        let e = ReplayError::TrailingBytes { offset: 3, extra: 1 };
+        assert_eq!((e.code(), e.name()), (5015, "TrailingBytes"));
+    }
+}

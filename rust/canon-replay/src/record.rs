@@ -1,0 +1,283 @@
+//! Event records: the fixed-layout encoding of one [`Event`].
+//!
+//! Every record starts with the common site fields (27 bytes), then the
+//! kind-specific fields. Payloads are written inline in their canonical
+//! value encoding. See `bytecode-spec/replay.md` for the table.
+
+use canon_machine::event::{Event, EventKind, EventSite, HostPoint, TerminalReason};
+use canon_types::value::ValueDecodeError;
+use canon_types::{SymId, Value};
+
+use crate::cursor::{Cursor, Short};
+use crate::error::ReplayError;
+use crate::header::len_u32;
+
+/// Bytes of the common prefix: kind u8, group u32, tick u64, coroutine u32, sid u64, role u16.
+pub const SITE_BYTES: usize = 1 + 4 + 8 + 4 + 8 + 2;
+
+/// Stable event-kind bytes, one per [`EventKind`] variant.
+pub mod kind {
+    pub const SPAWNED: u8 = 0x01;
+    pub const HALTED: u8 = 0x02;
+    pub const OPENED: u8 = 0x03;
+    pub const SENT: u8 = 0x10;
+    pub const RECEIVED: u8 = 0x11;
+    pub const DROPPED: u8 = 0x12;
+    pub const OVERWRITTEN: u8 = 0x13;
+    pub const HOST_ANSWER: u8 = 0x20;
+    pub const TIMEOUT_ISSUED: u8 = 0x30;
+    pub const CANCELLATION_REQUESTED: u8 = 0x31;
+    pub const CANCELLED: u8 = 0x32;
+    pub const ABORTED: u8 = 0x33;
+    pub const FAILURE_BRANCH_ENTERED: u8 = 0x34;
+    pub const FAULTED: u8 = 0x35;
+    pub const CLOSED: u8 = 0x36;
+    pub const SESSION_TERMINAL: u8 = 0x37;
+    pub const EPOCH_ADVANCED: u8 = 0x38;
+}
+
+/// The kind byte of `k`.
+pub fn kind_byte(k: &EventKind) -> u8 {
+    use EventKind as K;
+    match k {
+        K::Spawned { .. } => kind::SPAWNED,
+        K::Halted => kind::HALTED,
+        K::Opened { .. } => kind::OPENED,
+        K::Sent { .. } => kind::SENT,
+        K::Received { .. } => kind::RECEIVED,
+        K::Dropped { .. } => kind::DROPPED,
+        K::Overwritten { .. } => kind::OVERWRITTEN,
+        K::HostAnswer { .. } => kind::HOST_ANSWER,
+        K::TimeoutIssued { .. } => kind::TIMEOUT_ISSUED,
+        K::CancellationRequested { .. } => kind::CANCELLATION_REQUESTED,
+        K::Cancelled { .. } => kind::CANCELLED,
+        K::Aborted => kind::ABORTED,
+        K::FailureBranchEntered { .. } => kind::FAILURE_BRANCH_ENTERED,
+        K::Faulted { .. } => kind::FAULTED,
+        K::Closed => kind::CLOSED,
+        K::SessionTerminal { .. } => kind::SESSION_TERMINAL,
+        K::EpochAdvanced { .. } => kind::EPOCH_ADVANCED,
+    }
+}
+
+/// Appends the record of `ev` to `out`. Allocates only if `out` must grow.
+pub fn encode_event(ev: &Event, out: &mut Vec<u8>) {
+    let s = &ev.site;
+    // One fixed-size copy instead of six growing pushes.
+    let mut site = [0u8; SITE_BYTES];
+    site[0] = kind_byte(&ev.kind);
+    site[1..5].copy_from_slice(&s.group.to_le_bytes());
+    site[5..13].copy_from_slice(&s.tick.to_le_bytes());
+    site[13..17].copy_from_slice(&s.coroutine.to_le_bytes());
+    site[17..25].copy_from_slice(&s.sid.to_le_bytes());
+    site[25..27].copy_from_slice(&s.role.to_le_bytes());
+    out.extend_from_slice(&site);
+    encode_kind(&ev.kind, out);
+}
+
+fn put_msg(out: &mut Vec<u8>, peer: u16, label: SymId, seq: u64) {
+    let mut msg = [0u8; 14];
+    msg[..2].copy_from_slice(&peer.to_le_bytes());
+    msg[2..6].copy_from_slice(&label.0.to_le_bytes());
+    msg[6..].copy_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&msg);
+}
+
+fn encode_kind(k: &EventKind, out: &mut Vec<u8>) {
+    use EventKind as K;
+    match k {
+        K::Spawned { proc } => out.extend_from_slice(&proc.to_le_bytes()),
+        K::Halted | K::Aborted | K::Closed => {}
+        K::Opened { roles } => {
+            out.extend_from_slice(&len_u32(roles.len()).to_le_bytes());
+            roles.iter().for_each(|r| out.extend_from_slice(&r.0.to_le_bytes()));
+        }
+        K::Sent { to: peer, label, seq, payload } | K::Received { from: peer, label, seq, payload } => {
+            put_msg(out, *peer, *label, *seq);
+            payload.encode(out);
+        }
+        K::Dropped { to, label, seq } | K::Overwritten { to, label, seq } => put_msg(out, *to, *label, *seq),
+        K::HostAnswer { point, answer } => {
+            match point {
+                HostPoint::Produce { label } => put_tag_sym(out, 0, *label),
+                HostPoint::Accept { label } => put_tag_sym(out, 1, *label),
+                HostPoint::Choose => out.push(2),
+                HostPoint::Invoke { effect } => put_tag_sym(out, 3, *effect),
+            }
+            answer.encode(out);
+        }
+        K::TimeoutIssued { witness } | K::CancellationRequested { witness } | K::Cancelled { witness } => {
+            out.extend_from_slice(&witness.to_le_bytes());
+        }
+        K::FailureBranchEntered { code } | K::Faulted { code } => out.extend_from_slice(&code.to_le_bytes()),
+        K::SessionTerminal { reason } => match reason {
+            TerminalReason::Closed => out.push(0),
+            TerminalReason::Cancelled => out.push(1),
+            TerminalReason::Aborted => out.push(2),
+            TerminalReason::Faulted { code } => {
+                out.push(3);
+                out.extend_from_slice(&code.to_le_bytes());
+            }
+        },
+        K::EpochAdvanced { epoch } => out.extend_from_slice(&epoch.to_le_bytes()),
+    }
+}
+
+fn put_tag_sym(out: &mut Vec<u8>, tag: u8, sym: SymId) {
+    out.push(tag);
+    out.extend_from_slice(&sym.0.to_le_bytes());
+}
+
+/// Where a record is, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At {
+    pub block: usize,
+    pub event: u64,
+}
+
+impl At {
+    fn overrun(self, s: Short) -> ReplayError {
+        ReplayError::EventOverrun {
+            offset: s.offset,
+            block: self.block,
+            event: self.event,
+            what: s.what,
+            needed: s.needed,
+        }
+    }
+
+    fn bad_tag(self, offset: usize, field: &'static str, tag: u8) -> ReplayError {
+        ReplayError::BadEventField { offset, block: self.block, event: self.event, field, tag }
+    }
+}
+
+/// Decodes one record from the front of `c` (a cursor over one block's event bytes).
+pub(crate) fn decode_event(c: &mut Cursor<'_>, at: At) -> Result<Event, ReplayError> {
+    let start = c.offset();
+    let e = |s| at.overrun(s);
+    let code = c.u8("event kind").map_err(e)?;
+    let site = EventSite {
+        group: c.u32("group").map_err(e)?,
+        tick: c.u64("tick").map_err(e)?,
+        coroutine: c.u32("coroutine").map_err(e)?,
+        sid: c.u64("sid").map_err(e)?,
+        role: c.u16("role").map_err(e)?,
+    };
+    let kind = decode_kind(c, code, at).map_err(|err| match err {
+        KindError::Unknown => {
+            ReplayError::UnknownEventKind { offset: start, block: at.block, event: at.event, kind: code }
+        }
+        KindError::Replay(r) => r,
+    })?;
+    Ok(Event { site, kind })
+}
+
+enum KindError {
+    Unknown,
+    Replay(ReplayError),
+}
+
+impl From<ReplayError> for KindError {
+    fn from(e: ReplayError) -> Self {
+        KindError::Replay(e)
+    }
+}
+
+fn decode_kind(c: &mut Cursor<'_>, code: u8, at: At) -> Result<EventKind, KindError> {
+    use EventKind as K;
+    let e = |s| at.overrun(s);
+    Ok(match code {
+        kind::SPAWNED => K::Spawned { proc: c.u32("proc").map_err(e)? },
+        kind::HALTED => K::Halted,
+        kind::OPENED => K::Opened { roles: decode_roles(c, at)? },
+        kind::SENT => {
+            let (to, label, seq) = msg(c, at)?;
+            K::Sent { to, label, seq, payload: value(c, at)? }
+        }
+        kind::RECEIVED => {
+            let (from, label, seq) = msg(c, at)?;
+            K::Received { from, label, seq, payload: value(c, at)? }
+        }
+        kind::DROPPED => {
+            let (to, label, seq) = msg(c, at)?;
+            K::Dropped { to, label, seq }
+        }
+        kind::OVERWRITTEN => {
+            let (to, label, seq) = msg(c, at)?;
+            K::Overwritten { to, label, seq }
+        }
+        kind::HOST_ANSWER => K::HostAnswer { point: host_point(c, at)?, answer: value(c, at)? },
+        kind::TIMEOUT_ISSUED => K::TimeoutIssued { witness: c.u64("witness").map_err(e)? },
+        kind::CANCELLATION_REQUESTED => K::CancellationRequested { witness: c.u64("witness").map_err(e)? },
+        kind::CANCELLED => K::Cancelled { witness: c.u64("witness").map_err(e)? },
+        kind::ABORTED => K::Aborted,
+        kind::FAILURE_BRANCH_ENTERED => K::FailureBranchEntered { code: c.u16("fault code").map_err(e)? },
+        kind::FAULTED => K::Faulted { code: c.u16("fault code").map_err(e)? },
+        kind::CLOSED => K::Closed,
+        kind::SESSION_TERMINAL => K::SessionTerminal { reason: terminal_reason(c, at)? },
+        kind::EPOCH_ADVANCED => K::EpochAdvanced { epoch: c.u64("epoch").map_err(e)? },
+        _ => return Err(KindError::Unknown),
+    })
+}
+
+fn msg(c: &mut Cursor<'_>, at: At) -> Result<(u16, SymId, u64), ReplayError> {
+    let e = |s| at.overrun(s);
+    Ok((c.u16("peer role").map_err(e)?, SymId(c.u32("label").map_err(e)?), c.u64("seq").map_err(e)?))
+}
+
+fn decode_roles(c: &mut Cursor<'_>, at: At) -> Result<Vec<SymId>, ReplayError> {
+    let e = |s| at.overrun(s);
+    let count_at = c.offset();
+    let count = c.u32("role count").map_err(e)? as usize;
+    if count > c.remaining() / 4 {
+        let s =
+            Short { offset: count_at, what: "role list", needed: count.saturating_mul(4), available: c.remaining() };
+        return Err(at.overrun(s));
+    }
+    (0..count).map(|_| c.u32("role name").map(SymId).map_err(e)).collect()
+}
+
+fn host_point(c: &mut Cursor<'_>, at: At) -> Result<HostPoint, ReplayError> {
+    let e = |s| at.overrun(s);
+    let tag_at = c.offset();
+    Ok(match c.u8("host point").map_err(e)? {
+        0 => HostPoint::Produce { label: SymId(c.u32("label").map_err(e)?) },
+        1 => HostPoint::Accept { label: SymId(c.u32("label").map_err(e)?) },
+        2 => HostPoint::Choose,
+        3 => HostPoint::Invoke { effect: SymId(c.u32("effect").map_err(e)?) },
+        tag => return Err(at.bad_tag(tag_at, "host point", tag)),
+    })
+}
+
+fn terminal_reason(c: &mut Cursor<'_>, at: At) -> Result<TerminalReason, ReplayError> {
+    let tag_at = c.offset();
+    Ok(match c.u8("terminal reason").map_err(|s| at.overrun(s))? {
+        0 => TerminalReason::Closed,
+        1 => TerminalReason::Cancelled,
+        2 => TerminalReason::Aborted,
+        3 => TerminalReason::Faulted { code: c.u16("fault code").map_err(|s| at.overrun(s))? },
+        tag => return Err(at.bad_tag(tag_at, "terminal reason", tag)),
+    })
+}
+
+fn value(c: &mut Cursor<'_>, at: At) -> Result<Value, ReplayError> {
+    let start = c.offset();
+    let (v, n) = Value::decode(c.rest()).map_err(|source| ReplayError::BadValue {
+        offset: start + value_error_offset(&source),
+        block: at.block,
+        event: at.event,
+        source,
+    })?;
+    c.skip(n);
+    Ok(v)
+}
+
+fn value_error_offset(e: &ValueDecodeError) -> usize {
+    match *e {
+        ValueDecodeError::Truncated { offset }
+        | ValueDecodeError::UnknownTag { offset, .. }
+        | ValueDecodeError::BadBool { offset, .. }
+        | ValueDecodeError::BadUtf8 { offset }
+        | ValueDecodeError::TooDeep { offset } => offset,
+    }
+}

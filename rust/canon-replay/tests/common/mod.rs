@@ -1,0 +1,155 @@
+//! Shared fixtures for the replay tests: a small two-buyer run, arbitrary
+//! events, and a builder for hash-consistent files with chosen block bytes.
+
+#![allow(dead_code)]
+
+use canon_machine::event::{Event, EventKind, EventSite, HostPoint, TerminalReason};
+use canon_replay::ReplayHeader;
+use canon_types::{Endpoint, SymId, Value};
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// String table of the sample program.
+pub const STRINGS: [&str; 6] = ["Buyer1", "Seller", "Title", "Quote", "main", "audit"];
+
+pub fn header() -> ReplayHeader {
+    ReplayHeader {
+        program_digest: [0xAB; 32],
+        config_digest: [0xCD; 32],
+        seed: 42,
+        strings: STRINGS.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+pub fn site(tick: u64, coroutine: u32, role: u16) -> EventSite {
+    EventSite { group: 0, tick, coroutine, sid: 0, role }
+}
+
+pub fn ev(site: EventSite, kind: EventKind) -> Event {
+    Event { site, kind }
+}
+
+/// A small run: open, Title from Buyer1 to Seller, Quote back, close.
+pub fn two_buyer() -> Vec<Event> {
+    let none = EventSite { group: 0, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE };
+    let title = Value::Str("x".into());
+    let quote = Value::Int(15);
+    vec![
+        ev(none, EventKind::Spawned { proc: 0 }),
+        ev(site(0, 0, EventSite::NO_ROLE), EventKind::Opened { roles: vec![SymId(0), SymId(1)] }),
+        ev(
+            site(1, 1, 0),
+            EventKind::HostAnswer { point: HostPoint::Produce { label: SymId(2) }, answer: title.clone() },
+        ),
+        ev(site(1, 1, 0), EventKind::Sent { to: 1, label: SymId(2), seq: 0, payload: title.clone() }),
+        ev(site(2, 2, 1), EventKind::Received { from: 0, label: SymId(2), seq: 0, payload: title }),
+        ev(site(2, 2, 1), EventKind::Sent { to: 0, label: SymId(3), seq: 0, payload: quote.clone() }),
+        ev(site(3, 1, 0), EventKind::Received { from: 1, label: SymId(3), seq: 0, payload: quote }),
+        ev(site(3, 1, 0), EventKind::Halted),
+        ev(site(3, 2, 1), EventKind::Closed),
+        ev(site(3, 2, 1), EventKind::SessionTerminal { reason: TerminalReason::Closed }),
+        ev(site(3, 2, 1), EventKind::EpochAdvanced { epoch: 1 }),
+    ]
+}
+
+/// `n` Sent events with distinct ticks (enough of them span several blocks).
+pub fn many(n: u64) -> Vec<Event> {
+    (0..n)
+        .map(|i| ev(site(i, 0, 0), EventKind::Sent { to: 1, label: SymId(2), seq: i, payload: Value::Int(i as i64) }))
+        .collect()
+}
+
+fn arb_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Unit),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        proptest::collection::vec(any::<u8>(), 0..6).prop_map(|b| Value::Bytes(b.into())),
+        "[a-z]{0,5}".prop_map(|s| Value::Str(s.as_str().into())),
+        (0u32..8).prop_map(|i| Value::Label(SymId(i))),
+        (any::<u64>(), any::<u16>()).prop_map(|(sid, role)| Value::Endpoint(Endpoint { sid, role })),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| proptest::collection::vec(inner, 0..3).prop_map(|v| Value::Tuple(v.into())))
+}
+
+fn arb_kind() -> impl Strategy<Value = EventKind> {
+    use EventKind as K;
+    let sym = (0u32..8).prop_map(SymId);
+    let point = prop_oneof![
+        sym.clone().prop_map(|label| HostPoint::Produce { label }),
+        sym.clone().prop_map(|label| HostPoint::Accept { label }),
+        Just(HostPoint::Choose),
+        sym.clone().prop_map(|effect| HostPoint::Invoke { effect }),
+    ];
+    let reason = prop_oneof![
+        Just(TerminalReason::Closed),
+        Just(TerminalReason::Cancelled),
+        Just(TerminalReason::Aborted),
+        any::<u16>().prop_map(|code| TerminalReason::Faulted { code }),
+    ];
+    prop_oneof![
+        any::<u32>().prop_map(|proc| K::Spawned { proc }),
+        Just(K::Halted),
+        proptest::collection::vec(sym.clone(), 0..4).prop_map(|roles| K::Opened { roles }),
+        (any::<u16>(), sym.clone(), any::<u64>(), arb_value()).prop_map(|(to, label, seq, payload)| K::Sent {
+            to,
+            label,
+            seq,
+            payload
+        }),
+        (any::<u16>(), sym.clone(), any::<u64>(), arb_value()).prop_map(|(from, label, seq, payload)| K::Received {
+            from,
+            label,
+            seq,
+            payload
+        }),
+        (any::<u16>(), sym.clone(), any::<u64>()).prop_map(|(to, label, seq)| K::Dropped { to, label, seq }),
+        (any::<u16>(), sym, any::<u64>()).prop_map(|(to, label, seq)| K::Overwritten { to, label, seq }),
+        (point, arb_value()).prop_map(|(point, answer)| K::HostAnswer { point, answer }),
+        any::<u64>().prop_map(|witness| K::TimeoutIssued { witness }),
+        any::<u64>().prop_map(|witness| K::CancellationRequested { witness }),
+        any::<u64>().prop_map(|witness| K::Cancelled { witness }),
+        Just(K::Aborted),
+        any::<u16>().prop_map(|code| K::FailureBranchEntered { code }),
+        any::<u16>().prop_map(|code| K::Faulted { code }),
+        Just(K::Closed),
+        reason.prop_map(|reason| K::SessionTerminal { reason }),
+        any::<u64>().prop_map(|epoch| K::EpochAdvanced { epoch }),
+    ]
+}
+
+pub fn arb_event() -> impl Strategy<Value = Event> {
+    let site = (any::<u32>(), any::<u64>(), any::<u32>(), any::<u64>(), any::<u16>())
+        .prop_map(|(group, tick, coroutine, sid, role)| EventSite { group, tick, coroutine, sid, role });
+    (site, arb_kind()).prop_map(|(site, kind)| Event { site, kind })
+}
+
+/// A file with `header` and the given blocks, each `(event count, event
+/// bytes)`, with correct chain hashes, trailer counts and root, so that only
+/// the block contents can be wrong.
+pub fn build_file(header: &ReplayHeader, blocks: &[(u32, Vec<u8>)], total_events: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    header.encode(&mut out);
+    let mut chain: [u8; 32] = Sha256::digest(&out).into();
+    for (count, body) in blocks {
+        let mut block = Vec::new();
+        block.extend_from_slice(&count.to_le_bytes());
+        block.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        block.extend_from_slice(body);
+        chain = Sha256::new().chain_update(chain).chain_update(&block).finalize().into();
+        out.extend_from_slice(&block);
+        out.extend_from_slice(&chain);
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(blocks.len() as u32).to_le_bytes());
+    out.extend_from_slice(&total_events.to_le_bytes());
+    out.extend_from_slice(&chain);
+    out
+}
+
+/// The record bytes of `events`, concatenated.
+pub fn records(events: &[Event]) -> Vec<u8> {
+    let mut out = Vec::new();
+    events.iter().for_each(|e| canon_replay::record::encode_event(e, &mut out));
+    out
+}

@@ -1,0 +1,66 @@
+//! Text and JSON-lines views.
+
+mod common;
+
+use canon_machine::event::{EventKind, EventSite, HostPoint, TerminalReason};
+use canon_replay::{Replay, render_jsonl, render_text};
+use canon_types::{SymId, Value};
+use common::{ev, header, site, two_buyer};
+
+/// The two-buyer run plus one event of each remaining kind.
+fn sample() -> Replay {
+    let mut events = two_buyer();
+    let s = site(4, 3, 1);
+    let tuple =
+        Value::Tuple(vec![Value::Label(SymId(2)), Value::Bytes(vec![0xde, 0xad].into()), Value::Bool(true)].into());
+    events.extend([
+        ev(s, EventKind::Dropped { to: 0, label: SymId(3), seq: 4 }),
+        ev(s, EventKind::Overwritten { to: 0, label: SymId(3), seq: 5 }),
+        ev(s, EventKind::HostAnswer { point: HostPoint::Accept { label: SymId(2) }, answer: Value::Bool(false) }),
+        ev(s, EventKind::HostAnswer { point: HostPoint::Choose, answer: Value::Label(SymId(3)) }),
+        ev(s, EventKind::HostAnswer { point: HostPoint::Invoke { effect: SymId(5) }, answer: tuple.clone() }),
+        ev(s, EventKind::Sent { to: 0, label: SymId(99), seq: 6, payload: tuple }),
+        ev(s, EventKind::TimeoutIssued { witness: 1 }),
+        ev(s, EventKind::CancellationRequested { witness: 1 }),
+        ev(s, EventKind::Cancelled { witness: 1 }),
+        ev(s, EventKind::Aborted),
+        ev(s, EventKind::FailureBranchEntered { code: 3001 }),
+        ev(s, EventKind::Faulted { code: 3001 }),
+        ev(s, EventKind::SessionTerminal { reason: TerminalReason::Faulted { code: 3001 } }),
+        ev(EventSite { group: 1, tick: 0, coroutine: 0, sid: 1 << 32, role: 7 }, EventKind::Halted),
+    ]);
+    Replay::from_events(&header(), &events)
+}
+
+#[test]
+fn text_view_snapshot() {
+    insta::assert_snapshot!(render_text(&sample()));
+}
+
+#[test]
+fn jsonl_has_a_header_line_then_one_object_per_event() {
+    let replay = sample();
+    let out = render_jsonl(&replay);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1 + replay.events.len());
+    let h = &lines[0];
+    assert_eq!(h["type"], "header");
+    assert_eq!(h["seed"], 42);
+    assert_eq!(h["events"], replay.events.len());
+    assert_eq!(h["strings"][2], "Title");
+    assert_eq!(h["root"].as_str().map(str::len), Some(64));
+    for (i, line) in lines[1..].iter().enumerate() {
+        assert_eq!(line["type"], "event");
+        assert_eq!(line["index"], i);
+    }
+    let sent = &lines[4];
+    assert_eq!(sent["kind"], "Sent");
+    assert_eq!(sent["role_name"], "Buyer1");
+    assert_eq!(sent["to_name"], "Seller");
+    assert_eq!(sent["label"], "Title");
+    assert_eq!(sent["payload"], serde_json::json!({ "str": "x" }));
+    assert_eq!(lines[1]["sid"], serde_json::Value::Null);
+    let choose = &lines[15];
+    assert_eq!(choose["point"]["point"], "choose");
+    assert_eq!(choose["answer"]["label"], "Quote");
+}

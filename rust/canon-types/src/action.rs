@@ -1,0 +1,209 @@
+//! The annotated local form that projection produces: a role's view of a
+//! protocol *with* the canon extensions that local types leave out — host
+//! effects (`invoke`) and receive deadlines (`within N`). Lowering to bytecode
+//! walks this form; [`LocalAction::erase`] drops the annotations and yields the
+//! [`LocalType`] that the machine checks against. Projection is written once,
+//! here, and local types are derived from it.
+
+use crate::local::{Branch, LocalType, Payload};
+
+/// One labelled branch of an annotated send or receive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct ActionBranch {
+    pub label: String,
+    pub payload: Vec<Payload>,
+    pub cont: LocalAction,
+}
+
+/// A role's annotated local behaviour.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(tag = "kind")]
+pub enum LocalAction {
+    End,
+    /// Send one of `branches` to `to`; more than one branch means this role
+    /// chooses (it is the subject of a choice).
+    Send {
+        to: String,
+        branches: Vec<ActionBranch>,
+    },
+    /// Receive one of `branches` from `from`, waiting at most `timeout_ticks`
+    /// rounds if set (on timeout the session is cancelled).
+    Recv {
+        from: String,
+        branches: Vec<ActionBranch>,
+        timeout_ticks: Option<u32>,
+    },
+    /// Perform host effect `effect`, then continue. Invisible in local types.
+    Invoke {
+        effect: String,
+        cont: Box<LocalAction>,
+    },
+    /// Recursion binder.
+    Mu {
+        var: String,
+        body: Box<LocalAction>,
+    },
+    /// Jump back to the enclosing binder `var`.
+    Var {
+        var: String,
+    },
+}
+
+/// Why two branches' behaviours cannot be merged for a role that does not
+/// know which branch was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MergeConflict(pub String);
+
+impl LocalAction {
+    /// The local type: drops `Invoke` steps and receive deadlines.
+    pub fn erase(&self) -> LocalType {
+        let branches = |bs: &[ActionBranch]| -> Vec<Branch> {
+            bs.iter()
+                .map(|b| Branch { label: b.label.clone(), payload: b.payload.clone(), cont: b.cont.erase() })
+                .collect()
+        };
+        match self {
+            LocalAction::End => LocalType::End,
+            LocalAction::Send { to, branches: bs } => LocalType::Send { to: to.clone(), branches: branches(bs) },
+            LocalAction::Recv { from, branches: bs, .. } => {
+                LocalType::Recv { from: from.clone(), branches: branches(bs) }
+            }
+            LocalAction::Invoke { cont, .. } => cont.erase(),
+            LocalAction::Mu { var, body } => LocalType::Mu { var: var.clone(), body: Box::new(body.erase()) },
+            LocalAction::Var { var } => LocalType::Var { var: var.clone() },
+        }
+    }
+
+    /// Whether `var` occurs free in this behaviour.
+    pub fn mentions(&self, var: &str) -> bool {
+        match self {
+            LocalAction::End => false,
+            LocalAction::Send { branches, .. } | LocalAction::Recv { branches, .. } => {
+                branches.iter().any(|b| b.cont.mentions(var))
+            }
+            LocalAction::Invoke { cont, .. } => cont.mentions(var),
+            LocalAction::Mu { var: v, body } => v != var && body.mentions(var),
+            LocalAction::Var { var: v } => v == var,
+        }
+    }
+
+    /// Whether this behaviour is `invoke* . var`: a jump back to `var` with no
+    /// communication on the way (what a role that takes no part in a loop's
+    /// body projects to).
+    pub(crate) fn is_silent_jump_to(&self, var: &str) -> bool {
+        match self {
+            LocalAction::Var { var: v } => v == var,
+            LocalAction::Invoke { cont, .. } => cont.is_silent_jump_to(var),
+            _ => false,
+        }
+    }
+
+    /// Whether this behaviour performs any `invoke` before its first
+    /// communication.
+    pub(crate) fn starts_with_invoke(&self) -> bool {
+        matches!(self, LocalAction::Invoke { .. })
+    }
+
+    /// Full merge (as in nuscr/Scribble): identical behaviours merge to
+    /// themselves; two receives from the same peer merge label-wise (shared
+    /// labels need equal payloads and mergeable continuations); anything else
+    /// is a conflict.
+    pub(crate) fn merge(&self, other: &LocalAction) -> Result<LocalAction, MergeConflict> {
+        if self == other {
+            return Ok(self.clone());
+        }
+        match (self, other) {
+            (
+                LocalAction::Recv { from: f1, branches: b1, timeout_ticks: t1 },
+                LocalAction::Recv { from: f2, branches: b2, timeout_ticks: t2 },
+            ) => {
+                if f1 != f2 {
+                    return Err(MergeConflict(format!(
+                        "receives from `{f1}` in one branch and from `{f2}` in another"
+                    )));
+                }
+                if t1 != t2 {
+                    return Err(MergeConflict(format!("receives from `{f1}` with different deadlines")));
+                }
+                let branches = merge_branches(b1, b2)?;
+                Ok(LocalAction::Recv { from: f1.clone(), branches, timeout_ticks: *t1 })
+            }
+            (LocalAction::Invoke { effect: e1, cont: c1 }, LocalAction::Invoke { effect: e2, cont: c2 })
+                if e1 == e2 =>
+            {
+                Ok(LocalAction::Invoke { effect: e1.clone(), cont: Box::new(c1.merge(c2)?) })
+            }
+            (LocalAction::Mu { var: v1, body: c1 }, LocalAction::Mu { var: v2, body: c2 }) if v1 == v2 => {
+                Ok(LocalAction::Mu { var: v1.clone(), body: Box::new(c1.merge(c2)?) })
+            }
+            _ => Err(MergeConflict(format!(
+                "behaves as `{}` in one branch and as `{}` in another",
+                self.erase(),
+                other.erase()
+            ))),
+        }
+    }
+}
+
+fn merge_branches(b1: &[ActionBranch], b2: &[ActionBranch]) -> Result<Vec<ActionBranch>, MergeConflict> {
+    let mut out = b1.to_vec();
+    for b in b2 {
+        match out.iter_mut().find(|o| o.label == b.label) {
+            Some(o) => {
+                if o.payload != b.payload {
+                    return Err(MergeConflict(format!("receives `{}` with different payloads", b.label)));
+                }
+                o.cont = o.cont.merge(&b.cont)?;
+            }
+            None => out.push(b.clone()),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recv(from: &str, label: &str, cont: LocalAction) -> LocalAction {
+        LocalAction::Recv {
+            from: from.into(),
+            branches: vec![ActionBranch { label: label.into(), payload: vec![], cont }],
+            timeout_ticks: None,
+        }
+    }
+
+    #[test]
+    fn receives_from_one_peer_merge_label_wise() {
+        let a = recv("A", "X", LocalAction::End);
+        let b = recv("A", "Y", LocalAction::End);
+        let m = a.merge(&b).unwrap();
+        assert_eq!(m.erase().to_string(), "A?{X().end, Y().end}");
+        let again = m.merge(&recv("A", "X", LocalAction::End)).unwrap();
+        assert_eq!(again, m);
+    }
+
+    #[test]
+    fn different_peers_or_shapes_conflict() {
+        assert!(recv("A", "X", LocalAction::End).merge(&recv("B", "X", LocalAction::End)).is_err());
+        assert!(recv("A", "X", LocalAction::End).merge(&LocalAction::End).is_err());
+        let deep1 = recv("A", "X", recv("B", "P", LocalAction::End));
+        let deep2 = recv("A", "X", LocalAction::End);
+        assert!(deep1.merge(&deep2).is_err());
+    }
+
+    #[test]
+    fn erase_drops_invokes_and_deadlines() {
+        let a = LocalAction::Invoke {
+            effect: "Log".into(),
+            cont: Box::new(LocalAction::Recv {
+                from: "A".into(),
+                branches: vec![ActionBranch { label: "X".into(), payload: vec![], cont: LocalAction::End }],
+                timeout_ticks: Some(3),
+            }),
+        };
+        assert_eq!(a.erase().to_string(), "A?X().end");
+        assert!(a.starts_with_invoke());
+        assert!(!a.mentions("X"));
+    }
+}

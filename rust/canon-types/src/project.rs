@@ -1,0 +1,291 @@
+//! Projection: from a [`Protocol`] to one role's behaviour.
+//!
+//! Standard multiparty projection with full merge (as in nuscr and Scribble):
+//! the sender of a message sees a send, the receiver a receive, everyone else
+//! nothing; the subject of a choice sees an internal choice; every other role
+//! sees the merge of its branches' behaviours, which must be identical or be
+//! receives from one peer with compatible labels. A recursion a role takes no
+//! part in is pruned: a branch that jumps back to a loop the role has not
+//! communicated in since the loop began is dropped from the merge, and a loop
+//! whose body is only such a jump projects to `end`.
+//!
+//! Projection is written once, producing the annotated [`LocalAction`]
+//! (which keeps `invoke` steps and receive deadlines); [`project`] erases it
+//! to a [`LocalType`].
+
+use crate::action::{ActionBranch, LocalAction};
+use crate::codes::{CodeEntry, ErrorCode};
+use crate::global::{GlobalType, Protocol, Span};
+use crate::local::LocalType;
+use crate::wf;
+
+/// Why a protocol cannot be projected. Every variant carries the [`Span`] of
+/// the offending node (`Span::default()` where there is none, e.g. for a role
+/// declaration, which global types do not locate).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("choice at `{subject}`: a branch does not begin with a message sent by `{subject}`")]
+    ChoiceSubjectNotSender { subject: String, span: Span },
+    #[error("choice at `{subject}`: more than one branch begins with `{label}` to `{to}`")]
+    DuplicateChoiceLabel { subject: String, label: String, to: String, span: Span },
+    #[error("choice at `{subject}`: branches begin with messages to different roles (`{first}` and `{other}`)")]
+    ChoiceMixedReceivers { subject: String, first: String, other: String, span: Span },
+    #[error("choice at `{subject}` has no branches")]
+    EmptyChoice { subject: String, span: Span },
+    #[error("role `{role}` cannot tell the branches of this choice apart: it {detail}")]
+    Unmergeable { role: String, detail: String, span: Span },
+    #[error("unguarded recursion: `continue {var}` is reached with no message since `rec {var}`")]
+    UnguardedRecursion { var: String, span: Span },
+    #[error("`continue {var}` is not inside `rec {var}`")]
+    UnboundRecVar { var: String, span: Span },
+    #[error("role `{role}` is declared but never sends, receives or invokes")]
+    UnusedRole { role: String, span: Span },
+    #[error("role `{role}` is not declared in protocol `{protocol}`")]
+    UnknownRole { role: String, protocol: String, span: Span },
+    #[error("role `{role}` is declared more than once")]
+    DuplicateRole { role: String, span: Span },
+    #[error("role `{role}` sends `{label}` to itself")]
+    SelfCommunication { role: String, label: String, span: Span },
+    #[error("role `{role}` invokes effects in `rec {var}` but takes no part in its messages, so it would loop forever")]
+    SilentLoop { role: String, var: String, span: Span },
+    #[error("`{label}` from `{from}` has a deadline of 0 rounds (`within 0`); a deadline must be at least 1")]
+    ZeroTimeout { from: String, label: String, span: Span },
+}
+
+/// The projection and well-formedness codes (6101..), pinned by the codes
+/// snapshot test.
+pub const PROJECTION_CODES: &[CodeEntry] = &[
+    CodeEntry {
+        code: 6101,
+        name: "ChoiceSubjectNotSender",
+        summary: "a choice branch does not begin with the subject sending",
+    },
+    CodeEntry {
+        code: 6102,
+        name: "DuplicateChoiceLabel",
+        summary: "two branches of a choice begin with the same label to the same role",
+    },
+    CodeEntry {
+        code: 6103,
+        name: "ChoiceMixedReceivers",
+        summary: "a choice's branches begin with messages to different roles",
+    },
+    CodeEntry { code: 6104, name: "EmptyChoice", summary: "a choice has no branches" },
+    CodeEntry {
+        code: 6105,
+        name: "Unmergeable",
+        summary: "a third party's behaviours in a choice's branches do not merge",
+    },
+    CodeEntry {
+        code: 6106,
+        name: "UnguardedRecursion",
+        summary: "a continue is reached from its rec with no message in between",
+    },
+    CodeEntry { code: 6107, name: "UnboundRecVar", summary: "a continue names no enclosing rec" },
+    CodeEntry { code: 6108, name: "UnusedRole", summary: "a declared role never takes part" },
+    CodeEntry { code: 6109, name: "UnknownRole", summary: "a role is used (or projected on) but not declared" },
+    CodeEntry { code: 6110, name: "DuplicateRole", summary: "a role is declared more than once" },
+    CodeEntry { code: 6111, name: "SelfCommunication", summary: "a role sends a message to itself" },
+    CodeEntry {
+        code: 6112,
+        name: "SilentLoop",
+        summary: "a role invokes effects in a loop it does not communicate in",
+    },
+];
+
+impl ErrorCode for ProjectionError {
+    fn code(&self) -> u16 {
+        match self {
+            ProjectionError::ChoiceSubjectNotSender { .. } => 6101,
+            ProjectionError::DuplicateChoiceLabel { .. } => 6102,
+            ProjectionError::ChoiceMixedReceivers { .. } => 6103,
+            ProjectionError::EmptyChoice { .. } => 6104,
+            ProjectionError::Unmergeable { .. } => 6105,
+            ProjectionError::UnguardedRecursion { .. } => 6106,
+            ProjectionError::UnboundRecVar { .. } => 6107,
+            ProjectionError::UnusedRole { .. } => 6108,
+            ProjectionError::UnknownRole { .. } => 6109,
+            ProjectionError::DuplicateRole { .. } => 6110,
+            ProjectionError::SelfCommunication { .. } => 6111,
+            ProjectionError::SilentLoop { .. } => 6112,
+            ProjectionError::ZeroTimeout { .. } => 6113,
+        }
+    }
+}
+
+impl ProjectionError {
+    /// The source range of the offending node.
+    pub fn span(&self) -> Span {
+        match self {
+            ProjectionError::ChoiceSubjectNotSender { span, .. }
+            | ProjectionError::DuplicateChoiceLabel { span, .. }
+            | ProjectionError::ChoiceMixedReceivers { span, .. }
+            | ProjectionError::EmptyChoice { span, .. }
+            | ProjectionError::Unmergeable { span, .. }
+            | ProjectionError::UnguardedRecursion { span, .. }
+            | ProjectionError::UnboundRecVar { span, .. }
+            | ProjectionError::UnusedRole { span, .. }
+            | ProjectionError::UnknownRole { span, .. }
+            | ProjectionError::DuplicateRole { span, .. }
+            | ProjectionError::SelfCommunication { span, .. }
+            | ProjectionError::SilentLoop { span, .. }
+            | ProjectionError::ZeroTimeout { span, .. } => *span,
+        }
+    }
+
+    /// The variant name, as listed in [`PROJECTION_CODES`].
+    pub fn name(&self) -> &'static str {
+        let code = self.code();
+        PROJECTION_CODES.iter().find(|e| e.code == code).map_or("ProjectionError", |e| e.name)
+    }
+}
+
+/// Projects `protocol` on `role`, erased to its local type.
+pub fn project(protocol: &Protocol, role: &str) -> Result<LocalType, ProjectionError> {
+    Ok(project_actions(protocol, role)?.erase())
+}
+
+/// Projects `protocol` on every declared role, in declaration order.
+pub fn project_all(protocol: &Protocol) -> Result<Vec<(String, LocalType)>, ProjectionError> {
+    Ok(project_all_actions(protocol)?.into_iter().map(|(r, a)| (r, a.erase())).collect())
+}
+
+/// Projects `protocol` on `role`, keeping `invoke` steps and deadlines.
+/// Checks well-formedness first.
+pub fn project_actions(protocol: &Protocol, role: &str) -> Result<LocalAction, ProjectionError> {
+    wf::check(protocol)?;
+    project_checked(protocol, role)
+}
+
+/// [`project_actions`] for every declared role, in declaration order; checks
+/// well-formedness once.
+pub fn project_all_actions(protocol: &Protocol) -> Result<Vec<(String, LocalAction)>, ProjectionError> {
+    wf::check(protocol)?;
+    protocol.roles.iter().map(|r| Ok((r.clone(), project_checked(protocol, r)?))).collect()
+}
+
+fn project_checked(protocol: &Protocol, role: &str) -> Result<LocalAction, ProjectionError> {
+    if !protocol.roles.iter().any(|r| r == role) {
+        return Err(ProjectionError::UnknownRole {
+            role: role.to_owned(),
+            protocol: protocol.name.clone(),
+            span: Span::default(),
+        });
+    }
+    let mut unguarded = Vec::new();
+    Projector { role }.node(&protocol.body, &mut unguarded)
+}
+
+/// Projects on one role. `unguarded` holds the recursion variables bound
+/// since the role last communicated, outermost first.
+struct Projector<'a> {
+    role: &'a str,
+}
+
+impl Projector<'_> {
+    fn node(&self, g: &GlobalType, unguarded: &mut Vec<String>) -> Result<LocalAction, ProjectionError> {
+        match g {
+            GlobalType::End => Ok(LocalAction::End),
+            GlobalType::Message { from, to, label, payload, timeout_ticks, cont, .. } => {
+                if from != self.role && to != self.role {
+                    return self.node(cont, unguarded);
+                }
+                let cont = self.node(cont, &mut Vec::new())?;
+                let branches = vec![ActionBranch { label: label.clone(), payload: payload.clone(), cont }];
+                Ok(if from == self.role {
+                    LocalAction::Send { to: to.clone(), branches }
+                } else {
+                    LocalAction::Recv { from: from.clone(), branches, timeout_ticks: *timeout_ticks }
+                })
+            }
+            GlobalType::Invoke { role, effect, cont, .. } => {
+                let cont = self.node(cont, unguarded)?;
+                Ok(if role == self.role {
+                    LocalAction::Invoke { effect: effect.clone(), cont: Box::new(cont) }
+                } else {
+                    cont
+                })
+            }
+            GlobalType::Choice { at, branches, span } => {
+                let mut projected = Vec::with_capacity(branches.len());
+                for b in branches {
+                    projected.push(self.node(b, &mut unguarded.clone())?);
+                }
+                if at == self.role {
+                    self.select(at, projected, *span)
+                } else {
+                    self.merge(projected, unguarded, *span)
+                }
+            }
+            GlobalType::Rec { var, body, span } => {
+                unguarded.push(var.clone());
+                let body = self.node(body, unguarded);
+                unguarded.retain(|v| v != var);
+                let body = body?;
+                if body.is_silent_jump_to(var) {
+                    if body.starts_with_invoke() {
+                        return Err(ProjectionError::SilentLoop {
+                            role: self.role.to_owned(),
+                            var: var.clone(),
+                            span: *span,
+                        });
+                    }
+                    return Ok(LocalAction::End);
+                }
+                Ok(if body.mentions(var) { LocalAction::Mu { var: var.clone(), body: Box::new(body) } } else { body })
+            }
+            GlobalType::Continue { var, .. } => Ok(LocalAction::Var { var: var.clone() }),
+        }
+    }
+
+    /// The subject's view of a choice: one send whose branches are the
+    /// branches' first messages (well-formedness guarantees each branch
+    /// projects to a one-branch send to the same peer).
+    fn select(&self, at: &str, projected: Vec<LocalAction>, span: Span) -> Result<LocalAction, ProjectionError> {
+        let mut peer: Option<String> = None;
+        let mut all = Vec::with_capacity(projected.len());
+        for p in projected {
+            let LocalAction::Send { to, branches } = p else {
+                return Err(ProjectionError::ChoiceSubjectNotSender { subject: at.to_owned(), span });
+            };
+            match &peer {
+                Some(first) if *first != to => {
+                    return Err(ProjectionError::ChoiceMixedReceivers {
+                        subject: at.to_owned(),
+                        first: first.clone(),
+                        other: to,
+                        span,
+                    });
+                }
+                _ => peer = Some(to),
+            }
+            all.extend(branches);
+        }
+        match peer {
+            Some(to) => Ok(LocalAction::Send { to, branches: all }),
+            None => Err(ProjectionError::EmptyChoice { subject: at.to_owned(), span }),
+        }
+    }
+
+    /// A third party's view of a choice: the merge of its branches, leaving
+    /// out branches that only jump back to a loop it has not communicated in.
+    fn merge(
+        &self,
+        projected: Vec<LocalAction>,
+        unguarded: &[String],
+        span: Span,
+    ) -> Result<LocalAction, ProjectionError> {
+        let silent = |p: &LocalAction| matches!(p, LocalAction::Var { var } if unguarded.contains(var));
+        let (jumps, live): (Vec<LocalAction>, Vec<LocalAction>) = projected.into_iter().partition(silent);
+        let mut live = live.into_iter();
+        let Some(first) = live.next() else {
+            // Every branch loops back without this role: keep the outermost
+            // loop so pruning continues outward.
+            let outermost = unguarded.iter().find(|v| jumps.iter().any(|j| j.is_silent_jump_to(v)));
+            return Ok(outermost.map_or(LocalAction::End, |v| LocalAction::Var { var: v.clone() }));
+        };
+        live.try_fold(first, |acc, p| {
+            acc.merge(&p).map_err(|c| ProjectionError::Unmergeable { role: self.role.to_owned(), detail: c.0, span })
+        })
+    }
+}
