@@ -44,13 +44,13 @@ pub enum SendOutcome {
     Blocked,
 }
 
-/// What a receive would take, before the host accepts it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a receive would take, before the host accepts it (the payload is
+/// [`SessionStore::peek_payload`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peeked {
     pub from: u16,
     pub label: SymId,
     pub seq: u64,
-    pub payload: Value,
     /// The arm index (offer) or 0 (recv).
     pub arm: usize,
 }
@@ -111,7 +111,14 @@ impl SessionStore {
 
     /// Checks that `ep`'s type is a send offering `label` (`select`, `produce`);
     /// with `label == None`, only that it is a send. Returns the peer's role index.
-    pub fn expect_send(&self, g: &TypeGraph, ep: Endpoint, co: u32, label: Option<SymId>, op: Op) -> Result<u16, Refusal> {
+    pub fn expect_send(
+        &self,
+        g: &TypeGraph,
+        ep: Endpoint,
+        co: u32,
+        label: Option<SymId>,
+        op: Op,
+    ) -> Result<u16, Refusal> {
         let node = self.current_node(g, ep, co)?;
         match node {
             TypeNode::Send { peer, branches } => {
@@ -146,20 +153,30 @@ impl SessionStore {
         payload: Value,
         max_payload_bytes: u32,
     ) -> Result<SendOutcome, Refusal> {
-        let to = self.expect_send(tv.graph, ep, co, Some(label), Op::Send)?;
-        let Some(TypeNode::Send { branches, .. }) = self.current_node(tv.graph, ep, co).ok() else {
-            return Err(Fault::BadOperand { what: "send type changed" }.into());
+        let body = self.live_body(ep, co)?;
+        let node = tv.graph.get(body.endpoints[ep.role as usize].current);
+        let (peer, branches) = match node {
+            Some(TypeNode::Send { peer, branches }) => (*peer, branches),
+            Some(TypeNode::Recv { peer, .. }) => {
+                return Err(Fault::SendWhereRecvExpected { ep, label, peer: *peer }.into());
+            }
+            _ => return Err(Fault::ActionAfterEnd { ep, attempted: Op::Send }.into()),
         };
-        let branch = find(branches, label).ok_or(Fault::BadOperand { what: "send label vanished" })?;
+        let Some(branch) = find(branches, label) else {
+            return Err(Fault::LabelNotOffered { ep, label, expected: Expected::Send { peer } }.into());
+        };
+        let to = body.role_index(peer).ok_or(Fault::UnknownPeer { ep, peer })?;
         check_payload(tv.kinds, ep, branch, &payload)?;
         let len_bytes = payload.encoded_len() as u64;
         if len_bytes > u64::from(max_payload_bytes) {
             return Err(Fault::PayloadTooLarge { ep, len_bytes, max_bytes: max_payload_bytes }.into());
         }
         let cont = unfold(tv.graph, branch.cont)?;
-        let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
-        let edge_index = session.body.edge_index(ep.role, to);
-        let edge = &mut session.body.edges[edge_index];
+        // `live_body` succeeded: the session exists at this index.
+        let n = ep.sid as u32;
+        let body = &mut self.sessions[n as usize].body;
+        let edge_index = body.edge_index(ep.role, to);
+        let edge = &mut body.edges[edge_index];
         let seq = edge.send_seq;
         let outcome = match edge.buffer.push(Message { label, seq, payload }) {
             PushOutcome::Blocked => return Ok(SendOutcome::Blocked),
@@ -169,10 +186,11 @@ impl SessionStore {
             PushOutcome::Overwritten => SendOutcome::Sent { to, seq, overwrote: true },
         };
         edge.send_seq += 1;
-        session.body.endpoints[ep.role as usize].current = cont;
-        if matches!(outcome, SendOutcome::Sent { .. }) {
-            self.mark_dirty(ep.sid, edge_index);
+        if matches!(outcome, SendOutcome::Sent { .. }) && !edge.dirty {
+            edge.dirty = true;
+            self.dirty.push((n, edge_index as u32));
         }
+        body.endpoints[ep.role as usize].current = cont;
         Ok(outcome)
     }
 
@@ -183,7 +201,9 @@ impl SessionStore {
             Expect::Label(_) => Op::Recv,
             Expect::Arms(_, op) => op,
         };
-        let node = self.current_node(g, ep, co)?;
+        let body = self.live_body(ep, co)?;
+        let node =
+            g.get(body.endpoints[ep.role as usize].current).ok_or(Fault::BadOperand { what: "type out of range" })?;
         let (peer, branches) = match node {
             TypeNode::Recv { peer, branches } => (*peer, branches),
             TypeNode::Send { peer, .. } => {
@@ -196,7 +216,6 @@ impl SessionStore {
         {
             return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into());
         }
-        let body = self.live_body(ep, co)?;
         let from = body.role_index(peer).ok_or(Fault::UnknownPeer { ep, peer })?;
         let Some(msg) = body.edges[body.edge_index(from, ep.role)].buffer.front_visible() else {
             return Ok(None);
@@ -210,7 +229,14 @@ impl SessionStore {
             Expect::Label(_) => return Err(unexpected.into()),
             Expect::Arms(arms, _) => arms.iter().position(|a| a.label == msg.label).ok_or(unexpected)?,
         };
-        Ok(Some(Peeked { from, label: msg.label, seq: msg.seq, payload: msg.payload.clone(), arm }))
+        Ok(Some(Peeked { from, label: msg.label, seq: msg.seq, arm }))
+    }
+
+    /// The payload of the message [`SessionStore::peek`] found.
+    pub fn peek_payload(&self, ep: Endpoint, from: u16) -> Option<&Value> {
+        let body = &self.get(ep.sid)?.body;
+        let edge = body.edges.get(body.edge_index(from, ep.role))?;
+        edge.buffer.front_visible().map(|m| &m.payload)
     }
 
     /// Takes the message [`SessionStore::peek`] returned and advances the
@@ -226,7 +252,8 @@ impl SessionStore {
         let Some(TypeNode::Recv { branches, .. }) = g.get(endpoint.current) else {
             return Err(Fault::BadOperand { what: "take on a non-receive type" });
         };
-        let branch = find(branches, msg.label).ok_or(Fault::UnexpectedLabel { ep, label: msg.label, attempted: Op::Recv })?;
+        let branch =
+            find(branches, msg.label).ok_or(Fault::UnexpectedLabel { ep, label: msg.label, attempted: Op::Recv })?;
         endpoint.current = unfold(g, branch.cont)?;
         Ok(msg)
     }

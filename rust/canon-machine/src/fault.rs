@@ -182,3 +182,66 @@ impl Fault {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_of_each() -> Vec<Fault> {
+        let ep = Endpoint { sid: 0, role: 0 };
+        let (s, k) = (SymId(0), ValueKind::Int);
+        vec![
+            Fault::NotAnEndpoint { reg: 0, found: k },
+            Fault::NotOwner { ep, owner: 0, coroutine: 1 },
+            Fault::UnknownSession { sid: 0 },
+            Fault::SessionClosed { ep },
+            Fault::SendWhereRecvExpected { ep, label: s, peer: s },
+            Fault::RecvWhereSendExpected { ep, attempted: Op::Recv, peer: s },
+            Fault::LabelNotOffered { ep, label: s, expected: Expected::End },
+            Fault::ActionAfterEnd { ep, attempted: Op::Send },
+            Fault::CloseBeforeEnd { ep, expected: Expected::End },
+            Fault::UnexpectedLabel { ep, label: s, attempted: Op::Offer },
+            Fault::PayloadKindMismatch { ep, label: s, expected: s, found: k },
+            Fault::PayloadArityMismatch { ep, label: s, expected: 2, found: 1 },
+            Fault::PayloadTooLarge { ep, len_bytes: 9, max_bytes: 1 },
+            Fault::BufferFull { ep, to: 1, capacity: 1 },
+            Fault::HostRejected { ep, label: s },
+            Fault::BadChoice { ep, index: 3, arms: 2 },
+            Fault::ArithmeticTypeError { op: "add", a: k, b: k },
+            Fault::CallDepthExceeded { depth: 1 },
+            Fault::TooManySessions { max: 1 },
+            Fault::TooManyCoroutines { max: 1 },
+            Fault::DuplicateRole { role: s },
+            Fault::MissingHandler { role: s },
+            Fault::OpenArity { roles: 1, types: 1, dsts: 0 },
+            Fault::BadEdgeBuffer { from: 0, to: 2 },
+            Fault::UnknownPeer { ep, peer: s },
+            Fault::EndpointClosed { ep },
+            Fault::BadOperand { what: "x" },
+        ]
+    }
+
+    #[test]
+    fn code_table_matches_every_variant() {
+        let faults = one_of_each();
+        assert_eq!(faults.len(), FAULT_CODES.len());
+        for (f, entry) in faults.iter().zip(FAULT_CODES) {
+            let name = format!("{f:?}");
+            let name = name.split([' ', '{']).next().unwrap_or_default();
+            assert_eq!((f.code(), name), (entry.code, entry.name));
+        }
+        for w in FAULT_CODES.windows(2) {
+            assert_eq!(w[0].code + 1, w[1].code, "codes are dense and ordered");
+        }
+        assert_eq!(FAULT_CODES[0].code, 3001);
+    }
+
+    #[test]
+    fn only_protocol_faults_fault_the_session() {
+        let ep = Endpoint { sid: 0, role: 0 };
+        assert!(Fault::BufferFull { ep, to: 1, capacity: 1 }.faults_session());
+        assert!(!Fault::NotOwner { ep, owner: 0, coroutine: 1 }.faults_session());
+        assert!(!Fault::SessionClosed { ep }.faults_session());
+        assert!(!Fault::CallDepthExceeded { depth: 1 }.faults_session());
+    }
+}

@@ -149,7 +149,8 @@ impl Group {
         };
         let (consts, kinds) = (const_values(m), PayloadKinds::new(&m.strings));
         let mut group = Group { program, consts, kinds, st, status: GroupStatus::Running, host };
-        let site = EventSite { group: group_id, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE };
+        let site =
+            EventSite { group: group_id, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE };
         group.st.outbox.push(Event { site, kind: EventKind::Spawned { proc: entry } });
         group
     }
@@ -230,8 +231,7 @@ impl Group {
         if self.st.alive == 0 {
             return GroupStatus::Completed;
         }
-        let waiting_on_timeout = self.st.coroutines.iter().any(|c| !c.ended && c.wait.is_some());
-        if !progressed && !waiting_on_timeout {
+        if !progressed && !self.st.coroutines.iter().any(|c| !c.ended && c.wait.is_some()) {
             return GroupStatus::Stalled(self.stall_report());
         }
         if self.st.tick >= self.st.limits.max_rounds {

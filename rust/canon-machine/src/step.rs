@@ -109,7 +109,8 @@ impl<'a> Exec<'a> {
             Instr::Nop => Ok(Flow::Next),
             Instr::Jmp { target } => Ok(Flow::Jump(*target)),
             Instr::JmpIf { cond, target } => {
-                let taken = matches!(self.co(co).reg(*cond)?, Value::Bool(true)) || int_nonzero(self.co(co).reg(*cond)?);
+                let taken =
+                    matches!(self.co(co).reg(*cond)?, Value::Bool(true)) || int_nonzero(self.co(co).reg(*cond)?);
                 Ok(if taken { Flow::Jump(*target) } else { Flow::Next })
             }
             Instr::Call { proc, args } => self.call(co, *proc, args),
@@ -145,7 +146,15 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn arith(&mut self, co: usize, op: &'static str, dst: u16, a: u16, b: u16, f: fn(i64, i64) -> Value) -> Result<Flow, Refusal> {
+    fn arith(
+        &mut self,
+        co: usize,
+        op: &'static str,
+        dst: u16,
+        a: u16,
+        b: u16,
+        f: fn(i64, i64) -> Value,
+    ) -> Result<Flow, Refusal> {
         let c = self.co(co);
         let v = match (c.reg(a)?, c.reg(b)?) {
             (Value::Int(x), Value::Int(y)) => f(*x, *y),
@@ -190,7 +199,8 @@ impl<'a> Exec<'a> {
         }
         let callee = c.frames.pop().unwrap_or(Frame { proc: 0, pc: 0, base: 0, len: 0 });
         let caller = c.top();
-        let Some(Instr::Call { args, .. }) = m.procs.get(caller.proc as usize).and_then(|p| p.code.get(caller.pc as usize))
+        let Some(Instr::Call { args, .. }) =
+            m.procs.get(caller.proc as usize).and_then(|p| p.code.get(caller.pc as usize))
         else {
             return Err(Fault::BadOperand { what: "ret to a frame not at a call" }.into());
         };

@@ -30,7 +30,9 @@ impl<'a> Exec<'a> {
             }
             Instr::Offer { ep, dst, arms } => {
                 let ep = self.co(co).endpoint(*ep)?;
-                Ok(self.deliver(co, ep, Expect::Arms(arms, Op::Offer), *dst)?.map_or(Flow::Block, |a| arm_jump(arms, a)))
+                Ok(self
+                    .deliver(co, ep, Expect::Arms(arms, Op::Offer), *dst)?
+                    .map_or(Flow::Block, |a| arm_jump(arms, a)))
             }
             Instr::RecvTimeout { ep, dst, arms, timeout_ticks, on_timeout } => {
                 self.recv_timeout(co, *ep, *dst, arms, *timeout_ticks, *on_timeout)
@@ -42,7 +44,11 @@ impl<'a> Exec<'a> {
                 let ctx = self.ctx(co, Some(ep), Some(to), Some(*label));
                 let v = self.host.produce(&ctx, *label);
                 self.co(co).host_calls += 1;
-                self.emit(co, Some(ep), EventKind::HostAnswer { point: HostPoint::Produce { label: *label }, answer: v.clone() });
+                self.emit(
+                    co,
+                    Some(ep),
+                    EventKind::HostAnswer { point: HostPoint::Produce { label: *label }, answer: v.clone() },
+                );
                 self.co(co).set(*dst, v)?;
                 Ok(Flow::Next)
             }
@@ -54,7 +60,11 @@ impl<'a> Exec<'a> {
                 let ctx = self.ctx(co, None, None, None);
                 let v = self.host.invoke(&ctx, *effect, &arg);
                 self.co(co).host_calls += 1;
-                self.emit(co, None, EventKind::HostAnswer { point: HostPoint::Invoke { effect: *effect }, answer: v.clone() });
+                self.emit(
+                    co,
+                    None,
+                    EventKind::HostAnswer { point: HostPoint::Invoke { effect: *effect }, answer: v.clone() },
+                );
                 self.co(co).set(*dst, v)?;
                 Ok(Flow::Next)
             }
@@ -138,7 +148,9 @@ impl<'a> Exec<'a> {
             return Ok(None);
         };
         let ctx = self.ctx(co, Some(ep), Some(p.from), Some(p.label));
-        let accepted = self.host.accept(&ctx, p.label, &p.payload);
+        let payload =
+            self.st.store.peek_payload(ep, p.from).ok_or(Fault::BadOperand { what: "peeked message vanished" })?;
+        let accepted = self.host.accept(&ctx, p.label, payload);
         self.co(co).host_calls += 1;
         if !accepted {
             let point = HostPoint::Accept { label: p.label };
@@ -149,7 +161,8 @@ impl<'a> Exec<'a> {
         if let Value::Endpoint(delegated) = msg.payload {
             self.st.store.set_owner(delegated, co as u32);
         }
-        self.emit(co, Some(ep), EventKind::Received { from: p.from, label: p.label, seq: p.seq, payload: p.payload });
+        let payload = msg.payload.clone();
+        self.emit(co, Some(ep), EventKind::Received { from: p.from, label: p.label, seq: p.seq, payload });
         self.co(co).set(dst, msg.payload)?;
         Ok(Some(p.arm))
     }

@@ -130,7 +130,7 @@ pub fn unfold(graph: &TypeGraph, id: TypeId) -> Result<TypeId, Fault> {
 #[derive(Debug, Clone, Default)]
 pub struct SessionStore {
     group: u32,
-    sessions: Vec<Session>,
+    pub(crate) sessions: Vec<Session>,
     pool: Vec<SessionBody>,
     pub(crate) dirty: Vec<(u32, u32)>,
     live: u32,
@@ -283,16 +283,6 @@ impl SessionStore {
                 edge.buffer.flush();
                 edge.dirty = false;
             }
-        }
-    }
-
-    pub(crate) fn mark_dirty(&mut self, sid: u64, edge: usize) {
-        let n = sid as u32;
-        if let Some(e) = self.sessions.get_mut(n as usize).and_then(|s| s.body.edges.get_mut(edge))
-            && !e.dirty
-        {
-            e.dirty = true;
-            self.dirty.push((n, edge as u32));
         }
     }
 }

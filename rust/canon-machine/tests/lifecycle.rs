@@ -21,25 +21,35 @@ fn deadlock_stalls_and_lists_blocked_endpoints() {
     let ta = mb.ty(&recv("B", "M", &["Int"], send("B", "N", &["Int"], end())));
     let tb = mb.ty(&recv("A", "N", &["Int"], send("A", "M", &["Int"], end())));
     let (m, n) = (mb.s("M"), mb.s("N"));
-    let pa = mb.proc("a", vec![Param::Endpoint(ta)], 2, vec![
-        Instr::Recv { ep: 0, label: m, dst: 1 },
-        Instr::Send { ep: 0, label: n, src: 1 },
-        Instr::Close { ep: 0 },
-        Instr::Halt,
-    ]);
-    let pb = mb.proc("b", vec![Param::Endpoint(tb)], 2, vec![
-        Instr::Recv { ep: 0, label: n, dst: 1 },
-        Instr::Send { ep: 0, label: m, src: 1 },
-        Instr::Close { ep: 0 },
-        Instr::Halt,
-    ]);
+    let pa = mb.proc(
+        "a",
+        vec![Param::Endpoint(ta)],
+        2,
+        vec![
+            Instr::Recv { ep: 0, label: m, dst: 1 },
+            Instr::Send { ep: 0, label: n, src: 1 },
+            Instr::Close { ep: 0 },
+            Instr::Halt,
+        ],
+    );
+    let pb = mb.proc(
+        "b",
+        vec![Param::Endpoint(tb)],
+        2,
+        vec![
+            Instr::Recv { ep: 0, label: n, dst: 1 },
+            Instr::Send { ep: 0, label: m, src: 1 },
+            Instr::Close { ep: 0 },
+            Instr::Halt,
+        ],
+    );
     let open = mb.open(&["A", "B"], &[ta, tb], &[0, 1]);
-    let main = mb.proc("main", vec![], 2, vec![
-        open,
-        Instr::Spawn { proc: pa, args: vec![0] },
-        Instr::Spawn { proc: pb, args: vec![1] },
-        Instr::Halt,
-    ]);
+    let main = mb.proc(
+        "main",
+        vec![],
+        2,
+        vec![open, Instr::Spawn { proc: pa, args: vec![0] }, Instr::Spawn { proc: pb, args: vec![1] }, Instr::Halt],
+    );
     mb.m.entry = main;
     let (a, b) = (mb.s("A"), mb.s("B"));
     let (outcome, _, _) = run(&mb.verified());
@@ -63,33 +73,43 @@ fn timeout_program(delay: i64) -> Arc<VerifiedProgram> {
     let tb = mb.ty(&send("A", "M", &["Int"], end()));
     let m = mb.s("M");
     let (k0, k1, kd) = (mb.konst(Const::Int(0)), mb.konst(Const::Int(1)), mb.konst(Const::Int(delay)));
-    let pa = mb.proc("a", vec![Param::Endpoint(ta)], 2, vec![
-        Instr::RecvTimeout { ep: 0, dst: 1, arms: vec![arm(m, 1)], timeout_ticks: 3, on_timeout: 3 },
-        Instr::Close { ep: 0 },
-        Instr::Halt,
-        Instr::Cancel { ep: 0 },
-        Instr::Halt,
-    ]);
-    let pb = mb.proc("b", vec![Param::Endpoint(tb)], 5, vec![
-        Instr::Const { dst: 1, k: k0 },
-        Instr::Const { dst: 2, k: k1 },
-        Instr::Const { dst: 3, k: kd },
-        Instr::Lt { dst: 4, a: 1, b: 3 },
-        Instr::JmpIf { cond: 4, target: 8 },
-        Instr::Send { ep: 0, label: m, src: 1 },
-        Instr::Close { ep: 0 },
-        Instr::Halt,
-        Instr::Add { dst: 1, a: 1, b: 2 },
-        Instr::Yield,
-        Instr::Jmp { target: 3 },
-    ]);
+    let pa = mb.proc(
+        "a",
+        vec![Param::Endpoint(ta)],
+        2,
+        vec![
+            Instr::RecvTimeout { ep: 0, dst: 1, arms: vec![arm(m, 1)], timeout_ticks: 3, on_timeout: 3 },
+            Instr::Close { ep: 0 },
+            Instr::Halt,
+            Instr::Cancel { ep: 0 },
+            Instr::Halt,
+        ],
+    );
+    let pb = mb.proc(
+        "b",
+        vec![Param::Endpoint(tb)],
+        5,
+        vec![
+            Instr::Const { dst: 1, k: k0 },
+            Instr::Const { dst: 2, k: k1 },
+            Instr::Const { dst: 3, k: kd },
+            Instr::Lt { dst: 4, a: 1, b: 3 },
+            Instr::JmpIf { cond: 4, target: 8 },
+            Instr::Send { ep: 0, label: m, src: 1 },
+            Instr::Close { ep: 0 },
+            Instr::Halt,
+            Instr::Add { dst: 1, a: 1, b: 2 },
+            Instr::Yield,
+            Instr::Jmp { target: 3 },
+        ],
+    );
     let open = mb.open(&["A", "B"], &[ta, tb], &[0, 1]);
-    let main = mb.proc("main", vec![], 2, vec![
-        open,
-        Instr::Spawn { proc: pa, args: vec![0] },
-        Instr::Spawn { proc: pb, args: vec![1] },
-        Instr::Halt,
-    ]);
+    let main = mb.proc(
+        "main",
+        vec![],
+        2,
+        vec![open, Instr::Spawn { proc: pa, args: vec![0] }, Instr::Spawn { proc: pb, args: vec![1] }, Instr::Halt],
+    );
     mb.m.entry = main;
     mb.verified()
 }
@@ -102,13 +122,16 @@ fn recv_timeout_fires_at_first_attempt_plus_timeout_then_cancel() {
     // A first attempts in round 1 (spawned in round 0): deadline 1 + 3.
     assert_eq!((timeout.site.tick, timeout.site.coroutine), (4, 1));
     let at = events.iter().position(|e| matches!(e.kind, EventKind::TimeoutIssued { .. })).unwrap();
-    assert_eq!(kinds_of(&events[at..at + 5]), vec![
-        EventKind::TimeoutIssued { witness: 0 },
-        EventKind::CancellationRequested { witness: 1 },
-        EventKind::Cancelled { witness: 1 },
-        EventKind::SessionTerminal { reason: TerminalReason::Cancelled },
-        EventKind::Halted,
-    ]);
+    assert_eq!(
+        kinds_of(&events[at..at + 5]),
+        vec![
+            EventKind::TimeoutIssued { witness: 0 },
+            EventKind::CancellationRequested { witness: 1 },
+            EventKind::Cancelled { witness: 1 },
+            EventKind::SessionTerminal { reason: TerminalReason::Cancelled },
+            EventKind::Halted,
+        ]
+    );
     // B touches the cancelled session later and ends with Halted, no fault.
     let last = events.last().unwrap();
     assert_eq!((last.site.coroutine, &last.kind), (2, &EventKind::Halted));
@@ -130,30 +153,33 @@ fn abort_then_blocked_peer_halts() {
     let ta = mb.ty(&send("B", "M", &["Int"], end()));
     let tb = mb.ty(&recv("A", "M", &["Int"], end()));
     let m = mb.s("M");
-    let pb = mb.proc("b", vec![Param::Endpoint(tb)], 2, vec![
-        Instr::Recv { ep: 0, label: m, dst: 1 },
-        Instr::Close { ep: 0 },
-        Instr::Halt,
-    ]);
+    let pb = mb.proc(
+        "b",
+        vec![Param::Endpoint(tb)],
+        2,
+        vec![Instr::Recv { ep: 0, label: m, dst: 1 }, Instr::Close { ep: 0 }, Instr::Halt],
+    );
     let open = mb.open(&["A", "B"], &[ta, tb], &[0, 1]);
-    let main = mb.proc("main", vec![], 2, vec![
-        open,
-        Instr::Spawn { proc: pb, args: vec![1] },
-        Instr::Yield,
-        Instr::Abort { ep: 0 },
-        Instr::Halt,
-    ]);
+    let main = mb.proc(
+        "main",
+        vec![],
+        2,
+        vec![open, Instr::Spawn { proc: pb, args: vec![1] }, Instr::Yield, Instr::Abort { ep: 0 }, Instr::Halt],
+    );
     mb.m.entry = main;
     let (outcome, events, _) = run(&mb.verified());
     assert_eq!(outcome.status, GroupStatus::Completed);
     let kinds: Vec<(u64, u32, EventKind)> =
         events.iter().filter(|e| e.site.tick >= 1).map(|e| (e.site.tick, e.site.coroutine, e.kind.clone())).collect();
-    assert_eq!(kinds, vec![
-        (1, 0, EventKind::Aborted),
-        (1, 0, EventKind::SessionTerminal { reason: TerminalReason::Aborted }),
-        (1, 0, EventKind::Halted),
-        (1, 1, EventKind::Halted),
-    ]);
+    assert_eq!(
+        kinds,
+        vec![
+            (1, 0, EventKind::Aborted),
+            (1, 0, EventKind::SessionTerminal { reason: TerminalReason::Aborted }),
+            (1, 0, EventKind::Halted),
+            (1, 1, EventKind::Halted),
+        ]
+    );
 }
 
 /// The entry opens session S (A, B) and a carrier session D, sends S's A
@@ -220,11 +246,14 @@ fn send_where_recv_expected_faults_the_coroutine_and_the_session() {
     let code = fault.code();
     assert_eq!(code, 3005);
     let at = events.iter().position(|e| matches!(e.kind, EventKind::FailureBranchEntered { .. })).unwrap();
-    assert_eq!(kinds_of(&events[at..at + 3]), vec![
-        EventKind::FailureBranchEntered { code },
-        EventKind::Faulted { code },
-        EventKind::SessionTerminal { reason: TerminalReason::Faulted { code } },
-    ]);
+    assert_eq!(
+        kinds_of(&events[at..at + 3]),
+        vec![
+            EventKind::FailureBranchEntered { code },
+            EventKind::Faulted { code },
+            EventKind::SessionTerminal { reason: TerminalReason::Faulted { code } },
+        ]
+    );
     assert_eq!((events[at].site.sid, events[at].site.role, events[at].site.coroutine), (0, 0, 0));
     // The peer then touches the faulted session and ends quietly.
     let last = events.last().unwrap();
@@ -235,9 +264,13 @@ fn send_where_recv_expected_faults_the_coroutine_and_the_session() {
 fn recv_where_send_expected() {
     let mut mb = Mb::new();
     let (m, b) = (mb.s("M"), mb.s("B"));
-    let program = carrier(mb, send("B", "M", &["Int"], end()), recv("A", "M", &["Int"], end()), peer_recv(m), vec![
-        Instr::Recv { ep: 4, label: m, dst: 5 },
-    ]);
+    let program = carrier(
+        mb,
+        send("B", "M", &["Int"], end()),
+        recv("A", "M", &["Int"], end()),
+        peer_recv(m),
+        vec![Instr::Recv { ep: 4, label: m, dst: 5 }],
+    );
     assert_eq!(single_fault(&program).0, Fault::RecvWhereSendExpected { ep: A, attempted: Op::Recv, peer: b });
 }
 
@@ -245,9 +278,13 @@ fn recv_where_send_expected() {
 fn wrong_label_is_not_offered() {
     let mut mb = Mb::new();
     let (m, n, b) = (mb.s("M"), mb.s("N"), mb.s("B"));
-    let program = carrier(mb, send("B", "M", &["Int"], end()), recv("A", "M", &["Int"], end()), peer_recv(m), vec![
-        Instr::Send { ep: 4, label: n, src: 5 },
-    ]);
+    let program = carrier(
+        mb,
+        send("B", "M", &["Int"], end()),
+        recv("A", "M", &["Int"], end()),
+        peer_recv(m),
+        vec![Instr::Send { ep: 4, label: n, src: 5 }],
+    );
     let expected = Expected::Send { peer: b };
     assert_eq!(single_fault(&program).0, Fault::LabelNotOffered { ep: A, label: n, expected });
 }
@@ -265,9 +302,13 @@ fn send_after_end() {
 fn close_before_end() {
     let mut mb = Mb::new();
     let (m, b) = (mb.s("M"), mb.s("B"));
-    let program = carrier(mb, send("B", "M", &["Int"], end()), recv("A", "M", &["Int"], end()), peer_recv(m), vec![
-        Instr::Close { ep: 4 },
-    ]);
+    let program = carrier(
+        mb,
+        send("B", "M", &["Int"], end()),
+        recv("A", "M", &["Int"], end()),
+        peer_recv(m),
+        vec![Instr::Close { ep: 4 }],
+    );
     assert_eq!(single_fault(&program).0, Fault::CloseBeforeEnd { ep: A, expected: Expected::Send { peer: b } });
 }
 
@@ -275,9 +316,13 @@ fn close_before_end() {
 fn payload_kind_mismatch() {
     let mut mb = Mb::new();
     let (m, int) = (mb.s("M"), mb.s("Int"));
-    let program = carrier(mb, send("B", "M", &["Int"], end()), recv("A", "M", &["Int"], end()), peer_recv(m), vec![
-        Instr::Send { ep: 4, label: m, src: 6 },
-    ]);
+    let program = carrier(
+        mb,
+        send("B", "M", &["Int"], end()),
+        recv("A", "M", &["Int"], end()),
+        peer_recv(m),
+        vec![Instr::Send { ep: 4, label: m, src: 6 }],
+    );
     let fault = single_fault(&program).0;
     assert_eq!(fault, Fault::PayloadKindMismatch { ep: A, label: m, expected: int, found: ValueKind::Str });
 }
@@ -298,9 +343,13 @@ fn unexpected_label_arrives() {
     let mut mb = Mb::new();
     let (m, n) = (mb.s("M"), mb.s("N"));
     // B's type sends N, A's type only receives M: the arriving N has no arm.
-    let program = carrier(mb, recv("B", "M", &["Int"], end()), send("A", "N", &["Int"], end()), peer_send(n), vec![
-        Instr::Recv { ep: 4, label: m, dst: 5 },
-    ]);
+    let program = carrier(
+        mb,
+        recv("B", "M", &["Int"], end()),
+        send("A", "N", &["Int"], end()),
+        peer_send(n),
+        vec![Instr::Recv { ep: 4, label: m, dst: 5 }],
+    );
     assert_eq!(single_fault(&program).0, Fault::UnexpectedLabel { ep: A, label: n, attempted: Op::Recv });
 }
 
@@ -323,7 +372,9 @@ fn close_then_send_on_a_closed_session() {
     assert_eq!(group.faults()[0].fault, Fault::SessionClosed { ep: A });
     assert_eq!(group.faults()[0].pc, 13);
     // A closed session stays closed: no SessionTerminal{Faulted}.
-    assert!(!events.iter().any(|e| matches!(e.kind, EventKind::SessionTerminal { reason: TerminalReason::Faulted { .. } })));
+    assert!(
+        !events.iter().any(|e| matches!(e.kind, EventKind::SessionTerminal { reason: TerminalReason::Faulted { .. } }))
+    );
     assert_eq!(group.store().get(0).unwrap().status, SessionStatus::Closed);
 }
 
@@ -368,8 +419,8 @@ fn host_rejection_faults_the_receiver() {
     let b = Endpoint { sid: 0, role: 1 };
     assert_eq!(group.faults()[0].fault, Fault::HostRejected { ep: b, label: ping });
     let answer = events.iter().find(|e| matches!(e.kind, EventKind::HostAnswer { .. })).unwrap();
-    assert_eq!(answer.kind, EventKind::HostAnswer {
-        point: canon_machine::HostPoint::Accept { label: ping },
-        answer: Value::Bool(false)
-    });
+    assert_eq!(
+        answer.kind,
+        EventKind::HostAnswer { point: canon_machine::HostPoint::Accept { label: ping }, answer: Value::Bool(false) }
+    );
 }

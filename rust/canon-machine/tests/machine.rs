@@ -22,20 +22,22 @@ fn ping_pong_completes_with_sequenced_events() {
     // A→B: Ping 0,1,2 then Stop (seq 3); B→A: Pong 0,1,2.
     assert_eq!(sent.len(), 7);
     assert_eq!(sent.iter().filter(|s| s.0 == 1).map(|s| s.1).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
-    assert_eq!(sent.iter().filter(|s| s.0 == 0).map(|s| s.2.clone()).collect::<Vec<_>>(), vec![
-        Value::Int(0),
-        Value::Int(1),
-        Value::Int(2)
-    ]);
+    assert_eq!(
+        sent.iter().filter(|s| s.0 == 0).map(|s| s.2.clone()).collect::<Vec<_>>(),
+        vec![Value::Int(0), Value::Int(1), Value::Int(2)]
+    );
     let received = events.iter().filter(|e| matches!(e.kind, EventKind::Received { .. })).count();
     assert_eq!(received, 7);
     let tail: Vec<&EventKind> = events.iter().rev().take(4).rev().map(|e| &e.kind).collect();
-    assert_eq!(tail, vec![
-        &EventKind::Closed,
-        &EventKind::SessionTerminal { reason: TerminalReason::Closed },
-        &EventKind::EpochAdvanced { epoch: 1 },
-        &EventKind::Halted
-    ]);
+    assert_eq!(
+        tail,
+        vec![
+            &EventKind::Closed,
+            &EventKind::SessionTerminal { reason: TerminalReason::Closed },
+            &EventKind::EpochAdvanced { epoch: 1 },
+            &EventKind::Halted
+        ]
+    );
     assert_eq!(group.store().get(0).map(|s| s.status), Some(SessionStatus::Closed));
 }
 

@@ -130,8 +130,10 @@ fn drain(f: &Fixture, store: &mut SessionStore) -> Vec<Value> {
             Err(e) if e == after_end => break,
             Err(e) => panic!("{e:?}"),
         };
-        assert_eq!(store.take(&f.mb.m.types, B, p.from).unwrap().payload, p.payload);
-        out.push(p.payload);
+        let peeked = store.peek_payload(B, p.from).cloned();
+        let taken = store.take(&f.mb.m.types, B, p.from).unwrap().payload;
+        assert_eq!(Some(&taken), peeked.as_ref());
+        out.push(taken);
     }
     out
 }
@@ -193,17 +195,23 @@ fn fifo_resize_grows_to_its_maximum_then_faults() {
 
 #[test]
 fn latest_value_keeps_only_the_newest_under_every_policy() {
-    for policy in [Backpressure::Block, Backpressure::Drop, Backpressure::Error, Backpressure::Resize { max_capacity: 9 }]
+    for policy in
+        [Backpressure::Block, Backpressure::Drop, Backpressure::Error, Backpressure::Resize { max_capacity: 9 }]
     {
         let config = BufferConfig { mode: BufferMode::LatestValue, policy, capacity: 5 };
         let (f, mut store, results) = send_n(config, 3);
-        assert_eq!(results, vec![sent(1, 0), Ok(SendOutcome::Sent { to: 1, seq: 1, overwrote: true }), Ok(
-            SendOutcome::Sent { to: 1, seq: 2, overwrote: true }
-        )]);
+        assert_eq!(
+            results,
+            vec![
+                sent(1, 0),
+                Ok(SendOutcome::Sent { to: 1, seq: 1, overwrote: true }),
+                Ok(SendOutcome::Sent { to: 1, seq: 2, overwrote: true })
+            ]
+        );
         store.flush();
         let got: Vec<_> = {
             let p = store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m)).unwrap().unwrap();
-            vec![(p.seq, p.payload)]
+            vec![(p.seq, store.peek_payload(B, p.from).cloned().unwrap())]
         };
         assert_eq!(got, vec![(2, Value::Int(2))], "{policy:?}");
     }

@@ -21,7 +21,8 @@ use std::path::Path;
 
 pub use canon_bytecode::{Module, VerifiedProgram};
 pub use canon_machine::{Event, EventKind, Host, HostCtx};
-pub use canon_replay::{Replay, ReplayDiff};
+pub use canon_replay::{Replay, ReplayDiff, render_jsonl, render_text};
+pub use canon_types::{SymId, Value};
 pub use canon_runtime::{
     Config, CooperativeRunner, Limits, LoadError, Machine, Owner, ReplayHost, RunOutcome, Runner, SeededHost,
     ThreadedRunner,

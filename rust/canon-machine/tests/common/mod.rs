@@ -18,11 +18,7 @@ pub fn recv(from: &str, label: &str, ty: &[&str], cont: LocalType) -> LocalType 
 }
 
 pub fn branch(label: &str, ty: &[&str], cont: LocalType) -> Branch {
-    Branch {
-        label: label.into(),
-        payload: ty.iter().map(|t| Payload { name: None, ty: (*t).into() }).collect(),
-        cont,
-    }
+    Branch { label: label.into(), payload: ty.iter().map(|t| Payload { name: None, ty: (*t).into() }).collect(), cont }
 }
 
 pub fn end() -> LocalType {
@@ -108,7 +104,11 @@ impl Mb {
 }
 
 /// Runs a group to its end with `host`; returns the outcome, the events and the group.
-pub fn run_with(program: &Arc<VerifiedProgram>, config: &Config, host: Box<dyn Host + Send>) -> (GroupOutcome, Vec<Event>, Group) {
+pub fn run_with(
+    program: &Arc<VerifiedProgram>,
+    config: &Config,
+    host: Box<dyn Host + Send>,
+) -> (GroupOutcome, Vec<Event>, Group) {
     let mut g = Group::new(Arc::clone(program), 0, config, host);
     let outcome = g.run_to_end();
     let mut events = Vec::new();
