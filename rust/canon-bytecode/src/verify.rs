@@ -37,6 +37,15 @@ pub struct VerifiedProgram {
     resolved: Vec<TypeId>,
 }
 
+/// The resolved table with every `End` node mapped to one representative:
+/// all `End`s are the same type, so paths that reach different `End` nodes
+/// may join (e.g. the arms of an offer sharing one `close`).
+fn typestate_ids(module: &Module, resolved: &[TypeId]) -> Vec<TypeId> {
+    let is_end = |t: TypeId| matches!(module.types.get(t), Some(canon_types::TypeNode::End));
+    let Some(end) = resolved.iter().copied().find(|t| is_end(*t)) else { return resolved.to_vec() };
+    resolved.iter().map(|&t| if is_end(t) { end } else { t }).collect()
+}
+
 /// Checks `module` (see the module docs) and wraps it as a [`VerifiedProgram`].
 /// Errors name the procedure and instruction where verification failed.
 pub fn verify(module: Module) -> Result<VerifiedProgram, VerifyError> {
@@ -44,8 +53,9 @@ pub fn verify(module: Module) -> Result<VerifiedProgram, VerifyError> {
     for pid in 0..module.procs.len() {
         structural::check_proc(&module, pid as ProcId)?;
     }
+    let states = typestate_ids(&module, &resolved);
     for pid in 0..module.procs.len() {
-        typestate::walk_proc(&module, &resolved, pid as ProcId)?;
+        typestate::walk_proc(&module, &states, pid as ProcId)?;
     }
     let digest = module.digest();
     Ok(VerifiedProgram { module, digest, resolved })
