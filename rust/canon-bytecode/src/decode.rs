@@ -21,7 +21,7 @@ pub enum DecodeError {
     Empty { offset: usize },
     #[error("truncated at byte {offset}: {what} needs {needed} more byte(s)")]
     Truncated { offset: usize, what: &'static str, needed: usize },
-    #[error("bad magic at byte {offset}: expected \"CNBC\" (43 4e 42 43), found {found:02x?}")]
+    #[error("bad magic at byte {offset}: expected \"CNBC\" (43 4e 42 43), found {}", hex_bytes(.found))]
     BadMagic { offset: usize, found: Vec<u8> },
     #[error("unsupported format version {version} at byte {offset}: this build reads version {FORMAT_VERSION}")]
     UnsupportedVersion { offset: usize, version: u16 },
@@ -397,4 +397,9 @@ fn instr(r: &mut Reader) -> Result<Instr> {
         Opcode::Spawn => Instr::Spawn { proc: r.u32("procedure")?, args: r.regs("argument")? },
         Opcode::Produce => Instr::Produce { dst: reg(r)?, ep: reg(r)?, label: r.sym("label")? },
     })
+}
+
+/// Bytes as space-separated hex pairs, for messages.
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }

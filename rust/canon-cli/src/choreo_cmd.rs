@@ -26,14 +26,23 @@ pub enum Format {
     Json,
 }
 
+/// Refuses a file that is not a choreography, before trying to parse it as one.
+fn require_choreography(path: &Path) -> Result<()> {
+    if input::kind_of(path)? != input::Kind::Choreography {
+        return Err(anyhow!("{}: not a choreography; expected a .canon, .scr or .nuscr file", path.display()));
+    }
+    Ok(())
+}
+
 /// Parses and checks the file; the error is the rendered diagnostics.
 fn load(path: &Path, protocol: Option<&str>) -> Result<canon_choreo::Choreography> {
+    require_choreography(path)?;
     let src = input::read_text(path)?;
     let name = path.display().to_string();
-    let choreo = canon_choreo::load(&name, &src, protocol).map_err(|d| anyhow!("{}", d.render()))?;
+    let choreo = canon_choreo::load(&name, &src, protocol).map_err(|d| input::Rendered(d.render()))?;
     let projection = canon_choreo::projection_diagnostics(&choreo);
     if !projection.is_empty() {
-        return Err(anyhow!("{}", canon_choreo::Diagnostics::new(&name, &src, projection).render()));
+        return Err(input::Rendered(canon_choreo::Diagnostics::new(&name, &src, projection).render()).into());
     }
     Ok(choreo)
 }
@@ -55,6 +64,7 @@ pub fn check(path: &Path) -> Result<u8> {
 }
 
 pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<&str>) -> Result<u8> {
+    require_choreography(path)?;
     let program = input::compile_file(path, protocol)?;
     let (bytes, ext) = match emit {
         Emit::Cbc => (canon_bytecode::encode(program.module()), "cbc"),
@@ -73,7 +83,12 @@ pub fn project(path: &Path, role: Option<&str>, format: Format, protocol: Option
     if let Some(r) = role {
         all.retain(|(name, _)| name == r);
         if all.is_empty() {
-            return Err(anyhow!("{}: protocol {} has no role `{r}` (roles: {})", path.display(), p.name, p.roles.join(", ")));
+            return Err(anyhow!(
+                "{}: protocol {} has no role `{r}` (roles: {})",
+                path.display(),
+                p.name,
+                p.roles.join(", ")
+            ));
         }
     }
     match format {

@@ -61,10 +61,26 @@ pub fn verify(path: &Path, module: Module) -> Result<VerifiedProgram> {
     canon_bytecode::verify(module).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// Diagnostics already rendered (`file:line:column: error[E…]`, source line,
+/// caret): `main` prints them as they are, without an `error:` prefix.
+#[derive(Debug)]
+pub struct Rendered(pub String);
+
+impl std::fmt::Display for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.trim_end())
+    }
+}
+
+impl std::error::Error for Rendered {}
+
 /// Compiles a choreography file; the error is the rendered diagnostics.
 pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgram> {
     let src = read_text(path)?;
-    canon::compile_source(&path.display().to_string(), &src, protocol).map_err(|e| anyhow::anyhow!("{e}"))
+    canon::compile_source(&path.display().to_string(), &src, protocol).map_err(|e| match e {
+        canon::Error::Diagnostics(text) => anyhow::Error::new(Rendered(text)),
+        other => anyhow::anyhow!("{other}"),
+    })
 }
 
 /// Any program file, decoded/assembled/compiled and verified.

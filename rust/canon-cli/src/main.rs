@@ -30,7 +30,9 @@ pub mod exit {
 
 #[derive(Parser)]
 #[command(name = "canon", version, about = "A deterministic protocol virtual machine for multiparty session types")]
-#[command(after_help = "Inputs are recognised by extension: .canon/.scr/.nuscr (choreography), .casm (assembly), .cbc (bytecode).\nExit codes: 0 ok, 1 error or difference, 2 usage, 3 fault, 4 stalled, 5 round budget exhausted.")]
+#[command(
+    after_help = "Inputs are recognised by extension: .canon/.scr/.nuscr (choreography), .casm (assembly), .cbc (bytecode).\nExit codes: 0 ok, 1 error or difference, 2 usage, 3 fault, 4 stalled, 5 round budget exhausted."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,6 +72,7 @@ enum Command {
         role: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: choreo_cmd::Format,
+        /// The protocol to project when the file has several.
         #[arg(long)]
         protocol: Option<String>,
     },
@@ -98,7 +101,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            match err.downcast_ref::<input::Rendered>() {
+                Some(diagnostics) => eprintln!("{diagnostics}"),
+                None => eprintln!("error: {err:#}"),
+            }
             ExitCode::from(exit::FAILURE)
         }
     }

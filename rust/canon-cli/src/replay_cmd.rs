@@ -14,6 +14,7 @@ pub enum ReplayCommand {
     /// Print a replay: one line per event (or JSON lines with --json).
     Show {
         file: PathBuf,
+        /// JSON lines instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -21,6 +22,7 @@ pub enum ReplayCommand {
     Diff {
         a: PathBuf,
         b: PathBuf,
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -31,6 +33,7 @@ pub enum ReplayCommand {
         /// The program the replay was recorded from (.cbc, .casm or choreography).
         #[arg(long)]
         program: Option<PathBuf>,
+        /// The protocol, when the choreography file has several.
         #[arg(long)]
         protocol: Option<String>,
         /// The run's --max-rounds (part of the recorded configuration).

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use canon_machine::{Expected, GroupStatus, SessionStatus};
+use canon_machine::{Expected, GroupStatus, SessionStatus, StallReport};
 use canon_runtime::{Config, CooperativeRunner, Limits, Machine, RunOutcome, Runner, SeededHost, ThreadedRunner};
 use clap::{Args, ValueEnum};
 
@@ -45,7 +45,7 @@ pub struct RunArgs {
     /// The protocol to run when a choreography file has several.
     #[arg(long)]
     pub protocol: Option<String>,
-    /// Print only the exit status line.
+    /// Print only one status line (ok, faulted: fault NNNN, stalled, round budget exhausted).
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -76,7 +76,9 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         std::fs::write(path, outcome.replay_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let strings = &program.module().strings;
-    if !args.quiet {
+    if args.quiet {
+        println!("{}", status_line(&outcome));
+    } else {
         print_summary(args, &outcome, strings);
     }
     Ok(report_status(&outcome, strings))
@@ -128,26 +130,10 @@ fn print_summary(args: &RunArgs, outcome: &RunOutcome, strings: &[String]) {
             );
         }
     }
-    if let Some(g) = outcome.stalled() {
-        if let GroupStatus::Stalled(report) = &g.outcome.status {
-            println!("  instance {} stalled at tick {}; blocked:", g.group, report.tick);
-            for b in &report.blocked {
-                let labels: Vec<&str> = b.labels.iter().map(|l| sym(strings, l.0)).collect();
-                let waits = match b.waits {
-                    Expected::Send { peer } => format!("room to send to {}", sym(strings, peer.0)),
-                    Expected::Recv { peer } => format!("a message from {}", sym(strings, peer.0)),
-                    Expected::End => "close".to_owned(),
-                };
-                println!(
-                    "    coroutine {} endpoint s{}:{} waits for {} [{}]",
-                    b.coroutine,
-                    b.sid & 0xffff_ffff,
-                    sym(strings, b.role_name.0),
-                    waits,
-                    labels.join(", ")
-                );
-            }
-        }
+    if let Some(g) = outcome.stalled()
+        && let GroupStatus::Stalled(report) = &g.outcome.status
+    {
+        print_stall(g.group, report, strings);
     }
     match &args.output {
         Some(path) => println!("  replay root {} -> {}", hex(&outcome.root()), path.display()),
@@ -155,8 +141,43 @@ fn print_summary(args: &RunArgs, outcome: &RunOutcome, strings: &[String]) {
     }
 }
 
+/// What every blocked coroutine of a stalled group waits for.
+fn print_stall(group: u32, report: &StallReport, strings: &[String]) {
+    println!("  instance {group} stalled at tick {}; blocked:", report.tick);
+    for b in &report.blocked {
+        let labels: Vec<&str> = b.labels.iter().map(|l| sym(strings, l.0)).collect();
+        let waits = match b.waits {
+            Expected::Send { peer } => format!("room to send to {}", sym(strings, peer.0)),
+            Expected::Recv { peer } => format!("a message from {}", sym(strings, peer.0)),
+            Expected::End => "close".to_owned(),
+        };
+        println!(
+            "    coroutine {} endpoint s{}:{} waits for {} [{}]",
+            b.coroutine,
+            b.sid & 0xffff_ffff,
+            sym(strings, b.role_name.0),
+            waits,
+            labels.join(", ")
+        );
+    }
+}
+
 fn sym(strings: &[String], id: u32) -> &str {
     strings.get(id as usize).map(String::as_str).unwrap_or("?")
+}
+
+/// The one line `--quiet` prints: the outcome, and the first fault's code.
+fn status_line(outcome: &RunOutcome) -> String {
+    let faults: Vec<_> = outcome.groups.iter().flat_map(|g| g.faults.iter()).collect();
+    if let Some(first) = faults.first() {
+        format!("faulted: fault {} ({} faulted coroutines)", canon_types::ErrorCode::code(&first.fault), faults.len())
+    } else if let Some(g) = outcome.stalled() {
+        format!("stalled: instance {}", g.group)
+    } else if outcome.budget_exhausted() {
+        "round budget exhausted".to_owned()
+    } else {
+        "ok".to_owned()
+    }
 }
 
 fn report_status(outcome: &RunOutcome, _strings: &[String]) -> u8 {

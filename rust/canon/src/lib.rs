@@ -22,11 +22,11 @@ use std::path::Path;
 pub use canon_bytecode::{Module, VerifiedProgram};
 pub use canon_machine::{Event, EventKind, Host, HostCtx};
 pub use canon_replay::{Replay, ReplayDiff, render_jsonl, render_text};
-pub use canon_types::{SymId, Value};
 pub use canon_runtime::{
     Config, CooperativeRunner, Limits, LoadError, Machine, Owner, ReplayHost, RunOutcome, Runner, SeededHost,
     ThreadedRunner,
 };
+pub use canon_types::{SymId, Value};
 
 /// Why a choreography did not compile.
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +38,10 @@ pub enum Error {
     #[error("{0}")]
     Diagnostics(String),
     #[error("{file}: {source}")]
-    Compile { file: String, source: canon_choreo::CompileError },
+    Compile { file: String, source: Box<canon_choreo::CompileError> },
     /// The compiler produced a module the verifier rejects (a compiler bug).
     #[error("{file}: compiled module failed verification: {source}")]
-    Verify { file: String, source: canon_bytecode::VerifyError },
+    Verify { file: String, source: Box<canon_bytecode::VerifyError> },
 }
 
 /// Parses, checks, projects and compiles a choreography source, and verifies
@@ -53,8 +53,9 @@ pub fn compile_source(file_name: &str, src: &str, protocol: Option<&str>) -> Res
         return Err(Error::Diagnostics(canon_choreo::Diagnostics::new(file_name, src, projection).render()));
     }
     let module = canon_choreo::compile_choreography(&choreo)
-        .map_err(|source| Error::Compile { file: file_name.to_owned(), source })?;
-    canon_bytecode::verify(module).map_err(|source| Error::Verify { file: file_name.to_owned(), source })
+        .map_err(|source| Error::Compile { file: file_name.to_owned(), source: Box::new(source) })?;
+    canon_bytecode::verify(module)
+        .map_err(|source| Error::Verify { file: file_name.to_owned(), source: Box::new(source) })
 }
 
 /// [`compile_source`] on a file (`.canon`, `.scr`, `.nuscr`).
