@@ -135,6 +135,13 @@ fn print_summary(args: &RunArgs, outcome: &RunOutcome, strings: &[String]) {
     {
         print_stall(g.group, report, strings);
     }
+    if outcome.budget_exhausted() {
+        let stopped = outcome.groups.iter().filter(|g| g.outcome.status == GroupStatus::BudgetExhausted).count();
+        println!(
+            "  round budget exhausted: {stopped} instance(s) stopped after {} rounds (raise --max-rounds); the replay holds the run so far",
+            args.max_rounds
+        );
+    }
     match &args.output {
         Some(path) => println!("  replay root {} -> {}", hex(&outcome.root()), path.display()),
         None => println!("  replay root {}", hex(&outcome.root())),
