@@ -81,7 +81,9 @@ fn mutate(src: &str, edits: &[(usize, u8, char)]) -> String {
 
 fn token_char() -> impl Strategy<Value = char> {
     prop_oneof![
-        prop::sample::select(vec!['(', ')', '{', '}', ';', ',', ':', '.', '<', '>', '-', '*', '/', '"', '\n', ' ', '#']),
+        prop::sample::select(vec![
+            '(', ')', '{', '}', ';', ',', ':', '.', '<', '>', '-', '*', '/', '"', '\n', ' ', '#'
+        ]),
         prop::char::range('a', 'z'),
         prop::char::range('0', '9'),
         any::<char>(),

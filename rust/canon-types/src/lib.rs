@@ -13,6 +13,8 @@ pub mod local;
 pub mod pretty;
 pub mod project;
 pub mod value;
+#[cfg(feature = "testgen")]
+pub mod testgen;
 pub mod wf;
 
 pub use action::{ActionBranch, LocalAction};
