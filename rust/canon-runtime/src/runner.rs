@@ -2,8 +2,10 @@
 //! all the executing. Output order is canonical: groups by id, and within a
 //! group the machine's own event order.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Mutex, PoisonError};
 
 use canon_machine::{CoroutineFault, Event, EventKind, Group, GroupOutcome, GroupStatus, SessionStatus};
 use canon_replay::{ReplayHeader, ReplayWriter};
@@ -147,11 +149,15 @@ impl Runner for CooperativeRunner {
     }
 }
 
-/// Runs whole groups on `workers` OS threads. Each worker takes the next
-/// unrun group, runs it to its end and keeps its events; the events are then
-/// written in group order, so the bytes equal the cooperative runner's.
+/// Runs whole groups on `workers` OS threads while the calling thread writes
+/// the replay. Each worker claims the next batch of consecutive unrun groups,
+/// runs each to its end and hands their events to the calling thread, which
+/// writes finished batches in group order as soon as every earlier group is
+/// written — so the bytes equal the cooperative runner's, and writing
+/// overlaps running instead of following it.
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadedRunner {
+    /// Worker threads; `0` is treated as `1`.
     pub workers: usize,
 }
 
@@ -161,37 +167,113 @@ impl ThreadedRunner {
     }
 }
 
+/// Finished batches a worker may hand over before it waits for the writer:
+/// bounds the events held in memory when writing is slower than running.
+const BATCHES_IN_FLIGHT: usize = 16;
+
+/// Most groups a worker claims at once. Claiming (and handing over) groups
+/// in batches amortises the atomic claim, the channel hand-over and the
+/// writer's wake-up over many small groups.
+const MAX_BATCH: usize = 64;
+
+/// Groups per claim: small enough that every worker gets about eight
+/// batches (so the tail stays balanced), at most [`MAX_BATCH`].
+fn batch_size(groups: usize, workers: usize) -> usize {
+    (groups / (workers * 8)).clamp(1, MAX_BATCH)
+}
+
+/// Consecutive finished groups `first..first + reports.len()`, from a worker
+/// to the writing thread, with their events in group order.
+struct Batch {
+    worker: usize,
+    first: usize,
+    events: Vec<Event>,
+    reports: Vec<GroupReport>,
+}
+
+/// Event buffers the writer has written, returned to the worker that filled
+/// them. The worker clears them: events are dropped on the thread that
+/// allocated their payloads, and the buffer's capacity is reused.
+type Pool = Mutex<Vec<Vec<Event>>>;
+
+/// What every worker shares: the groups, the next unclaimed index, the batch
+/// size and one buffer pool per worker.
+struct Work<'a, 'm> {
+    slots: &'a [Mutex<&'m mut Group>],
+    next: AtomicUsize,
+    batch: usize,
+    pools: Vec<Pool>,
+}
+
 impl Runner for ThreadedRunner {
     fn run(&self, machine: &mut Machine) -> RunOutcome {
-        let header = header(machine);
-        let slots: Vec<Mutex<(&mut Group, Vec<Event>)>> =
-            machine.groups.iter_mut().map(|g| Mutex::new((g, Vec::new()))).collect();
-        let next = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..self.workers.min(slots.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(slot) = slots.get(i) else { break };
-                        let mut slot = slot.lock().expect("a slot is locked by one worker at a time");
-                        let (group, events) = &mut *slot;
-                        while *group.status() == GroupStatus::Running {
-                            group.run_round();
-                            group.drain_events(events);
-                        }
-                        group.drain_events(events);
-                    }
-                });
-            }
-        });
-        let mut writer = ReplayWriter::new(&header);
+        let mut writer = ReplayWriter::new(&header(machine));
+        let slots: Vec<Mutex<&mut Group>> = machine.groups.iter_mut().map(Mutex::new).collect();
+        let workers = self.workers.clamp(1, slots.len().max(1));
+        let work = Work {
+            slots: &slots,
+            next: AtomicUsize::new(0),
+            batch: batch_size(slots.len(), workers),
+            pools: (0..workers).map(|_| Pool::default()).collect(),
+        };
         let mut reports = Vec::with_capacity(slots.len());
-        for slot in slots {
-            let (group, events) = slot.into_inner().expect("workers finished");
-            events.iter().for_each(|e| writer.push(e));
-            reports.push(report(group, count_messages(&events)));
-        }
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+            for worker in 0..workers {
+                let (tx, work) = (tx.clone(), &work);
+                scope.spawn(move || work.run(worker, &tx));
+            }
+            drop(tx);
+            write_in_order(&rx, &mut writer, &work.pools, &mut reports);
+        });
+        assert_eq!(reports.len(), slots.len(), "every group is written exactly once");
         let events = writer.event_count();
         RunOutcome { groups: reports, replay: writer.finish_bytes(), events }
+    }
+}
+
+impl Work<'_, '_> {
+    /// A worker: claims batches of unrun groups and runs each to its end
+    /// until none is left.
+    fn run(&self, worker: usize, tx: &SyncSender<Batch>) {
+        loop {
+            let first = self.next.fetch_add(self.batch, Ordering::Relaxed);
+            let Some(claimed) = self.slots.get(first..(first + self.batch).min(self.slots.len())) else { return };
+            if claimed.is_empty() {
+                return;
+            }
+            let mut events =
+                self.pools[worker].lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
+            events.clear();
+            let mut reports = Vec::with_capacity(claimed.len());
+            for slot in claimed {
+                // Each index is claimed by one worker, so the lock is never contended.
+                let mut group = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                let start = events.len();
+                while *group.status() == GroupStatus::Running {
+                    group.run_round();
+                    group.drain_events(&mut events);
+                }
+                group.drain_events(&mut events);
+                reports.push(report(&group, count_messages(&events[start..])));
+            }
+            if tx.send(Batch { worker, first, events, reports }).is_err() {
+                return; // the writer is gone: nothing would be written
+            }
+        }
+    }
+}
+
+/// The calling thread: writes each finished batch once every earlier group
+/// is written; returns when every worker has hung up.
+fn write_in_order(rx: &Receiver<Batch>, writer: &mut ReplayWriter, pools: &[Pool], reports: &mut Vec<GroupReport>) {
+    let mut pending = BTreeMap::new();
+    for batch in rx {
+        pending.insert(batch.first, batch);
+        while let Some(mut batch) = pending.remove(&reports.len()) {
+            batch.events.iter().for_each(|e| writer.push(e));
+            pools[batch.worker].lock().unwrap_or_else(PoisonError::into_inner).push(batch.events);
+            reports.append(&mut batch.reports);
+        }
     }
 }
