@@ -475,3 +475,46 @@ fn check_random(program: &Arc<VerifiedProgram>, src: &str) -> Result<(), TestCas
     }
     Ok(())
 }
+
+/// Signing (the default `Auth::Ed25519`) in every replay-consumption mode,
+/// with and without a transport fault injected into each instance's first
+/// message: the threaded runner writes the cooperative runner's bytes at every
+/// worker count, and the replay re-executes (added with issue #7).
+#[test]
+fn signed_runs_replay_identically_in_every_replay_mode() {
+    use canon_machine::{Auth, Injection, ReplayMode};
+    let fixtures = asm_fixtures();
+    let modes = [ReplayMode::Off, ReplayMode::Sequence, ReplayMode::Nullifier];
+    let injections = [None, Some(Injection::Duplicate), Some(Injection::Reorder), Some(Injection::CorruptPayload)];
+    for f in &fixtures {
+        for replay_mode in modes {
+            for inject in injections {
+                let config = Config { auth: Auth::Ed25519, replay_mode, ..config(7) };
+                let run_with = |runner: &dyn Runner| {
+                    let mut machine = Machine::new(config);
+                    for i in 0..3 {
+                        let g = machine.load(&f.program, Box::new(SeededHost::new(instance_seed(7, i)))).expect("load");
+                        if let (Some(group), Some(inj)) = (machine.group_mut(g), inject) {
+                            group.inject(0, inj);
+                        }
+                    }
+                    runner.run(&mut machine)
+                };
+                let reference = run_with(&CooperativeRunner);
+                for workers in [1, 2, 3] {
+                    let threaded = run_with(&ThreadedRunner::new(workers));
+                    assert!(
+                        threaded.replay_bytes() == reference.replay_bytes(),
+                        "{} {replay_mode:?} {inject:?} threaded({workers}):\n{}",
+                        f.name,
+                        divergence(reference.replay_bytes(), threaded.replay_bytes())
+                    );
+                }
+                let recorded = Replay::decode(reference.replay_bytes()).expect("replay decodes");
+                canon_machine::verify_signatures(&recorded.events).expect("signatures verify");
+                let again = canon_runtime::reexecute(&f.program, config, &recorded).expect("re-execution starts");
+                assert!(again == recorded, "{} {replay_mode:?} {inject:?}: re-execution diverges", f.name);
+            }
+        }
+    }
+}

@@ -26,8 +26,8 @@ pub enum ReplayCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check a replay's format and hash chain; with --program, re-execute it
-    /// from its recorded host answers and compare.
+    /// Check a replay's format, hash chain and message signatures; with
+    /// --program, re-execute it from its recorded host answers and compare.
     Verify {
         file: PathBuf,
         /// The program the replay was recorded from (.cbc, .casm or choreography).
@@ -42,6 +42,9 @@ pub enum ReplayCommand {
         /// The run's --fuel (part of the recorded configuration).
         #[arg(long, default_value_t = canon_runtime::Limits::default().fuel_per_quantum)]
         fuel: u32,
+        /// The run's --auth and --replay-mode (part of the recorded configuration).
+        #[command(flatten)]
+        security: crate::run_cmd::SecurityArgs,
     },
 }
 
@@ -69,13 +72,21 @@ pub fn replay(cmd: ReplayCommand) -> Result<u8> {
             }
             Ok(if d.is_identical() { exit::OK } else { exit::FAILURE })
         }
-        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel } => {
-            verify(&file, program.as_deref(), protocol.as_deref(), max_rounds, fuel)
+        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, security } => {
+            let rerun = Rerun { max_rounds, fuel, security };
+            verify(&file, program.as_deref(), protocol.as_deref(), rerun)
         }
     }
 }
 
-fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, max_rounds: u64, fuel: u32) -> Result<u8> {
+/// The run flags `replay verify` rebuilds the configuration from.
+struct Rerun {
+    max_rounds: u64,
+    fuel: u32,
+    security: crate::run_cmd::SecurityArgs,
+}
+
+fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, rerun: Rerun) -> Result<u8> {
     let recorded = read_replay(file)?;
     println!(
         "{}: format and hash chain ok: {} events in {} blocks, root {}",
@@ -84,6 +95,16 @@ fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, max_round
         recorded.block_count(),
         hex(&recorded.root)
     );
+    match canon_machine::verify_signatures(&recorded.events) {
+        Ok(report) => println!(
+            "signatures ok: {} checked against the keys bound at open, {} unsigned messages",
+            report.checked, report.unsigned
+        ),
+        Err(e) => {
+            println!("signature check failed: {e}");
+            return Ok(exit::FAILURE);
+        }
+    }
     let Some(program_path) = program else { return Ok(exit::OK) };
     let program = input::program_file(program_path, protocol)?;
     if program.digest() != recorded.header.program_digest {
@@ -95,7 +116,7 @@ fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, max_round
             hex(&program.digest()[..8])
         );
     }
-    let config = crate::run_cmd::config(recorded.header.seed, max_rounds, fuel);
+    let config = crate::run_cmd::config(recorded.header.seed, rerun.max_rounds, rerun.fuel, rerun.security);
     let replayed = canon_runtime::reexecute(&program, config, &recorded)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let d = canon_replay::diff(&recorded, &replayed);

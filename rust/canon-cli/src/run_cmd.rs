@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use canon_machine::{Expected, GroupStatus, SessionStatus, StallReport};
+use canon_machine::{Auth, Expected, GroupStatus, Injection, ReplayMode, SessionStatus, StallReport};
 use canon_runtime::{Config, CooperativeRunner, Limits, Machine, RunOutcome, Runner, SeededHost, ThreadedRunner};
 use clap::{Args, ValueEnum};
 
@@ -16,6 +16,54 @@ pub enum RunnerKind {
     Cooperative,
     /// Groups spread over --workers OS threads (same replay bytes).
     Threaded,
+}
+
+/// `--auth`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// Every endpoint signs its messages (Ed25519); receivers verify first.
+    Ed25519,
+    /// No signatures.
+    None,
+}
+
+/// `--replay-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReplayModeArg {
+    /// No replay-consumption check.
+    Off,
+    /// Each message's seq must be the next expected on its edge.
+    Sequence,
+    /// Each message's identity (hash of its envelope) may be consumed once per session.
+    Nullifier,
+}
+
+/// Authentication and replay-consumption flags (part of the recorded
+/// configuration, so `replay verify` takes them too).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct SecurityArgs {
+    /// Message authentication.
+    #[arg(long, value_enum, default_value = "ed25519")]
+    pub auth: AuthArg,
+    /// Replay-consumption policy at receive.
+    #[arg(long, value_enum, default_value = "off")]
+    pub replay_mode: ReplayModeArg,
+}
+
+/// `--inject KIND[@N]`: a transport fault on the N-th sent message (from 0) of every instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InjectArg {
+    pub injection: Injection,
+    pub nth: u64,
+}
+
+fn parse_inject(s: &str) -> Result<InjectArg, String> {
+    let (kind, nth) = s.split_once('@').unwrap_or((s, "0"));
+    let names: Vec<&str> = Injection::ALL.iter().map(|i| i.name()).collect();
+    let injection = Injection::from_name(kind)
+        .ok_or_else(|| format!("unknown injection `{kind}` (one of {})", names.join(", ")))?;
+    let nth = nth.parse().map_err(|_| format!("`{nth}` is not a message index"))?;
+    Ok(InjectArg { injection, nth })
 }
 
 #[derive(Args, Debug)]
@@ -48,6 +96,12 @@ pub struct RunArgs {
     /// Print only one status line (ok, faulted: fault NNNN, stalled, round budget exhausted).
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub security: SecurityArgs,
+    /// Inject a transport fault into the N-th message sent (from 0, default 0) by every instance:
+    /// duplicate, reorder, drop, corrupt-payload or corrupt-signature. Repeatable.
+    #[arg(long, value_name = "KIND[@N]", value_parser = parse_inject)]
+    pub inject: Vec<InjectArg>,
 }
 
 /// Host seed of instance `i`: derived from the run seed, never from scheduling.
@@ -56,17 +110,29 @@ fn instance_seed(seed: u64, i: u32) -> u64 {
 }
 
 /// The machine configuration of a CLI run (also rebuilt by `replay verify`).
-pub fn config(seed: u64, max_rounds: u64, fuel: u32) -> Config {
+pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> Config {
     let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), ..Limits::default() };
-    Config { limits, seed, ..Config::default() }
+    let auth = match security.auth {
+        AuthArg::Ed25519 => Auth::Ed25519,
+        AuthArg::None => Auth::None,
+    };
+    let replay_mode = match security.replay_mode {
+        ReplayModeArg::Off => ReplayMode::Off,
+        ReplayModeArg::Sequence => ReplayMode::Sequence,
+        ReplayModeArg::Nullifier => ReplayMode::Nullifier,
+    };
+    Config { limits, seed, auth, replay_mode, ..Config::default() }
 }
 
 pub fn run(args: &RunArgs) -> Result<u8> {
     let program = input::program_file(&args.input, args.protocol.as_deref())?;
-    let config = config(args.seed, args.max_rounds, args.fuel);
+    let config = config(args.seed, args.max_rounds, args.fuel, args.security);
     let mut machine = Machine::new(config);
     for i in 0..args.sessions.max(1) {
-        machine.load(&program, Box::new(SeededHost::new(instance_seed(args.seed, i))))?;
+        let group = machine.load(&program, Box::new(SeededHost::new(instance_seed(args.seed, i))))?;
+        if let Some(g) = machine.group_mut(group) {
+            args.inject.iter().for_each(|inj| g.inject(inj.nth, inj.injection));
+        }
     }
     let outcome = match args.runner {
         RunnerKind::Cooperative => CooperativeRunner.run(&mut machine),
@@ -141,6 +207,10 @@ fn print_summary(args: &RunArgs, outcome: &RunOutcome, strings: &[String]) {
             "  round budget exhausted: {stopped} instance(s) stopped after {} rounds (raise --max-rounds); the replay holds the run so far",
             args.max_rounds
         );
+    }
+    if !args.inject.is_empty() {
+        let list: Vec<String> = args.inject.iter().map(|i| format!("{}@{}", i.injection.name(), i.nth)).collect();
+        println!("  injected per instance: {}", list.join(", "));
     }
     match &args.output {
         Some(path) => println!("  replay root {} -> {}", hex(&outcome.root()), path.display()),

@@ -1,6 +1,9 @@
 //! Machine benchmarks on named workloads:
 //! - `ping_pong`: one two-role session exchanging 1,000,000 messages in a
-//!   `mu` loop (throughput in messages);
+//!   `mu` loop (throughput in messages), unsigned (`Auth::None`);
+//! - `ping_pong_auth`: the same loop, 4,001 messages, per authentication and
+//!   replay mode: `none`, `ed25519` (sign + verify every message),
+//!   `ed25519_sequence`, `ed25519_nullifier`;
 //! - `session_churn`: open, one message, close, 10,000 times (throughput in
 //!   sessions).
 //!
@@ -12,11 +15,17 @@ mod common;
 
 use std::sync::Arc;
 
-use canon_machine::{Config, Group, GroupStatus, NullHost};
+use canon_machine::{Auth, Config, Group, GroupStatus, NullHost, ReplayMode};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const PING_PONG_ITERATIONS: i64 = 500_000;
+const PING_PONG_AUTH_ITERATIONS: i64 = 2_000;
 const CHURN_SESSIONS: i64 = 10_000;
+
+/// The unsigned configuration the throughput workloads run under.
+fn unsigned() -> Config {
+    Config { auth: Auth::None, ..Config::default() }
+}
 
 fn ping_pong(c: &mut Criterion) {
     let program = common::ping_pong(PING_PONG_ITERATIONS);
@@ -25,7 +34,7 @@ fn ping_pong(c: &mut Criterion) {
     g.throughput(Throughput::Elements(2 * PING_PONG_ITERATIONS as u64 + 1));
     g.bench_function("run_to_end", |b| {
         b.iter(|| {
-            let mut group = Group::new(Arc::clone(&program), 0, &Config::default(), Box::new(NullHost));
+            let mut group = Group::new(Arc::clone(&program), 0, &unsigned(), Box::new(NullHost));
             let outcome = group.run_to_end();
             assert_eq!(outcome.status, GroupStatus::Completed);
             group
@@ -34,7 +43,7 @@ fn ping_pong(c: &mut Criterion) {
     let mut events = Vec::with_capacity(1 << 12);
     g.bench_function("drained", |b| {
         b.iter(|| {
-            let mut group = Group::new(Arc::clone(&program), 0, &Config::default(), Box::new(NullHost));
+            let mut group = Group::new(Arc::clone(&program), 0, &unsigned(), Box::new(NullHost));
             while *group.status() == GroupStatus::Running {
                 group.run_round();
                 group.drain_events(&mut events);
@@ -53,7 +62,7 @@ fn session_churn(c: &mut Criterion) {
     g.throughput(Throughput::Elements(CHURN_SESSIONS as u64));
     g.bench_function("run_to_end", |b| {
         b.iter(|| {
-            let mut group = Group::new(Arc::clone(&program), 0, &Config::default(), Box::new(NullHost));
+            let mut group = Group::new(Arc::clone(&program), 0, &unsigned(), Box::new(NullHost));
             let outcome = group.run_to_end();
             assert_eq!(outcome.status, GroupStatus::Completed);
             group
@@ -62,5 +71,30 @@ fn session_churn(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ping_pong, session_churn);
+fn ping_pong_auth(c: &mut Criterion) {
+    let program = common::ping_pong(PING_PONG_AUTH_ITERATIONS);
+    let mut g = c.benchmark_group("ping_pong_auth");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(2 * PING_PONG_AUTH_ITERATIONS as u64 + 1));
+    let variants = [
+        ("none", Auth::None, ReplayMode::Off),
+        ("ed25519", Auth::Ed25519, ReplayMode::Off),
+        ("ed25519_sequence", Auth::Ed25519, ReplayMode::Sequence),
+        ("ed25519_nullifier", Auth::Ed25519, ReplayMode::Nullifier),
+    ];
+    for (name, auth, replay_mode) in variants {
+        let config = Config { auth, replay_mode, ..Config::default() };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut group = Group::new(Arc::clone(&program), 0, &config, Box::new(NullHost));
+                let outcome = group.run_to_end();
+                assert_eq!(outcome.status, GroupStatus::Completed);
+                group
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, ping_pong, ping_pong_auth, session_churn);
 criterion_main!(benches);

@@ -6,8 +6,12 @@
 use canon_bytecode::Arm;
 use canon_types::{Endpoint, FlatBranch, SymId, TypeGraph, TypeNode, Value, ValueKind};
 
-use crate::buffer::{Message, PushOutcome};
+use crate::auth::{EnvelopeFields, envelope_into};
+use crate::buffer::{BoundedBuffer, Message, PushOutcome};
+use crate::config::Auth;
+use crate::consume::{Transport, admit};
 use crate::fault::{Expected, Fault, Op};
+use crate::inject::{Injection, corrupt_value};
 use crate::store::{PayloadKinds, SessionBody, SessionStatus, SessionStore, unfold};
 
 /// Why an action did not happen.
@@ -36,8 +40,10 @@ pub struct TypeView<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendOutcome {
     /// Queued (visible after the barrier); `overwrote` under `LatestValue`
-    /// when it replaced an undelivered message.
-    Sent { to: u16, seq: u64, overwrote: bool },
+    /// when it replaced an undelivered message. `signature` is the sender's
+    /// signature of the envelope (`None` under `Auth::None`). A requested
+    /// injection was applied exactly when the outcome is `Sent`.
+    Sent { to: u16, seq: u64, overwrote: bool, signature: Option<[u8; 64]> },
     /// Discarded under `Drop`.
     Dropped { to: u16, seq: u64 },
     /// Full under `Block`: retry next round.
@@ -53,6 +59,8 @@ pub struct Peeked {
     pub seq: u64,
     /// The arm index (offer) or 0 (recv).
     pub arm: usize,
+    /// The message identity, when the replay mode will record its consumption.
+    pub identity: Option<[u8; 32]>,
 }
 
 /// What a receive expects: one label (`recv`) or one of some arms (`offer`).
@@ -142,8 +150,9 @@ impl SessionStore {
         }
     }
 
-    /// `send`: checks the type and the payload, pushes the message and
-    /// advances the type (unless the buffer blocks).
+    /// `send`: checks the type and the payload, signs the envelope (under
+    /// `Auth::Ed25519`; the payload limit is `tr.max_payload_bytes`), hands the message to the transport (applying
+    /// `tr.inject`) and advances the type (unless the buffer blocks).
     pub fn send(
         &mut self,
         tv: TypeView<'_>,
@@ -151,8 +160,9 @@ impl SessionStore {
         co: u32,
         label: SymId,
         payload: Value,
-        max_payload_bytes: u32,
+        tr: &mut Transport<'_>,
     ) -> Result<SendOutcome, Refusal> {
+        let max_payload_bytes = tr.max_payload_bytes;
         let body = self.live_body(ep, co)?;
         let node = tv.graph.get(body.endpoints[ep.role as usize].current);
         let (peer, branches) = match node {
@@ -176,14 +186,28 @@ impl SessionStore {
         let n = ep.sid as u32;
         let body = &mut self.sessions[n as usize].body;
         let edge_index = body.edge_index(ep.role, to);
+        if body.edges[edge_index].buffer.would_block() {
+            return Ok(SendOutcome::Blocked);
+        }
+        let seq = body.edges[edge_index].send_seq;
+        let signature = match (tr.auth, body.keys.get(ep.role as usize)) {
+            (Auth::Ed25519, Some(key)) => {
+                envelope_into(
+                    tr.envelope,
+                    EnvelopeFields { sid: ep.sid, from: ep.role, to, seq, label, payload: &payload },
+                );
+                Some(key.sign(tr.envelope))
+            }
+            _ => None,
+        };
         let edge = &mut body.edges[edge_index];
-        let seq = edge.send_seq;
-        let outcome = match edge.buffer.push(Message { label, seq, payload }) {
+        let msg = Message { label, seq, payload, signature };
+        let outcome = match transmit(&mut edge.buffer, &mut edge.held, msg, tr.inject) {
             PushOutcome::Blocked => return Ok(SendOutcome::Blocked),
             PushOutcome::Full { capacity } => return Err(Fault::BufferFull { ep, to, capacity }.into()),
             PushOutcome::Dropped => SendOutcome::Dropped { to, seq },
-            PushOutcome::Queued => SendOutcome::Sent { to, seq, overwrote: false },
-            PushOutcome::Overwritten => SendOutcome::Sent { to, seq, overwrote: true },
+            PushOutcome::Queued => SendOutcome::Sent { to, seq, overwrote: false, signature },
+            PushOutcome::Overwritten => SendOutcome::Sent { to, seq, overwrote: true, signature },
         };
         edge.send_seq += 1;
         if matches!(outcome, SendOutcome::Sent { .. }) && !edge.dirty {
@@ -196,7 +220,17 @@ impl SessionStore {
 
     /// `recv`/`offer`: checks the type and looks at the oldest visible
     /// message from the peer without taking it. `None`: nothing visible.
-    pub fn peek(&self, g: &TypeGraph, ep: Endpoint, co: u32, expect: Expect<'_>) -> Result<Option<Peeked>, Refusal> {
+    /// The message's signature and replay identity are checked (in that
+    /// order) before its label is matched against the type: an unauthentic
+    /// or replayed message is rejected as such, whatever its label.
+    pub fn peek(
+        &self,
+        g: &TypeGraph,
+        ep: Endpoint,
+        co: u32,
+        expect: Expect<'_>,
+        tr: &mut Transport<'_>,
+    ) -> Result<Option<Peeked>, Refusal> {
         let op = match expect {
             Expect::Label(_) => Op::Recv,
             Expect::Arms(_, op) => op,
@@ -220,6 +254,7 @@ impl SessionStore {
         let Some(msg) = body.edges[body.edge_index(from, ep.role)].buffer.front_visible() else {
             return Ok(None);
         };
+        let identity = admit(body, ep, from, msg, tr)?;
         let unexpected = Fault::UnexpectedLabel { ep, label: msg.label, attempted: op };
         if find(branches, msg.label).is_none() {
             return Err(unexpected.into());
@@ -229,7 +264,7 @@ impl SessionStore {
             Expect::Label(_) => return Err(unexpected.into()),
             Expect::Arms(arms, _) => arms.iter().position(|a| a.label == msg.label).ok_or(unexpected)?,
         };
-        Ok(Some(Peeked { from, label: msg.label, seq: msg.seq, arm }))
+        Ok(Some(Peeked { from, label: msg.label, seq: msg.seq, arm, identity }))
     }
 
     /// The payload of the message [`SessionStore::peek`] found.
@@ -285,6 +320,44 @@ impl SessionStore {
         };
         Some((expected_of(node), labels))
     }
+}
+
+/// The transport boundary: pushes `msg` into `buffer`, applying `inject`
+/// (only when the push succeeds), then releases a message held back for
+/// reordering behind it.
+fn transmit(
+    buffer: &mut BoundedBuffer,
+    held: &mut Option<Message>,
+    mut msg: Message,
+    inject: Option<Injection>,
+) -> PushOutcome {
+    match inject {
+        Some(Injection::CorruptPayload) => msg.payload = corrupt_value(&msg.payload),
+        Some(Injection::CorruptSignature) => {
+            if let Some(sig) = &mut msg.signature {
+                sig[0] ^= 1;
+            }
+        }
+        _ => {}
+    }
+    let duplicate = (inject == Some(Injection::Duplicate)).then(|| msg.clone());
+    let outcome = buffer.push(msg);
+    if !matches!(outcome, PushOutcome::Queued | PushOutcome::Overwritten) {
+        return outcome;
+    }
+    let release = held.take();
+    match inject {
+        Some(Injection::Drop) => drop(buffer.pop_pending()),
+        Some(Injection::Reorder) => *held = buffer.pop_pending(),
+        _ => {}
+    }
+    if let Some(m) = release {
+        buffer.push_forced(m);
+    }
+    if let Some(m) = duplicate {
+        buffer.push_forced(m);
+    }
+    outcome
 }
 
 /// Payload arity and kinds: no item is `Unit`, one item is the value itself,

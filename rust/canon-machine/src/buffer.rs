@@ -14,6 +14,9 @@ pub struct Message {
     /// Position on the directed edge, counted from 0.
     pub seq: u64,
     pub payload: Value,
+    /// The sender's Ed25519 signature of the message's envelope (`None`
+    /// under `Auth::None`). A fixed array: signing does not allocate.
+    pub signature: Option<[u8; 64]>,
 }
 
 /// What a push did.
@@ -107,6 +110,26 @@ impl BoundedBuffer {
         }
         self.queue.push_back(msg);
         PushOutcome::Queued
+    }
+
+    /// Whether a push now would return [`PushOutcome::Blocked`] (so the
+    /// sender need not sign a message it cannot send yet).
+    pub fn would_block(&self) -> bool {
+        self.config.mode == BufferMode::Fifo
+            && self.config.policy == Backpressure::Block
+            && self.queue.len() >= self.capacity as usize
+    }
+
+    /// Appends `msg` regardless of capacity: the transport delivering a
+    /// message it duplicated or held back (fault injection only).
+    pub fn push_forced(&mut self, msg: Message) {
+        self.queue.push_back(msg);
+    }
+
+    /// Removes the newest message, if it is not yet visible: the transport
+    /// losing or holding back what was just pushed (fault injection only).
+    pub fn pop_pending(&mut self) -> Option<Message> {
+        if self.queue.len() > self.visible { self.queue.pop_back() } else { None }
     }
 
     /// The oldest visible message.

@@ -20,6 +20,12 @@ pub struct Limits {
     pub max_rounds: u64,
     /// Frames on one coroutine's call stack. Default 256.
     pub max_call_depth: u32,
+    /// Consumed message identities a session keeps under
+    /// [`ReplayMode::Nullifier`]; one more is `NullifierSetFull` (3032).
+    /// The set holds one 32-byte identity per message received in the session
+    /// and is pruned when the session ends. Default 1,048,576 (32 MiB of
+    /// identities plus set overhead, per session).
+    pub max_nullifiers_per_session: u32,
 }
 
 impl Default for Limits {
@@ -31,12 +37,61 @@ impl Default for Limits {
             fuel_per_quantum: 1_024,
             max_rounds: 100_000_000,
             max_call_depth: 256,
+            max_nullifiers_per_session: 1 << 20,
+        }
+    }
+}
+
+/// Message authentication: whether senders sign and receivers verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Auth {
+    /// Every endpoint has an Ed25519 key; the sender signs the canonical
+    /// envelope of each message and the receiver verifies it before anything
+    /// else (`BadSignature`, 3028).
+    #[default]
+    Ed25519,
+    /// No keys, no signatures: messages are delivered as the transport hands them over.
+    None,
+}
+
+/// Communication replay-consumption (seed 002/003): what a receiver checks
+/// about a message's identity after its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ReplayMode {
+    /// No check, no consumption record.
+    #[default]
+    Off,
+    /// The message's `seq` must be exactly the next one expected on its
+    /// session-qualified edge (`ReplayedSequence` 3029, `SequenceGap` 3030).
+    Sequence,
+    /// The message's identity, SHA-256 of its envelope, must not have been
+    /// consumed in the session before (`NullifierReused`, 3031).
+    Nullifier,
+}
+
+impl ReplayMode {
+    /// The byte that encodes the mode in configurations and `Consumed` records.
+    pub fn byte(self) -> u8 {
+        match self {
+            ReplayMode::Off => 0,
+            ReplayMode::Sequence => 1,
+            ReplayMode::Nullifier => 2,
+        }
+    }
+
+    /// The mode [`ReplayMode::byte`] encodes.
+    pub fn from_byte(b: u8) -> Option<ReplayMode> {
+        match b {
+            0 => Some(ReplayMode::Off),
+            1 => Some(ReplayMode::Sequence),
+            2 => Some(ReplayMode::Nullifier),
+            _ => None,
         }
     }
 }
 
 /// Machine configuration. Construct with `Config { seed, ..Default::default() }`
-/// so that fields added later (replay mode, authentication) keep defaults.
+/// so that fields added later keep their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Config {
     pub limits: Limits,
@@ -44,6 +99,10 @@ pub struct Config {
     pub default_buffer: BufferConfig,
     /// The seed for everything that needs one (host handlers, keys).
     pub seed: u64,
+    /// Message authentication (default Ed25519).
+    pub auth: Auth,
+    /// Replay-consumption policy at receive (default off).
+    pub replay_mode: ReplayMode,
 }
 
 /// Version of the canonical configuration encoding hashed by [`Config::digest`].
@@ -63,8 +122,14 @@ impl Config {
         out.extend_from_slice(&l.fuel_per_quantum.to_le_bytes());
         out.extend_from_slice(&l.max_rounds.to_le_bytes());
         out.extend_from_slice(&l.max_call_depth.to_le_bytes());
+        out.extend_from_slice(&l.max_nullifiers_per_session.to_le_bytes());
         encode_buffer_config(&self.default_buffer, &mut out);
         out.extend_from_slice(&self.seed.to_le_bytes());
+        out.push(match self.auth {
+            Auth::Ed25519 => 0,
+            Auth::None => 1,
+        });
+        out.push(self.replay_mode.byte());
         out
     }
 
@@ -108,7 +173,21 @@ mod tests {
         fuel.limits.fuel_per_quantum = 3;
         let mut buf = base;
         buf.default_buffer.policy = Backpressure::Resize { max_capacity: 9 };
-        let digests = [base.digest(), seeded.digest(), fuel.digest(), buf.digest()];
+        let mut nullifiers = base;
+        nullifiers.limits.max_nullifiers_per_session = 5;
+        let unsigned = Config { auth: Auth::None, ..base };
+        let sequence = Config { replay_mode: ReplayMode::Sequence, ..base };
+        let nullifier = Config { replay_mode: ReplayMode::Nullifier, ..base };
+        let digests = [
+            base.digest(),
+            seeded.digest(),
+            fuel.digest(),
+            buf.digest(),
+            nullifiers.digest(),
+            unsigned.digest(),
+            sequence.digest(),
+            nullifier.digest(),
+        ];
         for (i, a) in digests.iter().enumerate() {
             for b in &digests[i + 1..] {
                 assert_ne!(a, b);

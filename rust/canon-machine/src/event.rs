@@ -10,6 +10,9 @@
 
 use canon_types::{SymId, Value};
 
+use crate::config::ReplayMode;
+use crate::inject::Injection;
+
 /// Why a session reached a terminal state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TerminalReason {
@@ -17,7 +20,9 @@ pub enum TerminalReason {
     Cancelled,
     Aborted,
     /// Faulted with a 3xxx/4xxx code.
-    Faulted { code: u16 },
+    Faulted {
+        code: u16,
+    },
 }
 
 /// Which host point produced a recorded answer.
@@ -53,38 +58,101 @@ impl EventSite {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     /// A coroutine started running `proc` (the entry procedure or a `spawn`).
-    Spawned { proc: u32 },
+    Spawned {
+        proc: u32,
+    },
     /// A coroutine ended normally (`halt`, or `ret` from its first frame).
     Halted,
-    /// `open` succeeded: a session with `roles` role names.
-    Opened { roles: Vec<SymId> },
+    /// `open` succeeded: a session with `roles` role names. Under
+    /// `Auth::Ed25519`, `keys[i]` is the Ed25519 verifying key bound to role
+    /// `i` at open (so a replay's signatures verify without the seed);
+    /// empty under `Auth::None`.
+    Opened {
+        roles: Vec<SymId>,
+        keys: Vec<[u8; 32]>,
+    },
     /// A message left `role` for role index `to` (it becomes visible at the
     /// next round barrier). `seq` counts messages on the directed edge from 0.
-    Sent { to: u16, label: SymId, seq: u64, payload: Value },
+    /// `signature` is the sender's Ed25519 signature of the message's
+    /// canonical envelope (`None` under `Auth::None`).
+    Sent {
+        to: u16,
+        label: SymId,
+        seq: u64,
+        payload: Value,
+        signature: Option<[u8; 64]>,
+    },
     /// A message from role index `from` was delivered to `role`.
-    Received { from: u16, label: SymId, seq: u64, payload: Value },
+    Received {
+        from: u16,
+        label: SymId,
+        seq: u64,
+        payload: Value,
+    },
     /// A send found the buffer full under `Drop` and discarded the message.
-    Dropped { to: u16, label: SymId, seq: u64 },
+    Dropped {
+        to: u16,
+        label: SymId,
+        seq: u64,
+    },
     /// Under `LatestValue`, message `seq` replaced an undelivered one.
-    Overwritten { to: u16, label: SymId, seq: u64 },
+    Overwritten {
+        to: u16,
+        label: SymId,
+        seq: u64,
+    },
+    /// A received message was consumed under a replay mode (never `Off`):
+    /// `identity` is SHA-256 of its envelope; the session's consumption root
+    /// went from `pre_root` to `post_root = SHA-256(pre_root || identity)`.
+    Consumed {
+        mode: ReplayMode,
+        identity: [u8; 32],
+        pre_root: [u8; 32],
+        post_root: [u8; 32],
+    },
+    /// A fault was injected at the transport boundary into the group's
+    /// `nth` sent message (seq `seq` to role index `to`); see `Group::inject`.
+    Injected {
+        injection: Injection,
+        nth: u64,
+        to: u16,
+        seq: u64,
+    },
     /// A host handler answered at a named point. Re-execution feeds these
     /// answers back instead of asking the host.
-    HostAnswer { point: HostPoint, answer: Value },
+    HostAnswer {
+        point: HostPoint,
+        answer: Value,
+    },
     /// A timeout became active at this tick; `witness` is the issued timeout
     /// witness id (unique per group).
-    TimeoutIssued { witness: u64 },
-    CancellationRequested { witness: u64 },
-    Cancelled { witness: u64 },
+    TimeoutIssued {
+        witness: u64,
+    },
+    CancellationRequested {
+        witness: u64,
+    },
+    Cancelled {
+        witness: u64,
+    },
     Aborted,
     /// A coroutine fault became visible, before terminal fault handling.
-    FailureBranchEntered { code: u16 },
+    FailureBranchEntered {
+        code: u16,
+    },
     /// The session (or, with no session, the coroutine) faulted.
-    Faulted { code: u16 },
+    Faulted {
+        code: u16,
+    },
     /// The last endpoint of the session closed.
     Closed,
-    SessionTerminal { reason: TerminalReason },
+    SessionTerminal {
+        reason: TerminalReason,
+    },
     /// The session's epoch advanced to `epoch` (after close).
-    EpochAdvanced { epoch: u64 },
+    EpochAdvanced {
+        epoch: u64,
+    },
 }
 
 /// One event: where and what.

@@ -84,6 +84,16 @@ pub enum Fault {
     EndpointClosed { ep: Endpoint },
     #[error("malformed program: {what}")]
     BadOperand { what: &'static str },
+    #[error("endpoint {ep:?}: message seq {seq} from role {from} has a missing or invalid signature")]
+    BadSignature { ep: Endpoint, from: u16, seq: u64 },
+    #[error("endpoint {ep:?}: message seq {found} from role {from} was already consumed (next expected {expected})")]
+    ReplayedSequence { ep: Endpoint, from: u16, expected: u64, found: u64 },
+    #[error("endpoint {ep:?}: message seq {found} from role {from} skips ahead of the expected {expected}")]
+    SequenceGap { ep: Endpoint, from: u16, expected: u64, found: u64 },
+    #[error("endpoint {ep:?}: message seq {seq} from role {from} has an identity already consumed")]
+    NullifierReused { ep: Endpoint, from: u16, seq: u64 },
+    #[error("endpoint {ep:?}: the session consumed its limit of {max} message identities")]
+    NullifierSetFull { ep: Endpoint, max: u32 },
 }
 
 /// Every fault code, in code order. Pinned by a snapshot test.
@@ -115,6 +125,15 @@ pub const FAULT_CODES: &[CodeEntry] = &[
     CodeEntry { code: 3025, name: "UnknownPeer", summary: "the local type names a peer outside the session" },
     CodeEntry { code: 3026, name: "EndpointClosed", summary: "operation on an endpoint already closed" },
     CodeEntry { code: 3027, name: "BadOperand", summary: "malformed operand in an unverified program" },
+    CodeEntry {
+        code: 3028,
+        name: "BadSignature",
+        summary: "a received message's signature is missing or does not verify",
+    },
+    CodeEntry { code: 3029, name: "ReplayedSequence", summary: "sequence mode: a message seq below the next expected" },
+    CodeEntry { code: 3030, name: "SequenceGap", summary: "sequence mode: a message seq above the next expected" },
+    CodeEntry { code: 3031, name: "NullifierReused", summary: "nullifier mode: a message identity consumed before" },
+    CodeEntry { code: 3032, name: "NullifierSetFull", summary: "nullifier mode: max_nullifiers_per_session reached" },
 ];
 
 impl ErrorCode for Fault {
@@ -147,6 +166,11 @@ impl ErrorCode for Fault {
             Fault::UnknownPeer { .. } => 3025,
             Fault::EndpointClosed { .. } => 3026,
             Fault::BadOperand { .. } => 3027,
+            Fault::BadSignature { .. } => 3028,
+            Fault::ReplayedSequence { .. } => 3029,
+            Fault::SequenceGap { .. } => 3030,
+            Fault::NullifierReused { .. } => 3031,
+            Fault::NullifierSetFull { .. } => 3032,
         }
     }
 }
@@ -177,7 +201,12 @@ impl Fault {
             | Fault::HostRejected { ep, .. }
             | Fault::BadChoice { ep, .. }
             | Fault::UnknownPeer { ep, .. }
-            | Fault::EndpointClosed { ep } => Some(ep),
+            | Fault::EndpointClosed { ep }
+            | Fault::BadSignature { ep, .. }
+            | Fault::ReplayedSequence { ep, .. }
+            | Fault::SequenceGap { ep, .. }
+            | Fault::NullifierReused { ep, .. }
+            | Fault::NullifierSetFull { ep, .. } => Some(ep),
             _ => None,
         }
     }
@@ -218,6 +247,11 @@ mod tests {
             Fault::UnknownPeer { ep, peer: s },
             Fault::EndpointClosed { ep },
             Fault::BadOperand { what: "x" },
+            Fault::BadSignature { ep, from: 1, seq: 0 },
+            Fault::ReplayedSequence { ep, from: 1, expected: 2, found: 1 },
+            Fault::SequenceGap { ep, from: 1, expected: 2, found: 3 },
+            Fault::NullifierReused { ep, from: 1, seq: 0 },
+            Fault::NullifierSetFull { ep, max: 1 },
         ]
     }
 

@@ -3,16 +3,19 @@
 //! Runners call [`Group::run_round`] (or [`Group::run_to_end`]); they never
 //! interpret instructions.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use canon_bytecode::{BufferConfig, Const, Instr, Module, VerifiedProgram};
 use canon_types::{SymId, Value};
 
-use crate::config::{Config, Limits};
+use crate::config::{Auth, Config, Limits, ReplayMode};
+use crate::consume::Transport;
 use crate::coroutine::Coroutine;
 use crate::event::{Event, EventKind, EventSite};
 use crate::fault::{Expected, Fault};
 use crate::host::Host;
+use crate::inject::Injection;
 use crate::step::Exec;
 use crate::store::{PayloadKinds, SessionStore};
 
@@ -99,6 +102,41 @@ pub(crate) struct State {
     pub faults: Vec<CoroutineFault>,
     pub scratch_labels: Vec<SymId>,
     pub steps: u64,
+    pub auth: Auth,
+    pub replay_mode: ReplayMode,
+    pub seed: u64,
+    /// Host-supplied endpoint secrets by `(sid, role)` (`Group::set_endpoint_key`).
+    pub supplied_keys: BTreeMap<(u64, u16), [u8; 32]>,
+    /// Reused envelope buffer of the send and receive paths.
+    pub envelope: Vec<u8>,
+    /// Pending transport injections by the group-wide index of the `Sent` they apply to.
+    pub injections: BTreeMap<u64, Injection>,
+    /// `Sent` events so far: the index of the next one.
+    pub sent_count: u64,
+}
+
+impl State {
+    /// The store, and the transport settings for one send or receive.
+    pub fn store_and_transport(&mut self, inject: Option<Injection>) -> (&mut SessionStore, Transport<'_>) {
+        let tr = Transport {
+            auth: self.auth,
+            replay_mode: self.replay_mode,
+            max_nullifiers: self.limits.max_nullifiers_per_session,
+            max_payload_bytes: self.limits.max_payload_bytes,
+            envelope: &mut self.envelope,
+            inject,
+        };
+        (&mut self.store, tr)
+    }
+}
+
+/// Why a host-supplied key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("session {sid:#x} is already open: its keys were bound at open")]
+    AlreadyOpen { sid: u64 },
+    #[error("session {sid:#x} does not belong to group {group}")]
+    ForeignSession { sid: u64, group: u32 },
 }
 
 /// One group of coroutines and sessions. `Send`: a threaded runner moves
@@ -146,6 +184,13 @@ impl Group {
             faults: Vec::new(),
             scratch_labels: Vec::new(),
             steps: 0,
+            auth: config.auth,
+            replay_mode: config.replay_mode,
+            seed: config.seed,
+            supplied_keys: BTreeMap::new(),
+            envelope: Vec::with_capacity(64),
+            injections: BTreeMap::new(),
+            sent_count: 0,
         };
         let (consts, kinds) = (const_values(m), PayloadKinds::new(&m.strings));
         let mut group = Group { program, consts, kinds, st, status: GroupStatus::Running, host };
@@ -188,6 +233,37 @@ impl Group {
     /// Coroutines spawned so far, the entry included.
     pub fn coroutine_count(&self) -> usize {
         self.st.coroutines.len()
+    }
+
+    /// Supplies the secret of endpoint `role` of session `sid` instead of
+    /// deriving it from the seed. Keys are bound at open, so `sid` must not be
+    /// open yet (sids are `group << 32 | n`, n counting opens). The verifying
+    /// key is recorded in `Opened`, so the replay's signatures verify offline;
+    /// re-executing such a replay needs the same keys supplied again.
+    pub fn set_endpoint_key(&mut self, sid: u64, role: u16, secret: [u8; 32]) -> Result<(), KeyError> {
+        let group = self.st.group;
+        if (sid >> 32) as u32 != group {
+            return Err(KeyError::ForeignSession { sid, group });
+        }
+        if self.st.store.get(sid).is_some() {
+            return Err(KeyError::AlreadyOpen { sid });
+        }
+        self.st.supplied_keys.insert((sid, role), secret);
+        Ok(())
+    }
+
+    /// Injects a transport fault into the group's `nth` sent message (`nth`
+    /// counts this group's `Sent` events from 0, in canonical order). A later
+    /// call for the same `nth` replaces the earlier one; an `nth` already
+    /// passed is never applied. Each applied injection is recorded as an
+    /// `Injected` event right after the message's `Sent`.
+    pub fn inject(&mut self, nth: u64, injection: Injection) {
+        self.st.injections.insert(nth, injection);
+    }
+
+    /// `Sent` events so far.
+    pub fn sent_count(&self) -> u64 {
+        self.st.sent_count
     }
 
     /// Moves the events emitted so far to the end of `out`, in canonical

@@ -6,26 +6,36 @@
 //! everything it spawns and opens. [`Group::run_round`] runs every runnable
 //! coroutine for one fuel quantum in coroutine-id order, then a barrier makes
 //! the round's sends visible. Every observable step is an [`Event`]; every
-//! protocol violation is a typed [`Fault`] (3xxx). The machine reads no
-//! clock, no randomness and no files.
+//! protocol violation is a typed [`Fault`] (3xxx). Messages are signed per
+//! endpoint (Ed25519, [`auth`]) and checked at receive against the replay
+//! policy ([`consume`]); [`inject`] injects transport faults for tests. The
+//! machine reads no clock, no randomness and no files.
 
 pub mod actions;
+pub mod auth;
 pub mod buffer;
 pub mod config;
+pub mod consume;
 mod coroutine;
 pub mod event;
 pub mod fault;
 pub mod group;
 pub mod host;
+pub mod inject;
 mod step;
 mod step_session;
 pub mod store;
 
 pub use actions::{CloseOutcome, Expect, Peeked, Refusal, SendOutcome, TypeView};
+pub use auth::{EndpointKey, SignatureError, SignatureReport, verify_signatures};
 pub use buffer::{BoundedBuffer, Message, PushOutcome};
-pub use config::{Config, Limits, config_digest};
+pub use config::{Auth, Config, Limits, ReplayMode, config_digest};
+pub use consume::{Consumed, Consumption, Transport};
 pub use event::*;
 pub use fault::{Expected, FAULT_CODES, Fault, Op};
-pub use group::{BlockedEndpoint, CoroutineFault, Group, GroupOutcome, GroupStatus, RoundReport, StallReport};
+pub use group::{
+    BlockedEndpoint, CoroutineFault, Group, GroupOutcome, GroupStatus, KeyError, RoundReport, StallReport,
+};
 pub use host::{Host, HostCtx, NullHost};
-pub use store::{OpenRequest, PayloadKinds, Session, SessionStatus, SessionStore, unfold};
+pub use inject::Injection;
+pub use store::{OpenRequest, PayloadKinds, Security, Session, SessionStatus, SessionStore, unfold};

@@ -11,7 +11,7 @@ use crate::event::{EventKind, EventSite, HostPoint, TerminalReason};
 use crate::fault::{Fault, Op};
 use crate::host::HostCtx;
 use crate::step::{Exec, Flow};
-use crate::store::{OpenRequest, SessionStatus};
+use crate::store::{OpenRequest, Security, SessionStatus};
 
 /// Owner of an endpoint sent as a payload and not yet received.
 pub const IN_TRANSIT: u32 = u32::MAX;
@@ -103,12 +103,20 @@ impl<'a> Exec<'a> {
             self.co(co).reg(d)?;
         }
         let (limits, default) = (self.st.limits, self.st.default_buffer);
-        let sid = self.st.store.open(&self.m.types, req, co as u32, default, limits.max_sessions)?;
+        let security = Security {
+            auth: self.st.auth,
+            replay_mode: self.st.replay_mode,
+            seed: self.st.seed,
+            supplied: &self.st.supplied_keys,
+        };
+        let sid = self.st.store.open(&self.m.types, req, co as u32, default, limits.max_sessions, &security)?;
         for (i, &d) in dsts.iter().enumerate() {
             self.co(co).set(d, Value::Endpoint(Endpoint { sid, role: i as u16 }))?;
         }
+        let keys =
+            self.st.store.get(sid).map_or(Vec::new(), |s| s.body.keys.iter().map(|k| k.verifying_bytes()).collect());
         let ep = Endpoint { sid, role: EventSite::NO_ROLE };
-        self.emit(co, Some(ep), EventKind::Opened { roles: req.roles.to_vec() });
+        self.emit(co, Some(ep), EventKind::Opened { roles: req.roles.to_vec(), keys });
         Ok(Flow::Next)
     }
 
@@ -116,9 +124,11 @@ impl<'a> Exec<'a> {
         let c = &self.st.coroutines[co];
         let ep = c.endpoint(ep)?;
         let payload = c.reg(src)?.clone();
-        let max = self.st.limits.max_payload_bytes;
         let tv = self.tv();
-        let outcome = self.st.store.send(tv, ep, co as u32, label, payload.clone(), max)?;
+        let nth = self.st.sent_count;
+        let inject = if self.st.injections.is_empty() { None } else { self.st.injections.get(&nth).copied() };
+        let (store, mut tr) = self.st.store_and_transport(inject);
+        let outcome = store.send(tv, ep, co as u32, label, payload.clone(), &mut tr)?;
         if let (Value::Endpoint(moved), false) = (&payload, outcome == SendOutcome::Blocked) {
             // Delegation: the endpoint leaves this coroutine; the receiver takes ownership.
             self.st.store.set_owner(*moved, IN_TRANSIT);
@@ -130,8 +140,13 @@ impl<'a> Exec<'a> {
                 self.emit(co, Some(ep), EventKind::Dropped { to, label, seq });
                 Ok(Flow::Next)
             }
-            SendOutcome::Sent { to, seq, overwrote } => {
-                self.emit(co, Some(ep), EventKind::Sent { to, label, seq, payload });
+            SendOutcome::Sent { to, seq, overwrote, signature } => {
+                self.st.sent_count += 1;
+                self.emit(co, Some(ep), EventKind::Sent { to, label, seq, payload, signature });
+                if let Some(injection) = inject {
+                    self.st.injections.remove(&nth);
+                    self.emit(co, Some(ep), EventKind::Injected { injection, nth, to, seq });
+                }
                 if overwrote {
                     self.emit(co, Some(ep), EventKind::Overwritten { to, label, seq });
                 }
@@ -144,7 +159,8 @@ impl<'a> Exec<'a> {
     /// payload into `dst`. Returns the arm index, or `None` when blocked.
     fn deliver(&mut self, co: usize, ep: Endpoint, expect: Expect<'_>, dst: u16) -> Result<Option<usize>, Refusal> {
         self.co(co).reg(dst)?;
-        let Some(p) = self.st.store.peek(&self.m.types, ep, co as u32, expect)? else {
+        let (store, mut tr) = self.st.store_and_transport(None);
+        let Some(p) = store.peek(&self.m.types, ep, co as u32, expect, &mut tr)? else {
             return Ok(None);
         };
         let ctx = self.ctx(co, Some(ep), Some(p.from), Some(p.label));
@@ -163,6 +179,11 @@ impl<'a> Exec<'a> {
         }
         let payload = msg.payload.clone();
         self.emit(co, Some(ep), EventKind::Received { from: p.from, label: p.label, seq: p.seq, payload });
+        let mode = self.st.replay_mode;
+        if let Some(c) = p.identity.and_then(|id| self.st.store.consume(mode, ep, p.from, p.seq, id)) {
+            let kind = EventKind::Consumed { mode, identity: c.identity, pre_root: c.pre_root, post_root: c.post_root };
+            self.emit(co, Some(ep), kind);
+        }
         self.co(co).set(dst, msg.payload)?;
         Ok(Some(p.arm))
     }

@@ -3,12 +3,17 @@
 //! types, per-edge buffers and the lifecycle status. The typed actions that
 //! check operations against local types live in `actions.rs`.
 
+use std::collections::BTreeMap;
+
 use smallvec::SmallVec;
 
 use canon_bytecode::{BufferConfig, EdgeBuffer};
 use canon_types::{Endpoint, SymId, TypeGraph, TypeId, ValueKind};
 
-use crate::buffer::BoundedBuffer;
+use crate::auth::EndpointKey;
+use crate::buffer::{BoundedBuffer, Message};
+use crate::config::{Auth, ReplayMode};
+use crate::consume::Consumption;
 use crate::fault::Fault;
 
 /// Lifecycle phase of a session.
@@ -56,6 +61,9 @@ pub struct Edge {
     pub recv_seq: u64,
     /// Whether the edge is on the store's dirty list for the next barrier.
     pub(crate) dirty: bool,
+    /// A message the transport holds back (`Injection::Reorder`) until the
+    /// next message on the edge.
+    pub(crate) held: Option<Message>,
 }
 
 /// The storage of a live session; recycled when the session ends so that
@@ -68,6 +76,10 @@ pub struct SessionBody {
     pub endpoints: SmallVec<[EndpointState; 4]>,
     /// `roles.len()²` edges, indexed `[from * n + to]`.
     pub edges: Vec<Edge>,
+    /// Key pair per role, bound at open (empty under `Auth::None`).
+    pub keys: Vec<EndpointKey>,
+    /// Replay-consumption state (seed 002/003).
+    pub consumption: Consumption,
     pub(crate) open_endpoints: u16,
 }
 
@@ -101,6 +113,28 @@ pub struct OpenRequest<'a> {
     /// Number of destination registers.
     pub dsts_len: usize,
     pub buffers: &'a [EdgeBuffer],
+}
+
+/// What `open` binds besides types and buffers: endpoint keys and the
+/// replay-consumption policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Security<'a> {
+    pub auth: Auth,
+    pub replay_mode: ReplayMode,
+    /// Seed of derived keys.
+    pub seed: u64,
+    /// Host-supplied secrets by `(sid, role)`; they take precedence over derivation.
+    pub supplied: &'a BTreeMap<(u64, u16), [u8; 32]>,
+}
+
+impl Security<'_> {
+    /// The key of endpoint `role` of session `sid`.
+    fn key(&self, sid: u64, role: u16) -> EndpointKey {
+        match self.supplied.get(&(sid, role)) {
+            Some(secret) => EndpointKey::from_secret(secret),
+            None => EndpointKey::derive(self.seed, sid, role),
+        }
+    }
 }
 
 /// Payload kinds per symbol: `kinds[s]` is the [`ValueKind`] that type name
@@ -177,8 +211,14 @@ impl SessionStore {
         &self.sessions
     }
 
+    /// The id the next `open` will give its session.
+    pub fn next_sid(&self) -> u64 {
+        u64::from(self.group) << 32 | self.sessions.len() as u64
+    }
+
     /// Admits and creates a session (seed 003 open path); endpoint `i` is
-    /// owned by `owner`. Returns the new session id.
+    /// owned by `owner` and, under `Auth::Ed25519`, bound to its key.
+    /// Returns the new session id.
     pub fn open(
         &mut self,
         graph: &TypeGraph,
@@ -186,17 +226,23 @@ impl SessionStore {
         owner: u32,
         default_buffer: BufferConfig,
         max_sessions: u32,
+        security: &Security<'_>,
     ) -> Result<u64, Fault> {
         admit(graph, req)?;
         if self.live >= max_sessions {
             return Err(Fault::TooManySessions { max: max_sessions });
         }
         let n = u32::try_from(self.sessions.len()).map_err(|_| Fault::TooManySessions { max: u32::MAX })?;
+        let sid = u64::from(self.group) << 32 | u64::from(n);
         let mut body = self.pool.pop().unwrap_or_default();
         init_body(&mut body, graph, req, owner, default_buffer)?;
+        if security.auth == Auth::Ed25519 {
+            body.keys.extend((0..req.roles.len() as u16).map(|role| security.key(sid, role)));
+        }
+        body.consumption.reset(security.replay_mode, body.edges.len());
         self.sessions.push(Session { status: SessionStatus::Active, epoch: 0, body });
         self.live += 1;
-        Ok(u64::from(self.group) << 32 | u64::from(n))
+        Ok(sid)
     }
 
     /// The endpoint's current local type (`lookup_type`).
@@ -269,7 +315,11 @@ impl SessionStore {
         let mut body = std::mem::take(&mut session.body);
         for edge in &mut body.edges {
             edge.buffer.clear();
+            edge.held = None;
         }
+        // Close prunes the per-session replay counters and nullifiers; keys are dropped.
+        body.consumption.prune();
+        body.keys.clear();
         self.pool.push(body);
         self.live -= 1;
         Some(epoch)
@@ -340,7 +390,9 @@ fn init_body(
         edge.send_seq = 0;
         edge.recv_seq = 0;
         edge.dirty = false;
+        edge.held = None;
     }
+    body.keys.clear();
     for b in req.buffers {
         let i = body.edge_index(b.from, b.to);
         body.edges[i].buffer.reset(b.config);

@@ -5,10 +5,37 @@ mod common;
 
 use canon_bytecode::{Backpressure, BufferConfig, BufferMode, EdgeBuffer};
 use canon_machine::{
-    Expect, Fault, OpenRequest, PayloadKinds, Refusal, SendOutcome, SessionStatus, SessionStore, TypeView,
+    Auth, Expect, Fault, OpenRequest, PayloadKinds, Refusal, ReplayMode, Security, SendOutcome, SessionStatus,
+    SessionStore, Transport, TypeView,
 };
 use canon_types::{Endpoint, SymId, TypeId, Value};
 use common::*;
+
+/// Unsigned transport with no replay policy (a fresh scratch buffer per statement).
+macro_rules! tr {
+    ($max:expr) => {
+        &mut Transport {
+            auth: Auth::None,
+            replay_mode: ReplayMode::Off,
+            max_nullifiers: 0,
+            max_payload_bytes: $max,
+            envelope: &mut Vec::new(),
+            inject: None,
+        }
+    };
+}
+
+/// No keys, no replay policy.
+macro_rules! sec {
+    () => {
+        &Security {
+            auth: Auth::None,
+            replay_mode: ReplayMode::Off,
+            seed: 0,
+            supplied: &std::collections::BTreeMap::new(),
+        }
+    };
+}
 
 struct Fixture {
     mb: Mb,
@@ -48,7 +75,7 @@ impl Fixture {
             dsts_len: 2,
             buffers,
         };
-        store.open(&self.mb.m.types, &req, 0, BufferConfig::default(), 16)
+        store.open(&self.mb.m.types, &req, 0, BufferConfig::default(), 16, sec!())
     }
 }
 
@@ -64,7 +91,7 @@ fn open_admission_rejects_each_malformed_open() {
     let types = [f.ta, f.tb];
     let open = |store: &mut SessionStore, roles: &[SymId], handlers: &[SymId], dsts_len, buffers: &[EdgeBuffer]| {
         let req = OpenRequest { roles, types: &types[..roles.len().min(2)], handlers, dsts_len, buffers };
-        store.open(g, &req, 0, BufferConfig::default(), 1)
+        store.open(g, &req, 0, BufferConfig::default(), 1, sec!())
     };
     assert_eq!(open(&mut store, &[a, a], &[h, h], 2, &[]), Err(Fault::DuplicateRole { role: a }));
     assert_eq!(open(&mut store, &[a, b], &[h], 2, &[]), Err(Fault::MissingHandler { role: b }));
@@ -91,12 +118,12 @@ fn only_the_owner_may_act() {
     let f = fixture(1);
     let mut store = SessionStore::new(0);
     f.open(&mut store, &[]).unwrap();
-    let err = store.send(f.tv(), A, 3, f.m, Value::Int(1), 64).unwrap_err();
+    let err = store.send(f.tv(), A, 3, f.m, Value::Int(1), tr!(64)).unwrap_err();
     assert_eq!(err, Refusal::Fault(Fault::NotOwner { ep: A, owner: 0, coroutine: 3 }));
     store.set_owner(A, 3);
-    assert!(store.send(f.tv(), A, 3, f.m, Value::Int(1), 64).is_ok());
+    assert!(store.send(f.tv(), A, 3, f.m, Value::Int(1), tr!(64)).is_ok());
     let other_group = Endpoint { sid: 1 << 32, role: 0 };
-    let err = store.send(f.tv(), other_group, 3, f.m, Value::Int(1), 64).unwrap_err();
+    let err = store.send(f.tv(), other_group, 3, f.m, Value::Int(1), tr!(64)).unwrap_err();
     assert_eq!(err, Refusal::Fault(Fault::UnknownSession { sid: 1 << 32 }));
 }
 
@@ -105,7 +132,7 @@ fn payload_too_large() {
     let f = fixture(1);
     let mut store = SessionStore::new(0);
     f.open(&mut store, &[]).unwrap();
-    let err = store.send(f.tv(), A, 0, f.m, Value::Int(1), 4).unwrap_err();
+    let err = store.send(f.tv(), A, 0, f.m, Value::Int(1), tr!(4)).unwrap_err();
     assert_eq!(err, Refusal::Fault(Fault::PayloadTooLarge { ep: A, len_bytes: 9, max_bytes: 4 }));
     assert_eq!(store.lookup_type(A), Some(f.ta), "a refused send leaves the type alone");
 }
@@ -115,7 +142,7 @@ fn send_n(config: BufferConfig, n: usize) -> (Fixture, SessionStore, Vec<Result<
     let f = fixture(n);
     let mut store = SessionStore::new(0);
     f.open(&mut store, &[EdgeBuffer { from: 0, to: 1, config }]).unwrap();
-    let results = (0..n).map(|i| store.send(f.tv(), A, 0, f.m, Value::Int(i as i64), 64)).collect();
+    let results = (0..n).map(|i| store.send(f.tv(), A, 0, f.m, Value::Int(i as i64), tr!(64))).collect();
     (f, store, results)
 }
 
@@ -124,7 +151,7 @@ fn drain(f: &Fixture, store: &mut SessionStore) -> Vec<Value> {
     let mut out = Vec::new();
     let after_end = Refusal::Fault(Fault::ActionAfterEnd { ep: B, attempted: canon_machine::Op::Recv });
     loop {
-        let p = match store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m)) {
+        let p = match store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)) {
             Ok(Some(p)) => p,
             Ok(None) => break,
             Err(e) if e == after_end => break,
@@ -143,7 +170,7 @@ fn fifo(policy: Backpressure) -> BufferConfig {
 }
 
 fn sent(to: u16, seq: u64) -> Result<SendOutcome, Refusal> {
-    Ok(SendOutcome::Sent { to, seq, overwrote: false })
+    Ok(SendOutcome::Sent { to, seq, overwrote: false, signature: None })
 }
 
 #[test]
@@ -161,11 +188,11 @@ fn fifo_block_blocks_without_state_change_then_resumes() {
     let before = store.lookup_type(A);
     store.flush();
     // Backpressure counts visible messages too: still blocked.
-    assert_eq!(store.send(f.tv(), A, 0, f.m, Value::Int(2), 64), Ok(SendOutcome::Blocked));
+    assert_eq!(store.send(f.tv(), A, 0, f.m, Value::Int(2), tr!(64)), Ok(SendOutcome::Blocked));
     assert_eq!(store.lookup_type(A), before);
-    store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m)).unwrap().unwrap();
+    store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)).unwrap().unwrap();
     store.take(&f.mb.m.types, B, 0).unwrap();
-    assert_eq!(store.send(f.tv(), A, 0, f.m, Value::Int(2), 64), sent(1, 2));
+    assert_eq!(store.send(f.tv(), A, 0, f.m, Value::Int(2), tr!(64)), sent(1, 2));
     store.flush();
     assert_eq!(drain(&f, &mut store), vec![Value::Int(1), Value::Int(2)]);
 }
@@ -204,13 +231,13 @@ fn latest_value_keeps_only_the_newest_under_every_policy() {
             results,
             vec![
                 sent(1, 0),
-                Ok(SendOutcome::Sent { to: 1, seq: 1, overwrote: true }),
-                Ok(SendOutcome::Sent { to: 1, seq: 2, overwrote: true })
+                Ok(SendOutcome::Sent { to: 1, seq: 1, overwrote: true, signature: None }),
+                Ok(SendOutcome::Sent { to: 1, seq: 2, overwrote: true, signature: None })
             ]
         );
         store.flush();
         let got: Vec<_> = {
-            let p = store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m)).unwrap().unwrap();
+            let p = store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)).unwrap().unwrap();
             vec![(p.seq, store.peek_payload(B, p.from).cloned().unwrap())]
         };
         assert_eq!(got, vec![(2, Value::Int(2))], "{policy:?}");
@@ -224,7 +251,7 @@ fn latest_value_replacing_a_visible_message_hides_it_until_the_barrier() {
     store.flush();
     // After the barrier the newest (seq 1) is visible; a third send would
     // replace it and it would be invisible again until the next barrier.
-    let p = store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m)).unwrap().unwrap();
+    let p = store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)).unwrap().unwrap();
     assert_eq!(p.seq, 1);
 }
 
@@ -247,6 +274,6 @@ fn terminated_sessions_end_their_users() {
     let mut store = SessionStore::new(0);
     f.open(&mut store, &[]).unwrap();
     store.finish(0, SessionStatus::Cancelled);
-    let err = store.send(f.tv(), A, 0, f.m, Value::Int(1), 64).unwrap_err();
+    let err = store.send(f.tv(), A, 0, f.m, Value::Int(1), tr!(64)).unwrap_err();
     assert_eq!(err, Refusal::SessionEnded(SessionStatus::Cancelled));
 }

@@ -14,7 +14,13 @@ fn pair(tick: u64) -> [Event; 2] {
     let payload = Value::Int(tick as i64);
     let sent = Event {
         site: EventSite { group: 0, tick, coroutine: 0, sid: 0, role: 0 },
-        kind: EventKind::Sent { to: 1, label: SymId(2), seq: tick, payload: payload.clone() },
+        kind: EventKind::Sent {
+            to: 1,
+            label: SymId(2),
+            seq: tick,
+            payload: payload.clone(),
+            signature: Some([0x5a; 64]),
+        },
     };
     let received = Event {
         site: EventSite { group: 0, tick: tick + 1, coroutine: 1, sid: 0, role: 1 },

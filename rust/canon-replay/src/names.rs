@@ -20,7 +20,7 @@ impl<'a> Names<'a> {
 
     /// Records the role list of a session when `ev` opens one.
     pub fn observe(&mut self, ev: &'a Event) {
-        if let EventKind::Opened { roles } = &ev.kind {
+        if let EventKind::Opened { roles, .. } = &ev.kind {
             self.sessions.insert(ev.site.sid, roles);
         }
     }

@@ -5,6 +5,7 @@
 //! value encoding. See `bytecode-spec/replay.md` for the table.
 
 use canon_machine::event::{Event, EventKind, EventSite, HostPoint, TerminalReason};
+use canon_machine::{Injection, ReplayMode};
 use canon_types::value::ValueDecodeError;
 use canon_types::{SymId, Value};
 
@@ -24,6 +25,8 @@ pub mod kind {
     pub const RECEIVED: u8 = 0x11;
     pub const DROPPED: u8 = 0x12;
     pub const OVERWRITTEN: u8 = 0x13;
+    pub const CONSUMED: u8 = 0x14;
+    pub const INJECTED: u8 = 0x15;
     pub const HOST_ANSWER: u8 = 0x20;
     pub const TIMEOUT_ISSUED: u8 = 0x30;
     pub const CANCELLATION_REQUESTED: u8 = 0x31;
@@ -47,6 +50,8 @@ pub fn kind_byte(k: &EventKind) -> u8 {
         K::Received { .. } => kind::RECEIVED,
         K::Dropped { .. } => kind::DROPPED,
         K::Overwritten { .. } => kind::OVERWRITTEN,
+        K::Consumed { .. } => kind::CONSUMED,
+        K::Injected { .. } => kind::INJECTED,
         K::HostAnswer { .. } => kind::HOST_ANSWER,
         K::TimeoutIssued { .. } => kind::TIMEOUT_ISSUED,
         K::CancellationRequested { .. } => kind::CANCELLATION_REQUESTED,
@@ -88,13 +93,38 @@ fn encode_kind(k: &EventKind, out: &mut Vec<u8>) {
     match k {
         K::Spawned { proc } => out.extend_from_slice(&proc.to_le_bytes()),
         K::Halted | K::Aborted | K::Closed => {}
-        K::Opened { roles } => {
+        K::Opened { roles, keys } => {
             out.extend_from_slice(&len_u32(roles.len()).to_le_bytes());
             roles.iter().for_each(|r| out.extend_from_slice(&r.0.to_le_bytes()));
+            out.extend_from_slice(&len_u32(keys.len()).to_le_bytes());
+            keys.iter().for_each(|k| out.extend_from_slice(k));
         }
-        K::Sent { to: peer, label, seq, payload } | K::Received { from: peer, label, seq, payload } => {
-            put_msg(out, *peer, *label, *seq);
+        K::Sent { to, label, seq, payload, signature } => {
+            put_msg(out, *to, *label, *seq);
+            match signature {
+                Some(sig) => {
+                    out.push(1);
+                    out.extend_from_slice(sig);
+                }
+                None => out.push(0),
+            }
             payload.encode(out);
+        }
+        K::Received { from, label, seq, payload } => {
+            put_msg(out, *from, *label, *seq);
+            payload.encode(out);
+        }
+        K::Consumed { mode, identity, pre_root, post_root } => {
+            out.push(mode.byte());
+            out.extend_from_slice(identity);
+            out.extend_from_slice(pre_root);
+            out.extend_from_slice(post_root);
+        }
+        K::Injected { injection, nth, to, seq } => {
+            out.push(injection.byte());
+            out.extend_from_slice(&nth.to_le_bytes());
+            out.extend_from_slice(&to.to_le_bytes());
+            out.extend_from_slice(&seq.to_le_bytes());
         }
         K::Dropped { to, label, seq } | K::Overwritten { to, label, seq } => put_msg(out, *to, *label, *seq),
         K::HostAnswer { point, answer } => {
@@ -189,10 +219,11 @@ fn decode_kind(c: &mut Cursor<'_>, code: u8, at: At) -> Result<EventKind, KindEr
     Ok(match code {
         kind::SPAWNED => K::Spawned { proc: c.u32("proc").map_err(e)? },
         kind::HALTED => K::Halted,
-        kind::OPENED => K::Opened { roles: decode_roles(c, at)? },
+        kind::OPENED => K::Opened { roles: decode_roles(c, at)?, keys: decode_keys(c, at)? },
         kind::SENT => {
             let (to, label, seq) = msg(c, at)?;
-            K::Sent { to, label, seq, payload: value(c, at)? }
+            let signature = signature(c, at)?;
+            K::Sent { to, label, seq, payload: value(c, at)?, signature }
         }
         kind::RECEIVED => {
             let (from, label, seq) = msg(c, at)?;
@@ -205,6 +236,14 @@ fn decode_kind(c: &mut Cursor<'_>, code: u8, at: At) -> Result<EventKind, KindEr
         kind::OVERWRITTEN => {
             let (to, label, seq) = msg(c, at)?;
             K::Overwritten { to, label, seq }
+        }
+        kind::CONSUMED => consumed(c, at)?,
+        kind::INJECTED => {
+            let tag_at = c.offset();
+            let tag = c.u8("injection").map_err(e)?;
+            let injection = Injection::from_byte(tag).ok_or_else(|| at.bad_tag(tag_at, "injection", tag))?;
+            let nth = c.u64("nth").map_err(e)?;
+            K::Injected { injection, nth, to: c.u16("peer role").map_err(e)?, seq: c.u64("seq").map_err(e)? }
         }
         kind::HOST_ANSWER => K::HostAnswer { point: host_point(c, at)?, answer: value(c, at)? },
         kind::TIMEOUT_ISSUED => K::TimeoutIssued { witness: c.u64("witness").map_err(e)? },
@@ -235,6 +274,44 @@ fn decode_roles(c: &mut Cursor<'_>, at: At) -> Result<Vec<SymId>, ReplayError> {
         return Err(at.overrun(s));
     }
     (0..count).map(|_| c.u32("role name").map(SymId).map_err(e)).collect()
+}
+
+fn decode_keys(c: &mut Cursor<'_>, at: At) -> Result<Vec<[u8; 32]>, ReplayError> {
+    let e = |s| at.overrun(s);
+    let count_at = c.offset();
+    let count = c.u32("key count").map_err(e)? as usize;
+    if count > c.remaining() / 32 {
+        let s =
+            Short { offset: count_at, what: "key list", needed: count.saturating_mul(32), available: c.remaining() };
+        return Err(at.overrun(s));
+    }
+    (0..count).map(|_| c.array("verifying key").map_err(e)).collect()
+}
+
+fn signature(c: &mut Cursor<'_>, at: At) -> Result<Option<[u8; 64]>, ReplayError> {
+    let e = |s| at.overrun(s);
+    let tag_at = c.offset();
+    match c.u8("signature flag").map_err(e)? {
+        0 => Ok(None),
+        1 => Ok(Some(c.array("signature").map_err(e)?)),
+        tag => Err(at.bad_tag(tag_at, "signature flag", tag)),
+    }
+}
+
+fn consumed(c: &mut Cursor<'_>, at: At) -> Result<EventKind, ReplayError> {
+    let e = |s| at.overrun(s);
+    let tag_at = c.offset();
+    let tag = c.u8("replay mode").map_err(e)?;
+    let mode = match ReplayMode::from_byte(tag) {
+        Some(m @ (ReplayMode::Sequence | ReplayMode::Nullifier)) => m,
+        _ => return Err(at.bad_tag(tag_at, "replay mode", tag)),
+    };
+    Ok(EventKind::Consumed {
+        mode,
+        identity: c.array("identity").map_err(e)?,
+        pre_root: c.array("pre-root").map_err(e)?,
+        post_root: c.array("post-root").map_err(e)?,
+    })
 }
 
 fn host_point(c: &mut Cursor<'_>, at: At) -> Result<HostPoint, ReplayError> {

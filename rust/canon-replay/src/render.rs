@@ -1,5 +1,6 @@
 //! Human and JSON-lines views of a replay.
 
+use canon_machine::ReplayMode;
 use canon_machine::event::{Event, EventKind, EventSite, HostPoint, TerminalReason};
 use canon_types::Value;
 use serde_json::{Map, json};
@@ -9,7 +10,9 @@ use crate::names::{Names, hex, sid_text};
 use crate::replay::Replay;
 
 /// The text view: a header summary, then one line per event, e.g.
-/// `t=3 g0 c1 s0:Buyer1 Sent -> Seller Title("x") seq=0`.
+/// `t=3 g0 c1 s0:Buyer1 Sent -> Seller Title("x") seq=0 sig=1a2b3c4d`.
+/// Keys, signatures and hashes show their first 4 bytes in hex (the JSON
+/// view has them whole).
 pub fn render_text(replay: &Replay) -> String {
     let mut out = header_text(replay);
     let mut names = Names::new(&replay.header.strings);
@@ -54,12 +57,30 @@ fn kind_text(names: &Names<'_>, s: &EventSite, kind: &EventKind) -> String {
     let role = |r: u16| names.role(s.sid, r);
     match kind {
         K::Spawned { proc } => format!("Spawned proc={proc}"),
-        K::Opened { roles } => {
+        K::Opened { roles, keys } => {
             let list: Vec<String> = roles.iter().map(|r| names.sym(*r)).collect();
-            format!("Opened [{}]", list.join(", "))
+            if keys.is_empty() {
+                format!("Opened [{}]", list.join(", "))
+            } else {
+                let keys: Vec<String> = keys.iter().map(|k| short(k)).collect();
+                format!("Opened [{}] keys=[{}]", list.join(", "), keys.join(", "))
+            }
         }
-        K::Sent { to, label, seq, payload } => {
-            format!("Sent -> {} {} seq={seq}", role(*to), names.message(*label, payload))
+        K::Sent { to, label, seq, payload, signature } => {
+            let sig = signature.map_or(String::new(), |s| format!(" sig={}", short(&s)));
+            format!("Sent -> {} {} seq={seq}{sig}", role(*to), names.message(*label, payload))
+        }
+        K::Consumed { mode, identity, pre_root, post_root } => {
+            format!(
+                "Consumed {} id={} root={}->{}",
+                mode_name(*mode),
+                short(identity),
+                short(pre_root),
+                short(post_root)
+            )
+        }
+        K::Injected { injection, nth, to, seq } => {
+            format!("Injected {} nth={nth} -> {} seq={seq}", injection.name(), role(*to))
         }
         K::Received { from, label, seq, payload } => {
             format!("Received <- {} {} seq={seq}", role(*from), names.message(*label, payload))
@@ -86,6 +107,19 @@ fn kind_text(names: &Names<'_>, s: &EventSite, kind: &EventKind) -> String {
         },
         K::EpochAdvanced { epoch } => format!("EpochAdvanced epoch={epoch}"),
         K::Halted | K::Aborted | K::Closed => format!("{kind:?}"),
+    }
+}
+
+/// The first 4 bytes of a key, signature or hash, in hex.
+fn short(bytes: &[u8]) -> String {
+    hex(&bytes[..bytes.len().min(4)])
+}
+
+fn mode_name(mode: ReplayMode) -> &'static str {
+    match mode {
+        ReplayMode::Off => "off",
+        ReplayMode::Sequence => "sequence",
+        ReplayMode::Nullifier => "nullifier",
     }
 }
 
@@ -145,6 +179,8 @@ pub(crate) fn kind_name(kind: &EventKind) -> &'static str {
         K::Received { .. } => "Received",
         K::Dropped { .. } => "Dropped",
         K::Overwritten { .. } => "Overwritten",
+        K::Consumed { .. } => "Consumed",
+        K::Injected { .. } => "Injected",
         K::HostAnswer { .. } => "HostAnswer",
         K::TimeoutIssued { .. } => "TimeoutIssued",
         K::CancellationRequested { .. } => "CancellationRequested",
@@ -165,14 +201,33 @@ fn kind_fields(names: &Names<'_>, sid: u64, kind: &EventKind, obj: &mut Map<Stri
     };
     match kind {
         K::Spawned { proc } => put("proc", json!(proc)),
-        K::Opened { roles } => put("roles", json!(roles.iter().map(|r| names.sym(*r)).collect::<Vec<_>>())),
-        K::Sent { to: peer, label, seq, payload } | K::Received { from: peer, label, seq, payload } => {
+        K::Opened { roles, keys } => {
+            put("roles", json!(roles.iter().map(|r| names.sym(*r)).collect::<Vec<_>>()));
+            put("keys", json!(keys.iter().map(|k| hex(k)).collect::<Vec<_>>()));
+        }
+        K::Sent { to: peer, label, seq, payload, .. } | K::Received { from: peer, label, seq, payload } => {
             let side = if matches!(kind, K::Sent { .. }) { "to" } else { "from" };
             put(side, json!(peer));
             put(&format!("{side}_name"), json!(names.role_name(sid, *peer)));
             put("label", json!(names.sym(*label)));
             put("seq", json!(seq));
             put("payload", value_json(names, payload));
+            if let K::Sent { signature, .. } = kind {
+                put("signature", json!(signature.map(|s| hex(&s))));
+            }
+        }
+        K::Consumed { mode, identity, pre_root, post_root } => {
+            put("mode", json!(mode_name(*mode)));
+            put("identity", json!(hex(identity)));
+            put("pre_root", json!(hex(pre_root)));
+            put("post_root", json!(hex(post_root)));
+        }
+        K::Injected { injection, nth, to, seq } => {
+            put("injection", json!(injection.name()));
+            put("nth", json!(nth));
+            put("to", json!(to));
+            put("to_name", json!(names.role_name(sid, *to)));
+            put("seq", json!(seq));
         }
         K::Dropped { to, label, seq } | K::Overwritten { to, label, seq } => {
             put("to", json!(to));

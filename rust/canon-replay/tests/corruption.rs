@@ -4,7 +4,7 @@ mod common;
 
 use canon_machine::event::{EventKind, EventSite};
 use canon_replay::{BLOCK_TARGET_BYTES, Replay, ReplayError, ReplayWriter};
-use canon_types::ErrorCode;
+use canon_types::{ErrorCode, SymId, Value};
 use common::{build_file, header, many, records, two_buyer};
 use proptest::prelude::*;
 
@@ -47,20 +47,20 @@ fn a_flip_inside_a_block_names_that_block_and_its_first_event() {
     let bytes = valid(&events);
     let replay = Replay::decode(&bytes).unwrap();
     assert!(replay.block_count() >= 4);
-    // Block 2 starts after the header and two blocks of 82 records of 50 bytes.
-    let block_len = 8 + 82 * 50 + 32;
+    // Block 2 starts after the header and two blocks of 81 records of 51 bytes.
+    let block_len = 8 + 81 * 51 + 32;
     let block2 = header_len() + 2 * block_len;
     let mut damaged = bytes.clone();
     damaged[block2 + 8 + 100] ^= 0x10;
     assert_eq!(
         Replay::decode(&damaged),
-        Err(ReplayError::ChainMismatch { offset: block2, block: 2, first_event: 164 })
+        Err(ReplayError::ChainMismatch { offset: block2, block: 2, first_event: 162 })
     );
     // Damage to the stored hash of block 1 is reported at block 1.
     let mut damaged = bytes;
     damaged[block2 - 1] ^= 0x01;
     let err = Replay::decode(&damaged).unwrap_err();
-    assert!(matches!(err, ReplayError::ChainMismatch { block: 1, first_event: 82, .. }), "{err}");
+    assert!(matches!(err, ReplayError::ChainMismatch { block: 1, first_event: 81, .. }), "{err}");
 }
 
 #[test]
@@ -134,6 +134,27 @@ fn bad_payload_and_bad_tags_name_the_event() {
 }
 
 #[test]
+fn bad_signature_flag_replay_mode_and_injection_tags_name_the_event() {
+    use canon_machine::{Injection, ReplayMode};
+    let s = common::site(0, 0, 0);
+    let sent = EventKind::Sent { to: 1, label: SymId(0), seq: 0, payload: Value::Unit, signature: None };
+    let consumed =
+        EventKind::Consumed { mode: ReplayMode::Sequence, identity: [1; 32], pre_root: [0; 32], post_root: [2; 32] };
+    let injected = EventKind::Injected { injection: Injection::Reorder, nth: 3, to: 1, seq: 3 };
+    let cases =
+        [(sent, 27 + 14, 2, "signature flag"), (consumed, 27, 0, "replay mode"), (injected, 27, 5, "injection")];
+    for (kind, at, tag, field) in cases {
+        let mut body = records(&[common::ev(s, kind)]);
+        body[at] = tag;
+        let err = Replay::decode(&build_file(&header(), &[(1, body)], 1)).unwrap_err();
+        assert!(
+            matches!(err, ReplayError::BadEventField { event: 0, field: f, tag: t, .. } if f == field && t == tag),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn blocks_cut_off_the_canonical_points_are_rejected() {
     let h = header();
     let events = two_buyer();
@@ -150,12 +171,17 @@ fn blocks_cut_off_the_canonical_points_are_rejected() {
 
 #[test]
 fn huge_role_count_does_not_allocate() {
-    let e = common::ev(common::site(0, 0, EventSite::NO_ROLE), EventKind::Opened { roles: vec![] });
+    let e = common::ev(common::site(0, 0, EventSite::NO_ROLE), EventKind::Opened { roles: vec![], keys: vec![] });
     let mut body = records(&[e]);
     let n = body.len();
+    // The record ends with role count 0 and key count 0.
+    let mut roles = body.clone();
+    roles[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = Replay::decode(&build_file(&header(), &[(1, roles)], 1)).unwrap_err();
+    assert!(matches!(err, ReplayError::EventOverrun { what: "role list", .. }), "{err}");
     body[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
     let err = Replay::decode(&build_file(&header(), &[(1, body)], 1)).unwrap_err();
-    assert!(matches!(err, ReplayError::EventOverrun { what: "role list", .. }), "{err}");
+    assert!(matches!(err, ReplayError::EventOverrun { what: "key list", .. }), "{err}");
 }
 
 proptest! {

@@ -38,12 +38,24 @@ fn a_changed_payload_is_reported_at_its_index_with_context() {
     assert_eq!(a.event, a_events[k]);
     assert_eq!(b.event, b_events[k]);
     let text = d.render_text();
-    assert!(text.contains("a [5] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(15) seq=0\n"), "{text}");
-    assert!(text.contains("b [5] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(16) seq=0\n"), "{text}");
+    assert!(text.contains("a [5] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(15) seq=0 sig=07070707\n"), "{text}");
+    assert!(text.contains("b [5] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(16) seq=0 sig=07070707\n"), "{text}");
     let json = d.render_json();
     assert_eq!(json["events"]["index"], 5);
     assert_eq!(json["events"]["b"]["payload"]["int"], 16);
     assert_eq!(json["events"]["context"].as_array().map(Vec::len), Some(3));
+    assert_eq!(json["events"]["b"]["signature"], "07".repeat(64));
+}
+
+#[test]
+fn a_changed_signature_is_a_divergence() {
+    let a_events = two_buyer();
+    let mut b_events = a_events.clone();
+    let EventKind::Sent { signature, .. } = &mut b_events[5].kind else { panic!("event 5 is a Sent") };
+    *signature = None;
+    let d = diff(&replay(&header(), &a_events), &replay(&header(), &b_events));
+    assert_eq!(d.first_divergence(), Some(5));
+    assert!(d.render_text().contains("b [5] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(15) seq=0\n"));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod common;
 
 use canon_machine::event::{EventKind, EventSite, HostPoint, TerminalReason};
+use canon_machine::{Injection, ReplayMode};
 use canon_replay::{Replay, render_jsonl, render_text};
 use canon_types::{SymId, Value};
 use common::{ev, header, site, two_buyer};
@@ -19,7 +20,7 @@ fn sample() -> Replay {
         ev(s, EventKind::HostAnswer { point: HostPoint::Accept { label: SymId(2) }, answer: Value::Bool(false) }),
         ev(s, EventKind::HostAnswer { point: HostPoint::Choose, answer: Value::Label(SymId(3)) }),
         ev(s, EventKind::HostAnswer { point: HostPoint::Invoke { effect: SymId(5) }, answer: tuple.clone() }),
-        ev(s, EventKind::Sent { to: 0, label: SymId(99), seq: 6, payload: tuple }),
+        ev(s, EventKind::Sent { to: 0, label: SymId(99), seq: 6, payload: tuple, signature: None }),
         ev(s, EventKind::TimeoutIssued { witness: 1 }),
         ev(s, EventKind::CancellationRequested { witness: 1 }),
         ev(s, EventKind::Cancelled { witness: 1 }),
@@ -28,6 +29,20 @@ fn sample() -> Replay {
         ev(s, EventKind::Faulted { code: 3001 }),
         ev(s, EventKind::SessionTerminal { reason: TerminalReason::Faulted { code: 3001 } }),
         ev(EventSite { group: 1, tick: 0, coroutine: 0, sid: 1 << 32, role: 7 }, EventKind::Halted),
+        ev(
+            site(5, 0, EventSite::NO_ROLE),
+            EventKind::Opened { roles: vec![SymId(0), SymId(1)], keys: vec![[0xab; 32], [0xcd; 32]] },
+        ),
+        ev(s, EventKind::Injected { injection: Injection::CorruptSignature, nth: 9, to: 0, seq: 7 }),
+        ev(
+            s,
+            EventKind::Consumed {
+                mode: ReplayMode::Nullifier,
+                identity: [0x11; 32],
+                pre_root: [0; 32],
+                post_root: [0x22; 32],
+            },
+        ),
     ]);
     Replay::from_events(&header(), &events)
 }
@@ -63,4 +78,14 @@ fn jsonl_has_a_header_line_then_one_object_per_event() {
     let choose = &lines[15];
     assert_eq!(choose["point"]["point"], "choose");
     assert_eq!(choose["answer"]["label"], "Quote");
+    assert_eq!(sent["signature"], serde_json::Value::Null);
+    assert_eq!(lines[6]["signature"], "07".repeat(64));
+    let n = lines.len();
+    let (opened, injected, consumed) = (&lines[n - 3], &lines[n - 2], &lines[n - 1]);
+    assert_eq!(opened["keys"], serde_json::json!(["ab".repeat(32), "cd".repeat(32)]));
+    assert_eq!((injected["injection"].as_str(), injected["nth"].as_u64()), (Some("corrupt-signature"), Some(9)));
+    assert_eq!(injected["to_name"], "Buyer1");
+    assert_eq!(consumed["mode"], "nullifier");
+    assert_eq!(consumed["identity"], "11".repeat(32));
+    assert_eq!(consumed["post_root"], "22".repeat(32));
 }

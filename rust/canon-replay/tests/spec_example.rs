@@ -35,7 +35,7 @@ fn site(tick: u64, coroutine: u32, role: u16) -> EventSite {
 #[test]
 fn spec_example_decodes_to_its_events() {
     let bytes = example_bytes();
-    assert_eq!(bytes.len(), 356);
+    assert_eq!(bytes.len(), 361);
     let replay = Replay::decode(&bytes).unwrap();
     assert_eq!(replay.header.strings, ["A", "B", "Ping"]);
     assert_eq!(
@@ -44,8 +44,14 @@ fn spec_example_decodes_to_its_events() {
     );
     let ping = SymId(2);
     let expected = vec![
-        Event { site: site(0, 0, EventSite::NO_ROLE), kind: EventKind::Opened { roles: vec![SymId(0), SymId(1)] } },
-        Event { site: site(1, 1, 0), kind: EventKind::Sent { to: 1, label: ping, seq: 0, payload: Value::Int(5) } },
+        Event {
+            site: site(0, 0, EventSite::NO_ROLE),
+            kind: EventKind::Opened { roles: vec![SymId(0), SymId(1)], keys: vec![] },
+        },
+        Event {
+            site: site(1, 1, 0),
+            kind: EventKind::Sent { to: 1, label: ping, seq: 0, payload: Value::Int(5), signature: None },
+        },
         Event {
             site: site(2, 2, 1),
             kind: EventKind::Received { from: 0, label: ping, seq: 0, payload: Value::Int(5) },

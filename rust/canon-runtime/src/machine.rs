@@ -88,6 +88,12 @@ impl Machine {
         &self.groups
     }
 
+    /// One group, for host set-up before a run (`Group::inject`,
+    /// `Group::set_endpoint_key`).
+    pub fn group_mut(&mut self, group: u32) -> Option<&mut Group> {
+        self.groups.get_mut(group as usize)
+    }
+
     /// Loads one instance of `program`'s entry procedure, answered by `host`.
     /// Returns the new group id (groups are numbered from 0 in load order).
     pub fn load(&mut self, program: &Arc<VerifiedProgram>, host: Box<dyn Host + Send>) -> Result<u32, LoadError> {

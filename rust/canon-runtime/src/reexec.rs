@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::Config;
+use canon_machine::{Config, EventKind};
 use canon_replay::{Replay, ReplayError};
 
 use crate::host::ReplayHost;
@@ -26,8 +26,10 @@ pub enum ReexecError {
 }
 
 /// Re-executes `program` under `config` with every host answer taken from
-/// `recorded`, one [`ReplayHost`] per recorded group, and returns the new
-/// replay. Identical to `recorded` iff the program's behaviour is fully
+/// `recorded`, one [`ReplayHost`] per recorded group, and every recorded
+/// transport injection (`Injected` events) applied again, and returns the new
+/// replay. Keys are derived from the seed again: a run with host-supplied
+/// endpoint keys re-executes with different signatures. Identical to `recorded` iff the program's behaviour is fully
 /// determined by its recorded answers — which is what `canon replay verify`
 /// checks.
 pub fn reexecute(program: &Arc<VerifiedProgram>, config: Config, recorded: &Replay) -> Result<Replay, ReexecError> {
@@ -41,6 +43,13 @@ pub fn reexecute(program: &Arc<VerifiedProgram>, config: Config, recorded: &Repl
     let mut machine = Machine::new(config);
     for g in 0..groups {
         machine.load(program, Box::new(ReplayHost::for_group(recorded, g)))?;
+    }
+    for e in &recorded.events {
+        if let EventKind::Injected { injection, nth, .. } = e.kind
+            && let Some(group) = machine.groups.get_mut(e.site.group as usize)
+        {
+            group.inject(nth, injection);
+        }
     }
     let outcome = CooperativeRunner.run(&mut machine);
     Ok(Replay::decode(outcome.replay_bytes())?)

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use canon_machine::event::{Event, EventKind, EventSite, HostPoint, TerminalReason};
+use canon_machine::{Injection, ReplayMode};
 use canon_replay::ReplayHeader;
 use canon_types::{Endpoint, SymId, Value};
 use proptest::prelude::*;
@@ -36,14 +37,17 @@ pub fn two_buyer() -> Vec<Event> {
     let quote = Value::Int(15);
     vec![
         ev(none, EventKind::Spawned { proc: 0 }),
-        ev(site(0, 0, EventSite::NO_ROLE), EventKind::Opened { roles: vec![SymId(0), SymId(1)] }),
+        ev(site(0, 0, EventSite::NO_ROLE), EventKind::Opened { roles: vec![SymId(0), SymId(1)], keys: vec![] }),
         ev(
             site(1, 1, 0),
             EventKind::HostAnswer { point: HostPoint::Produce { label: SymId(2) }, answer: title.clone() },
         ),
-        ev(site(1, 1, 0), EventKind::Sent { to: 1, label: SymId(2), seq: 0, payload: title.clone() }),
+        ev(site(1, 1, 0), EventKind::Sent { to: 1, label: SymId(2), seq: 0, payload: title.clone(), signature: None }),
         ev(site(2, 2, 1), EventKind::Received { from: 0, label: SymId(2), seq: 0, payload: title }),
-        ev(site(2, 2, 1), EventKind::Sent { to: 0, label: SymId(3), seq: 0, payload: quote.clone() }),
+        ev(
+            site(2, 2, 1),
+            EventKind::Sent { to: 0, label: SymId(3), seq: 0, payload: quote.clone(), signature: Some([7; 64]) },
+        ),
         ev(site(3, 1, 0), EventKind::Received { from: 1, label: SymId(3), seq: 0, payload: quote }),
         ev(site(3, 1, 0), EventKind::Halted),
         ev(site(3, 2, 1), EventKind::Closed),
@@ -55,7 +59,12 @@ pub fn two_buyer() -> Vec<Event> {
 /// `n` Sent events with distinct ticks (enough of them span several blocks).
 pub fn many(n: u64) -> Vec<Event> {
     (0..n)
-        .map(|i| ev(site(i, 0, 0), EventKind::Sent { to: 1, label: SymId(2), seq: i, payload: Value::Int(i as i64) }))
+        .map(|i| {
+            ev(
+                site(i, 0, 0),
+                EventKind::Sent { to: 1, label: SymId(2), seq: i, payload: Value::Int(i as i64), signature: None },
+            )
+        })
         .collect()
 }
 
@@ -90,12 +99,21 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
     prop_oneof![
         any::<u32>().prop_map(|proc| K::Spawned { proc }),
         Just(K::Halted),
-        proptest::collection::vec(sym.clone(), 0..4).prop_map(|roles| K::Opened { roles }),
-        (any::<u16>(), sym.clone(), any::<u64>(), arb_value()).prop_map(|(to, label, seq, payload)| K::Sent {
+        (proptest::collection::vec(sym.clone(), 0..4), proptest::collection::vec(any::<[u8; 32]>(), 0..3))
+            .prop_map(|(roles, keys)| K::Opened { roles, keys }),
+        (any::<u16>(), sym.clone(), any::<u64>(), arb_value(), proptest::option::of(arb_signature()))
+            .prop_map(|(to, label, seq, payload, signature)| K::Sent { to, label, seq, payload, signature }),
+        (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<[u8; 32]>(), any::<bool>()).prop_map(
+            |(identity, pre_root, post_root, seq)| {
+                let mode = if seq { ReplayMode::Sequence } else { ReplayMode::Nullifier };
+                K::Consumed { mode, identity, pre_root, post_root }
+            }
+        ),
+        (0..5u8, any::<u64>(), any::<u16>(), any::<u64>()).prop_map(|(tag, nth, to, seq)| K::Injected {
+            injection: Injection::from_byte(tag).unwrap_or(Injection::Drop),
+            nth,
             to,
-            label,
-            seq,
-            payload
+            seq
         }),
         (any::<u16>(), sym.clone(), any::<u64>(), arb_value()).prop_map(|(from, label, seq, payload)| K::Received {
             from,
@@ -116,6 +134,16 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
         reason.prop_map(|reason| K::SessionTerminal { reason }),
         any::<u64>().prop_map(|epoch| K::EpochAdvanced { epoch }),
     ]
+}
+
+/// Any 64 bytes (proptest has no `Arbitrary` for arrays this long).
+pub fn arb_signature() -> impl Strategy<Value = [u8; 64]> {
+    (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(a, b)| {
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&a);
+        sig[32..].copy_from_slice(&b);
+        sig
+    })
 }
 
 pub fn arb_event() -> impl Strategy<Value = Event> {

@@ -1,0 +1,187 @@
+//! Communication replay-consumption (seed 002/003): the receive-side check of
+//! a message's signature and identity, and the per-session consumption state
+//! it reads and, on commit, advances.
+//!
+//! The check is a pure function of the store (`&self`): a rejected message
+//! changes no session state. Only [`SessionStore::consume`], called after the
+//! message is taken, records the consumption.
+
+use std::collections::BTreeSet;
+
+use canon_types::Endpoint;
+use sha2::{Digest, Sha256};
+
+use crate::auth::{EnvelopeFields, envelope_into, identity};
+use crate::buffer::Message;
+use crate::config::{Auth, ReplayMode};
+use crate::fault::Fault;
+use crate::inject::Injection;
+use crate::store::{SessionBody, SessionStore};
+
+/// The transport settings and scratch space the send and receive paths use.
+#[derive(Debug)]
+pub struct Transport<'s> {
+    pub auth: Auth,
+    pub replay_mode: ReplayMode,
+    /// `Limits::max_nullifiers_per_session`.
+    pub max_nullifiers: u32,
+    /// `Limits::max_payload_bytes`.
+    pub max_payload_bytes: u32,
+    /// Reused envelope buffer: signing and hashing do not allocate once it has grown.
+    pub envelope: &'s mut Vec<u8>,
+    /// The injection to apply to this send, if any.
+    pub inject: Option<Injection>,
+}
+
+/// One session's replay-consumption state. Grows by one identity per message
+/// received under `Nullifier` (bounded by `max_nullifiers_per_session`) and by
+/// one counter per directed edge under `Sequence`; emptied when the session ends.
+#[derive(Debug, Clone, Default)]
+pub struct Consumption {
+    /// Next expected seq per edge `[from * n + to]` (`Sequence` only).
+    next_seq: Vec<u64>,
+    /// Identities consumed (`Nullifier` only).
+    nullifiers: BTreeSet<[u8; 32]>,
+    /// Running root: `post = SHA-256(pre || identity)`, from all zeros at open.
+    root: [u8; 32],
+}
+
+/// The root transition a consumption recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consumed {
+    pub identity: [u8; 32],
+    pub pre_root: [u8; 32],
+    pub post_root: [u8; 32],
+}
+
+impl Consumption {
+    /// Fresh state for a session with `edges` directed edges.
+    pub(crate) fn reset(&mut self, mode: ReplayMode, edges: usize) {
+        self.prune();
+        if mode == ReplayMode::Sequence {
+            self.next_seq.resize(edges, 0);
+        }
+    }
+
+    /// Drops every counter and identity (session end).
+    pub(crate) fn prune(&mut self) {
+        self.next_seq.clear();
+        self.nullifiers.clear();
+        self.root = [0; 32];
+    }
+
+    /// Counters plus identities held.
+    pub fn len(&self) -> usize {
+        self.next_seq.len() + self.nullifiers.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The current consumption root.
+    pub fn root(&self) -> [u8; 32] {
+        self.root
+    }
+
+    /// The next expected seq on edge `edge` (`Sequence` mode).
+    pub fn next_seq(&self, edge: usize) -> Option<u64> {
+        self.next_seq.get(edge).copied()
+    }
+
+    fn check(
+        &self,
+        tr: &Transport<'_>,
+        ep: Endpoint,
+        from: u16,
+        edge: usize,
+        msg: &Message,
+        id: &[u8; 32],
+    ) -> Result<(), Fault> {
+        match tr.replay_mode {
+            ReplayMode::Off => Ok(()),
+            ReplayMode::Sequence => {
+                let expected = self.next_seq(edge).unwrap_or(0);
+                match msg.seq.cmp(&expected) {
+                    std::cmp::Ordering::Equal => Ok(()),
+                    std::cmp::Ordering::Less => Err(Fault::ReplayedSequence { ep, from, expected, found: msg.seq }),
+                    std::cmp::Ordering::Greater => Err(Fault::SequenceGap { ep, from, expected, found: msg.seq }),
+                }
+            }
+            ReplayMode::Nullifier => {
+                if self.nullifiers.contains(id) {
+                    Err(Fault::NullifierReused { ep, from, seq: msg.seq })
+                } else if self.nullifiers.len() >= tr.max_nullifiers as usize {
+                    Err(Fault::NullifierSetFull { ep, max: tr.max_nullifiers })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn commit(&mut self, mode: ReplayMode, edge: usize, seq: u64, id: [u8; 32]) -> Consumed {
+        match mode {
+            ReplayMode::Sequence => {
+                if let Some(next) = self.next_seq.get_mut(edge) {
+                    *next = seq + 1;
+                }
+            }
+            ReplayMode::Nullifier => {
+                self.nullifiers.insert(id);
+            }
+            ReplayMode::Off => {}
+        }
+        let pre_root = self.root;
+        self.root = Sha256::new().chain_update(pre_root).chain_update(id).finalize().into();
+        Consumed { identity: id, pre_root, post_root: self.root }
+    }
+}
+
+/// The receive-side admission of `msg` on edge `from → ep.role`: the
+/// signature first (under `Auth::Ed25519`), then the replay policy. Returns
+/// the message identity when the policy will record a consumption.
+pub(crate) fn admit(
+    body: &SessionBody,
+    ep: Endpoint,
+    from: u16,
+    msg: &Message,
+    tr: &mut Transport<'_>,
+) -> Result<Option<[u8; 32]>, Fault> {
+    if tr.auth == Auth::None && tr.replay_mode == ReplayMode::Off {
+        return Ok(None);
+    }
+    let fields =
+        EnvelopeFields { sid: ep.sid, from, to: ep.role, seq: msg.seq, label: msg.label, payload: &msg.payload };
+    envelope_into(tr.envelope, fields);
+    if tr.auth == Auth::Ed25519 {
+        let key = body.keys.get(usize::from(from));
+        let valid = matches!((key, &msg.signature), (Some(k), Some(sig)) if k.verify(tr.envelope, sig));
+        if !valid {
+            return Err(Fault::BadSignature { ep, from, seq: msg.seq });
+        }
+    }
+    if tr.replay_mode == ReplayMode::Off {
+        return Ok(None);
+    }
+    let id = identity(tr.envelope);
+    body.consumption.check(tr, ep, from, body.edge_index(from, ep.role), msg, &id)?;
+    Ok(Some(id))
+}
+
+impl SessionStore {
+    /// Records the consumption of the message `seq` from `from` that was just
+    /// taken on `ep` (receive commit path).
+    pub fn consume(&mut self, mode: ReplayMode, ep: Endpoint, from: u16, seq: u64, id: [u8; 32]) -> Option<Consumed> {
+        let body = &mut self.get_mut(ep.sid)?.body;
+        let edge = body.edge_index(from, ep.role);
+        Some(body.consumption.commit(mode, edge, seq, id))
+    }
+
+    /// Replay-consumption entries (sequence counters and nullifiers) held
+    /// over all sessions; zero once every session has ended.
+    pub fn consumption_len(&self) -> usize {
+        self.sessions.iter().map(|s| s.body.consumption.len()).sum()
+    }
+}
