@@ -70,7 +70,9 @@ fn actions_by_role(replay: &Replay) -> BTreeMap<(u32, String), Vec<Action>> {
                 roles.insert(e.site.sid, r.iter().map(|s| name(*s)).collect());
                 continue;
             }
-            EventKind::Sent { to, label, .. } => Action::Send { to: role_name(*to).expect("peer"), label: name(*label) },
+            EventKind::Sent { to, label, .. } => {
+                Action::Send { to: role_name(*to).expect("peer"), label: name(*label) }
+            }
             EventKind::Received { from, label, .. } => {
                 Action::Recv { from: role_name(*from).expect("peer"), label: name(*label) }
             }

@@ -42,10 +42,7 @@ fn arms_reaching_distinct_end_nodes_share_one_close() {
 
 #[test]
 fn joins_of_different_non_end_states_are_still_rejected() {
-    let src = SHARED_CLOSE.replace(
-        ".type ta = B!{Yes().end, No().end}",
-        ".type ta = B!{Yes().B?Ack().end, No().end}",
-    );
+    let src = SHARED_CLOSE.replace(".type ta = B!{Yes().end, No().end}", ".type ta = B!{Yes().B?Ack().end, No().end}");
     let src = src.replace(".type tb = A?{Yes().end, No().end}", ".type tb = A?{Yes().A!Ack().end, No().end}");
     let module = canon_bytecode::assemble(&src).expect("assembles");
     let err = canon_bytecode::verify(module).expect_err("Yes leaves role_a at B?Ack, No at end");

@@ -66,8 +66,11 @@ impl Host for SeededHost {
             [] => Value::Unit,
             [ty] => self.value_of(ctx, label, *ty, n),
             tys => {
-                let items: Vec<Value> =
-                    tys.iter().enumerate().map(|(i, ty)| self.value_of(ctx, label, *ty, splitmix(n ^ i as u64))).collect();
+                let items: Vec<Value> = tys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| self.value_of(ctx, label, *ty, splitmix(n ^ i as u64)))
+                    .collect();
                 Value::Tuple(Arc::from(items))
             }
         }

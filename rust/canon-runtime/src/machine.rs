@@ -27,7 +27,9 @@ pub enum LoadError {
     UnknownGroup { group: u32 },
     #[error("group {group} has no owner; it was loaded without ownership")]
     NotOwned { group: u32 },
-    #[error("stale owner for group {group}: `{label}` generation {presented}, current is `{current}` generation {generation}")]
+    #[error(
+        "stale owner for group {group}: `{label}` generation {presented}, current is `{current}` generation {generation}"
+    )]
     StaleOwner { group: u32, label: String, presented: u64, current: String, generation: u64 },
 }
 
@@ -37,7 +39,11 @@ pub const LOAD_CODES: &[canon_types::CodeEntry] = &[
     canon_types::CodeEntry { code: 4002, name: "TooManyGroups", summary: "the instance limit was reached" },
     canon_types::CodeEntry { code: 4003, name: "UnknownGroup", summary: "no instance with that id" },
     canon_types::CodeEntry { code: 4004, name: "NotOwned", summary: "the instance was loaded without ownership" },
-    canon_types::CodeEntry { code: 4005, name: "StaleOwner", summary: "an owner handle of an old generation or another owner was used" },
+    canon_types::CodeEntry {
+        code: 4005,
+        name: "StaleOwner",
+        summary: "an owner handle of an old generation or another owner was used",
+    },
 ];
 
 impl ErrorCode for LoadError {

@@ -35,7 +35,12 @@ pub enum GlobalType {
     /// canon extension `invoke Effect at role;`: `role` performs host effect
     /// `effect` (no communication; invisible in local types, lowered to an
     /// `invoke` instruction).
-    Invoke { role: String, effect: String, cont: Box<GlobalType>, span: Span },
+    Invoke {
+        role: String,
+        effect: String,
+        cont: Box<GlobalType>,
+        span: Span,
+    },
     /// `choice at at { b0 } or { b1 } ...`: every branch must begin with a
     /// message sent by `at`.
     Choice {

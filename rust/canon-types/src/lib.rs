@@ -12,9 +12,9 @@ pub mod graph;
 pub mod local;
 pub mod pretty;
 pub mod project;
-pub mod value;
 #[cfg(feature = "testgen")]
 pub mod testgen;
+pub mod value;
 pub mod wf;
 
 pub use action::{ActionBranch, LocalAction};

@@ -91,6 +91,7 @@ pub const PROJECTION_CODES: &[CodeEntry] = &[
         name: "SilentLoop",
         summary: "a role invokes effects in a loop it does not communicate in",
     },
+    CodeEntry { code: 6113, name: "ZeroTimeout", summary: "a message deadline of 0 rounds (`within 0`)" },
 ];
 
 impl ErrorCode for ProjectionError {
