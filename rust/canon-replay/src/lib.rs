@@ -30,4 +30,4 @@ pub use error::{REPLAY_CODES, ReplayError};
 pub use header::{FORMAT_VERSION, MAGIC, ReplayHeader};
 pub use render::{render_jsonl, render_text};
 pub use replay::Replay;
-pub use writer::{BLOCK_TARGET_BYTES, ReplayWriter};
+pub use writer::{BLOCK_TARGET_BYTES, BlockEncoder, EncodedBlocks, ReplayWriter};

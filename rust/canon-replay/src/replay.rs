@@ -6,7 +6,7 @@ use crate::cursor::Cursor;
 use crate::error::ReplayError;
 use crate::header::{ReplayHeader, truncated};
 use crate::record::{At, decode_event};
-use crate::writer::{BLOCK_HEAD_BYTES, BLOCK_TARGET_BYTES, ReplayWriter, chain_hash, header_hash};
+use crate::writer::{BLOCK_HEAD_BYTES, BLOCK_TARGET_BYTES, ReplayWriter, block_digest, chain_hash, header_hash};
 
 /// A replay whose hash chain, counts and records have all been checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,8 @@ struct ShortBlock {
     offset: usize,
     block: usize,
     first_event: u64,
+    /// The group of the block's events.
+    group: u32,
 }
 
 impl Replay {
@@ -64,26 +66,30 @@ impl Replay {
             if count == 0 {
                 break;
             }
-            if let Some(s) = short.take() {
+            let block = block_hashes.len();
+            let first_event = events.len() as u64;
+            let len = c.u32("block byte length").map_err(truncated)? as usize;
+            let body = c.take(len, "block events").map_err(truncated)?;
+            let stored: [u8; 32] = c.array("block hash").map_err(truncated)?;
+            let digest = block_digest(&bytes[block_at..block_at + BLOCK_HEAD_BYTES + len]);
+            let computed = chain_hash(&chain, &digest);
+            if computed != stored {
+                return Err(ReplayError::ChainMismatch { offset: block_at, block, first_event });
+            }
+            let at = At { block, event: first_event };
+            let group = decode_block(body, block_at, count, at, &mut events)?;
+            // A block shorter than the target must end its group (or the stream).
+            if let Some(s) = short.take()
+                && s.group == group
+            {
                 return Err(ReplayError::NonCanonicalBlock {
                     offset: s.offset,
                     block: s.block,
                     first_event: s.first_event,
                 });
             }
-            let block = block_hashes.len();
-            let first_event = events.len() as u64;
-            let len = c.u32("block byte length").map_err(truncated)? as usize;
-            let body = c.take(len, "block events").map_err(truncated)?;
-            let stored: [u8; 32] = c.array("block hash").map_err(truncated)?;
-            let computed = chain_hash(&chain, &bytes[block_at..block_at + BLOCK_HEAD_BYTES], body);
-            if computed != stored {
-                return Err(ReplayError::ChainMismatch { offset: block_at, block, first_event });
-            }
-            let at = At { block, event: first_event };
-            decode_block(body, block_at, count, at, &mut events)?;
             if len < BLOCK_TARGET_BYTES {
-                short = Some(ShortBlock { offset: block_at, block, first_event });
+                short = Some(ShortBlock { offset: block_at, block, first_event, group });
             }
             block_hashes.push(computed);
             chain = computed;
@@ -93,14 +99,19 @@ impl Replay {
     }
 }
 
-/// Decodes the records of one block (already hash-checked) into `events`.
-fn decode_block(body: &[u8], block_at: usize, count: u32, at: At, events: &mut Vec<Event>) -> Result<(), ReplayError> {
+/// Decodes the records of one block (already hash-checked) into `events`
+/// and returns the group they belong to (a block holds one group's events).
+fn decode_block(body: &[u8], block_at: usize, count: u32, at: At, events: &mut Vec<Event>) -> Result<u32, ReplayError> {
     let mut c = Cursor::new(body, block_at + BLOCK_HEAD_BYTES);
     let mut decoded: u32 = 0;
     let mut last_start = 0;
+    let mut group = None;
     while c.remaining() > 0 {
         last_start = c.pos();
         let event = decode_event(&mut c, At { block: at.block, event: at.event + u64::from(decoded) })?;
+        if *group.get_or_insert(event.site.group) != event.site.group {
+            return Err(ReplayError::NonCanonicalBlock { offset: block_at, block: at.block, first_event: at.event });
+        }
         events.push(event);
         decoded = decoded.saturating_add(1);
     }
@@ -112,7 +123,7 @@ fn decode_block(body: &[u8], block_at: usize, count: u32, at: At, events: &mut V
     if last_start >= BLOCK_TARGET_BYTES {
         return Err(ReplayError::NonCanonicalBlock { offset: block_at, block: at.block, first_event: at.event });
     }
-    Ok(())
+    Ok(group.unwrap_or(0))
 }
 
 /// Reads the trailer (after its zero end marker) and checks it against the file.

@@ -1,4 +1,11 @@
-//! The streaming replay writer: events in, canonical bytes out.
+//! The replay writer: events in, canonical bytes out.
+//!
+//! Encoding is split in two so that it can run in parallel:
+//! [`BlockEncoder`] turns events into blocks and computes each block's digest
+//! `d_b = SHA-256(block head || block events)` — work that depends only on the
+//! block, so the threaded runner does it on its workers; [`ReplayWriter`]
+//! chains the digests, `h_b = SHA-256(h_{b-1} || d_b)`, one 64-byte hash per
+//! block, and lays out the file.
 
 use std::io::Write;
 
@@ -10,8 +17,9 @@ use crate::record::encode_event;
 use crate::replay::Replay;
 
 /// A block is closed right after the event that brings its encoded events to
-/// at least this many bytes (and at the end of the stream). Block boundaries
-/// therefore depend only on the event sequence.
+/// at least this many bytes, before an event of another group, and at the end
+/// of the stream. Block boundaries therefore depend only on the event
+/// sequence, and a block never holds two groups' events.
 pub const BLOCK_TARGET_BYTES: usize = 4096;
 
 /// Bytes of a block head: event count u32, byte length u32.
@@ -25,22 +33,126 @@ pub(crate) fn header_hash(header_bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(header_bytes).into()
 }
 
-/// `h_b = SHA-256(h_{b-1} || block_bytes)`, where `block_bytes` is the block
-/// head followed by its event bytes.
-pub(crate) fn chain_hash(prev: &[u8; 32], head: &[u8], events: &[u8]) -> [u8; 32] {
-    Sha256::new().chain_update(prev).chain_update(head).chain_update(events).finalize().into()
+/// `d_b = SHA-256(head || events)`: the digest of one block's bytes.
+pub(crate) fn block_digest(head_and_events: &[u8]) -> [u8; 32] {
+    Sha256::digest(head_and_events).into()
 }
 
-/// Encodes events, in canonical order, into a replay fragment.
+/// `h_b = SHA-256(h_{b-1} || d_b)`.
+pub(crate) fn chain_hash(prev: &[u8; 32], digest: &[u8; 32]) -> [u8; 32] {
+    Sha256::new().chain_update(prev).chain_update(digest).finalize().into()
+}
+
+/// Blocks encoded and digested, not yet chained: `bytes` holds each block's
+/// head and events back to back; `ends[i]` is where block `i` ends and
+/// `digests[i]` is its `d_b`.
+#[derive(Debug, Default)]
+pub struct EncodedBlocks {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    digests: Vec<[u8; 32]>,
+    events: u64,
+}
+
+impl EncodedBlocks {
+    /// Events in these blocks.
+    pub fn event_count(&self) -> u64 {
+        self.events
+    }
+
+    /// Empties the blocks, keeping their allocations for reuse.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.digests.clear();
+        self.events = 0;
+    }
+}
+
+/// Cuts events into canonical blocks and digests each one. Use one encoder
+/// for a run of consecutive events (whole groups); blocks from several
+/// encoders are then chained in order by [`ReplayWriter::append`].
+#[derive(Debug, Default)]
+pub struct BlockEncoder {
+    out: EncodedBlocks,
+    /// Where the open block's head starts in `out.bytes`, if a block is open.
+    open: Option<usize>,
+    open_events: u32,
+    open_group: u32,
+}
+
+impl BlockEncoder {
+    pub fn new() -> Self {
+        BlockEncoder::default()
+    }
+
+    /// An encoder that writes into `reuse` (cleared), keeping its allocations.
+    pub fn with_buffers(mut reuse: EncodedBlocks) -> Self {
+        reuse.clear();
+        BlockEncoder { out: reuse, ..BlockEncoder::default() }
+    }
+
+    /// Appends one event, in canonical order.
+    pub fn push(&mut self, event: &Event) {
+        if self.open.is_some() && event.site.group != self.open_group {
+            self.close_block();
+        }
+        let start = *self.open.get_or_insert_with(|| {
+            let at = self.out.bytes.len();
+            self.out.bytes.extend_from_slice(&[0; BLOCK_HEAD_BYTES]);
+            at
+        });
+        self.open_group = event.site.group;
+        encode_event(event, &mut self.out.bytes);
+        self.open_events += 1;
+        self.out.events += 1;
+        if self.out.bytes.len() - start - BLOCK_HEAD_BYTES >= BLOCK_TARGET_BYTES {
+            self.close_block();
+        }
+    }
+
+    fn close_block(&mut self) {
+        let Some(start) = self.open.take() else { return };
+        let len = self.out.bytes.len() - start - BLOCK_HEAD_BYTES;
+        self.out.bytes[start..start + 4].copy_from_slice(&self.open_events.to_le_bytes());
+        self.out.bytes[start + 4..start + 8].copy_from_slice(&len_u32(len).to_le_bytes());
+        self.out.digests.push(block_digest(&self.out.bytes[start..]));
+        self.out.ends.push(self.out.bytes.len());
+        self.open_events = 0;
+    }
+
+    /// Closes the open block and returns everything encoded.
+    pub fn finish(mut self) -> EncodedBlocks {
+        self.close_block();
+        self.out
+    }
+
+    /// Moves the closed blocks out (the open one stays), for streaming.
+    fn take_closed(&mut self, into: &mut impl FnMut(&[u8], &[u8; 32])) {
+        if self.out.ends.is_empty() {
+            return;
+        }
+        let mut from = 0;
+        for (end, digest) in self.out.ends.iter().zip(&self.out.digests) {
+            into(&self.out.bytes[from..*end], digest);
+            from = *end;
+        }
+        self.out.bytes.drain(..from);
+        self.open = self.open.map(|o| o - from);
+        self.out.ends.clear();
+        self.out.digests.clear();
+    }
+}
+
+/// Lays out a replay fragment: the header, then chained blocks, then the
+/// trailer.
 ///
-/// `push` encodes into one reused block buffer and hashes once per block, so
-/// in the steady state it allocates nothing but the amortised growth of the
-/// output buffer.
+/// `push` encodes into a reused buffer and hashes once per block, so in the
+/// steady state it allocates nothing but the amortised growth of the output.
 #[derive(Debug)]
 pub struct ReplayWriter {
     out: Vec<u8>,
-    block: Vec<u8>,
-    block_events: u32,
+    encoder: BlockEncoder,
     total_events: u64,
     chain: [u8; 32],
     block_hashes: Vec<[u8; 32]>,
@@ -52,54 +164,57 @@ impl ReplayWriter {
         let mut out = Vec::with_capacity(1 << 16);
         header.encode(&mut out);
         let chain = header_hash(&out);
-        ReplayWriter {
-            out,
-            // Room for the target plus one typical record, so crossing the target does not grow it.
-            block: Vec::with_capacity(BLOCK_TARGET_BYTES + 256),
-            block_events: 0,
-            total_events: 0,
-            chain,
-            block_hashes: Vec::new(),
-        }
+        ReplayWriter { out, encoder: BlockEncoder::new(), total_events: 0, chain, block_hashes: Vec::new() }
     }
 
     /// Appends one event. Events must arrive in canonical order
     /// `(group, tick, coroutine, emission order)`; the writer records them as given.
     pub fn push(&mut self, event: &Event) {
-        encode_event(event, &mut self.block);
-        self.block_events += 1;
+        self.encoder.push(event);
         self.total_events += 1;
-        if self.block.len() >= BLOCK_TARGET_BYTES {
-            self.flush_block();
+        if !self.encoder.out.ends.is_empty() {
+            self.chain_closed();
         }
     }
 
-    /// Number of events pushed so far.
-    pub fn event_count(&self) -> u64 {
-        self.total_events
+    /// Appends blocks encoded elsewhere (e.g. on a worker thread) for the
+    /// groups that follow every event written so far; the bytes are the same
+    /// as pushing their events one by one.
+    pub fn append(&mut self, blocks: &EncodedBlocks) {
+        self.encoder.close_block();
+        self.chain_closed();
+        let mut from = 0;
+        for (end, digest) in blocks.ends.iter().zip(&blocks.digests) {
+            self.chain_block(&blocks.bytes[from..*end], digest);
+            from = *end;
+        }
+        self.total_events += blocks.events;
     }
 
-    fn flush_block(&mut self) {
-        debug_assert!(self.block_events > 0, "blocks are never empty");
-        let mut head = [0u8; BLOCK_HEAD_BYTES];
-        head[..4].copy_from_slice(&self.block_events.to_le_bytes());
-        head[4..].copy_from_slice(&len_u32(self.block.len()).to_le_bytes());
-        let hash = chain_hash(&self.chain, &head, &self.block);
-        self.out.extend_from_slice(&head);
-        self.out.extend_from_slice(&self.block);
+    fn chain_closed(&mut self) {
+        let mut encoder = std::mem::take(&mut self.encoder);
+        encoder.take_closed(&mut |block, digest| self.chain_block(block, digest));
+        self.encoder = encoder;
+    }
+
+    fn chain_block(&mut self, head_and_events: &[u8], digest: &[u8; 32]) {
+        let hash = chain_hash(&self.chain, digest);
+        self.out.extend_from_slice(head_and_events);
         self.out.extend_from_slice(&hash);
         self.chain = hash;
         self.block_hashes.push(hash);
-        self.block.clear();
-        self.block_events = 0;
+    }
+
+    /// Number of events written so far.
+    pub fn event_count(&self) -> u64 {
+        self.total_events
     }
 
     /// Closes the last block, writes the trailer and returns the file bytes
     /// together with the block hashes.
     fn close(mut self) -> (Vec<u8>, Vec<[u8; 32]>) {
-        if self.block_events > 0 {
-            self.flush_block();
-        }
+        self.encoder.close_block();
+        self.chain_closed();
         self.out.extend_from_slice(&0u32.to_le_bytes());
         self.out.extend_from_slice(&len_u32(self.block_hashes.len()).to_le_bytes());
         self.out.extend_from_slice(&self.total_events.to_le_bytes());

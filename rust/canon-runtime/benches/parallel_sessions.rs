@@ -1,6 +1,8 @@
-//! `parallel_sessions`: 10,000 independent two-buyer sessions (one group
-//! each, seeded hosts as in `canon run --sessions 10000`), run by the
-//! cooperative runner and by the threaded runner at 1 and 2 workers.
+//! `parallel_sessions`: independent two-buyer sessions (one group each,
+//! seeded hosts as in `canon run --sessions K`), run by the cooperative
+//! runner and by the threaded runner at 1 and 2 workers: 10,000 sessions
+//! with message authentication off (`none`, the machine's own cost) and
+//! 1,000 with Ed25519 signing on (`ed25519`, the default).
 //! Throughput is in sessions; loading the groups (and dropping them) is
 //! set-up, not measured.
 //!
@@ -13,10 +15,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
+use canon_machine::Auth;
 use canon_runtime::{Config, CooperativeRunner, Limits, Machine, Runner, SeededHost, ThreadedRunner};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
+/// Sessions per run without message authentication (the machine's own cost).
 const SESSIONS: u32 = 10_000;
+
+/// Sessions per run with Ed25519 on (signing dominates; fewer keep runs short).
+const SIGNED_SESSIONS: u32 = 1_000;
 
 /// The two-buyer protocol: Title, Quote to both buyers, Share, then Buyer2
 /// accepts (and gets a receipt) or rejects.
@@ -90,12 +97,12 @@ fn program() -> (&'static str, Arc<VerifiedProgram>) {
     ("inline two-buyer .casm", Arc::new(canon_bytecode::verify(module).expect("inline two-buyer verifies")))
 }
 
-/// 10,000 groups, each with its own seeded host (the CLI's derivation).
-fn machine(program: &Arc<VerifiedProgram>) -> Machine {
+/// `sessions` groups, each with its own seeded host (the CLI's derivation).
+fn machine(program: &Arc<VerifiedProgram>, auth: Auth, sessions: u32) -> Machine {
     let seed = 1;
     let limits = Limits { max_rounds: 10_000, ..Limits::default() };
-    let mut machine = Machine::new(Config { limits, seed, ..Config::default() });
-    for i in 0..SESSIONS {
+    let mut machine = Machine::new(Config { limits, seed, auth, ..Config::default() });
+    for i in 0..sessions {
         let host = SeededHost::new(seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         machine.load(program, Box::new(host)).expect("one program");
     }
@@ -104,31 +111,36 @@ fn machine(program: &Arc<VerifiedProgram>) -> Machine {
 
 fn parallel_sessions(c: &mut Criterion) {
     let (name, program) = program();
-    eprintln!("parallel_sessions: {SESSIONS} sessions of {name}");
-    // Every runner must agree before any is timed.
-    let reference = CooperativeRunner.run(&mut machine(&program));
-    assert!(
-        !reference.faulted() && reference.stalled().is_none() && !reference.budget_exhausted(),
-        "the two-buyer sessions complete"
-    );
-    for workers in [1, 2] {
-        let threaded = ThreadedRunner::new(workers).run(&mut machine(&program));
-        assert!(threaded.replay_bytes() == reference.replay_bytes(), "threaded({workers}) differs");
-    }
-
-    let mut g = c.benchmark_group("parallel_sessions");
-    g.sample_size(10);
-    g.throughput(Throughput::Elements(u64::from(SESSIONS)));
-    g.bench_function("cooperative", |b| {
-        b.iter_batched_ref(|| machine(&program), |m| CooperativeRunner.run(m), BatchSize::PerIteration)
-    });
-    for workers in [1, 2] {
-        let runner = ThreadedRunner::new(workers);
-        g.bench_function(format!("threaded_{workers}"), |b| {
-            b.iter_batched_ref(|| machine(&program), |m| runner.run(m), BatchSize::PerIteration)
+    for (auth, label, sessions) in [(Auth::None, "none", SESSIONS), (Auth::Ed25519, "ed25519", SIGNED_SESSIONS)] {
+        eprintln!("parallel_sessions/{label}: {sessions} sessions of {name}");
+        // Every runner must agree before any is timed.
+        let reference = CooperativeRunner.run(&mut machine(&program, auth, sessions));
+        assert!(
+            !reference.faulted() && reference.stalled().is_none() && !reference.budget_exhausted(),
+            "the two-buyer sessions complete"
+        );
+        for workers in [1, 2] {
+            let threaded = ThreadedRunner::new(workers).run(&mut machine(&program, auth, sessions));
+            assert!(threaded.replay_bytes() == reference.replay_bytes(), "threaded({workers}) differs");
+        }
+        let mut g = c.benchmark_group(format!("parallel_sessions/{label}"));
+        g.sample_size(10);
+        g.throughput(Throughput::Elements(u64::from(sessions)));
+        g.bench_function("cooperative", |b| {
+            b.iter_batched_ref(
+                || machine(&program, auth, sessions),
+                |m| CooperativeRunner.run(m),
+                BatchSize::PerIteration,
+            )
         });
+        for workers in [1, 2] {
+            let runner = ThreadedRunner::new(workers);
+            g.bench_function(format!("threaded_{workers}"), |b| {
+                b.iter_batched_ref(|| machine(&program, auth, sessions), |m| runner.run(m), BatchSize::PerIteration)
+            });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 criterion_group!(benches, parallel_sessions);

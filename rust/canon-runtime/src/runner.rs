@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
 use canon_machine::{CoroutineFault, Event, EventKind, Group, GroupOutcome, GroupStatus, SessionStatus};
-use canon_replay::{ReplayHeader, ReplayWriter};
+use canon_replay::{BlockEncoder, EncodedBlocks, ReplayHeader, ReplayWriter};
 
 use crate::machine::Machine;
 
@@ -151,10 +151,11 @@ impl Runner for CooperativeRunner {
 
 /// Runs whole groups on `workers` OS threads while the calling thread writes
 /// the replay. Each worker claims the next batch of consecutive unrun groups,
-/// runs each to its end and hands their events to the calling thread, which
-/// writes finished batches in group order as soon as every earlier group is
-/// written — so the bytes equal the cooperative runner's, and writing
-/// overlaps running instead of following it.
+/// runs each to its end, encodes their events into canonical blocks and
+/// digests them (blocks never span groups, so this needs nothing from other
+/// workers), and hands the blocks to the calling thread, which chains
+/// finished batches in group order as soon as every earlier group is written
+/// — one 64-byte hash per block. The bytes equal the cooperative runner's.
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadedRunner {
     /// Worker threads; `0` is treated as `1`.
@@ -183,18 +184,18 @@ fn batch_size(groups: usize, workers: usize) -> usize {
 }
 
 /// Consecutive finished groups `first..first + reports.len()`, from a worker
-/// to the writing thread, with their events in group order.
+/// to the writing thread, with their events already encoded into canonical
+/// blocks and digested (the part of replay writing that parallelises).
 struct Batch {
     worker: usize,
     first: usize,
-    events: Vec<Event>,
+    blocks: EncodedBlocks,
     reports: Vec<GroupReport>,
 }
 
-/// Event buffers the writer has written, returned to the worker that filled
-/// them. The worker clears them: events are dropped on the thread that
-/// allocated their payloads, and the buffer's capacity is reused.
-type Pool = Mutex<Vec<Vec<Event>>>;
+/// Block buffers the writer has written, returned to the worker that filled
+/// them so their capacity is reused.
+type Pool = Mutex<Vec<EncodedBlocks>>;
 
 /// What every worker shares: the groups, the next unclaimed index, the batch
 /// size and one buffer pool per worker.
@@ -236,28 +237,35 @@ impl Work<'_, '_> {
     /// A worker: claims batches of unrun groups and runs each to its end
     /// until none is left.
     fn run(&self, worker: usize, tx: &SyncSender<Batch>) {
+        let mut events = Vec::new();
         loop {
             let first = self.next.fetch_add(self.batch, Ordering::Relaxed);
             let Some(claimed) = self.slots.get(first..(first + self.batch).min(self.slots.len())) else { return };
             if claimed.is_empty() {
                 return;
             }
-            let mut events =
-                self.pools[worker].lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
-            events.clear();
+            let reuse = self.pools[worker].lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
+            let mut encoder = BlockEncoder::with_buffers(reuse);
             let mut reports = Vec::with_capacity(claimed.len());
             for slot in claimed {
                 // Each index is claimed by one worker, so the lock is never contended.
                 let mut group = slot.lock().unwrap_or_else(PoisonError::into_inner);
-                let start = events.len();
-                while *group.status() == GroupStatus::Running {
-                    group.run_round();
+                let mut messages = 0;
+                loop {
+                    let running = *group.status() == GroupStatus::Running;
+                    if running {
+                        group.run_round();
+                    }
                     group.drain_events(&mut events);
+                    messages += count_messages(&events);
+                    events.drain(..).for_each(|e| encoder.push(&e));
+                    if !running {
+                        break;
+                    }
                 }
-                group.drain_events(&mut events);
-                reports.push(report(&group, count_messages(&events[start..])));
+                reports.push(report(&group, messages));
             }
-            if tx.send(Batch { worker, first, events, reports }).is_err() {
+            if tx.send(Batch { worker, first, blocks: encoder.finish(), reports }).is_err() {
                 return; // the writer is gone: nothing would be written
             }
         }
@@ -271,8 +279,8 @@ fn write_in_order(rx: &Receiver<Batch>, writer: &mut ReplayWriter, pools: &[Pool
     for batch in rx {
         pending.insert(batch.first, batch);
         while let Some(mut batch) = pending.remove(&reports.len()) {
-            batch.events.iter().for_each(|e| writer.push(e));
-            pools[batch.worker].lock().unwrap_or_else(PoisonError::into_inner).push(batch.events);
+            writer.append(&batch.blocks);
+            pools[batch.worker].lock().unwrap_or_else(PoisonError::into_inner).push(batch.blocks);
             reports.append(&mut batch.reports);
         }
     }

@@ -164,7 +164,8 @@ pub fn build_file(header: &ReplayHeader, blocks: &[(u32, Vec<u8>)], total_events
         block.extend_from_slice(&count.to_le_bytes());
         block.extend_from_slice(&(body.len() as u32).to_le_bytes());
         block.extend_from_slice(body);
-        chain = Sha256::new().chain_update(chain).chain_update(&block).finalize().into();
+        let digest: [u8; 32] = Sha256::digest(&block).into();
+        chain = Sha256::new().chain_update(chain).chain_update(digest).finalize().into();
         out.extend_from_slice(&block);
         out.extend_from_slice(&chain);
     }
