@@ -42,3 +42,16 @@ fn code_table_snapshot() {
     }
     insta::assert_snapshot!("error_codes", out);
 }
+
+#[test]
+fn every_code_is_documented_in_docs_errors_md() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
+    let doc = std::fs::read_to_string(root.join("docs/errors.md")).expect("docs/errors.md");
+    let missing: Vec<String> = families()
+        .iter()
+        .flat_map(|(_, _, table)| table.iter())
+        .filter(|e| !doc.contains(&format!("| {} | {} |", e.code, e.name)))
+        .map(|e| format!("{} {}", e.code, e.name))
+        .collect();
+    assert!(missing.is_empty(), "codes missing from docs/errors.md:\n{}", missing.join("\n"));
+}
