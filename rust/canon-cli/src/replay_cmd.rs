@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use canon_replay::Replay;
 use clap::Subcommand;
 
@@ -108,8 +108,9 @@ fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, rerun: Re
     let Some(program_path) = program else { return Ok(exit::OK) };
     let program = input::program_file(program_path, protocol)?;
     if program.digest() != recorded.header.program_digest {
-        bail!(
-            "{}: the replay was recorded from program {}, not {} ({})",
+        // Re-execute anyway: the first divergent event shows where the programs differ.
+        eprintln!(
+            "note: {}: the replay was recorded from program {}, not {} ({}); re-executing to find the first divergence",
             file.display(),
             hex(&recorded.header.program_digest[..8]),
             program_path.display(),

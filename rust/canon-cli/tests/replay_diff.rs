@@ -140,7 +140,10 @@ fn verify_checks_the_program_and_the_configuration() {
     verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok: 27 events"]);
     verify(&["--program", &loop_casm]).expect_clean_failure().stderr_has(&["config digest differs"]);
     verify(&["--program", &loop_casm, "--fuel", "3"]).expect_code(0).stdout_has(&["verified"]);
-    verify(&["--program", &other, "--fuel", "3"]).expect_clean_failure().stderr_has(&["recorded from program"]);
+    verify(&["--program", &other, "--fuel", "3"])
+        .expect_code(1)
+        .stderr_has(&["recorded from program"])
+        .stdout_has(&["re-execution diverges", "program digest"]);
 }
 
 #[test]

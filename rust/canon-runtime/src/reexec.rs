@@ -17,8 +17,6 @@ use crate::runner::{CooperativeRunner, Runner};
 pub enum ReexecError {
     #[error("the replay was recorded with another configuration (config digest differs); pass the run's limits")]
     ConfigMismatch,
-    #[error("the replay was recorded from another program (program digest differs)")]
-    ProgramMismatch,
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("re-execution produced an unreadable replay: {0}")]
@@ -29,13 +27,12 @@ pub enum ReexecError {
 /// `recorded`, one [`ReplayHost`] per recorded group, and every recorded
 /// transport injection (`Injected` events) applied again, and returns the new
 /// replay. Keys are derived from the seed again: a run with host-supplied
-/// endpoint keys re-executes with different signatures. Identical to `recorded` iff the program's behaviour is fully
-/// determined by its recorded answers — which is what `canon replay verify`
-/// checks.
+/// endpoint keys re-executes with different signatures. Identical to
+/// `recorded` iff the program's behaviour is fully determined by its recorded
+/// answers — which is what `canon replay verify` checks. `program` may differ
+/// from the recorded one (the headers then differ too): the first divergent
+/// event shows where the two programs behave differently.
 pub fn reexecute(program: &Arc<VerifiedProgram>, config: Config, recorded: &Replay) -> Result<Replay, ReexecError> {
-    if program.digest() != recorded.header.program_digest {
-        return Err(ReexecError::ProgramMismatch);
-    }
     if config.digest() != recorded.header.config_digest {
         return Err(ReexecError::ConfigMismatch);
     }
