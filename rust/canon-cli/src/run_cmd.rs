@@ -145,7 +145,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     if args.quiet {
         println!("{}", status_line(&outcome));
     } else {
-        print_summary(args, &outcome, strings);
+        print_summary(args, &outcome, program.module());
     }
     Ok(report_status(&outcome, strings))
 }
@@ -157,7 +157,8 @@ fn status_name(s: SessionStatus) -> String {
     }
 }
 
-fn print_summary(args: &RunArgs, outcome: &RunOutcome, strings: &[String]) {
+fn print_summary(args: &RunArgs, outcome: &RunOutcome, module: &canon_bytecode::Module) {
+    let strings = &module.strings;
     println!(
         "ran {} (seed {}, {} runner{})",
         args.input.display(),
@@ -192,7 +193,7 @@ fn print_summary(args: &RunArgs, outcome: &RunOutcome, strings: &[String]) {
                 f.proc,
                 f.pc,
                 f.tick,
-                f.fault
+                f.fault.describe(module)
             );
         }
     }

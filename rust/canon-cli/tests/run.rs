@@ -66,7 +66,7 @@ fn a_fault_report_names_code_and_place() {
     let o = canon(&["run".to_owned(), fixture("fault_buffer_full.casm")]);
     o.expect_code(3).stdout_has(&[
         "final session statuses: Faulted(3014) 1",
-        "fault 3014 in instance 0 coroutine 1 at proc 1 instr 3 (tick 1)",
+        "fault 3014 in instance 0 coroutine 1 at proc 1 instr 3 (tick 1): endpoint s0:A: buffer to B is full",
     ]);
 }
 

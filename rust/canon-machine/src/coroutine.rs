@@ -3,6 +3,7 @@
 //! steady state.
 
 use canon_types::{Endpoint, Value};
+use smallvec::{SmallVec, smallvec};
 
 use crate::fault::Fault;
 
@@ -23,11 +24,19 @@ pub(crate) struct Wait {
     pub deadline_tick: u64,
 }
 
+/// Frames held without a heap allocation (deeper call stacks spill once and
+/// keep the allocation).
+const INLINE_FRAMES: usize = 2;
+
+/// Registers held without a heap allocation: a role procedure typically
+/// needs an endpoint and a payload register or two.
+const INLINE_REGS: usize = 4;
+
 /// One coroutine of a group.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Coroutine {
-    pub frames: Vec<Frame>,
-    pub regs: Vec<Value>,
+    pub frames: SmallVec<[Frame; INLINE_FRAMES]>,
+    pub regs: SmallVec<[Value; INLINE_REGS]>,
     pub ended: bool,
     pub wait: Option<Wait>,
     /// Host calls made so far (the `call_index` of the next one).
@@ -39,8 +48,8 @@ impl Coroutine {
     pub fn new(proc: u32, reg_count: u16) -> Self {
         let len = u32::from(reg_count);
         Coroutine {
-            frames: vec![Frame { proc, pc: 0, base: 0, len }],
-            regs: vec![Value::Unit; len as usize],
+            frames: smallvec![Frame { proc, pc: 0, base: 0, len }],
+            regs: SmallVec::from_elem(Value::Unit, len as usize),
             ended: false,
             wait: None,
             host_calls: 0,

@@ -28,71 +28,41 @@ pub enum Expected {
 }
 
 /// A runtime fault. Every variant has a stable code (see [`FAULT_CODES`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Its message (`Display`, and [`Fault::describe`] with names from the
+/// program) is in `fault_message.rs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    #[error("register {reg} holds a {found:?}, not an endpoint")]
     NotAnEndpoint { reg: u16, found: ValueKind },
-    #[error("endpoint {ep:?} is owned by coroutine {owner}, not by coroutine {coroutine}")]
     NotOwner { ep: Endpoint, owner: u32, coroutine: u32 },
-    #[error("no session {sid:#x} in this group")]
     UnknownSession { sid: u64 },
-    #[error("session of endpoint {ep:?} is closed")]
     SessionClosed { ep: Endpoint },
-    #[error("endpoint {ep:?} attempted send of label {label:?} where its type expects a receive from {peer:?}")]
     SendWhereRecvExpected { ep: Endpoint, label: SymId, peer: SymId },
-    #[error("endpoint {ep:?} attempted {attempted:?} where its type expects a send to {peer:?}")]
     RecvWhereSendExpected { ep: Endpoint, attempted: Op, peer: SymId },
-    #[error("endpoint {ep:?}: label {label:?} is not offered by its type ({expected:?})")]
     LabelNotOffered { ep: Endpoint, label: SymId, expected: Expected },
-    #[error("endpoint {ep:?} attempted {attempted:?} after its type reached end")]
     ActionAfterEnd { ep: Endpoint, attempted: Op },
-    #[error("endpoint {ep:?} closed while its type still expects {expected:?}")]
     CloseBeforeEnd { ep: Endpoint, expected: Expected },
-    #[error("endpoint {ep:?} received label {label:?}, which the {attempted:?} has no arm for")]
     UnexpectedLabel { ep: Endpoint, label: SymId, attempted: Op },
-    #[error("endpoint {ep:?}: payload of {label:?} is a {found:?}, its type says {expected:?}")]
     PayloadKindMismatch { ep: Endpoint, label: SymId, expected: SymId, found: ValueKind },
-    #[error("endpoint {ep:?}: payload of {label:?} has {found} items, its type says {expected}")]
     PayloadArityMismatch { ep: Endpoint, label: SymId, expected: u32, found: u32 },
-    #[error("endpoint {ep:?}: payload of {len_bytes} bytes exceeds the limit of {max_bytes}")]
     PayloadTooLarge { ep: Endpoint, len_bytes: u64, max_bytes: u32 },
-    #[error("endpoint {ep:?}: buffer to role {to} is full ({capacity} messages)")]
     BufferFull { ep: Endpoint, to: u16, capacity: u32 },
-    #[error("endpoint {ep:?}: the host rejected the delivery of {label:?}")]
     HostRejected { ep: Endpoint, label: SymId },
-    #[error("endpoint {ep:?}: the host chose arm {index} of {arms}")]
     BadChoice { ep: Endpoint, index: u64, arms: u32 },
-    #[error("{op} on a {a:?} and a {b:?}")]
     ArithmeticTypeError { op: &'static str, a: ValueKind, b: ValueKind },
-    #[error("call depth {depth} exceeds the limit")]
     CallDepthExceeded { depth: u32 },
-    #[error("more than {max} live sessions")]
     TooManySessions { max: u32 },
-    #[error("more than {max} coroutines")]
     TooManyCoroutines { max: u32 },
-    #[error("open: role {role:?} appears twice")]
     DuplicateRole { role: SymId },
-    #[error("open: role {role:?} has no handler")]
     MissingHandler { role: SymId },
-    #[error("open: {roles} roles but {types} types and {dsts} destinations")]
     OpenArity { roles: u32, types: u32, dsts: u32 },
-    #[error("open: buffer override for edge {from}->{to} names a role out of range")]
     BadEdgeBuffer { from: u16, to: u16 },
-    #[error("endpoint {ep:?}: its type names peer {peer:?}, which is not a role of the session")]
     UnknownPeer { ep: Endpoint, peer: SymId },
-    #[error("endpoint {ep:?} is already closed")]
     EndpointClosed { ep: Endpoint },
-    #[error("malformed program: {what}")]
     BadOperand { what: &'static str },
-    #[error("endpoint {ep:?}: message seq {seq} from role {from} has a missing or invalid signature")]
     BadSignature { ep: Endpoint, from: u16, seq: u64 },
-    #[error("endpoint {ep:?}: message seq {found} from role {from} was already consumed (next expected {expected})")]
     ReplayedSequence { ep: Endpoint, from: u16, expected: u64, found: u64 },
-    #[error("endpoint {ep:?}: message seq {found} from role {from} skips ahead of the expected {expected}")]
     SequenceGap { ep: Endpoint, from: u16, expected: u64, found: u64 },
-    #[error("endpoint {ep:?}: message seq {seq} from role {from} has an identity already consumed")]
     NullifierReused { ep: Endpoint, from: u16, seq: u64 },
-    #[error("endpoint {ep:?}: the session consumed its limit of {max} message identities")]
     NullifierSetFull { ep: Endpoint, max: u32 },
 }
 
@@ -268,6 +238,16 @@ mod tests {
             assert_eq!(w[0].code + 1, w[1].code, "codes are dense and ordered");
         }
         assert_eq!(FAULT_CODES[0].code, 3001);
+    }
+
+    #[test]
+    fn every_fault_has_a_message_template_naming_its_endpoint() {
+        for f in one_of_each() {
+            let (text, debug) = (f.to_string(), format!("{f:?}"));
+            let name = debug.split([' ', '{']).next().unwrap_or_default();
+            assert!(!text.contains(name) && !text.contains('{'), "{name} has no template: {text}");
+            assert_eq!(f.endpoint().is_some(), text.contains("endpoint s0.r0"), "{text}");
+        }
     }
 
     #[test]

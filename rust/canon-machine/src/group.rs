@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use canon_bytecode::{BufferConfig, Const, Instr, Module, VerifiedProgram};
-use canon_types::{SymId, Value};
+use canon_bytecode::{BufferConfig, Instr, VerifiedProgram};
+use canon_types::SymId;
 
 use crate::config::{Auth, Config, Limits, ReplayMode};
 use crate::consume::Transport;
@@ -15,9 +15,10 @@ use crate::coroutine::Coroutine;
 use crate::event::{Event, EventKind, EventSite};
 use crate::fault::{Expected, Fault};
 use crate::host::Host;
+use crate::image::ProgramImage;
 use crate::inject::Injection;
 use crate::step::Exec;
-use crate::store::{PayloadKinds, SessionStore};
+use crate::store::SessionStore;
 
 /// A fault that ended a coroutine, with where it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +131,10 @@ impl State {
     }
 }
 
+/// Events a new group's outbox has room for before it grows (a round of a
+/// small protocol; runners drain the outbox every round).
+const OUTBOX_CAPACITY: usize = 8;
+
 /// Why a host-supplied key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -142,44 +147,35 @@ pub enum KeyError {
 /// One group of coroutines and sessions. `Send`: a threaded runner moves
 /// whole groups to worker threads.
 pub struct Group {
-    program: Arc<VerifiedProgram>,
-    consts: Vec<Value>,
-    kinds: PayloadKinds,
+    image: Arc<ProgramImage>,
     st: State,
     status: GroupStatus,
     host: Box<dyn Host + Send>,
 }
 
-/// The constant pool as values, built once so `const` never allocates.
-fn const_values(m: &Module) -> Vec<Value> {
-    m.consts
-        .iter()
-        .map(|c| match c {
-            Const::Unit => Value::Unit,
-            Const::Bool(b) => Value::Bool(*b),
-            Const::Int(i) => Value::Int(*i),
-            Const::Str(s) => Value::Str(Arc::from(m.sym(*s))),
-            Const::Label(s) => Value::Label(*s),
-            Const::Bytes(b) => Value::Bytes(Arc::from(b.as_slice())),
-        })
-        .collect()
-}
-
 impl Group {
-    /// A group running `program`'s entry procedure as coroutine 0 (event `Spawned`).
+    /// A group running `program`'s entry procedure as coroutine 0 (event
+    /// `Spawned`). Builds the program's image; to run many groups of one
+    /// program, build it once and use [`Group::with_image`].
     pub fn new(program: Arc<VerifiedProgram>, group_id: u32, config: &Config, host: Box<dyn Host + Send>) -> Group {
-        let m = program.module();
+        Group::with_image(Arc::new(ProgramImage::new(program)), group_id, config, host)
+    }
+
+    /// A group running the entry procedure of `image`'s program as coroutine
+    /// 0 (event `Spawned`), sharing the image's tables with other groups.
+    pub fn with_image(image: Arc<ProgramImage>, group_id: u32, config: &Config, host: Box<dyn Host + Send>) -> Group {
+        let m = image.module();
         let entry = m.entry;
         let reg_count = m.procs.get(entry as usize).map_or(0, |p| p.reg_count);
-        let st = State {
+        let mut st = State {
             group: group_id,
             tick: 0,
             limits: config.limits,
             default_buffer: config.default_buffer,
-            coroutines: vec![Coroutine::new(entry, reg_count)],
+            coroutines: Vec::with_capacity(image.coroutines_hint()),
             alive: 1,
             store: SessionStore::new(group_id),
-            outbox: Vec::new(),
+            outbox: Vec::with_capacity(OUTBOX_CAPACITY),
             next_witness: 0,
             faults: Vec::new(),
             scratch_labels: Vec::new(),
@@ -188,12 +184,17 @@ impl Group {
             replay_mode: config.replay_mode,
             seed: config.seed,
             supplied_keys: BTreeMap::new(),
-            envelope: Vec::with_capacity(64),
+            // Only signing and replay-consumption build envelopes.
+            envelope: if config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
+                Vec::new()
+            } else {
+                Vec::with_capacity(64)
+            },
             injections: BTreeMap::new(),
             sent_count: 0,
         };
-        let (consts, kinds) = (const_values(m), PayloadKinds::new(&m.strings));
-        let mut group = Group { program, consts, kinds, st, status: GroupStatus::Running, host };
+        st.coroutines.push(Coroutine::new(entry, reg_count));
+        let mut group = Group { image, st, status: GroupStatus::Running, host };
         let site =
             EventSite { group: group_id, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE };
         group.st.outbox.push(Event { site, kind: EventKind::Spawned { proc: entry } });
@@ -202,7 +203,12 @@ impl Group {
 
     /// The program.
     pub fn program(&self) -> &Arc<VerifiedProgram> {
-        &self.program
+        self.image.program()
+    }
+
+    /// The program image this group shares with the program's other groups.
+    pub fn image(&self) -> &Arc<ProgramImage> {
+        &self.image
     }
 
     /// This group's id.
@@ -283,9 +289,9 @@ impl Group {
         let n = self.st.coroutines.len();
         let (mut steps, mut progressed) = (0, false);
         let mut exec = Exec {
-            m: self.program.module(),
-            consts: &self.consts,
-            kinds: &self.kinds,
+            m: self.image.module(),
+            consts: self.image.consts(),
+            kinds: self.image.kinds(),
             st: &mut self.st,
             host: self.host.as_mut(),
         };
@@ -318,7 +324,7 @@ impl Group {
 
     /// Every live coroutine's blocking endpoint and what it waits for.
     fn stall_report(&self) -> StallReport {
-        let m = self.program.module();
+        let m = self.image.module();
         let mut blocked = Vec::new();
         for (id, c) in self.st.coroutines.iter().enumerate().filter(|(_, c)| !c.ended) {
             let f = c.top();

@@ -19,8 +19,10 @@ pub mod consume;
 mod coroutine;
 pub mod event;
 pub mod fault;
+mod fault_message;
 pub mod group;
 pub mod host;
+pub mod image;
 pub mod inject;
 mod step;
 mod step_session;
@@ -37,5 +39,6 @@ pub use group::{
     BlockedEndpoint, CoroutineFault, Group, GroupOutcome, GroupStatus, KeyError, RoundReport, StallReport,
 };
 pub use host::{Host, HostCtx, NullHost};
+pub use image::ProgramImage;
 pub use inject::Injection;
 pub use store::{OpenRequest, PayloadKinds, Security, Session, SessionStatus, SessionStore, unfold};

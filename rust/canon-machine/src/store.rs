@@ -165,6 +165,10 @@ pub fn unfold(graph: &TypeGraph, id: TypeId) -> Result<TypeId, Fault> {
 pub struct SessionStore {
     group: u32,
     pub(crate) sessions: Vec<Session>,
+    /// The storage of the last session that ended, reused by the next open
+    /// (sessions that end one at a time need no pool allocation).
+    spare: Option<SessionBody>,
+    /// Further recycled storage.
     pool: Vec<SessionBody>,
     pub(crate) dirty: Vec<(u32, u32)>,
     live: u32,
@@ -234,7 +238,7 @@ impl SessionStore {
         }
         let n = u32::try_from(self.sessions.len()).map_err(|_| Fault::TooManySessions { max: u32::MAX })?;
         let sid = u64::from(self.group) << 32 | u64::from(n);
-        let mut body = self.pool.pop().unwrap_or_default();
+        let mut body = self.spare.take().or_else(|| self.pool.pop()).unwrap_or_default();
         init_body(&mut body, graph, req, owner, default_buffer)?;
         if security.auth == Auth::Ed25519 {
             body.keys.extend((0..req.roles.len() as u16).map(|role| security.key(sid, role)));
@@ -320,7 +324,10 @@ impl SessionStore {
         // Close prunes the per-session replay counters and nullifiers; keys are dropped.
         body.consumption.prune();
         body.keys.clear();
-        self.pool.push(body);
+        match self.spare {
+            None => self.spare = Some(body),
+            Some(_) => self.pool.push(body),
+        }
         self.live -= 1;
         Some(epoch)
     }

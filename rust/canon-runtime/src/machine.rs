@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, Group, Host};
+use canon_machine::{Config, Group, Host, ProgramImage};
 use canon_types::ErrorCode;
 
 /// Who may drive a loaded instance from the host side (seed 003's ownership
@@ -61,7 +61,8 @@ impl ErrorCode for LoadError {
 /// The groups of one program, ready for a runner.
 pub struct Machine {
     config: Config,
-    program: Option<Arc<VerifiedProgram>>,
+    /// The program and its tables, built at the first load and shared by every group.
+    image: Option<Arc<ProgramImage>>,
     pub(crate) groups: Vec<Group>,
     owners: Vec<Option<Owner>>,
 }
@@ -72,7 +73,7 @@ fn hex(d: &[u8; 32]) -> String {
 
 impl Machine {
     pub fn new(config: Config) -> Machine {
-        Machine { config, program: None, groups: Vec::new(), owners: Vec::new() }
+        Machine { config, image: None, groups: Vec::new(), owners: Vec::new() }
     }
 
     pub fn config(&self) -> &Config {
@@ -81,7 +82,7 @@ impl Machine {
 
     /// The program, once one instance is loaded.
     pub fn program(&self) -> Option<&Arc<VerifiedProgram>> {
-        self.program.as_ref()
+        self.image.as_ref().map(|i| i.program())
     }
 
     /// Loaded instances.
@@ -103,16 +104,17 @@ impl Machine {
     /// Loads one instance of `program`'s entry procedure, answered by `host`.
     /// Returns the new group id (groups are numbered from 0 in load order).
     pub fn load(&mut self, program: &Arc<VerifiedProgram>, host: Box<dyn Host + Send>) -> Result<u32, LoadError> {
-        match &self.program {
-            Some(p) if p.digest() != program.digest() => {
-                return Err(LoadError::ProgramMismatch { want: hex(&p.digest()), got: hex(&program.digest()) });
+        let image = match &self.image {
+            Some(i) if i.program().digest() != program.digest() => {
+                let want = hex(&i.program().digest());
+                return Err(LoadError::ProgramMismatch { want, got: hex(&program.digest()) });
             }
-            Some(_) => {}
-            None => self.program = Some(Arc::clone(program)),
-        }
+            Some(i) => i,
+            None => self.image.insert(Arc::new(ProgramImage::new(Arc::clone(program)))),
+        };
         // Session ids are `group << 32 | n`: the group id must fit 32 bits.
         let id = u32::try_from(self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
-        self.groups.push(Group::new(Arc::clone(program), id, &self.config, host));
+        self.groups.push(Group::with_image(Arc::clone(image), id, &self.config, host));
         self.owners.push(None);
         Ok(id)
     }

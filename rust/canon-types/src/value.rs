@@ -22,6 +22,13 @@ pub struct Endpoint {
     pub role: u16,
 }
 
+/// `s<sid>.r<role>`: the session id and the role index, e.g. `s0.r1`.
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s{}.r{}", self.sid, self.role)
+    }
+}
+
 /// A value held in a register, sent in a message, or answered by a host.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Value {
@@ -231,16 +238,24 @@ impl ValueKind {
     /// Unknown names (host type aliases such as a Scribble `type <java> ...`
     /// declaration) return `None` and accept a value of any kind.
     pub fn for_type_name(name: &str) -> Option<ValueKind> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "unit" | "()" => ValueKind::Unit,
-            "bool" | "boolean" => ValueKind::Bool,
-            "int" | "i64" | "integer" | "long" | "nat" => ValueKind::Int,
-            "bytes" => ValueKind::Bytes,
-            "string" | "str" => ValueKind::Str,
-            "label" => ValueKind::Label,
-            "endpoint" => ValueKind::Endpoint,
-            _ => return None,
-        })
+        // ASCII case-insensitive without allocating (hosts call this per payload).
+        const NAMES: &[(&str, ValueKind)] = &[
+            ("unit", ValueKind::Unit),
+            ("()", ValueKind::Unit),
+            ("bool", ValueKind::Bool),
+            ("boolean", ValueKind::Bool),
+            ("int", ValueKind::Int),
+            ("i64", ValueKind::Int),
+            ("integer", ValueKind::Int),
+            ("long", ValueKind::Int),
+            ("nat", ValueKind::Int),
+            ("bytes", ValueKind::Bytes),
+            ("string", ValueKind::Str),
+            ("str", ValueKind::Str),
+            ("label", ValueKind::Label),
+            ("endpoint", ValueKind::Endpoint),
+        ];
+        NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|&(_, k)| k)
     }
 }
 

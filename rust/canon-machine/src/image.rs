@@ -1,0 +1,90 @@
+//! A program image: a verified program together with the tables every group
+//! of it reads but never writes (the constant pool as values, the payload
+//! kind of every type name). Built once per program and shared, read-only,
+//! by all of its groups — on any thread — through an `Arc`.
+
+use std::sync::Arc;
+
+use canon_bytecode::{Const, Instr, Module, VerifiedProgram};
+use canon_types::Value;
+
+use crate::store::PayloadKinds;
+
+/// A verified program and its per-program run-time tables.
+#[derive(Debug)]
+pub struct ProgramImage {
+    program: Arc<VerifiedProgram>,
+    consts: Vec<Value>,
+    kinds: PayloadKinds,
+    /// Coroutines a group starts with room for: the entry plus the `spawn`s
+    /// written in the entry procedure (a capacity hint, not a limit).
+    coroutines_hint: usize,
+}
+
+impl ProgramImage {
+    /// Builds the tables of `program` (linear in its constant pool and string table).
+    pub fn new(program: Arc<VerifiedProgram>) -> ProgramImage {
+        let m = program.module();
+        let (consts, kinds) = (const_values(m), PayloadKinds::new(&m.strings));
+        let entry_code = m.procs.get(m.entry as usize).map_or(&[][..], |p| p.code.as_slice());
+        let coroutines_hint = 1 + entry_code.iter().filter(|i| matches!(i, Instr::Spawn { .. })).count();
+        ProgramImage { program, consts, kinds, coroutines_hint }
+    }
+
+    /// The verified program.
+    pub fn program(&self) -> &Arc<VerifiedProgram> {
+        &self.program
+    }
+
+    /// The program's module.
+    pub fn module(&self) -> &Module {
+        self.program.module()
+    }
+
+    /// The constant pool as values, indexed like `Module::consts`: `const`
+    /// clones one (an `Arc` count for strings and bytes, never an allocation).
+    pub fn consts(&self) -> &[Value] {
+        &self.consts
+    }
+
+    /// Room for coroutines a new group reserves.
+    pub(crate) fn coroutines_hint(&self) -> usize {
+        self.coroutines_hint
+    }
+
+    /// The payload kind of every type name.
+    pub fn kinds(&self) -> &PayloadKinds {
+        &self.kinds
+    }
+}
+
+/// The constant pool as values.
+fn const_values(m: &Module) -> Vec<Value> {
+    m.consts
+        .iter()
+        .map(|c| match c {
+            Const::Unit => Value::Unit,
+            Const::Bool(b) => Value::Bool(*b),
+            Const::Int(i) => Value::Int(*i),
+            Const::Str(s) => Value::Str(Arc::from(m.sym(*s))),
+            Const::Label(s) => Value::Label(*s),
+            Const::Bytes(b) => Value::Bytes(Arc::from(b.as_slice())),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_holds_the_pool_as_values_and_the_kinds_of_type_names() {
+        let src = ".const hi = str \"hi\"\n.const seven = int 7\n.entry main\n.proc main() regs 2\n    const r0, hi\n    const r1, seven\n    halt\n.end\n";
+        let module = canon_bytecode::assemble(src).expect("assembles");
+        let image = ProgramImage::new(Arc::new(canon_bytecode::verify(module).expect("verifies")));
+        assert!(image.consts().contains(&Value::Str(Arc::from("hi"))), "{:?}", image.consts());
+        assert!(image.consts().contains(&Value::Int(7)), "{:?}", image.consts());
+        assert_eq!(image.consts().len(), image.module().consts.len());
+        assert_eq!(image.kinds().0.len(), image.module().strings.len());
+    }
+}
