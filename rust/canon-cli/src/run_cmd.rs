@@ -1,10 +1,13 @@
 //! `canon run`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use canon_machine::{Auth, Expected, GroupStatus, Injection, ReplayMode, SessionStatus, StallReport};
-use canon_runtime::{Config, CooperativeRunner, Limits, Machine, RunOutcome, Runner, SeededHost, ThreadedRunner};
+use canon_runtime::{
+    Config, CooperativeRunner, Limits, Machine, Progress, RunOutcome, Runner, SeededHost, ThreadedRunner,
+};
 use clap::{Args, ValueEnum};
 
 use crate::bytecode_cmd::hex;
@@ -134,10 +137,12 @@ pub fn run(args: &RunArgs) -> Result<u8> {
             args.inject.iter().for_each(|inj| g.inject(inj.nth, inj.injection));
         }
     }
+    let mut progress = ProgressLine::new(!args.quiet && std::io::stderr().is_terminal());
     let outcome = match args.runner {
-        RunnerKind::Cooperative => CooperativeRunner.run(&mut machine),
-        RunnerKind::Threaded => ThreadedRunner::new(args.workers).run(&mut machine),
+        RunnerKind::Cooperative => CooperativeRunner.run_observed(&mut machine, &mut |p| progress.show(p)),
+        RunnerKind::Threaded => ThreadedRunner::new(args.workers).run_observed(&mut machine, &mut |p| progress.show(p)),
     };
+    progress.clear();
     if let Some(path) = &args.output {
         std::fs::write(path, outcome.replay_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -267,5 +272,38 @@ fn report_status(outcome: &RunOutcome, _strings: &[String]) -> u8 {
         exit::BUDGET_EXHAUSTED
     } else {
         exit::OK
+    }
+}
+
+/// A one-line progress display on stderr for long runs (only on a terminal:
+/// logs and pipes get the summary alone). It shows whole percentages of the
+/// instances done, and the round count of a long single instance.
+struct ProgressLine {
+    on: bool,
+    shown: Option<(usize, u64)>,
+}
+
+impl ProgressLine {
+    fn new(on: bool) -> Self {
+        ProgressLine { on, shown: None }
+    }
+
+    fn show(&mut self, p: Progress) {
+        if !self.on || p.groups_total == 0 {
+            return;
+        }
+        let percent = p.groups_done * 100 / p.groups_total;
+        if p.rounds == 0 && (p.groups_total < 100 || self.shown.is_some_and(|(q, _)| q == percent)) {
+            return;
+        }
+        self.shown = Some((percent, p.rounds));
+        let rounds = if p.rounds > 0 { format!(", current instance at round {}", p.rounds) } else { String::new() };
+        eprint!("\r  {}/{} instances ({percent}%){rounds}   ", p.groups_done, p.groups_total);
+    }
+
+    fn clear(&self) {
+        if self.shown.is_some() {
+            eprint!("\r{:60}\r", "");
+        }
     }
 }

@@ -20,4 +20,4 @@ pub use canon_machine::{Config, Host, HostCtx, Limits};
 pub use host::{ReplayHost, SeededHost};
 pub use machine::{LoadError, Machine, Owner};
 pub use reexec::{ReexecError, reexecute};
-pub use runner::{CooperativeRunner, GroupReport, RunOutcome, Runner, ThreadedRunner};
+pub use runner::{CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunOutcome, Runner, ThreadedRunner};

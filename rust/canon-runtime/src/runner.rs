@@ -89,8 +89,29 @@ impl RunOutcome {
 pub trait Runner {
     /// Runs every loaded group to its end and returns the outcome with the
     /// canonical replay.
-    fn run(&self, machine: &mut Machine) -> RunOutcome;
+    fn run(&self, machine: &mut Machine) -> RunOutcome {
+        self.run_observed(machine, &mut |_| {})
+    }
+
+    /// [`Runner::run`], telling `observe` how far it got: after every
+    /// finished group (or batch of groups), and every [`PROGRESS_ROUNDS`]
+    /// rounds of a long group. Observation is for display only; it never
+    /// changes the run.
+    fn run_observed(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress)) -> RunOutcome;
 }
+
+/// How far a run has got, for progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Groups finished and written.
+    pub groups_done: usize,
+    pub groups_total: usize,
+    /// Rounds run by the group in progress (cooperative runner only; 0 otherwise).
+    pub rounds: u64,
+}
+
+/// A long group reports progress every this many rounds.
+pub const PROGRESS_ROUNDS: u64 = 1 << 16;
 
 fn header(machine: &Machine) -> ReplayHeader {
     let (program_digest, strings) = match machine.program() {
@@ -126,23 +147,28 @@ fn report(group: &Group, messages: u64) -> GroupReport {
 pub struct CooperativeRunner;
 
 impl Runner for CooperativeRunner {
-    fn run(&self, machine: &mut Machine) -> RunOutcome {
+    fn run_observed(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress)) -> RunOutcome {
         let mut writer = ReplayWriter::new(&header(machine));
         let mut buf = Vec::new();
-        let mut reports = Vec::with_capacity(machine.groups.len());
+        let total = machine.groups.len();
+        let mut reports = Vec::with_capacity(total);
         for group in &mut machine.groups {
             let mut messages = 0;
             while *group.status() == GroupStatus::Running {
-                group.run_round();
+                let round = group.run_round();
                 group.drain_events(&mut buf);
                 messages += count_messages(&buf);
                 buf.iter().for_each(|e| writer.push(e));
                 buf.clear();
+                if (round.tick + 1) % PROGRESS_ROUNDS == 0 {
+                    observe(Progress { groups_done: reports.len(), groups_total: total, rounds: round.tick + 1 });
+                }
             }
             group.drain_events(&mut buf);
             messages += count_messages(&buf);
             buf.drain(..).for_each(|e| writer.push(&e));
             reports.push(report(group, messages));
+            observe(Progress { groups_done: reports.len(), groups_total: total, rounds: 0 });
         }
         let events = writer.event_count();
         RunOutcome { groups: reports, replay: writer.finish_bytes(), events }
@@ -207,7 +233,7 @@ struct Work<'a, 'm> {
 }
 
 impl Runner for ThreadedRunner {
-    fn run(&self, machine: &mut Machine) -> RunOutcome {
+    fn run_observed(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress)) -> RunOutcome {
         let mut writer = ReplayWriter::new(&header(machine));
         let slots: Vec<Mutex<&mut Group>> = machine.groups.iter_mut().map(Mutex::new).collect();
         let workers = self.workers.clamp(1, slots.len().max(1));
@@ -225,7 +251,9 @@ impl Runner for ThreadedRunner {
                 scope.spawn(move || work.run(worker, &tx));
             }
             drop(tx);
-            write_in_order(&rx, &mut writer, &work.pools, &mut reports);
+            write_in_order(&rx, &mut writer, &work.pools, &mut reports, &mut |done| {
+                observe(Progress { groups_done: done, groups_total: slots.len(), rounds: 0 })
+            });
         });
         assert_eq!(reports.len(), slots.len(), "every group is written exactly once");
         let events = writer.event_count();
@@ -274,7 +302,13 @@ impl Work<'_, '_> {
 
 /// The calling thread: writes each finished batch once every earlier group
 /// is written; returns when every worker has hung up.
-fn write_in_order(rx: &Receiver<Batch>, writer: &mut ReplayWriter, pools: &[Pool], reports: &mut Vec<GroupReport>) {
+fn write_in_order(
+    rx: &Receiver<Batch>,
+    writer: &mut ReplayWriter,
+    pools: &[Pool],
+    reports: &mut Vec<GroupReport>,
+    written: &mut dyn FnMut(usize),
+) {
     let mut pending = BTreeMap::new();
     for batch in rx {
         pending.insert(batch.first, batch);
@@ -282,6 +316,7 @@ fn write_in_order(rx: &Receiver<Batch>, writer: &mut ReplayWriter, pools: &[Pool
             writer.append(&batch.blocks);
             pools[batch.worker].lock().unwrap_or_else(PoisonError::into_inner).push(batch.blocks);
             reports.append(&mut batch.reports);
+            written(reports.len());
         }
     }
 }
