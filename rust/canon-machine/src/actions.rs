@@ -63,6 +63,17 @@ pub struct Peeked {
     pub identity: Option<[u8; 32]>,
 }
 
+/// A visible message as [`SessionStore::peek_visible`] found it: the
+/// [`Peeked`] summary, the type branch its label matched, its payload and
+/// the session's role names (for the host context).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Visible<'s, 'g> {
+    pub peeked: Peeked,
+    pub branch: &'g FlatBranch,
+    pub payload: &'s Value,
+    pub roles: &'s [SymId],
+}
+
 /// What a receive expects: one label (`recv`) or one of some arms (`offer`).
 #[derive(Debug, Clone, Copy)]
 pub enum Expect<'a> {
@@ -87,12 +98,14 @@ fn expected_of(node: &TypeNode) -> Expected {
     }
 }
 
+#[inline]
 fn find(branches: &[FlatBranch], label: SymId) -> Option<&FlatBranch> {
     branches.iter().find(|b| b.label == label)
 }
 
 impl SessionStore {
     /// The live body of `ep`'s session, checking status and ownership.
+    #[inline]
     pub fn live_body(&self, ep: Endpoint, co: u32) -> Result<&SessionBody, Refusal> {
         let s = self.get(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         match s.status {
@@ -231,6 +244,20 @@ impl SessionStore {
         expect: Expect<'_>,
         tr: &mut Transport<'_>,
     ) -> Result<Option<Peeked>, Refusal> {
+        Ok(self.peek_visible(g, ep, co, expect, tr)?.map(|v| v.peeked))
+    }
+
+    /// [`SessionStore::peek`], also returning what the receive path needs
+    /// next (the matched branch, the payload and the role names), so that it
+    /// looks nothing up twice.
+    pub(crate) fn peek_visible<'s, 'g>(
+        &'s self,
+        g: &'g TypeGraph,
+        ep: Endpoint,
+        co: u32,
+        expect: Expect<'_>,
+        tr: &mut Transport<'_>,
+    ) -> Result<Option<Visible<'s, 'g>>, Refusal> {
         let op = match expect {
             Expect::Label(_) => Op::Recv,
             Expect::Arms(_, op) => op,
@@ -256,15 +283,16 @@ impl SessionStore {
         };
         let identity = admit(body, ep, from, msg, tr)?;
         let unexpected = Fault::UnexpectedLabel { ep, label: msg.label, attempted: op };
-        if find(branches, msg.label).is_none() {
+        let Some(branch) = find(branches, msg.label) else {
             return Err(unexpected.into());
-        }
+        };
         let arm = match expect {
             Expect::Label(label) if label == msg.label => 0,
             Expect::Label(_) => return Err(unexpected.into()),
             Expect::Arms(arms, _) => arms.iter().position(|a| a.label == msg.label).ok_or(unexpected)?,
         };
-        Ok(Some(Peeked { from, label: msg.label, seq: msg.seq, arm, identity }))
+        let peeked = Peeked { from, label: msg.label, seq: msg.seq, arm, identity };
+        Ok(Some(Visible { peeked, branch, payload: &msg.payload, roles: &body.roles }))
     }
 
     /// The payload of the message [`SessionStore::peek`] found.
@@ -277,19 +305,39 @@ impl SessionStore {
     /// Takes the message [`SessionStore::peek`] returned and advances the
     /// endpoint's type past its label.
     pub fn take(&mut self, g: &TypeGraph, ep: Endpoint, from: u16) -> Result<Message, Fault> {
+        let session = self.get(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        let endpoint = session.body.endpoints.get(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        let Some(TypeNode::Recv { branches, .. }) = g.get(endpoint.current) else {
+            return Err(Fault::BadOperand { what: "take on a non-receive type" });
+        };
+        let edge = session.body.edges.get(session.body.edge_index(from, ep.role));
+        let label = edge
+            .and_then(|e| e.buffer.front_visible())
+            .ok_or(Fault::BadOperand { what: "take without a visible message" })?
+            .label;
+        let branch = find(branches, label).ok_or(Fault::UnexpectedLabel { ep, label, attempted: Op::Recv })?;
+        self.take_branch(g, ep, from, branch)
+    }
+
+    /// Takes the visible message from `from` on `ep` and advances the
+    /// endpoint's type to `branch`'s continuation (the branch
+    /// [`SessionStore::peek_visible`] matched).
+    pub(crate) fn take_branch(
+        &mut self,
+        g: &TypeGraph,
+        ep: Endpoint,
+        from: u16,
+        branch: &FlatBranch,
+    ) -> Result<Message, Fault> {
+        let cont = unfold(g, branch.cont)?;
         let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         let body = &mut session.body;
         let edge_index = body.edge_index(from, ep.role);
         let edge = body.edges.get_mut(edge_index).ok_or(Fault::BadOperand { what: "edge out of range" })?;
         let msg = edge.buffer.pop_visible().ok_or(Fault::BadOperand { what: "take without a visible message" })?;
         edge.recv_seq += 1;
-        let endpoint = &mut body.endpoints[ep.role as usize];
-        let Some(TypeNode::Recv { branches, .. }) = g.get(endpoint.current) else {
-            return Err(Fault::BadOperand { what: "take on a non-receive type" });
-        };
-        let branch =
-            find(branches, msg.label).ok_or(Fault::UnexpectedLabel { ep, label: msg.label, attempted: Op::Recv })?;
-        endpoint.current = unfold(g, branch.cont)?;
+        let endpoint = body.endpoints.get_mut(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        endpoint.current = cont;
         Ok(msg)
     }
 

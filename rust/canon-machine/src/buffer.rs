@@ -88,6 +88,7 @@ impl BoundedBuffer {
     }
 
     /// Pushes `msg` under the buffer's mode and policy.
+    #[inline]
     pub fn push(&mut self, msg: Message) -> PushOutcome {
         if self.config.mode == BufferMode::LatestValue {
             let replaced = self.queue.pop_front().is_some();
@@ -114,6 +115,7 @@ impl BoundedBuffer {
 
     /// Whether a push now would return [`PushOutcome::Blocked`] (so the
     /// sender need not sign a message it cannot send yet).
+    #[inline]
     pub fn would_block(&self) -> bool {
         self.config.mode == BufferMode::Fifo
             && self.config.policy == Backpressure::Block
@@ -133,11 +135,13 @@ impl BoundedBuffer {
     }
 
     /// The oldest visible message.
+    #[inline]
     pub fn front_visible(&self) -> Option<&Message> {
         if self.visible > 0 { self.queue.front() } else { None }
     }
 
     /// Takes the oldest visible message.
+    #[inline]
     pub fn pop_visible(&mut self) -> Option<Message> {
         if self.visible == 0 {
             return None;
@@ -147,6 +151,7 @@ impl BoundedBuffer {
     }
 
     /// The round barrier: every held message becomes visible.
+    #[inline]
     pub fn flush(&mut self) {
         self.visible = self.queue.len();
     }

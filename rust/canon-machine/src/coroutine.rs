@@ -57,10 +57,12 @@ impl Coroutine {
     }
 
     /// The innermost frame. A live coroutine always has one.
+    #[inline]
     pub fn top(&self) -> Frame {
         self.frames.last().copied().unwrap_or(Frame { proc: u32::MAX, pc: u32::MAX, base: 0, len: 0 })
     }
 
+    #[inline]
     fn slot(&self, r: u16) -> Result<usize, Fault> {
         let f = self.top();
         if u32::from(r) < f.len {
@@ -71,24 +73,28 @@ impl Coroutine {
     }
 
     /// Register `r` of the current frame.
+    #[inline]
     pub fn reg(&self, r: u16) -> Result<&Value, Fault> {
         let i = self.slot(r)?;
         Ok(&self.regs[i])
     }
 
     /// Mutable register `r` of the current frame.
+    #[inline]
     pub fn reg_mut(&mut self, r: u16) -> Result<&mut Value, Fault> {
         let i = self.slot(r)?;
         Ok(&mut self.regs[i])
     }
 
     /// Writes register `r`.
+    #[inline]
     pub fn set(&mut self, r: u16, v: Value) -> Result<(), Fault> {
         *self.reg_mut(r)? = v;
         Ok(())
     }
 
     /// The endpoint held by register `r`.
+    #[inline]
     pub fn endpoint(&self, r: u16) -> Result<Endpoint, Fault> {
         match self.reg(r)? {
             Value::Endpoint(ep) => Ok(*ep),
@@ -97,6 +103,7 @@ impl Coroutine {
     }
 
     /// Sets the current frame's program counter.
+    #[inline]
     pub fn set_pc(&mut self, pc: u32) {
         if let Some(f) = self.frames.last_mut() {
             f.pc = pc;

@@ -41,15 +41,18 @@ pub(crate) struct Exec<'a> {
 }
 
 impl<'a> Exec<'a> {
+    #[inline]
     pub fn tv(&self) -> TypeView<'a> {
         TypeView { graph: &self.m.types, kinds: self.kinds }
     }
 
+    #[inline]
     pub fn co(&mut self, co: usize) -> &mut Coroutine {
         &mut self.st.coroutines[co]
     }
 
     /// Appends an event at the running coroutine's site.
+    #[inline]
     pub fn emit(&mut self, co: usize, ep: Option<Endpoint>, kind: EventKind) {
         let (sid, role) = ep.map_or((EventSite::NO_SID, EventSite::NO_ROLE), |e| (e.sid, e.role));
         let site = EventSite { group: self.st.group, tick: self.st.tick, coroutine: co as u32, sid, role };

@@ -157,35 +157,57 @@ impl<'a> Exec<'a> {
 
     /// Receives on `ep` if a message is visible: host accept, take, event,
     /// payload into `dst`. Returns the arm index, or `None` when blocked.
+    /// The session is looked up once for the checks, the host context and
+    /// the payload, and once more (mutably) for the take.
     fn deliver(&mut self, co: usize, ep: Endpoint, expect: Expect<'_>, dst: u16) -> Result<Option<usize>, Refusal> {
-        self.co(co).reg(dst)?;
+        let c = &self.st.coroutines[co];
+        c.reg(dst)?;
+        let (group, tick, call_index) = (self.st.group, self.st.tick, c.host_calls);
+        let graph: &'a canon_types::TypeGraph = &self.m.types;
         let (store, mut tr) = self.st.store_and_transport(None);
-        let Some(p) = store.peek(&self.m.types, ep, co as u32, expect, &mut tr)? else {
+        let Some(v) = store.peek_visible(graph, ep, co as u32, expect, &mut tr)? else {
             return Ok(None);
         };
-        let ctx = self.ctx(co, Some(ep), Some(p.from), Some(p.label));
-        let payload =
-            self.st.store.peek_payload(ep, p.from).ok_or(Fault::BadOperand { what: "peeked message vanished" })?;
-        let accepted = self.host.accept(&ctx, p.label, payload);
-        self.co(co).host_calls += 1;
+        let (p, branch) = (v.peeked, v.branch);
+        let ctx = HostCtx {
+            group,
+            tick,
+            coroutine: co as u32,
+            sid: ep.sid,
+            role: ep.role,
+            role_name: v.roles.get(usize::from(ep.role)).copied().unwrap_or_default(),
+            peer: v.roles.get(usize::from(p.from)).copied(),
+            module: self.m,
+            payload: &branch.payload,
+            call_index,
+        };
+        let accepted = self.host.accept(&ctx, p.label, v.payload);
+        self.st.coroutines[co].host_calls += 1;
         if !accepted {
             let point = HostPoint::Accept { label: p.label };
             self.emit(co, Some(ep), EventKind::HostAnswer { point, answer: Value::Bool(false) });
             return Err(Fault::HostRejected { ep, label: p.label }.into());
         }
-        let msg = self.st.store.take(&self.m.types, ep, p.from)?;
+        let msg = self.st.store.take_branch(graph, ep, p.from, branch)?;
         if let Value::Endpoint(delegated) = msg.payload {
             self.st.store.set_owner(delegated, co as u32);
         }
         let payload = msg.payload.clone();
         self.emit(co, Some(ep), EventKind::Received { from: p.from, label: p.label, seq: p.seq, payload });
+        if let Some(id) = p.identity {
+            self.commit_consumption(co, ep, p.from, p.seq, id);
+        }
+        self.st.coroutines[co].set(dst, msg.payload)?;
+        Ok(Some(p.arm))
+    }
+
+    /// Records a replay consumption and its `Consumed` event (never under `ReplayMode::Off`).
+    fn commit_consumption(&mut self, co: usize, ep: Endpoint, from: u16, seq: u64, id: [u8; 32]) {
         let mode = self.st.replay_mode;
-        if let Some(c) = p.identity.and_then(|id| self.st.store.consume(mode, ep, p.from, p.seq, id)) {
+        if let Some(c) = self.st.store.consume(mode, ep, from, seq, id) {
             let kind = EventKind::Consumed { mode, identity: c.identity, pre_root: c.pre_root, post_root: c.post_root };
             self.emit(co, Some(ep), kind);
         }
-        self.co(co).set(dst, msg.payload)?;
-        Ok(Some(p.arm))
     }
 
     fn recv_timeout(

@@ -85,11 +85,13 @@ pub struct SessionBody {
 
 impl SessionBody {
     /// Index of role `name`.
+    #[inline]
     pub fn role_index(&self, name: SymId) -> Option<u16> {
         self.roles.iter().position(|&r| r == name).map(|i| i as u16)
     }
 
     /// Index of the edge `from → to`.
+    #[inline]
     pub fn edge_index(&self, from: u16, to: u16) -> usize {
         from as usize * self.roles.len() + to as usize
     }
@@ -196,6 +198,7 @@ impl SessionStore {
     }
 
     /// The session with id `sid`, if it belongs to this group.
+    #[inline]
     pub fn get(&self, sid: u64) -> Option<&Session> {
         if (sid >> 32) as u32 != self.group {
             return None;
@@ -203,6 +206,7 @@ impl SessionStore {
         self.sessions.get(sid as u32 as usize)
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, sid: u64) -> Option<&mut Session> {
         if (sid >> 32) as u32 != self.group {
             return None;
@@ -291,6 +295,7 @@ impl SessionStore {
     }
 
     /// Transfers ownership of a live endpoint to coroutine `owner`.
+    #[inline]
     pub fn set_owner(&mut self, ep: Endpoint, owner: u32) {
         if let Ok(e) = self.endpoint_mut(ep) {
             e.owner = owner;
