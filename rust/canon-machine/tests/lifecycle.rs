@@ -232,6 +232,12 @@ fn peer_recv(label: SymId) -> Vec<Instr> {
     vec![Instr::Recv { ep: 0, label, dst: 1 }, Instr::Close { ep: 0 }, Instr::Halt]
 }
 
+/// The carrier for a session where A's type is `B!M(Int).end` and B receives
+/// `M` and closes; `bad` is what A does instead.
+fn a_sends_m_to_b(mb: Mb, m: SymId, bad: Vec<Instr>) -> Arc<VerifiedProgram> {
+    carrier(mb, send("B", "M", &["Int"], end()), recv("A", "M", &["Int"], end()), peer_recv(m), bad)
+}
+
 const A: Endpoint = Endpoint { sid: 0, role: 0 };
 
 #[test]
@@ -264,13 +270,7 @@ fn send_where_recv_expected_faults_the_coroutine_and_the_session() {
 fn recv_where_send_expected() {
     let mut mb = Mb::new();
     let (m, b) = (mb.s("M"), mb.s("B"));
-    let program = carrier(
-        mb,
-        send("B", "M", &["Int"], end()),
-        recv("A", "M", &["Int"], end()),
-        peer_recv(m),
-        vec![Instr::Recv { ep: 4, label: m, dst: 5 }],
-    );
+    let program = a_sends_m_to_b(mb, m, vec![Instr::Recv { ep: 4, label: m, dst: 5 }]);
     assert_eq!(single_fault(&program).0, Fault::RecvWhereSendExpected { ep: A, attempted: Op::Recv, peer: b });
 }
 
@@ -278,13 +278,7 @@ fn recv_where_send_expected() {
 fn wrong_label_is_not_offered() {
     let mut mb = Mb::new();
     let (m, n, b) = (mb.s("M"), mb.s("N"), mb.s("B"));
-    let program = carrier(
-        mb,
-        send("B", "M", &["Int"], end()),
-        recv("A", "M", &["Int"], end()),
-        peer_recv(m),
-        vec![Instr::Send { ep: 4, label: n, src: 5 }],
-    );
+    let program = a_sends_m_to_b(mb, m, vec![Instr::Send { ep: 4, label: n, src: 5 }]);
     let expected = Expected::Send { peer: b };
     assert_eq!(single_fault(&program).0, Fault::LabelNotOffered { ep: A, label: n, expected });
 }
@@ -302,13 +296,7 @@ fn send_after_end() {
 fn close_before_end() {
     let mut mb = Mb::new();
     let (m, b) = (mb.s("M"), mb.s("B"));
-    let program = carrier(
-        mb,
-        send("B", "M", &["Int"], end()),
-        recv("A", "M", &["Int"], end()),
-        peer_recv(m),
-        vec![Instr::Close { ep: 4 }],
-    );
+    let program = a_sends_m_to_b(mb, m, vec![Instr::Close { ep: 4 }]);
     assert_eq!(single_fault(&program).0, Fault::CloseBeforeEnd { ep: A, expected: Expected::Send { peer: b } });
 }
 
@@ -316,13 +304,7 @@ fn close_before_end() {
 fn payload_kind_mismatch() {
     let mut mb = Mb::new();
     let (m, int) = (mb.s("M"), mb.s("Int"));
-    let program = carrier(
-        mb,
-        send("B", "M", &["Int"], end()),
-        recv("A", "M", &["Int"], end()),
-        peer_recv(m),
-        vec![Instr::Send { ep: 4, label: m, src: 6 }],
-    );
+    let program = a_sends_m_to_b(mb, m, vec![Instr::Send { ep: 4, label: m, src: 6 }]);
     let fault = single_fault(&program).0;
     assert_eq!(fault, Fault::PayloadKindMismatch { ep: A, label: m, expected: int, found: ValueKind::Str });
 }
