@@ -39,6 +39,7 @@ fn config(seed: u64) -> Config {
 
 fn run(program: &Arc<VerifiedProgram>, seed: u64, instances: u32, runner: &dyn Runner) -> RunOutcome {
     let mut machine = Machine::new(config(seed));
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..instances {
         machine.load(program, Box::new(SeededHost::new(instance_seed(seed, i)))).expect("one program per machine");
     }
@@ -492,6 +493,7 @@ fn signed_runs_replay_identically_in_every_replay_mode() {
                 let config = Config { auth: Auth::Ed25519, replay_mode, ..config(7) };
                 let run_with = |runner: &dyn Runner| {
                     let mut machine = Machine::new(config);
+                    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
                     for i in 0..3 {
                         let g = machine.load(&f.program, Box::new(SeededHost::new(instance_seed(7, i)))).expect("load");
                         if let (Some(group), Some(inj)) = (machine.group_mut(g), inject) {
@@ -511,7 +513,9 @@ fn signed_runs_replay_identically_in_every_replay_mode() {
                     );
                 }
                 let recorded = Replay::decode(reference.replay_bytes()).expect("replay decodes");
-                canon_machine::verify_signatures(&recorded.events).expect("signatures verify");
+                let run = canon_machine::run_identity(&recorded.header.program_digest, &recorded.header.config_digest);
+                canon_machine::verify_signatures(&run, &recorded.events).expect("signatures verify");
+                canon_machine::cross_check(&run, &recorded.events).expect("receives match their sends");
                 let again = canon_runtime::reexecute(&f.program, config, &recorded).expect("re-execution starts");
                 assert!(again == recorded, "{} {replay_mode:?} {inject:?}: re-execution diverges", f.name);
             }

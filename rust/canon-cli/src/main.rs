@@ -4,6 +4,8 @@
 mod bytecode_cmd;
 mod choreo_cmd;
 mod input;
+mod keygen_cmd;
+mod proof_cmd;
 mod replay_cmd;
 mod run_cmd;
 
@@ -78,6 +80,8 @@ enum Command {
     },
     /// Run a program (.cbc, .casm or a choreography) and write its replay.
     Run(run_cmd::RunArgs),
+    /// Write a new secret signing-key seed (for `run --key-seed-file`).
+    Keygen(keygen_cmd::KeygenArgs),
     /// Inspect, compare and verify replay files.
     #[command(subcommand)]
     Replay(replay_cmd::ReplayCommand),
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
             choreo_cmd::project(&input, role.as_deref(), format, protocol.as_deref())
         }
         Command::Run(args) => run_cmd::run(&args),
+        Command::Keygen(args) => keygen_cmd::keygen(&args),
         Command::Replay(cmd) => replay_cmd::replay(cmd),
     };
     match result {

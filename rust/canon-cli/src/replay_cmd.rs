@@ -26,8 +26,10 @@ pub enum ReplayCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check a replay's format, hash chain and message signatures; with
-    /// --program, re-execute it from its recorded host answers and compare.
+    /// Check a replay and say what it proves: integrity (format, hash chain,
+    /// signatures against the keys it records, receives and consumptions
+    /// against sends), authenticity (with --root or --trusted-keys) and
+    /// behaviour (with --program: re-executed from its recorded host answers).
     Verify {
         file: PathBuf,
         /// The program the replay was recorded from (.cbc, .casm or choreography).
@@ -45,6 +47,8 @@ pub enum ReplayCommand {
         /// The run's --auth and --replay-mode (part of the recorded configuration).
         #[command(flatten)]
         security: crate::run_cmd::SecurityArgs,
+        #[command(flatten)]
+        proof: crate::proof_cmd::ProofArgs,
     },
 }
 
@@ -72,9 +76,9 @@ pub fn replay(cmd: ReplayCommand) -> Result<u8> {
             }
             Ok(if d.is_identical() { exit::OK } else { exit::FAILURE })
         }
-        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, security } => {
+        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, security, proof } => {
             let rerun = Rerun { max_rounds, fuel, security };
-            verify(&file, program.as_deref(), protocol.as_deref(), rerun)
+            verify(&file, program.as_deref(), protocol.as_deref(), rerun, &proof)
         }
     }
 }
@@ -86,7 +90,14 @@ struct Rerun {
     security: crate::run_cmd::SecurityArgs,
 }
 
-fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, rerun: Rerun) -> Result<u8> {
+fn verify(
+    file: &Path,
+    program: Option<&Path>,
+    protocol: Option<&str>,
+    rerun: Rerun,
+    proof: &crate::proof_cmd::ProofArgs,
+) -> Result<u8> {
+    use crate::proof_cmd::{Established, Property};
     let recorded = read_replay(file)?;
     println!(
         "{}: format and hash chain ok: {} events in {} blocks, root {}",
@@ -95,38 +106,86 @@ fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, rerun: Re
         recorded.block_count(),
         hex(&recorded.root)
     );
-    match canon_machine::verify_signatures(&recorded.events) {
-        Ok(report) => println!(
-            "signatures ok: {} checked against the keys bound at open, {} unsigned messages",
-            report.checked, report.unsigned
-        ),
-        Err(e) => {
-            println!("signature check failed: {e}");
+    let integrity = match crate::proof_cmd::integrity(&recorded) {
+        Ok(line) => line,
+        Err(failure) => {
+            println!("{failure}");
+            return Ok(exit::FAILURE);
+        }
+    };
+    let mut est = Established { lines: vec![(Property::Integrity, true, integrity)] };
+    match crate::proof_cmd::authenticity(&recorded, proof)? {
+        Ok(Some(why)) => est.lines.push((Property::Authentic, true, why)),
+        Ok(None) => est.lines.push((
+            Property::Authentic,
+            false,
+            "no anchor outside the file (--root or --trusted-keys): anyone could have written it".to_owned(),
+        )),
+        Err(failure) => {
+            println!("authenticity check failed: {failure}");
             return Ok(exit::FAILURE);
         }
     }
-    let Some(program_path) = program else { return Ok(exit::OK) };
-    let program = input::program_file(program_path, protocol)?;
-    if program.digest() != recorded.header.program_digest {
-        // Re-execute anyway: the first divergent event shows where the programs differ.
-        eprintln!(
-            "note: {}: the replay was recorded from program {}, not {} ({}); re-executing to find the first divergence",
-            file.display(),
-            hex(&recorded.header.program_digest[..8]),
-            program_path.display(),
-            hex(&program.digest()[..8])
-        );
+    match program {
+        None => est.lines.push((Property::Behaviour, false, "not re-executed (--program)".to_owned())),
+        Some(program_path) => {
+            let program = input::program_file(program_path, protocol)?;
+            if program.digest() != recorded.header.program_digest {
+                // Re-execute anyway: the first divergent event shows where the programs differ.
+                eprintln!(
+                    "note: {}: the replay was recorded from program {}, not {} ({}); re-executing to find the first divergence",
+                    file.display(),
+                    hex(&recorded.header.program_digest[..8]),
+                    program_path.display(),
+                    hex(&program.digest()[..8])
+                );
+            }
+            let config = crate::run_cmd::config(recorded.header.seed, rerun.max_rounds, rerun.fuel, rerun.security);
+            let replayed = canon_runtime::reexecute(&program, config, &recorded)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let d = canon_replay::diff(&recorded, &replayed);
+            if !d.is_identical() {
+                println!("re-execution diverges from the recording:");
+                print!("{}", d.render_text());
+                return Ok(exit::FAILURE);
+            }
+            est.lines.push((
+                Property::Behaviour,
+                true,
+                format!(
+                    "{} re-executed from the recorded host answers reproduces every event (with the recorded keys \
+                     and signatures, no secret)",
+                    program_path.display()
+                ),
+            ));
+        }
     }
-    let config = crate::run_cmd::config(recorded.header.seed, rerun.max_rounds, rerun.fuel, rerun.security);
-    let replayed = canon_runtime::reexecute(&program, config, &recorded)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let d = canon_replay::diff(&recorded, &replayed);
-    if d.is_identical() {
-        println!("verified: re-execution from the recorded host answers reproduces every event");
+    est.print();
+    let missing: Vec<&str> = proof
+        .require
+        .iter()
+        .filter(|p| !est.has(**p))
+        .map(|p| match p {
+            Property::Integrity => "integrity",
+            Property::Authentic => "authentic",
+            Property::Behaviour => "behaviour",
+        })
+        .collect();
+    if missing.is_empty() {
+        let name = |p: &Property| match p {
+            Property::Integrity => "integrity",
+            Property::Authentic => "authenticity",
+            Property::Behaviour => "behaviour",
+        };
+        let yes: Vec<&str> = est.lines.iter().filter(|l| l.1).map(|l| name(&l.0)).collect();
+        let no: Vec<&str> = est.lines.iter().filter(|l| !l.1).map(|l| name(&l.0)).collect();
+        match no.is_empty() {
+            true => println!("verified: {}", yes.join(", ")),
+            false => println!("verified: {} (not established: {})", yes.join(", "), no.join(", ")),
+        }
         Ok(exit::OK)
     } else {
-        println!("re-execution diverges from the recording:");
-        print!("{}", d.render_text());
+        println!("required but not established: {}", missing.join(", "));
         Ok(exit::FAILURE)
     }
 }

@@ -101,6 +101,10 @@ pub struct RunArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub security: SecurityArgs,
+    /// The secret key seed endpoint signing keys derive from (`canon keygen -o FILE`). Default: the file
+    /// named by CANON_KEY_SEED_FILE, else ~/.config/canon/key-seed, created on first use.
+    #[arg(long, value_name = "FILE")]
+    pub key_seed_file: Option<PathBuf>,
     /// Inject a transport fault into the N-th message sent (from 0, default 0) by every instance:
     /// duplicate, reorder, drop, corrupt-payload or corrupt-signature. Repeatable.
     #[arg(long, value_name = "KIND[@N]", value_parser = parse_inject)]
@@ -130,7 +134,9 @@ pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> 
 pub fn run(args: &RunArgs) -> Result<u8> {
     let program = input::program_file(&args.input, args.protocol.as_deref())?;
     let config = config(args.seed, args.max_rounds, args.fuel, args.security);
+    let (keys, key_origin) = crate::keygen_cmd::run_key_source(args.key_seed_file.as_deref(), config.auth)?;
     let mut machine = Machine::new(config);
+    machine.set_key_source(keys);
     for i in 0..args.sessions.max(1) {
         let group = machine.load(&program, Box::new(SeededHost::new(instance_seed(args.seed, i))))?;
         if let Some(g) = machine.group_mut(group) {
@@ -151,6 +157,9 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         println!("{}", status_line(&outcome));
     } else {
         print_summary(args, &outcome, program.module());
+        if let crate::keygen_cmd::KeyOrigin::File(path) = key_origin {
+            println!("  signing keys derived from the key seed {}", path.display());
+        }
     }
     Ok(report_status(&outcome, strings))
 }

@@ -78,8 +78,10 @@ fn different_seeds_diff_to_one_and_name_the_first_divergent_event() {
 fn a_replay_that_stops_early_diffs_as_a_prefix() {
     let dir = temp_dir("diff-prefix");
     let fixture = "fixtures/asm/ping_pong_loop.casm";
-    let full = record(&dir, fixture, "full.replay", &["--seed", "1"]);
-    let short = record(&dir, fixture, "short.replay", &["--seed", "1", "--max-rounds", "3"]);
+    // Unsigned: signatures bind the configuration, so signed runs with another
+    // --max-rounds differ from their first message on.
+    let full = record(&dir, fixture, "full.replay", &["--seed", "1", "--auth", "none"]);
+    let short = record(&dir, fixture, "short.replay", &["--seed", "1", "--auth", "none", "--max-rounds", "3"]);
     let n = event_lines(&short).len();
     assert!(n > 0 && n < event_lines(&full).len());
     diff(&full, &short, false).expect_code(1).stdout_has(&[&format!("events: b ends after {n} events; a continues")]);
@@ -92,9 +94,16 @@ fn a_replay_that_stops_early_diffs_as_a_prefix() {
 #[test]
 fn a_header_only_difference_is_still_a_difference() {
     let dir = temp_dir("diff-header");
-    let a = record(&dir, "fixtures/asm/ping_pong.casm", "a.replay", &["--seed", "1"]);
-    let b = record(&dir, "fixtures/asm/ping_pong.casm", "b.replay", &["--seed", "1", "--fuel", "2048"]);
+    // Unsigned: a signed run's signatures bind the configuration (see the next test).
+    let a = record(&dir, "fixtures/asm/ping_pong.casm", "a.replay", &["--seed", "1", "--auth", "none"]);
+    let b =
+        record(&dir, "fixtures/asm/ping_pong.casm", "b.replay", &["--seed", "1", "--auth", "none", "--fuel", "2048"]);
     diff(&a, &b, false).expect_code(1).stdout_has(&["header: config digest differs", "events: identical (16 events)"]);
+    // Signed, the same change of configuration changes every signature: a
+    // signature made in one run is not valid in another.
+    let a = record(&dir, "fixtures/asm/ping_pong.casm", "sa.replay", &["--seed", "1"]);
+    let b = record(&dir, "fixtures/asm/ping_pong.casm", "sb.replay", &["--seed", "1", "--fuel", "2048"]);
+    diff(&a, &b, false).expect_code(1).stdout_has(&["header: config digest differs", "first divergence", "sig="]);
 }
 
 #[test]

@@ -207,7 +207,7 @@ impl SessionStore {
             (Auth::Ed25519, Some(key)) => {
                 envelope_into(
                     tr.envelope,
-                    EnvelopeFields { sid: ep.sid, from: ep.role, to, seq, label, payload: &payload },
+                    EnvelopeFields { run: tr.run, sid: ep.sid, from: ep.role, to, seq, label, payload: &payload },
                 );
                 Some(key.sign(tr.envelope))
             }

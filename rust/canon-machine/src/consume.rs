@@ -27,6 +27,8 @@ pub struct Transport<'s> {
     pub max_nullifiers: u32,
     /// `Limits::max_payload_bytes`.
     pub max_payload_bytes: u32,
+    /// The run identity envelopes bind (`auth::run_identity`).
+    pub run: &'s [u8; 32],
     /// Reused envelope buffer: signing and hashing do not allocate once it has grown.
     pub envelope: &'s mut Vec<u8>,
     /// The injection to apply to this send, if any.
@@ -152,8 +154,15 @@ pub(crate) fn admit(
     if tr.auth == Auth::None && tr.replay_mode == ReplayMode::Off {
         return Ok(None);
     }
-    let fields =
-        EnvelopeFields { sid: ep.sid, from, to: ep.role, seq: msg.seq, label: msg.label, payload: &msg.payload };
+    let fields = EnvelopeFields {
+        run: tr.run,
+        sid: ep.sid,
+        from,
+        to: ep.role,
+        seq: msg.seq,
+        label: msg.label,
+        payload: &msg.payload,
+    };
     envelope_into(tr.envelope, fields);
     if tr.auth == Auth::Ed25519 {
         let key = body.keys.get(usize::from(from));

@@ -32,38 +32,150 @@ pub enum Expected {
 /// program) is in `fault_message.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    NotAnEndpoint { reg: u16, found: ValueKind },
-    NotOwner { ep: Endpoint, owner: u32, coroutine: u32 },
-    UnknownSession { sid: u64 },
-    SessionClosed { ep: Endpoint },
-    SendWhereRecvExpected { ep: Endpoint, label: SymId, peer: SymId },
-    RecvWhereSendExpected { ep: Endpoint, attempted: Op, peer: SymId },
-    LabelNotOffered { ep: Endpoint, label: SymId, expected: Expected },
-    ActionAfterEnd { ep: Endpoint, attempted: Op },
-    CloseBeforeEnd { ep: Endpoint, expected: Expected },
-    UnexpectedLabel { ep: Endpoint, label: SymId, attempted: Op },
-    PayloadKindMismatch { ep: Endpoint, label: SymId, expected: SymId, found: ValueKind },
-    PayloadArityMismatch { ep: Endpoint, label: SymId, expected: u32, found: u32 },
-    PayloadTooLarge { ep: Endpoint, len_bytes: u64, max_bytes: u32 },
-    BufferFull { ep: Endpoint, to: u16, capacity: u32 },
-    HostRejected { ep: Endpoint, label: SymId },
-    BadChoice { ep: Endpoint, index: u64, arms: u32 },
-    ArithmeticTypeError { op: &'static str, a: ValueKind, b: ValueKind },
-    CallDepthExceeded { depth: u32 },
-    TooManySessions { max: u32 },
-    TooManyCoroutines { max: u32 },
-    DuplicateRole { role: SymId },
-    MissingHandler { role: SymId },
-    OpenArity { roles: u32, types: u32, dsts: u32 },
-    BadEdgeBuffer { from: u16, to: u16 },
-    UnknownPeer { ep: Endpoint, peer: SymId },
-    EndpointClosed { ep: Endpoint },
-    BadOperand { what: &'static str },
-    BadSignature { ep: Endpoint, from: u16, seq: u64 },
-    ReplayedSequence { ep: Endpoint, from: u16, expected: u64, found: u64 },
-    SequenceGap { ep: Endpoint, from: u16, expected: u64, found: u64 },
-    NullifierReused { ep: Endpoint, from: u16, seq: u64 },
-    NullifierSetFull { ep: Endpoint, max: u32 },
+    NotAnEndpoint {
+        reg: u16,
+        found: ValueKind,
+    },
+    NotOwner {
+        ep: Endpoint,
+        owner: u32,
+        coroutine: u32,
+    },
+    UnknownSession {
+        sid: u64,
+    },
+    SessionClosed {
+        ep: Endpoint,
+    },
+    SendWhereRecvExpected {
+        ep: Endpoint,
+        label: SymId,
+        peer: SymId,
+    },
+    RecvWhereSendExpected {
+        ep: Endpoint,
+        attempted: Op,
+        peer: SymId,
+    },
+    LabelNotOffered {
+        ep: Endpoint,
+        label: SymId,
+        expected: Expected,
+    },
+    ActionAfterEnd {
+        ep: Endpoint,
+        attempted: Op,
+    },
+    CloseBeforeEnd {
+        ep: Endpoint,
+        expected: Expected,
+    },
+    UnexpectedLabel {
+        ep: Endpoint,
+        label: SymId,
+        attempted: Op,
+    },
+    PayloadKindMismatch {
+        ep: Endpoint,
+        label: SymId,
+        expected: SymId,
+        found: ValueKind,
+    },
+    PayloadArityMismatch {
+        ep: Endpoint,
+        label: SymId,
+        expected: u32,
+        found: u32,
+    },
+    PayloadTooLarge {
+        ep: Endpoint,
+        len_bytes: u64,
+        max_bytes: u32,
+    },
+    BufferFull {
+        ep: Endpoint,
+        to: u16,
+        capacity: u32,
+    },
+    HostRejected {
+        ep: Endpoint,
+        label: SymId,
+    },
+    BadChoice {
+        ep: Endpoint,
+        index: u64,
+        arms: u32,
+    },
+    ArithmeticTypeError {
+        op: &'static str,
+        a: ValueKind,
+        b: ValueKind,
+    },
+    CallDepthExceeded {
+        depth: u32,
+    },
+    TooManySessions {
+        max: u32,
+    },
+    TooManyCoroutines {
+        max: u32,
+    },
+    DuplicateRole {
+        role: SymId,
+    },
+    MissingHandler {
+        role: SymId,
+    },
+    OpenArity {
+        roles: u32,
+        types: u32,
+        dsts: u32,
+    },
+    BadEdgeBuffer {
+        from: u16,
+        to: u16,
+    },
+    UnknownPeer {
+        ep: Endpoint,
+        peer: SymId,
+    },
+    EndpointClosed {
+        ep: Endpoint,
+    },
+    BadOperand {
+        what: &'static str,
+    },
+    BadSignature {
+        ep: Endpoint,
+        from: u16,
+        seq: u64,
+    },
+    ReplayedSequence {
+        ep: Endpoint,
+        from: u16,
+        expected: u64,
+        found: u64,
+    },
+    SequenceGap {
+        ep: Endpoint,
+        from: u16,
+        expected: u64,
+        found: u64,
+    },
+    NullifierReused {
+        ep: Endpoint,
+        from: u16,
+        seq: u64,
+    },
+    NullifierSetFull {
+        ep: Endpoint,
+        max: u32,
+    },
+    /// `open` under `Auth::Ed25519` found no signing key for a role: no key
+    /// seed and no host-supplied key (keys never derive from the seed).
+    NoEndpointKey {
+        role: u16,
+    },
 }
 
 /// Every fault code, in code order. Pinned by a snapshot test.
@@ -104,6 +216,11 @@ pub const FAULT_CODES: &[CodeEntry] = &[
     CodeEntry { code: 3030, name: "SequenceGap", summary: "sequence mode: a message seq above the next expected" },
     CodeEntry { code: 3031, name: "NullifierReused", summary: "nullifier mode: a message identity consumed before" },
     CodeEntry { code: 3032, name: "NullifierSetFull", summary: "nullifier mode: max_nullifiers_per_session reached" },
+    CodeEntry {
+        code: 3033,
+        name: "NoEndpointKey",
+        summary: "open under ed25519 with no key seed or host-supplied key for a role",
+    },
 ];
 
 impl ErrorCode for Fault {
@@ -141,6 +258,7 @@ impl ErrorCode for Fault {
             Fault::SequenceGap { .. } => 3030,
             Fault::NullifierReused { .. } => 3031,
             Fault::NullifierSetFull { .. } => 3032,
+            Fault::NoEndpointKey { .. } => 3033,
         }
     }
 }
@@ -222,6 +340,7 @@ mod tests {
             Fault::SequenceGap { ep, from: 1, expected: 2, found: 3 },
             Fault::NullifierReused { ep, from: 1, seq: 0 },
             Fault::NullifierSetFull { ep, max: 1 },
+            Fault::NoEndpointKey { role: 1 },
         ]
     }
 

@@ -226,6 +226,9 @@ impl Fault {
                 n.ep(ep),
                 n.role(from)
             ),
+            Fault::NoEndpointKey { role } => {
+                write!(f, "open: no signing key for role index {role} (ed25519 needs a key seed or host-supplied keys)")
+            }
             Fault::NullifierSetFull { ep, max } => {
                 write!(f, "endpoint {}: the session consumed its limit of {max} message identities", n.ep(ep))
             }

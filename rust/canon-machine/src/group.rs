@@ -9,6 +9,7 @@ use std::sync::Arc;
 use canon_bytecode::{BufferConfig, Instr, VerifiedProgram};
 use canon_types::SymId;
 
+use crate::auth::{KeySource, run_identity};
 use crate::config::{Auth, Config, Limits, ReplayMode};
 use crate::consume::Transport;
 use crate::coroutine::Coroutine;
@@ -105,7 +106,10 @@ pub(crate) struct State {
     pub steps: u64,
     pub auth: Auth,
     pub replay_mode: ReplayMode,
-    pub seed: u64,
+    /// Where endpoint keys come from (`Group::set_key_source`).
+    pub keys: KeySource,
+    /// The run identity signed envelopes bind (`auth::run_identity`).
+    pub run: [u8; 32],
     /// Host-supplied endpoint secrets by `(sid, role)` (`Group::set_endpoint_key`).
     pub supplied_keys: BTreeMap<(u64, u16), [u8; 32]>,
     /// Reused envelope buffer of the send and receive paths.
@@ -124,6 +128,7 @@ impl State {
             replay_mode: self.replay_mode,
             max_nullifiers: self.limits.max_nullifiers_per_session,
             max_payload_bytes: self.limits.max_payload_bytes,
+            run: &self.run,
             envelope: &mut self.envelope,
             inject,
         };
@@ -182,7 +187,14 @@ impl Group {
             steps: 0,
             auth: config.auth,
             replay_mode: config.replay_mode,
-            seed: config.seed,
+            keys: KeySource::None,
+            // Only envelopes use the run identity; unsigned runs without a replay
+            // mode skip hashing the configuration.
+            run: if config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
+                [0; 32]
+            } else {
+                run_identity(&image.program().digest(), &config.digest())
+            },
             supplied_keys: BTreeMap::new(),
             // Only signing and replay-consumption build envelopes.
             envelope: if config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
@@ -241,11 +253,26 @@ impl Group {
         self.st.coroutines.len()
     }
 
-    /// Supplies the secret of endpoint `role` of session `sid` instead of
-    /// deriving it from the seed. Keys are bound at open, so `sid` must not be
-    /// open yet (sids are `group << 32 | n`, n counting opens). The verifying
-    /// key is recorded in `Opened`, so the replay's signatures verify offline;
-    /// re-executing such a replay needs the same keys supplied again.
+    /// Sets where this group's endpoint keys come from: a secret key seed, or
+    /// (re-execution) a recording's keys and signatures. Under
+    /// `Auth::Ed25519` a group with no key source and no host-supplied key
+    /// for an endpoint faults at its `open` (`NoEndpointKey`, 3033): keys
+    /// never derive from the seed or anything else a replay records.
+    pub fn set_key_source(&mut self, keys: KeySource) {
+        self.st.keys = keys;
+    }
+
+    /// The run identity the group's message envelopes bind (all zeros when
+    /// the configuration builds no envelopes).
+    pub fn run_identity(&self) -> [u8; 32] {
+        self.st.run
+    }
+
+    /// Supplies the secret of endpoint `role` of session `sid`; it takes
+    /// precedence over the key source. Keys are bound at open, so `sid` must
+    /// not be open yet (sids are `group << 32 | n`, n counting opens). The
+    /// verifying key is recorded in `Opened`, so the replay's signatures
+    /// verify offline and re-execute without the secret.
     pub fn set_endpoint_key(&mut self, sid: u64, role: u16, secret: [u8; 32]) -> Result<(), KeyError> {
         let group = self.st.group;
         if (sid >> 32) as u32 != group {

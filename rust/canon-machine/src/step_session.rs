@@ -106,7 +106,7 @@ impl<'a> Exec<'a> {
         let security = Security {
             auth: self.st.auth,
             replay_mode: self.st.replay_mode,
-            seed: self.st.seed,
+            keys: &self.st.keys,
             supplied: &self.st.supplied_keys,
         };
         let sid = self.st.store.open(&self.m.types, req, co as u32, default, limits.max_sessions, &security)?;

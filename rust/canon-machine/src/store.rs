@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 use canon_bytecode::{BufferConfig, EdgeBuffer};
 use canon_types::{Endpoint, SymId, TypeGraph, TypeId, ValueKind};
 
-use crate::auth::EndpointKey;
+use crate::auth::{EndpointKey, KeySource};
 use crate::buffer::{BoundedBuffer, Message};
 use crate::config::{Auth, ReplayMode};
 use crate::consume::Consumption;
@@ -123,18 +123,18 @@ pub struct OpenRequest<'a> {
 pub struct Security<'a> {
     pub auth: Auth,
     pub replay_mode: ReplayMode,
-    /// Seed of derived keys.
-    pub seed: u64,
-    /// Host-supplied secrets by `(sid, role)`; they take precedence over derivation.
+    /// Where keys come from when the host supplied none (never the seed).
+    pub keys: &'a KeySource,
+    /// Host-supplied secrets by `(sid, role)`; they take precedence over the key source.
     pub supplied: &'a BTreeMap<(u64, u16), [u8; 32]>,
 }
 
 impl Security<'_> {
-    /// The key of endpoint `role` of session `sid`.
-    fn key(&self, sid: u64, role: u16) -> EndpointKey {
+    /// The key of endpoint `role` of session `sid`, if there is one.
+    fn key(&self, sid: u64, role: u16) -> Option<EndpointKey> {
         match self.supplied.get(&(sid, role)) {
-            Some(secret) => EndpointKey::from_secret(secret),
-            None => EndpointKey::derive(self.seed, sid, role),
+            Some(secret) => Some(EndpointKey::from_secret(secret)),
+            None => self.keys.key(sid, role),
         }
     }
 }
@@ -245,7 +245,16 @@ impl SessionStore {
         let mut body = self.spare.take().or_else(|| self.pool.pop()).unwrap_or_default();
         init_body(&mut body, graph, req, owner, default_buffer)?;
         if security.auth == Auth::Ed25519 {
-            body.keys.extend((0..req.roles.len() as u16).map(|role| security.key(sid, role)));
+            for role in 0..req.roles.len() as u16 {
+                match security.key(sid, role) {
+                    Some(key) => body.keys.push(key),
+                    None => {
+                        body.keys.clear();
+                        self.pool.push(body);
+                        return Err(Fault::NoEndpointKey { role });
+                    }
+                }
+            }
         }
         body.consumption.reset(security.replay_mode, body.edges.len());
         self.sessions.push(Session { status: SessionStatus::Active, epoch: 0, body });

@@ -51,7 +51,8 @@ impl Fixture {
     fn open(&self, store: &mut SessionStore, auth: Auth, replay_mode: ReplayMode) {
         let h = self.roles[0];
         let req = OpenRequest { roles: &self.roles, types: &self.types, handlers: &[h, h], dsts_len: 2, buffers: &[] };
-        let security = Security { auth, replay_mode, seed: 3, supplied: &BTreeMap::new() };
+        let keys = canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC);
+        let security = Security { auth, replay_mode, keys: &keys, supplied: &BTreeMap::new() };
         store.open(&self.mb.m.types, &req, 0, BufferConfig::default(), 4, &security).unwrap();
     }
 
@@ -86,7 +87,7 @@ impl Fixture {
 }
 
 fn transport(auth: Auth, replay_mode: ReplayMode, envelope: &mut Vec<u8>, inject: Option<Injection>) -> Transport<'_> {
-    Transport { auth, replay_mode, max_nullifiers: 8, max_payload_bytes: 64, envelope, inject }
+    Transport { auth, replay_mode, max_nullifiers: 8, max_payload_bytes: 64, run: &[3; 32], envelope, inject }
 }
 
 /// Opens, sends the first message with `inject`, flushes and receives

@@ -19,6 +19,7 @@ macro_rules! tr {
             replay_mode: ReplayMode::Off,
             max_nullifiers: 0,
             max_payload_bytes: $max,
+            run: &[0; 32],
             envelope: &mut Vec::new(),
             inject: None,
         }
@@ -31,7 +32,7 @@ macro_rules! sec {
         &Security {
             auth: Auth::None,
             replay_mode: ReplayMode::Off,
-            seed: 0,
+            keys: &canon_machine::KeySource::None,
             supplied: &std::collections::BTreeMap::new(),
         }
     };

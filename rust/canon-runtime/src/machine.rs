@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, Group, Host, ProgramImage};
+use canon_machine::{Config, Group, Host, KeySource, ProgramImage};
 use canon_types::ErrorCode;
 
 /// Who may drive a loaded instance from the host side (seed 003's ownership
@@ -65,6 +65,8 @@ pub struct Machine {
     image: Option<Arc<ProgramImage>>,
     pub(crate) groups: Vec<Group>,
     owners: Vec<Option<Owner>>,
+    /// Where every group's endpoint keys come from (`Machine::set_key_source`).
+    keys: KeySource,
 }
 
 fn hex(d: &[u8; 32]) -> String {
@@ -73,7 +75,7 @@ fn hex(d: &[u8; 32]) -> String {
 
 impl Machine {
     pub fn new(config: Config) -> Machine {
-        Machine { config, image: None, groups: Vec::new(), owners: Vec::new() }
+        Machine { config, image: None, groups: Vec::new(), owners: Vec::new(), keys: KeySource::None }
     }
 
     pub fn config(&self) -> &Config {
@@ -101,6 +103,18 @@ impl Machine {
         self.groups.get_mut(group as usize)
     }
 
+    /// Sets where the endpoint signing keys of every group, loaded or to be
+    /// loaded, come from (a secret key seed, or a recording's keys for
+    /// re-execution). Under `Auth::Ed25519` a machine without one faults at
+    /// `open` (`NoEndpointKey`, 3033) unless the host supplied the keys
+    /// (`Group::set_endpoint_key`).
+    pub fn set_key_source(&mut self, keys: KeySource) {
+        for g in &mut self.groups {
+            g.set_key_source(keys.clone());
+        }
+        self.keys = keys;
+    }
+
     /// Loads one instance of `program`'s entry procedure, answered by `host`.
     /// Returns the new group id (groups are numbered from 0 in load order).
     pub fn load(&mut self, program: &Arc<VerifiedProgram>, host: Box<dyn Host + Send>) -> Result<u32, LoadError> {
@@ -114,7 +128,9 @@ impl Machine {
         };
         // Session ids are `group << 32 | n`: the group id must fit 32 bits.
         let id = u32::try_from(self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
-        self.groups.push(Group::with_image(Arc::clone(image), id, &self.config, host));
+        let mut group = Group::with_image(Arc::clone(image), id, &self.config, host);
+        group.set_key_source(self.keys.clone());
+        self.groups.push(group);
         self.owners.push(None);
         Ok(id)
     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, EventKind};
+use canon_machine::{Config, EventKind, KeySource, RecordedKeys, run_identity};
 use canon_replay::{Replay, ReplayError};
 
 use crate::host::ReplayHost;
@@ -26,8 +26,12 @@ pub enum ReexecError {
 /// Re-executes `program` under `config` with every host answer taken from
 /// `recorded`, one [`ReplayHost`] per recorded group, and every recorded
 /// transport injection (`Injected` events) applied again, and returns the new
-/// replay. Keys are derived from the seed again: a run with host-supplied
-/// endpoint keys re-executes with different signatures. Identical to
+/// replay. No secret is needed: endpoint verifying keys come from the
+/// recorded `Opened` events and signatures from the recorded `Sent` events
+/// ([`RecordedKeys`]), so a run signed with a key seed or host-supplied keys
+/// re-executes to the same bytes; a message whose re-executed envelope was
+/// never recorded gets an invalid signature (its `Sent` differs and its
+/// receiver faults `BadSignature`). Identical to
 /// `recorded` iff the program's behaviour is fully determined by its recorded
 /// answers — which is what `canon replay verify` checks. `program` may differ
 /// from the recorded one (the headers then differ too): the first divergent
@@ -38,6 +42,8 @@ pub fn reexecute(program: &Arc<VerifiedProgram>, config: Config, recorded: &Repl
     }
     let groups = recorded.events.iter().map(|e| e.site.group + 1).max().unwrap_or(0);
     let mut machine = Machine::new(config);
+    let run = run_identity(&recorded.header.program_digest, &recorded.header.config_digest);
+    machine.set_key_source(KeySource::Recorded(Arc::new(RecordedKeys::from_events(&run, &recorded.events))));
     for g in 0..groups {
         machine.load(program, Box::new(ReplayHost::for_group(recorded, g)))?;
     }

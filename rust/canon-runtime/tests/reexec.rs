@@ -18,6 +18,7 @@ fn fixture(name: &str) -> canon_bytecode::Module {
 
 fn record(program: &Arc<VerifiedProgram>, config: Config) -> Replay {
     let mut machine = Machine::new(config);
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     machine.load(program, Box::new(SeededHost::new(config.seed))).expect("loads");
     Replay::decode(CooperativeRunner.run(&mut machine).replay_bytes()).expect("decodes")
 }

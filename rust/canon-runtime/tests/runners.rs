@@ -60,6 +60,7 @@ fn program() -> Arc<VerifiedProgram> {
 
 fn machine(program: &Arc<VerifiedProgram>, groups: u32) -> Machine {
     let mut machine = Machine::new(Config { seed: 3, ..Config::default() });
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..groups {
         machine.load(program, Box::new(SeededHost::new(u64::from(i) ^ 0xa5a5))).expect("one program");
     }

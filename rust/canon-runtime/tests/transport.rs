@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
 use canon_machine::{
-    Auth, EventKind, Group, GroupStatus, Injection, ReplayMode, SessionStatus, SignatureError, verify_signatures,
+    Auth, EventKind, Group, GroupStatus, Injection, ReplayMode, SessionStatus, SignatureError, cross_check,
+    run_identity, verify_signatures,
 };
 use canon_replay::Replay;
 use canon_runtime::{Config, CooperativeRunner, Machine, RunOutcome, Runner, SeededHost, ThreadedRunner, reexecute};
@@ -64,6 +65,7 @@ fn config(auth: Auth, replay_mode: ReplayMode) -> Config {
 fn run(config: Config, inject: Option<Injection>, instances: u32, runner: &dyn Runner) -> RunOutcome {
     let program = program();
     let mut machine = Machine::new(config);
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..instances {
         let g = machine.load(&program, Box::new(SeededHost::new(u64::from(i)))).expect("one program");
         if let (Some(group), Some(inj)) = (machine.group_mut(g), inject) {
@@ -122,7 +124,11 @@ fn observed(outcome: &RunOutcome, replay: &Replay) -> Want {
 /// re-execution with the recorded answers and injections.
 fn assert_verifies(config: Config, outcome: &RunOutcome) -> Replay {
     let replay = Replay::decode(outcome.replay_bytes()).expect("chain verifies");
-    let report = verify_signatures(&replay.events).expect("signatures verify");
+    let run = run_identity(&replay.header.program_digest, &replay.header.config_digest);
+    let report = verify_signatures(&run, &replay.events).expect("signatures verify");
+    let cross = cross_check(&run, &replay.events).expect("receives and consumptions match their sends");
+    let received = replay.events.iter().filter(|e| matches!(e.kind, EventKind::Received { .. })).count() as u64;
+    assert_eq!(cross.received, received);
     let sent = replay.events.iter().filter(|e| matches!(e.kind, EventKind::Sent { .. })).count() as u64;
     match config.auth {
         Auth::Ed25519 => assert_eq!((report.checked, report.unsigned), (sent, 0)),
@@ -229,13 +235,14 @@ fn a_forged_signature_is_reported_with_its_event_index() {
     let seq = *seq;
     // Rebuild the file from the modified events: the hash chain is valid again.
     let forged = Replay::decode(&Replay::from_events(&replay.header, &replay.events).to_bytes()).expect("chain ok");
-    let err = verify_signatures(&forged.events).unwrap_err();
+    let run = run_identity(&replay.header.program_digest, &replay.header.config_digest);
+    let err = verify_signatures(&run, &forged.events).unwrap_err();
     assert_eq!(err, SignatureError::Forged { index, sid: 0, from: 0, to: 1, seq });
     assert!(err.to_string().starts_with(&format!("event {index}: forged signature")), "{err}");
     // A stripped signature is reported too.
     let EventKind::Sent { signature, .. } = &mut replay.events[index].kind else { panic!("signed") };
     *signature = None;
-    assert_eq!(verify_signatures(&replay.events), Err(SignatureError::Missing { index, sid: 0, seq }));
+    assert_eq!(verify_signatures(&run, &replay.events), Err(SignatureError::Missing { index, sid: 0, seq }));
 }
 
 #[test]
@@ -245,6 +252,7 @@ fn consumption_state_is_pruned_when_sessions_close() {
         let mut config = config(Auth::Ed25519, mode);
         config.limits.fuel_per_quantum = 1;
         let mut group = Group::new(program(), 0, &config, Box::new(SeededHost::new(1)));
+        group.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
         let mut peak = 0;
         while *group.status() == GroupStatus::Running {
             group.run_round();
@@ -272,22 +280,45 @@ fn runners_agree_with_signing_in_every_mode_and_under_injection() {
 }
 
 #[test]
-fn host_supplied_keys_are_bound_at_open_and_verify() {
+fn host_supplied_keys_are_bound_at_open_verify_and_reexecute_without_the_secret() {
     let program = program();
-    let mut group =
-        Group::new(Arc::clone(&program), 0, &config(Auth::Ed25519, ReplayMode::Off), Box::new(SeededHost::new(0)));
+    let config = config(Auth::Ed25519, ReplayMode::Sequence);
+    let mut machine = Machine::new(config);
+    machine.load(&program, Box::new(SeededHost::new(0))).expect("loads");
+    let group = machine.group_mut(0).expect("group 0");
     group.set_endpoint_key(0, 0, [9; 32]).expect("session 0 is not open yet");
+    group.set_endpoint_key(0, 1, [10; 32]).expect("session 0 is not open yet");
     assert!(group.set_endpoint_key(1 << 32, 0, [9; 32]).is_err(), "another group's session");
-    group.run_to_end();
+    let outcome = CooperativeRunner.run(&mut machine);
+    assert!(!outcome.faulted());
+    let group = machine.group_mut(0).expect("group 0");
     assert!(group.set_endpoint_key(0, 1, [9; 32]).is_err(), "keys are bound at open");
-    let mut events = Vec::new();
-    group.drain_events(&mut events);
+    let replay = Replay::decode(outcome.replay_bytes()).expect("decodes");
     let Some(EventKind::Opened { keys, .. }) =
-        events.iter().map(|e| &e.kind).find(|k| matches!(k, EventKind::Opened { .. }))
+        replay.events.iter().map(|e| &e.kind).find(|k| matches!(k, EventKind::Opened { .. }))
     else {
         panic!("opened")
     };
     assert_eq!(keys[0], canon_machine::EndpointKey::from_secret(&[9; 32]).verifying_bytes());
-    assert_eq!(keys[1], canon_machine::EndpointKey::derive(5, 0, 1).verifying_bytes());
-    assert_eq!(verify_signatures(&events).map(|r| r.checked), Ok(3));
+    assert_eq!(keys[1], canon_machine::EndpointKey::from_secret(&[10; 32]).verifying_bytes());
+    let run = run_identity(&replay.header.program_digest, &replay.header.config_digest);
+    assert_eq!(verify_signatures(&run, &replay.events).map(|r| r.checked), Ok(3));
+    // Re-execution has neither secret: it takes the keys and signatures from the recording.
+    assert_eq!(reexecute(&program, config, &replay).expect("re-executes"), replay);
+}
+
+#[test]
+fn without_a_key_source_a_signed_open_faults_and_keys_never_come_from_the_seed() {
+    let program = program();
+    let mut group =
+        Group::new(Arc::clone(&program), 0, &config(Auth::Ed25519, ReplayMode::Off), Box::new(SeededHost::new(0)));
+    group.set_endpoint_key(0, 0, [9; 32]).expect("session 0 is not open yet");
+    group.run_to_end();
+    assert_eq!(group.faults().first().map(|f| f.fault.code()), Some(3033), "role 1 has no key");
+    assert_eq!(group.faults()[0].fault, canon_machine::Fault::NoEndpointKey { role: 1 });
+    // Unsigned runs need no key.
+    let mut unsigned =
+        Group::new(Arc::clone(&program), 0, &config(Auth::None, ReplayMode::Sequence), Box::new(SeededHost::new(0)));
+    unsigned.run_to_end();
+    assert!(unsigned.faults().is_empty());
 }

@@ -4,11 +4,13 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use canon::{Config, CooperativeRunner, Machine, Runner, SeededHost};
+//! use canon::{Config, CooperativeRunner, KeySeed, KeySource, Machine, Runner, SeededHost};
 //!
 //! let src = "global protocol Hello(role A, role B) { Hi(Int) from A to B; Bye() from B to A; }";
 //! let program = Arc::new(canon::compile_source("hello.canon", src, None)?);
 //! let mut machine = Machine::new(Config { seed: 7, ..Config::default() });
+//! // Signing keys derive from a secret key seed (`canon keygen`); this public one is for examples only.
+//! machine.set_key_source(KeySource::Seed(KeySeed::TEST_ONLY_PUBLIC));
 //! let (_group, owner) = machine.load_choreography_owned(&program, Box::new(SeededHost::new(7)), "host-app")?;
 //! assert_eq!(owner.generation, 0);
 //! let outcome = CooperativeRunner.run(&mut machine);
@@ -20,7 +22,7 @@
 use std::path::Path;
 
 pub use canon_bytecode::{Module, VerifiedProgram};
-pub use canon_machine::{Event, EventKind, Host, HostCtx};
+pub use canon_machine::{Event, EventKind, Host, HostCtx, KeySeed, KeySource};
 pub use canon_replay::{Replay, ReplayDiff, render_jsonl, render_text};
 pub use canon_runtime::{
     Config, CooperativeRunner, Limits, LoadError, Machine, Owner, ReplayHost, RunOutcome, Runner, SeededHost,
