@@ -1,6 +1,7 @@
 //! `canon`: the command-line face of canon. Parsing arguments, reading and
 //! writing files, printing — the work itself is done by the library crates.
 
+mod bundle_cmd;
 mod bytecode_cmd;
 mod choreo_cmd;
 mod input;
@@ -82,6 +83,9 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Write a new secret signing-key seed (for `run --key-seed-file`).
     Keygen(keygen_cmd::KeygenArgs),
+    /// Export and verify signed offline audit bundles of replays.
+    #[command(subcommand)]
+    Bundle(bundle_cmd::BundleCommand),
     /// Inspect, compare and verify replay files.
     #[command(subcommand)]
     Replay(replay_cmd::ReplayCommand),
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => run_cmd::run(&args),
         Command::Keygen(args) => keygen_cmd::keygen(&args),
+        Command::Bundle(cmd) => bundle_cmd::bundle(cmd),
         Command::Replay(cmd) => replay_cmd::replay(cmd),
     };
     match result {
