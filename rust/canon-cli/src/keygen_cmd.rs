@@ -125,9 +125,20 @@ fn write_secret(path: &Path, text: &str, overwrite: bool) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Reads and parses a key-seed file.
+/// Largest key-seed file read (one key line and comments).
+pub const MAX_KEY_SEED_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads and parses a key-seed file (at most [`MAX_KEY_SEED_FILE_BYTES`]).
 pub fn read_key_seed(path: &Path) -> Result<KeySeed> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key seed {}", path.display()))?;
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read key seed {}", path.display()))?;
+    let mut text = String::new();
+    file.take(MAX_KEY_SEED_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read key seed {}", path.display()))?;
+    if text.len() as u64 > MAX_KEY_SEED_FILE_BYTES {
+        bail!("{} is larger than {MAX_KEY_SEED_FILE_BYTES} bytes: not a key-seed file", path.display());
+    }
     KeySeed::parse(&text).with_context(|| format!("{} is not a canon key-seed file", path.display()))
 }
 

@@ -64,6 +64,18 @@ fn keygen_writes_a_private_seed_refuses_to_overwrite_and_lists_verifying_keys() 
     std::fs::write(dir.join("bad.key-seed"), "canon-key-seed-v1 00\n").unwrap();
     let bad = canon(&["run", "fixtures/two_buyer.canon", "--key-seed-file", &arg(&dir.join("bad.key-seed"))]);
     bad.expect_clean_failure().stderr_has(&["not a canon key-seed file", "line 1"]);
+    // The size limit, at its edge: 64 KiB of comments and one key line is read, one byte more is refused.
+    let key_line = std::fs::read_to_string(common::test_key_seed()).unwrap();
+    let key_line = key_line.lines().find(|l| !l.starts_with('#')).unwrap().to_owned() + "\n";
+    let at_limit = "#".repeat(64 * 1024 - key_line.len() - 1) + "\n" + &key_line;
+    assert_eq!(at_limit.len(), 64 * 1024);
+    let edge = dir.join("edge.key-seed");
+    std::fs::write(&edge, &at_limit).unwrap();
+    canon(&["run", "fixtures/two_buyer.canon", "--key-seed-file", &arg(&edge)]).expect_code(0);
+    std::fs::write(&edge, format!("#{at_limit}")).unwrap();
+    canon(&["run", "fixtures/two_buyer.canon", "--key-seed-file", &arg(&edge)])
+        .expect_clean_failure()
+        .stderr_has(&["larger than 65536 bytes"]);
 }
 
 /// Records two_buyer with a fresh key seed; returns (replay, seed file).
