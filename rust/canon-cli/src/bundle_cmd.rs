@@ -101,6 +101,7 @@ impl RunFlags {
         let auth = match self.security.auth {
             AuthArg::Ed25519 => "ed25519",
             AuthArg::None => "none",
+            AuthArg::Ed25519Round => "ed25519-round",
         };
         let mode = match self.security.replay_mode {
             ReplayModeArg::Off => "off",
@@ -114,6 +115,7 @@ impl RunFlags {
         let auth = match v.get("auth")?.as_str()? {
             "ed25519" => AuthArg::Ed25519,
             "none" => AuthArg::None,
+            "ed25519-round" => AuthArg::Ed25519Round,
             _ => return None,
         };
         let replay_mode = match v.get("replay_mode")?.as_str()? {

@@ -28,6 +28,10 @@ pub enum AuthArg {
     Ed25519,
     /// No signatures.
     None,
+    /// Round-batched Ed25519: one signature per endpoint per round over the
+    /// identities of the messages it sent in the round.
+    #[value(name = "ed25519-round")]
+    Ed25519Round,
 }
 
 /// `--replay-mode`.
@@ -122,6 +126,7 @@ pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> 
     let auth = match security.auth {
         AuthArg::Ed25519 => Auth::Ed25519,
         AuthArg::None => Auth::None,
+        AuthArg::Ed25519Round => Auth::Ed25519Round,
     };
     let replay_mode = match security.replay_mode {
         ReplayModeArg::Off => ReplayMode::Off,

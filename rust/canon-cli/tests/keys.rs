@@ -140,17 +140,20 @@ fn verify_says_what_it_established_and_require_fails_without_an_anchor() {
 #[test]
 fn every_flipped_byte_of_a_signed_replay_is_detected_by_verify() {
     let dir = temp_dir("keys-flip");
-    let (replay, _, _) = signed_run(&dir, &["--replay-mode", "sequence"]);
-    let bytes = std::fs::read(&replay).unwrap();
-    let flipped = dir.join("flipped.replay");
-    let f = arg(&flipped);
-    // Every 7th byte keeps the test short; each flip must fail verification.
-    for i in (0..bytes.len()).step_by(7) {
-        let mut b = bytes.clone();
-        b[i] ^= 0x10;
-        std::fs::write(&flipped, &b).unwrap();
-        let o = canon(&["replay", "verify", &f, "--program", "fixtures/two_buyer.canon", "--replay-mode", "sequence"]);
-        assert_ne!(o.code, Some(0), "byte {i} flipped and still verified\n{o}");
-        assert_ne!(o.code, Some(101), "panicked at byte {i}\n{o}");
+    for auth in ["ed25519", "ed25519-round"] {
+        let (replay, _, _) = signed_run(&dir, &["--replay-mode", "sequence", "--auth", auth]);
+        let bytes = std::fs::read(&replay).unwrap();
+        let flipped = dir.join("flipped.replay");
+        let f = arg(&flipped);
+        // Every 7th byte keeps the test short; each flip must fail verification.
+        for i in (0..bytes.len()).step_by(7) {
+            let mut b = bytes.clone();
+            b[i] ^= 0x10;
+            std::fs::write(&flipped, &b).unwrap();
+            let program = "fixtures/two_buyer.canon";
+            let o = canon(&["replay", "verify", &f, "--program", program, "--replay-mode", "sequence", "--auth", auth]);
+            assert_ne!(o.code, Some(0), "{auth}: byte {i} flipped and still verified\n{o}");
+            assert_ne!(o.code, Some(101), "{auth}: panicked at byte {i}\n{o}");
+        }
     }
 }

@@ -6,13 +6,15 @@
 use canon_bytecode::Arm;
 use canon_types::{Endpoint, FlatBranch, SymId, TypeGraph, TypeNode, Value, ValueKind};
 
-use crate::auth::{EnvelopeFields, envelope_into};
+use std::sync::Arc;
+
+use crate::auth::{EnvelopeFields, RoundBatch, envelope_into, identity};
 use crate::buffer::{BoundedBuffer, Message, PushOutcome};
 use crate::config::Auth;
 use crate::consume::{Transport, admit};
 use crate::fault::{Expected, Fault, Op};
 use crate::inject::{Injection, corrupt_value};
-use crate::store::{PayloadKinds, SessionBody, SessionStatus, SessionStore, unfold};
+use crate::store::{PayloadKinds, PendingBatch, SessionBody, SessionStatus, SessionStore, unfold};
 
 /// Why an action did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,18 +205,41 @@ impl SessionStore {
             return Ok(SendOutcome::Blocked);
         }
         let seq = body.edges[edge_index].send_seq;
-        let signature = match (tr.auth, body.keys.get(ep.role as usize)) {
+        let (mut signature, mut batch) = (None, None);
+        match (tr.auth, body.keys.get(ep.role as usize)) {
             (Auth::Ed25519, Some(key)) => {
                 envelope_into(
                     tr.envelope,
                     EnvelopeFields { run: tr.run, sid: ep.sid, from: ep.role, to, seq, label, payload: &payload },
                 );
-                Some(key.sign(tr.envelope))
+                signature = Some(key.sign(tr.envelope));
             }
-            _ => None,
-        };
+            (Auth::Ed25519Round, Some(key)) => {
+                envelope_into(
+                    tr.envelope,
+                    EnvelopeFields { run: tr.run, sid: ep.sid, from: ep.role, to, seq, label, payload: &payload },
+                );
+                let id = identity(tr.envelope);
+                let at = match self.pending_batches.iter().position(|p| p.sid == ep.sid && p.role == ep.role) {
+                    Some(at) => at,
+                    None => {
+                        self.pending_batches.push(PendingBatch {
+                            sid: ep.sid,
+                            role: ep.role,
+                            batch: Arc::new(RoundBatch::default()),
+                            ids: Vec::new(),
+                            key: key.clone(),
+                        });
+                        self.pending_batches.len() - 1
+                    }
+                };
+                let p = &self.pending_batches[at];
+                batch = Some((Arc::clone(&p.batch), p.ids.len() as u32, at, id));
+            }
+            _ => {}
+        }
         let edge = &mut body.edges[edge_index];
-        let msg = Message { label, seq, payload, signature };
+        let msg = Message { label, seq, payload, signature, batch: batch.as_ref().map(|b| (Arc::clone(&b.0), b.1)) };
         let outcome = match transmit(&mut edge.buffer, &mut edge.held, msg, tr.inject) {
             PushOutcome::Blocked => return Ok(SendOutcome::Blocked),
             PushOutcome::Full { capacity } => return Err(Fault::BufferFull { ep, to, capacity }.into()),
@@ -226,6 +251,10 @@ impl SessionStore {
         if matches!(outcome, SendOutcome::Sent { .. }) && !edge.dirty {
             edge.dirty = true;
             self.dirty.push((n, edge_index as u32));
+        }
+        // A round batch lists exactly the messages recorded as `Sent`.
+        if let (Some((_, _, at, id)), SendOutcome::Sent { .. }) = (batch, &outcome) {
+            self.pending_batches[at].ids.push(id);
         }
         body.endpoints[ep.role as usize].current = cont;
         Ok(outcome)
@@ -384,6 +413,10 @@ fn transmit(
         Some(Injection::CorruptSignature) => {
             if let Some(sig) = &mut msg.signature {
                 sig[0] ^= 1;
+            }
+            // Round-batched: the message claims another position in its batch.
+            if let Some((_, index)) = &mut msg.batch {
+                *index ^= 1;
             }
         }
         _ => {}

@@ -194,6 +194,7 @@ impl RecordedKeys {
     pub fn from_events<'e>(run: &[u8; 32], events: impl IntoIterator<Item = &'e Event>) -> Self {
         let mut rec = RecordedKeys::default();
         let mut envelope = Vec::new();
+        let mut rounds: BTreeMap<RoundKey, (Vec<[u8; 32]>, [u8; 64])> = BTreeMap::new();
         for ev in events {
             let sid = ev.site.sid;
             match &ev.kind {
@@ -204,10 +205,18 @@ impl RecordedKeys {
                     let fields =
                         EnvelopeFields { run, sid, from: ev.site.role, to: *to, seq: *seq, label: *label, payload };
                     envelope_into(&mut envelope, fields);
-                    rec.signatures.entry(identity(&envelope)).or_insert(*sig);
+                    let id = identity(&envelope);
+                    rec.signatures.entry(id).or_insert(*sig);
+                    let round = (ev.site.group, ev.site.tick, sid, ev.site.role);
+                    rounds.entry(round).or_insert_with(|| (Vec::new(), *sig)).0.push(id);
                 }
                 _ => {}
             }
+        }
+        // Under `Auth::Ed25519Round` a signature covers an endpoint's messages of one round.
+        for ((_, tick, sid, from), (ids, sig)) in rounds {
+            batch_envelope_into(&mut envelope, run, sid, from, tick, &ids);
+            rec.signatures.entry(identity(&envelope)).or_insert(sig);
         }
         rec
     }
@@ -315,6 +324,88 @@ pub fn identity(envelope: &[u8]) -> [u8; 32] {
     Sha256::digest(envelope).into()
 }
 
+/// Domain tag of a round batch's signed bytes.
+pub const BATCH_DOMAIN: &[u8] = b"canon-round-batch-v1";
+
+/// Writes the bytes a round batch's signature covers:
+/// `"canon-round-batch-v1" ‖ run identity [32] ‖ sid u64 ‖ from u16 ‖ tick u64 ‖
+/// count u32 ‖ count × message identity [32]`, the identities (SHA-256 of
+/// each message's envelope) in the order the endpoint sent the messages.
+pub fn batch_envelope_into(out: &mut Vec<u8>, run: &[u8; 32], sid: u64, from: u16, tick: u64, ids: &[[u8; 32]]) {
+    out.clear();
+    out.extend_from_slice(BATCH_DOMAIN);
+    out.extend_from_slice(run);
+    out.extend_from_slice(&sid.to_le_bytes());
+    out.extend_from_slice(&from.to_le_bytes());
+    out.extend_from_slice(&tick.to_le_bytes());
+    out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+    for id in ids {
+        out.extend_from_slice(id);
+    }
+}
+
+/// One endpoint's messages of one round under `Auth::Ed25519Round`: shared
+/// by the messages, sealed (signed) at the round's barrier, before any of
+/// them becomes visible.
+#[derive(Debug, Default)]
+pub struct RoundBatch {
+    sealed: std::sync::OnceLock<SealedBatch>,
+}
+
+impl PartialEq for RoundBatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.sealed.get() == other.sealed.get()
+    }
+}
+
+impl Eq for RoundBatch {}
+
+/// A sealed round batch.
+#[derive(Debug)]
+pub struct SealedBatch {
+    pub sid: u64,
+    pub from: u16,
+    pub tick: u64,
+    /// Message identities in send order.
+    pub ids: Vec<[u8; 32]>,
+    pub signature: [u8; 64],
+    /// Whether the signature verified, once checked (receivers check it once).
+    verified: std::sync::OnceLock<bool>,
+}
+
+impl PartialEq for SealedBatch {
+    fn eq(&self, o: &Self) -> bool {
+        (self.sid, self.from, self.tick, &self.ids, self.signature) == (o.sid, o.from, o.tick, &o.ids, o.signature)
+    }
+}
+
+impl RoundBatch {
+    /// Seals the batch; a second seal is ignored.
+    pub fn seal(&self, sid: u64, from: u16, tick: u64, ids: Vec<[u8; 32]>, signature: [u8; 64]) {
+        let _ = self.sealed.set(SealedBatch { sid, from, tick, ids, signature, verified: std::sync::OnceLock::new() });
+    }
+
+    /// The sealed batch (`None` before its barrier).
+    pub fn sealed(&self) -> Option<&SealedBatch> {
+        self.sealed.get()
+    }
+}
+
+impl SealedBatch {
+    /// Whether message `index` has identity `id` and the batch signature
+    /// verifies with `key` for run `run` (the signature is checked once per batch).
+    pub fn admits(&self, key: &EndpointKey, run: &[u8; 32], index: u32, id: &[u8; 32]) -> bool {
+        if self.ids.get(index as usize) != Some(id) {
+            return false;
+        }
+        *self.verified.get_or_init(|| {
+            let mut env = Vec::with_capacity(BATCH_DOMAIN.len() + 54 + 32 * self.ids.len());
+            batch_envelope_into(&mut env, run, self.sid, self.from, self.tick, &self.ids);
+            key.verify(&env, &self.signature)
+        })
+    }
+}
+
 /// What [`verify_signatures`] checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SignatureReport {
@@ -355,8 +446,12 @@ pub fn verify_signatures(run: &[u8; 32], events: &[Event]) -> Result<SignatureRe
     let mut sessions: BTreeMap<u64, Vec<VerifyingKey>> = BTreeMap::new();
     let mut report = SignatureReport::default();
     let mut envelope = Vec::new();
+    let mut batches: BTreeMap<RoundKey, PendingCheck> = BTreeMap::new();
     for (index, ev) in events.iter().enumerate() {
         let sid = ev.site.sid;
+        if batches.first_key_value().is_some_and(|(k, _)| (k.0, k.1) != (ev.site.group, ev.site.tick)) {
+            check_batches(run, &mut batches, &mut envelope, &mut report)?;
+        }
         match &ev.kind {
             EventKind::Opened { roles, keys } => {
                 sessions.insert(sid, opened_keys(index, sid, roles.len(), keys)?);
@@ -371,10 +466,25 @@ pub fn verify_signatures(run: &[u8; 32], events: &[Event]) -> Result<SignatureRe
                     (Some(key), Some(sig)) => {
                         let fields = EnvelopeFields { run, sid, from, to, seq, label: *label, payload };
                         envelope_into(&mut envelope, fields);
-                        if !verify_with(key, &envelope, sig) {
-                            return Err(SignatureError::Forged { index, sid, from, to, seq });
+                        let site = (ev.site.group, ev.site.tick, sid, from);
+                        let in_batch = batches.get(&site).is_some_and(|b| b.signature == *sig);
+                        if !in_batch && verify_with(key, &envelope, sig) {
+                            report.checked += 1;
+                        } else {
+                            // A round batch (`Auth::Ed25519Round`): checked when its round is complete.
+                            let b = batches.entry(site).or_insert_with(|| PendingCheck {
+                                first: index,
+                                to,
+                                seq,
+                                signature: *sig,
+                                ids: Vec::new(),
+                                key: *key,
+                            });
+                            if b.signature != *sig {
+                                return Err(SignatureError::Forged { index, sid, from, to, seq });
+                            }
+                            b.ids.push(identity(&envelope));
                         }
-                        report.checked += 1;
                     }
                     (None, _) => return Err(SignatureError::Forged { index, sid, from, to, seq }),
                 }
@@ -382,7 +492,35 @@ pub fn verify_signatures(run: &[u8; 32], events: &[Event]) -> Result<SignatureRe
             _ => {}
         }
     }
+    check_batches(run, &mut batches, &mut envelope, &mut report)?;
     Ok(report)
+}
+
+/// The messages of one endpoint in one round whose signature is a batch's.
+struct PendingCheck {
+    first: usize,
+    to: u16,
+    seq: u64,
+    signature: [u8; 64],
+    ids: Vec<[u8; 32]>,
+    key: VerifyingKey,
+}
+
+/// Verifies every pending round batch (one signature each) and empties the map.
+fn check_batches(
+    run: &[u8; 32],
+    batches: &mut BTreeMap<RoundKey, PendingCheck>,
+    envelope: &mut Vec<u8>,
+    report: &mut SignatureReport,
+) -> Result<(), SignatureError> {
+    for ((_, tick, sid, from), b) in std::mem::take(batches) {
+        batch_envelope_into(envelope, run, sid, from, tick, &b.ids);
+        if !verify_with(&b.key, envelope, &b.signature) {
+            return Err(SignatureError::Forged { index: b.first, sid, from, to: b.to, seq: b.seq });
+        }
+        report.checked += b.ids.len() as u64;
+    }
+    Ok(())
 }
 
 fn opened_keys(index: usize, sid: u64, roles: usize, keys: &[[u8; 32]]) -> Result<Vec<VerifyingKey>, SignatureError> {
@@ -433,6 +571,9 @@ pub enum CrossCheckError {
     )]
     WrongRoot { index: usize, sid: u64 },
 }
+
+/// `(group, tick, sid, from)`: one endpoint's messages of one round.
+type RoundKey = (u32, u64, u64, u16);
 
 /// `(sid, from, to, seq)`: one message of a replay.
 type MessageKey = (u64, u16, u16, u64);

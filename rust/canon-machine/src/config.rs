@@ -52,6 +52,19 @@ pub enum Auth {
     Ed25519,
     /// No keys, no signatures: messages are delivered as the transport hands them over.
     None,
+    /// Round-batched Ed25519: each endpoint signs once per round, at the
+    /// barrier, the list of the identities of the messages it sent in the
+    /// round; a receiver checks its message's identity in the list and
+    /// verifies the batch signature once (`bytecode-spec/replay.md`,
+    /// "Round-batched signatures").
+    Ed25519Round,
+}
+
+impl Auth {
+    /// Whether endpoints have keys and messages are signed.
+    pub fn signs(self) -> bool {
+        self != Auth::None
+    }
 }
 
 /// Communication replay-consumption (seed 002/003): what a receiver checks
@@ -128,6 +141,7 @@ impl Config {
         out.push(match self.auth {
             Auth::Ed25519 => 0,
             Auth::None => 1,
+            Auth::Ed25519Round => 2,
         });
         out.push(self.replay_mode.byte());
         out
@@ -176,6 +190,7 @@ mod tests {
         let mut nullifiers = base;
         nullifiers.limits.max_nullifiers_per_session = 5;
         let unsigned = Config { auth: Auth::None, ..base };
+        let batched = Config { auth: Auth::Ed25519Round, ..base };
         let sequence = Config { replay_mode: ReplayMode::Sequence, ..base };
         let nullifier = Config { replay_mode: ReplayMode::Nullifier, ..base };
         let digests = [
@@ -185,6 +200,7 @@ mod tests {
             buf.digest(),
             nullifiers.digest(),
             unsigned.digest(),
+            batched.digest(),
             sequence.digest(),
             nullifier.digest(),
         ];

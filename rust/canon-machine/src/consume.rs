@@ -164,6 +164,15 @@ pub(crate) fn admit(
         payload: &msg.payload,
     };
     envelope_into(tr.envelope, fields);
+    if tr.auth == Auth::Ed25519Round {
+        let id = identity(tr.envelope);
+        let key = body.keys.get(usize::from(from));
+        let sealed = msg.batch.as_ref().and_then(|(b, i)| b.sealed().map(|s| (s, *i)));
+        let valid = matches!((key, sealed), (Some(k), Some((s, i))) if s.admits(k, tr.run, i, &id));
+        if !valid {
+            return Err(Fault::BadSignature { ep, from, seq: msg.seq });
+        }
+    }
     if tr.auth == Auth::Ed25519 {
         let key = body.keys.get(usize::from(from));
         let valid = matches!((key, &msg.signature), (Some(k), Some(sig)) if k.verify(tr.envelope, sig));

@@ -329,11 +329,32 @@ impl Group {
                 progressed |= s > 0 || !blocked;
             }
         }
+        if self.st.auth == Auth::Ed25519Round {
+            self.seal_round(tick);
+        }
         self.st.store.flush();
         self.st.steps += steps;
         self.st.tick += 1;
         self.status = self.next_status(progressed);
         RoundReport { tick, steps, progressed }
+    }
+
+    /// Signs the round's batches and records each batch signature in the
+    /// round's `Sent` events of its endpoint (still in the outbox).
+    fn seal_round(&mut self, tick: u64) {
+        let mut sealed = Vec::new();
+        self.st.store.seal_round(&self.st.run, tick, &mut sealed);
+        if sealed.is_empty() {
+            return;
+        }
+        for ev in self.st.outbox.iter_mut().rev().take_while(|e| e.site.tick == tick) {
+            if let EventKind::Sent { signature: sig @ None, .. } = &mut ev.kind
+                && let Some((_, _, s)) =
+                    sealed.iter().find(|(sid, role, _)| (*sid, *role) == (ev.site.sid, ev.site.role))
+            {
+                *sig = Some(*s);
+            }
+        }
     }
 
     fn next_status(&self, progressed: bool) -> GroupStatus {

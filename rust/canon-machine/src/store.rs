@@ -174,6 +174,20 @@ pub struct SessionStore {
     pool: Vec<SessionBody>,
     pub(crate) dirty: Vec<(u32, u32)>,
     live: u32,
+    /// `Auth::Ed25519Round`: the batches of the endpoints that sent in the
+    /// current round, sealed at its barrier ([`SessionStore::seal_round`]).
+    pub(crate) pending_batches: Vec<PendingBatch>,
+}
+
+/// An endpoint's round batch being filled (`Auth::Ed25519Round`).
+#[derive(Debug, Clone)]
+pub struct PendingBatch {
+    pub sid: u64,
+    pub role: u16,
+    pub batch: std::sync::Arc<crate::auth::RoundBatch>,
+    /// Identities of the messages recorded as `Sent`, in order.
+    pub ids: Vec<[u8; 32]>,
+    pub key: EndpointKey,
 }
 
 impl SessionStore {
@@ -195,6 +209,19 @@ impl SessionStore {
     /// Sessions neither closed nor otherwise terminal.
     pub fn live(&self) -> u32 {
         self.live
+    }
+
+    /// Seals every round batch of the round `tick` (signing each once) and
+    /// appends `(sid, role, signature)` per batch to `sealed`. Called at the
+    /// barrier, before the round's messages become visible.
+    pub fn seal_round(&mut self, run: &[u8; 32], tick: u64, sealed: &mut Vec<(u64, u16, [u8; 64])>) {
+        let mut env = Vec::new();
+        for p in self.pending_batches.drain(..) {
+            crate::auth::batch_envelope_into(&mut env, run, p.sid, p.role, tick, &p.ids);
+            let signature = p.key.sign(&env);
+            p.batch.seal(p.sid, p.role, tick, p.ids, signature);
+            sealed.push((p.sid, p.role, signature));
+        }
     }
 
     /// The session with id `sid`, if it belongs to this group.
@@ -244,7 +271,7 @@ impl SessionStore {
         let sid = u64::from(self.group) << 32 | u64::from(n);
         let mut body = self.spare.take().or_else(|| self.pool.pop()).unwrap_or_default();
         init_body(&mut body, graph, req, owner, default_buffer)?;
-        if security.auth == Auth::Ed25519 {
+        if security.auth.signs() {
             for role in 0..req.roles.len() as u16 {
                 match security.key(sid, role) {
                     Some(key) => body.keys.push(key),

@@ -131,7 +131,7 @@ fn assert_verifies(config: Config, outcome: &RunOutcome) -> Replay {
     assert_eq!(cross.received, received);
     let sent = replay.events.iter().filter(|e| matches!(e.kind, EventKind::Sent { .. })).count() as u64;
     match config.auth {
-        Auth::Ed25519 => assert_eq!((report.checked, report.unsigned), (sent, 0)),
+        Auth::Ed25519 | Auth::Ed25519Round => assert_eq!((report.checked, report.unsigned), (sent, 0)),
         Auth::None => assert_eq!((report.checked, report.unsigned), (0, sent)),
     }
     let again = reexecute(&program(), config, &replay).expect("re-execution starts");
@@ -321,4 +321,75 @@ fn without_a_key_source_a_signed_open_faults_and_keys_never_come_from_the_seed()
         Group::new(Arc::clone(&program), 0, &config(Auth::None, ReplayMode::Sequence), Box::new(SeededHost::new(0)));
     unsigned.run_to_end();
     assert!(unsigned.faults().is_empty());
+}
+
+#[test]
+fn round_batched_signatures_sign_once_per_endpoint_per_round_and_verify_and_reexecute() {
+    for mode in MODES {
+        let config = config(Auth::Ed25519Round, mode);
+        let outcome = run(config, None, 3, &CooperativeRunner);
+        assert!(!outcome.faulted(), "{mode:?}");
+        let replay = assert_verifies(config, &outcome);
+        // A sends its three messages in one round: one batch, one signature on all three `Sent`.
+        let sigs: Vec<[u8; 64]> = replay
+            .events
+            .iter()
+            .filter(|e| e.site.group == 0)
+            .filter_map(|e| match &e.kind {
+                EventKind::Sent { signature, .. } => *signature,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sigs.len(), 3);
+        assert!(sigs.iter().all(|s| *s == sigs[0]), "{mode:?}: one batch signature");
+        for workers in [1, 2, 3] {
+            let threaded = run(config, None, 3, &ThreadedRunner::new(workers));
+            assert!(outcome.replay_bytes() == threaded.replay_bytes(), "{mode:?} at {workers} workers");
+        }
+    }
+}
+
+#[test]
+fn round_batched_messages_altered_in_transit_are_rejected() {
+    for (inj, code) in [(Injection::CorruptPayload, 3028), (Injection::CorruptSignature, 3028)] {
+        for nth in 0..3 {
+            let config = config(Auth::Ed25519Round, ReplayMode::Sequence);
+            let program = program();
+            let mut machine = Machine::new(config);
+            machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
+            machine.load(&program, Box::new(SeededHost::new(0))).expect("loads");
+            machine.group_mut(0).expect("group").inject(nth, inj);
+            let outcome = CooperativeRunner.run(&mut machine);
+            let code_seen = outcome.groups[0].faults.first().map(|f| f.fault.code());
+            assert_eq!(code_seen, Some(code), "{inj:?} on message {nth}");
+            assert_verifies(config, &outcome);
+        }
+    }
+}
+
+#[test]
+fn an_edited_round_batched_message_does_not_verify_offline() {
+    let config = config(Auth::Ed25519Round, ReplayMode::Off);
+    let outcome = run(config, None, 1, &CooperativeRunner);
+    let replay = Replay::decode(outcome.replay_bytes()).unwrap();
+    let run_id = run_identity(&replay.header.program_digest, &replay.header.config_digest);
+    let sent: Vec<usize> = replay
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.kind, EventKind::Sent { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    for &k in &sent {
+        let mut edited = replay.clone();
+        let EventKind::Sent { payload, .. } = &mut edited.events[k].kind else { unreachable!() };
+        *payload = canon_types::Value::Int(-1);
+        let edited = Replay::decode(&Replay::from_events(&edited.header, &edited.events).to_bytes()).unwrap();
+        let err = verify_signatures(&run_id, &edited.events).unwrap_err();
+        assert!(matches!(err, SignatureError::Forged { index, .. } if index == sent[0]), "message {k}: {err}");
+    }
+    // Dropping one message of the batch from the record breaks the batch too.
+    let mut edited = replay.clone();
+    edited.events.remove(sent[1]);
+    assert!(verify_signatures(&run_id, &edited.events).is_err());
 }
