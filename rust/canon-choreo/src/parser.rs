@@ -9,7 +9,7 @@ mod body;
 
 use canon_types::Span;
 
-use crate::ast::{File, Ident, Import, ProtocolDecl, QualName, TypeDecl, TypeDeclKind};
+use crate::ast::{File, Ident, Import, ParamKind, ProtoParam, ProtocolDecl, QualName, TypeDecl, TypeDeclKind};
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::lexer::{Tok, Token, lex};
 
@@ -29,7 +29,7 @@ pub fn parse(file_name: &str, src: &str) -> Result<File, Diagnostics> {
         return Err(Diagnostics::new(file_name, "", vec![d]));
     }
     let (toks, lex_diags) = lex(src);
-    let mut p = Parser { toks, pos: 0, diags: Vec::new(), depth: 0, prev_end: 0 };
+    let mut p = Parser { src, toks, pos: 0, diags: Vec::new(), depth: 0, prev_end: 0 };
     let file = p.file();
     if p.diags.is_empty() && lex_diags.is_empty() {
         return Ok(file);
@@ -50,7 +50,8 @@ pub(crate) struct Reported;
 
 type PResult<T> = Result<T, Reported>;
 
-pub(crate) struct Parser {
+pub(crate) struct Parser<'a> {
+    src: &'a str,
     toks: Vec<Token>,
     pos: usize,
     diags: Vec<Diagnostic>,
@@ -60,7 +61,7 @@ pub(crate) struct Parser {
 
 const DECL_KEYWORDS: &[&str] = &["module", "import", "type", "data", "sig", "global", "aux", "explicit"];
 
-impl Parser {
+impl Parser<'_> {
     fn tok(&self) -> &Tok {
         self.tok_at(0)
     }
@@ -247,10 +248,37 @@ impl Parser {
         self.bump();
         self.expect_kw("protocol")?;
         let name = self.ident("a protocol name")?;
+        let params = self.param_decls()?;
         let roles = self.role_decls()?;
         let mut buffers = Vec::new();
         let body = self.block(Some(&mut buffers))?;
-        Ok(ProtocolDecl { name, aux, explicit, roles, buffers, body, span: self.since(start) })
+        Ok(ProtocolDecl { name, aux, explicit, params, roles, buffers, body, span: self.since(start) })
+    }
+
+    /// `<sig M, type T>` after a protocol name (absent: no parameters).
+    fn param_decls(&mut self) -> PResult<Vec<ProtoParam>> {
+        let mut params = Vec::new();
+        if *self.tok() != Tok::Lt {
+            return Ok(params);
+        }
+        self.bump();
+        loop {
+            let kind = if self.is_kw("sig") {
+                ParamKind::Sig
+            } else if self.is_kw("type") {
+                ParamKind::Type
+            } else {
+                return Err(self.expected("`sig` or `type` (a protocol parameter)"));
+            };
+            self.bump();
+            params.push(ProtoParam { kind, name: self.ident("a parameter name")? });
+            if *self.tok() != Tok::Comma {
+                break;
+            }
+            self.bump();
+        }
+        self.expect(Tok::Gt, "`,` or `>`")?;
+        Ok(params)
     }
 
     fn role_decls(&mut self) -> PResult<Vec<Ident>> {

@@ -13,6 +13,10 @@ pub struct ActionBranch {
     pub label: String,
     pub payload: Vec<Payload>,
     pub cont: LocalAction,
+    /// On a send: the payload is the one sent just before (a later receiver
+    /// of a multicast), not a new one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub same_payload: bool,
 }
 
 /// A role's annotated local behaviour.
@@ -168,7 +172,7 @@ mod tests {
     fn recv(from: &str, label: &str, cont: LocalAction) -> LocalAction {
         LocalAction::Recv {
             from: from.into(),
-            branches: vec![ActionBranch { label: label.into(), payload: vec![], cont }],
+            branches: vec![ActionBranch { label: label.into(), payload: vec![], cont, same_payload: false }],
             timeout_ticks: None,
         }
     }
@@ -198,7 +202,12 @@ mod tests {
             effect: "Log".into(),
             cont: Box::new(LocalAction::Recv {
                 from: "A".into(),
-                branches: vec![ActionBranch { label: "X".into(), payload: vec![], cont: LocalAction::End }],
+                branches: vec![ActionBranch {
+                    label: "X".into(),
+                    payload: vec![],
+                    cont: LocalAction::End,
+                    same_payload: false,
+                }],
                 timeout_ticks: Some(3),
             }),
         };
