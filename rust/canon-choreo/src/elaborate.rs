@@ -97,6 +97,25 @@ pub fn elaborate_modules(
     imports: &[(String, &File)],
     protocol: Option<&str>,
 ) -> Result<Choreography, (usize, Vec<Diagnostic>)> {
+    elaborate_impl(file, imports, protocol, true)
+}
+
+/// [`elaborate_modules`] without choosing an entry protocol: a file with
+/// several entry protocols is accepted (its entry is then the first one),
+/// as `canon check` needs. A file with no protocol is still refused.
+pub fn elaborate_modules_unchosen(
+    file: &File,
+    imports: &[(String, &File)],
+) -> Result<Choreography, (usize, Vec<Diagnostic>)> {
+    elaborate_impl(file, imports, None, false)
+}
+
+fn elaborate_impl(
+    file: &File,
+    imports: &[(String, &File)],
+    protocol: Option<&str>,
+    need_entry: bool,
+) -> Result<Choreography, (usize, Vec<Diagnostic>)> {
     let root_module = file.module.as_ref().map(|m| m.text());
     // Each file with its key prefix: "" for the root file, "m." for module m.
     let mut files: Vec<(String, Option<String>, File)> = vec![(String::new(), root_module.clone(), file.clone())];
@@ -144,7 +163,13 @@ pub fn elaborate_modules(
     if let Some((i, d)) = by_file.into_iter().find(|(_, d)| !d.is_empty()) {
         return Err((i, d));
     }
-    let entry = pick_entry(file, &protocols, protocol).map_err(|d| (0, vec![d]))?;
+    let entry = match pick_entry(file, &protocols, protocol) {
+        Ok(i) => i,
+        Err(_) if !need_entry && protocol.is_none() && !protocols.is_empty() => {
+            protocols.iter().position(|p| !p.aux && !p.imported).unwrap_or(0)
+        }
+        Err(d) => return Err((0, vec![d])),
+    };
     Ok(Choreography {
         module: root_module,
         imports: file.imports.iter().map(|i| i.name.text()).collect(),

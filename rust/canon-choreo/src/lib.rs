@@ -31,8 +31,10 @@ pub use compile::{
     COMPILE_CODES, CompileError, compile_choreography, compile_elaborated, compile_protocol, projection_diagnostics,
 };
 pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics};
-pub use elaborate::{Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate, elaborate_modules};
-pub use modules::{ImportPaths, load_with_imports};
+pub use elaborate::{
+    Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate, elaborate_modules, elaborate_modules_unchosen,
+};
+pub use modules::{ImportPaths, load_for_check, load_with_imports};
 pub use parser::parse;
 
 /// Parses and elaborates `src`, choosing the entry protocol as
@@ -77,7 +79,7 @@ pub fn check_protocols(choreo: &Choreography) -> Vec<ProtocolReport> {
                         CompileError::UnknownBufferRole { span, .. } => *span,
                         _ => p.span,
                     };
-                    let note = format!("while checking protocol `{}`", p.protocol.name);
+                    let note = format!("while projecting protocol `{}`", p.protocol.name);
                     Diagnostic { code: e.code(), message: e.to_string(), span, notes: vec![note] }
                 })
             };

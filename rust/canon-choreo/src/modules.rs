@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ast::File;
 use crate::diag::{Code, Diagnostic, Diagnostics};
-use crate::elaborate::{Choreography, elaborate_modules};
+use crate::elaborate::{Choreography, elaborate_modules, elaborate_modules_unchosen};
 use crate::parser::parse;
 
 /// The file extensions a module is looked up with, in order.
@@ -80,6 +80,27 @@ pub fn load_with_imports(
     protocol: Option<&str>,
     paths: &ImportPaths,
 ) -> Result<Choreography, Diagnostics> {
+    load_impl(path, src, protocol, paths, true)
+}
+
+/// [`load_with_imports`] for checking every protocol: with no `protocol`,
+/// a file with several entry protocols is not an error.
+pub fn load_for_check(
+    path: &Path,
+    src: &str,
+    protocol: Option<&str>,
+    paths: &ImportPaths,
+) -> Result<Choreography, Diagnostics> {
+    load_impl(path, src, protocol, paths, false)
+}
+
+fn load_impl(
+    path: &Path,
+    src: &str,
+    protocol: Option<&str>,
+    paths: &ImportPaths,
+    need_entry: bool,
+) -> Result<Choreography, Diagnostics> {
     let file_name = path.display().to_string();
     let root = parse(&file_name, src)?;
     let mut loaded: Vec<Loaded> = Vec::new();
@@ -117,7 +138,12 @@ pub fn load_with_imports(
         loaded.push(Loaded { name, file_name: fname, src: text, file });
     }
     let imports: Vec<(String, &File)> = loaded.iter().map(|l| (l.name.clone(), &l.file)).collect();
-    elaborate_modules(&root, &imports, protocol).map_err(|(i, items)| {
+    let result = if need_entry || protocol.is_some() {
+        elaborate_modules(&root, &imports, protocol)
+    } else {
+        elaborate_modules_unchosen(&root, &imports)
+    };
+    result.map_err(|(i, items)| {
         let (fname, fsrc) = source_of(&file_name, src, &loaded, i);
         Diagnostics::new(&fname, &fsrc, items)
     })
