@@ -212,8 +212,9 @@ fn statements_after_a_loop_that_never_exits_are_unreachable() {
 
 #[test]
 fn par_is_refused_by_name() {
-    let err = load("t.scr", "global protocol P(role A, role B) { par { M() from A to B; } and { N() from B to A; } }", None)
-        .expect_err("unsupported");
+    let err =
+        load("t.scr", "global protocol P(role A, role B) { par { M() from A to B; } and { N() from B to A; } }", None)
+            .expect_err("unsupported");
     assert_eq!(err.items[0].code, 6021);
     assert!(err.items[0].message.contains("`par`"));
 }
