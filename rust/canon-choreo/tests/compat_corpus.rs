@@ -156,3 +156,39 @@ fn every_golden_has_its_protocol() {
         }
     }
 }
+
+/// The rows of the compatibility table in docs/language.md: example path
+/// and expected diagnostic code (`None` for "accepted").
+fn table_rows() -> Vec<(String, Option<String>)> {
+    let doc = fs::read_to_string("../../docs/language.md").expect("docs/language.md");
+    let start = doc.find("## Compatibility with Scribble and nuscr").expect("the compatibility section");
+    let section = &doc[start..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+    let mut rows = Vec::new();
+    for line in section[..end].lines().filter(|l| l.starts_with("| ") && !l.starts_with("| construct")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        assert_eq!(cells.len(), 5, "a compatibility row has 5 cells: {line}");
+        let example = cells[3].trim_matches('`').to_owned();
+        let code = if cells[4] == "—" { None } else { Some(cells[4].to_owned()) };
+        rows.push((example, code));
+    }
+    rows
+}
+
+#[test]
+fn every_example_of_the_compatibility_table_has_the_stated_outcome() {
+    let rows = table_rows();
+    assert!(rows.len() >= 40, "the compatibility table lists {} constructs", rows.len());
+    for (example, code) in rows {
+        let path = Path::new("../../fixtures/compat").join(&example);
+        assert!(path.exists(), "the table names a missing example {example}");
+        match (check(&path), code) {
+            (Ok(_), None) => {}
+            (Err(text), Some(code)) => {
+                assert!(text.contains(&format!("error[{code}]")), "{example}: not {code}\n{text}")
+            }
+            (Ok(_), Some(code)) => panic!("{example}: accepted, the table says {code}"),
+            (Err(text), None) => panic!("{example}: refused, the table says accepted\n{text}"),
+        }
+    }
+}
