@@ -1,4 +1,4 @@
-//! The Scribble/nuscr compatibility corpus, `fixtures/compat/`:
+//! The Scribble/nuscr compatibility corpus, `tests/compat/`:
 //!
 //! - `accept/`: protocols Scribble or nuscr accept. Every protocol of the
 //!   file (and of the modules it imports) must check, project and compile;
@@ -10,7 +10,7 @@
 //!   (see the compatibility table in docs/language.md): refused with the
 //!   golden `NAME.diag`.
 //!
-//! Imports resolve under each file's module root (`fixtures/compat/` for
+//! Imports resolve under each file's module root (`tests/compat/` for
 //! `module app.X;`), where `lib/` holds the imported modules.
 //! `CANON_BLESS=1 cargo test -p canon-choreo --test compat_corpus` rewrites
 //! the goldens (review the diff before committing).
@@ -24,7 +24,7 @@ use canon_types::project_all;
 /// Relative to the crate directory (the test's working directory), so the
 /// paths in rendered diagnostics are the same on every machine.
 fn corpus_dir(kind: &str) -> PathBuf {
-    Path::new("../../fixtures/compat").join(kind)
+    Path::new("../../tests/compat").join(kind)
 }
 
 fn files(kind: &str) -> Vec<PathBuf> {
@@ -180,7 +180,7 @@ fn every_example_of_the_compatibility_table_has_the_stated_outcome() {
     let rows = table_rows();
     assert!(rows.len() >= 40, "the compatibility table lists {} constructs", rows.len());
     for (example, code) in rows {
-        let path = Path::new("../../fixtures/compat").join(&example);
+        let path = Path::new("../../tests/compat").join(&example);
         assert!(path.exists(), "the table names a missing example {example}");
         match (check(&path), code) {
             (Ok(_), None) => {}

@@ -233,3 +233,27 @@ fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+#[test]
+fn one_load_reads_at_most_max_modules() {
+    use canon_choreo::modules::MAX_MODULES;
+    let dir = temp_dir("many");
+    std::fs::create_dir_all(dir.join("m")).expect("mkdir");
+    // The root file counts as one module; MAX_MODULES - 1 imports fit.
+    for i in 0..MAX_MODULES {
+        let text = format!("module m.M{i};\nglobal protocol P(role A, role B) {{ M{i}() from A to B; }}\n");
+        std::fs::write(dir.join(format!("m/M{i}.scr")), text).expect("write");
+    }
+    let root = dir.join("Root.scr");
+    let source = |n: usize| {
+        let imports: String = (0..n).map(|i| format!("import m.M{i};\n")).collect();
+        format!("{imports}global protocol Root(role A, role B) {{ Go() from A to B; }}\n")
+    };
+    let fits = source(MAX_MODULES - 1);
+    let c = load_with_imports(&root, &fits, None, &ImportPaths::default()).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(c.protocols.len(), MAX_MODULES);
+    let over = source(MAX_MODULES);
+    let err = load_with_imports(&root, &over, None, &ImportPaths::default()).expect_err("over the limit");
+    assert_eq!(err.items[0].code, 6023);
+    assert!(err.items[0].notes[0].contains(&MAX_MODULES.to_string()), "{}", err.render());
+}

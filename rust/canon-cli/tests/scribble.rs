@@ -99,7 +99,7 @@ fn both_buyers_are_quoted_the_same_price() {
 
 #[test]
 fn project_dot_is_deterministic_on_the_corpus() {
-    let dir = repo_root().join("fixtures/compat/accept");
+    let dir = repo_root().join("tests/compat/accept");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("corpus")
         .map(|e| e.expect("entry").path())
