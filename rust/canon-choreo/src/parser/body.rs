@@ -124,9 +124,15 @@ impl Parser<'_> {
         Ok(Some(stmt))
     }
 
-    /// A message operator: a word, a number, or nothing.
+    /// A message operator: a word, a number, or nothing. A dotted name
+    /// (`a.b.M`) names the `sig` `M` of module `a.b`; the label is `M`.
     fn label(&mut self) -> PResult<Option<Ident>> {
         match self.tok().clone() {
+            Tok::Ident(_) if *self.tok_at(1) == Tok::Dot => {
+                let name = self.qual_name("a label")?;
+                let last = name.parts.last().map_or_else(String::new, |p| p.name.clone());
+                Ok(Some(Ident { name: last, span: name.span }))
+            }
             Tok::Ident(_) => Ok(Some(self.ident("a label")?)),
             Tok::Int(n) => Ok(Some(Ident { name: n.to_string(), span: self.bump().span })),
             _ => Ok(None),
