@@ -12,7 +12,11 @@
 //! - a `rec X { m; rest }` (its body begins with a message `m`) in which some
 //!   choice branch is `continue X` is rotated to `m; rec X { rest' }`, where
 //!   `rest'` replaces each `continue X` by `m; continue X`. Both unfold to
-//!   the same sequences of messages.
+//!   the same sequences of messages;
+//! - a `rec X { choice at S { .. } }` in which one nested choice `N` at `S`
+//!   has a branch `continue X` turns `N` into `rec X' { choice at S { N's
+//!   other branches, the body's branches with `N` replaced by `continue X'` }
+//!   }`.
 //!
 //! Protocols that need none of this are returned unchanged. A rewrite that
 //! would grow the type beyond [`MAX_NORMALIZED_NODES`] is not made (the
@@ -202,9 +206,103 @@ fn has_head_continue(g: &GlobalType, var: &str) -> bool {
     }
 }
 
+/// The distinct choices at `at` in `g` (not under a rebinding of `var`)
+/// with a branch that is `continue var`.
+fn head_continue_choices(g: &GlobalType, var: &str, at: &str, out: &mut Vec<GlobalType>) {
+    match g {
+        GlobalType::End | GlobalType::Continue { .. } => {}
+        GlobalType::Message { cont, .. } | GlobalType::Invoke { cont, .. } => head_continue_choices(cont, var, at, out),
+        GlobalType::Rec { var: v, body, .. } => {
+            if v != var {
+                head_continue_choices(body, var, at, out)
+            }
+        }
+        GlobalType::Choice { at: c, branches, .. } => {
+            let head = branches.iter().any(|b| matches!(b, GlobalType::Continue { var: v, .. } if v == var));
+            if head && c == at && !out.contains(g) {
+                out.push(g.clone());
+            }
+            for b in branches {
+                head_continue_choices(b, var, at, out);
+            }
+        }
+    }
+}
+
+/// `g` with every subtree equal to `target` replaced by `with`. Equal
+/// subtrees in one loop body are the same state, so this keeps meaning.
+fn replace_eq(g: &GlobalType, target: &GlobalType, with: &GlobalType) -> GlobalType {
+    if g == target {
+        return with.clone();
+    }
+    match g {
+        GlobalType::End | GlobalType::Continue { .. } => g.clone(),
+        GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span, same_payload } => {
+            GlobalType::Message {
+                from: from.clone(),
+                to: to.clone(),
+                label: label.clone(),
+                payload: payload.clone(),
+                timeout_ticks: *timeout_ticks,
+                cont: Box::new(replace_eq(cont, target, with)),
+                span: *span,
+                same_payload: *same_payload,
+            }
+        }
+        GlobalType::Invoke { role, effect, cont, span } => GlobalType::Invoke {
+            role: role.clone(),
+            effect: effect.clone(),
+            cont: Box::new(replace_eq(cont, target, with)),
+            span: *span,
+        },
+        GlobalType::Rec { var, body, span } => {
+            GlobalType::Rec { var: var.clone(), body: Box::new(replace_eq(body, target, with)), span: *span }
+        }
+        GlobalType::Choice { at, branches, span } => GlobalType::Choice {
+            at: at.clone(),
+            branches: branches.iter().map(|b| replace_eq(b, target, with)).collect(),
+            span: *span,
+        },
+    }
+}
+
+/// `rec var { choice at A { b1 } or .. { bn } }` where one nested choice `N`
+/// at `A` has a branch `continue var`: `N` becomes
+/// `rec var' { choice at A { ..N's other branches, b1', .., bn' } }`, where
+/// `bi'` is `bi` with `N` replaced by `continue var'` (unfolding the jump
+/// back to the loop's choice, and naming the point `N` it returns to).
+fn loop_choice(var: &str, body: GlobalType, budget: &mut usize) -> GlobalType {
+    let GlobalType::Choice { at, branches: top, .. } = &body else { return body };
+    let mut found = Vec::new();
+    head_continue_choices(&body, var, at, &mut found);
+    let [target] = found.as_slice() else { return body };
+    let GlobalType::Choice { branches: own, span: n_span, .. } = target else { return body };
+    if !charge(budget, size(&body).saturating_mul(2)) {
+        return body;
+    }
+    let inner = format!("{var}'");
+    let jump = GlobalType::Continue { var: inner.clone(), span: *n_span };
+    let mut branches = Vec::with_capacity(own.len() + top.len());
+    for b in own {
+        if matches!(b, GlobalType::Continue { var: v, .. } if v == var) {
+            branches.extend(top.iter().map(|t| replace_eq(t, target, &jump)));
+        } else {
+            branches.push(b.clone());
+        }
+    }
+    let choice = GlobalType::Choice { at: at.clone(), branches, span: *n_span };
+    let named = GlobalType::Rec { var: inner, body: Box::new(choice), span: *n_span };
+    replace_eq(&body, target, &named)
+}
+
 /// `rec var { body }`, rotated past its first message when a choice branch
 /// in `body` is `continue var` (see the module docs).
 fn rotate(var: &str, body: GlobalType, span: crate::global::Span, budget: &mut usize) -> GlobalType {
+    let body = if matches!(body, GlobalType::Choice { .. }) && has_head_continue(&body, var) {
+        loop_choice(var, body, budget)
+    } else {
+        body
+    };
     let rotatable = matches!(body, GlobalType::Message { .. }) && has_head_continue(&body, var);
     if !rotatable || !charge(budget, size(&body)) {
         return GlobalType::Rec { var: var.to_owned(), body: Box::new(body), span };
@@ -276,6 +374,26 @@ mod tests {
             rec("X", choice("A", vec![msg("A", "B", "a", cont("X")), msg("A", "B", "b", GlobalType::End)])),
         );
         assert_eq!(normalize_choices(g.clone()), want);
+    }
+
+    #[test]
+    fn continue_to_a_loop_of_choices_names_the_nested_choice() {
+        // rec X { choice at A { m; choice at A { continue X } or { n } } or { s } }
+        let nested = choice("A", vec![cont("X"), msg("A", "B", "n", GlobalType::End)]);
+        let g = rec("X", choice("A", vec![msg("A", "B", "m", nested), msg("A", "B", "s", GlobalType::End)]));
+        let named = rec(
+            "X'",
+            choice(
+                "A",
+                vec![
+                    msg("A", "B", "m", cont("X'")),
+                    msg("A", "B", "s", GlobalType::End),
+                    msg("A", "B", "n", GlobalType::End),
+                ],
+            ),
+        );
+        let want = rec("X", choice("A", vec![msg("A", "B", "m", named), msg("A", "B", "s", GlobalType::End)]));
+        assert_eq!(normalize_choices(g), want);
     }
 
     #[test]
