@@ -59,7 +59,8 @@ pub(crate) struct Parser<'a> {
     prev_end: u32,
 }
 
-const DECL_KEYWORDS: &[&str] = &["module", "import", "type", "data", "sig", "global", "aux", "explicit"];
+const DECL_KEYWORDS: &[&str] =
+    &["module", "import", "type", "data", "sig", "global", "aux", "explicit", "local", "nested"];
 
 impl Parser<'_> {
     fn tok(&self) -> &Tok {
@@ -241,6 +242,12 @@ impl Parser<'_> {
                 break;
             }
             self.bump();
+        }
+        if (self.is_kw("local") || self.is_kw("nested")) && self.is_kw_at(1, "protocol") {
+            let kw = self.tok().describe();
+            let msg = format!("{kw} protocols are a Scribble/nuscr construct canon does not support");
+            let note = "see the compatibility table in docs/language.md";
+            return Err(self.report(Diagnostic::new(Code::Unsupported, self.span(), msg).with_note(note)));
         }
         if !self.is_kw("global") {
             return Err(self.expected("a declaration (`module`, `import`, `type`, `global protocol`)"));
