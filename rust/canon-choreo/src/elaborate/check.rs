@@ -27,7 +27,7 @@ pub(super) fn check_protocol<'a>(table: &'a Table<'a>, decl: &'a ProtocolDecl) -
     c.roles();
     c.buffers();
     c.block(&decl.body);
-    let mut conn = Connections { explicit: decl.explicit, diags: Vec::new() };
+    let mut conn = Connections { explicit: decl.explicit, loops: Vec::new(), diags: Vec::new() };
     conn.block(&decl.body, ConnState::default());
     c.diags.extend(conn.diags);
     c.diags
@@ -64,8 +64,12 @@ fn pair(a: &str, b: &str) -> (String, String) {
 /// exchange messages only while connected; `connect` opens a connection that
 /// is not open on any path, `disconnect` closes one open on every path.
 /// Outside `explicit` protocols, `connect`/`disconnect` are errors.
+/// A `continue` must find the connections its `rec` started with, or the
+/// next iteration would connect twice or talk over a closed connection.
 struct Connections {
     explicit: bool,
+    /// Enclosing `rec` labels with the state at their start, innermost last.
+    loops: Vec<(String, ConnState)>,
     diags: Vec<Diagnostic>,
 }
 
@@ -92,8 +96,24 @@ impl Connections {
                     acc
                 }))
             }
-            Stmt::Rec(r) => self.block(&r.body, st),
-            Stmt::Continue(_) => None,
+            Stmt::Rec(r) => {
+                self.loops.push((r.label.name.clone(), st.clone()));
+                let out = self.block(&r.body, st);
+                self.loops.pop();
+                out
+            }
+            Stmt::Continue(c) => {
+                let start = self.loops.iter().rev().find(|(l, _)| *l == c.label.name).map(|(_, s)| s);
+                if self.explicit && start.is_some_and(|s| *s != st) {
+                    let msg = format!(
+                        "`continue {}` with other connections open than at the start of the loop",
+                        c.label.name
+                    );
+                    let note = "connect and disconnect inside a loop so that each iteration ends as it began";
+                    self.diags.push(Diagnostic::new(Code::AlreadyConnected, c.span, msg).with_note(note));
+                }
+                None
+            }
             Stmt::Do(_) | Stmt::Invoke(_) => Some(st),
         }
     }
