@@ -32,7 +32,7 @@ impl QualName {
 pub struct File {
     /// `module a.b;`, if present.
     pub module: Option<QualName>,
-    /// `import a.b [as C];` declarations: recorded, not resolved.
+    /// `import a.b [as C];` declarations (resolved by [`crate::modules`]).
     pub imports: Vec<Import>,
     /// `type`/`data`/`sig` payload type declarations.
     pub types: Vec<TypeDecl>,

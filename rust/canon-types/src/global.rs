@@ -2,8 +2,9 @@
 //! projection turns into one [`crate::LocalType`] per role.
 //!
 //! `canon-choreo` builds these from its AST (multicast already expanded to
-//! one message per receiver (the later ones marked `same_payload`), `do` already inlined); spans point back into the
-//! source so diagnostics can name `file:line:column`.
+//! one message per receiver, the later ones marked `same_payload`; `do`
+//! already inlined); spans point back into the source so diagnostics can
+//! name `file:line:column`.
 
 use crate::local::Payload;
 

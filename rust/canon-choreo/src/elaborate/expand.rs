@@ -1,5 +1,5 @@
 //! Expansion of a checked protocol into a [`GlobalType`]: multicast becomes
-//! one message per receiver, statements after a `choice` or `rec` are copied
+//! one message per receiver (the later ones sending the same payload), statements after a `choice` or `rec` are copied
 //! into its open ends, and `do` is inlined with its roles substituted. A `do`
 //! of a protocol instance already being expanded (same protocol, same role
 //! arguments) becomes `rec`/`continue` (recursion by call); it must be in
