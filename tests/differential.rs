@@ -6,19 +6,21 @@
 //!
 //! Inputs: every fixture, the extra programs under `tests/differential/`
 //! (opcodes and buffer policies the fixtures do not use), random protocols
-//! compiled by canon-choreo, those programs with one instruction replaced
-//! (kept when they still verify), and random modules from
-//! `canon_bytecode::testgen` that verify.
+//! compiled by canon-choreo, those programs mutated (buffer overrides,
+//! payload constants, one replaced instruction), and random modules from
+//! `canon_bytecode::testgen` that verify. The host is the seeded default;
+//! for a quarter of the seeds it rejects some deliveries.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use canon_bytecode::{Instr, OPCODES, VerifiedProgram, verify};
-use canon_machine::{Auth, Config, Event, Group, GroupStatus, Limits, ReplayMode};
+use canon_machine::{Auth, Config, Event, Group, GroupStatus, Host, HostCtx, Limits, ReplayMode};
 use canon_reference::Ending;
 use canon_runtime::SeededHost;
 use canon_types::testgen::protocol;
+use canon_types::{SymId, Value};
 use proptest::prelude::*;
 
 fn root() -> PathBuf {
@@ -64,8 +66,40 @@ fn config(seed: u64, signed: bool, mode: ReplayMode) -> Config {
     }
 }
 
+/// The seeded default host, rejecting every `reject`-th delivery a coroutine
+/// is asked to accept (counted by its host-call index), if `reject` is set.
+struct TestHost {
+    inner: SeededHost,
+    reject: Option<u64>,
+}
+
+impl TestHost {
+    fn new(config: &Config, group: u32) -> Box<TestHost> {
+        let reject = (config.seed % 4 == 1).then_some(2 + config.seed % 5);
+        Box::new(TestHost { inner: SeededHost::new(config.seed ^ u64::from(group)), reject })
+    }
+}
+
+impl Host for TestHost {
+    fn produce(&mut self, ctx: &HostCtx<'_>, label: SymId) -> Value {
+        self.inner.produce(ctx, label)
+    }
+    fn accept(&mut self, ctx: &HostCtx<'_>, label: SymId, payload: &Value) -> bool {
+        match self.reject {
+            Some(n) if ctx.call_index % n == n - 1 => false,
+            _ => self.inner.accept(ctx, label, payload),
+        }
+    }
+    fn choose(&mut self, ctx: &HostCtx<'_>, labels: &[SymId]) -> usize {
+        self.inner.choose(ctx, labels)
+    }
+    fn invoke(&mut self, ctx: &HostCtx<'_>, effect: SymId, arg: &Value) -> Value {
+        self.inner.invoke(ctx, effect, arg)
+    }
+}
+
 fn machine_run(program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> (Vec<Event>, Ending, u64) {
-    let mut g = Group::new(program.clone(), group, config, Box::new(SeededHost::new(config.seed ^ u64::from(group))));
+    let mut g = Group::new(program.clone(), group, config, TestHost::new(config, group));
     let outcome = g.run_to_end();
     let mut events = Vec::new();
     g.drain_events(&mut events);
@@ -82,8 +116,7 @@ fn machine_run(program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> (
 /// event. Returns the opcodes the reference executed.
 fn compare(name: &str, program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> BTreeSet<&'static str> {
     let (events, ending, rounds) = machine_run(program, group, config);
-    let reference =
-        canon_reference::run_group(program, group, *config, Box::new(SeededHost::new(config.seed ^ u64::from(group))));
+    let reference = canon_reference::run_group(program, group, *config, TestHost::new(config, group));
     let first_diff = events
         .iter()
         .zip(&reference.events)

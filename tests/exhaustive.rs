@@ -132,9 +132,7 @@ fn terms(n: u32, bound: u8, recs: u8) -> Vec<G> {
 /// `Msg(p, q1, ..)` under a marker `Msg(p, p, ..)`.
 fn choice(p: u8, b0: G, b1: G) -> G {
     match (&b0, &b1) {
-        (G::Msg(_, q0, x), G::Msg(_, q1, y)) if q0 == q1 => {
-            G::Msg(p, *q0, vec![x[0].clone(), y[0].clone()])
-        }
+        (G::Msg(_, q0, x), G::Msg(_, q1, y)) if q0 == q1 => G::Msg(p, *q0, vec![x[0].clone(), y[0].clone()]),
         _ => G::Msg(p, p, vec![(0, b0), (1, b1)]),
     }
 }
@@ -163,7 +161,8 @@ fn canonical(g: &G) -> bool {
     }
     let (mut roles, mut labels) = (Vec::new(), Vec::new());
     walk(g, &mut roles, &mut labels);
-    roles.iter().enumerate().all(|(i, &r)| usize::from(r) == i) && labels.iter().enumerate().all(|(i, &l)| usize::from(l) == i)
+    roles.iter().enumerate().all(|(i, &r)| usize::from(r) == i)
+        && labels.iter().enumerate().all(|(i, &l)| usize::from(l) == i)
 }
 
 fn to_global(g: &G) -> GlobalType {
@@ -219,7 +218,9 @@ fn show(g: &G) -> String {
         G::End => "end".into(),
         G::Var(x) => VARS[usize::from(*x)].into(),
         G::Rec(x, b) => format!("rec {}.{}", VARS[usize::from(*x)], show(b)),
-        G::Transit(p, q, l, c) => format!("{}~>{}:{}.{}", ROLES[usize::from(*p)], ROLES[usize::from(*q)], LABELS[usize::from(*l)], show(c)),
+        G::Transit(p, q, l, c) => {
+            format!("{}~>{}:{}.{}", ROLES[usize::from(*p)], ROLES[usize::from(*q)], LABELS[usize::from(*l)], show(c))
+        }
         G::Msg(p, q, bs) if p == q => {
             let bs: Vec<String> = bs.iter().map(|(_, b)| show(b)).collect();
             format!("choice at {} {{{}}}", ROLES[usize::from(*p)], bs.join(" or "))
@@ -389,7 +390,11 @@ fn lsubst(t: &LocalType, x: &str, by: &LocalType) -> LocalType {
 
 fn lbranches(bs: &[canon_types::Branch], x: &str, by: &LocalType) -> Vec<canon_types::Branch> {
     bs.iter()
-        .map(|b| canon_types::Branch { label: b.label.clone(), payload: b.payload.clone(), cont: lsubst(&b.cont, x, by) })
+        .map(|b| canon_types::Branch {
+            label: b.label.clone(),
+            payload: b.payload.clone(),
+            cont: lsubst(&b.cont, x, by),
+        })
         .collect()
 }
 
@@ -487,13 +492,12 @@ fn check_protocol(g: &G, locals: Vec<LocalType>, roles: &[u8], bound: usize, sou
             }
         }
         if sys_next.is_empty() {
-            let finished =
-                sys.queues.is_empty() && sys.locals.iter().all(|t| matches!(lunfold(t), LocalType::End));
+            let finished = sys.queues.is_empty() && sys.locals.iter().all(|t| matches!(lunfold(t), LocalType::End));
             if !finished {
                 return Err(Violation::Deadlock);
             }
         }
-        for (a, _) in &global_next {
+        for a in global_next.keys() {
             if !sys_next.iter().any(|(b, _)| b == a) {
                 return Err(Violation::Unrealised(*a));
             }
@@ -589,11 +593,8 @@ fn has_rec(g: &G) -> bool {
 /// Runs every choice sequence (up to `max_runs`) and, for the first, every
 /// single rejection; returns the number of runs.
 fn explore_machine(program: &Arc<canon_bytecode::VerifiedProgram>, recursive: bool, max_runs: usize) -> usize {
-    let config = Config {
-        auth: Auth::None,
-        limits: Limits { max_rounds: 60, ..Limits::default() },
-        ..Config::default()
-    };
+    let config =
+        Config { auth: Auth::None, limits: Limits { max_rounds: 60, ..Limits::default() }, ..Config::default() };
     let mut runs = 0;
     let mut pending: Vec<(Vec<usize>, Option<u64>)> = vec![(Vec::new(), None)];
     let mut rejections_tried = false;
@@ -632,7 +633,9 @@ fn explore_machine(program: &Arc<canon_bytecode::VerifiedProgram>, recursive: bo
         if reject.is_none() {
             // Every other answer at every choice point past the script.
             let taken = taken.lock().expect("not poisoned").clone();
-            for (i, &options) in taken.iter().enumerate().skip(script.len()).take(MAX_SCRIPT.saturating_sub(script.len())) {
+            for (i, &options) in
+                taken.iter().enumerate().skip(script.len()).take(MAX_SCRIPT.saturating_sub(script.len()))
+            {
                 for alt in 1..options {
                     let mut s: Vec<usize> = taken[..i].iter().map(|_| 0).collect();
                     s[..script.len().min(i)].copy_from_slice(&script[..script.len().min(i)]);
