@@ -26,7 +26,8 @@
 //! verified, and run on the machine under every sequence of host choices
 //! (DFS over `select` answers) and with each message rejected in turn; no
 //! run may raise a type fault (3005–3012), and every run ends completed
-//! (every session Closed or Cancelled), or with a reported stall.
+//! (every session Closed or Cancelled), at the round budget (recursive
+//! protocols only), or — only after a rejection — in a reported stall.
 //!
 //! Bounds: `cargo test` runs at most 3 messages (a two-branch choice counts
 //! two) with one `rec`; `CANON_EXHAUSTIVE_MESSAGES=4 cargo test -p
@@ -623,8 +624,12 @@ fn explore_machine(program: &Arc<canon_bytecode::VerifiedProgram>, recursive: bo
                     assert!(ok, "a session ended {:?} (choices {script:?}, reject {reject:?})", s.status);
                 }
             }
+            // A rejected delivery faults the receiver; its peers may then
+            // wait for ever, which the machine reports as a stall naming
+            // them. Without a rejection, a projected protocol never stalls.
             GroupStatus::Stalled(report) => {
-                assert!(reject.is_some() || !report.blocked.is_empty(), "a stall reports who is blocked")
+                assert!(reject.is_some(), "a projected protocol stalled (choices {script:?}): {report:?}");
+                assert!(!report.blocked.is_empty(), "a stall reports who is blocked");
             }
             // A recursive protocol may loop for ever under some answers.
             GroupStatus::BudgetExhausted if recursive => {}
