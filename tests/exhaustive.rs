@@ -555,9 +555,10 @@ const MAX_RUNS: usize = 6;
 /// Choice points a script varies (later ones take the first option).
 const MAX_SCRIPT: usize = 6;
 
-/// Whether some `rec` has a role that occurs in its body but not on every
-/// path from the `rec` back to its `continue` (projection prunes that loop
-/// for the role).
+/// Whether some `rec` has a role that can act after entering it (in its body,
+/// or — when the body jumps to an outer loop — anywhere in the protocol) but
+/// not on every path from the `rec` back to its `continue`: projection prunes
+/// that loop for the role, which may then act before the loop's exit is chosen.
 fn prunes(g: &G) -> bool {
     fn roles(g: &G) -> BTreeSet<u8> {
         let mut out = BTreeSet::new();
@@ -574,12 +575,33 @@ fn prunes(g: &G) -> bool {
             G::Msg(p, q, bs) => *p == r || *q == r || bs.iter().all(|(_, c)| every_path(c, x, r)),
         }
     }
-    match g {
-        G::End | G::Var(_) => false,
-        G::Rec(x, b) => roles(b).into_iter().any(|r| !every_path(b, *x, r)) || prunes(b),
-        G::Transit(_, _, _, c) => prunes(c),
-        G::Msg(_, _, bs) => bs.iter().any(|(_, c)| prunes(c)),
+    /// Whether `g` jumps to a loop other than `x` bound outside it.
+    fn jumps_out(g: &G, x: u8, inner: &mut Vec<u8>) -> bool {
+        match g {
+            G::Var(y) => *y != x && !inner.contains(y),
+            G::End => false,
+            G::Rec(y, b) => {
+                inner.push(*y);
+                let out = jumps_out(b, x, inner);
+                inner.pop();
+                out
+            }
+            G::Transit(_, _, _, b) => jumps_out(b, x, inner),
+            G::Msg(_, _, bs) => bs.iter().any(|(_, c)| jumps_out(c, x, inner)),
+        }
     }
+    fn walk(g: &G, all: &BTreeSet<u8>) -> bool {
+        match g {
+            G::End | G::Var(_) => false,
+            G::Rec(x, b) => {
+                let candidates = if jumps_out(b, *x, &mut Vec::new()) { all.clone() } else { roles(b) };
+                candidates.into_iter().any(|r| !every_path(b, *x, r)) || walk(b, all)
+            }
+            G::Transit(_, _, _, c) => walk(c, all),
+            G::Msg(_, _, bs) => bs.iter().any(|(_, c)| walk(c, all)),
+        }
+    }
+    walk(g, &roles(g))
 }
 
 fn has_rec(g: &G) -> bool {
