@@ -64,6 +64,9 @@ pub enum Fault {
     SequenceGap { ep: Endpoint, from: u16, expected: u64, found: u64 },
     NullifierReused { ep: Endpoint, from: u16, seq: u64 },
     NullifierSetFull { ep: Endpoint, max: u32 },
+    HostEndpoint { forged: Endpoint },
+    ForgedEndpoint { ep: Endpoint, forged: Endpoint },
+    LateEffect { ep: Endpoint, effect: SymId },
 }
 
 /// Every fault code, in code order. Pinned by a snapshot test.
@@ -104,6 +107,17 @@ pub const FAULT_CODES: &[CodeEntry] = &[
     CodeEntry { code: 3030, name: "SequenceGap", summary: "sequence mode: a message seq above the next expected" },
     CodeEntry { code: 3031, name: "NullifierReused", summary: "nullifier mode: a message identity consumed before" },
     CodeEntry { code: 3032, name: "NullifierSetFull", summary: "nullifier mode: max_nullifiers_per_session reached" },
+    CodeEntry { code: 3033, name: "HostEndpoint", summary: "a host answer contains an endpoint value" },
+    CodeEntry {
+        code: 3034,
+        name: "ForgedEndpoint",
+        summary: "a received payload carries an endpoint that was not delegated to it",
+    },
+    CodeEntry {
+        code: 3035,
+        name: "LateEffect",
+        summary: "invoke by a coroutine whose session was cancelled or faulted",
+    },
 ];
 
 impl ErrorCode for Fault {
@@ -141,6 +155,9 @@ impl ErrorCode for Fault {
             Fault::SequenceGap { .. } => 3030,
             Fault::NullifierReused { .. } => 3031,
             Fault::NullifierSetFull { .. } => 3032,
+            Fault::HostEndpoint { .. } => 3033,
+            Fault::ForgedEndpoint { .. } => 3034,
+            Fault::LateEffect { .. } => 3035,
         }
     }
 }
@@ -176,7 +193,9 @@ impl Fault {
             | Fault::ReplayedSequence { ep, .. }
             | Fault::SequenceGap { ep, .. }
             | Fault::NullifierReused { ep, .. }
-            | Fault::NullifierSetFull { ep, .. } => Some(ep),
+            | Fault::NullifierSetFull { ep, .. }
+            | Fault::ForgedEndpoint { ep, .. }
+            | Fault::LateEffect { ep, .. } => Some(ep),
             _ => None,
         }
     }
@@ -222,6 +241,9 @@ mod tests {
             Fault::SequenceGap { ep, from: 1, expected: 2, found: 3 },
             Fault::NullifierReused { ep, from: 1, seq: 0 },
             Fault::NullifierSetFull { ep, max: 1 },
+            Fault::HostEndpoint { forged: Endpoint { sid: 0, role: 1 } },
+            Fault::ForgedEndpoint { ep, forged: Endpoint { sid: 0, role: 1 } },
+            Fault::LateEffect { ep, effect: s },
         ]
     }
 
