@@ -124,6 +124,8 @@ pub enum VerifyError {
         "{at}: verifying this procedure costs at least {cost} register-state operations, over the limit of {limit}"
     )]
     TooComplex { at: Site, cost: u64, limit: u64 },
+    #[error("{at}: the opened local types are not coherent: {detail}")]
+    IncoherentOpen { at: Site, detail: String },
 }
 
 /// Every verify error code: stable numbers in the 2xxx range, in the order of
@@ -180,6 +182,11 @@ pub const VERIFY_CODES: &[CodeEntry] = &[
     },
     CodeEntry { code: 2042, name: "EndpointToValueParam", summary: "an endpoint passed to a value parameter" },
     CodeEntry { code: 2043, name: "TooComplex", summary: "a procedure exceeds the verifier's state budget" },
+    CodeEntry {
+        code: 2044,
+        name: "IncoherentOpen",
+        summary: "the local types of one open are not coherent (a message one role may send is not received)",
+    },
 ];
 
 impl VerifyError {
@@ -228,7 +235,8 @@ impl VerifyError {
             | E::EndpointTypeMismatch { at, .. }
             | E::WrongPeer { at, .. }
             | E::EndpointToValueParam { at, .. }
-            | E::TooComplex { at, .. } => Some(at),
+            | E::TooComplex { at, .. }
+            | E::IncoherentOpen { at, .. } => Some(at),
         }
     }
 
@@ -283,6 +291,7 @@ impl VerifyError {
             E::WrongPeer { .. } => 40,
             E::EndpointToValueParam { .. } => 41,
             E::TooComplex { .. } => 42,
+            E::IncoherentOpen { .. } => 43,
         }
     }
 }
