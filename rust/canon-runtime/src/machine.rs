@@ -95,10 +95,38 @@ impl Machine {
         &self.groups
     }
 
-    /// One group, for host set-up before a run (`Group::inject`,
-    /// `Group::set_endpoint_key`).
+    /// One group loaded without an owner, for host set-up before a run
+    /// (`Group::inject`, `Group::set_endpoint_key`). `None` if the group does
+    /// not exist or is owned: host-side mutation of an owned group goes
+    /// through [`Machine::group_mut_as`] with the current owner handle.
     pub fn group_mut(&mut self, group: u32) -> Option<&mut Group> {
+        if self.owners.get(group as usize)?.is_some() {
+            return None;
+        }
         self.groups.get_mut(group as usize)
+    }
+
+    /// One owned group, for host-side mutation by its current owner. A stale
+    /// or foreign handle fails closed (`StaleOwner`, 4005) and changes nothing.
+    pub fn group_mut_as(&mut self, group: u32, owner: &Owner) -> Result<&mut Group, LoadError> {
+        self.check_owner(group, owner)?;
+        self.groups.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })
+    }
+
+    /// Whether `presented` is `group`'s current owner handle.
+    fn check_owner(&self, group: u32, presented: &Owner) -> Result<(), LoadError> {
+        let slot = self.owners.get(group as usize).ok_or(LoadError::UnknownGroup { group })?;
+        let live = slot.as_ref().ok_or(LoadError::NotOwned { group })?;
+        if live != presented {
+            return Err(LoadError::StaleOwner {
+                group,
+                label: presented.label.clone(),
+                presented: presented.generation,
+                current: live.label.clone(),
+                generation: live.generation,
+            });
+        }
+        Ok(())
     }
 
     /// Loads one instance of `program`'s entry procedure, answered by `host`.
@@ -153,17 +181,9 @@ impl Machine {
     /// bumping the generation. A stale or foreign handle fails closed: the
     /// error names both, and nothing changes.
     pub fn transfer(&mut self, group: u32, current: &Owner, to: &str) -> Result<Owner, LoadError> {
+        self.check_owner(group, current)?;
         let slot = self.owners.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })?;
         let live = slot.as_mut().ok_or(LoadError::NotOwned { group })?;
-        if live != current {
-            return Err(LoadError::StaleOwner {
-                group,
-                label: current.label.clone(),
-                presented: current.generation,
-                current: live.label.clone(),
-                generation: live.generation,
-            });
-        }
         *live = Owner { label: to.to_owned(), generation: live.generation + 1 };
         Ok(live.clone())
     }

@@ -1,0 +1,56 @@
+//! Host-side ownership of loaded instances: mutation of an owned instance
+//! needs its current owner handle; a stale or foreign handle fails closed.
+
+use std::sync::Arc;
+
+use canon_runtime::{Config, LoadError, Machine, SeededHost};
+use canon_types::ErrorCode;
+
+const PING: &str = "
+.type ta = B!Ping(Int).end
+.type tb = A?Ping(Int).end
+.entry main
+.proc main() regs 2
+    open roles [A, B], types [ta, tb], handlers [default, default], dsts [r0, r1]
+    spawn role_a, [r0]
+    spawn role_b, [r1]
+    halt
+.end
+.proc role_a(ep ta) regs 2
+    produce r1, r0, Ping
+    send r0, Ping, r1
+    close r0
+    halt
+.end
+.proc role_b(ep tb) regs 2
+    recv r0, Ping, r1
+    close r0
+    halt
+.end
+";
+
+#[test]
+fn host_side_mutation_of_an_owned_instance_needs_the_current_owner() {
+    let program = Arc::new(canon_bytecode::verify(canon_bytecode::assemble(PING).unwrap()).unwrap());
+    let mut machine = Machine::new(Config::default());
+    let (group, first) = machine.load_choreography_owned(&program, Box::new(SeededHost::new(1)), "alice").unwrap();
+    // No handle, no mutation.
+    assert!(machine.group_mut(group).is_none());
+    assert!(machine.group_mut_as(group, &first).is_ok());
+    let second = machine.transfer(group, &first, "bob").unwrap();
+    assert_eq!(second.generation, 1);
+    // The old owner can no longer set an endpoint key, and nothing changes.
+    let err = machine.group_mut_as(group, &first).err().unwrap();
+    assert_eq!(err.code(), 4005);
+    assert!(matches!(err, LoadError::StaleOwner { presented: 0, generation: 1, .. }));
+    assert_eq!(machine.owner(group), Some(&second));
+    let g = machine.group_mut_as(group, &second).unwrap();
+    assert!(g.set_endpoint_key(0, 0, [7; 32]).is_ok());
+    // A stale transfer fails closed too.
+    assert_eq!(machine.transfer(group, &first, "mallory").err().map(|e| e.code()), Some(4005));
+    assert_eq!(machine.owner(group), Some(&second));
+    // An instance loaded without an owner stays freely configurable.
+    let free = machine.load(&program, Box::new(SeededHost::new(2))).unwrap();
+    assert!(machine.group_mut(free).is_some());
+    assert_eq!(machine.group_mut_as(free, &second).err().map(|e| e.code()), Some(4004));
+}
