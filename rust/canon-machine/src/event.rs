@@ -38,6 +38,19 @@ pub enum HostPoint {
     Invoke { effect: SymId },
 }
 
+/// A host-side ownership operation on a loaded instance (recorded so that
+/// the replay shows who drove the instance; see docs/ownership.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OwnershipRecord {
+    /// The instance was claimed by `owner` at `generation` (at load).
+    Claimed { owner: std::sync::Arc<str>, generation: u64 },
+    /// The owner `from` handed the instance to `to`, now at `generation`.
+    Transferred { from: std::sync::Arc<str>, to: std::sync::Arc<str>, generation: u64 },
+    /// A handle (`owner`, `generation`) was refused with ownership error
+    /// `code` (4xxx); nothing changed.
+    Rejected { code: u16, owner: std::sync::Arc<str>, generation: u64 },
+}
+
 /// Where an event happened. `sid` is `u64::MAX` and `role` is `u16::MAX`
 /// when the event has no session (e.g. a coroutine that holds none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,6 +198,11 @@ pub enum EventKind {
     Closed,
     SessionTerminal {
         reason: TerminalReason,
+    },
+    /// A host-side ownership operation (site: the group's current tick,
+    /// coroutine `u32::MAX`, no session).
+    Ownership {
+        record: OwnershipRecord,
     },
     /// The session's epoch advanced to `epoch` (after close).
     EpochAdvanced {

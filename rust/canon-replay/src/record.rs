@@ -4,7 +4,7 @@
 //! kind-specific fields. Payloads are written inline in their canonical
 //! value encoding. See `bytecode-spec/replay.md` for the table.
 
-use canon_machine::event::{Event, EventKind, EventSite, HostPoint, TerminalReason};
+use canon_machine::event::{Event, EventKind, EventSite, HostPoint, OwnershipRecord, TerminalReason};
 use canon_machine::{Injection, ReplayMode};
 use canon_types::value::ValueDecodeError;
 use canon_types::{SymId, Value};
@@ -44,6 +44,7 @@ pub mod kind {
     pub const DISCARDED: u8 = 0x3d;
     pub const DELEGATED: u8 = 0x16;
     pub const DELEGATION_COMPLETED: u8 = 0x17;
+    pub const OWNERSHIP: u8 = 0x40;
 }
 
 /// The kind byte of `k`.
@@ -76,6 +77,7 @@ pub fn kind_byte(k: &EventKind) -> u8 {
         K::Discarded { .. } => kind::DISCARDED,
         K::Delegated { .. } => kind::DELEGATED,
         K::DelegationCompleted { .. } => kind::DELEGATION_COMPLETED,
+        K::Ownership { .. } => kind::OWNERSHIP,
     }
 }
 
@@ -166,6 +168,25 @@ fn encode_kind(k: &EventKind, out: &mut Vec<u8>) {
             out.extend_from_slice(&endpoint.sid.to_le_bytes());
             out.extend_from_slice(&endpoint.role.to_le_bytes());
         }
+        K::Ownership { record } => match record {
+            OwnershipRecord::Claimed { owner, generation } => {
+                out.push(0);
+                out.extend_from_slice(&generation.to_le_bytes());
+                Value::Str(owner.clone()).encode(out);
+            }
+            OwnershipRecord::Transferred { from, to, generation } => {
+                out.push(1);
+                out.extend_from_slice(&generation.to_le_bytes());
+                Value::Str(from.clone()).encode(out);
+                Value::Str(to.clone()).encode(out);
+            }
+            OwnershipRecord::Rejected { code, owner, generation } => {
+                out.push(2);
+                out.extend_from_slice(&code.to_le_bytes());
+                out.extend_from_slice(&generation.to_le_bytes());
+                Value::Str(owner.clone()).encode(out);
+            }
+        },
         K::FailureBranchEntered { code } | K::Faulted { code } => out.extend_from_slice(&code.to_le_bytes()),
         K::SessionTerminal { reason } => match reason {
             TerminalReason::Closed => out.push(0),
@@ -293,6 +314,7 @@ fn decode_kind(c: &mut Cursor<'_>, code: u8, at: At) -> Result<EventKind, KindEr
         }
         kind::DELEGATED => K::Delegated { endpoint: endpoint(c, at)? },
         kind::DELEGATION_COMPLETED => K::DelegationCompleted { endpoint: endpoint(c, at)? },
+        kind::OWNERSHIP => K::Ownership { record: ownership(c, at)? },
         _ => return Err(KindError::Unknown),
     })
 }
@@ -305,6 +327,36 @@ fn msg(c: &mut Cursor<'_>, at: At) -> Result<(u16, SymId, u64), ReplayError> {
 fn endpoint(c: &mut Cursor<'_>, at: At) -> Result<canon_types::Endpoint, ReplayError> {
     let e = |s| at.overrun(s);
     Ok(canon_types::Endpoint { sid: c.u64("endpoint sid").map_err(e)?, role: c.u16("endpoint role").map_err(e)? })
+}
+
+fn ownership(c: &mut Cursor<'_>, at: At) -> Result<OwnershipRecord, ReplayError> {
+    let e = |s| at.overrun(s);
+    let tag_at = c.offset();
+    let tag = c.u8("ownership record").map_err(e)?;
+    let label = |c: &mut Cursor<'_>| -> Result<std::sync::Arc<str>, ReplayError> {
+        let (str_at, value_tag) = (c.offset(), c.rest().first().copied().unwrap_or(0));
+        match value(c, at)? {
+            Value::Str(s) => Ok(s),
+            _ => Err(at.bad_tag(str_at, "owner label", value_tag)),
+        }
+    };
+    Ok(match tag {
+        0 => {
+            let generation = c.u64("generation").map_err(e)?;
+            OwnershipRecord::Claimed { generation, owner: label(c)? }
+        }
+        1 => {
+            let generation = c.u64("generation").map_err(e)?;
+            let from = label(c)?;
+            OwnershipRecord::Transferred { generation, from, to: label(c)? }
+        }
+        2 => {
+            let code = c.u16("ownership code").map_err(e)?;
+            let generation = c.u64("generation").map_err(e)?;
+            OwnershipRecord::Rejected { code, generation, owner: label(c)? }
+        }
+        tag => return Err(at.bad_tag(tag_at, "ownership record", tag)),
+    })
 }
 
 fn decode_roles(c: &mut Cursor<'_>, at: At) -> Result<Vec<SymId>, ReplayError> {

@@ -1,7 +1,7 @@
 //! Human and JSON-lines views of a replay.
 
 use canon_machine::ReplayMode;
-use canon_machine::event::{Event, EventKind, EventSite, HostPoint, TerminalReason};
+use canon_machine::event::{Event, EventKind, EventSite, HostPoint, OwnershipRecord, TerminalReason};
 use canon_types::Value;
 use serde_json::{Map, json};
 
@@ -113,6 +113,17 @@ fn kind_text(names: &Names<'_>, s: &EventSite, kind: &EventKind) -> String {
             format!("Discarded {from}->{to} {} seq={seq}", names.sym(*label))
         }
         K::Delegated { endpoint } => format!("Delegated endpoint={endpoint}"),
+        K::Ownership { record } => match record {
+            OwnershipRecord::Claimed { owner, generation } => {
+                format!("OwnerClaimed owner={owner:?} generation={generation}")
+            }
+            OwnershipRecord::Transferred { from, to, generation } => {
+                format!("OwnerTransferred from={from:?} to={to:?} generation={generation}")
+            }
+            OwnershipRecord::Rejected { code, owner, generation } => {
+                format!("OwnershipRejected code={code} owner={owner:?} generation={generation}")
+            }
+        },
         K::DelegationCompleted { endpoint } => format!("DelegationCompleted endpoint={endpoint}"),
         K::Halted | K::Aborted | K::Closed | K::EndpointClosed => format!("{kind:?}"),
     }
@@ -206,6 +217,7 @@ pub(crate) fn kind_name(kind: &EventKind) -> &'static str {
         K::Discarded { .. } => "Discarded",
         K::Delegated { .. } => "Delegated",
         K::DelegationCompleted { .. } => "DelegationCompleted",
+        K::Ownership { .. } => "Ownership",
     }
 }
 
@@ -277,6 +289,25 @@ fn kind_fields(names: &Names<'_>, sid: u64, kind: &EventKind, obj: &mut Map<Stri
         K::Delegated { endpoint } | K::DelegationCompleted { endpoint } => {
             put("endpoint", json!({ "sid": endpoint.sid, "role": endpoint.role }));
         }
+        K::Ownership { record } => match record {
+            OwnershipRecord::Claimed { owner, generation } => {
+                put("op", json!("claimed"));
+                put("owner", json!(&**owner));
+                put("generation", json!(generation));
+            }
+            OwnershipRecord::Transferred { from, to, generation } => {
+                put("op", json!("transferred"));
+                put("from", json!(&**from));
+                put("to", json!(&**to));
+                put("generation", json!(generation));
+            }
+            OwnershipRecord::Rejected { code, owner, generation } => {
+                put("op", json!("rejected"));
+                put("code", json!(code));
+                put("owner", json!(&**owner));
+                put("generation", json!(generation));
+            }
+        },
         K::FailureBranchEntered { code } | K::Faulted { code } => put("code", json!(code)),
         K::SessionTerminal { reason } => match reason {
             TerminalReason::Faulted { code } => put("reason", json!({ "Faulted": { "code": code } })),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, Group, Host, ProgramImage};
+use canon_machine::{Config, Group, Host, OwnershipRecord, ProgramImage};
 use canon_types::ErrorCode;
 
 /// Who may drive a loaded instance from the host side (seed 003's ownership
@@ -109,8 +109,16 @@ impl Machine {
     /// One owned group, for host-side mutation by its current owner. A stale
     /// or foreign handle fails closed (`StaleOwner`, 4005) and changes nothing.
     pub fn group_mut_as(&mut self, group: u32, owner: &Owner) -> Result<&mut Group, LoadError> {
-        self.check_owner(group, owner)?;
+        self.check_owner(group, owner).inspect_err(|e| self.record_rejection(group, owner, e))?;
         self.groups.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })
+    }
+
+    /// Records a refused handle in the group's event stream (when the group exists).
+    fn record_rejection(&mut self, group: u32, presented: &Owner, e: &LoadError) {
+        if let Some(g) = self.groups.get_mut(group as usize) {
+            let owner = Arc::from(presented.label.as_str());
+            g.record_ownership(OwnershipRecord::Rejected { code: e.code(), owner, generation: presented.generation });
+        }
     }
 
     /// Whether `presented` is `group`'s current owner handle.
@@ -169,6 +177,8 @@ impl Machine {
         let group = self.load(program, host)?;
         let claim = Owner { label: owner.to_owned(), generation: 0 };
         self.owners[group as usize] = Some(claim.clone());
+        self.groups[group as usize]
+            .record_ownership(OwnershipRecord::Claimed { owner: Arc::from(owner), generation: 0 });
         Ok((group, claim))
     }
 
@@ -181,10 +191,17 @@ impl Machine {
     /// bumping the generation. A stale or foreign handle fails closed: the
     /// error names both, and nothing changes.
     pub fn transfer(&mut self, group: u32, current: &Owner, to: &str) -> Result<Owner, LoadError> {
-        self.check_owner(group, current)?;
+        self.check_owner(group, current).inspect_err(|e| self.record_rejection(group, current, e))?;
         let slot = self.owners.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })?;
         let live = slot.as_mut().ok_or(LoadError::NotOwned { group })?;
         *live = Owner { label: to.to_owned(), generation: live.generation + 1 };
-        Ok(live.clone())
+        let next = live.clone();
+        let record = OwnershipRecord::Transferred {
+            from: Arc::from(current.label.as_str()),
+            to: Arc::from(to),
+            generation: next.generation,
+        };
+        self.groups[group as usize].record_ownership(record);
+        Ok(next)
     }
 }

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use canon_runtime::{Config, LoadError, Machine, SeededHost};
+use canon_machine::{EventKind, OwnershipRecord};
+use canon_replay::Replay;
+use canon_runtime::{Config, CooperativeRunner, LoadError, Machine, Runner, SeededHost, reexecute};
 use canon_types::ErrorCode;
 
 const PING: &str = "
@@ -53,4 +55,47 @@ fn host_side_mutation_of_an_owned_instance_needs_the_current_owner() {
     let free = machine.load(&program, Box::new(SeededHost::new(2))).unwrap();
     assert!(machine.group_mut(free).is_some());
     assert_eq!(machine.group_mut_as(free, &second).err().map(|e| e.code()), Some(4004));
+}
+
+#[test]
+fn ownership_operations_are_in_the_replay_and_re_execute_identically() {
+    let program = Arc::new(canon_bytecode::verify(canon_bytecode::assemble(PING).unwrap()).unwrap());
+    let run = |with_owners: bool| {
+        let mut machine = Machine::new(Config::default());
+        if with_owners {
+            let (group, alice) =
+                machine.load_choreography_owned(&program, Box::new(SeededHost::new(1)), "alice").unwrap();
+            let bob = machine.transfer(group, &alice, "bob").unwrap();
+            assert!(machine.transfer(group, &alice, "mallory").is_err());
+            assert!(machine.group_mut_as(group, &bob).is_ok());
+        } else {
+            machine.load(&program, Box::new(SeededHost::new(1))).unwrap();
+        }
+        let outcome = CooperativeRunner.run(&mut machine);
+        Replay::decode(outcome.replay_bytes()).unwrap()
+    };
+    let (owned, plain) = (run(true), run(false));
+    assert_ne!(owned.events, plain.events, "ownership operations leave a trace");
+    let records: Vec<OwnershipRecord> = owned
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Ownership { record } => Some(record.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        records,
+        vec![
+            OwnershipRecord::Claimed { owner: Arc::from("alice"), generation: 0 },
+            OwnershipRecord::Transferred { from: Arc::from("alice"), to: Arc::from("bob"), generation: 1 },
+            OwnershipRecord::Rejected { code: 4005, owner: Arc::from("alice"), generation: 0 },
+        ]
+    );
+    // Right after Spawned, at tick 0, by no coroutine.
+    assert!(matches!(owned.events[0].kind, EventKind::Spawned { .. }));
+    assert!(owned.events[1..4].iter().all(|e| e.site.tick == 0 && e.site.coroutine == u32::MAX));
+    let again = reexecute(&program, Config::default(), &owned).unwrap();
+    assert_eq!(again.events, owned.events);
+    assert_eq!(again.root, owned.root);
 }
