@@ -95,6 +95,20 @@ fn ownership_operations_are_in_the_replay_and_re_execute_identically() {
     // Right after Spawned, at tick 0, by no coroutine.
     assert!(matches!(owned.events[0].kind, EventKind::Spawned { .. }));
     assert!(owned.events[1..4].iter().all(|e| e.site.tick == 0 && e.site.coroutine == u32::MAX));
+    // The capability lifecycle log, computed from the replay alone.
+    let log: Vec<String> = canon_replay::capability_lifecycle_audit_log(&owned)
+        .iter()
+        .map(|e| format!("{:?} {}", e.object, e.action))
+        .collect();
+    assert_eq!(
+        log,
+        vec![
+            r#"Owner { label: "alice", generation: 0 } claimed"#,
+            r#"Owner { label: "alice", generation: 0 } revoked"#,
+            r#"Owner { label: "bob", generation: 1 } activated"#,
+            r#"Owner { label: "alice", generation: 0 } rejected code=4005"#,
+        ]
+    );
     let again = reexecute(&program, Config::default(), &owned).unwrap();
     assert_eq!(again.events, owned.events);
     assert_eq!(again.root, owned.root);
