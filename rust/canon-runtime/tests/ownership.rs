@@ -113,3 +113,89 @@ fn ownership_operations_are_in_the_replay_and_re_execute_identically() {
     assert_eq!(again.events, owned.events);
     assert_eq!(again.root, owned.root);
 }
+
+/// A host ownership operation, naming a handle by its index among all
+/// handles issued so far (so stale handles are exercised).
+#[derive(Debug, Clone)]
+enum Op {
+    Transfer { handle: usize, to: u8 },
+    Mutate { handle: usize },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..8usize, 0..4u8).prop_map(|(handle, to)| Op::Transfer { handle, to }),
+        (0..8usize).prop_map(|handle| Op::Mutate { handle }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Random sequences of transfers and guarded mutations with fresh and
+    /// stale handles: the machine agrees with the model (the last issued
+    /// handle is the only live one) after every step, every operation is
+    /// recorded, and re-execution reproduces the replay.
+    #[test]
+    fn host_ownership_operations_follow_the_model(ops in proptest::collection::vec(op(), 0..12)) {
+        let program = Arc::new(canon_bytecode::verify(canon_bytecode::assemble(PING).unwrap()).unwrap());
+        let mut machine = Machine::new(Config::default());
+        let (group, first) = machine.load_choreography_owned(&program, Box::new(SeededHost::new(3)), "o0").unwrap();
+        let mut handles = vec![first];
+        let mut expected = vec![OwnershipRecord::Claimed { owner: Arc::from("o0"), generation: 0 }];
+        for op in &ops {
+            let live = handles.last().unwrap().clone();
+            match op {
+                Op::Transfer { handle, to } => {
+                    let h = handles[handle % handles.len()].clone();
+                    let label = format!("o{to}");
+                    let got = machine.transfer(group, &h, &label);
+                    if h == live {
+                        let next = got.unwrap();
+                        proptest::prop_assert_eq!(next.generation, live.generation + 1);
+                        expected.push(OwnershipRecord::Transferred {
+                            from: Arc::from(h.label.as_str()),
+                            to: Arc::from(label.as_str()),
+                            generation: next.generation,
+                        });
+                        handles.push(next);
+                    } else {
+                        proptest::prop_assert_eq!(got.err().map(|e| e.code()), Some(4005));
+                        expected.push(OwnershipRecord::Rejected {
+                            code: 4005,
+                            owner: Arc::from(h.label.as_str()),
+                            generation: h.generation,
+                        });
+                    }
+                }
+                Op::Mutate { handle } => {
+                    let h = handles[handle % handles.len()].clone();
+                    let ok = machine.group_mut_as(group, &h).is_ok();
+                    proptest::prop_assert_eq!(ok, h == live);
+                    if !ok {
+                        expected.push(OwnershipRecord::Rejected {
+                            code: 4005,
+                            owner: Arc::from(h.label.as_str()),
+                            generation: h.generation,
+                        });
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(machine.owner(group), handles.last());
+        }
+        let outcome = CooperativeRunner.run(&mut machine);
+        let replay = Replay::decode(outcome.replay_bytes()).unwrap();
+        let records: Vec<OwnershipRecord> = replay
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Ownership { record } => Some(record.clone()),
+                _ => None,
+            })
+            .collect();
+        proptest::prop_assert_eq!(records, expected);
+        let again = reexecute(&program, Config::default(), &replay).unwrap();
+        proptest::prop_assert_eq!(again.root, replay.root);
+    }
+}
