@@ -196,6 +196,7 @@ fn message(p: u8, q: u8, l: u8, cont: GlobalType) -> GlobalType {
         timeout_ticks: None,
         cont: Box::new(cont),
         span: Span::default(),
+        same_payload: false,
     }
 }
 
