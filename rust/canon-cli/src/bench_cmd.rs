@@ -35,6 +35,10 @@ pub struct BenchArgs {
     /// Print the workload names and exit.
     #[arg(long)]
     pub list: bool,
+    /// Multiplies the default sizes (and repetition counts), e.g. 0.05 for a
+    /// run under an instruction-counting profiler.
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    pub scale: f64,
 }
 
 /// One measured figure.
@@ -70,12 +74,17 @@ fn round(x: f64, digits: i32) -> f64 {
 #[derive(Debug, Clone, Copy)]
 struct Size {
     quick: bool,
+    scale: f64,
 }
 
 impl Size {
-    /// `default` normally, `quick` under `--quick`.
-    fn pick<T>(self, default: T, quick: T) -> T {
-        if self.quick { quick } else { default }
+    /// `default` (times `--scale`, at least 1) normally, `quick` under `--quick`.
+    fn pick<T: TryFrom<u64> + Into<u64> + Copy>(self, default: T, quick: T) -> T {
+        if self.quick {
+            return quick;
+        }
+        let scaled = (default.into() as f64 * self.scale).round().max(1.0) as u64;
+        T::try_from(scaled).unwrap_or(default)
     }
 }
 
@@ -115,7 +124,7 @@ pub fn bench(args: &BenchArgs) -> Result<u8> {
             found
         }
     };
-    let size = Size { quick: args.quick };
+    let size = Size { quick: args.quick, scale: args.scale };
     let json = args.json;
     if !json {
         println!(
@@ -145,6 +154,8 @@ fn measure(workload: &'static str, op: &str, reps: u32, ops: u64, mut f: impl Fn
     f();
     let stats = stats_alloc::INSTRUMENTED_SYSTEM.stats();
     ALLOC.reset_peak_memory();
+    // The one wall-clock read of canon: a benchmark's timing, never an input to a run.
+    #[allow(clippy::disallowed_methods)]
     let start = Instant::now();
     for _ in 0..reps {
         f();
@@ -345,10 +356,16 @@ body:
     failed.map_or(Ok(()), Err)
 }
 
-fn two_buyer_with(name: &'static str, config: Config, sessions: u32, emit: &mut dyn FnMut(Figure)) -> Result<()> {
+fn two_buyer_with(
+    name: &'static str,
+    size: Size,
+    config: Config,
+    sessions: u32,
+    emit: &mut dyn FnMut(Figure),
+) -> Result<()> {
     let program = two_buyer_program()?;
     let mut failed = None;
-    emit(measure(name, "session", 3, u64::from(sessions), || {
+    emit(measure(name, "session", size.pick(3, 1), u64::from(sessions), || {
         if let Err(e) = run_recorded(&program, &config, sessions, true) {
             failed = Some(e);
         }
@@ -357,7 +374,7 @@ fn two_buyer_with(name: &'static str, config: Config, sessions: u32, emit: &mut 
         return Err(e);
     }
     let mut events = Vec::with_capacity(64);
-    emit(measure(name, "session_unrecorded", 3, u64::from(sessions), || {
+    emit(measure(name, "session_unrecorded", size.pick(3, 1), u64::from(sessions), || {
         run_unrecorded(&program, &config, sessions, &mut events);
     }));
     Ok(())
@@ -366,12 +383,12 @@ fn two_buyer_with(name: &'static str, config: Config, sessions: u32, emit: &mut 
 /// The two-buyer fixture, one session per instance, unsigned: per session
 /// end to end with the replay recorded, and with no replay.
 fn two_buyer(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
-    two_buyer_with("two_buyer", unsigned(), size.pick(20_000, 4), emit)
+    two_buyer_with("two_buyer", size, unsigned(), size.pick(20_000, 4), emit)
 }
 
 /// `two_buyer` with every message signed and verified.
 fn two_buyer_signed(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
-    two_buyer_with("two_buyer_signed", Config::default(), size.pick(2_000, 2), emit)
+    two_buyer_with("two_buyer_signed", size, Config::default(), size.pick(2_000, 2), emit)
 }
 
 /// Two-buyer instances through the cooperative runner and the threaded
