@@ -97,6 +97,10 @@ pub struct SessionBody {
     buffers: Vec<EdgeBuffer>,
     /// The buffer of an edge without an override.
     default_buffer: BufferConfig,
+    /// Edges of an ended session, emptied, kept (with their buffers'
+    /// storage) for the next session this body serves: churning sessions
+    /// reuse them instead of allocating. Freed with the body when the group ends.
+    spare_edges: Vec<Edge>,
     /// Key pair per role, bound at open (empty under `Auth::None`).
     pub keys: Vec<EndpointKey>,
     /// Replay-consumption state (seed 002/003).
@@ -142,7 +146,9 @@ impl SessionBody {
                     .rev()
                     .find(|b| (b.from, b.to) == (from, to))
                     .map_or(self.default_buffer, |b| b.config);
-                self.edges.push(Edge { buffer: BoundedBuffer::new(config), ..Edge::default() });
+                let mut edge = self.spare_edges.pop().unwrap_or_default();
+                edge.buffer.reset(config);
+                self.edges.push(edge);
                 self.edge_slots.insert(at, (key, index as u32));
                 index
             }
@@ -385,9 +391,21 @@ impl SessionStore {
         // A receive parked on the session sees it ended in the same round,
         // as it would have polling.
         self.woken.extend(body.edges.iter().map(|e| e.waiter).filter(|&w| w != NO_WAITER));
-        // The edges go (their buffers' storage with them); the body's own
-        // tables are kept for the next open.
-        body.edges.clear();
+        // The edges are emptied and kept with the body for its next session
+        // (freed when the group ends).
+        for edge in &mut body.edges {
+            edge.buffer.clear();
+            edge.held = None;
+            edge.send_seq = 0;
+            edge.recv_seq = 0;
+            edge.dirty = false;
+            edge.waiter = NO_WAITER;
+        }
+        if body.spare_edges.is_empty() {
+            std::mem::swap(&mut body.edges, &mut body.spare_edges);
+        } else {
+            body.spare_edges.append(&mut body.edges);
+        }
         body.edge_slots.clear();
         // Close prunes the per-session replay counters and nullifiers; keys are dropped.
         body.consumption.prune();
