@@ -2,6 +2,7 @@
 //! writing files, printing — the work itself is done by the library crates.
 
 mod audit_cmd;
+mod bench_cmd;
 mod bytecode_cmd;
 mod choreo_cmd;
 mod input;
@@ -12,6 +13,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// The counting allocator of the `canon` binary: allocation counts
+/// (`stats_alloc`) under peak live-heap tracking (`peakmem_alloc`), read by
+/// `canon bench`. Both are thin atomic counters around the system allocator.
+#[global_allocator]
+pub(crate) static ALLOC: peakmem_alloc::PeakMemAlloc<&stats_alloc::StatsAlloc<std::alloc::System>> =
+    peakmem_alloc::PeakMemAlloc::new(&stats_alloc::INSTRUMENTED_SYSTEM);
 
 /// Exit codes, documented in docs/cli.md.
 pub mod exit {
@@ -94,6 +102,8 @@ enum Command {
     /// Inspect, compare and verify replay files.
     #[command(subcommand)]
     Replay(replay_cmd::ReplayCommand),
+    /// Run the named performance workloads and print their figures.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +126,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => run_cmd::run(&args),
         Command::Replay(cmd) => replay_cmd::replay(cmd),
+        Command::Bench(args) => bench_cmd::bench(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -117,6 +117,19 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Un-parks the coroutines the store woke (see `Exec::park`).
+    #[inline]
+    fn wake(&mut self) {
+        if self.store.woken.is_empty() {
+            return;
+        }
+        for co in self.store.woken.drain(..) {
+            if let Some(c) = self.coroutines.get_mut(co as usize) {
+                c.parked = false;
+            }
+        }
+    }
+
     /// The store, and the transport settings for one send or receive.
     pub fn store_and_transport(&mut self, inject: Option<Injection>) -> (&mut SessionStore, Transport<'_>) {
         let tr = Transport {
@@ -309,16 +322,25 @@ impl Group {
             host: self.host.as_mut(),
         };
         for co in 0..n {
-            if !exec.st.coroutines[co].ended {
+            let c = &exec.st.coroutines[co];
+            // A parked coroutine would only block again (no step, no event).
+            if !c.ended && !c.parked {
                 let (s, blocked) = exec.run_quantum(co);
                 steps += s;
                 progressed |= s > 0 || !blocked;
+                exec.st.wake();
             }
         }
         self.st.store.flush();
+        self.st.wake();
         self.st.steps += steps;
         self.st.tick += 1;
         self.status = self.next_status(progressed);
+        if self.status != GroupStatus::Running {
+            // An ended group keeps its events, faults and session statuses,
+            // not the storage kept for reuse.
+            self.st.store.release();
+        }
         RoundReport { tick, steps, progressed }
     }
 

@@ -251,8 +251,8 @@ fn consumption_state_is_pruned_when_sessions_close() {
             peak = peak.max(group.store().consumption_len());
         }
         assert_eq!(*group.status(), GroupStatus::Completed);
-        // Sequence: one counter per directed edge (2 roles: 4); nullifier: 3 identities.
-        assert_eq!(peak, if mode == ReplayMode::Sequence { 4 } else { 3 }, "{mode:?}");
+        // Sequence: one counter per edge in use (only A → B); nullifier: 3 identities.
+        assert_eq!(peak, if mode == ReplayMode::Sequence { 1 } else { 3 }, "{mode:?}");
         assert_eq!(group.store().consumption_len(), 0, "{mode:?}: pruned at close");
     }
 }
