@@ -35,7 +35,10 @@ fn event_lines(replay: &Path) -> Vec<String> {
     for line in o.stdout.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
     }
-    o.stdout.lines().skip(1).map(str::to_owned).collect()
+    // The header line first, the end line (counts and root) last.
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert!(lines.last().is_some_and(|l| l.contains("\"type\":\"end\"")), "no end line:\n{o}");
+    lines[1..lines.len() - 1].iter().map(|l| (*l).to_owned()).collect()
 }
 
 #[test]
@@ -137,10 +140,22 @@ fn verify_checks_the_program_and_the_configuration() {
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         canon(&args)
     };
-    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok: 27 events"]);
-    verify(&["--program", &loop_casm]).expect_clean_failure().stderr_has(&["config digest differs"]);
+    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok, canonical order ok: 27 events"]);
+    // The replay records its configuration: no flag is needed to re-execute it.
+    verify(&["--program", &loop_casm]).expect_code(0).stdout_has(&["verified"]);
     verify(&["--program", &loop_casm, "--fuel", "3"]).expect_code(0).stdout_has(&["verified"]);
-    verify(&["--program", &other, "--fuel", "3"])
+    // A flag that contradicts the recording names the field, the recorded and the given value.
+    verify(&["--program", &loop_casm, "--fuel", "4"]).expect_clean_failure().stderr_has(&[
+        "--fuel",
+        "`fuel_per_quantum`",
+        "recorded as 3, given 4",
+    ]);
+    verify(&["--auth", "none"]).expect_clean_failure().stderr_has(&["`auth`", "recorded as ed25519, given none"]);
+    verify(&["--replay-mode", "sequence"])
+        .expect_clean_failure()
+        .stderr_has(&["`replay_mode`", "recorded as off, given sequence"]);
+    verify(&["--max-rounds", "7"]).expect_clean_failure().stderr_has(&["`max_rounds`", "recorded as 1000000, given 7"]);
+    verify(&["--program", &other])
         .expect_code(1)
         .stderr_has(&["recorded from program"])
         .stdout_has(&["re-execution diverges", "program digest"]);

@@ -34,7 +34,7 @@ fn an_untouched_replay_reexecutes_identically() {
     let program = Arc::new(canon_bytecode::verify(fixture("ping_pong_loop.casm")).expect("verifies"));
     let config = Config { seed: 5, ..Config::default() };
     let recorded = record(&program, config);
-    let again = reexecute(&program, config, &recorded).expect("re-executes");
+    let again = reexecute(&program, &recorded).expect("re-executes");
     assert!(diff(&recorded, &again).is_identical());
     assert_eq!(again.to_bytes(), recorded.to_bytes());
 }
@@ -52,7 +52,7 @@ fn an_altered_host_answer_diverges_at_the_message_it_produced() {
     let EventKind::HostAnswer { answer, .. } = &mut tampered.events[k].kind else { unreachable!() };
     *answer = Value::Int(-1);
     let tampered = rewrite(&tampered);
-    let replayed = reexecute(&program, config, &tampered).expect("re-executes");
+    let replayed = reexecute(&program, &tampered).expect("re-executes");
     let d = diff(&tampered, &replayed);
     // The altered answer is fed back as recorded, so event k agrees; the
     // message it produced (recorded with the original payload) is where the
@@ -74,7 +74,7 @@ fn a_program_changed_by_one_instruction_diverges_at_its_first_effect() {
     let Instr::Lt { dst, a, b } = pinger.code[at] else { unreachable!() };
     pinger.code[at] = Instr::Eq { dst, a, b };
     let changed = Arc::new(canon_bytecode::verify(changed).expect("still verifies"));
-    let replayed = reexecute(&changed, config, &recorded).expect("re-executes");
+    let replayed = reexecute(&changed, &recorded).expect("re-executes");
     let d = diff(&recorded, &replayed);
     let first_send = recorded.events.iter().position(|e| matches!(e.kind, EventKind::Sent { .. })).expect("a send");
     assert_eq!(d.first_divergence(), Some(first_send), "{}", d.render_text());

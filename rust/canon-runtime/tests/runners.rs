@@ -125,9 +125,8 @@ fn a_machine_run_twice_records_nothing_the_second_time_on_either_runner() {
 #[test]
 fn threaded_replays_of_many_groups_re_execute_identically() {
     let program = program();
-    let config = Config { seed: 3, ..Config::default() };
     let threaded = run(&program, 40, &ThreadedRunner::new(4));
     let recorded = Replay::decode(threaded.replay_bytes()).expect("readable");
-    let again = canon_runtime::reexecute(&program, config, &recorded).expect("re-executes");
+    let again = canon_runtime::reexecute(&program, &recorded).expect("re-executes");
     assert!(again.to_bytes() == threaded.replay_bytes(), "re-execution diverges");
 }
