@@ -332,12 +332,13 @@ impl ThreadedRunner {
     }
 }
 
-/// Finished batches a worker may hand over before it waits for the writer.
-const BATCHES_IN_FLIGHT: usize = 16;
-
 /// How many batches past the earliest unwritten group a worker may start:
-/// bounds the finished batches held while an early, long group runs.
-pub const BATCHES_AHEAD: usize = 16;
+/// bounds the finished batches held (in the channel, or waiting for an
+/// earlier one) while an early, long group runs.
+pub const BATCHES_AHEAD: usize = 4;
+
+/// Written block buffers a worker keeps for reuse; more are freed.
+const POOLED_PER_WORKER: usize = 2;
 
 /// Most groups a worker claims at once. Claiming (and handing over) groups
 /// in batches amortises the atomic claim, the channel hand-over and the
@@ -406,7 +407,7 @@ impl Runner for ThreadedRunner {
         };
         let mut summary = RunSummary::default();
         std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+            let (tx, rx) = mpsc::sync_channel(BATCHES_AHEAD);
             for worker in 0..workers {
                 let (tx, work) = (tx.clone(), &work);
                 scope.spawn(move || work.run(worker, &tx));
@@ -494,7 +495,11 @@ impl Work<'_> {
             pending.insert(batch.first, batch);
             while let Some(batch) = pending.remove(&done) {
                 writer.append(&batch.blocks);
-                self.pools[batch.worker].lock().unwrap_or_else(PoisonError::into_inner).push(batch.blocks);
+                let mut pool = self.pools[batch.worker].lock().unwrap_or_else(PoisonError::into_inner);
+                if pool.len() < POOLED_PER_WORKER {
+                    pool.push(batch.blocks);
+                }
+                drop(pool);
                 for r in &batch.reports {
                     summary.add(r);
                     each(r);
