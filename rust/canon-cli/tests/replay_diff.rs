@@ -182,3 +182,28 @@ fn several_sessions_record_and_verify() {
         .expect_code(0)
         .stdout_has(&["verified"]);
 }
+
+#[test]
+fn every_flipped_byte_of_the_recorded_configuration_is_detected_by_verify() {
+    let dir = temp_dir("verify-config-tamper");
+    let good = record(&dir, "fixtures/asm/ping_pong.casm", "good.replay", &["--seed", "1", "--fuel", "7"]);
+    let bytes = std::fs::read(&good).expect("read the replay");
+    let bad = dir.join("bad.replay");
+    let program = arg(&repo_root().join("fixtures/asm/ping_pong.casm"));
+    // Header bytes 40..44 are the configuration's length, 44..109 the configuration.
+    for at in 40..109 {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x01;
+        std::fs::write(&bad, &damaged).expect("write the damaged replay");
+        let o = canon(&["replay".to_owned(), "verify".to_owned(), arg(&bad), "--program".to_owned(), program.clone()]);
+        o.expect_clean_failure().expect_code(1);
+        assert!(
+            o.stderr.contains("hash chain broken") || o.stderr.contains("bad configuration"),
+            "header byte {at}: {o}"
+        );
+    }
+    // The untouched file verifies under its recorded --fuel 7, with no flag.
+    canon(&["replay".to_owned(), "verify".to_owned(), arg(&good), "--program".to_owned(), program])
+        .expect_code(0)
+        .stdout_has(&["verified"]);
+}
