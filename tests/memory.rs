@@ -122,7 +122,7 @@ fn peaks(program: &Arc<VerifiedProgram>, sessions: u32, dir: &Path) -> Vec<(&'st
     let (json, end) = peak_of(|| canon_replay::write_jsonl(open(&path), &mut Sampled(std::io::sink())));
     assert_eq!(end.expect("shows").events, events);
     let (diff, d) = peak_of(|| canon_replay::diff_readers(open(&path), open(&threaded_path)));
-    let d = d.expect("both read");
+    let (d, _) = d.expect("both read");
     assert!(d.is_identical(), "threaded and cooperative replays differ");
     assert_eq!(d.a_events as u64, events);
     vec![

@@ -88,16 +88,15 @@ pub fn replay(cmd: ReplayCommand) -> Result<u8> {
         }
         ReplayCommand::Diff { a, b, json } => {
             let (ra, rb) = (open_replay(&a)?, open_replay(&b)?);
-            let d = canon_replay::diff_readers(ra, rb).map_err(|(side, e)| {
+            let (d, end) = canon_replay::diff_readers(ra, rb).map_err(|(side, e)| {
                 let file = if side == canon_replay::Side::A { &a } else { &b };
                 anyhow::anyhow!("{}: {e}", file.display())
             })?;
             if json {
                 println!("{}", d.render_json());
-            } else if d.is_identical() {
+            } else if let (true, Some(end)) = (d.is_identical(), end) {
                 // Identical streams were both read to their (checked) trailers.
-                let root = open_replay(&a)?.finish().map_err(|e| anyhow::anyhow!("{}: {e}", a.display()))?.root;
-                println!("identical: {} events, root {}", d.a_events, hex(&root));
+                println!("identical: {} events, root {}", end.events, hex(&end.root));
             } else {
                 print!("{}", d.render_text());
             }

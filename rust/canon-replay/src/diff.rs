@@ -16,7 +16,7 @@ use crate::error::ReplayError;
 use crate::header::ReplayHeader;
 use crate::names::{Names, hex};
 use crate::render::{event_json, event_line};
-use crate::replay::{Replay, ReplayReader};
+use crate::replay::{Replay, ReplayEnd, ReplayReader};
 
 /// Events of context shown before the first divergence.
 pub const CONTEXT_EVENTS: usize = 3;
@@ -124,11 +124,12 @@ pub fn diff(a: &Replay, b: &Replay) -> ReplayDiff {
 /// Compares two replays streamed side by side, in constant memory, and
 /// stops at the first divergent event: `a_events` and `b_events` count the
 /// events read up to there (the whole streams when they are identical, which
-/// also checks both trailers). An error names the side whose file is damaged.
+/// also checks both trailers; `a`'s counts and root are then returned too).
+/// An error names the side whose file is damaged.
 pub fn diff_readers<RA: Read, RB: Read>(
     mut a: ReplayReader<RA>,
     mut b: ReplayReader<RB>,
-) -> Result<ReplayDiff, (Side, ReplayError)> {
+) -> Result<(ReplayDiff, Option<ReplayEnd>), (Side, ReplayError)> {
     let (ha, hb) = (a.header().clone(), b.header().clone());
     let header = header_diffs(&ha, &hb);
     let mut lockstep = Lockstep::new(&ha.strings, &hb.strings);
@@ -152,7 +153,7 @@ pub fn diff_readers<RA: Read, RB: Read>(
         Divergence::Prefix { shorter: Side::A, index, .. } => (*index, index + 1),
         Divergence::Prefix { shorter: Side::B, index, .. } => (index + 1, *index),
     };
-    Ok(ReplayDiff { header, events, a_events, b_events })
+    Ok((ReplayDiff { header, events, a_events, b_events }, a.end()))
 }
 
 /// The header fields of `a` and `b` that differ, in header order.

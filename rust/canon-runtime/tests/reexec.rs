@@ -121,7 +121,7 @@ fn work(program: &Arc<VerifiedProgram>, groups: u32) -> [u64; 4] {
     assert_eq!(r.groups, u64::from(groups));
     let reexec_bytes = read.get();
     let ((a, read_a), (b, read_b)) = (counted(&bytes), counted(&bytes));
-    let d = canon_replay::diff_readers(a, b).expect("both read");
+    let (d, _) = canon_replay::diff_readers(a, b).expect("both read");
     assert!(d.is_identical());
     [r.visited, reexec_bytes, d.a_events as u64 + d.b_events as u64, read_a.get() + read_b.get()]
 }
@@ -145,7 +145,7 @@ fn diff_and_reexecution_stop_at_the_first_divergence() {
     let read_to_divergence = |groups: u32| {
         let (a, b) = (many_groups(&program, groups, 1), many_groups(&program, groups, 2));
         let ((ra, read_a), (rb, read_b)) = (counted(&a), counted(&b));
-        let d = canon_replay::diff_readers(ra, rb).expect("both read");
+        let (d, _) = canon_replay::diff_readers(ra, rb).expect("both read");
         let index = d.first_divergence().expect("different seeds diverge");
         assert!(index < 16, "the first group already differs");
         read_a.get() + read_b.get()
