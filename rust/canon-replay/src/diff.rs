@@ -216,13 +216,50 @@ impl<'a> Lockstep<'a> {
             });
         }
         self.compared += 1;
+        self.remember(ea);
+        None
+    }
+
+    /// Compares `a[i]` with `b[i]` for every `i` of the shorter slice, as
+    /// [`Lockstep::step`] on each pair would, without copying events:
+    /// `Some` at the first divergence.
+    pub fn step_slices(&mut self, a: &[Event], b: &[Event]) -> Option<Divergence> {
+        let n = a.len().min(b.len());
+        for i in 0..n {
+            let (ea, eb) = (&a[i], &b[i]);
+            self.na.observe(ea);
+            self.nb.observe(eb);
+            let at = self.compared;
+            let equal =
+                if self.same_strings { ea == eb } else { event_json(&self.na, at, ea) == event_json(&self.nb, at, eb) };
+            if !equal {
+                // Context: the equal events before `i` in this slice, then older ones.
+                for e in &a[i.saturating_sub(CONTEXT_EVENTS)..i] {
+                    self.remember(e);
+                }
+                return Some(Divergence::Event {
+                    index: at,
+                    context: self.context(Side::A),
+                    a: DiffEvent::new(&self.na, at, ea),
+                    b: DiffEvent::new(&self.nb, at, eb),
+                });
+            }
+            self.compared += 1;
+        }
+        for e in &a[n.saturating_sub(CONTEXT_EVENTS)..n] {
+            self.remember(e);
+        }
+        None
+    }
+
+    /// Keeps `e` as the newest of the last [`CONTEXT_EVENTS`] events.
+    fn remember(&mut self, e: &Event) {
         if self.recent.len() == CONTEXT_EVENTS {
             self.recent.pop_front();
         }
         if CONTEXT_EVENTS > 0 {
-            self.recent.push_back(ea.clone());
+            self.recent.push_back(e.clone());
         }
-        None
     }
 
     /// The `shorter` stream ended; the other continues with `next`.

@@ -323,30 +323,22 @@ impl<R: Read> ReplayReader<R> {
     /// Groups are contiguous, so this reads one block past the group at most.
     pub fn next_group(&mut self, out: &mut Vec<Event>) -> Result<Option<u32>, ReplayError> {
         out.clear();
-        if self.pending.is_empty() {
-            let mut scratch = std::mem::take(&mut self.scratch);
-            let found = self.next_block_into(&mut scratch)?;
-            self.pending.extend(scratch.drain(..));
-            self.scratch = scratch;
-            if found.is_none() {
-                return Ok(None);
-            }
-        }
-        let group = self.pending.front().map_or(0, |e| e.site.group);
         out.extend(self.pending.drain(..));
+        if out.is_empty() && self.next_block_into(out)?.is_none() {
+            return Ok(None);
+        }
+        let group = out[0].site.group;
+        // Blocks are decoded straight into `out`; the first block of the
+        // next group is moved aside (one block per group boundary).
         loop {
-            let mut scratch = std::mem::take(&mut self.scratch);
-            let found = self.next_block_into(&mut scratch);
-            let same = matches!(found, Ok(Some(b)) if b.group == group);
-            if same {
-                out.append(&mut scratch);
-            } else {
-                self.pending.extend(scratch.drain(..));
-            }
-            self.scratch = scratch;
-            if !same {
-                found?;
-                return Ok(Some(group));
+            let before = out.len();
+            match self.next_block_into(out)? {
+                Some(b) if b.group == group => {}
+                Some(_) => {
+                    self.pending.extend(out.drain(before..));
+                    return Ok(Some(group));
+                }
+                None => return Ok(Some(group)),
             }
         }
     }

@@ -236,12 +236,12 @@ pub fn report(group: &Group, messages: u64) -> GroupReport {
 }
 
 /// Runs `group` to its end, handing its events (in canonical order) to
-/// `emit` round by round, and `tick` after every [`PROGRESS_ROUNDS`] rounds.
-/// Returns the messages delivered.
+/// `emit` round by round (it may take them out of the vector), and `tick`
+/// after every [`PROGRESS_ROUNDS`] rounds. Returns the messages delivered.
 pub fn run_group(
     group: &mut Group,
     buf: &mut Vec<Event>,
-    emit: &mut dyn FnMut(&[Event]),
+    emit: &mut dyn FnMut(&mut Vec<Event>),
     tick: &mut dyn FnMut(u64),
 ) -> u64 {
     let mut messages = 0;
