@@ -45,6 +45,17 @@ fn run(program: &Arc<VerifiedProgram>, seed: u64, instances: u32, runner: &dyn R
     runner.run(&mut machine)
 }
 
+/// The replay of `instances` lazily loaded groups, streamed by `runner`
+/// into a sink (the path `canon run --sessions` takes).
+fn run_streamed(program: &Arc<VerifiedProgram>, seed: u64, instances: u32, runner: &dyn Runner) -> Vec<u8> {
+    let mut machine = Machine::new(config(seed));
+    let make: Box<canon_runtime::HostFactory> = Box::new(move |i| Box::new(SeededHost::new(instance_seed(seed, i))));
+    machine.load_lazy(program, instances, make, &[]).expect("one program per machine");
+    let mut sink = Vec::new();
+    runner.run_to(&mut machine, &mut sink, &mut |_| {}, &mut |_| {}).expect("writing to memory does not fail");
+    sink
+}
+
 /// Describes how two replays differ: the first divergent event, rendered.
 fn divergence(a: &[u8], b: &[u8]) -> String {
     match (Replay::decode(a), Replay::decode(b)) {
@@ -169,17 +180,30 @@ fn check_parity(f: &Fixture, seed: u64, instances: u32) -> Vec<u8> {
             divergence(bytes, threaded.replay_bytes())
         );
         assert_eq!(threaded.groups, reference.groups, "{}: group reports differ at {workers} workers", f.name);
+        let streamed = run_streamed(&f.program, seed, instances, &ThreadedRunner::new(workers));
+        assert!(streamed == bytes, "{}: lazily loaded, streamed threaded({workers}) differs", f.name);
     }
+    let streamed = run_streamed(&f.program, seed, instances, &CooperativeRunner);
+    assert!(streamed == bytes, "{}: lazily loaded, streamed cooperative differs", f.name);
     bytes.to_vec()
 }
 
 /// Re-execution from the recorded answers reproduces the replay byte for byte.
 fn check_reexecution(f: &Fixture, seed: u64, bytes: &[u8]) {
     let recorded = Replay::decode(bytes).unwrap_or_else(|e| panic!("{}: unreadable replay: {e}", f.name));
-    let again = canon_runtime::reexecute(&f.program, config(seed), &recorded)
+    let again = canon_runtime::reexecute(&f.program, &recorded)
         .unwrap_or_else(|e| panic!("{}: re-execution failed to start: {e}", f.name));
     let again = again.to_bytes();
     assert!(again == bytes, "{}: seed {seed}: re-execution diverges:\n{}", f.name, divergence(bytes, &again));
+    let reader = canon_replay::ReplayReader::new(bytes).expect("readable");
+    let streamed = canon_runtime::reexecute_reader(&f.program, reader, &mut |_, _| true).expect("re-executes");
+    assert!(
+        streamed.diff.is_identical(),
+        "{}: streamed re-execution diverges:\n{}",
+        f.name,
+        streamed.diff.render_text()
+    );
+    assert_eq!(streamed.recorded.map(|e| e.events), Some(recorded.events.len() as u64));
 }
 
 fn check_all(fixtures: &[Fixture]) {
@@ -469,8 +493,7 @@ fn check_random(program: &Arc<VerifiedProgram>, src: &str) -> Result<(), TestCas
             );
         }
         let recorded = Replay::decode(reference.replay_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let again = canon_runtime::reexecute(program, config(seed), &recorded)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let again = canon_runtime::reexecute(program, &recorded).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(again.to_bytes() == reference.replay_bytes(), "seed {seed}: re-execution diverges\n{src}");
     }
     Ok(())
@@ -512,7 +535,7 @@ fn signed_runs_replay_identically_in_every_replay_mode() {
                 }
                 let recorded = Replay::decode(reference.replay_bytes()).expect("replay decodes");
                 canon_machine::verify_signatures(&recorded.events).expect("signatures verify");
-                let again = canon_runtime::reexecute(&f.program, config, &recorded).expect("re-execution starts");
+                let again = canon_runtime::reexecute(&f.program, &recorded).expect("re-execution starts");
                 assert!(again == recorded, "{} {replay_mode:?} {inject:?}: re-execution diverges", f.name);
             }
         }

@@ -1,13 +1,13 @@
 //! `canon replay audit FILE [--capabilities] [--json]`: the audit logs of a
 //! replay, computed from the replay alone.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use canon_replay::audit::{render_audit_jsonl, render_audit_text};
 
 use crate::exit;
-use crate::replay_cmd::read_replay;
+use crate::input;
 
 #[derive(clap::Args)]
 pub struct AuditArgs {
@@ -18,6 +18,13 @@ pub struct AuditArgs {
     /// JSON lines instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// The audit logs are computed over the whole event stream, so the replay
+/// is decoded in memory here.
+fn read_replay(path: &Path) -> Result<canon_replay::Replay> {
+    let bytes = input::read_bytes(path)?;
+    canon_replay::Replay::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 pub fn audit(args: AuditArgs) -> Result<u8> {

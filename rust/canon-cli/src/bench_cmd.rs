@@ -462,7 +462,7 @@ fn reexecute_workload(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
     let config = unsigned();
     let (program, replay) = recorded_two_buyer(&config, sessions)?;
     let mut failed = None;
-    emit(measure("reexecute", "session", 3, u64::from(sessions), || match reexecute(&program, config, &replay) {
+    emit(measure("reexecute", "session", 3, u64::from(sessions), || match reexecute(&program, &replay) {
         Ok(again) if again.events.len() == replay.events.len() => {}
         Ok(_) => failed = Some(anyhow::anyhow!("re-execution diverged")),
         Err(e) => failed = Some(e.into()),

@@ -16,7 +16,8 @@ pub struct Limits {
     pub max_payload_bytes: u32,
     /// Instructions a coroutine may execute in one round. Default 1,024.
     pub fuel_per_quantum: u32,
-    /// Rounds after which a group stops as budget-exhausted. Default 100,000,000.
+    /// Rounds after which a group stops as budget-exhausted. Default 1,000,000
+    /// (also the default of `canon run --max-rounds`).
     pub max_rounds: u64,
     /// Frames on one coroutine's call stack. Default 256.
     pub max_call_depth: u32,
@@ -35,7 +36,7 @@ impl Default for Limits {
             max_coroutines: 65_536,
             max_payload_bytes: 1 << 20,
             fuel_per_quantum: 1_024,
-            max_rounds: 100_000_000,
+            max_rounds: 1_000_000,
             max_call_depth: 256,
             max_nullifiers_per_session: 1 << 20,
         }
@@ -139,6 +140,67 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Bytes of the canonical encoding ([`Config::canonical_bytes`]) of this
+    /// encoding version.
+    pub const CANONICAL_LEN: usize = 12 + 1 + 4 * 4 + 8 + 4 + 4 + 10 + 8 + 1 + 1;
+
+    /// Reads a configuration back from its canonical encoding. `None` unless
+    /// `bytes` is exactly the canonical encoding of some configuration: the
+    /// domain tag, this encoding version, known enum tags, the length, and a
+    /// zero `max_capacity` for every policy but `Resize`.
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Option<Config> {
+        if bytes.len() != Config::CANONICAL_LEN || !bytes.starts_with(b"canon-config") {
+            return None;
+        }
+        let mut at = 12;
+        let mut take = |n: usize| {
+            let s = &bytes[at..at + n];
+            at += n;
+            s
+        };
+        let u8_ = |s: &[u8]| s[0];
+        let u32_ = |s: &[u8]| u32::from_le_bytes(s.try_into().expect("4 bytes"));
+        let u64_ = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
+        if u8_(take(1)) != CONFIG_ENCODING_VERSION {
+            return None;
+        }
+        let limits = Limits {
+            max_sessions: u32_(take(4)),
+            max_coroutines: u32_(take(4)),
+            max_payload_bytes: u32_(take(4)),
+            fuel_per_quantum: u32_(take(4)),
+            max_rounds: u64_(take(8)),
+            max_call_depth: u32_(take(4)),
+            max_nullifiers_per_session: u32_(take(4)),
+        };
+        let mode = match u8_(take(1)) {
+            0 => BufferMode::Fifo,
+            1 => BufferMode::LatestValue,
+            _ => return None,
+        };
+        let (policy, max) = (u8_(take(1)), u32_(take(4)));
+        let policy = match (policy, max) {
+            (0, 0) => Backpressure::Block,
+            (1, 0) => Backpressure::Drop,
+            (2, 0) => Backpressure::Error,
+            (3, max_capacity) => Backpressure::Resize { max_capacity },
+            _ => return None,
+        };
+        let default_buffer = BufferConfig { mode, policy, capacity: u32_(take(4)) };
+        let seed = u64_(take(8));
+        let auth = match u8_(take(1)) {
+            0 => Auth::Ed25519,
+            1 => Auth::None,
+            _ => return None,
+        };
+        let replay_mode = ReplayMode::from_byte(u8_(take(1)))?;
+        let config = Config { limits, default_buffer, seed, auth, replay_mode };
+        // Every field is read back: the encoding is canonical iff it re-encodes to itself.
+        (config.canonical_bytes() == bytes).then_some(config)
+    }
+}
+
 /// SHA-256 of the canonical encoding of `config` (see [`Config::digest`]).
 pub fn config_digest(config: &Config) -> [u8; 32] {
     config.digest()
@@ -194,5 +256,48 @@ mod tests {
             }
         }
         assert_eq!(base.digest(), config_digest(&Config::default()));
+    }
+
+    #[test]
+    fn canonical_bytes_decode_back() {
+        let mut varied = Config { seed: 9, auth: Auth::None, replay_mode: ReplayMode::Nullifier, ..Config::default() };
+        varied.limits = Limits {
+            max_sessions: 1,
+            max_coroutines: 2,
+            max_payload_bytes: 3,
+            fuel_per_quantum: 4,
+            max_rounds: 5,
+            max_call_depth: 6,
+            max_nullifiers_per_session: 7,
+        };
+        varied.default_buffer = BufferConfig {
+            mode: BufferMode::LatestValue,
+            policy: Backpressure::Resize { max_capacity: 8 },
+            capacity: 9,
+        };
+        for config in [Config::default(), varied] {
+            let bytes = config.canonical_bytes();
+            assert_eq!(bytes.len(), Config::CANONICAL_LEN);
+            assert_eq!(Config::from_canonical_bytes(&bytes), Some(config));
+        }
+    }
+
+    #[test]
+    fn non_canonical_config_bytes_are_refused() {
+        let good = Config::default().canonical_bytes();
+        assert_eq!(Config::from_canonical_bytes(&good[..good.len() - 1]), None);
+        let mut longer = good.clone();
+        longer.push(0);
+        assert_eq!(Config::from_canonical_bytes(&longer), None);
+        // Every byte but the numeric fields is a tag or a reserved value.
+        for (at, bad) in [(0, b'x'), (12, 2), (45, 2), (46, 4), (63, 2), (64, 3)] {
+            let mut b = good.clone();
+            b[at] = bad;
+            assert_eq!(Config::from_canonical_bytes(&b), None, "byte {at} = {bad}");
+        }
+        // A max capacity under a policy other than Resize is not canonical.
+        let mut b = good.clone();
+        b[47] = 1;
+        assert_eq!(Config::from_canonical_bytes(&b), None);
     }
 }

@@ -128,7 +128,7 @@ fn assert_verifies(config: Config, outcome: &RunOutcome) -> Replay {
         Auth::Ed25519 => assert_eq!((report.checked, report.unsigned), (sent, 0)),
         Auth::None => assert_eq!((report.checked, report.unsigned), (0, sent)),
     }
-    let again = reexecute(&program(), config, &replay).expect("re-execution starts");
+    let again = reexecute(&program(), &replay).expect("re-execution starts");
     assert_eq!(again, replay, "re-execution reproduces the replay");
     replay
 }
