@@ -140,7 +140,7 @@ fn verify_checks_the_program_and_the_configuration() {
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         canon(&args)
     };
-    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok, canonical order ok: 27 events"]);
+    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok, canonical order ok: 29 events"]);
     // The replay records its configuration: no flag is needed to re-execute it.
     verify(&["--program", &loop_casm]).expect_code(0).stdout_has(&["verified"]);
     verify(&["--program", &loop_casm, "--fuel", "3"]).expect_code(0).stdout_has(&["verified"]);

@@ -127,6 +127,11 @@ impl SessionBody {
         self.edge_slots.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| self.edge_slots[i].1 as usize)
     }
 
+    /// Every edge in use with its `(from, to)`, in `(from, to)` order.
+    pub fn edges_in_order(&self) -> impl Iterator<Item = (u16, u16, &Edge)> {
+        self.edge_slots.iter().map(|&(key, i)| ((key >> 16) as u16, key as u16, &self.edges[i as usize]))
+    }
+
     /// The edge `from → to`, if a message was ever sent on it.
     #[inline]
     pub fn edge(&self, from: u16, to: u16) -> Option<&Edge> {

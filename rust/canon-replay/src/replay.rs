@@ -125,7 +125,10 @@ impl Order {
         if matches!(ev.kind, EventKind::Spawned { .. }) {
             self.spawned = self.spawned.saturating_add(1);
         }
-        if s.coroutine >= self.spawned {
+        // Host-side ownership operations are made by the host, outside every
+        // coroutine (coroutine `u32::MAX`).
+        let host_side = s.coroutine == u32::MAX && matches!(ev.kind, EventKind::Ownership { .. });
+        if s.coroutine >= self.spawned && !host_side {
             return Err(ReplayError::UnknownCoroutine { offset, event, coroutine: s.coroutine, spawned: self.spawned });
         }
         Ok(())
