@@ -135,6 +135,10 @@ fn peaks(program: &Arc<VerifiedProgram>, sessions: u32, dir: &Path) -> Vec<(&'st
     ]
 }
 
+/// Ceiling of the threaded runner's peak heap with a full window (measured
+/// 0.79–1.07 MB for two-buyer batches at 2 workers).
+const THREADED_WINDOW_CEILING_BYTES: f64 = 1.5 * 1024.0 * 1024.0;
+
 #[test]
 fn peak_heap_does_not_grow_with_the_session_count() {
     let dir: PathBuf = std::env::temp_dir().join(format!("canon-memory-{}", std::process::id()));
@@ -150,7 +154,13 @@ fn peak_heap_does_not_grow_with_the_session_count() {
         report.push_str(&format!("{name}: {s} bytes at 5,000 sessions, {l} at 20,000\n"));
     }
     for ((name, s), (_, l)) in small.iter().zip(&large) {
-        assert!(*l as f64 <= *s as f64 * 1.10, "{name} grows with the session count:\n{report}");
+        // The threaded runner's peak depends on how full its window of
+        // finished batches gets, which is the schedule's doing: between an
+        // empty and a full window at either size. It is bounded by the window
+        // (`BATCHES_AHEAD` batches of at most 64 groups), not by the session
+        // count, so it is held to that ceiling instead of to the small run.
+        let ceiling = if name.starts_with("run (threaded") { THREADED_WINDOW_CEILING_BYTES } else { *s as f64 * 1.10 };
+        assert!(*l as f64 <= ceiling, "{name} grows with the session count:\n{report}");
     }
     println!("{report}");
 }
