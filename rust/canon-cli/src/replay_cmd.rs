@@ -42,6 +42,9 @@ pub enum ReplayCommand {
         /// The run's --fuel (part of the recorded configuration).
         #[arg(long, default_value_t = canon_runtime::Limits::default().fuel_per_quantum)]
         fuel: u32,
+        /// The run's --max-instructions (part of the recorded configuration).
+        #[arg(long, default_value_t = canon_runtime::Limits::default().max_instructions)]
+        max_instructions: u64,
         /// The run's --auth and --replay-mode (part of the recorded configuration).
         #[command(flatten)]
         security: crate::run_cmd::SecurityArgs,
@@ -72,8 +75,8 @@ pub fn replay(cmd: ReplayCommand) -> Result<u8> {
             }
             Ok(if d.is_identical() { exit::OK } else { exit::FAILURE })
         }
-        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, security } => {
-            let rerun = Rerun { max_rounds, fuel, security };
+        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, max_instructions, security } => {
+            let rerun = Rerun { max_rounds, fuel, max_instructions, security };
             verify(&file, program.as_deref(), protocol.as_deref(), rerun)
         }
     }
@@ -83,6 +86,7 @@ pub fn replay(cmd: ReplayCommand) -> Result<u8> {
 struct Rerun {
     max_rounds: u64,
     fuel: u32,
+    max_instructions: u64,
     security: crate::run_cmd::SecurityArgs,
 }
 
@@ -117,7 +121,13 @@ fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, rerun: Re
             hex(&program.digest()[..8])
         );
     }
-    let config = crate::run_cmd::config(recorded.header.seed, rerun.max_rounds, rerun.fuel, rerun.security);
+    let config = crate::run_cmd::config(
+        recorded.header.seed,
+        rerun.max_rounds,
+        rerun.fuel,
+        rerun.max_instructions,
+        rerun.security,
+    );
     let replayed = canon_runtime::reexecute(&program, config, &recorded)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let d = canon_replay::diff(&recorded, &replayed);

@@ -81,10 +81,11 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "cooperative")]
     pub runner: RunnerKind,
-    /// Worker threads for the threaded runner.
+    /// Worker threads for the threaded runner (at most 8 per core, and never fewer than 64 allowed).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Independent instances of the program's entry to run (distinct session ids; host seeds derived from --seed).
+    /// Independent instances of the program's entry to run (distinct session ids; host seeds derived
+    /// from --seed), at most 100,000.
     #[arg(long, default_value_t = 1)]
     pub sessions: u32,
     /// Stop a group after this many rounds (exit code 5).
@@ -93,6 +94,9 @@ pub struct RunArgs {
     /// Instructions a coroutine may run per round.
     #[arg(long, default_value_t = Limits::default().fuel_per_quantum)]
     pub fuel: u32,
+    /// Stop a group after this many instructions in total, checked after each round (exit code 5).
+    #[arg(long, default_value_t = Limits::default().max_instructions)]
+    pub max_instructions: u64,
     /// The protocol to run when a choreography file has several.
     #[arg(long)]
     pub protocol: Option<String>,
@@ -112,9 +116,43 @@ fn instance_seed(seed: u64, i: u32) -> u64 {
     seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// Most instances one `canon run` loads (`--sessions`): every instance is a
+/// group held in memory for the whole run.
+pub const MAX_SESSIONS: u32 = 100_000;
+
+/// Worker threads allowed per core (`--workers`), and the least cap whatever
+/// the core count.
+pub const MAX_WORKERS_PER_CORE: usize = 8;
+pub const MIN_WORKERS_CAP: usize = 64;
+
+/// The largest `--workers` this machine accepts.
+pub fn max_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores * MAX_WORKERS_PER_CORE).max(MIN_WORKERS_CAP)
+}
+
+/// Refuses counts that would exhaust memory or threads before running.
+fn check_counts(args: &RunArgs) -> Result<()> {
+    if args.sessions > MAX_SESSIONS {
+        anyhow::bail!(
+            "--sessions {} is over the limit of {MAX_SESSIONS} instances per run (each is held in memory); \
+             split the run",
+            args.sessions
+        );
+    }
+    let cap = max_workers();
+    if args.workers > cap {
+        anyhow::bail!(
+            "--workers {} is over the limit of {cap} ({MAX_WORKERS_PER_CORE} per core, at least {MIN_WORKERS_CAP})",
+            args.workers
+        );
+    }
+    Ok(())
+}
+
 /// The machine configuration of a CLI run (also rebuilt by `replay verify`).
-pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> Config {
-    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), ..Limits::default() };
+pub fn config(seed: u64, max_rounds: u64, fuel: u32, max_instructions: u64, security: SecurityArgs) -> Config {
+    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), max_instructions, ..Limits::default() };
     let auth = match security.auth {
         AuthArg::Ed25519 => Auth::Ed25519,
         AuthArg::None => Auth::None,
@@ -129,7 +167,8 @@ pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> 
 
 pub fn run(args: &RunArgs) -> Result<u8> {
     let program = input::program_file(&args.input, args.protocol.as_deref())?;
-    let config = config(args.seed, args.max_rounds, args.fuel, args.security);
+    check_counts(args)?;
+    let config = config(args.seed, args.max_rounds, args.fuel, args.max_instructions, args.security);
     let mut machine = Machine::new(config);
     for i in 0..args.sessions.max(1) {
         let group = machine.load(&program, Box::new(SeededHost::new(instance_seed(args.seed, i))))?;
@@ -208,11 +247,21 @@ fn print_summary(args: &RunArgs, outcome: &RunOutcome, module: &canon_bytecode::
         print_stall(g.group, report, strings);
     }
     if outcome.budget_exhausted() {
-        let stopped = outcome.groups.iter().filter(|g| g.outcome.status == GroupStatus::BudgetExhausted).count();
-        println!(
-            "  round budget exhausted: {stopped} instance(s) stopped after {} rounds (raise --max-rounds); the replay holds the run so far",
-            args.max_rounds
-        );
+        let count = |s: GroupStatus| outcome.groups.iter().filter(|g| g.outcome.status == s).count();
+        let rounds = count(GroupStatus::BudgetExhausted);
+        if rounds > 0 {
+            println!(
+                "  round budget exhausted: {rounds} instance(s) stopped after {} rounds (raise --max-rounds); the replay holds the run so far",
+                args.max_rounds
+            );
+        }
+        let instructions = count(GroupStatus::InstructionBudgetExhausted);
+        if instructions > 0 {
+            println!(
+                "  instruction budget exhausted: {instructions} instance(s) stopped after {} instructions (raise --max-instructions); the replay holds the run so far",
+                args.max_instructions
+            );
+        }
     }
     if !args.inject.is_empty() {
         let list: Vec<String> = args.inject.iter().map(|i| format!("{}@{}", i.injection.name(), i.nth)).collect();
@@ -256,6 +305,8 @@ fn status_line(outcome: &RunOutcome) -> String {
         format!("faulted: fault {} ({} faulted coroutines)", canon_types::ErrorCode::code(&first.fault), faults.len())
     } else if let Some(g) = outcome.stalled() {
         format!("stalled: instance {}", g.group)
+    } else if outcome.groups.iter().any(|g| g.outcome.status == GroupStatus::InstructionBudgetExhausted) {
+        "instruction budget exhausted".to_owned()
     } else if outcome.budget_exhausted() {
         "round budget exhausted".to_owned()
     } else {

@@ -26,6 +26,17 @@ pub struct Limits {
     /// and is pruned when the session ends. Default 1,048,576 (32 MiB of
     /// identities plus set overhead, per session).
     pub max_nullifiers_per_session: u32,
+    /// Roles one `open` may name; one more is `TooManyRoles` (3xxx) at the
+    /// `open`. A session's bookkeeping grows with the square of its roles.
+    /// Default 256, the verifier's `MAX_ROLES_PER_OPEN` (a verified program
+    /// never names more).
+    pub max_roles_per_open: u32,
+    /// Instructions a group may execute in total. Checked after every round:
+    /// once reached, the group stops as
+    /// [`GroupStatus::InstructionBudgetExhausted`](crate::GroupStatus) (at most
+    /// one round over). Sized so that a run stops in about a second rather
+    /// than hours when every coroutine spins. Default 268,435,456 (2²⁸).
+    pub max_instructions: u64,
 }
 
 impl Default for Limits {
@@ -38,6 +49,8 @@ impl Default for Limits {
             max_rounds: 100_000_000,
             max_call_depth: 256,
             max_nullifiers_per_session: 1 << 20,
+            max_roles_per_open: canon_bytecode::MAX_ROLES_PER_OPEN as u32,
+            max_instructions: 1 << 28,
         }
     }
 }
@@ -106,7 +119,8 @@ pub struct Config {
 }
 
 /// Version of the canonical configuration encoding hashed by [`Config::digest`].
-pub const CONFIG_ENCODING_VERSION: u8 = 1;
+/// Version 2 added `max_roles_per_open` and `max_instructions`.
+pub const CONFIG_ENCODING_VERSION: u8 = 2;
 
 impl Config {
     /// The canonical byte encoding: a domain tag, the encoding version, then
@@ -123,6 +137,8 @@ impl Config {
         out.extend_from_slice(&l.max_rounds.to_le_bytes());
         out.extend_from_slice(&l.max_call_depth.to_le_bytes());
         out.extend_from_slice(&l.max_nullifiers_per_session.to_le_bytes());
+        out.extend_from_slice(&l.max_roles_per_open.to_le_bytes());
+        out.extend_from_slice(&l.max_instructions.to_le_bytes());
         encode_buffer_config(&self.default_buffer, &mut out);
         out.extend_from_slice(&self.seed.to_le_bytes());
         out.push(match self.auth {
@@ -175,6 +191,10 @@ mod tests {
         buf.default_buffer.policy = Backpressure::Resize { max_capacity: 9 };
         let mut nullifiers = base;
         nullifiers.limits.max_nullifiers_per_session = 5;
+        let mut roles = base;
+        roles.limits.max_roles_per_open = 4;
+        let mut instructions = base;
+        instructions.limits.max_instructions = 1_000;
         let unsigned = Config { auth: Auth::None, ..base };
         let sequence = Config { replay_mode: ReplayMode::Sequence, ..base };
         let nullifier = Config { replay_mode: ReplayMode::Nullifier, ..base };
@@ -184,6 +204,8 @@ mod tests {
             fuel.digest(),
             buf.digest(),
             nullifiers.digest(),
+            roles.digest(),
+            instructions.digest(),
             unsigned.digest(),
             sequence.digest(),
             nullifier.digest(),

@@ -64,6 +64,7 @@ pub enum Fault {
     SequenceGap { ep: Endpoint, from: u16, expected: u64, found: u64 },
     NullifierReused { ep: Endpoint, from: u16, seq: u64 },
     NullifierSetFull { ep: Endpoint, max: u32 },
+    TooManyRoles { roles: u32, max: u32 },
 }
 
 /// Every fault code, in code order. Pinned by a snapshot test.
@@ -104,6 +105,7 @@ pub const FAULT_CODES: &[CodeEntry] = &[
     CodeEntry { code: 3030, name: "SequenceGap", summary: "sequence mode: a message seq above the next expected" },
     CodeEntry { code: 3031, name: "NullifierReused", summary: "nullifier mode: a message identity consumed before" },
     CodeEntry { code: 3032, name: "NullifierSetFull", summary: "nullifier mode: max_nullifiers_per_session reached" },
+    CodeEntry { code: 3033, name: "TooManyRoles", summary: "open names more roles than max_roles_per_open" },
 ];
 
 impl ErrorCode for Fault {
@@ -141,6 +143,7 @@ impl ErrorCode for Fault {
             Fault::SequenceGap { .. } => 3030,
             Fault::NullifierReused { .. } => 3031,
             Fault::NullifierSetFull { .. } => 3032,
+            Fault::TooManyRoles { .. } => 3033,
         }
     }
 }
@@ -222,6 +225,7 @@ mod tests {
             Fault::SequenceGap { ep, from: 1, expected: 2, found: 3 },
             Fault::NullifierReused { ep, from: 1, seq: 0 },
             Fault::NullifierSetFull { ep, max: 1 },
+            Fault::TooManyRoles { roles: 2, max: 1 },
         ]
     }
 

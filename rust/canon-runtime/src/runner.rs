@@ -79,9 +79,11 @@ impl RunOutcome {
         self.groups.iter().find(|g| matches!(g.outcome.status, GroupStatus::Stalled(_)))
     }
 
-    /// Whether any group stopped at the round budget.
+    /// Whether any group stopped at the round or the instruction budget.
     pub fn budget_exhausted(&self) -> bool {
-        self.groups.iter().any(|g| g.outcome.status == GroupStatus::BudgetExhausted)
+        self.groups
+            .iter()
+            .any(|g| matches!(g.outcome.status, GroupStatus::BudgetExhausted | GroupStatus::InstructionBudgetExhausted))
     }
 }
 
