@@ -40,6 +40,13 @@ pub enum Code {
     NonTailRecursiveDo = 6018,
     UnreachableAfterContinue = 6019,
     MisplacedBuffer = 6020,
+    Unsupported = 6021,
+    UnreachableAfterLoop = 6022,
+    UnresolvedImport = 6023,
+    NotConnected = 6024,
+    AlreadyConnected = 6025,
+    ConnectOutsideExplicit = 6026,
+    ParamMismatch = 6027,
 }
 
 impl Code {
@@ -83,6 +90,33 @@ pub const CHOREO_CODES: &[CodeEntry] = &[
         summary: "statements after `continue` in the same block",
     },
     CodeEntry { code: 6020, name: "MisplacedBuffer", summary: "a buffer declaration inside a nested block" },
+    CodeEntry { code: 6021, name: "Unsupported", summary: "a Scribble construct canon does not support (`par`, ...)" },
+    CodeEntry {
+        code: 6022,
+        name: "UnreachableAfterLoop",
+        summary: "statements after a `rec` or `choice` that never exits",
+    },
+    CodeEntry { code: 6023, name: "UnresolvedImport", summary: "an imported module found under no import root" },
+    CodeEntry {
+        code: 6024,
+        name: "NotConnected",
+        summary: "explicit protocol: a message or disconnect between roles not connected",
+    },
+    CodeEntry {
+        code: 6025,
+        name: "AlreadyConnected",
+        summary: "explicit protocol: a connect between roles that may already be connected",
+    },
+    CodeEntry {
+        code: 6026,
+        name: "ConnectOutsideExplicit",
+        summary: "`connect`/`disconnect` in a protocol not declared `explicit`",
+    },
+    CodeEntry {
+        code: 6027,
+        name: "ParamMismatch",
+        summary: "`do` passes the wrong number or kind of `sig`/`type` arguments",
+    },
 ];
 
 /// One error found in a choreography source.
@@ -215,7 +249,7 @@ mod tests {
             assert!((6001..=6099).contains(&e.code), "{} out of range", e.code);
             assert!(seen.insert(e.code), "{} twice", e.code);
         }
-        assert_eq!(Code::MisplacedBuffer.number() as usize, 6000 + CHOREO_CODES.len());
+        assert_eq!(Code::ParamMismatch.number() as usize, 6000 + CHOREO_CODES.len());
         assert_eq!(CHOREO_CODES[2].name, "UnknownRole");
         assert_eq!(Code::UnknownRole.number(), 6003);
     }

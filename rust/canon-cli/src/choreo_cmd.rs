@@ -1,6 +1,6 @@
 //! `canon compile`, `canon project`, and `canon check` on choreographies.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use canon_types::project::project_all;
@@ -34,12 +34,15 @@ fn require_choreography(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Parses and checks the file; the error is the rendered diagnostics.
-fn load(path: &Path, protocol: Option<&str>) -> Result<canon_choreo::Choreography> {
+/// Parses and checks the file and the modules it imports; the error is the
+/// rendered diagnostics.
+fn load(path: &Path, protocol: Option<&str>, import_path: &[PathBuf]) -> Result<canon_choreo::Choreography> {
     require_choreography(path)?;
     let src = input::read_text(path)?;
     let name = path.display().to_string();
-    let choreo = canon_choreo::load(&name, &src, protocol).map_err(|d| input::Rendered(d.render()))?;
+    let paths = canon_choreo::ImportPaths::new(import_path.to_vec());
+    let choreo =
+        canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(|d| input::Rendered(d.render()))?;
     let projection = canon_choreo::projection_diagnostics(&choreo);
     if !projection.is_empty() {
         return Err(input::Rendered(canon_choreo::Diagnostics::new(&name, &src, projection).render()).into());
@@ -48,19 +51,41 @@ fn load(path: &Path, protocol: Option<&str>) -> Result<canon_choreo::Choreograph
 }
 
 pub fn check(path: &Path) -> Result<u8> {
-    let choreo = load(path, None)?;
-    let program = input::compile_file(path, None)?;
-    let entry = &choreo.entry().protocol;
-    println!(
-        "{}: ok: protocol {} with {} roles ({}), {} protocols in file, compiles to {} instructions",
-        path.display(),
-        entry.name,
-        entry.roles.len(),
-        entry.roles.join(", "),
-        choreo.protocols.len(),
-        program.module().procs.iter().map(|p| p.code.len()).sum::<usize>()
-    );
-    Ok(exit::OK)
+    check_with(path, None, &[])
+}
+
+/// Checks every protocol of the file and of the modules it imports (or only
+/// `protocol`), one line per protocol; the failures' diagnostics follow.
+pub fn check_with(path: &Path, protocol: Option<&str>, import_path: &[PathBuf]) -> Result<u8> {
+    require_choreography(path)?;
+    let src = input::read_text(path)?;
+    let name = path.display().to_string();
+    let paths = canon_choreo::ImportPaths::new(import_path.to_vec());
+    let choreo = canon_choreo::load_for_check(path, &src, protocol, &paths).map_err(|d| input::Rendered(d.render()))?;
+    let mut failures = Vec::new();
+    for (i, report) in canon_choreo::check_protocols(&choreo).into_iter().enumerate() {
+        if protocol.is_some() && i != choreo.entry {
+            continue;
+        }
+        let (what, roles) = (if report.aux { "aux protocol" } else { "protocol" }, report.roles.join(", "));
+        let n = report.roles.len();
+        match report.outcome {
+            Ok(_) if report.aux => {
+                println!("{name}: ok: {what} {} with {n} roles ({roles}), checked where it is used", report.name)
+            }
+            Ok(instrs) => println!(
+                "{name}: ok: {what} {} with {n} roles ({roles}), compiles to {instrs} instructions",
+                report.name
+            ),
+            Err(d) if report.imported => failures
+                .push(format!("{name}: error[E{}]: {} (in imported protocol {})\n", d.code, d.message, report.name)),
+            Err(d) => failures.push(canon_choreo::Diagnostics::new(&name, &src, vec![d]).render()),
+        }
+    }
+    if failures.is_empty() {
+        return Ok(exit::OK);
+    }
+    Err(input::Rendered(failures.join("\n")).into())
 }
 
 pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<&str>) -> Result<u8> {
@@ -76,8 +101,14 @@ pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<
     Ok(exit::OK)
 }
 
-pub fn project(path: &Path, role: Option<&str>, format: Format, protocol: Option<&str>) -> Result<u8> {
-    let choreo = load(path, protocol)?;
+pub fn project(
+    path: &Path,
+    role: Option<&str>,
+    format: Format,
+    protocol: Option<&str>,
+    import_path: &[PathBuf],
+) -> Result<u8> {
+    let choreo = load(path, protocol, import_path)?;
     let p = &choreo.entry().protocol;
     let mut all = project_all(p).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     if let Some(r) = role {

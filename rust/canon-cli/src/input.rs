@@ -77,10 +77,16 @@ impl std::error::Error for Rendered {}
 /// Compiles a choreography file; the error is the rendered diagnostics.
 pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgram> {
     let src = read_text(path)?;
-    canon::compile_source(&path.display().to_string(), &src, protocol).map_err(|e| match e {
-        canon::Error::Diagnostics(text) => anyhow::Error::new(Rendered(text)),
-        other => anyhow::anyhow!("{other}"),
-    })
+    let name = path.display().to_string();
+    // Imports are looked up under the file's own module root.
+    let paths = canon_choreo::ImportPaths::default();
+    let choreo = canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(|d| Rendered(d.render()))?;
+    let projection = canon_choreo::projection_diagnostics(&choreo);
+    if !projection.is_empty() {
+        return Err(Rendered(canon_choreo::Diagnostics::new(&name, &src, projection).render()).into());
+    }
+    let module = canon_choreo::compile_choreography(&choreo).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    verify(path, module)
 }
 
 /// Any program file, decoded/assembled/compiled and verified.

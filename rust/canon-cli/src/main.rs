@@ -49,8 +49,17 @@ enum Command {
     },
     /// Print the text assembly of a .cbc file.
     Disasm { input: PathBuf },
-    /// Check a program: decode + verify (.cbc/.casm) or parse + check + project (.canon).
-    Check { input: PathBuf },
+    /// Check a program: decode + verify (.cbc/.casm), or parse + check + project
+    /// every protocol of a choreography (.canon, .scr, .nuscr) and of the modules it imports.
+    Check {
+        input: PathBuf,
+        /// Check only this protocol of a choreography.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// An extra directory to look up imported modules in (repeatable).
+        #[arg(long = "import-path", value_name = "DIR")]
+        import_path: Vec<PathBuf>,
+    },
     /// Compile a choreography to bytecode.
     Compile {
         input: PathBuf,
@@ -75,6 +84,9 @@ enum Command {
         /// The protocol to project when the file has several.
         #[arg(long)]
         protocol: Option<String>,
+        /// An extra directory to look up imported modules in (repeatable).
+        #[arg(long = "import-path", value_name = "DIR")]
+        import_path: Vec<PathBuf>,
     },
     /// Run a program (.cbc, .casm or a choreography) and write its replay.
     Run(run_cmd::RunArgs),
@@ -88,12 +100,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Asm { input, output } => bytecode_cmd::asm(&input, output.as_deref()),
         Command::Disasm { input } => bytecode_cmd::disasm(&input),
-        Command::Check { input } => bytecode_cmd::check(&input),
+        Command::Check { input, protocol, import_path } => {
+            if protocol.is_some() || !import_path.is_empty() {
+                choreo_cmd::check_with(&input, protocol.as_deref(), &import_path)
+            } else {
+                bytecode_cmd::check(&input)
+            }
+        }
         Command::Compile { input, output, emit, protocol } => {
             choreo_cmd::compile(&input, output.as_deref(), emit, protocol.as_deref())
         }
-        Command::Project { input, role, format, protocol } => {
-            choreo_cmd::project(&input, role.as_deref(), format, protocol.as_deref())
+        Command::Project { input, role, format, protocol, import_path } => {
+            choreo_cmd::project(&input, role.as_deref(), format, protocol.as_deref(), &import_path)
         }
         Command::Run(args) => run_cmd::run(&args),
         Command::Replay(cmd) => replay_cmd::replay(cmd),
