@@ -53,6 +53,9 @@ pub enum ReplayCommand {
         /// Optional check: the run's --fuel (an error if the recording differs).
         #[arg(long)]
         fuel: Option<u32>,
+        /// Optional check: the run's --max-instructions (an error if the recording differs).
+        #[arg(long)]
+        max_instructions: Option<u64>,
         /// Optional check: the run's --auth (an error if the recording differs).
         #[arg(long, value_enum)]
         auth: Option<AuthArg>,
@@ -106,8 +109,8 @@ pub fn replay(cmd: ReplayCommand) -> Result<u8> {
             }
             Ok(if d.is_identical() { exit::OK } else { exit::FAILURE })
         }
-        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, auth, replay_mode } => {
-            let given = Given { max_rounds, fuel, auth, replay_mode };
+        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, max_instructions, auth, replay_mode } => {
+            let given = Given { max_rounds, fuel, max_instructions, auth, replay_mode };
             verify(&file, program.as_deref(), protocol.as_deref(), &given)
         }
     }
@@ -120,6 +123,7 @@ type Check = (&'static str, &'static str, Option<(String, String)>);
 struct Given {
     max_rounds: Option<u64>,
     fuel: Option<u32>,
+    max_instructions: Option<u64>,
     auth: Option<AuthArg>,
     replay_mode: Option<ReplayModeArg>,
 }
@@ -138,9 +142,14 @@ impl Given {
             ReplayModeArg::Sequence => canon_machine::ReplayMode::Sequence,
             ReplayModeArg::Nullifier => canon_machine::ReplayMode::Nullifier,
         });
-        let checks: [Check; 4] = [
+        let checks: [Check; 5] = [
             ("max_rounds", "--max-rounds", self.max_rounds.map(|g| (l.max_rounds.to_string(), g.to_string()))),
             ("fuel_per_quantum", "--fuel", self.fuel.map(|g| (l.fuel_per_quantum.to_string(), g.max(1).to_string()))),
+            (
+                "max_instructions",
+                "--max-instructions",
+                self.max_instructions.map(|g| (l.max_instructions.to_string(), g.to_string())),
+            ),
             ("auth", "--auth", auth.map(|g| (auth_name(recorded.auth).to_owned(), auth_name(g).to_owned()))),
             (
                 "replay_mode",

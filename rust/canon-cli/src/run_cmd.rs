@@ -81,10 +81,11 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "cooperative")]
     pub runner: RunnerKind,
-    /// Worker threads for the threaded runner.
+    /// Worker threads for the threaded runner (at most 8 per core, and never fewer than 64 allowed).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Independent instances of the program's entry to run (distinct session ids; host seeds derived from --seed).
+    /// Independent instances of the program's entry to run (distinct session ids; host seeds derived
+    /// from --seed), at most 100,000.
     #[arg(long, default_value_t = 1)]
     pub sessions: u32,
     /// Stop a group after this many rounds (exit code 5).
@@ -93,6 +94,9 @@ pub struct RunArgs {
     /// Instructions a coroutine may run per round.
     #[arg(long, default_value_t = Limits::default().fuel_per_quantum)]
     pub fuel: u32,
+    /// Stop a group after this many instructions in total, checked after each round (exit code 5).
+    #[arg(long, default_value_t = Limits::default().max_instructions)]
+    pub max_instructions: u64,
     /// The protocol to run when a choreography file has several.
     #[arg(long)]
     pub protocol: Option<String>,
@@ -112,9 +116,33 @@ fn instance_seed(seed: u64, i: u32) -> u64 {
     seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// Worker threads allowed per core (`--workers`), and the least cap whatever
+/// the core count.
+pub const MAX_WORKERS_PER_CORE: usize = 8;
+pub const MIN_WORKERS_CAP: usize = 64;
+
+/// The largest `--workers` this machine accepts.
+pub fn max_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores * MAX_WORKERS_PER_CORE).max(MIN_WORKERS_CAP)
+}
+
+/// Refuses worker counts that would exhaust threads before running.
+/// (`--sessions` needs no cap: instances are built lazily.)
+fn check_counts(args: &RunArgs) -> Result<()> {
+    let cap = max_workers();
+    if args.workers > cap {
+        anyhow::bail!(
+            "--workers {} is over the limit of {cap} ({MAX_WORKERS_PER_CORE} per core, at least {MIN_WORKERS_CAP})",
+            args.workers
+        );
+    }
+    Ok(())
+}
+
 /// The machine configuration of a CLI run (also rebuilt by `replay verify`).
-pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> Config {
-    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), ..Limits::default() };
+pub fn config(seed: u64, max_rounds: u64, fuel: u32, max_instructions: u64, security: SecurityArgs) -> Config {
+    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), max_instructions, ..Limits::default() };
     let auth = match security.auth {
         AuthArg::Ed25519 => Auth::Ed25519,
         AuthArg::None => Auth::None,
@@ -129,7 +157,8 @@ pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> 
 
 pub fn run(args: &RunArgs) -> Result<u8> {
     let program = input::program_file(&args.input, args.protocol.as_deref())?;
-    let config = config(args.seed, args.max_rounds, args.fuel, args.security);
+    check_counts(args)?;
+    let config = config(args.seed, args.max_rounds, args.fuel, args.max_instructions, args.security);
     let mut machine = Machine::new(config);
     // Instances are built when the runner reaches them and dropped once
     // written: memory does not grow with --sessions.
@@ -233,6 +262,12 @@ fn print_summary(args: &RunArgs, summary: &RunSummary, module: &canon_bytecode::
             summary.budget_exhausted, args.max_rounds
         );
     }
+    if summary.instruction_budget_exhausted > 0 {
+        println!(
+            "  instruction budget exhausted: {} instance(s) stopped after {} instructions (raise --max-instructions); the replay holds the run so far",
+            summary.instruction_budget_exhausted, args.max_instructions
+        );
+    }
     if !args.inject.is_empty() {
         let list: Vec<String> = args.inject.iter().map(|i| format!("{}@{}", i.injection.name(), i.nth)).collect();
         println!("  injected per instance: {}", list.join(", "));
@@ -274,6 +309,8 @@ fn status_line(summary: &RunSummary) -> String {
         format!("faulted: fault {} ({} faulted coroutines)", canon_types::ErrorCode::code(&first.fault), summary.faults)
     } else if let Some(g) = &summary.first_stalled {
         format!("stalled: instance {}", g.group)
+    } else if summary.instruction_budget_exhausted > 0 {
+        "instruction budget exhausted".to_owned()
     } else if summary.budget_exhausted > 0 {
         "round budget exhausted".to_owned()
     } else {
@@ -286,7 +323,7 @@ fn report_status(summary: &RunSummary) -> u8 {
         exit::FAULTED
     } else if summary.first_stalled.is_some() {
         exit::STALLED
-    } else if summary.budget_exhausted > 0 {
+    } else if summary.budget_exhausted > 0 || summary.instruction_budget_exhausted > 0 {
         exit::BUDGET_EXHAUSTED
     } else {
         exit::OK

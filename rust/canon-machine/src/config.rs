@@ -27,6 +27,17 @@ pub struct Limits {
     /// and is pruned when the session ends. Default 1,048,576 (32 MiB of
     /// identities plus set overhead, per session).
     pub max_nullifiers_per_session: u32,
+    /// Roles one `open` may name; one more is `TooManyRoles` (3xxx) at the
+    /// `open`. A session's bookkeeping grows with the square of its roles.
+    /// Default 256, the verifier's `MAX_ROLES_PER_OPEN` (a verified program
+    /// never names more).
+    pub max_roles_per_open: u32,
+    /// Instructions a group may execute in total. Checked after every round:
+    /// once reached, the group stops as
+    /// [`GroupStatus::InstructionBudgetExhausted`](crate::GroupStatus) (at most
+    /// one round over). Sized so that a run stops in about a second rather
+    /// than hours when every coroutine spins. Default 268,435,456 (2²⁸).
+    pub max_instructions: u64,
 }
 
 impl Default for Limits {
@@ -39,6 +50,8 @@ impl Default for Limits {
             max_rounds: 1_000_000,
             max_call_depth: 256,
             max_nullifiers_per_session: 1 << 20,
+            max_roles_per_open: canon_bytecode::MAX_ROLES_PER_OPEN as u32,
+            max_instructions: 1 << 28,
         }
     }
 }
@@ -107,7 +120,8 @@ pub struct Config {
 }
 
 /// Version of the canonical configuration encoding hashed by [`Config::digest`].
-pub const CONFIG_ENCODING_VERSION: u8 = 1;
+/// Version 2 added `max_roles_per_open` and `max_instructions`.
+pub const CONFIG_ENCODING_VERSION: u8 = 2;
 
 impl Config {
     /// The canonical byte encoding: a domain tag, the encoding version, then
@@ -124,6 +138,8 @@ impl Config {
         out.extend_from_slice(&l.max_rounds.to_le_bytes());
         out.extend_from_slice(&l.max_call_depth.to_le_bytes());
         out.extend_from_slice(&l.max_nullifiers_per_session.to_le_bytes());
+        out.extend_from_slice(&l.max_roles_per_open.to_le_bytes());
+        out.extend_from_slice(&l.max_instructions.to_le_bytes());
         encode_buffer_config(&self.default_buffer, &mut out);
         out.extend_from_slice(&self.seed.to_le_bytes());
         out.push(match self.auth {
@@ -143,7 +159,7 @@ impl Config {
 impl Config {
     /// Bytes of the canonical encoding ([`Config::canonical_bytes`]) of this
     /// encoding version.
-    pub const CANONICAL_LEN: usize = 12 + 1 + 4 * 4 + 8 + 4 + 4 + 10 + 8 + 1 + 1;
+    pub const CANONICAL_LEN: usize = 12 + 1 + 4 * 4 + 8 + 4 + 4 + 4 + 8 + 10 + 8 + 1 + 1;
 
     /// Reads a configuration back from its canonical encoding. `None` unless
     /// `bytes` is exactly the canonical encoding of some configuration: the
@@ -173,6 +189,8 @@ impl Config {
             max_rounds: u64_(take(8)),
             max_call_depth: u32_(take(4)),
             max_nullifiers_per_session: u32_(take(4)),
+            max_roles_per_open: u32_(take(4)),
+            max_instructions: u64_(take(8)),
         };
         let mode = match u8_(take(1)) {
             0 => BufferMode::Fifo,
@@ -237,6 +255,10 @@ mod tests {
         buf.default_buffer.policy = Backpressure::Resize { max_capacity: 9 };
         let mut nullifiers = base;
         nullifiers.limits.max_nullifiers_per_session = 5;
+        let mut roles = base;
+        roles.limits.max_roles_per_open = 4;
+        let mut instructions = base;
+        instructions.limits.max_instructions = 1_000;
         let unsigned = Config { auth: Auth::None, ..base };
         let sequence = Config { replay_mode: ReplayMode::Sequence, ..base };
         let nullifier = Config { replay_mode: ReplayMode::Nullifier, ..base };
@@ -246,6 +268,8 @@ mod tests {
             fuel.digest(),
             buf.digest(),
             nullifiers.digest(),
+            roles.digest(),
+            instructions.digest(),
             unsigned.digest(),
             sequence.digest(),
             nullifier.digest(),
@@ -269,6 +293,8 @@ mod tests {
             max_rounds: 5,
             max_call_depth: 6,
             max_nullifiers_per_session: 7,
+            max_roles_per_open: 10,
+            max_instructions: 11,
         };
         varied.default_buffer = BufferConfig {
             mode: BufferMode::LatestValue,
@@ -290,14 +316,14 @@ mod tests {
         longer.push(0);
         assert_eq!(Config::from_canonical_bytes(&longer), None);
         // Every byte but the numeric fields is a tag or a reserved value.
-        for (at, bad) in [(0, b'x'), (12, 2), (45, 2), (46, 4), (63, 2), (64, 3)] {
+        for (at, bad) in [(0, b'x'), (12, 3), (57, 2), (58, 4), (75, 3), (76, 3)] {
             let mut b = good.clone();
             b[at] = bad;
             assert_eq!(Config::from_canonical_bytes(&b), None, "byte {at} = {bad}");
         }
         // A max capacity under a policy other than Resize is not canonical.
         let mut b = good.clone();
-        b[47] = 1;
+        b[59] = 1;
         assert_eq!(Config::from_canonical_bytes(&b), None);
     }
 }

@@ -67,6 +67,7 @@ pub enum Fault {
     HostEndpoint { forged: Endpoint },
     ForgedEndpoint { ep: Endpoint, forged: Endpoint },
     LateEffect { ep: Endpoint, effect: SymId },
+    TooManyRoles { roles: u32, max: u32 },
 }
 
 /// Every fault code, in code order. Pinned by a snapshot test.
@@ -118,6 +119,7 @@ pub const FAULT_CODES: &[CodeEntry] = &[
         name: "LateEffect",
         summary: "invoke by a coroutine whose session was cancelled or faulted",
     },
+    CodeEntry { code: 3036, name: "TooManyRoles", summary: "open names more roles than max_roles_per_open" },
 ];
 
 impl ErrorCode for Fault {
@@ -158,6 +160,7 @@ impl ErrorCode for Fault {
             Fault::HostEndpoint { .. } => 3033,
             Fault::ForgedEndpoint { .. } => 3034,
             Fault::LateEffect { .. } => 3035,
+            Fault::TooManyRoles { .. } => 3036,
         }
     }
 }
@@ -244,6 +247,7 @@ mod tests {
             Fault::HostEndpoint { forged: Endpoint { sid: 0, role: 1 } },
             Fault::ForgedEndpoint { ep, forged: Endpoint { sid: 0, role: 1 } },
             Fault::LateEffect { ep, effect: s },
+            Fault::TooManyRoles { roles: 2, max: 1 },
         ]
     }
 

@@ -63,6 +63,9 @@ pub enum GroupStatus {
     Stalled(StallReport),
     /// `tick` reached `Limits::max_rounds`.
     BudgetExhausted,
+    /// The group's instructions reached `Limits::max_instructions` (checked
+    /// after each round, so the round that reached it completed).
+    InstructionBudgetExhausted,
 }
 
 /// What one round did.
@@ -353,6 +356,9 @@ impl Group {
         }
         if self.st.tick >= self.st.limits.max_rounds {
             return GroupStatus::BudgetExhausted;
+        }
+        if self.st.steps >= self.st.limits.max_instructions {
+            return GroupStatus::InstructionBudgetExhausted;
         }
         GroupStatus::Running
     }

@@ -110,6 +110,10 @@ impl<'a> Exec<'a> {
             self.co(co).reg(d)?;
         }
         let (limits, default) = (self.st.limits, self.st.default_buffer);
+        if req.roles.len() > limits.max_roles_per_open as usize {
+            let roles = u32::try_from(req.roles.len()).unwrap_or(u32::MAX);
+            return Err(Fault::TooManyRoles { roles, max: limits.max_roles_per_open }.into());
+        }
         let security = Security {
             auth: self.st.auth,
             replay_mode: self.st.replay_mode,

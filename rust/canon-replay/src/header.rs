@@ -180,7 +180,7 @@ mod tests {
         wrong_len[config_at - 4] = 64;
         assert_eq!(decode(&wrong_len), Err(ReplayError::BadConfig { offset: config_at - 4, length: 64 }));
         let mut bad_tag = out.clone();
-        bad_tag[config_at + 63] = 9; // auth
+        bad_tag[config_at + 75] = 9; // auth
         assert_eq!(decode(&bad_tag), Err(ReplayError::BadConfig { offset: config_at, length: Config::CANONICAL_LEN }));
     }
 }

@@ -42,6 +42,8 @@ pub fn config_fields(c: &Config) -> Vec<(&'static str, String)> {
         ("max_rounds", l.max_rounds.to_string()),
         ("max_call_depth", l.max_call_depth.to_string()),
         ("max_nullifiers_per_session", l.max_nullifiers_per_session.to_string()),
+        ("max_roles_per_open", l.max_roles_per_open.to_string()),
+        ("max_instructions", l.max_instructions.to_string()),
         (
             "buffer_mode",
             match b.mode {
@@ -261,6 +263,8 @@ pub fn config_json(c: &Config) -> serde_json::Value {
         "max_rounds": l.max_rounds,
         "max_call_depth": l.max_call_depth,
         "max_nullifiers_per_session": l.max_nullifiers_per_session,
+        "max_roles_per_open": l.max_roles_per_open,
+        "max_instructions": l.max_instructions,
         "buffer_mode": text("buffer_mode"),
         "buffer_policy": text("buffer_policy"),
         "buffer_capacity": c.default_buffer.capacity,

@@ -36,7 +36,7 @@ fn site(tick: u64, coroutine: u32, role: u16) -> EventSite {
 #[test]
 fn spec_example_decodes_to_its_events() {
     let bytes = example_bytes();
-    assert_eq!(bytes.len(), 483);
+    assert_eq!(bytes.len(), 495);
     let replay = Replay::decode(&bytes).unwrap();
     assert_eq!(replay.header.strings, ["A", "B", "Ping"]);
     let config = Config { seed: 7, auth: Auth::None, ..Config::default() };
@@ -100,7 +100,7 @@ fn spec_header_hash_is_the_documented_h0() {
     let replay = Replay::decode(&bytes).unwrap();
     let mut header = Vec::new();
     replay.header.encode(&mut header);
-    assert_eq!(header.len(), 131);
+    assert_eq!(header.len(), 143);
     assert_eq!(&bytes[..header.len()], header.as_slice());
     let h0: [u8; 32] = Sha256::digest(&header).into();
     let spec =

@@ -61,6 +61,8 @@ pub struct RunSummary {
     pub first_stalled: Option<GroupReport>,
     /// Groups stopped by the round budget.
     pub budget_exhausted: u64,
+    /// Groups stopped by the instruction budget.
+    pub instruction_budget_exhausted: u64,
     /// The replay's root (the last chain hash).
     pub root: [u8; 32],
 }
@@ -88,6 +90,7 @@ impl RunSummary {
                 self.first_stalled.get_or_insert_with(|| r.clone());
             }
             GroupStatus::BudgetExhausted => self.budget_exhausted += 1,
+            GroupStatus::InstructionBudgetExhausted => self.instruction_budget_exhausted += 1,
             GroupStatus::Running | GroupStatus::Completed => {}
         }
     }
@@ -153,9 +156,9 @@ impl RunOutcome {
         self.summary.first_stalled.as_ref()
     }
 
-    /// Whether any group stopped at the round budget.
+    /// Whether any group stopped at the round or the instruction budget.
     pub fn budget_exhausted(&self) -> bool {
-        self.summary.budget_exhausted > 0
+        self.summary.budget_exhausted > 0 || self.summary.instruction_budget_exhausted > 0
     }
 }
 
