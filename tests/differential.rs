@@ -109,6 +109,10 @@ fn machine_run(program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> (
         GroupStatus::Completed => Ending::Completed,
         GroupStatus::Stalled(_) => Ending::Stalled,
         GroupStatus::BudgetExhausted => Ending::BudgetExhausted,
+        // The reference has no instruction budget yet; these configurations
+        // keep the default (2^28), far above any generated program. A run that
+        // reached it would stop early and diverge from the reference's events.
+        GroupStatus::InstructionBudgetExhausted => Ending::BudgetExhausted,
         GroupStatus::Running => panic!("run_to_end returned a running group"),
     };
     (events, ending, outcome.rounds)

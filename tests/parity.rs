@@ -46,6 +46,18 @@ fn run(program: &Arc<VerifiedProgram>, seed: u64, instances: u32, runner: &dyn R
     runner.run(&mut machine)
 }
 
+/// The replay of `instances` lazily loaded groups, streamed by `runner`
+/// into a sink (the path `canon run --sessions` takes).
+fn run_streamed(program: &Arc<VerifiedProgram>, seed: u64, instances: u32, runner: &dyn Runner) -> Vec<u8> {
+    let mut machine = Machine::new(config(seed));
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
+    let make: Box<canon_runtime::HostFactory> = Box::new(move |i| Box::new(SeededHost::new(instance_seed(seed, i))));
+    machine.load_lazy(program, instances, make, &[]).expect("one program per machine");
+    let mut sink = Vec::new();
+    runner.run_to(&mut machine, &mut sink, &mut |_| {}, &mut |_| {}).expect("writing to memory does not fail");
+    sink
+}
+
 /// Describes how two replays differ: the first divergent event, rendered.
 fn divergence(a: &[u8], b: &[u8]) -> String {
     match (Replay::decode(a), Replay::decode(b)) {
@@ -170,17 +182,30 @@ fn check_parity(f: &Fixture, seed: u64, instances: u32) -> Vec<u8> {
             divergence(bytes, threaded.replay_bytes())
         );
         assert_eq!(threaded.groups, reference.groups, "{}: group reports differ at {workers} workers", f.name);
+        let streamed = run_streamed(&f.program, seed, instances, &ThreadedRunner::new(workers));
+        assert!(streamed == bytes, "{}: lazily loaded, streamed threaded({workers}) differs", f.name);
     }
+    let streamed = run_streamed(&f.program, seed, instances, &CooperativeRunner);
+    assert!(streamed == bytes, "{}: lazily loaded, streamed cooperative differs", f.name);
     bytes.to_vec()
 }
 
 /// Re-execution from the recorded answers reproduces the replay byte for byte.
 fn check_reexecution(f: &Fixture, seed: u64, bytes: &[u8]) {
     let recorded = Replay::decode(bytes).unwrap_or_else(|e| panic!("{}: unreadable replay: {e}", f.name));
-    let again = canon_runtime::reexecute(&f.program, config(seed), &recorded)
+    let again = canon_runtime::reexecute(&f.program, &recorded)
         .unwrap_or_else(|e| panic!("{}: re-execution failed to start: {e}", f.name));
     let again = again.to_bytes();
     assert!(again == bytes, "{}: seed {seed}: re-execution diverges:\n{}", f.name, divergence(bytes, &again));
+    let reader = canon_replay::ReplayReader::new(bytes).expect("readable");
+    let streamed = canon_runtime::reexecute_reader(&f.program, reader, &mut |_, _| true).expect("re-executes");
+    assert!(
+        streamed.diff.is_identical(),
+        "{}: streamed re-execution diverges:\n{}",
+        f.name,
+        streamed.diff.render_text()
+    );
+    assert_eq!(streamed.recorded.map(|e| e.events), Some(recorded.events.len() as u64));
 }
 
 fn check_all(fixtures: &[Fixture]) {
@@ -470,8 +495,7 @@ fn check_random(program: &Arc<VerifiedProgram>, src: &str) -> Result<(), TestCas
             );
         }
         let recorded = Replay::decode(reference.replay_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let again = canon_runtime::reexecute(program, config(seed), &recorded)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let again = canon_runtime::reexecute(program, &recorded).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(again.to_bytes() == reference.replay_bytes(), "seed {seed}: re-execution diverges\n{src}");
     }
     Ok(())
@@ -513,12 +537,47 @@ fn signed_runs_replay_identically_in_every_replay_mode() {
                     );
                 }
                 let recorded = Replay::decode(reference.replay_bytes()).expect("replay decodes");
-                let run = canon_machine::run_identity(&recorded.header.program_digest, &recorded.header.config_digest);
+                let run =
+                    canon_machine::run_identity(&recorded.header.program_digest, &recorded.header.config.digest());
                 canon_machine::verify_signatures(&run, &recorded.events).expect("signatures verify");
                 canon_machine::cross_check(&run, &recorded.events).expect("receives match their sends");
-                let again = canon_runtime::reexecute(&f.program, config, &recorded).expect("re-execution starts");
+                let again = canon_runtime::reexecute(&f.program, &recorded).expect("re-execution starts");
                 assert!(again == recorded, "{} {replay_mode:?} {inject:?}: re-execution diverges", f.name);
             }
+        }
+    }
+}
+
+/// Owned instances with host-side transfers and rejected stale handles (all
+/// recorded in the replay), over every asm fixture (owner death, delegation,
+/// draining and timeout witnesses included): cooperative and threaded runs
+/// give the same bytes.
+#[test]
+fn owned_instances_with_transfers_replay_identically_at_every_worker_count() {
+    let owned_run = |program: &Arc<VerifiedProgram>, runner: &dyn Runner| {
+        let mut machine = Machine::new(config(5));
+        for i in 0..6u32 {
+            let host = Box::new(SeededHost::new(instance_seed(5, i)));
+            let (group, owner) = machine.load_choreography_owned(program, host, "host").expect("one program");
+            if i % 2 == 0 {
+                let next = machine.transfer(group, &owner, "next").expect("the live handle transfers");
+                assert!(machine.transfer(group, &owner, "stale").is_err());
+                assert!(machine.group_mut_as(group, &next).is_ok());
+            }
+        }
+        runner.run(&mut machine)
+    };
+    for f in asm_fixtures() {
+        let reference = owned_run(&f.program, &CooperativeRunner);
+        let bytes = reference.replay_bytes();
+        for workers in [1, 2, 3] {
+            let threaded = owned_run(&f.program, &ThreadedRunner::new(workers));
+            assert!(
+                threaded.replay_bytes() == bytes,
+                "{} with {workers} workers: {}",
+                f.name,
+                divergence(bytes, threaded.replay_bytes())
+            );
         }
     }
 }

@@ -132,7 +132,13 @@ impl RunFlags {
     }
 
     fn config(&self, seed: u64) -> canon_runtime::Config {
-        crate::run_cmd::config(seed, self.max_rounds, self.fuel, self.security)
+        crate::run_cmd::config(
+            seed,
+            self.max_rounds,
+            self.fuel,
+            canon_runtime::Limits::default().max_instructions,
+            self.security,
+        )
     }
 }
 
@@ -191,8 +197,8 @@ fn export(
 ) -> Result<u8> {
     let replay_bytes = input::read_bytes(replay_path)?;
     let replay = canon_replay::Replay::decode(&replay_bytes).map_err(|e| anyhow!("{}: {e}", replay_path.display()))?;
-    let config = run.config(replay.header.seed);
-    if config.digest() != replay.header.config_digest {
+    let config = run.config(replay.header.seed());
+    if config.digest() != replay.header.config_digest() {
         bail!(
             "{}: the run flags given (--max-rounds, --fuel, --auth, --replay-mode) are not the recorded configuration",
             replay_path.display()
@@ -215,8 +221,8 @@ fn export(
         "format": "canon-audit-bundle",
         "version": BUNDLE_VERSION,
         "program_digest": hex(&replay.header.program_digest),
-        "config_digest": hex(&replay.header.config_digest),
-        "seed": replay.header.seed,
+        "config_digest": hex(&replay.header.config_digest()),
+        "seed": replay.header.seed(),
         "root": hex(&replay.root),
         "events": replay.events.len(),
         "run": run.json(),
@@ -350,9 +356,9 @@ fn check(dir: &Path, pubkey: Option<&Path>) -> Result<Vec<String>> {
     let replay = canon_replay::Replay::decode(&contents[REPLAY]).map_err(|e| at(REPLAY, e))?;
     let text = |k: &str| manifest.get(k).and_then(Json::as_str).map(str::to_owned);
     let header_ok = text("program_digest") == Some(hex(&replay.header.program_digest))
-        && text("config_digest") == Some(hex(&replay.header.config_digest))
+        && text("config_digest") == Some(hex(&replay.header.config_digest()))
         && text("root") == Some(hex(&replay.root))
-        && manifest.get("seed").and_then(Json::as_u64) == Some(replay.header.seed)
+        && manifest.get("seed").and_then(Json::as_u64) == Some(replay.header.seed())
         && manifest.get("events").and_then(Json::as_u64) == Some(replay.events.len() as u64);
     if !header_ok {
         return Err(at(MANIFEST, "digests, seed, root or event count differ from the replay"));
@@ -371,9 +377,12 @@ fn check(dir: &Path, pubkey: Option<&Path>) -> Result<Vec<String>> {
         if program.digest() != replay.header.program_digest {
             return Err(at(PROGRAM, "is not the program the replay was recorded from"));
         }
+        // The replay records its configuration; the manifest's run flags must still be there and agree.
         let run = manifest.get("run").and_then(RunFlags::from_json).ok_or_else(|| at(MANIFEST, "no run flags"))?;
-        let config = run.config(replay.header.seed);
-        let again = canon_runtime::reexecute(&program, config, &replay).map_err(|e| at(MANIFEST, e))?;
+        if run.config(replay.header.seed()).digest() != replay.header.config_digest() {
+            return Err(at(MANIFEST, "its run flags are not the replay's recorded configuration"));
+        }
+        let again = canon_runtime::reexecute(&program, &replay).map_err(|e| at(MANIFEST, e))?;
         if again != replay {
             let d = canon_replay::diff(&replay, &again);
             return Err(at(REPLAY, format!("re-execution diverges:\n{}", d.render_text())));

@@ -1,6 +1,8 @@
 //! `canon`: the command-line face of canon. Parsing arguments, reading and
 //! writing files, printing — the work itself is done by the library crates.
 
+mod audit_cmd;
+mod bench_cmd;
 mod bundle_cmd;
 mod bytecode_cmd;
 mod choreo_cmd;
@@ -14,6 +16,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// The counting allocator of the `canon` binary: allocation counts
+/// (`stats_alloc`) under peak live-heap tracking (`peakmem_alloc`), read by
+/// `canon bench`. Both are thin atomic counters around the system allocator.
+#[global_allocator]
+pub(crate) static ALLOC: peakmem_alloc::PeakMemAlloc<&stats_alloc::StatsAlloc<std::alloc::System>> =
+    peakmem_alloc::PeakMemAlloc::new(&stats_alloc::INSTRUMENTED_SYSTEM);
 
 /// Exit codes, documented in docs/cli.md.
 pub mod exit {
@@ -101,6 +110,8 @@ enum Command {
     /// Inspect, compare and verify replay files.
     #[command(subcommand)]
     Replay(replay_cmd::ReplayCommand),
+    /// Run the named performance workloads and print their figures.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -125,6 +136,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen_cmd::keygen(&args),
         Command::Bundle(cmd) => bundle_cmd::bundle(cmd),
         Command::Replay(cmd) => replay_cmd::replay(cmd),
+        Command::Bench(args) => bench_cmd::bench(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use canon_machine::Event;
 use canon_machine::{cross_check, parse_hex32, run_identity, untrusted_key, verify_signatures};
-use canon_replay::Replay;
+use canon_replay::{Replay, ReplayHeader};
 use clap::{Args, ValueEnum};
 
 use crate::bytecode_cmd::hex;
@@ -64,9 +65,154 @@ impl Established {
     }
 }
 
+impl Established {
+    /// Prints the verdict line; the exit code: failure when a required
+    /// property was not established.
+    pub fn conclude(&self, require: &[Property]) -> u8 {
+        let name = |p: &Property| match p {
+            Property::Integrity => "integrity",
+            Property::Authentic => "authenticity",
+            Property::Behaviour => "behaviour",
+        };
+        let missing: Vec<&str> = require.iter().filter(|p| !self.has(**p)).map(name).collect();
+        if !missing.is_empty() {
+            println!("required but not established: {}", missing.join(", "));
+            return crate::exit::FAILURE;
+        }
+        let yes: Vec<&str> = self.lines.iter().filter(|l| l.1).map(|l| name(&l.0)).collect();
+        let no: Vec<&str> = self.lines.iter().filter(|l| !l.1).map(|l| name(&l.0)).collect();
+        if no.is_empty() {
+            println!("verified: {}", yes.join(", "));
+        } else {
+            println!("verified: {} (not established: {})", yes.join(", "), no.join(", "));
+        }
+        crate::exit::OK
+    }
+}
+
+/// The integrity and key-anchor checks of `replay verify`, made group by
+/// group as the replay streams (a session belongs to one group), so memory
+/// does not grow with the file.
+pub struct GroupChecks {
+    run: [u8; 32],
+    root: Option<[u8; 32]>,
+    trusted: Option<(PathBuf, BTreeSet<[u8; 32]>)>,
+    signatures: u64,
+    unsigned: u64,
+    received: u64,
+    consumed: u64,
+    sessions: u64,
+    unkeyed_session: bool,
+    /// Events before the current group.
+    before: u64,
+    /// The first failure, as the line to print.
+    pub failed: Option<String>,
+}
+
+impl GroupChecks {
+    /// Reads the anchors `args` names (a bad `--root` or an unreadable
+    /// `--trusted-keys` file is an error before anything is checked).
+    pub fn new(header: &ReplayHeader, args: &ProofArgs) -> Result<GroupChecks> {
+        let root = match &args.root {
+            Some(root) => {
+                Some(parse_hex32(root.trim()).with_context(|| format!("--root {root}: expected 64 hex digits"))?)
+            }
+            None => None,
+        };
+        let trusted = match &args.trusted_keys {
+            Some(path) => Some((path.clone(), read_trusted_keys(path)?)),
+            None => None,
+        };
+        Ok(GroupChecks {
+            run: run_identity(&header.program_digest, &header.config_digest()),
+            root,
+            trusted,
+            signatures: 0,
+            unsigned: 0,
+            received: 0,
+            consumed: 0,
+            sessions: 0,
+            unkeyed_session: false,
+            before: 0,
+            failed: None,
+        })
+    }
+
+    /// Checks one group's events; `false` (and `failed` set) at the first failure.
+    pub fn check(&mut self, group: u32, events: &[Event]) -> bool {
+        let at = |e: String| format!("instance {group} (its events start at event {}): {e}", self.before);
+        match verify_signatures(&self.run, events) {
+            Ok(r) => (self.signatures, self.unsigned) = (self.signatures + r.checked, self.unsigned + r.unsigned),
+            Err(e) => {
+                self.failed = Some(format!("signature check failed in {}", at(e.to_string())));
+                return false;
+            }
+        }
+        match cross_check(&self.run, events) {
+            Ok(c) => (self.received, self.consumed) = (self.received + c.received, self.consumed + c.consumed),
+            Err(e) => {
+                self.failed = Some(format!("cross-check failed in {}", at(e.to_string())));
+                return false;
+            }
+        }
+        for e in events {
+            if let canon_machine::EventKind::Opened { keys, .. } = &e.kind {
+                self.sessions += 1;
+                self.unkeyed_session |= keys.is_empty();
+            }
+        }
+        if let Some((path, trusted)) = &self.trusted
+            && let Some((index, sid, role)) = untrusted_key(events, trusted)
+        {
+            let index = self.before + index as u64;
+            self.failed = Some(format!(
+                "authenticity check failed: event {index}: session {sid:#x} role {role} is bound to a key not in {}",
+                path.display()
+            ));
+            return false;
+        }
+        self.before += events.len() as u64;
+        true
+    }
+
+    /// What integrity established, once every group passed.
+    pub fn integrity_line(&self) -> String {
+        format!(
+            "hash chain, canonical order; {} signatures against the keys bound at open ({} unsigned messages); \
+             {} receives matched to their sends; {} consumption roots recomputed",
+            self.signatures, self.unsigned, self.received, self.consumed
+        )
+    }
+
+    /// Checks the anchors given against the replay's `root`; `Ok(None)` when none was given.
+    pub fn authenticity(&self, root: &[u8; 32]) -> std::result::Result<Option<String>, String> {
+        let mut established = Vec::new();
+        if let Some(want) = &self.root {
+            if want != root {
+                return Err(format!("the replay root {} is not the expected {}", hex(root), hex(want)));
+            }
+            established.push("the root is the one expected (--root): the whole file is the trusted run".to_owned());
+        }
+        if let Some((path, _)) = &self.trusted {
+            if self.unkeyed_session {
+                return Err(
+                    "a session was opened without keys (--auth none): its messages are not authenticated".to_owned()
+                );
+            }
+            established.push(format!(
+                "every key of the {} sessions is in {}: every message was signed by a holder of a trusted \
+                 secret, in this run (the envelope binds the program and configuration)",
+                self.sessions,
+                path.display()
+            ));
+        }
+        Ok((!established.is_empty()).then(|| established.join("; ")))
+    }
+}
+
 /// The run identity of a replay's envelopes.
 pub fn run_of(r: &Replay) -> [u8; 32] {
-    run_identity(&r.header.program_digest, &r.header.config_digest)
+    run_identity(&r.header.program_digest, &r.header.config_digest())
 }
 
 /// Checks signatures and the Received/Consumed cross-check, printing what
@@ -80,43 +226,6 @@ pub fn integrity(r: &Replay) -> std::result::Result<String, String> {
          to their sends; {} consumption roots recomputed",
         sigs.checked, sigs.unsigned, cross.received, cross.consumed
     ))
-}
-
-/// Checks the anchors given; `Ok(None)` when none was given.
-pub fn authenticity(r: &Replay, args: &ProofArgs) -> Result<std::result::Result<Option<String>, String>> {
-    let mut established = Vec::new();
-    if let Some(root) = &args.root {
-        let want = parse_hex32(root.trim()).with_context(|| format!("--root {root}: expected 64 hex digits"))?;
-        if want != r.root {
-            return Ok(Err(format!("the replay root {} is not the expected {}", hex(&r.root), hex(&want))));
-        }
-        established.push("the root is the one expected (--root): the whole file is the trusted run".to_owned());
-    }
-    if let Some(path) = &args.trusted_keys {
-        let trusted = read_trusted_keys(path)?;
-        let sessions = r.events.iter().filter(|e| matches!(e.kind, canon_machine::EventKind::Opened { .. })).count();
-        if let Some((index, sid, role)) = untrusted_key(&r.events, &trusted) {
-            return Ok(Err(format!(
-                "event {index}: session {sid:#x} role {role} is bound to a key not in {}",
-                path.display()
-            )));
-        }
-        let unsigned = r
-            .events
-            .iter()
-            .any(|e| matches!(e.kind, canon_machine::EventKind::Opened { ref keys, .. } if keys.is_empty()));
-        if unsigned {
-            return Ok(Err(
-                "a session was opened without keys (--auth none): its messages are not authenticated".to_owned()
-            ));
-        }
-        established.push(format!(
-            "every key of the {sessions} sessions is in {}: every message was signed by a holder of a trusted \
-             secret, in this run (the envelope binds the program and configuration)",
-            path.display()
-        ));
-    }
-    Ok(Ok((!established.is_empty()).then(|| established.join("; "))))
 }
 
 /// A trusted-keys file: one 64-hex-digit verifying key per line, `#` comments.

@@ -1,16 +1,26 @@
-//! `canon replay show | diff | verify`.
+//! `canon replay show | diff | verify`. Every subcommand streams the file:
+//! memory stays bounded by one block (one group for `verify --program`),
+//! whatever the file's size.
 
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-use canon_replay::Replay;
+use anyhow::{Context, Result, bail};
+use canon_machine::Config;
+use canon_replay::ReplayReader;
+use canon_replay::render::{auth_name, mode_name};
 use clap::Subcommand;
 
 use crate::bytecode_cmd::hex;
+use crate::run_cmd::{AuthArg, ReplayModeArg};
 use crate::{exit, input};
 
 #[derive(Subcommand)]
 pub enum ReplayCommand {
+    /// Print the replay's audit log: lifecycle events, witnesses, delegations
+    /// and ownership (or, with --capabilities, the capability lifecycle log).
+    Audit(crate::audit_cmd::AuditArgs),
     /// Print a replay: one line per event (or JSON lines with --json).
     Show {
         file: PathBuf,
@@ -27,9 +37,10 @@ pub enum ReplayCommand {
         json: bool,
     },
     /// Check a replay and say what it proves: integrity (format, hash chain,
-    /// signatures against the keys it records, receives and consumptions
-    /// against sends), authenticity (with --root or --trusted-keys) and
-    /// behaviour (with --program: re-executed from its recorded host answers).
+    /// canonical order, signatures against the keys it records, receives and
+    /// consumptions against sends), authenticity (with --root or
+    /// --trusted-keys) and behaviour (with --program: re-executed under the
+    /// configuration it records, from its recorded host answers).
     Verify {
         file: PathBuf,
         /// The program the replay was recorded from (.cbc, .casm or choreography).
@@ -38,83 +49,205 @@ pub enum ReplayCommand {
         /// The protocol, when the choreography file has several.
         #[arg(long)]
         protocol: Option<String>,
-        /// The run's --max-rounds (part of the recorded configuration).
-        #[arg(long, default_value_t = 1_000_000)]
-        max_rounds: u64,
-        /// The run's --fuel (part of the recorded configuration).
-        #[arg(long, default_value_t = canon_runtime::Limits::default().fuel_per_quantum)]
-        fuel: u32,
-        /// The run's --auth and --replay-mode (part of the recorded configuration).
-        #[command(flatten)]
-        security: crate::run_cmd::SecurityArgs,
+        /// Optional check: the run's --max-rounds (an error if the recording differs).
+        #[arg(long)]
+        max_rounds: Option<u64>,
+        /// Optional check: the run's --fuel (an error if the recording differs).
+        #[arg(long)]
+        fuel: Option<u32>,
+        /// Optional check: the run's --max-instructions (an error if the recording differs).
+        #[arg(long)]
+        max_instructions: Option<u64>,
+        /// Optional check: the run's --auth (an error if the recording differs).
+        #[arg(long, value_enum)]
+        auth: Option<AuthArg>,
+        /// Optional check: the run's --replay-mode (an error if the recording differs).
+        #[arg(long, value_enum)]
+        replay_mode: Option<ReplayModeArg>,
         #[command(flatten)]
         proof: crate::proof_cmd::ProofArgs,
     },
 }
 
-pub fn read_replay(path: &Path) -> Result<Replay> {
-    let bytes = input::read_bytes(path)?;
-    Replay::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+/// Opens `path` for streaming and reads its header.
+pub fn open_replay(path: &Path) -> Result<ReplayReader<BufReader<File>>> {
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    ReplayReader::new(BufReader::with_capacity(1 << 16, file)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn stream_err(path: &Path) -> impl Fn(canon_replay::RenderError) -> anyhow::Error + '_ {
+    move |e| match e {
+        canon_replay::RenderError::Replay(e) => anyhow::anyhow!("{}: {e}", path.display()),
+        canon_replay::RenderError::Output(e) => anyhow::Error::new(e).context("cannot write the output"),
+    }
 }
 
 pub fn replay(cmd: ReplayCommand) -> Result<u8> {
     match cmd {
+        ReplayCommand::Audit(args) => crate::audit_cmd::audit(args),
         ReplayCommand::Show { file, json } => {
-            let r = read_replay(&file)?;
-            print!("{}", if json { canon_replay::render_jsonl(&r) } else { canon_replay::render_text(&r) });
+            let reader = open_replay(&file)?;
+            let stdout = std::io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            if json {
+                canon_replay::write_jsonl(reader, &mut out).map_err(stream_err(&file))?;
+            } else {
+                canon_replay::write_text(reader, &mut out).map_err(stream_err(&file))?;
+            }
+            out.flush().context("cannot write the output")?;
             Ok(exit::OK)
         }
         ReplayCommand::Diff { a, b, json } => {
-            let (ra, rb) = (read_replay(&a)?, read_replay(&b)?);
-            let d = canon_replay::diff(&ra, &rb);
+            let (ra, rb) = (open_replay(&a)?, open_replay(&b)?);
+            let (d, end) = canon_replay::diff_readers(ra, rb).map_err(|(side, e)| {
+                let file = if side == canon_replay::Side::A { &a } else { &b };
+                anyhow::anyhow!("{}: {e}", file.display())
+            })?;
             if json {
                 println!("{}", d.render_json());
-            } else if d.is_identical() {
-                println!("identical: {} events, root {}", ra.events.len(), hex(&ra.root));
+            } else if let (true, Some(end)) = (d.is_identical(), end) {
+                // Identical streams were both read to their (checked) trailers.
+                println!("identical: {} events, root {}", end.events, hex(&end.root));
             } else {
                 print!("{}", d.render_text());
             }
             Ok(if d.is_identical() { exit::OK } else { exit::FAILURE })
         }
-        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, security, proof } => {
-            let rerun = Rerun { max_rounds, fuel, security };
-            verify(&file, program.as_deref(), protocol.as_deref(), rerun, &proof)
+        ReplayCommand::Verify {
+            file,
+            program,
+            protocol,
+            max_rounds,
+            fuel,
+            max_instructions,
+            auth,
+            replay_mode,
+            proof,
+        } => {
+            let given = Given { max_rounds, fuel, max_instructions, auth, replay_mode };
+            verify(&file, program.as_deref(), protocol.as_deref(), &given, &proof)
         }
     }
 }
 
-/// The run flags `replay verify` rebuilds the configuration from.
-struct Rerun {
-    max_rounds: u64,
-    fuel: u32,
-    security: crate::run_cmd::SecurityArgs,
+/// A configuration field, its flag, and (recorded, given) when the flag was given.
+type Check = (&'static str, &'static str, Option<(String, String)>);
+
+/// Run flags given to `replay verify`: checks against the recorded configuration.
+struct Given {
+    max_rounds: Option<u64>,
+    fuel: Option<u32>,
+    max_instructions: Option<u64>,
+    auth: Option<AuthArg>,
+    replay_mode: Option<ReplayModeArg>,
+}
+
+impl Given {
+    /// The first flag that differs from the recording, as an error naming
+    /// the field, the recorded and the given value.
+    fn check(&self, file: &Path, recorded: &Config) -> Result<()> {
+        let l = &recorded.limits;
+        let auth = self.auth.map(|a| match a {
+            AuthArg::Ed25519 => canon_machine::Auth::Ed25519,
+            AuthArg::None => canon_machine::Auth::None,
+            AuthArg::Ed25519Round => canon_machine::Auth::Ed25519Round,
+        });
+        let mode = self.replay_mode.map(|m| match m {
+            ReplayModeArg::Off => canon_machine::ReplayMode::Off,
+            ReplayModeArg::Sequence => canon_machine::ReplayMode::Sequence,
+            ReplayModeArg::Nullifier => canon_machine::ReplayMode::Nullifier,
+        });
+        let checks: [Check; 5] = [
+            ("max_rounds", "--max-rounds", self.max_rounds.map(|g| (l.max_rounds.to_string(), g.to_string()))),
+            ("fuel_per_quantum", "--fuel", self.fuel.map(|g| (l.fuel_per_quantum.to_string(), g.max(1).to_string()))),
+            (
+                "max_instructions",
+                "--max-instructions",
+                self.max_instructions.map(|g| (l.max_instructions.to_string(), g.to_string())),
+            ),
+            ("auth", "--auth", auth.map(|g| (auth_name(recorded.auth).to_owned(), auth_name(g).to_owned()))),
+            (
+                "replay_mode",
+                "--replay-mode",
+                mode.map(|g| (mode_name(recorded.replay_mode).to_owned(), mode_name(g).to_owned())),
+            ),
+        ];
+        for (field, flag, pair) in checks {
+            if let Some((rec, giv)) = pair
+                && rec != giv
+            {
+                bail!(
+                    "{}: {flag} differs from the recording: configuration field `{field}` is recorded as {rec}, given {giv} (the replay records its configuration; the flag is not needed)",
+                    file.display()
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 fn verify(
     file: &Path,
     program: Option<&Path>,
     protocol: Option<&str>,
-    rerun: Rerun,
+    given: &Given,
     proof: &crate::proof_cmd::ProofArgs,
 ) -> Result<u8> {
-    use crate::proof_cmd::{Established, Property};
-    let recorded = read_replay(file)?;
-    println!(
-        "{}: format and hash chain ok: {} events in {} blocks, root {}",
-        file.display(),
-        recorded.events.len(),
-        recorded.block_count(),
-        hex(&recorded.root)
-    );
-    let integrity = match crate::proof_cmd::integrity(&recorded) {
-        Ok(line) => line,
-        Err(failure) => {
-            println!("{failure}");
-            return Ok(exit::FAILURE);
+    use crate::proof_cmd::{Established, GroupChecks, Property};
+    let mut reader = open_replay(file)?;
+    let recorded = reader.header().clone();
+    given.check(file, &recorded.config)?;
+    let bad = |e: canon_replay::ReplayError| anyhow::anyhow!("{}: {e}", file.display());
+    let mut checks = GroupChecks::new(&recorded, proof)?;
+    let mut behaviour = (false, "not re-executed (--program)".to_owned());
+    let end = match program {
+        None => {
+            let mut events = Vec::new();
+            while let Some(id) = reader.next_group(&mut events).map_err(bad)? {
+                if !checks.check(id, &events) {
+                    break;
+                }
+            }
+            reader.end()
+        }
+        Some(program_path) => {
+            let program = input::program_file(program_path, protocol)?;
+            if program.digest() != recorded.program_digest {
+                // Re-execute anyway: the first divergent event shows where the programs differ.
+                eprintln!(
+                    "note: {}: the replay was recorded from program {}, not {} ({}); re-executing to find the first divergence",
+                    file.display(),
+                    hex(&recorded.program_digest[..8]),
+                    program_path.display(),
+                    hex(&program.digest()[..8])
+                );
+            }
+            let outcome = canon_runtime::reexecute_reader(&program, reader, &mut |id, events| checks.check(id, events))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            if checks.failed.is_none() && !outcome.diff.is_identical() {
+                println!("re-execution diverges from the recording:");
+                print!("{}", outcome.diff.render_text());
+                return Ok(exit::FAILURE);
+            }
+            behaviour = (
+                true,
+                format!(
+                    "{} re-executed from the recorded host answers reproduces every event (with the recorded keys \
+                     and signatures, no secret)",
+                    program_path.display()
+                ),
+            );
+            outcome.recorded
         }
     };
-    let mut est = Established { lines: vec![(Property::Integrity, true, integrity)] };
-    match crate::proof_cmd::authenticity(&recorded, proof)? {
+    if let Some(failure) = &checks.failed {
+        println!("{failure}");
+        return Ok(exit::FAILURE);
+    }
+    let end = end.expect("a replay read without failure was read to its trailer");
+    print_integrity(file, end);
+    let mut est = Established { lines: vec![(Property::Integrity, true, checks.integrity_line())] };
+    match checks.authenticity(&end.root) {
         Ok(Some(why)) => est.lines.push((Property::Authentic, true, why)),
         Ok(None) => est.lines.push((
             Property::Authentic,
@@ -126,66 +259,17 @@ fn verify(
             return Ok(exit::FAILURE);
         }
     }
-    match program {
-        None => est.lines.push((Property::Behaviour, false, "not re-executed (--program)".to_owned())),
-        Some(program_path) => {
-            let program = input::program_file(program_path, protocol)?;
-            if program.digest() != recorded.header.program_digest {
-                // Re-execute anyway: the first divergent event shows where the programs differ.
-                eprintln!(
-                    "note: {}: the replay was recorded from program {}, not {} ({}); re-executing to find the first divergence",
-                    file.display(),
-                    hex(&recorded.header.program_digest[..8]),
-                    program_path.display(),
-                    hex(&program.digest()[..8])
-                );
-            }
-            let config = crate::run_cmd::config(recorded.header.seed, rerun.max_rounds, rerun.fuel, rerun.security);
-            let replayed = canon_runtime::reexecute(&program, config, &recorded)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let d = canon_replay::diff(&recorded, &replayed);
-            if !d.is_identical() {
-                println!("re-execution diverges from the recording:");
-                print!("{}", d.render_text());
-                return Ok(exit::FAILURE);
-            }
-            est.lines.push((
-                Property::Behaviour,
-                true,
-                format!(
-                    "{} re-executed from the recorded host answers reproduces every event (with the recorded keys \
-                     and signatures, no secret)",
-                    program_path.display()
-                ),
-            ));
-        }
-    }
+    est.lines.push((Property::Behaviour, behaviour.0, behaviour.1));
     est.print();
-    let missing: Vec<&str> = proof
-        .require
-        .iter()
-        .filter(|p| !est.has(**p))
-        .map(|p| match p {
-            Property::Integrity => "integrity",
-            Property::Authentic => "authentic",
-            Property::Behaviour => "behaviour",
-        })
-        .collect();
-    if missing.is_empty() {
-        let name = |p: &Property| match p {
-            Property::Integrity => "integrity",
-            Property::Authentic => "authenticity",
-            Property::Behaviour => "behaviour",
-        };
-        let yes: Vec<&str> = est.lines.iter().filter(|l| l.1).map(|l| name(&l.0)).collect();
-        let no: Vec<&str> = est.lines.iter().filter(|l| !l.1).map(|l| name(&l.0)).collect();
-        match no.is_empty() {
-            true => println!("verified: {}", yes.join(", ")),
-            false => println!("verified: {} (not established: {})", yes.join(", "), no.join(", ")),
-        }
-        Ok(exit::OK)
-    } else {
-        println!("required but not established: {}", missing.join(", "));
-        Ok(exit::FAILURE)
-    }
+    Ok(est.conclude(&proof.require))
+}
+
+fn print_integrity(file: &Path, end: canon_replay::ReplayEnd) {
+    println!(
+        "{}: format and hash chain ok, canonical order ok: {} events in {} blocks, root {}",
+        file.display(),
+        end.events,
+        end.blocks,
+        hex(&end.root)
+    );
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use canon_machine::{Auth, Expected, GroupStatus, Injection, ReplayMode, SessionStatus, StallReport};
 use canon_runtime::{
-    Config, CooperativeRunner, Limits, Machine, Progress, RunOutcome, Runner, SeededHost, ThreadedRunner,
+    Config, CooperativeRunner, Limits, Machine, Progress, RunSummary, Runner, SeededHost, ThreadedRunner,
 };
 use clap::{Args, ValueEnum};
 
@@ -85,18 +85,22 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "cooperative")]
     pub runner: RunnerKind,
-    /// Worker threads for the threaded runner.
+    /// Worker threads for the threaded runner (at most 8 per core, and never fewer than 64 allowed).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Independent instances of the program's entry to run (distinct session ids; host seeds derived from --seed).
+    /// Independent instances of the program's entry to run (distinct session ids; host seeds derived
+    /// from --seed), at most 100,000.
     #[arg(long, default_value_t = 1)]
     pub sessions: u32,
     /// Stop a group after this many rounds (exit code 5).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = Limits::default().max_rounds)]
     pub max_rounds: u64,
     /// Instructions a coroutine may run per round.
     #[arg(long, default_value_t = Limits::default().fuel_per_quantum)]
     pub fuel: u32,
+    /// Stop a group after this many instructions in total, checked after each round (exit code 5).
+    #[arg(long, default_value_t = Limits::default().max_instructions)]
+    pub max_instructions: u64,
     /// The protocol to run when a choreography file has several.
     #[arg(long)]
     pub protocol: Option<String>,
@@ -120,9 +124,33 @@ fn instance_seed(seed: u64, i: u32) -> u64 {
     seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// Worker threads allowed per core (`--workers`), and the least cap whatever
+/// the core count.
+pub const MAX_WORKERS_PER_CORE: usize = 8;
+pub const MIN_WORKERS_CAP: usize = 64;
+
+/// The largest `--workers` this machine accepts.
+pub fn max_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores * MAX_WORKERS_PER_CORE).max(MIN_WORKERS_CAP)
+}
+
+/// Refuses worker counts that would exhaust threads before running.
+/// (`--sessions` needs no cap: instances are built lazily.)
+fn check_counts(args: &RunArgs) -> Result<()> {
+    let cap = max_workers();
+    if args.workers > cap {
+        anyhow::bail!(
+            "--workers {} is over the limit of {cap} ({MAX_WORKERS_PER_CORE} per core, at least {MIN_WORKERS_CAP})",
+            args.workers
+        );
+    }
+    Ok(())
+}
+
 /// The machine configuration of a CLI run (also rebuilt by `replay verify`).
-pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> Config {
-    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), ..Limits::default() };
+pub fn config(seed: u64, max_rounds: u64, fuel: u32, max_instructions: u64, security: SecurityArgs) -> Config {
+    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), max_instructions, ..Limits::default() };
     let auth = match security.auth {
         AuthArg::Ed25519 => Auth::Ed25519,
         AuthArg::None => Auth::None,
@@ -138,35 +166,51 @@ pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> 
 
 pub fn run(args: &RunArgs) -> Result<u8> {
     let program = input::program_file(&args.input, args.protocol.as_deref())?;
-    let config = config(args.seed, args.max_rounds, args.fuel, args.security);
+    check_counts(args)?;
+    let config = config(args.seed, args.max_rounds, args.fuel, args.max_instructions, args.security);
     let (keys, key_origin) = crate::keygen_cmd::run_key_source(args.key_seed_file.as_deref(), config.auth)?;
     let mut machine = Machine::new(config);
     machine.set_key_source(keys);
-    for i in 0..args.sessions.max(1) {
-        let group = machine.load(&program, Box::new(SeededHost::new(instance_seed(args.seed, i))))?;
-        if let Some(g) = machine.group_mut(group) {
-            args.inject.iter().for_each(|inj| g.inject(inj.nth, inj.injection));
-        }
-    }
+    // Instances are built when the runner reaches them and dropped once
+    // written: memory does not grow with --sessions.
+    let seed = args.seed;
+    let injections: Vec<(u64, Injection)> = args.inject.iter().map(|i| (i.nth, i.injection)).collect();
+    machine.load_lazy(
+        &program,
+        args.sessions.max(1),
+        Box::new(move |i| Box::new(SeededHost::new(instance_seed(seed, i)))),
+        &injections,
+    )?;
+    let mut sink: Box<dyn std::io::Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::sink()),
+    };
     let mut progress = ProgressLine::new(!args.quiet && std::io::stderr().is_terminal());
-    let outcome = match args.runner {
-        RunnerKind::Cooperative => CooperativeRunner.run_observed(&mut machine, &mut |p| progress.show(p)),
-        RunnerKind::Threaded => ThreadedRunner::new(args.workers).run_observed(&mut machine, &mut |p| progress.show(p)),
+    let mut observe = |p| progress.show(p);
+    let result = match args.runner {
+        RunnerKind::Cooperative => CooperativeRunner.run_to(&mut machine, &mut sink, &mut observe, &mut |_| {}),
+        RunnerKind::Threaded => {
+            ThreadedRunner::new(args.workers).run_to(&mut machine, &mut sink, &mut observe, &mut |_| {})
+        }
     };
     progress.clear();
-    if let Some(path) = &args.output {
-        std::fs::write(path, outcome.replay_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    let strings = &program.module().strings;
+    let summary = match (result, &args.output) {
+        (Ok(summary), _) => summary,
+        (Err(e), Some(path)) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
+        (Err(e), None) => return Err(e.into()),
+    };
     if args.quiet {
-        println!("{}", status_line(&outcome));
+        println!("{}", status_line(&summary));
     } else {
-        print_summary(args, &outcome, program.module());
+        print_summary(args, &summary, program.module());
         if let crate::keygen_cmd::KeyOrigin::File(path) = key_origin {
             println!("  signing keys derived from the key seed {}", path.display());
         }
     }
-    Ok(report_status(&outcome, strings))
+    Ok(report_status(&summary))
 }
 
 fn status_name(s: SessionStatus) -> String {
@@ -176,7 +220,7 @@ fn status_name(s: SessionStatus) -> String {
     }
 }
 
-fn print_summary(args: &RunArgs, outcome: &RunOutcome, module: &canon_bytecode::Module) {
+fn print_summary(args: &RunArgs, summary: &RunSummary, module: &canon_bytecode::Module) {
     let strings = &module.strings;
     println!(
         "ran {} (seed {}, {} runner{})",
@@ -190,42 +234,52 @@ fn print_summary(args: &RunArgs, outcome: &RunOutcome, module: &canon_bytecode::
     );
     println!(
         "  instances {}, sessions {}, messages {}, events {}, rounds {}",
-        outcome.groups.len(),
-        outcome.session_count(),
-        outcome.message_count(),
-        outcome.event_count(),
-        outcome.rounds()
+        summary.groups, summary.sessions, summary.messages, summary.events, summary.rounds
     );
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for (_, status) in outcome.groups.iter().flat_map(|g| g.sessions.iter()) {
-        *counts.entry(status_name(*status)).or_default() += 1;
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for (status, n) in &summary.statuses {
+        *counts.entry(status_name(*status)).or_default() += n;
     }
     let statuses: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!("  final session statuses: {}", if statuses.is_empty() { "none".into() } else { statuses.join(", ") });
-    for g in outcome.groups.iter().filter(|g| !g.faults.is_empty()).take(5) {
-        for f in &g.faults {
-            println!(
-                "  fault {} in instance {} coroutine {} at proc {} instr {} (tick {}): {}",
-                canon_types::ErrorCode::code(&f.fault),
-                g.group,
-                f.coroutine,
-                f.proc,
-                f.pc,
-                f.tick,
-                f.fault.describe(module)
-            );
+    // The faults of the first five faulted instances (the summary keeps the first few).
+    let mut shown_groups = Vec::new();
+    for (group, f) in &summary.first_faults {
+        if !shown_groups.contains(group) {
+            if shown_groups.len() == 5 {
+                break;
+            }
+            shown_groups.push(*group);
         }
+        println!(
+            "  fault {} in instance {} coroutine {} at proc {} instr {} (tick {}): {}",
+            canon_types::ErrorCode::code(&f.fault),
+            group,
+            f.coroutine,
+            f.proc,
+            f.pc,
+            f.tick,
+            f.fault.describe(module)
+        );
     }
-    if let Some(g) = outcome.stalled()
+    if summary.faults > summary.first_faults.len() as u64 {
+        println!("  ... {} faults in all", summary.faults);
+    }
+    if let Some(g) = &summary.first_stalled
         && let GroupStatus::Stalled(report) = &g.outcome.status
     {
         print_stall(g.group, report, strings);
     }
-    if outcome.budget_exhausted() {
-        let stopped = outcome.groups.iter().filter(|g| g.outcome.status == GroupStatus::BudgetExhausted).count();
+    if summary.budget_exhausted > 0 {
         println!(
-            "  round budget exhausted: {stopped} instance(s) stopped after {} rounds (raise --max-rounds); the replay holds the run so far",
-            args.max_rounds
+            "  round budget exhausted: {} instance(s) stopped after {} rounds (raise --max-rounds); the replay holds the run so far",
+            summary.budget_exhausted, args.max_rounds
+        );
+    }
+    if summary.instruction_budget_exhausted > 0 {
+        println!(
+            "  instruction budget exhausted: {} instance(s) stopped after {} instructions (raise --max-instructions); the replay holds the run so far",
+            summary.instruction_budget_exhausted, args.max_instructions
         );
     }
     if !args.inject.is_empty() {
@@ -233,8 +287,8 @@ fn print_summary(args: &RunArgs, outcome: &RunOutcome, module: &canon_bytecode::
         println!("  injected per instance: {}", list.join(", "));
     }
     match &args.output {
-        Some(path) => println!("  replay root {} -> {}", hex(&outcome.root()), path.display()),
-        None => println!("  replay root {}", hex(&outcome.root())),
+        Some(path) => println!("  replay root {} -> {}", hex(&summary.root), path.display()),
+        None => println!("  replay root {}", hex(&summary.root)),
     }
 }
 
@@ -264,25 +318,26 @@ fn sym(strings: &[String], id: u32) -> &str {
 }
 
 /// The one line `--quiet` prints: the outcome, and the first fault's code.
-fn status_line(outcome: &RunOutcome) -> String {
-    let faults: Vec<_> = outcome.groups.iter().flat_map(|g| g.faults.iter()).collect();
-    if let Some(first) = faults.first() {
-        format!("faulted: fault {} ({} faulted coroutines)", canon_types::ErrorCode::code(&first.fault), faults.len())
-    } else if let Some(g) = outcome.stalled() {
+fn status_line(summary: &RunSummary) -> String {
+    if let Some((_, first)) = summary.first_faults.first() {
+        format!("faulted: fault {} ({} faulted coroutines)", canon_types::ErrorCode::code(&first.fault), summary.faults)
+    } else if let Some(g) = &summary.first_stalled {
         format!("stalled: instance {}", g.group)
-    } else if outcome.budget_exhausted() {
+    } else if summary.instruction_budget_exhausted > 0 {
+        "instruction budget exhausted".to_owned()
+    } else if summary.budget_exhausted > 0 {
         "round budget exhausted".to_owned()
     } else {
         "ok".to_owned()
     }
 }
 
-fn report_status(outcome: &RunOutcome, _strings: &[String]) -> u8 {
-    if outcome.faulted() {
+fn report_status(summary: &RunSummary) -> u8 {
+    if summary.faulted() {
         exit::FAULTED
-    } else if outcome.stalled().is_some() {
+    } else if summary.first_stalled.is_some() {
         exit::STALLED
-    } else if outcome.budget_exhausted() {
+    } else if summary.budget_exhausted > 0 || summary.instruction_budget_exhausted > 0 {
         exit::BUDGET_EXHAUSTED
     } else {
         exit::OK

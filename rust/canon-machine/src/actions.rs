@@ -90,6 +90,10 @@ pub enum CloseOutcome {
     EndpointClosed,
     /// The last endpoint closed: the session is Closed with this epoch.
     SessionClosed { epoch: u64 },
+    /// The last endpoint closed while messages were undelivered: the
+    /// session is `Draining` until [`SessionStore::drain`] reports them and
+    /// closes it.
+    Draining,
 }
 
 fn expected_of(node: &TypeNode) -> Expected {
@@ -200,7 +204,7 @@ impl SessionStore {
         // `live_body` succeeded: the session exists at this index.
         let n = ep.sid as u32;
         let body = &mut self.sessions[n as usize].body;
-        let edge_index = body.edge_index(ep.role, to);
+        let edge_index = body.edge_index_or_insert(ep.role, to);
         if body.edges[edge_index].buffer.would_block() {
             return Ok(SendOutcome::Blocked);
         }
@@ -307,7 +311,7 @@ impl SessionStore {
             return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into());
         }
         let from = body.role_index(peer).ok_or(Fault::UnknownPeer { ep, peer })?;
-        let Some(msg) = body.edges[body.edge_index(from, ep.role)].buffer.front_visible() else {
+        let Some(msg) = body.edge(from, ep.role).and_then(|e| e.buffer.front_visible()) else {
             return Ok(None);
         };
         let identity = admit(body, ep, from, msg, tr)?;
@@ -327,8 +331,7 @@ impl SessionStore {
     /// The payload of the message [`SessionStore::peek`] found.
     pub fn peek_payload(&self, ep: Endpoint, from: u16) -> Option<&Value> {
         let body = &self.get(ep.sid)?.body;
-        let edge = body.edges.get(body.edge_index(from, ep.role))?;
-        edge.buffer.front_visible().map(|m| &m.payload)
+        body.edge(from, ep.role)?.buffer.front_visible().map(|m| &m.payload)
     }
 
     /// Takes the message [`SessionStore::peek`] returned and advances the
@@ -339,7 +342,7 @@ impl SessionStore {
         let Some(TypeNode::Recv { branches, .. }) = g.get(endpoint.current) else {
             return Err(Fault::BadOperand { what: "take on a non-receive type" });
         };
-        let edge = session.body.edges.get(session.body.edge_index(from, ep.role));
+        let edge = session.body.edge(from, ep.role);
         let label = edge
             .and_then(|e| e.buffer.front_visible())
             .ok_or(Fault::BadOperand { what: "take without a visible message" })?
@@ -361,8 +364,9 @@ impl SessionStore {
         let cont = unfold(g, branch.cont)?;
         let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         let body = &mut session.body;
-        let edge_index = body.edge_index(from, ep.role);
-        let edge = body.edges.get_mut(edge_index).ok_or(Fault::BadOperand { what: "edge out of range" })?;
+        let edge_index =
+            body.edge_index(from, ep.role).ok_or(Fault::BadOperand { what: "take without a visible message" })?;
+        let edge = &mut body.edges[edge_index];
         let msg = edge.buffer.pop_visible().ok_or(Fault::BadOperand { what: "take without a visible message" })?;
         edge.recv_seq += 1;
         let endpoint = body.endpoints.get_mut(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
@@ -379,6 +383,12 @@ impl SessionStore {
         }
         if !self.remove_type(ep)? {
             return Ok(CloseOutcome::EndpointClosed);
+        }
+        if let Some(session) = self.get_mut(ep.sid)
+            && session.body.edges.iter().any(|e| !e.buffer.is_empty() || e.held.is_some())
+        {
+            session.status = SessionStatus::Draining;
+            return Ok(CloseOutcome::Draining);
         }
         let epoch = self.finish(ep.sid, SessionStatus::Closed).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         Ok(CloseOutcome::SessionClosed { epoch })

@@ -171,6 +171,21 @@ pub enum Fault {
         ep: Endpoint,
         max: u32,
     },
+    HostEndpoint {
+        forged: Endpoint,
+    },
+    ForgedEndpoint {
+        ep: Endpoint,
+        forged: Endpoint,
+    },
+    LateEffect {
+        ep: Endpoint,
+        effect: SymId,
+    },
+    TooManyRoles {
+        roles: u32,
+        max: u32,
+    },
     /// `open` under `Auth::Ed25519` found no signing key for a role: no key
     /// seed and no host-supplied key (keys never derive from the seed).
     NoEndpointKey {
@@ -216,8 +231,20 @@ pub const FAULT_CODES: &[CodeEntry] = &[
     CodeEntry { code: 3030, name: "SequenceGap", summary: "sequence mode: a message seq above the next expected" },
     CodeEntry { code: 3031, name: "NullifierReused", summary: "nullifier mode: a message identity consumed before" },
     CodeEntry { code: 3032, name: "NullifierSetFull", summary: "nullifier mode: max_nullifiers_per_session reached" },
+    CodeEntry { code: 3033, name: "HostEndpoint", summary: "a host answer contains an endpoint value" },
     CodeEntry {
-        code: 3033,
+        code: 3034,
+        name: "ForgedEndpoint",
+        summary: "a received payload carries an endpoint that was not delegated to it",
+    },
+    CodeEntry {
+        code: 3035,
+        name: "LateEffect",
+        summary: "invoke by a coroutine whose session was cancelled or faulted",
+    },
+    CodeEntry { code: 3036, name: "TooManyRoles", summary: "open names more roles than max_roles_per_open" },
+    CodeEntry {
+        code: 3037,
         name: "NoEndpointKey",
         summary: "open under ed25519 with no key seed or host-supplied key for a role",
     },
@@ -258,7 +285,11 @@ impl ErrorCode for Fault {
             Fault::SequenceGap { .. } => 3030,
             Fault::NullifierReused { .. } => 3031,
             Fault::NullifierSetFull { .. } => 3032,
-            Fault::NoEndpointKey { .. } => 3033,
+            Fault::HostEndpoint { .. } => 3033,
+            Fault::ForgedEndpoint { .. } => 3034,
+            Fault::LateEffect { .. } => 3035,
+            Fault::TooManyRoles { .. } => 3036,
+            Fault::NoEndpointKey { .. } => 3037,
         }
     }
 }
@@ -294,7 +325,9 @@ impl Fault {
             | Fault::ReplayedSequence { ep, .. }
             | Fault::SequenceGap { ep, .. }
             | Fault::NullifierReused { ep, .. }
-            | Fault::NullifierSetFull { ep, .. } => Some(ep),
+            | Fault::NullifierSetFull { ep, .. }
+            | Fault::ForgedEndpoint { ep, .. }
+            | Fault::LateEffect { ep, .. } => Some(ep),
             _ => None,
         }
     }
@@ -340,6 +373,10 @@ mod tests {
             Fault::SequenceGap { ep, from: 1, expected: 2, found: 3 },
             Fault::NullifierReused { ep, from: 1, seq: 0 },
             Fault::NullifierSetFull { ep, max: 1 },
+            Fault::HostEndpoint { forged: Endpoint { sid: 0, role: 1 } },
+            Fault::ForgedEndpoint { ep, forged: Endpoint { sid: 0, role: 1 } },
+            Fault::LateEffect { ep, effect: s },
+            Fault::TooManyRoles { roles: 2, max: 1 },
             Fault::NoEndpointKey { role: 1 },
         ]
     }

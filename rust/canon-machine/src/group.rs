@@ -64,6 +64,9 @@ pub enum GroupStatus {
     Stalled(StallReport),
     /// `tick` reached `Limits::max_rounds`.
     BudgetExhausted,
+    /// The group's instructions reached `Limits::max_instructions` (checked
+    /// after each round, so the round that reached it completed).
+    InstructionBudgetExhausted,
 }
 
 /// What one round did.
@@ -121,6 +124,19 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Un-parks the coroutines the store woke (see `Exec::park`).
+    #[inline]
+    fn wake(&mut self) {
+        if self.store.woken.is_empty() {
+            return;
+        }
+        for co in self.store.woken.drain(..) {
+            if let Some(c) = self.coroutines.get_mut(co as usize) {
+                c.parked = false;
+            }
+        }
+    }
+
     /// The store, and the transport settings for one send or receive.
     pub fn store_and_transport(&mut self, inject: Option<Injection>) -> (&mut SessionStore, Transport<'_>) {
         let tr = Transport {
@@ -294,6 +310,19 @@ impl Group {
         self.st.injections.insert(nth, injection);
     }
 
+    /// Records a host-side ownership operation in the group's event stream
+    /// at the current tick (coroutine `u32::MAX`, no session).
+    pub fn record_ownership(&mut self, record: crate::event::OwnershipRecord) {
+        let site = EventSite {
+            group: self.st.group,
+            tick: self.st.tick,
+            coroutine: u32::MAX,
+            sid: EventSite::NO_SID,
+            role: EventSite::NO_ROLE,
+        };
+        self.st.outbox.push(Event { site, kind: EventKind::Ownership { record } });
+    }
+
     /// `Sent` events so far.
     pub fn sent_count(&self) -> u64 {
         self.st.sent_count
@@ -323,19 +352,28 @@ impl Group {
             host: self.host.as_mut(),
         };
         for co in 0..n {
-            if !exec.st.coroutines[co].ended {
+            let c = &exec.st.coroutines[co];
+            // A parked coroutine would only block again (no step, no event).
+            if !c.ended && !c.parked {
                 let (s, blocked) = exec.run_quantum(co);
                 steps += s;
                 progressed |= s > 0 || !blocked;
+                exec.st.wake();
             }
         }
         if self.st.auth == Auth::Ed25519Round {
             self.seal_round(tick);
         }
         self.st.store.flush();
+        self.st.wake();
         self.st.steps += steps;
         self.st.tick += 1;
         self.status = self.next_status(progressed);
+        if self.status != GroupStatus::Running {
+            // An ended group keeps its events, faults and session statuses,
+            // not the storage kept for reuse.
+            self.st.store.release();
+        }
         RoundReport { tick, steps, progressed }
     }
 
@@ -366,6 +404,9 @@ impl Group {
         }
         if self.st.tick >= self.st.limits.max_rounds {
             return GroupStatus::BudgetExhausted;
+        }
+        if self.st.steps >= self.st.limits.max_instructions {
+            return GroupStatus::InstructionBudgetExhausted;
         }
         GroupStatus::Running
     }

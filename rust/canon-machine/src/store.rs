@@ -20,7 +20,8 @@ use crate::fault::Fault;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionStatus {
     Active,
-    /// Declared for the lifecycle model; `close` currently goes straight to `Closed`.
+    /// The last endpoint closed with undelivered messages: they are
+    /// reported (`Draining`, `Discarded` events), then the session is `Closed`.
     Draining,
     Closed,
     Cancelled,
@@ -52,7 +53,7 @@ pub struct EndpointState {
 }
 
 /// One directed edge: its buffer and sequence counters.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Edge {
     pub buffer: BoundedBuffer,
     /// Sequence number of the next message sent on the edge.
@@ -64,6 +65,19 @@ pub struct Edge {
     /// A message the transport holds back (`Injection::Reorder`) until the
     /// next message on the edge.
     pub(crate) held: Option<Message>,
+    /// The coroutine parked on the edge waiting for a message
+    /// ([`NO_WAITER`]: none). The barrier wakes it when the edge's messages
+    /// become visible; nothing else makes a blocked receive succeed.
+    pub(crate) waiter: u32,
+}
+
+/// [`Edge::waiter`] of an edge no coroutine is parked on.
+pub(crate) const NO_WAITER: u32 = u32::MAX;
+
+impl Default for Edge {
+    fn default() -> Self {
+        Edge { buffer: BoundedBuffer::default(), send_seq: 0, recv_seq: 0, dirty: false, held: None, waiter: NO_WAITER }
+    }
 }
 
 /// The storage of a live session; recycled when the session ends so that
@@ -74,8 +88,20 @@ pub struct SessionBody {
     /// Edge handler binding per role.
     pub handlers: SmallVec<[SymId; 4]>,
     pub endpoints: SmallVec<[EndpointState; 4]>,
-    /// `roles.len()²` edges, indexed `[from * n + to]`.
+    /// The edges in use, in the order of their first send (sparse: an edge
+    /// exists once a message was sent on it, so an open of n roles never
+    /// allocates n² edge states). Found through `edge_slots`.
     pub edges: Vec<Edge>,
+    /// `(from << 16 | to, index into edges)`, sorted by key.
+    edge_slots: SmallVec<[(u32, u32); 2]>,
+    /// The open's per-edge buffer overrides, applied when an edge is created.
+    buffers: Vec<EdgeBuffer>,
+    /// The buffer of an edge without an override.
+    default_buffer: BufferConfig,
+    /// Edges of an ended session, emptied, kept (with their buffers'
+    /// storage) for the next session this body serves: churning sessions
+    /// reuse them instead of allocating. Freed with the body when the group ends.
+    spare_edges: Vec<Edge>,
     /// Key pair per role, bound at open (empty under `Auth::None`).
     pub keys: Vec<EndpointKey>,
     /// Replay-consumption state (seed 002/003).
@@ -90,11 +116,54 @@ impl SessionBody {
         self.roles.iter().position(|&r| r == name).map(|i| i as u16)
     }
 
-    /// Index of the edge `from → to`.
+    /// Index into `edges` of the edge `from → to`, if a message was ever sent on it.
     #[inline]
-    pub fn edge_index(&self, from: u16, to: u16) -> usize {
-        from as usize * self.roles.len() + to as usize
+    pub fn edge_index(&self, from: u16, to: u16) -> Option<usize> {
+        let key = edge_key(from, to);
+        // Two-role sessions have at most two edges: a scan beats a search.
+        if self.edge_slots.len() <= 4 {
+            return self.edge_slots.iter().find(|(k, _)| *k == key).map(|(_, i)| *i as usize);
+        }
+        self.edge_slots.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| self.edge_slots[i].1 as usize)
     }
+
+    /// Every edge in use with its `(from, to)`, in `(from, to)` order.
+    pub fn edges_in_order(&self) -> impl Iterator<Item = (u16, u16, &Edge)> {
+        self.edge_slots.iter().map(|&(key, i)| ((key >> 16) as u16, key as u16, &self.edges[i as usize]))
+    }
+
+    /// The edge `from → to`, if a message was ever sent on it.
+    #[inline]
+    pub fn edge(&self, from: u16, to: u16) -> Option<&Edge> {
+        self.edge_index(from, to).map(|i| &self.edges[i])
+    }
+
+    /// Index of the edge `from → to`, created (with its buffer
+    /// configuration) if this is its first message.
+    pub(crate) fn edge_index_or_insert(&mut self, from: u16, to: u16) -> usize {
+        let key = edge_key(from, to);
+        match self.edge_slots.binary_search_by_key(&key, |(k, _)| *k) {
+            Ok(i) => self.edge_slots[i].1 as usize,
+            Err(at) => {
+                let index = self.edges.len();
+                let config = self
+                    .buffers
+                    .iter()
+                    .rev()
+                    .find(|b| (b.from, b.to) == (from, to))
+                    .map_or(self.default_buffer, |b| b.config);
+                let mut edge = self.spare_edges.pop().unwrap_or_default();
+                edge.buffer.reset(config);
+                self.edges.push(edge);
+                self.edge_slots.insert(at, (key, index as u32));
+                index
+            }
+        }
+    }
+}
+
+fn edge_key(from: u16, to: u16) -> u32 {
+    u32::from(from) << 16 | u32::from(to)
 }
 
 /// One session: status, epoch and (while live) its body.
@@ -104,6 +173,8 @@ pub struct Session {
     /// Advances when the session closes.
     pub epoch: u64,
     pub body: SessionBody,
+    /// Timeout and cancellation witnesses (kept after the session ends).
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 /// The operands of an `open`, for [`SessionStore::open`].
@@ -174,6 +245,9 @@ pub struct SessionStore {
     pool: Vec<SessionBody>,
     pub(crate) dirty: Vec<(u32, u32)>,
     live: u32,
+    /// Coroutines whose parking ended (a message became visible on their
+    /// edge, or their session ended), for the group to run again.
+    pub(crate) woken: Vec<u32>,
     /// `Auth::Ed25519Round`: the batches of the endpoints that sent in the
     /// current round, sealed at its barrier ([`SessionStore::seal_round`]).
     pub(crate) pending_batches: Vec<PendingBatch>,
@@ -283,8 +357,8 @@ impl SessionStore {
                 }
             }
         }
-        body.consumption.reset(security.replay_mode, body.edges.len());
-        self.sessions.push(Session { status: SessionStatus::Active, epoch: 0, body });
+        body.consumption.reset(security.replay_mode);
+        self.sessions.push(Session { status: SessionStatus::Active, epoch: 0, body, lifecycle: Default::default() });
         self.live += 1;
         Ok(sid)
     }
@@ -349,7 +423,7 @@ impl SessionStore {
     /// if the session was not live.
     pub fn finish(&mut self, sid: u64, status: SessionStatus) -> Option<u64> {
         let session = self.get_mut(sid)?;
-        if session.status != SessionStatus::Active {
+        if !matches!(session.status, SessionStatus::Active | SessionStatus::Draining) {
             return None;
         }
         session.status = status;
@@ -358,10 +432,25 @@ impl SessionStore {
         }
         let epoch = session.epoch;
         let mut body = std::mem::take(&mut session.body);
+        // A receive parked on the session sees it ended in the same round,
+        // as it would have polling.
+        self.woken.extend(body.edges.iter().map(|e| e.waiter).filter(|&w| w != NO_WAITER));
+        // The edges are emptied and kept with the body for its next session
+        // (freed when the group ends).
         for edge in &mut body.edges {
             edge.buffer.clear();
             edge.held = None;
+            edge.send_seq = 0;
+            edge.recv_seq = 0;
+            edge.dirty = false;
+            edge.waiter = NO_WAITER;
         }
+        if body.spare_edges.is_empty() {
+            std::mem::swap(&mut body.edges, &mut body.spare_edges);
+        } else {
+            body.spare_edges.append(&mut body.edges);
+        }
+        body.edge_slots.clear();
         // Close prunes the per-session replay counters and nullifiers; keys are dropped.
         body.consumption.prune();
         body.keys.clear();
@@ -380,8 +469,31 @@ impl SessionStore {
             if let Some(edge) = self.sessions.get_mut(n as usize).and_then(|s| s.body.edges.get_mut(e as usize)) {
                 edge.buffer.flush();
                 edge.dirty = false;
+                if edge.waiter != NO_WAITER && edge.buffer.visible_len() > 0 {
+                    self.woken.push(edge.waiter);
+                    edge.waiter = NO_WAITER;
+                }
             }
         }
+    }
+
+    /// Parks coroutine `co` on the edge `from → ep.role` until a message on
+    /// it becomes visible (or the session ends). Creates the edge if no
+    /// message was sent on it yet.
+    pub(crate) fn park(&mut self, ep: Endpoint, from: u16, co: u32) {
+        if let Some(s) = self.get_mut(ep.sid) {
+            let i = s.body.edge_index_or_insert(from, ep.role);
+            s.body.edges[i].waiter = co;
+        }
+    }
+
+    /// Frees what the store keeps for reuse (recycled session storage):
+    /// called when the group has ended.
+    pub(crate) fn release(&mut self) {
+        self.spare = None;
+        self.pool = Vec::new();
+        self.dirty = Vec::new();
+        self.woken = Vec::new();
     }
 }
 
@@ -431,20 +543,12 @@ fn init_body(
         let current = unfold(graph, *ty)?;
         body.endpoints.push(EndpointState { current, original: *ty, owner, closed: false });
     }
-    body.edges.resize_with(n * n, Edge::default);
-    body.edges.truncate(n * n);
-    for edge in &mut body.edges {
-        edge.buffer.reset(default_buffer);
-        edge.send_seq = 0;
-        edge.recv_seq = 0;
-        edge.dirty = false;
-        edge.held = None;
-    }
+    body.edges.clear();
+    body.edge_slots.clear();
+    body.buffers.clear();
+    body.buffers.extend_from_slice(req.buffers);
+    body.default_buffer = default_buffer;
     body.keys.clear();
-    for b in req.buffers {
-        let i = body.edge_index(b.from, b.to);
-        body.edges[i].buffer.reset(b.config);
-    }
     body.open_endpoints = n as u16;
     Ok(())
 }

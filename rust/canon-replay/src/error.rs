@@ -61,6 +61,24 @@ pub enum ReplayError {
     /// Bytes follow the trailer.
     #[error("{extra} trailing bytes after the trailer at byte {offset}")]
     TrailingBytes { offset: usize, extra: usize },
+    /// The header's configuration is not a canonical configuration encoding.
+    #[error("bad configuration at byte {offset} ({length} bytes): not a canonical canon configuration")]
+    BadConfig { offset: usize, length: usize },
+    /// An event's group breaks canonical order: groups run from 0, each
+    /// contiguous, each the one after the previous.
+    #[error(
+        "event {event} at byte {offset} is in group {group} after group {previous:?}: groups must be contiguous and numbered 0, 1, 2, …"
+    )]
+    GroupOrder { offset: usize, event: u64, group: u32, previous: Option<u32> },
+    /// An event's tick is lower than the previous event's in its group.
+    #[error("event {event} at byte {offset} has tick {tick} after tick {previous} in its group")]
+    TickOrder { offset: usize, event: u64, tick: u64, previous: u64 },
+    /// An event names a coroutine its group has not spawned (yet).
+    #[error("event {event} at byte {offset} names coroutine {coroutine}, but its group has spawned {spawned}")]
+    UnknownCoroutine { offset: usize, event: u64, coroutine: u32, spawned: u32 },
+    /// Reading the input failed.
+    #[error("cannot read the replay at byte {offset}: {message}")]
+    Io { offset: usize, message: String },
 }
 
 /// The stable code table of [`ReplayError`] (5xxx).
@@ -80,6 +98,11 @@ pub const REPLAY_CODES: &[CodeEntry] = &[
     CodeEntry { code: 5013, name: "TrailerMismatch", summary: "the trailer's block or event count is wrong" },
     CodeEntry { code: 5014, name: "NonCanonicalBlock", summary: "a block is not cut where the writer cuts blocks" },
     CodeEntry { code: 5015, name: "TrailingBytes", summary: "bytes follow the trailer" },
+    CodeEntry { code: 5016, name: "BadConfig", summary: "the header's configuration is not canonical" },
+    CodeEntry { code: 5017, name: "GroupOrder", summary: "groups are not contiguous and numbered in order" },
+    CodeEntry { code: 5018, name: "TickOrder", summary: "a tick decreases within a group" },
+    CodeEntry { code: 5019, name: "UnknownCoroutine", summary: "an event names a coroutine its group has not spawned" },
+    CodeEntry { code: 5020, name: "Io", summary: "reading the replay failed" },
 ];
 
 impl ReplayError {
@@ -106,7 +129,12 @@ impl ReplayError {
             | ReplayError::CountMismatch { offset, .. }
             | ReplayError::TrailerMismatch { offset, .. }
             | ReplayError::NonCanonicalBlock { offset, .. }
-            | ReplayError::TrailingBytes { offset, .. } => offset,
+            | ReplayError::TrailingBytes { offset, .. }
+            | ReplayError::BadConfig { offset, .. }
+            | ReplayError::GroupOrder { offset, .. }
+            | ReplayError::TickOrder { offset, .. }
+            | ReplayError::UnknownCoroutine { offset, .. }
+            | ReplayError::Io { offset, .. } => offset,
         }
     }
 }
@@ -129,6 +157,11 @@ impl ErrorCode for ReplayError {
             ReplayError::TrailerMismatch { .. } => 5013,
             ReplayError::NonCanonicalBlock { .. } => 5014,
             ReplayError::TrailingBytes { .. } => 5015,
+            ReplayError::BadConfig { .. } => 5016,
+            ReplayError::GroupOrder { .. } => 5017,
+            ReplayError::TickOrder { .. } => 5018,
+            ReplayError::UnknownCoroutine { .. } => 5019,
+            ReplayError::Io { .. } => 5020,
         }
     }
 }

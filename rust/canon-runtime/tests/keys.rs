@@ -42,7 +42,7 @@ fn record(config: Config, keys: KeySource, host_seed: u64) -> Replay {
 }
 
 fn run_of(r: &Replay) -> [u8; 32] {
-    run_identity(&r.header.program_digest, &r.header.config_digest)
+    run_identity(&r.header.program_digest, &r.header.config_digest())
 }
 
 fn rechain(r: &Replay) -> Replay {
@@ -51,10 +51,10 @@ fn rechain(r: &Replay) -> Replay {
 
 /// Every 32-byte value a replay holder can read or compute from the file.
 fn material(r: &Replay) -> Vec<[u8; 32]> {
-    let mut m = vec![r.header.program_digest, r.header.config_digest, r.root, run_of(r)];
+    let mut m = vec![r.header.program_digest, r.header.config_digest(), r.root, run_of(r)];
     m.extend(r.block_hashes.iter().copied());
     let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&r.header.seed.to_le_bytes());
+    seed[..8].copy_from_slice(&r.header.seed().to_le_bytes());
     m.push(seed);
     for e in &r.events {
         match &e.kind {
@@ -74,7 +74,7 @@ fn material(r: &Replay) -> Vec<[u8; 32]> {
 fn candidate_keys(r: &Replay, sid: u64, role: u16) -> Vec<EndpointKey> {
     let old: [u8; 32] = Sha256::new()
         .chain_update(b"canon-endpoint-key")
-        .chain_update(r.header.seed.to_le_bytes())
+        .chain_update(r.header.seed().to_le_bytes())
         .chain_update(sid.to_le_bytes())
         .chain_update(role.to_le_bytes())
         .finalize()
@@ -156,7 +156,7 @@ fn a_key_seed_run_reexecutes_identically_without_the_secret() {
     for mode in [ReplayMode::Off, ReplayMode::Sequence, ReplayMode::Nullifier] {
         let config = Config { seed: 4, replay_mode: mode, ..Config::default() };
         let recorded = record(config, KeySource::Seed(KeySeed::from_bytes(SECRET)), 4);
-        let again = reexecute(&program(), config, &recorded).expect("re-executes");
+        let again = reexecute(&program(), &recorded).expect("re-executes");
         assert_eq!(again.to_bytes(), recorded.to_bytes(), "{mode:?}");
         // Another key seed gives other keys and signatures, and the same behaviour.
         let other = record(config, KeySource::Seed(KeySeed::from_bytes([1; 32])), 4);
@@ -250,6 +250,6 @@ fn replaced_keys_pass_internal_checks_and_fail_every_anchor() {
     assert!(untrusted_key(&forged.events, &trusted).is_some(), "trusted keys anchor");
     assert_ne!(forged.root, replay.root, "root anchor");
     // Re-execution with the program catches the altered behaviour too.
-    let again = reexecute(&program(), config, &forged).expect("re-executes");
+    let again = reexecute(&program(), &forged).expect("re-executes");
     assert_ne!(again, forged);
 }
