@@ -89,7 +89,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
     /// Independent instances of the program's entry to run (distinct session ids; host seeds derived
-    /// from --seed), at most 100,000.
+    /// from --seed); each is built when the runner reaches it.
     #[arg(long, default_value_t = 1)]
     pub sessions: u32,
     /// Stop a group after this many rounds (exit code 5).
