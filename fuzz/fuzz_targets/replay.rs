@@ -9,6 +9,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(replay) = canon_replay::Replay::decode(data) else { return };
     let again = canon_replay::Replay::decode(data).expect("decoding is deterministic");
     assert_eq!(replay.root, again.root);
-    let _ = canon_machine::verify_signatures(&replay.events);
+    let run = canon_machine::run_identity(&replay.header.program_digest, &replay.header.config_digest());
+    let _ = canon_machine::verify_signatures(&run, &replay.events);
+    let _ = canon_machine::cross_check(&run, &replay.events);
     let _ = canon_replay::render_text(&replay);
 });
