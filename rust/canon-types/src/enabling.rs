@@ -88,24 +88,7 @@ fn charge(budget: &mut usize, n: usize) -> bool {
 fn norm(g: &GlobalType, budget: &mut usize) -> GlobalType {
     match g {
         GlobalType::End | GlobalType::Continue { .. } => g.clone(),
-        GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span, same_payload } => {
-            GlobalType::Message {
-                from: from.clone(),
-                to: to.clone(),
-                label: label.clone(),
-                payload: payload.clone(),
-                timeout_ticks: *timeout_ticks,
-                cont: Box::new(norm(cont, budget)),
-                span: *span,
-                same_payload: *same_payload,
-            }
-        }
-        GlobalType::Invoke { role, effect, cont, span } => GlobalType::Invoke {
-            role: role.clone(),
-            effect: effect.clone(),
-            cont: Box::new(norm(cont, budget)),
-            span: *span,
-        },
+        GlobalType::Message { .. } | GlobalType::Invoke { .. } => map_children(g, &mut |c| norm(c, budget)),
         GlobalType::Rec { var, body, span } => {
             let body = norm(body, budget);
             rotate(var, body, *span, budget)
