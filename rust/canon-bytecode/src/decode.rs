@@ -268,6 +268,7 @@ fn type_node(r: &mut Reader) -> Result<TypeNode> {
         tag::ty::RECV => TypeNode::Recv { peer: r.sym("peer")?, branches: r.list("branch", 12, branch)? },
         tag::ty::MU => TypeNode::Mu { var: r.sym("mu variable")?, body: r.type_id("mu body")? },
         tag::ty::VAR => TypeNode::Var { mu: r.type_id("var binder")? },
+        tag::ty::CHOOSE => TypeNode::Choose { arms: r.list("choose arm", 4, |r| r.type_id("choose arm"))? },
         t => return Err(DecodeError::UnknownTag { offset, what: "type node", tag: t }),
     })
 }

@@ -156,6 +156,10 @@ impl<'m> Names<'m> {
             }
             TypeNode::Mu { var, body } => format!("mu {} -> {}", self.sym(*var), body.0),
             TypeNode::Var { mu } => format!("var {}", mu.0),
+            TypeNode::Choose { arms } => {
+                let arms: Vec<String> = arms.iter().map(|a| a.0.to_string()).collect();
+                if arms.is_empty() { "choose {}".to_owned() } else { format!("choose {{ {} }}", arms.join(", ")) }
+            }
         }
     }
 
@@ -186,6 +190,14 @@ impl<'m> Names<'m> {
                 TypeNode::Mu { var, .. } => out.push_str(&self.sym(*var)),
                 _ => return None,
             },
+            TypeNode::Choose { arms } => {
+                out.push_str("+{");
+                for (i, a) in arms.iter().enumerate() {
+                    out.push_str(if i > 0 { ", " } else { "" });
+                    self.notation(*a, budget, out)?;
+                }
+                out.push('}');
+            }
         }
         Some(())
     }

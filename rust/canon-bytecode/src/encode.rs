@@ -32,6 +32,7 @@ pub mod tag {
         pub const RECV: u8 = 2;
         pub const MU: u8 = 3;
         pub const VAR: u8 = 4;
+        pub const CHOOSE: u8 = 5;
     }
 
     /// Constant-pool tags: the value tags of `canon_types::value::tag` for the
@@ -158,6 +159,10 @@ fn types(w: &mut Writer, graph: &TypeGraph) {
         TypeNode::Var { mu } => {
             w.u8(tag::ty::VAR);
             w.u32(mu.0);
+        }
+        TypeNode::Choose { arms } => {
+            w.u8(tag::ty::CHOOSE);
+            w.list(arms, |w, a| w.u32(a.0));
         }
     });
 }

@@ -142,8 +142,9 @@ fn elaborate_impl(
             }
         }
     }
+    let exits = check::protocol_exits(&table);
     for (i, decl) in &decls {
-        by_file.entry(*i).or_default().extend(check::check_protocol(&table, decl));
+        by_file.entry(*i).or_default().extend(check::check_protocol(&table, &exits, decl));
     }
     if let Some((i, d)) = by_file.into_iter().find(|(_, d)| !d.is_empty()) {
         return Err((i, d));

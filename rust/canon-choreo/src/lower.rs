@@ -9,6 +9,7 @@
 //! | send `L` | `produce r1, r0, L` · `send r0, L, r1` |
 //! | send `L` to a later receiver of a multicast | `send r0, L, r1` (the payload already produced) |
 //! | internal choice | `select r0, [L1 -> a1, ..]`, then per arm: produce + send + continuation |
+//! | choice among peers (`choose`) | the same: one `select` over every arm's labels; each arm's `send` goes to its own peer |
 //! | receive `L` | `recv r0, L -> r1` |
 //! | external choice | `offer r0 -> r1, [L1 -> a1, ..]`, then per arm the continuation |
 //! | receive with deadline `N` | `recv_timeout r0 -> r1, [arms], N, t` with `t: cancel r0 · halt` |
@@ -64,8 +65,21 @@ impl Lowerer<'_> {
             }
             LocalAction::Send { branches, .. } => match branches.as_slice() {
                 [only] => self.send(only),
-                _ => self.select(branches),
+                _ => self.select(branches.iter()),
             },
+            LocalAction::Choose { arms } => {
+                let mut branches = Vec::new();
+                for (at, arm) in arms.iter().enumerate() {
+                    let LocalAction::Send { branches: bs, .. } = arm else {
+                        return Err(CompileError::LocalType {
+                            role: self.role.to_owned(),
+                            source: canon_types::GraphError::ChooseArmNotSend { at: at as u32 },
+                        });
+                    };
+                    branches.extend(bs);
+                }
+                self.select(branches.into_iter())
+            }
             LocalAction::Recv { branches, timeout_ticks: None, .. } => match branches.as_slice() {
                 [only] => {
                     let label = self.strings.intern(&only.label);
@@ -108,9 +122,9 @@ impl Lowerer<'_> {
     }
 
     /// The host chooses a label; each arm sends it and continues.
-    fn select(&mut self, branches: &[ActionBranch]) -> Result<(), CompileError> {
+    fn select<'b>(&mut self, branches: impl Iterator<Item = &'b ActionBranch>) -> Result<(), CompileError> {
         let at = self.emit(Instr::Select { ep: EP, arms: Vec::new() });
-        let mut arms = Vec::with_capacity(branches.len());
+        let mut arms = Vec::new();
         for b in branches {
             arms.push(Arm { label: self.strings.intern(&b.label), target: self.pc() });
             self.send(b)?;

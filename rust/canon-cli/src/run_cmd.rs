@@ -300,6 +300,7 @@ fn print_stall(group: u32, report: &StallReport, strings: &[String]) {
         let waits = match b.waits {
             Expected::Send { peer } => format!("room to send to {}", sym(strings, peer.0)),
             Expected::Recv { peer } => format!("a message from {}", sym(strings, peer.0)),
+            Expected::Choose => "room to send".to_owned(),
             Expected::End => "close".to_owned(),
         };
         println!(

@@ -45,7 +45,7 @@ fn check_reports_a_failing_protocol_and_still_lists_the_others() {
          global protocol Bad(role A, role B, role C) {\n  choice at A { X() from A to B; } or { Y() from A to C; Y() from C to B; }\n}\n",
     );
     let o = canon_in(&dir, &["check", "mixed.scr"]);
-    o.expect_clean_failure().stderr_has(&["error[E6103]", "while projecting protocol `Bad`"]);
+    o.expect_clean_failure().stderr_has(&["error[E6105]", "while projecting protocol `Bad`"]);
     o.stdout_has(&["mixed.scr: ok: protocol Good"]);
 }
 

@@ -100,6 +100,7 @@ fn expected_of(node: &TypeNode) -> Expected {
     match node {
         TypeNode::Send { peer, .. } => Expected::Send { peer: *peer },
         TypeNode::Recv { peer, .. } => Expected::Recv { peer: *peer },
+        TypeNode::Choose { .. } => Expected::Choose,
         _ => Expected::End,
     }
 }
@@ -137,7 +138,9 @@ impl SessionStore {
     }
 
     /// Checks that `ep`'s type is a send offering `label` (`select`, `produce`);
-    /// with `label == None`, only that it is a send. Returns the peer's role index.
+    /// with `label == None`, only that it is a send. Returns the role index
+    /// of the peer the label goes to (`None` for a choose among peers asked
+    /// without a label).
     pub fn expect_send(
         &self,
         g: &TypeGraph,
@@ -145,17 +148,23 @@ impl SessionStore {
         co: u32,
         label: Option<SymId>,
         op: Op,
-    ) -> Result<u16, Refusal> {
-        let node = self.current_node(g, ep, co)?;
+    ) -> Result<Option<u16>, Refusal> {
+        let body = self.live_body(ep, co)?;
+        let id = body.endpoints[ep.role as usize].current;
+        let node = g.get(id).ok_or(Fault::BadOperand { what: "local type out of range" })?;
         match node {
-            TypeNode::Send { peer, branches } => {
-                if let Some(label) = label
-                    && find(branches, label).is_none()
-                {
-                    return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into());
-                }
-                let body = self.live_body(ep, co)?;
-                Ok(body.role_index(*peer).ok_or(Fault::UnknownPeer { ep, peer: *peer })?)
+            TypeNode::Send { .. } | TypeNode::Choose { .. } => {
+                let peer = match label {
+                    Some(label) => match g.send_branch(id, label) {
+                        Some((peer, _)) => peer,
+                        None => return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into()),
+                    },
+                    None => match node {
+                        TypeNode::Send { peer, .. } => *peer,
+                        _ => return Ok(None),
+                    },
+                };
+                Ok(Some(body.role_index(peer).ok_or(Fault::UnknownPeer { ep, peer })?))
             }
             TypeNode::Recv { peer, .. } => {
                 let label = label.unwrap_or_default();
@@ -183,16 +192,18 @@ impl SessionStore {
     ) -> Result<SendOutcome, Refusal> {
         let max_payload_bytes = tr.max_payload_bytes;
         let body = self.live_body(ep, co)?;
-        let node = tv.graph.get(body.endpoints[ep.role as usize].current);
-        let (peer, branches) = match node {
-            Some(TypeNode::Send { peer, branches }) => (*peer, branches),
+        let current = body.endpoints[ep.role as usize].current;
+        let (peer, branch) = match tv.graph.get(current) {
+            Some(node @ (TypeNode::Send { .. } | TypeNode::Choose { .. })) => {
+                match tv.graph.send_branch(current, label) {
+                    Some(found) => found,
+                    None => return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into()),
+                }
+            }
             Some(TypeNode::Recv { peer, .. }) => {
                 return Err(Fault::SendWhereRecvExpected { ep, label, peer: *peer }.into());
             }
             _ => return Err(Fault::ActionAfterEnd { ep, attempted: Op::Send }.into()),
-        };
-        let Some(branch) = find(branches, label) else {
-            return Err(Fault::LabelNotOffered { ep, label, expected: Expected::Send { peer } }.into());
         };
         let to = body.role_index(peer).ok_or(Fault::UnknownPeer { ep, peer })?;
         check_payload(tv.kinds, ep, branch, &payload)?;
@@ -303,6 +314,13 @@ impl SessionStore {
             TypeNode::Send { peer, .. } => {
                 return Err(Fault::RecvWhereSendExpected { ep, attempted: op, peer: *peer }.into());
             }
+            TypeNode::Choose { arms } => {
+                let peer = match arms.first().and_then(|&a| g.get(a)) {
+                    Some(TypeNode::Send { peer, .. }) => *peer,
+                    _ => SymId::default(),
+                };
+                return Err(Fault::RecvWhereSendExpected { ep, attempted: op, peer }.into());
+            }
             _ => return Err(Fault::ActionAfterEnd { ep, attempted: op }.into()),
         };
         if let Expect::Label(label) = expect
@@ -403,6 +421,14 @@ impl SessionStore {
             TypeNode::Send { branches, .. } | TypeNode::Recv { branches, .. } => {
                 branches.iter().map(|b| b.label).collect()
             }
+            TypeNode::Choose { arms } => arms
+                .iter()
+                .filter_map(|&a| match g.get(a) {
+                    Some(TypeNode::Send { branches, .. }) => Some(branches.iter().map(|b| b.label)),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
             _ => Vec::new(),
         };
         Some((expected_of(node), labels))

@@ -23,6 +23,9 @@ pub enum Expected {
     Send { peer: SymId },
     /// A receive (or offer) from `peer`.
     Recv { peer: SymId },
+    /// A send (or select) to one of several peers: a choice whose arms
+    /// send to different roles.
+    Choose,
     /// Nothing but `close`.
     End,
 }

@@ -59,6 +59,7 @@ impl<'m> Names<'m> {
         Show(move |f| match e {
             Expected::Send { peer } => write!(f, "a send to {}", self.sym(peer)),
             Expected::Recv { peer } => write!(f, "a receive from {}", self.sym(peer)),
+            Expected::Choose => f.write_str("a send that chooses among several peers"),
             Expected::End => f.write_str("end"),
         })
     }

@@ -45,7 +45,7 @@ impl<'a> Exec<'a> {
             Instr::Produce { dst, ep, label } => {
                 let ep = self.co(co).endpoint(*ep)?;
                 let to = self.st.store.expect_send(&self.m.types, ep, co as u32, Some(*label), Op::Produce)?;
-                let ctx = self.ctx(co, Some(ep), Some(to), Some(*label));
+                let ctx = self.ctx(co, Some(ep), to, Some(*label));
                 let v = self.host.produce(&ctx, *label);
                 self.co(co).host_calls += 1;
                 self.emit(
@@ -84,10 +84,13 @@ impl<'a> Exec<'a> {
     fn ctx(&self, co: usize, ep: Option<Endpoint>, peer: Option<u16>, label: Option<SymId>) -> HostCtx<'a> {
         let body = ep.and_then(|e| self.st.store.get(e.sid)).map(|s| &s.body);
         let graph: &'a canon_types::TypeGraph = &self.m.types;
-        let payload = match (ep.and_then(|e| self.st.store.lookup_type(e)).and_then(|t| graph.get(t)), label) {
-            (Some(TypeNode::Send { branches, .. } | TypeNode::Recv { branches, .. }), Some(l)) => {
-                branches.iter().find(|b| b.label == l).map_or(&[][..], |b| b.payload.as_slice())
-            }
+        let payload = match (ep.and_then(|e| self.st.store.lookup_type(e)), label) {
+            (Some(t), Some(l)) => match graph.get(t) {
+                Some(TypeNode::Recv { branches, .. }) => {
+                    branches.iter().find(|b| b.label == l).map_or(&[][..], |b| b.payload.as_slice())
+                }
+                _ => graph.send_branch(t, l).map_or(&[][..], |(_, b)| b.payload.as_slice()),
+            },
             _ => &[],
         };
         let name = |i: u16| body.and_then(|b| b.roles.get(usize::from(i)).copied());
@@ -303,7 +306,7 @@ impl<'a> Exec<'a> {
         let mut labels = std::mem::take(&mut self.st.scratch_labels);
         labels.clear();
         labels.extend(arms.iter().map(|a| a.label));
-        let ctx = self.ctx(co, Some(ep), Some(to), None);
+        let ctx = self.ctx(co, Some(ep), to, None);
         let index = self.host.choose(&ctx, &labels);
         self.st.scratch_labels = labels;
         self.co(co).host_calls += 1;

@@ -462,7 +462,9 @@ impl<'p> Reference<'p> {
         Ok(Some(ep))
     }
 
-    /// The peer role index and branches of a `Send` (`sending`) or `Recv` node.
+    /// The peer role index and branches of a `Recv` node (`sending == false`),
+    /// or of a `Send` node (`sending`; a `choose` is read through
+    /// [`Reference::send_options`] instead).
     fn expect(&self, ep: Endpoint, sending: bool) -> Exec<(u16, Vec<canon_types::FlatBranch>)> {
         let s = self.session(ep.sid).expect("checked session");
         let at = Some(ep);
@@ -475,6 +477,40 @@ impl<'p> Reference<'p> {
             (_, true) => Err(Fault { code: code::SEND_WHERE_RECV_EXPECTED, at }),
             (_, false) => Err(Fault { code: code::RECV_WHERE_SEND_EXPECTED, at }),
         }
+    }
+
+    /// Every message `ep` may send now, each with the role index it goes to:
+    /// a `Send` node's branches to its peer, or (format.md, type tag `0x05`)
+    /// the branches of every arm of a `choose`, each to its arm's peer.
+    fn send_options(&self, ep: Endpoint) -> Exec<Vec<(u16, canon_types::FlatBranch)>> {
+        let s = self.session(ep.sid).expect("checked session");
+        let graph = &self.program.module().types;
+        let arms: Vec<TypeId> = match self.node(s.types[usize::from(ep.role)]) {
+            TypeNode::Choose { arms } => arms.clone(),
+            TypeNode::Send { .. } => {
+                let (to, branches) = self.expect(ep, true)?;
+                return Ok(branches.into_iter().map(|b| (to, b)).collect());
+            }
+            TypeNode::End => return Err(Fault { code: code::ACTION_AFTER_END, at: Some(ep) }),
+            _ => return Err(Fault { code: code::SEND_WHERE_RECV_EXPECTED, at: Some(ep) }),
+        };
+        let mut out = Vec::new();
+        for arm in arms {
+            if let Some(TypeNode::Send { peer, branches }) = graph.get(arm) {
+                let to = s.roles.iter().position(|r| r == peer).expect("verified peer") as u16;
+                out.extend(branches.iter().map(|b| (to, b.clone())));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The option of `options` that sends `label`.
+    fn send_option(
+        options: Vec<(u16, canon_types::FlatBranch)>,
+        label: SymId,
+        at: Endpoint,
+    ) -> Exec<(u16, canon_types::FlatBranch)> {
+        options.into_iter().find(|(_, b)| b.label == label).ok_or(Fault { code: code::LABEL_NOT_OFFERED, at: Some(at) })
     }
 
     fn branch(branches: &[canon_types::FlatBranch], label: SymId, at: Endpoint) -> Exec<canon_types::FlatBranch> {
@@ -522,13 +558,22 @@ impl<'p> Reference<'p> {
         }
     }
 
-    fn host_ctx_parts(&self, c: u32, at: Option<Endpoint>) -> (u64, u16, SymId, Option<SymId>) {
+    /// Site and role names of the host context; the peer is the one the
+    /// endpoint's type faces, or for a `choose`, the peer of the arm that
+    /// sends `label` (none without a label).
+    fn host_ctx_parts(&self, c: u32, at: Option<Endpoint>, label: Option<SymId>) -> (u64, u16, SymId, Option<SymId>) {
         match at {
             Some(ep) => {
                 let s = self.session(ep.sid).expect("checked session");
                 let role_name = s.roles[usize::from(ep.role)];
                 let peer = match self.node(s.types[usize::from(ep.role)]) {
                     TypeNode::Send { peer, .. } | TypeNode::Recv { peer, .. } => Some(*peer),
+                    TypeNode::Choose { arms } => arms.iter().find_map(|&a| match self.program.module().types.get(a) {
+                        Some(TypeNode::Send { peer, branches }) if branches.iter().any(|b| Some(b.label) == label) => {
+                            Some(*peer)
+                        }
+                        _ => None,
+                    }),
                     _ => None,
                 };
                 let _ = c;
@@ -543,10 +588,11 @@ impl<'p> Reference<'p> {
         &mut self,
         c: u32,
         at: Option<Endpoint>,
+        label: Option<SymId>,
         payload: &[SymId],
         f: impl FnOnce(&mut dyn Host, &HostCtx<'_>) -> T,
     ) -> T {
-        let (sid, role, role_name, peer) = self.host_ctx_parts(c, at);
+        let (sid, role, role_name, peer) = self.host_ctx_parts(c, at, label);
         let call_index = self.coroutines[c as usize].host_calls;
         self.coroutines[c as usize].host_calls += 1;
         let ctx = HostCtx {
@@ -699,12 +745,12 @@ impl<'p> Reference<'p> {
             }
             Instr::Select { ep, arms } => {
                 let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
-                let (_, branches) = self.expect(e, true)?;
+                let options = self.send_options(e)?;
                 for a in &arms {
-                    Self::branch(&branches, a.label, e)?;
+                    Self::send_option(options.clone(), a.label, e)?;
                 }
                 let labels: Vec<SymId> = arms.iter().map(|a| a.label).collect();
-                let i = self.ask(c, Some(e), &[], |h, ctx| h.choose(ctx, &labels));
+                let i = self.ask(c, Some(e), None, &[], |h, ctx| h.choose(ctx, &labels));
                 let Some(arm) = arms.get(i) else {
                     return Err(Fault { code: code::BAD_CHOICE, at: Some(e) });
                 };
@@ -718,9 +764,8 @@ impl<'p> Reference<'p> {
             }
             Instr::Produce { dst, ep, label } => {
                 let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
-                let (_, branches) = self.expect(e, true)?;
-                let b = Self::branch(&branches, label, e)?;
-                let v = self.ask(c, Some(e), &b.payload, |h, ctx| h.produce(ctx, label));
+                let (_, b) = Self::send_option(self.send_options(e)?, label, e)?;
+                let v = self.ask(c, Some(e), Some(label), &b.payload, |h, ctx| h.produce(ctx, label));
                 self.emit(c, Some(e), EventKind::HostAnswer { point: HostPoint::Produce { label }, answer: v.clone() });
                 self.set(c, dst, v);
                 self.advance(c);
@@ -813,7 +858,7 @@ impl<'p> Reference<'p> {
                 if let Some(ep) = late {
                     return Err(Fault { code: code::LATE_EFFECT, at: Some(ep) });
                 }
-                let v = self.ask(c, None, &[], |h, ctx| h.invoke(ctx, effect, &a));
+                let v = self.ask(c, None, None, &[], |h, ctx| h.invoke(ctx, effect, &a));
                 self.emit(c, None, EventKind::HostAnswer { point: HostPoint::Invoke { effect }, answer: v.clone() });
                 self.set(c, dst, v);
                 self.advance(c);

@@ -87,8 +87,7 @@ impl Reference<'_> {
 
     pub(crate) fn send(&mut self, c: u32, ep: Reg, label: SymId, src: Reg) -> Exec<Step> {
         let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
-        let (to, branches) = self.expect(e, true)?;
-        let b = Self::branch(&branches, label, e)?;
+        let (to, b) = Self::send_option(self.send_options(e)?, label, e)?;
         let payload = self.reg(c, src);
         self.check_payload(&b.payload, &payload, e)?;
         if payload.encoded_len() as u64 > u64::from(self.config.limits.max_payload_bytes) {
@@ -250,7 +249,7 @@ impl Reference<'_> {
             return Err(Fault { code: code::UNEXPECTED_LABEL, at: Some(e) });
         };
         let b = Self::branch(&branches, m.label, e)?;
-        let accepted = self.ask(c, Some(e), &b.payload, |h, ctx| h.accept(ctx, m.label, &m.payload));
+        let accepted = self.ask(c, Some(e), Some(m.label), &b.payload, |h, ctx| h.accept(ctx, m.label, &m.payload));
         if !accepted {
             self.emit(
                 c,

@@ -30,6 +30,11 @@ pub enum LocalAction {
         to: String,
         branches: Vec<ActionBranch>,
     },
+    /// Choose one of `arms`, each a `Send` to a different peer (the subject
+    /// of a choice whose branches begin with messages to different roles).
+    Choose {
+        arms: Vec<LocalAction>,
+    },
     /// Receive one of `branches` from `from`, waiting at most `timeout_ticks`
     /// rounds if set (on timeout the session is cancelled).
     Recv {
@@ -72,6 +77,7 @@ impl LocalAction {
             LocalAction::Recv { from, branches: bs, .. } => {
                 LocalType::Recv { from: from.clone(), branches: branches(bs) }
             }
+            LocalAction::Choose { arms } => LocalType::Choose { arms: arms.iter().map(LocalAction::erase).collect() },
             LocalAction::Invoke { cont, .. } => cont.erase(),
             LocalAction::Mu { var, body } => LocalType::Mu { var: var.clone(), body: Box::new(body.erase()) },
             LocalAction::Var { var } => LocalType::Var { var: var.clone() },
@@ -85,6 +91,7 @@ impl LocalAction {
             LocalAction::Send { branches, .. } | LocalAction::Recv { branches, .. } => {
                 branches.iter().any(|b| b.cont.mentions(var))
             }
+            LocalAction::Choose { arms } => arms.iter().any(|a| a.mentions(var)),
             LocalAction::Invoke { cont, .. } => cont.mentions(var),
             LocalAction::Mu { var: v, body } => v != var && body.mentions(var),
             LocalAction::Var { var: v } => v == var,
@@ -99,6 +106,22 @@ impl LocalAction {
             LocalAction::Var { var: v } => v == var,
             LocalAction::Invoke { cont, .. } => cont.is_silent_jump_to(var),
             _ => false,
+        }
+    }
+
+    /// What this behaviour does first if that is acting (a send or an
+    /// effect) rather than waiting for a message or ending: e.g. "sends
+    /// `Go` to `B`". `None` for a receive, `end` or a jump.
+    pub(crate) fn first_act(&self) -> Option<String> {
+        match self {
+            LocalAction::End | LocalAction::Var { .. } | LocalAction::Recv { .. } => None,
+            LocalAction::Mu { body, .. } => body.first_act(),
+            LocalAction::Send { to, branches } => {
+                let label = branches.first().map_or("", |b| b.label.as_str());
+                Some(format!("sends `{label}` to `{to}`"))
+            }
+            LocalAction::Choose { arms } => arms.first().and_then(LocalAction::first_act),
+            LocalAction::Invoke { effect, .. } => Some(format!("invokes `{effect}`")),
         }
     }
 
@@ -129,6 +152,9 @@ impl LocalAction {
                 LocalAction::Mu { var: v.clone(), body: Box::new(body.substitute(var, with)) }
             }
             LocalAction::Send { to, branches: bs } => LocalAction::Send { to: to.clone(), branches: branches(bs) },
+            LocalAction::Choose { arms } => {
+                LocalAction::Choose { arms: arms.iter().map(|a| a.substitute(var, with)).collect() }
+            }
             LocalAction::Recv { from, branches: bs, timeout_ticks } => {
                 LocalAction::Recv { from: from.clone(), branches: branches(bs), timeout_ticks: *timeout_ticks }
             }

@@ -80,6 +80,14 @@ impl StateMachine {
                 }
                 s
             }
+            LocalType::Choose { arms } => {
+                // One state: every arm's first sends leave it.
+                let s = at.unwrap_or_else(|| self.state());
+                for arm in arms {
+                    self.build(arm, env, Some(s));
+                }
+                s
+            }
             LocalType::Mu { var, body } => {
                 let s = at.unwrap_or_else(|| self.state());
                 env.push((var.clone(), s));

@@ -34,6 +34,13 @@ pub enum TypeNode {
         peer: SymId,
         branches: Vec<FlatBranch>,
     },
+    /// Internal choice among peers: each arm is the id of a `Send` node
+    /// (directly, not through `Mu`/`Var`) to a peer of its own, and no label
+    /// begins two arms. Sending a label on it performs the arm that offers
+    /// the label.
+    Choose {
+        arms: Vec<TypeId>,
+    },
     /// `μ`: the binder's variable name (kept for printing) and its body.
     Mu {
         var: SymId,
@@ -58,6 +65,10 @@ pub enum GraphError {
     DuplicateLabel { at: u32 },
     #[error("type {at}: a choice with no branches")]
     EmptyChoice { at: u32 },
+    #[error("type {at}: an arm of a choose is not a send node")]
+    ChooseArmNotSend { at: u32 },
+    #[error("type {at}: two arms of a choose send to the same peer")]
+    ChooseSamePeer { at: u32 },
     #[error("unbound recursion variable `{var}`")]
     UnboundVar { var: String },
 }
@@ -71,6 +82,21 @@ pub struct TypeGraph {
 impl TypeGraph {
     pub fn get(&self, id: TypeId) -> Option<&TypeNode> {
         self.nodes.get(id.0 as usize)
+    }
+
+    /// The peer and branch that sending `label` on the (resolved) node `id`
+    /// uses: the `Send` node's own branch, or the branch of the `Choose` arm
+    /// that offers `label`. `None` if the node sends no such label.
+    pub fn send_branch(&self, id: TypeId, label: SymId) -> Option<(SymId, &FlatBranch)> {
+        let in_send = |id: TypeId| match self.get(id)? {
+            TypeNode::Send { peer, branches } => branches.iter().find(|b| b.label == label).map(|b| (*peer, b)),
+            _ => None,
+        };
+        match self.get(id)? {
+            TypeNode::Send { .. } => in_send(id),
+            TypeNode::Choose { arms } => arms.iter().find_map(|&a| in_send(a)),
+            _ => None,
+        }
     }
 
     /// Follows `Mu` bodies and `Var` back-pointers until a communication or
@@ -119,6 +145,30 @@ impl TypeGraph {
                     }
                     labels.sort_unstable();
                     *work += sort_cost(labels.len());
+                    if labels.windows(2).any(|w| w[0] == w[1]) {
+                        return Err(GraphError::DuplicateLabel { at });
+                    }
+                }
+                TypeNode::Choose { arms } => {
+                    if arms.is_empty() {
+                        return Err(GraphError::EmptyChoice { at });
+                    }
+                    labels.clear();
+                    let mut peers: Vec<SymId> = Vec::with_capacity(arms.len());
+                    for &arm in arms {
+                        in_range(at, arm)?;
+                        let TypeNode::Send { peer, branches } = &self.nodes[arm.0 as usize] else {
+                            return Err(GraphError::ChooseArmNotSend { at });
+                        };
+                        peers.push(*peer);
+                        labels.extend(branches.iter().map(|b| b.label));
+                    }
+                    peers.sort_unstable();
+                    labels.sort_unstable();
+                    *work += sort_cost(labels.len()) + sort_cost(peers.len());
+                    if peers.windows(2).any(|w| w[0] == w[1]) {
+                        return Err(GraphError::ChooseSamePeer { at });
+                    }
                     if labels.windows(2).any(|w| w[0] == w[1]) {
                         return Err(GraphError::DuplicateLabel { at });
                     }
@@ -200,6 +250,14 @@ impl TypeGraph {
                 scope.pop();
                 self.nodes[id.0 as usize] = TypeNode::Mu { var: intern(var), body: body_id? };
             }
+            LocalType::Choose { arms } => {
+                self.nodes.push(TypeNode::End);
+                let mut ids = Vec::with_capacity(arms.len());
+                for arm in arms {
+                    ids.push(self.lower_in(arm, intern, scope)?);
+                }
+                self.nodes[id.0 as usize] = TypeNode::Choose { arms: ids };
+            }
             LocalType::Send { to: peer, branches } | LocalType::Recv { from: peer, branches } => {
                 let peer = intern(peer);
                 // Reserve the node first so a parent's id precedes its children's.
@@ -257,6 +315,9 @@ impl TypeGraph {
             TypeNode::Recv { peer, branches } => {
                 LocalType::Recv { from: name(*peer), branches: lift_branches(branches)? }
             }
+            TypeNode::Choose { arms } => LocalType::Choose {
+                arms: arms.iter().map(|&a| self.lift_in(a, name, depth + 1)).collect::<Option<_>>()?,
+            },
             TypeNode::Mu { var, body } => {
                 LocalType::Mu { var: name(*var), body: Box::new(self.lift_in(*body, name, depth + 1)?) }
             }
@@ -387,6 +448,42 @@ mod tests {
             ],
         };
         assert_eq!(graph.check(), Err(GraphError::Unguarded { at: 0 }));
+    }
+
+    #[test]
+    fn a_choose_among_peers_lowers_lifts_and_is_checked() {
+        let send = |to: &str, label: &str| LocalType::Send {
+            to: to.into(),
+            branches: vec![Branch { label: label.into(), payload: vec![], cont: LocalType::End }],
+        };
+        let ty = LocalType::Choose { arms: vec![send("B", "Ok"), send("C", "Quit")] };
+        let mut names = Vec::new();
+        let mut graph = TypeGraph::default();
+        let root = graph.lower(&ty, &mut interner(&mut names)).unwrap();
+        graph.check().unwrap();
+        assert_eq!(graph.resolve(root), Some(root));
+        let name = |s: SymId| names[s.0 as usize].clone();
+        assert_eq!(graph.lift(root, &name).unwrap(), ty);
+        assert_eq!(ty.to_string(), "+{B!Ok().end, C!Quit().end}");
+        let sym = |s: &str| SymId(names.iter().position(|n| n == s).unwrap() as u32);
+        let (peer, branch) = graph.send_branch(root, sym("Quit")).unwrap();
+        assert_eq!((peer, branch.label), (sym("C"), sym("Quit")));
+        assert!(graph.send_branch(root, sym("B")).is_none());
+
+        // Arms must be send nodes, to distinct peers, with distinct labels.
+        let arm = |peer: u32, label: u32| TypeNode::Send {
+            peer: SymId(peer),
+            branches: vec![FlatBranch { label: SymId(label), payload: vec![], cont: TypeId(3) }],
+        };
+        let with = |arms: Vec<u32>, a: TypeNode, b: TypeNode| TypeGraph {
+            nodes: vec![TypeNode::Choose { arms: arms.into_iter().map(TypeId).collect() }, a, b, TypeNode::End],
+        };
+        assert_eq!(with(vec![1, 2], arm(0, 5), arm(1, 6)).check(), Ok(()));
+        assert_eq!(with(vec![1, 3], arm(0, 5), arm(1, 6)).check(), Err(GraphError::ChooseArmNotSend { at: 0 }));
+        assert_eq!(with(vec![1, 2], arm(0, 5), arm(0, 6)).check(), Err(GraphError::ChooseSamePeer { at: 0 }));
+        assert_eq!(with(vec![1, 2], arm(0, 5), arm(1, 5)).check(), Err(GraphError::DuplicateLabel { at: 0 }));
+        assert_eq!(with(vec![], arm(0, 5), arm(1, 6)).check(), Err(GraphError::EmptyChoice { at: 0 }));
+        assert!(matches!(with(vec![1, 9], arm(0, 5), arm(1, 6)).check(), Err(GraphError::OutOfRange { .. })));
     }
 
     #[test]

@@ -46,6 +46,14 @@ pub enum LocalType {
         from: String,
         branches: Vec<Branch>,
     },
+    /// Internal choice among sends to different peers: the role picks one
+    /// arm and performs it. Each arm is a [`LocalType::Send`] to its own
+    /// peer; the first labels of all arms are distinct, so the label sent
+    /// names the arm. (A choice whose branches all send to one peer is a
+    /// `Send` with several branches.)
+    Choose {
+        arms: Vec<LocalType>,
+    },
     /// Recursion binder `μ var. body`.
     Mu {
         var: String,
@@ -96,13 +104,24 @@ fn write_branches(f: &mut fmt::Formatter<'_>, peer: &str, op: &str, branches: &[
 }
 
 /// Compact one-line notation: `Seller!Title(String).Seller?Quote(Int).end`,
-/// `Seller!{Accept(String).end, Reject().end}`, `mu X.A!Ping().X`.
+/// `Seller!{Accept(String).end, Reject().end}`, `mu X.A!Ping().X`,
+/// `+{B!Ok().C!Ok().end, C!Quit().B!Quit().end}` (a choice among peers).
 impl fmt::Display for LocalType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LocalType::End => write!(f, "end"),
             LocalType::Send { to, branches } => write_branches(f, to, "!", branches),
             LocalType::Recv { from, branches } => write_branches(f, from, "?", branches),
+            LocalType::Choose { arms } => {
+                write!(f, "+{{")?;
+                for (i, arm) in arms.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{arm}")?;
+                }
+                write!(f, "}}")
+            }
             LocalType::Mu { var, body } => write!(f, "mu {var}.{body}"),
             LocalType::Var { var } => write!(f, "{var}"),
         }

@@ -56,6 +56,33 @@ fn write_body(out: &mut String, me: &str, ty: &LocalType, depth: usize) {
         LocalType::End => {}
         LocalType::Send { to, branches } => write_choice(out, me, me, "to", to, branches, depth),
         LocalType::Recv { from, branches } => write_choice(out, me, from, "from", from, branches, depth),
+        LocalType::Choose { arms } => {
+            // One branch per first message, whichever peer it goes to.
+            line(out, depth, &format!("choice at {me} {{"));
+            let mut first = true;
+            for arm in arms {
+                let sends: Vec<(&str, &Branch)> = match arm {
+                    LocalType::Send { to, branches } => branches.iter().map(|b| (to.as_str(), b)).collect(),
+                    _ => Vec::new(),
+                };
+                if sends.is_empty() {
+                    if !first {
+                        line(out, depth, "} or {");
+                    }
+                    first = false;
+                    write_body(out, me, arm, depth + 1);
+                }
+                for (to, b) in sends {
+                    if !first {
+                        line(out, depth, "} or {");
+                    }
+                    first = false;
+                    line(out, depth + 1, &message(b, "to", to));
+                    write_body(out, me, &b.cont, depth + 1);
+                }
+            }
+            line(out, depth, "}");
+        }
         LocalType::Mu { var, body } => {
             line(out, depth, &format!("rec {var} {{"));
             write_body(out, me, body, depth + 1);

@@ -28,8 +28,10 @@ pub enum ProjectionError {
     ChoiceSubjectNotSender { subject: String, span: Span },
     #[error("choice at `{subject}`: more than one branch begins with `{label}` to `{to}`")]
     DuplicateChoiceLabel { subject: String, label: String, to: String, span: Span },
-    #[error("choice at `{subject}`: branches begin with messages to different roles (`{first}` and `{other}`)")]
-    ChoiceMixedReceivers { subject: String, first: String, other: String, span: Span },
+    #[error(
+        "choice at `{subject}`: `{label}` begins one branch sent to `{first}` and another sent to `{other}`; canon needs the first labels of a choice's branches to be distinct"
+    )]
+    ChoiceLabelToSeveralRoles { subject: String, label: String, first: String, other: String, span: Span },
     #[error("choice at `{subject}` has no branches")]
     EmptyChoice { subject: String, span: Span },
     #[error("role `{role}` cannot tell the branches of this choice apart: it {detail}")]
@@ -48,12 +50,18 @@ pub enum ProjectionError {
     SelfCommunication { role: String, label: String, span: Span },
     #[error("role `{role}` invokes effects in `rec {var}` but takes no part in its messages, so it would loop forever")]
     SilentLoop { role: String, var: String, span: Span },
+    #[error(
+        "role `{role}` takes no part in the branches of this choice that repeat a loop, and in the others it {action} before receiving anything, so it could act before the choice is made"
+    )]
+    ActsBeforeEnabled { role: String, action: String, span: Span },
     #[error("`{label}` from `{from}` has a deadline of 0 rounds (`within 0`); a deadline must be at least 1")]
     ZeroTimeout { from: String, label: String, span: Span },
 }
 
 /// The projection and well-formedness codes (6101..), pinned by the codes
-/// snapshot test.
+/// snapshot test. 6103 (a choice whose branches begin with messages to
+/// different roles) is retired: such choices project to a choose among
+/// peers, and the code is not reused.
 pub const PROJECTION_CODES: &[CodeEntry] = &[
     CodeEntry {
         code: 6101,
@@ -64,11 +72,6 @@ pub const PROJECTION_CODES: &[CodeEntry] = &[
         code: 6102,
         name: "DuplicateChoiceLabel",
         summary: "two branches of a choice begin with the same label to the same role",
-    },
-    CodeEntry {
-        code: 6103,
-        name: "ChoiceMixedReceivers",
-        summary: "a choice's branches begin with messages to different roles",
     },
     CodeEntry { code: 6104, name: "EmptyChoice", summary: "a choice has no branches" },
     CodeEntry {
@@ -92,6 +95,16 @@ pub const PROJECTION_CODES: &[CodeEntry] = &[
         summary: "a role invokes effects in a loop it does not communicate in",
     },
     CodeEntry { code: 6113, name: "ZeroTimeout", summary: "a message deadline of 0 rounds (`within 0`)" },
+    CodeEntry {
+        code: 6114,
+        name: "ChoiceLabelToSeveralRoles",
+        summary: "one label begins two branches of a choice, sent to different roles",
+    },
+    CodeEntry {
+        code: 6115,
+        name: "ActsBeforeEnabled",
+        summary: "a role left out of a loop's repeating branches acts before it is told the choice",
+    },
 ];
 
 impl ErrorCode for ProjectionError {
@@ -99,7 +112,6 @@ impl ErrorCode for ProjectionError {
         match self {
             ProjectionError::ChoiceSubjectNotSender { .. } => 6101,
             ProjectionError::DuplicateChoiceLabel { .. } => 6102,
-            ProjectionError::ChoiceMixedReceivers { .. } => 6103,
             ProjectionError::EmptyChoice { .. } => 6104,
             ProjectionError::Unmergeable { .. } => 6105,
             ProjectionError::UnguardedRecursion { .. } => 6106,
@@ -110,6 +122,8 @@ impl ErrorCode for ProjectionError {
             ProjectionError::SelfCommunication { .. } => 6111,
             ProjectionError::SilentLoop { .. } => 6112,
             ProjectionError::ZeroTimeout { .. } => 6113,
+            ProjectionError::ChoiceLabelToSeveralRoles { .. } => 6114,
+            ProjectionError::ActsBeforeEnabled { .. } => 6115,
         }
     }
 }
@@ -120,7 +134,6 @@ impl ProjectionError {
         match self {
             ProjectionError::ChoiceSubjectNotSender { span, .. }
             | ProjectionError::DuplicateChoiceLabel { span, .. }
-            | ProjectionError::ChoiceMixedReceivers { span, .. }
             | ProjectionError::EmptyChoice { span, .. }
             | ProjectionError::Unmergeable { span, .. }
             | ProjectionError::UnguardedRecursion { span, .. }
@@ -130,7 +143,9 @@ impl ProjectionError {
             | ProjectionError::DuplicateRole { span, .. }
             | ProjectionError::SelfCommunication { span, .. }
             | ProjectionError::SilentLoop { span, .. }
-            | ProjectionError::ZeroTimeout { span, .. } => *span,
+            | ProjectionError::ZeroTimeout { span, .. }
+            | ProjectionError::ChoiceLabelToSeveralRoles { span, .. }
+            | ProjectionError::ActsBeforeEnabled { span, .. } => *span,
         }
     }
 
@@ -241,32 +256,44 @@ impl Projector<'_> {
         }
     }
 
-    /// The subject's view of a choice: one send whose branches are the
-    /// branches' first messages (well-formedness guarantees each branch
-    /// projects to a one-branch send to the same peer).
+    /// The subject's view of a choice: the branches' first messages grouped
+    /// by receiver. Branches that all send to one peer give one send whose
+    /// branches are those messages; branches that send to different peers
+    /// give a [`LocalAction::Choose`] with one send per peer, in order of
+    /// first appearance (well-formedness guarantees each branch projects to
+    /// a one-branch send). No label may begin two branches, whatever their
+    /// receivers: the label sent names the branch.
     fn select(&self, at: &str, projected: Vec<LocalAction>, span: Span) -> Result<LocalAction, ProjectionError> {
-        let mut peer: Option<String> = None;
-        let mut all = Vec::with_capacity(projected.len());
+        let mut groups: Vec<(String, Vec<crate::action::ActionBranch>)> = Vec::new();
+        let mut labels: Vec<(String, String)> = Vec::new();
         for p in projected {
             let LocalAction::Send { to, branches } = p else {
                 return Err(ProjectionError::ChoiceSubjectNotSender { subject: at.to_owned(), span });
             };
-            match &peer {
-                Some(first) if *first != to => {
-                    return Err(ProjectionError::ChoiceMixedReceivers {
+            for b in &branches {
+                if let Some((_, first)) = labels.iter().find(|(l, _)| *l == b.label)
+                    && *first != to
+                {
+                    return Err(ProjectionError::ChoiceLabelToSeveralRoles {
                         subject: at.to_owned(),
+                        label: b.label.clone(),
                         first: first.clone(),
-                        other: to,
+                        other: to.clone(),
                         span,
                     });
                 }
-                _ => peer = Some(to),
+                labels.push((b.label.clone(), to.clone()));
             }
-            all.extend(branches);
+            match groups.iter_mut().find(|(peer, _)| *peer == to) {
+                Some((_, all)) => all.extend(branches),
+                None => groups.push((to, branches)),
+            }
         }
-        match peer {
-            Some(to) => Ok(LocalAction::Send { to, branches: all }),
-            None => Err(ProjectionError::EmptyChoice { subject: at.to_owned(), span }),
+        let mut sends = groups.into_iter().map(|(to, branches)| LocalAction::Send { to, branches });
+        match (sends.next(), sends.len()) {
+            (None, _) => Err(ProjectionError::EmptyChoice { subject: at.to_owned(), span }),
+            (Some(only), 0) => Ok(only),
+            (Some(first), _) => Ok(LocalAction::Choose { arms: std::iter::once(first).chain(sends).collect() }),
         }
     }
 
@@ -287,8 +314,19 @@ impl Projector<'_> {
             let outermost = unguarded.iter().find(|v| jumps.iter().any(|j| j.is_silent_jump_to(v)));
             return Ok(outermost.map_or(LocalAction::End, |v| LocalAction::Var { var: v.clone() }));
         };
-        live.try_fold(first, |acc, p| {
+        let merged = live.try_fold(first, |acc, p| {
             acc.merge(&p).map_err(|c| ProjectionError::Unmergeable { role: self.role.to_owned(), detail: c.0, span })
-        })
+        })?;
+        // Branches were left out because this role takes no part in them:
+        // it learns which branch was taken only from a message it
+        // receives. If it would act first, it would act before the choice
+        // is made (once per pass of a loop it cannot see), which the global
+        // protocol does not allow.
+        if !jumps.is_empty()
+            && let Some(action) = merged.first_act()
+        {
+            return Err(ProjectionError::ActsBeforeEnabled { role: self.role.to_owned(), action, span });
+        }
+        Ok(merged)
     }
 }

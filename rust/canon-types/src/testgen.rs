@@ -101,7 +101,9 @@ impl Gen<'_> {
 
     /// `choice at s`: each branch is `s -> r: Li`, then `s` tells the informed
     /// third parties the branch, then a few messages between `s` and `r` only,
-    /// then a tail common to every branch.
+    /// then a tail common to every branch. Some branches tell the first
+    /// informed party before `r`, so branches may begin with messages to
+    /// different receivers.
     fn choice(&mut self, depth: u32) -> GlobalType {
         let s = self.role();
         let r = self.other(s);
@@ -115,17 +117,23 @@ impl Gen<'_> {
                     let (from, to) = if self.byte().is_multiple_of(2) { (s, r) } else { (r, s) };
                     g = self.msg(from, to, "Inner", g);
                 }
-                for &t in informed.iter().rev() {
+                // Some branches tell a third party first: their first
+                // messages then go to different receivers.
+                let tell_first = !informed.is_empty() && self.byte().is_multiple_of(2);
+                let later = if tell_first { &informed[1..] } else { &informed[..] };
+                for &t in later.iter().rev() {
                     g = self.msg(s, t, "Tell", g);
                 }
-                self.msg(s, r, "Pick", g)
+                let g = self.msg(s, r, "Pick", g);
+                if tell_first { self.msg(s, informed[0], "Tell", g) } else { g }
             })
             .collect();
         GlobalType::Choice { at: ROLES[s].into(), branches, span: Span::default() }
     }
 
     /// `rec X { prefix among P; choice at s { again: tell P; continue X } or
-    /// { exit: tell P; tail } }`. Roles outside `P` are pruned from the loop.
+    /// { exit: tell P; tell the others; tail } }`. Roles outside `P` are
+    /// pruned from the loop and wait for `s` to tell them it is over.
     fn rec(&mut self, depth: u32) -> GlobalType {
         let var = self.label("Loop");
         let s = self.role();
@@ -140,7 +148,12 @@ impl Gen<'_> {
             g.msg(s, r, prefix, body)
         };
         let again = branch(self, "Again", GlobalType::Continue { var: var.clone(), span: Span::default() });
-        let tail = self.global(depth - 1);
+        let mut tail = self.global(depth - 1);
+        // Roles outside the loop are told it ended before the tail, so that
+        // none acts before it is enabled (E6115).
+        for t in (0..self.k).rev().filter(|t| !members.contains(t)) {
+            tail = self.msg(s, t, "Over", tail);
+        }
         let exit = branch(self, "Exit", tail);
         let mut body = GlobalType::Choice { at: ROLES[s].into(), branches: vec![again, exit], span: Span::default() };
         for _ in 0..self.byte() % 3 {

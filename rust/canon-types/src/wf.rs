@@ -1,6 +1,6 @@
 //! Well-formedness of global types, checked before projection: roles are
 //! declared once and used, nobody talks to itself, every choice branch begins
-//! with its subject sending (to one receiver, with distinct labels), and every
+//! with its subject sending (with distinct labels), and every
 //! `continue` names an enclosing `rec` and is guarded by a message, and every
 //! deadline is at least one round.
 //!
@@ -109,8 +109,10 @@ impl Checker<'_> {
         }
     }
 
-    /// Every branch begins with `at` sending, all to one receiver, with
-    /// distinct labels.
+    /// Every branch begins with `at` sending, with distinct labels (the
+    /// branches may send to different receivers: each other role learns the
+    /// branch from the first message it receives, which projection's merge
+    /// checks).
     fn choice_heads(&self, at: &str, branches: &[GlobalType], span: Span) -> Result<(), ProjectionError> {
         if branches.is_empty() {
             return Err(ProjectionError::EmptyChoice { subject: at.to_owned(), span });
@@ -124,15 +126,16 @@ impl Checker<'_> {
             if from != at {
                 return Err(ProjectionError::ChoiceSubjectNotSender { subject: at.to_owned(), span: *head_span });
             }
-            if let Some((first, _)) = heads.first().filter(|(first, _)| first != to) {
-                return Err(ProjectionError::ChoiceMixedReceivers {
-                    subject: at.to_owned(),
-                    first: (*first).to_owned(),
-                    other: to.clone(),
-                    span: *head_span,
-                });
-            }
-            if heads.iter().any(|(_, l)| l == label) {
+            if let Some((first, _)) = heads.iter().find(|(_, l)| l == label) {
+                if first != to {
+                    return Err(ProjectionError::ChoiceLabelToSeveralRoles {
+                        subject: at.to_owned(),
+                        label: label.clone(),
+                        first: (*first).to_owned(),
+                        other: to.clone(),
+                        span: *head_span,
+                    });
+                }
                 return Err(ProjectionError::DuplicateChoiceLabel {
                     subject: at.to_owned(),
                     label: label.clone(),

@@ -93,6 +93,7 @@ fn dual(ty: &LocalType, me: &str) -> LocalType {
         LocalType::Recv { branches: bs, .. } => LocalType::Send { to: me.into(), branches: branches(bs) },
         LocalType::Mu { var, body } => LocalType::Mu { var: var.clone(), body: Box::new(dual(body, me)) },
         LocalType::Var { var } => LocalType::Var { var: var.clone() },
+        LocalType::Choose { .. } => panic!("a two-party protocol has no choice among peers"),
     }
 }
 

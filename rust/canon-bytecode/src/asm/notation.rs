@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! ty      := "end" | "mu" NAME "." ty | NAME | NAME ("!" | "?") choice
+//!          | "+" "{" ty ("," ty)* "}"          (a choice among peers)
 //! choice  := branch | "{" branch ("," branch)* "}"
 //! branch  := NAME "(" [item ("," item)*] ")" "." ty
 //! item    := [NAME ":"] NAME
@@ -41,6 +42,9 @@ fn ty(c: &mut Cursor<'_>, depth: usize) -> Result<LocalType, AsmError> {
     if depth > MAX_DEPTH {
         return Err(c.err(AsmErrorKind::TooDeep));
     }
+    if c.peek() == Some(&Tok::Punct('+')) {
+        return choose(c, depth);
+    }
     let keyword = matches!(c.peek(), Some(Tok::Ident(_)));
     let head = name(c, "a local type")?;
     match c.peek() {
@@ -60,6 +64,21 @@ fn ty(c: &mut Cursor<'_>, depth: usize) -> Result<LocalType, AsmError> {
         }
         _ => Ok(LocalType::Var { var: head }),
     }
+}
+
+/// `+{ty, ..}` (kept out of `ty` so that its stack frame stays small).
+#[inline(never)]
+fn choose(c: &mut Cursor<'_>, depth: usize) -> Result<LocalType, AsmError> {
+    c.bump();
+    let mut arms = Vec::new();
+    for mut item in c.group('{', "`{`")? {
+        arms.push(ty(&mut item, depth + 1)?);
+        item.finish()?;
+    }
+    if arms.is_empty() {
+        return Err(c.expected("at least one arm"));
+    }
+    Ok(LocalType::Choose { arms })
 }
 
 fn choice(c: &mut Cursor<'_>, depth: usize) -> Result<Vec<Branch>, AsmError> {

@@ -142,9 +142,9 @@ impl Assembler {
     }
 
     /// An explicit type node: `end`, `send PEER { L(T, ..) -> N, .. }`,
-    /// `recv PEER { .. }`, `mu VAR -> N`, `var N`.
+    /// `recv PEER { .. }`, `choose { N, .. }`, `mu VAR -> N`, `var N`.
     pub(crate) fn type_node(&mut self, c: &mut Cursor<'_>) -> Result<TypeNode, AsmError> {
-        let what = "a type node (end, send, recv, mu, var)";
+        let what = "a type node (end, send, recv, choose, mu, var)";
         let kind = c.ident(what)?;
         Ok(match kind {
             "end" => TypeNode::End,
@@ -160,6 +160,14 @@ impl Assembler {
                 TypeNode::Mu { var, body: TypeId(c.number("a type index")?) }
             }
             "var" => TypeNode::Var { mu: TypeId(c.number("a type index")?) },
+            "choose" => {
+                let mut arms = Vec::new();
+                for mut a in c.group('{', "`{`")? {
+                    arms.push(TypeId(a.number("a type index")?));
+                    a.finish()?;
+                }
+                TypeNode::Choose { arms }
+            }
             _ => {
                 let mut back = c.clone();
                 back.step_back();

@@ -5,7 +5,8 @@
 //! The check explores the composition of the opened types: one state is the
 //! current (resolved) type of every role and the content of every directed
 //! edge (FIFO, each message the sender's branch). A role at a send may push
-//! any of its branches onto the edge to its peer (up to
+//! any of its branches onto the edge to its peer (at a choose, any branch of
+//! any arm onto the edge to that arm's peer; up to
 //! [`COHERENCE_EDGE_BOUND`] messages per edge); a role at a receive takes
 //! the front message of the edge from its peer. Errors:
 //! - a receive whose front message has a label the receiver does not
@@ -80,47 +81,52 @@ pub(super) fn check_coherence(c: &ProcCheck<'_>, i: u32, instr: &Instr) -> Resul
             )));
         }
         for r in 0..n {
-            match g.get(state.types[r]) {
-                Some(TypeNode::Send { peer, branches }) => {
-                    let Some(p) = index(*peer) else { continue };
-                    let e = r * n + p;
-                    if state.edges[e].len() >= COHERENCE_EDGE_BOUND {
-                        continue;
-                    }
-                    for (b, br) in branches.iter().enumerate() {
-                        let mut next = state.clone();
-                        next.edges[e].push((state.types[r], b as u32));
-                        next.types[r] = resolve(br.cont)?;
-                        queue.push_back(next);
-                    }
+            // A send node, or each arm of a choose: this role may push any
+            // of its branches onto the edge to that arm's peer.
+            let sends: &[TypeId] = match g.get(state.types[r]) {
+                Some(TypeNode::Send { .. }) => std::slice::from_ref(&state.types[r]),
+                Some(TypeNode::Choose { arms }) => arms,
+                _ => &[],
+            };
+            for &node in sends {
+                let Some(TypeNode::Send { peer, branches }) = g.get(node) else { continue };
+                let Some(p) = index(*peer) else { continue };
+                let e = r * n + p;
+                if state.edges[e].len() >= COHERENCE_EDGE_BOUND {
+                    continue;
                 }
-                Some(TypeNode::Recv { peer, branches }) => {
-                    let Some(p) = index(*peer) else { continue };
-                    let e = p * n + r;
-                    let Some(&front) = state.edges[e].first() else { continue };
-                    let Some(sent) = branch(front) else { continue };
-                    let Some(got) = branches.iter().find(|b| b.label == sent.label) else {
-                        return Err(incoherent(format!(
-                            "{} may send {} to {}, which does not receive it there",
-                            name(roles[p]),
-                            name(sent.label),
-                            name(roles[r])
-                        )));
-                    };
-                    if got.payload != sent.payload {
-                        return Err(incoherent(format!(
-                            "{} and {} disagree on the payload of {}",
-                            name(roles[p]),
-                            name(roles[r]),
-                            name(sent.label)
-                        )));
-                    }
+                for (b, br) in branches.iter().enumerate() {
                     let mut next = state.clone();
-                    next.edges[e].remove(0);
-                    next.types[r] = resolve(got.cont)?;
+                    next.edges[e].push((node, b as u32));
+                    next.types[r] = resolve(br.cont)?;
                     queue.push_back(next);
                 }
-                _ => {}
+            }
+            if let Some(TypeNode::Recv { peer, branches }) = g.get(state.types[r]) {
+                let Some(p) = index(*peer) else { continue };
+                let e = p * n + r;
+                let Some(&front) = state.edges[e].first() else { continue };
+                let Some(sent) = branch(front) else { continue };
+                let Some(got) = branches.iter().find(|b| b.label == sent.label) else {
+                    return Err(incoherent(format!(
+                        "{} may send {} to {}, which does not receive it there",
+                        name(roles[p]),
+                        name(sent.label),
+                        name(roles[r])
+                    )));
+                };
+                if got.payload != sent.payload {
+                    return Err(incoherent(format!(
+                        "{} and {} disagree on the payload of {}",
+                        name(roles[p]),
+                        name(roles[r]),
+                        name(sent.label)
+                    )));
+                }
+                let mut next = state.clone();
+                next.edges[e].remove(0);
+                next.types[r] = resolve(got.cont)?;
+                queue.push_back(next);
             }
         }
     }

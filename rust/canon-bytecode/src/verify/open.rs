@@ -96,6 +96,10 @@ fn check_peers(c: &ProcCheck<'_>, i: u32, roles: &[SymId], role: SymId, root: Ty
             TypeNode::End => {}
             TypeNode::Mu { body, .. } => stack.push(*body),
             TypeNode::Var { mu } => stack.push(*mu),
+            TypeNode::Choose { arms } => {
+                c.spend(i, arms.len() as u64)?;
+                stack.extend(arms.iter().rev());
+            }
             TypeNode::Send { peer, branches } | TypeNode::Recv { peer, branches } => {
                 if *peer == role {
                     return Err(VerifyError::SelfCommunication { at: c.at(Some(i)), role: c.m.sym(role).into() });

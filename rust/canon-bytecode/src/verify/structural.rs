@@ -47,7 +47,7 @@ fn check_type_syms(m: &Module, work: &Work) -> Result<(), VerifyError> {
     for (at, node) in m.types.nodes.iter().enumerate() {
         work.add(1);
         let syms: Vec<SymId> = match node {
-            TypeNode::End | TypeNode::Var { .. } => Vec::new(),
+            TypeNode::End | TypeNode::Var { .. } | TypeNode::Choose { .. } => Vec::new(),
             TypeNode::Mu { var, .. } => vec![*var],
             TypeNode::Send { peer, branches } | TypeNode::Recv { peer, branches } => std::iter::once(*peer)
                 .chain(branches.iter().flat_map(|b| std::iter::once(b.label).chain(b.payload.iter().copied())))

@@ -41,6 +41,11 @@ pub(super) fn equivalent(
         }
         let (bx, by) = match (&graph.nodes[x.0 as usize], &graph.nodes[y.0 as usize]) {
             (TypeNode::End, TypeNode::End) => continue,
+            (TypeNode::Choose { arms: ax }, TypeNode::Choose { arms: ay }) if ax.len() == ay.len() => {
+                spend(ax.len() as u64)?;
+                stack.extend(ax.iter().zip(ay).map(|(a, b)| (*a, *b)));
+                continue;
+            }
             (TypeNode::Send { peer: p, branches: bx }, TypeNode::Send { peer: q, branches: by })
             | (TypeNode::Recv { peer: p, branches: bx }, TypeNode::Recv { peer: q, branches: by })
                 if p == q && bx.len() == by.len() =>

@@ -226,6 +226,19 @@ impl<'a> Walker<'a> {
                 Err(VerifyError::SendWhereRecvExpected { at: self.err_at(i), reg, peer: self.name(*peer) })
             }
             TypeNode::Send { branches, .. } => self.branch_cont(i, reg, t, branches, label).map(Some),
+            TypeNode::Choose { arms } => {
+                // Each arm is a `Send` node (checked with the type table);
+                // arms' labels are distinct, so at most one offers `label`.
+                for &arm in arms {
+                    if let TypeNode::Send { branches, .. } = self.node(arm) {
+                        self.spend(LabelIndex::find_cost(branches.len()))?;
+                        if let Some(b) = self.labels.find(arm, branches, label) {
+                            return Ok(Some(self.resolved[b.cont.0 as usize]));
+                        }
+                    }
+                }
+                Err(VerifyError::LabelNotOffered { at: self.err_at(i), reg, label: self.name(label) })
+            }
             TypeNode::Mu { .. } | TypeNode::Var { .. } => Ok(None),
         }
     }
@@ -243,6 +256,13 @@ impl<'a> Walker<'a> {
             TypeNode::End => Err(VerifyError::ActionAfterEnd { at: self.err_at(i), reg }),
             TypeNode::Send { peer, .. } => {
                 Err(VerifyError::RecvWhereSendExpected { at: self.err_at(i), reg, peer: self.name(*peer) })
+            }
+            TypeNode::Choose { arms } => {
+                let peer = match arms.first().map(|&a| self.node(a)) {
+                    Some(TypeNode::Send { peer, .. }) => self.name(*peer),
+                    _ => String::new(),
+                };
+                Err(VerifyError::RecvWhereSendExpected { at: self.err_at(i), reg, peer })
             }
             TypeNode::Recv { branches, .. } => Ok(Some((t, branches))),
             TypeNode::Mu { .. } | TypeNode::Var { .. } => Ok(None),

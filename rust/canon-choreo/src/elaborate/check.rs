@@ -16,14 +16,19 @@ pub(super) type Table<'a> = BTreeMap<&'a str, &'a ProtocolDecl>;
 
 pub(super) struct Checker<'a> {
     table: &'a Table<'a>,
+    exits: &'a Exits<'a>,
     decl: &'a ProtocolDecl,
     labels: Vec<&'a str>,
     pub(super) diags: Vec<Diagnostic>,
 }
 
 /// Checks one protocol, returning its diagnostics.
-pub(super) fn check_protocol<'a>(table: &'a Table<'a>, decl: &'a ProtocolDecl) -> Vec<Diagnostic> {
-    let mut c = Checker { table, decl, labels: Vec::new(), diags: Vec::new() };
+pub(super) fn check_protocol<'a>(
+    table: &'a Table<'a>,
+    exits: &'a Exits<'a>,
+    decl: &'a ProtocolDecl,
+) -> Vec<Diagnostic> {
+    let mut c = Checker { table, exits, decl, labels: Vec::new(), diags: Vec::new() };
     c.roles();
     c.buffers();
     c.block(&decl.body);
@@ -33,20 +38,49 @@ pub(super) fn check_protocol<'a>(table: &'a Table<'a>, decl: &'a ProtocolDecl) -
     c.diags
 }
 
-/// Whether control can leave `stmt` at its end (rather than only jumping
-/// back with `continue`): Scribble's rule for reachability.
-pub(super) fn falls_through(stmt: &Stmt) -> bool {
-    match stmt {
-        Stmt::Continue(_) => false,
-        Stmt::Rec(r) => block_falls_through(&r.body),
-        Stmt::Choice(c) => c.branches.iter().any(block_falls_through),
-        Stmt::Message(_) | Stmt::Do(_) | Stmt::Invoke(_) | Stmt::Disconnect(_) => true,
+/// Which protocols of a file may end (some path reaches the end of the body
+/// rather than only jumping back): the least fixpoint over `do`, so a
+/// protocol whose every path ends in `continue` or in a `do` of a protocol
+/// that never ends, itself included, never ends. Each round only turns
+/// protocols from "never" to "may", so it stops after at most one round per
+/// protocol.
+pub(super) type Exits<'a> = BTreeMap<&'a str, bool>;
+
+pub(super) fn protocol_exits<'a>(table: &Table<'a>) -> Exits<'a> {
+    let mut exits: Exits<'a> = table.keys().map(|k| (*k, false)).collect();
+    loop {
+        let mut changed = false;
+        for (name, decl) in table {
+            if !exits[name] && block_falls_through(&decl.body, &exits) {
+                exits.insert(name, true);
+                changed = true;
+            }
+        }
+        if !changed {
+            return exits;
+        }
     }
 }
 
-fn block_falls_through(block: &Block) -> bool {
-    block.stmts.last().is_none_or(falls_through)
+/// Whether control can leave `stmt` at its end (rather than only jumping
+/// back with `continue`, or entering a protocol that never ends): Scribble's
+/// rule for reachability.
+pub(super) fn falls_through(stmt: &Stmt, exits: &Exits<'_>) -> bool {
+    match stmt {
+        Stmt::Continue(_) => false,
+        Stmt::Rec(r) => block_falls_through(&r.body, exits),
+        Stmt::Choice(c) => c.branches.iter().any(|b| block_falls_through(b, exits)),
+        // An undefined protocol is reported on its own.
+        Stmt::Do(d) => exits.get(d.protocol.name.as_str()).copied().unwrap_or(true),
+        Stmt::Message(_) | Stmt::Invoke(_) | Stmt::Disconnect(_) => true,
+    }
 }
+
+fn block_falls_through(block: &Block, exits: &Exits<'_>) -> bool {
+    block.stmts.last().is_none_or(|s| falls_through(s, exits))
+}
+
+const LOOP_NOTE: &str = "every path of the loop ends in `continue`, so nothing after it runs";
 
 /// The connections of an explicit protocol at one point: those open on
 /// every path here (`surely`) and on some path (`maybe`); pairs are sorted.
@@ -229,13 +263,19 @@ impl<'a> Checker<'a> {
                     .with_note("`continue` must be the last statement of its block");
                 self.diags.push(d);
             }
-            if i > 0 && !matches!(block.stmts[i - 1], Stmt::Continue(_)) && !falls_through(&block.stmts[i - 1]) {
-                let what = match &block.stmts[i - 1] {
-                    Stmt::Rec(r) => format!("`rec {}`, whose body never exits", r.label.name),
-                    _ => "a `choice` whose every branch ends in `continue`".to_owned(),
+            if i > 0
+                && !matches!(block.stmts[i - 1], Stmt::Continue(_))
+                && !falls_through(&block.stmts[i - 1], self.exits)
+            {
+                let (what, note) = match &block.stmts[i - 1] {
+                    Stmt::Rec(r) => (format!("`rec {}`, whose body never exits", r.label.name), LOOP_NOTE),
+                    Stmt::Do(d) => (
+                        format!("`do {}`, a protocol that never ends", d.protocol.name),
+                        "every path of that protocol ends in `continue` or in a `do` of a protocol that never ends, so nothing after the `do` runs",
+                    ),
+                    _ => ("a `choice` whose every branch ends in `continue`".to_owned(), LOOP_NOTE),
                 };
                 let msg = format!("unreachable statement after {what}");
-                let note = "every path of the loop ends in `continue`, so nothing after it runs";
                 self.diags.push(Diagnostic::new(Code::UnreachableAfterLoop, stmt.span(), msg).with_note(note));
                 // Report the first unreachable statement only.
                 for s in &block.stmts[i..] {

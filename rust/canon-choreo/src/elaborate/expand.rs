@@ -275,7 +275,9 @@ impl Expander<'_> {
         if let Some(i) = self.frames.iter().rposition(|f| f.proto == name && f.args == args && f.param_key == key) {
             if !(tail && self.frames[i + 1..].iter().all(|f| f.caller_tail)) {
                 let msg = format!("recursive `do {name}` is followed by more interactions");
-                let note = "a recursive `do` must be the last statement of its protocol (tail recursion)";
+                let note = "a recursive `do` must be the last statement of its protocol (tail recursion): it \
+                            becomes a loop, and with interactions after it every pass would have to remember \
+                            what is still owed, which no finite local type can say";
                 return Err(Diagnostic::new(Code::NonTailRecursiveDo, d.span, msg).with_note(note));
             }
             self.charge(1, d.span)?;

@@ -209,3 +209,26 @@ fn spans_point_at_the_statement() {
     assert_eq!(&src[span.start as usize..span.end as usize], "M() from A to B;");
     assert_ne!(*span, Span::default());
 }
+
+#[test]
+fn a_statement_after_a_do_of_a_protocol_that_never_ends_is_unreachable() {
+    let never = "aux global protocol Serve(role C, role S) { Req() from C to S; do Serve(C, S); }";
+    let src = format!("global protocol P(role C, role S) {{ do Serve(C, S); Bye() from C to S; }}\n{never}");
+    assert_eq!(codes(&src), [6022]);
+    // Through a chain of `do`s and inside a `rec`: still never ends.
+    let src = format!(
+        "global protocol P(role C, role S) {{ rec L {{ do Mid(C, S); }} Bye() from C to S; }}\n\
+         aux global protocol Mid(role C, role S) {{ Hi() from C to S; do Serve(C, S); }}\n{never}"
+    );
+    assert_eq!(codes(&src), [6022]);
+    // A protocol with an exiting branch may end: what follows is reachable.
+    let src = "global protocol P(role C, role S) { do Serve(C, S); Bye() from C to S; }
+        aux global protocol Serve(role C, role S) {
+          choice at C { Req() from C to S; do Serve(C, S); } or { Stop() from C to S; } }";
+    assert_eq!(codes(src), Vec::<u16>::new());
+    // Mutual recursion with no exit never ends either.
+    let src = "global protocol P(role C, role S) { do Ping(C, S); Bye() from C to S; }
+        aux global protocol Ping(role C, role S) { A() from C to S; do Pong(C, S); }
+        aux global protocol Pong(role C, role S) { B() from S to C; do Ping(C, S); }";
+    assert_eq!(codes(src), [6022]);
+}
