@@ -263,6 +263,9 @@ impl SessionStore {
             PushOutcome::Overwritten => SendOutcome::Sent { to, seq, overwrote: true, signature },
         };
         edge.send_seq += 1;
+        if matches!(outcome, SendOutcome::Dropped { .. } | SendOutcome::Sent { overwrote: true, .. }) {
+            edge.lost += 1;
+        }
         if matches!(outcome, SendOutcome::Sent { .. }) && !edge.dirty {
             edge.dirty = true;
             self.dirty.push((n, edge_index as u32));

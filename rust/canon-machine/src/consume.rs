@@ -37,12 +37,13 @@ pub struct Transport<'s> {
 
 /// One session's replay-consumption state. Grows by one identity per message
 /// received under `Nullifier` (bounded by `max_nullifiers_per_session`) and by
-/// one counter per directed edge under `Sequence`; emptied when the session ends.
+/// one counter per directed edge in use under either mode; emptied when the
+/// session ends.
 #[derive(Debug, Clone, Default)]
 pub struct Consumption {
-    /// Next expected seq per edge `[from * n + to]` (`Sequence` only).
+    /// Next expected seq per edge in use (indexed like `SessionBody::edges`).
     next_seq: Vec<u64>,
-    /// Whether the session runs under [`ReplayMode::Sequence`].
+    /// Whether the session runs under a replay mode (both keep `next_seq`).
     sequence: bool,
     /// Identities consumed (`Nullifier` only).
     nullifiers: BTreeSet<[u8; 32]>,
@@ -63,7 +64,7 @@ impl Consumption {
     /// in use (indexed like `SessionBody::edges`), grown as edges appear.
     pub(crate) fn reset(&mut self, mode: ReplayMode) {
         self.prune();
-        self.sequence = mode == ReplayMode::Sequence;
+        self.sequence = mode != ReplayMode::Off;
     }
 
     /// Drops every counter and identity (session end).
@@ -89,17 +90,21 @@ impl Consumption {
         self.root
     }
 
-    /// The next expected seq on edge `edge` (`Sequence` mode).
+    /// The next expected seq on edge `edge` (under a replay mode).
     pub fn next_seq(&self, edge: usize) -> Option<u64> {
         self.sequence.then(|| self.next_seq.get(edge).copied().unwrap_or(0))
     }
 
+    /// `lost`: messages the edge's own buffer policy discarded (`Dropped`,
+    /// `Overwritten`) that no delivery has skipped over yet.
+    #[allow(clippy::too_many_arguments)]
     fn check(
         &self,
         tr: &Transport<'_>,
         ep: Endpoint,
         from: u16,
         edge: usize,
+        lost: u64,
         msg: &Message,
         id: &[u8; 32],
     ) -> Result<(), Fault> {
@@ -114,8 +119,14 @@ impl Consumption {
                 }
             }
             ReplayMode::Nullifier => {
+                // A message's seq may pass the next expected one only by as
+                // many messages as the buffer itself discarded: anything else
+                // is a message the transport lost or delivered out of order.
+                let expected = self.next_seq(edge).unwrap_or(0);
                 if self.nullifiers.contains(id) {
                     Err(Fault::NullifierReused { ep, from, seq: msg.seq })
+                } else if msg.seq < expected || msg.seq - expected > lost {
+                    Err(Fault::SequenceGap { ep, from, expected, found: msg.seq })
                 } else if self.nullifiers.len() >= tr.max_nullifiers as usize {
                     Err(Fault::NullifierSetFull { ep, max: tr.max_nullifiers })
                 } else {
@@ -126,17 +137,14 @@ impl Consumption {
     }
 
     fn commit(&mut self, mode: ReplayMode, edge: usize, seq: u64, id: [u8; 32]) -> Consumed {
-        match mode {
-            ReplayMode::Sequence => {
-                if self.next_seq.len() <= edge {
-                    self.next_seq.resize(edge + 1, 0);
-                }
-                self.next_seq[edge] = seq + 1;
+        if mode != ReplayMode::Off {
+            if self.next_seq.len() <= edge {
+                self.next_seq.resize(edge + 1, 0);
             }
-            ReplayMode::Nullifier => {
-                self.nullifiers.insert(id);
-            }
-            ReplayMode::Off => {}
+            self.next_seq[edge] = seq + 1;
+        }
+        if mode == ReplayMode::Nullifier {
+            self.nullifiers.insert(id);
         }
         let pre_root = self.root;
         self.root = Sha256::new().chain_update(pre_root).chain_update(id).finalize().into();
@@ -188,7 +196,8 @@ pub(crate) fn admit(
     }
     let id = identity(tr.envelope);
     let edge = body.edge_index(from, ep.role).unwrap_or(usize::MAX);
-    body.consumption.check(tr, ep, from, edge, msg, &id)?;
+    let lost = body.edges.get(edge).map_or(0, |e| e.lost);
+    body.consumption.check(tr, ep, from, edge, lost, msg, &id)?;
     Ok(Some(id))
 }
 
@@ -198,6 +207,10 @@ impl SessionStore {
     pub fn consume(&mut self, mode: ReplayMode, ep: Endpoint, from: u16, seq: u64, id: [u8; 32]) -> Option<Consumed> {
         let body = &mut self.get_mut(ep.sid)?.body;
         let edge = body.edge_index(from, ep.role)?;
+        // A delivery past the next expected seq skips messages the buffer discarded.
+        let skipped = body.consumption.next_seq(edge).map_or(0, |next| seq.saturating_sub(next));
+        let e = &mut body.edges[edge];
+        e.lost = e.lost.saturating_sub(skipped);
         Some(body.consumption.commit(mode, edge, seq, id))
     }
 

@@ -231,7 +231,11 @@ pub const FAULT_CODES: &[CodeEntry] = &[
         summary: "a received message's signature is missing or does not verify",
     },
     CodeEntry { code: 3029, name: "ReplayedSequence", summary: "sequence mode: a message seq below the next expected" },
-    CodeEntry { code: 3030, name: "SequenceGap", summary: "sequence mode: a message seq above the next expected" },
+    CodeEntry {
+        code: 3030,
+        name: "SequenceGap",
+        summary: "sequence or nullifier mode: a message lost or out of order on its edge",
+    },
     CodeEntry { code: 3031, name: "NullifierReused", summary: "nullifier mode: a message identity consumed before" },
     CodeEntry { code: 3032, name: "NullifierSetFull", summary: "nullifier mode: max_nullifiers_per_session reached" },
     CodeEntry { code: 3033, name: "HostEndpoint", summary: "a host answer contains an endpoint value" },

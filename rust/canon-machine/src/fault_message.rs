@@ -218,7 +218,7 @@ impl Fault {
             ),
             Fault::SequenceGap { ep, from, expected, found } => write!(
                 f,
-                "endpoint {}: message seq {found} from {} skips ahead of the expected {expected}",
+                "endpoint {}: message seq {found} from {} is out of order: the next expected is {expected} (a message was lost or reordered)",
                 n.ep(ep),
                 n.role(from)
             ),

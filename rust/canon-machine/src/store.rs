@@ -60,6 +60,10 @@ pub struct Edge {
     pub send_seq: u64,
     /// Messages delivered on the edge.
     pub recv_seq: u64,
+    /// Messages the buffer's own policy discarded (`Dropped`, `Overwritten`)
+    /// that no delivery has skipped over yet: how far a delivery may pass the
+    /// next expected seq under `ReplayMode::Nullifier`.
+    pub(crate) lost: u64,
     /// Whether the edge is on the store's dirty list for the next barrier.
     pub(crate) dirty: bool,
     /// A message the transport holds back (`Injection::Reorder`) until the
@@ -76,7 +80,15 @@ pub(crate) const NO_WAITER: u32 = u32::MAX;
 
 impl Default for Edge {
     fn default() -> Self {
-        Edge { buffer: BoundedBuffer::default(), send_seq: 0, recv_seq: 0, dirty: false, held: None, waiter: NO_WAITER }
+        Edge {
+            buffer: BoundedBuffer::default(),
+            send_seq: 0,
+            recv_seq: 0,
+            lost: 0,
+            dirty: false,
+            held: None,
+            waiter: NO_WAITER,
+        }
     }
 }
 
@@ -442,6 +454,7 @@ impl SessionStore {
             edge.held = None;
             edge.send_seq = 0;
             edge.recv_seq = 0;
+            edge.lost = 0;
             edge.dirty = false;
             edge.waiter = NO_WAITER;
         }

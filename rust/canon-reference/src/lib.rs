@@ -93,8 +93,12 @@ struct Edge {
     queue: VecDeque<Message>,
     /// Next sequence number to give a message on this edge.
     next_seq: u64,
-    /// Next sequence number the receiver expects (sequence mode).
+    /// Next sequence number the receiver expects (sequence and nullifier modes).
     expected_seq: u64,
+    /// Messages this buffer discarded (`Dropped`, `Overwritten`) that no
+    /// delivery has skipped yet: how far past `expected_seq` a delivery may
+    /// be in nullifier mode.
+    lost: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,6 +53,7 @@ impl Reference<'_> {
                     capacity: config.capacity,
                     queue: VecDeque::new(),
                     next_seq: 0,
+                    lost: 0,
                     expected_seq: 0,
                 });
             }
@@ -138,9 +139,13 @@ impl Reference<'_> {
             Fate::Overwrite => {
                 let old = edge.queue.pop_front();
                 edge.queue.push_back(message);
+                edge.lost += u64::from(old.is_some());
                 old.map(|_| ())
             }
-            Fate::Drop => None,
+            Fate::Drop => {
+                edge.lost += 1;
+                None
+            }
         };
         s.types[usize::from(e.role)] = b.cont;
         // A dropped message is recorded as `Dropped` instead of `Sent`: it
@@ -240,6 +245,10 @@ impl Reference<'_> {
                 if s.nullifiers.contains(&identity) {
                     return Err(Fault { code: code::NULLIFIER_REUSED, at: Some(e) });
                 }
+                // Past the next expected seq only by what the buffer discarded.
+                if m.seq < edge.expected_seq || m.seq - edge.expected_seq > edge.lost {
+                    return Err(Fault { code: code::SEQUENCE_GAP, at: Some(e) });
+                }
                 if s.nullifiers.len() as u64 >= u64::from(self.config.limits.max_nullifiers_per_session) {
                     return Err(Fault { code: code::NULLIFIER_SET_FULL, at: Some(e) });
                 }
@@ -263,6 +272,7 @@ impl Reference<'_> {
         let s = self.session_mut(e.sid).expect("checked");
         let edge = &mut s.edges[usize::from(from)][usize::from(e.role)];
         edge.queue.pop_front();
+        edge.lost -= m.seq.saturating_sub(edge.expected_seq).min(edge.lost);
         edge.expected_seq = m.seq + 1;
         s.types[usize::from(e.role)] = b.cont;
         let pre_root = s.root;

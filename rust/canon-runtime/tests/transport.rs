@@ -96,7 +96,9 @@ fn want(auth: Auth, mode: ReplayMode, inj: Injection) -> Want {
         (I::Duplicate, M::Off) => Want::Completed(vec![0, 0, 1]),
         (I::Duplicate, M::Sequence) => Want::Fault(3029),
         (I::Duplicate, M::Nullifier) => Want::Fault(3031),
-        (I::Reorder, M::Sequence) | (I::Drop, M::Sequence) => Want::Fault(3030),
+        // Both replay modes detect a lost or out-of-order message: the next
+        // delivery is past the next expected seq (SequenceGap).
+        (I::Reorder | I::Drop, M::Sequence | M::Nullifier) => Want::Fault(3030),
         (I::Reorder, _) => Want::Completed(vec![1, 0, 2]),
         (I::Drop, _) => Want::Stalled(vec![1, 2]),
     }
@@ -259,8 +261,8 @@ fn consumption_state_is_pruned_when_sessions_close() {
             peak = peak.max(group.store().consumption_len());
         }
         assert_eq!(*group.status(), GroupStatus::Completed);
-        // Sequence: one counter per edge in use (only A → B); nullifier: 3 identities.
-        assert_eq!(peak, if mode == ReplayMode::Sequence { 1 } else { 3 }, "{mode:?}");
+        // One counter per edge in use (only A → B); nullifier also holds 3 identities.
+        assert_eq!(peak, if mode == ReplayMode::Sequence { 1 } else { 1 + 3 }, "{mode:?}");
         assert_eq!(group.store().consumption_len(), 0, "{mode:?}: pruned at close");
     }
 }
@@ -392,4 +394,65 @@ fn an_edited_round_batched_message_does_not_verify_offline() {
     let mut edited = replay.clone();
     edited.events.remove(sent[1]);
     assert!(verify_signatures(&run_id, &edited.events).is_err());
+}
+
+/// A streams three messages in one round over a latest-value edge of
+/// capacity 1, then one more a round later (before B, which runs after A,
+/// reads). The buffer itself discards seqs 0, 1 and 2 (`Overwritten`):
+/// nullifier mode lets a delivery pass exactly the seqs the buffer
+/// discarded, so B takes 3 with no fault (and then waits for messages that
+/// were lost) — while a transport loss is a gap.
+const LATEST: &str = "
+.type ta = B!M(Int).B!M(Int).B!M(Int).B!M(Int).end
+.type tb = A?M(Int).A?M(Int).A?M(Int).A?M(Int).end
+
+.entry main
+
+.proc main() regs 2
+    open roles [A, B], types [ta, tb], handlers [default, default], dsts [r0, r1], buffers [A -> B latest drop cap 1]
+    spawn role_a, [r0]
+    spawn role_b, [r1]
+    halt
+.end
+
+.proc role_a(ep ta) regs 2
+    produce r1, r0, M
+    send r0, M, r1
+    send r0, M, r1
+    send r0, M, r1
+    yield
+    send r0, M, r1
+    close r0
+    halt
+.end
+
+.proc role_b(ep tb) regs 2
+    recv r0, M, r1
+    recv r0, M, r1
+    recv r0, M, r1
+    recv r0, M, r1
+    close r0
+    halt
+.end
+";
+
+#[test]
+fn nullifier_mode_passes_buffer_losses_and_refuses_transport_losses() {
+    let program =
+        Arc::new(canon_bytecode::verify(canon_bytecode::assemble(LATEST).expect("assembles")).expect("verifies"));
+    let run = |inject: Option<(u64, Injection)>| {
+        let mut machine = Machine::new(config(Auth::None, ReplayMode::Nullifier));
+        let g = machine.load(&program, Box::new(SeededHost::new(1))).expect("one program");
+        if let (Some(group), Some((nth, inj))) = (machine.group_mut(g), inject) {
+            group.inject(nth, inj);
+        }
+        let outcome = CooperativeRunner.run(&mut machine);
+        let replay = Replay::decode(outcome.replay_bytes()).expect("decodes");
+        (outcome.groups[0].faults.first().map(|f| f.fault.code()), received_seqs(&replay))
+    };
+    assert_eq!(run(None), (None, vec![3]), "the buffer's own losses are not gaps");
+    // The transport loses seq 2 (the group's 3rd sent message, after the
+    // buffer discarded 0 and 1): seq 3 arrives three past the next expected
+    // one with only two discarded by the buffer.
+    assert_eq!(run(Some((2, Injection::Drop))), (Some(3030), vec![]));
 }
