@@ -70,10 +70,11 @@ fn canon_cmd() -> Command {
     cmd
 }
 
-/// A worker with a short ack deadline; its stderr goes to `log`.
-fn start_worker(url: &str, log: &Path) -> Proc {
+/// A worker named `name` with a short ack deadline; its stderr goes to `log`.
+fn start_worker(url: &str, name: &str, log: &Path, extra: &[&str]) -> Proc {
     let child = canon_cmd()
-        .args(["worker", "--nats", url, "--concurrency", "1", "--ack-wait", "2", "--grace", "1"])
+        .args(["worker", "--nats", url, "--concurrency", "1", "--ack-wait", "2", "--grace", "1", "--name", name])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("create a worker log"))
         .spawn()
@@ -88,7 +89,7 @@ const SESSIONS: &str = "10000";
 /// summary lines after the first).
 fn local_run(dir: &Path) -> (Vec<u8>, Vec<String>) {
     let out = dir.join("local.replay");
-    let o = run_command(canon_cmd().args(["run", PROGRAM, "--sessions", SESSIONS, "-o"]).arg(&out));
+    let o = run_command(canon_cmd().args(["run", PROGRAM, "--sessions", SESSIONS, "--auth", "none", "-o"]).arg(&out));
     o.expect_code(0);
     (std::fs::read(&out).expect("local replay"), summary_tail(&o.stdout))
 }
@@ -100,7 +101,8 @@ fn summary_tail(stdout: &str) -> Vec<String> {
 
 fn cluster_run_cmd(url: &str, out: &Path) -> Command {
     let mut cmd = canon_cmd();
-    cmd.args(["run", PROGRAM, "--sessions", SESSIONS, "--cluster", url, "--batch", "100", "-o"]).arg(out);
+    cmd.args(["run", PROGRAM, "--sessions", SESSIONS, "--auth", "none", "--cluster", url, "--batch", "100", "-o"])
+        .arg(out);
     cmd
 }
 
@@ -115,6 +117,46 @@ fn assert_identical(local: &(Vec<u8>, Vec<String>), replay: &Path, stdout: &str,
     assert_eq!(summary_tail(stdout), local.1, "{what}: the summaries differ");
 }
 
+/// Reads the coordinator's stderr up to its `canon: run RUN: …` line; returns the run id.
+fn run_id_of(child: &mut Child) -> (String, std::io::Lines<BufReader<std::process::ChildStderr>>) {
+    let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let started = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("canon: run ")).expect("the run id line");
+    (started["canon: run ".len()..].split(':').next().unwrap().to_owned(), lines)
+}
+
+/// Waits until some stored batch of `run` satisfies `pred` (given the batch
+/// manifests stored so far); at most 60 s.
+fn wait_for(url: &str, run: &str, pred: impl Fn(&[canon_cluster::wire::Manifest]) -> bool) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let cluster = canon_cluster::Cluster::connect(url, "test").await.expect("connect");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut done = Vec::new();
+            for b in 0..100 {
+                if let Some(m) = cluster.manifest(run, b).await.expect("read a manifest") {
+                    done.push(m);
+                }
+            }
+            if pred(&done) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "run {run} made no progress");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+/// `GET /metrics` from a worker's endpoint.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).expect("the metrics endpoint listens");
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut body = String::new();
+    conn.read_to_string(&mut body).unwrap();
+    body
+}
+
 #[test]
 fn cluster_runs_are_byte_identical_to_local_runs() {
     let Some(bin) = nats_server() else {
@@ -124,8 +166,12 @@ fn cluster_runs_are_byte_identical_to_local_runs() {
     let dir = temp_dir("cluster");
     let server = start_server(&bin, &dir);
     let local = local_run(&dir);
-    let mut workers: Vec<Proc> =
-        (0..3).map(|i| start_worker(&server.url, &dir.join(format!("worker{i}.log")))).collect();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut workers = vec![
+        start_worker(&server.url, "w0", &dir.join("w0.log"), &[]),
+        start_worker(&server.url, "w1", &dir.join("w1.log"), &["--metrics-addr", &metrics]),
+        start_worker(&server.url, "w2", &dir.join("w2.log"), &[]),
+    ];
 
     // (1) A plain run.
     let out = dir.join("plain.replay");
@@ -133,31 +179,49 @@ fn cluster_runs_are_byte_identical_to_local_runs() {
     o.expect_code(0);
     assert!(o.stdout.contains("cluster runner, run "), "{o}");
     assert_identical(&local, &out, &o.stdout, "plain run");
+    let m = scrape(&metrics);
+    for counter in [
+        "canon_worker_batches_total",
+        "canon_worker_groups_total",
+        "canon_worker_sessions_total",
+        "canon_worker_rounds_total",
+        "canon_worker_bytes_total",
+    ] {
+        assert!(m.contains(counter), "{counter} missing from\n{m}");
+    }
 
-    // (2) SIGKILL of a worker mid-run: its batch is redelivered after the ack deadline.
+    // (2) SIGKILL of a worker mid-run, once it has stored a batch: the batch
+    // it holds is redelivered after the ack deadline.
     let out = dir.join("killed-worker.replay");
-    let coordinator = cluster_run_cmd(&server.url, &out).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut coordinator =
+        cluster_run_cmd(&server.url, &out).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (run, _lines) = run_id_of(&mut coordinator);
+    wait_for(&server.url, &run, |done| done.iter().any(|m| m.worker == "w0"));
     workers[0].0.kill().expect("SIGKILL a worker");
     let o = coordinator.wait_with_output().expect("the coordinator finishes");
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{stdout}");
     assert_identical(&local, &out, &stdout, "worker killed");
-    workers[0] = start_worker(&server.url, &dir.join("worker0b.log"));
+    workers[0] = start_worker(&server.url, "w0b", &dir.join("w0b.log"), &[]);
 
-    // (3) The coordinator killed, then resumed with its run id.
+    // (3) The coordinator killed once a few batches are done, then resumed.
     let out = dir.join("resumed.replay");
     let mut coordinator =
         cluster_run_cmd(&server.url, &out).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(coordinator.stderr.take().unwrap()).lines();
-    let started = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("canon: run ")).expect("the run id line");
-    let run_id = started["canon: run ".len()..].split(':').next().unwrap().to_owned();
-    std::thread::sleep(Duration::from_millis(1000));
+    let (run, _lines) = run_id_of(&mut coordinator);
+    wait_for(&server.url, &run, |done| done.len() >= 3);
     coordinator.kill().expect("kill the coordinator");
     let _ = coordinator.wait();
-    let o = run_command(cluster_run_cmd(&server.url, &out).args(["--resume", &run_id]));
+    let o = run_command(cluster_run_cmd(&server.url, &out).args(["--resume", &run]));
     o.expect_code(0);
-    assert!(o.stderr.contains("already done"), "{o}");
+    let reused: u32 = o
+        .stderr
+        .split(" already done")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(reused >= 3, "the resumed run re-ran finished batches\n{o}");
     assert_identical(&local, &out, &o.stdout, "coordinator resumed");
 
     // A resume with other arguments is refused.
@@ -166,14 +230,33 @@ fn cluster_runs_are_byte_identical_to_local_runs() {
         PROGRAM,
         "--sessions",
         "9999",
+        "--auth",
+        "none",
         "--cluster",
         &server.url,
         "--batch",
         "100",
         "--resume",
-        &run_id,
+        &run,
     ]));
     o.expect_clean_failure().stderr_has(&["different arguments", "--sessions"]);
+
+    // Signed (the default): workers sign with their own copy of the key seed.
+    let (signed_local, signed) = (dir.join("signed-local.replay"), dir.join("signed.replay"));
+    let l = run_command(canon_cmd().args(["run", PROGRAM, "--sessions", "200", "-o"]).arg(&signed_local));
+    l.expect_code(0);
+    let o = run_command(
+        canon_cmd()
+            .args(["run", PROGRAM, "--sessions", "200", "--cluster", &server.url, "--batch", "16", "-o"])
+            .arg(&signed),
+    );
+    o.expect_code(0);
+    assert_identical(
+        &(std::fs::read(&signed_local).unwrap(), summary_tail(&l.stdout)),
+        &signed,
+        &o.stdout,
+        "signed run",
+    );
     drop(workers);
 }
 
@@ -209,7 +292,7 @@ fn a_worker_refuses_a_tampered_program() {
         canon_cluster::coordinator::enqueue(&cluster, "tampered", 0..2).await.expect("enqueue");
     });
     let log = dir.join("worker.log");
-    let worker = start_worker(&server.url, &log);
+    let worker = start_worker(&server.url, "w", &log, &[]);
     let refusal = rt.block_on(async {
         let cluster = canon_cluster::Cluster::connect(&server.url, "tamper-test").await.expect("connect");
         let deadline = Instant::now() + Duration::from_secs(20);
