@@ -6,6 +6,7 @@ mod bench_cmd;
 mod bundle_cmd;
 mod bytecode_cmd;
 mod choreo_cmd;
+mod cluster_cmd;
 mod input;
 mod keygen_cmd;
 mod proof_cmd;
@@ -112,6 +113,8 @@ enum Command {
     Replay(replay_cmd::ReplayCommand),
     /// Run the named performance workloads and print their figures.
     Bench(bench_cmd::BenchArgs),
+    /// Run batches of cluster runs (`run --cluster`) pulled from a NATS JetStream server.
+    Worker(cluster_cmd::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Command::Bundle(cmd) => bundle_cmd::bundle(cmd),
         Command::Replay(cmd) => replay_cmd::replay(cmd),
         Command::Bench(args) => bench_cmd::bench(&args),
+        Command::Worker(args) => cluster_cmd::worker(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -4,7 +4,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use canon_machine::{Auth, Expected, GroupStatus, Injection, ReplayMode, SessionStatus, StallReport};
+use std::sync::Arc;
+
+use canon_bytecode::VerifiedProgram;
+use canon_machine::{Auth, Expected, GroupStatus, Injection, KeySource, ReplayMode, SessionStatus, StallReport};
 use canon_runtime::{
     Config, CooperativeRunner, Limits, Machine, Progress, RunSummary, Runner, SeededHost, ThreadedRunner,
 };
@@ -64,7 +67,7 @@ pub struct InjectArg {
     pub nth: u64,
 }
 
-fn parse_inject(s: &str) -> Result<InjectArg, String> {
+pub(crate) fn parse_inject(s: &str) -> Result<InjectArg, String> {
     let (kind, nth) = s.split_once('@').unwrap_or((s, "0"));
     let names: Vec<&str> = Injection::ALL.iter().map(|i| i.name()).collect();
     let injection = Injection::from_name(kind)
@@ -117,10 +120,12 @@ pub struct RunArgs {
     /// duplicate, reorder, drop, corrupt-payload or corrupt-signature. Repeatable.
     #[arg(long, value_name = "KIND[@N]", value_parser = parse_inject)]
     pub inject: Vec<InjectArg>,
+    #[command(flatten)]
+    pub cluster: crate::cluster_cmd::ClusterArgs,
 }
 
 /// Host seed of instance `i`: derived from the run seed, never from scheduling.
-fn instance_seed(seed: u64, i: u32) -> u64 {
+pub(crate) fn instance_seed(seed: u64, i: u32) -> u64 {
     seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
@@ -169,25 +174,13 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     check_counts(args)?;
     let config = config(args.seed, args.max_rounds, args.fuel, args.max_instructions, args.security);
     let (keys, key_origin) = crate::keygen_cmd::run_key_source(args.key_seed_file.as_deref(), config.auth)?;
-    let mut machine = Machine::new(config);
-    machine.set_key_source(keys);
-    // Instances are built when the runner reaches them and dropped once
-    // written: memory does not grow with --sessions.
-    let seed = args.seed;
     let injections: Vec<(u64, Injection)> = args.inject.iter().map(|i| (i.nth, i.injection)).collect();
-    machine.load_lazy(
-        &program,
-        args.sessions.max(1),
-        Box::new(move |i| Box::new(SeededHost::new(instance_seed(seed, i)))),
-        &injections,
-    )?;
-    let mut sink: Box<dyn std::io::Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::with_capacity(
-            1 << 16,
-            std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
-        )),
-        None => Box::new(std::io::sink()),
-    };
+    let fingerprint = crate::cluster_cmd::key_fingerprint(&keys);
+    let mut machine = load_machine(&program, config, keys, args.sessions.max(1), &injections)?;
+    if let Some(url) = &args.cluster.cluster {
+        return crate::cluster_cmd::run_on_cluster(args, url, &program, &mut machine, fingerprint, &key_origin);
+    }
+    let mut sink = output_sink(args)?;
     let mut progress = ProgressLine::new(!args.quiet && std::io::stderr().is_terminal());
     let mut observe = |p| progress.show(p);
     let result = match args.runner {
@@ -202,15 +195,65 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         (Err(e), Some(path)) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
         (Err(e), None) => return Err(e.into()),
     };
+    let runner = match args.runner {
+        RunnerKind::Cooperative => "cooperative runner".to_owned(),
+        RunnerKind::Threaded => format!("threaded runner, {} workers", args.workers),
+    };
+    Ok(finish_run(args, &summary, &program, &runner, &key_origin))
+}
+
+/// The machine of a run: `sessions` lazily loaded instances of `program`,
+/// instance `i` answered by a [`SeededHost`] seeded from the run seed and
+/// `i`. Instances are built when the runner reaches them and dropped once
+/// written: memory does not grow with --sessions. A cluster worker builds
+/// its machine with this function too.
+pub fn load_machine(
+    program: &Arc<VerifiedProgram>,
+    config: Config,
+    keys: KeySource,
+    sessions: u32,
+    injections: &[(u64, Injection)],
+) -> Result<Machine> {
+    let seed = config.seed;
+    let mut machine = Machine::new(config);
+    machine.set_key_source(keys);
+    machine.load_lazy(
+        program,
+        sessions,
+        Box::new(move |i| Box::new(SeededHost::new(instance_seed(seed, i)))),
+        injections,
+    )?;
+    Ok(machine)
+}
+
+/// Prints the summary (or the `--quiet` line) and returns the exit code.
+pub(crate) fn finish_run(
+    args: &RunArgs,
+    summary: &RunSummary,
+    program: &VerifiedProgram,
+    runner: &str,
+    key_origin: &crate::keygen_cmd::KeyOrigin,
+) -> u8 {
     if args.quiet {
-        println!("{}", status_line(&summary));
+        println!("{}", status_line(summary));
     } else {
-        print_summary(args, &summary, program.module());
+        print_summary(args, summary, program.module(), runner);
         if let crate::keygen_cmd::KeyOrigin::File(path) = key_origin {
             println!("  signing keys derived from the key seed {}", path.display());
         }
     }
-    Ok(report_status(&summary))
+    report_status(summary)
+}
+
+/// Where the replay goes: `-o FILE`, or nowhere.
+pub(crate) fn output_sink(args: &RunArgs) -> Result<Box<dyn std::io::Write>> {
+    Ok(match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::sink()),
+    })
 }
 
 fn status_name(s: SessionStatus) -> String {
@@ -220,18 +263,9 @@ fn status_name(s: SessionStatus) -> String {
     }
 }
 
-fn print_summary(args: &RunArgs, summary: &RunSummary, module: &canon_bytecode::Module) {
+fn print_summary(args: &RunArgs, summary: &RunSummary, module: &canon_bytecode::Module, runner: &str) {
     let strings = &module.strings;
-    println!(
-        "ran {} (seed {}, {} runner{})",
-        args.input.display(),
-        args.seed,
-        match args.runner {
-            RunnerKind::Cooperative => "cooperative",
-            RunnerKind::Threaded => "threaded",
-        },
-        if args.runner == RunnerKind::Threaded { format!(", {} workers", args.workers) } else { String::new() }
-    );
+    println!("ran {} (seed {}, {runner})", args.input.display(), args.seed);
     println!(
         "  instances {}, sessions {}, messages {}, events {}, rounds {}",
         summary.groups, summary.sessions, summary.messages, summary.events, summary.rounds
@@ -348,17 +382,17 @@ fn report_status(summary: &RunSummary) -> u8 {
 /// A one-line progress display on stderr for long runs (only on a terminal:
 /// logs and pipes get the summary alone). It shows whole percentages of the
 /// instances done, and the round count of a long single instance.
-struct ProgressLine {
+pub(crate) struct ProgressLine {
     on: bool,
     shown: Option<(usize, u64)>,
 }
 
 impl ProgressLine {
-    fn new(on: bool) -> Self {
+    pub(crate) fn new(on: bool) -> Self {
         ProgressLine { on, shown: None }
     }
 
-    fn show(&mut self, p: Progress) {
+    pub(crate) fn show(&mut self, p: Progress) {
         if !self.on || p.groups_total == 0 {
             return;
         }
@@ -371,7 +405,7 @@ impl ProgressLine {
         eprint!("\r  {}/{} instances ({percent}%){rounds}   ", p.groups_done, p.groups_total);
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         if self.shown.is_some() {
             eprint!("\r{:60}\r", "");
         }

@@ -60,6 +60,38 @@ impl EncodedBlocks {
         self.events
     }
 
+    /// Number of blocks.
+    pub fn block_count(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Each block's bytes (head and events) with its digest `d_b`, in order:
+    /// what a process that ran the groups sends to the one that chains them.
+    pub fn blocks(&self) -> impl Iterator<Item = (&[u8], &[u8; 32])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(from, &end)| &self.bytes[from..end]).zip(&self.digests)
+    }
+
+    /// Adds one block received from elsewhere (head and events, as
+    /// [`EncodedBlocks::blocks`] gives it), computing its digest here rather
+    /// than trusting one that came with it. `None` (nothing added) if the
+    /// head does not describe the bytes: a byte length other than the events'
+    /// or no events. The events themselves are checked when the replay is read.
+    pub fn push_block(&mut self, head_and_events: &[u8]) -> Option<[u8; 32]> {
+        let head: [u8; BLOCK_HEAD_BYTES] = head_and_events.get(..BLOCK_HEAD_BYTES)?.try_into().ok()?;
+        let count = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        if count == 0 || len != head_and_events.len() - BLOCK_HEAD_BYTES {
+            return None;
+        }
+        let digest = block_digest(head_and_events);
+        self.bytes.extend_from_slice(head_and_events);
+        self.ends.push(self.bytes.len());
+        self.digests.push(digest);
+        self.events += u64::from(count);
+        Some(digest)
+    }
+
     /// Empties the blocks, keeping their allocations for reuse.
     pub fn clear(&mut self) {
         self.bytes.clear();

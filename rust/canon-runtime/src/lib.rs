@@ -11,11 +11,13 @@
 //!   explicit seed, so any program runs with no host code. [`ReplayHost`]
 //!   answers from a recorded replay, for re-execution without the host.
 
+pub mod batch;
 pub mod host;
 pub mod machine;
 pub mod reexec;
 pub mod runner;
 
+pub use batch::run_groups;
 pub use canon_machine::{Config, Host, HostCtx, Limits};
 pub use host::{ReplayHost, SeededHost};
 pub use machine::{HostFactory, LoadError, Machine, Owner};
