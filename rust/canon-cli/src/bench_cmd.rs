@@ -94,9 +94,11 @@ type Workload = fn(Size, &mut dyn FnMut(Figure)) -> Result<()>;
 const WORKLOADS: &[(&str, Workload)] = &[
     ("ping_pong", ping_pong),
     ("ping_pong_signed", ping_pong_signed),
+    ("ping_pong_round_signed", ping_pong_round_signed),
     ("session_churn", session_churn),
     ("two_buyer", two_buyer),
     ("two_buyer_signed", two_buyer_signed),
+    ("two_buyer_round_signed", two_buyer_round_signed),
     ("parallel_sessions", parallel_sessions),
     ("replay_write", replay_write),
     ("reexecute", reexecute_workload),
@@ -324,6 +326,12 @@ fn ping_pong_signed(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
     ping_pong_with("ping_pong_signed", Config::default(), size.pick(2_000, 5), size.pick(3, 1), emit)
 }
 
+/// `ping_pong_signed` under round-batched signing (`Auth::Ed25519Round`).
+fn ping_pong_round_signed(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
+    let config = Config { auth: Auth::Ed25519Round, ..Config::default() };
+    ping_pong_with("ping_pong_round_signed", config, size.pick(2_000, 5), size.pick(3, 1), emit)
+}
+
 /// One coroutine opens a two-role session, sends one message, receives it
 /// and closes both endpoints, `sessions` times; per session, through the runner.
 fn session_churn(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
@@ -398,6 +406,12 @@ fn two_buyer(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
 /// `two_buyer` with every message signed and verified.
 fn two_buyer_signed(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
     two_buyer_with("two_buyer_signed", size, Config::default(), size.pick(2_000, 2), emit)
+}
+
+/// `two_buyer_signed` under round-batched signing (`Auth::Ed25519Round`).
+fn two_buyer_round_signed(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
+    let config = Config { auth: Auth::Ed25519Round, ..Config::default() };
+    two_buyer_with("two_buyer_round_signed", size, config, size.pick(2_000, 2), emit)
 }
 
 /// Two-buyer instances through the cooperative runner and the threaded

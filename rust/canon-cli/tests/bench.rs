@@ -9,9 +9,11 @@ use common::canon;
 const WORKLOADS: &[&str] = &[
     "ping_pong",
     "ping_pong_signed",
+    "ping_pong_round_signed",
     "session_churn",
     "two_buyer",
     "two_buyer_signed",
+    "two_buyer_round_signed",
     "parallel_sessions",
     "replay_write",
     "reexecute",

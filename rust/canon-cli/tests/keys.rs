@@ -157,3 +157,27 @@ fn every_flipped_byte_of_a_signed_replay_is_detected_by_verify() {
         }
     }
 }
+
+/// Round-batched signatures (one per endpoint per round, over the round's
+/// message identities): every byte of a small signed replay, flipped on its
+/// own, fails `replay verify` — header, events, batch signatures, block
+/// hashes and trailer alike.
+#[test]
+fn every_byte_of_a_round_signed_replay_flipped_fails_verify() {
+    let dir = temp_dir("keys-flip-round");
+    let replay = dir.join("round.replay");
+    let program = "fixtures/asm/ping_pong.casm";
+    let r = arg(&replay);
+    canon(&["run", program, "--auth", "ed25519-round", "-o", &r]).expect_code(0);
+    let bytes = std::fs::read(&replay).unwrap();
+    canon(&["replay", "verify", &r, "--program", program]).expect_code(0).stdout_has(&["2 signatures"]);
+    let flipped = dir.join("flipped.replay");
+    let f = arg(&flipped);
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        std::fs::write(&flipped, &b).unwrap();
+        let o = canon(&["replay", "verify", &f, "--program", program]);
+        assert_eq!(o.code, Some(1), "byte {i} of {} flipped: not refused as unverified\n{o}", bytes.len());
+    }
+}

@@ -8,7 +8,7 @@ use canon_types::{Endpoint, FlatBranch, SymId, TypeGraph, TypeNode, Value, Value
 
 use std::sync::Arc;
 
-use crate::auth::{EnvelopeFields, RoundBatch, envelope_into, identity};
+use crate::auth::{EnvelopeFields, envelope_into, identity};
 use crate::buffer::{BoundedBuffer, Message, PushOutcome};
 use crate::config::Auth;
 use crate::consume::{Transport, admit};
@@ -238,13 +238,9 @@ impl SessionStore {
                 let at = match self.pending_batches.iter().position(|p| p.sid == ep.sid && p.role == ep.role) {
                     Some(at) => at,
                     None => {
-                        self.pending_batches.push(PendingBatch {
-                            sid: ep.sid,
-                            role: ep.role,
-                            batch: Arc::new(RoundBatch::default()),
-                            ids: Vec::new(),
-                            key: key.clone(),
-                        });
+                        let key = key.clone();
+                        let (batch, ids) = self.spare_batches.pop().unwrap_or_default();
+                        self.pending_batches.push(PendingBatch { sid: ep.sid, role: ep.role, batch, ids, key });
                         self.pending_batches.len() - 1
                     }
                 };

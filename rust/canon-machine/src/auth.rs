@@ -389,19 +389,30 @@ impl RoundBatch {
     pub fn sealed(&self) -> Option<&SealedBatch> {
         self.sealed.get()
     }
+
+    /// Unseals a batch no message holds any more, for reuse: returns its
+    /// identity vector, emptied (its allocation kept).
+    pub fn recycle(&mut self) -> Option<Vec<[u8; 32]>> {
+        self.sealed.take().map(|s| {
+            let mut ids = s.ids;
+            ids.clear();
+            ids
+        })
+    }
 }
 
 impl SealedBatch {
     /// Whether message `index` has identity `id` and the batch signature
     /// verifies with `key` for run `run` (the signature is checked once per batch).
-    pub fn admits(&self, key: &EndpointKey, run: &[u8; 32], index: u32, id: &[u8; 32]) -> bool {
+    /// `scratch` receives the batch's signed bytes (a reused buffer: no
+    /// allocation once it has grown).
+    pub fn admits(&self, key: &EndpointKey, run: &[u8; 32], index: u32, id: &[u8; 32], scratch: &mut Vec<u8>) -> bool {
         if self.ids.get(index as usize) != Some(id) {
             return false;
         }
         *self.verified.get_or_init(|| {
-            let mut env = Vec::with_capacity(BATCH_DOMAIN.len() + 54 + 32 * self.ids.len());
-            batch_envelope_into(&mut env, run, self.sid, self.from, self.tick, &self.ids);
-            key.verify(&env, &self.signature)
+            batch_envelope_into(scratch, run, self.sid, self.from, self.tick, &self.ids);
+            key.verify(scratch, &self.signature)
         })
     }
 }

@@ -175,14 +175,17 @@ pub(crate) fn admit(
         payload: &msg.payload,
     };
     envelope_into(tr.envelope, fields);
+    let mut round_id = None;
     if tr.auth == Auth::Ed25519Round {
         let id = identity(tr.envelope);
         let key = body.keys.get(usize::from(from));
         let sealed = msg.batch.as_ref().and_then(|(b, i)| b.sealed().map(|s| (s, *i)));
-        let valid = matches!((key, sealed), (Some(k), Some((s, i))) if s.admits(k, tr.run, i, &id));
+        // The message's envelope is hashed: its buffer holds the batch's signed bytes next.
+        let valid = matches!((key, sealed), (Some(k), Some((s, i))) if s.admits(k, tr.run, i, &id, tr.envelope));
         if !valid {
             return Err(Fault::BadSignature { ep, from, seq: msg.seq });
         }
+        round_id = Some(id);
     }
     if tr.auth == Auth::Ed25519 {
         let key = body.keys.get(usize::from(from));
@@ -194,7 +197,7 @@ pub(crate) fn admit(
     if tr.replay_mode == ReplayMode::Off {
         return Ok(None);
     }
-    let id = identity(tr.envelope);
+    let id = round_id.unwrap_or_else(|| identity(tr.envelope));
     let edge = body.edge_index(from, ep.role).unwrap_or(usize::MAX);
     let lost = body.edges.get(edge).map_or(0, |e| e.lost);
     body.consumption.check(tr, ep, from, edge, lost, msg, &id)?;

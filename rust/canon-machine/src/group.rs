@@ -380,12 +380,12 @@ impl Group {
     /// Signs the round's batches and records each batch signature in the
     /// round's `Sent` events of its endpoint (still in the outbox).
     fn seal_round(&mut self, tick: u64) {
-        let mut sealed = Vec::new();
-        self.st.store.seal_round(&self.st.run, tick, &mut sealed);
+        let st = &mut self.st;
+        let sealed = st.store.seal_round(&st.run, tick);
         if sealed.is_empty() {
             return;
         }
-        for ev in self.st.outbox.iter_mut().rev().take_while(|e| e.site.tick == tick) {
+        for ev in st.outbox.iter_mut().rev().take_while(|e| e.site.tick == tick) {
             if let EventKind::Sent { signature: sig @ None, .. } = &mut ev.kind
                 && let Some((_, _, s)) =
                     sealed.iter().find(|(sid, role, _)| (*sid, *role) == (ev.site.sid, ev.site.role))

@@ -104,8 +104,9 @@ pub struct SessionBody {
     /// exists once a message was sent on it, so an open of n roles never
     /// allocates n² edge states). Found through `edge_slots`.
     pub edges: Vec<Edge>,
-    /// `(from << 16 | to, index into edges)`, sorted by key.
-    edge_slots: SmallVec<[(u32, u32); 2]>,
+    /// `(from << 16 | to, index into edges)`, sorted by key (inline up to
+    /// the six edges of a three-role session).
+    edge_slots: SmallVec<[(u32, u32); 6]>,
     /// The open's per-edge buffer overrides, applied when an edge is created.
     buffers: Vec<EdgeBuffer>,
     /// The buffer of an edge without an override.
@@ -166,6 +167,11 @@ impl SessionBody {
                     .map_or(self.default_buffer, |b| b.config);
                 let mut edge = self.spare_edges.pop().unwrap_or_default();
                 edge.buffer.reset(config);
+                if self.edges.capacity() == 0 {
+                    // Every edge of a small session in one allocation (n roles have n(n-1) edges).
+                    let roles = self.roles.len();
+                    self.edges.reserve((roles * roles.saturating_sub(1)).clamp(1, 8));
+                }
                 self.edges.push(edge);
                 self.edge_slots.insert(at, (key, index as u32));
                 index
@@ -263,6 +269,13 @@ pub struct SessionStore {
     /// `Auth::Ed25519Round`: the batches of the endpoints that sent in the
     /// current round, sealed at its barrier ([`SessionStore::seal_round`]).
     pub(crate) pending_batches: Vec<PendingBatch>,
+    /// Round batching's reused storage: sealed batches some message may
+    /// still hold, unsealed batches and identity vectors ready for reuse,
+    /// the signed bytes being built, and the last round's signatures.
+    batches_in_flight: Vec<std::sync::Arc<crate::auth::RoundBatch>>,
+    pub(crate) spare_batches: Vec<(std::sync::Arc<crate::auth::RoundBatch>, Vec<[u8; 32]>)>,
+    batch_bytes: Vec<u8>,
+    sealed: Vec<(u64, u16, [u8; 64])>,
 }
 
 /// An endpoint's round batch being filled (`Auth::Ed25519Round`).
@@ -298,16 +311,28 @@ impl SessionStore {
     }
 
     /// Seals every round batch of the round `tick` (signing each once) and
-    /// appends `(sid, role, signature)` per batch to `sealed`. Called at the
-    /// barrier, before the round's messages become visible.
-    pub fn seal_round(&mut self, run: &[u8; 32], tick: u64, sealed: &mut Vec<(u64, u16, [u8; 64])>) {
-        let mut env = Vec::new();
+    /// returns `(sid, role, signature)` per batch. Called at the barrier,
+    /// before the round's messages become visible. Batches whose messages
+    /// were all taken are kept for reuse (no allocation per round).
+    pub fn seal_round(&mut self, run: &[u8; 32], tick: u64) -> &[(u64, u16, [u8; 64])] {
+        self.sealed.clear();
+        let spare = &mut self.spare_batches;
+        self.batches_in_flight.retain_mut(|b| match std::sync::Arc::get_mut(b) {
+            Some(unique) => {
+                let ids = unique.recycle().unwrap_or_default();
+                spare.push((std::sync::Arc::clone(b), ids));
+                false
+            }
+            None => true,
+        });
         for p in self.pending_batches.drain(..) {
-            crate::auth::batch_envelope_into(&mut env, run, p.sid, p.role, tick, &p.ids);
-            let signature = p.key.sign(&env);
+            crate::auth::batch_envelope_into(&mut self.batch_bytes, run, p.sid, p.role, tick, &p.ids);
+            let signature = p.key.sign(&self.batch_bytes);
             p.batch.seal(p.sid, p.role, tick, p.ids, signature);
-            sealed.push((p.sid, p.role, signature));
+            self.batches_in_flight.push(p.batch);
+            self.sealed.push((p.sid, p.role, signature));
         }
+        &self.sealed
     }
 
     /// The session with id `sid`, if it belongs to this group.
@@ -507,6 +532,10 @@ impl SessionStore {
         self.pool = Vec::new();
         self.dirty = Vec::new();
         self.woken = Vec::new();
+        self.batches_in_flight = Vec::new();
+        self.spare_batches = Vec::new();
+        self.batch_bytes = Vec::new();
+        self.sealed = Vec::new();
     }
 }
 

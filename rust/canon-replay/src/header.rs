@@ -50,15 +50,21 @@ impl ReplayHeader {
 
     /// Appends the canonical header bytes to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        ReplayHeader::encode_parts(&self.program_digest, &self.config, &self.strings, out);
+    }
+
+    /// Appends the canonical header bytes of a header with these fields to
+    /// `out`, without building a [`ReplayHeader`] (no copy of the strings).
+    pub fn encode_parts(program_digest: &[u8; 32], config: &Config, strings: &[String], out: &mut Vec<u8>) {
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&self.program_digest);
-        let config = self.config.canonical_bytes();
+        out.extend_from_slice(program_digest);
+        let config = config.canonical_bytes();
         out.extend_from_slice(&len_u32(config.len()).to_le_bytes());
         out.extend_from_slice(&config);
-        out.extend_from_slice(&len_u32(self.strings.len()).to_le_bytes());
-        for s in &self.strings {
+        out.extend_from_slice(&len_u32(strings.len()).to_le_bytes());
+        for s in strings {
             out.extend_from_slice(&len_u32(s.len()).to_le_bytes());
             out.extend_from_slice(s.as_bytes());
         }

@@ -12,7 +12,9 @@ use std::io::Write;
 use canon_machine::event::Event;
 use sha2::{Digest, Sha256};
 
-use crate::header::{ReplayHeader, len_u32};
+use canon_machine::Config;
+
+use crate::header::{HEADER_FIXED_BYTES, ReplayHeader, len_u32};
 use crate::record::encode_event;
 use crate::replay::Replay;
 
@@ -31,6 +33,28 @@ pub const TRAILER_BYTES: usize = 4 + 4 + 8 + 32;
 /// `h_0`: the chain hash of the header bytes.
 pub(crate) fn header_hash(header_bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(header_bytes).into()
+}
+
+thread_local! {
+    /// The last header this thread hashed and its `h_0`: runs of the same
+    /// program under the same configuration (many short runs in one process)
+    /// hash their header once. A pure memo: the result is `header_hash`'s.
+    static LAST_HEADER: std::cell::RefCell<(Vec<u8>, [u8; 32])> = const { std::cell::RefCell::new((Vec::new(), [0; 32])) };
+}
+
+/// [`header_hash`], remembered for the last header bytes seen on this thread.
+fn header_hash_memo(header_bytes: &[u8]) -> [u8; 32] {
+    LAST_HEADER.with(|last| {
+        let mut last = last.borrow_mut();
+        if !last.0.is_empty() && last.0 == header_bytes {
+            return last.1;
+        }
+        let hash = header_hash(header_bytes);
+        last.0.clear();
+        last.0.extend_from_slice(header_bytes);
+        last.1 = hash;
+        hash
+    })
 }
 
 /// `d_b = SHA-256(head || events)`: the digest of one block's bytes.
@@ -179,6 +203,11 @@ impl BlockEncoder {
 /// Bytes the writer gathers before handing them to its sink.
 const FLUSH_BYTES: usize = 64 * 1024;
 
+/// The output buffer's first capacity beyond the header: one block and its
+/// chain hash. It grows (to about [`FLUSH_BYTES`]) only for runs that fill it,
+/// so a short run does not pay for a 64 KiB buffer.
+const FIRST_OUT_BYTES: usize = BLOCK_HEAD_BYTES + BLOCK_TARGET_BYTES + 256 + 32;
+
 /// Lays out a replay fragment: the header, then chained blocks, then the
 /// trailer, handed to the sink `W` as soon as each block is complete (in
 /// writes of about 64 KiB). Memory is one open block plus that buffer,
@@ -237,10 +266,23 @@ impl<W: Write> ReplayWriter<W> {
     /// Starts a replay with `header`, streaming to `sink`; the header bytes
     /// are `h_0`'s input.
     pub fn to_sink(header: &ReplayHeader, sink: W) -> Self {
-        let mut out = Vec::with_capacity(FLUSH_BYTES);
-        header.encode(&mut out);
-        let chain = header_hash(&out);
-        ReplayWriter { sink, out, encoder: BlockEncoder::new(), total_events: 0, blocks: 0, chain, error: None }
+        ReplayWriter::to_sink_parts(&header.program_digest, &header.config, &header.strings, sink)
+    }
+
+    /// [`ReplayWriter::to_sink`] for the header with these fields, without
+    /// building a [`ReplayHeader`] (a runner borrows the program's strings).
+    pub fn to_sink_parts(program_digest: &[u8; 32], config: &Config, strings: &[String], sink: W) -> Self {
+        let header_len = HEADER_FIXED_BYTES + 128 + strings.iter().map(|s| 4 + s.len()).sum::<usize>();
+        let mut out = Vec::with_capacity(header_len + FIRST_OUT_BYTES);
+        ReplayHeader::encode_parts(program_digest, config, strings, &mut out);
+        let chain = header_hash_memo(&out);
+        // One block's bytes up front: the open block grows without reallocating.
+        let blocks = EncodedBlocks {
+            bytes: Vec::with_capacity(BLOCK_HEAD_BYTES + BLOCK_TARGET_BYTES + 512),
+            ..EncodedBlocks::default()
+        };
+        let encoder = BlockEncoder::with_buffers(blocks);
+        ReplayWriter { sink, out, encoder, total_events: 0, blocks: 0, chain, error: None }
     }
 
     /// Appends one event. Events must arrive in canonical order

@@ -217,6 +217,15 @@ pub fn replay_header(machine: &Machine) -> ReplayHeader {
     ReplayHeader { program_digest, config: *machine.config(), strings }
 }
 
+/// A replay writer to `sink` for a run of `machine` (the header of
+/// [`replay_header`], encoded from the program's own strings).
+fn writer_for<W: Write>(machine: &Machine, sink: W) -> ReplayWriter<W> {
+    match machine.program() {
+        Some(p) => ReplayWriter::to_sink_parts(&p.digest(), machine.config(), &p.module().strings, sink),
+        None => ReplayWriter::to_sink_parts(&[0; 32], machine.config(), &[], sink),
+    }
+}
+
 fn count_messages(events: &[Event]) -> u64 {
     events.iter().filter(|e| matches!(e.kind, EventKind::Received { .. })).count() as u64
 }
@@ -287,7 +296,7 @@ impl Runner for CooperativeRunner {
         observe: &mut dyn FnMut(Progress),
         each: &mut dyn FnMut(&GroupReport),
     ) -> std::io::Result<RunSummary> {
-        let mut writer = ReplayWriter::to_sink(&replay_header(machine), sink);
+        let mut writer = writer_for(machine, sink);
         let mut buf = Vec::new();
         let total = machine.group_count();
         let mut summary = RunSummary::default();
@@ -391,7 +400,7 @@ impl Runner for ThreadedRunner {
         observe: &mut dyn FnMut(Progress),
         each: &mut dyn FnMut(&GroupReport),
     ) -> std::io::Result<RunSummary> {
-        let mut writer = ReplayWriter::to_sink(&replay_header(machine), sink);
+        let mut writer = writer_for(machine, sink);
         let total = machine.group_count();
         // Eagerly loaded groups move into slots for the run and back after it.
         let eager = std::mem::take(&mut machine.groups);
