@@ -4,6 +4,9 @@
 //! coordinator is killed and resumed; a worker refuses a tampered program.
 //! Without `nats-server` on the machine the tests say so and pass.
 
+// Wall time here bounds waits and measures runs; it never reaches a replay.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
