@@ -14,6 +14,9 @@
 //! byte-identical to the local one, and prints the wall time and sessions/s
 //! of each. The `canon` binary is the one next to this example's directory.
 
+// Wall time here bounds waits and measures runs; it never reaches a replay.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -4,6 +4,9 @@
 //! coordinator is killed and resumed; a worker refuses a tampered program.
 //! Without `nats-server` on the machine the tests say so and pass.
 
+// Wall time here bounds waits and measures runs; it never reaches a replay.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -290,6 +293,19 @@ fn a_worker_refuses_a_tampered_program() {
         };
         cluster.runs.put("tampered.spec", serde_json::to_vec(&spec).unwrap().into()).await.expect("store the spec");
         canon_cluster::coordinator::enqueue(&cluster, "tampered", 0..2).await.expect("enqueue");
+        // A batch finished twice: the same result is a duplicate, another is a conflict.
+        use canon_cluster::store::Stored;
+        assert_eq!(cluster.store_result("twice", 0, b"result", "a").await.unwrap(), Stored::New);
+        assert_eq!(cluster.store_result("twice", 0, b"result", "b").await.unwrap(), Stored::Duplicate);
+        match cluster.store_result("twice", 0, b"other", "c").await.unwrap() {
+            Stored::Conflict(c) => {
+                assert_eq!(c.kept, canon_cluster::wire::sha256_hex(b"result"));
+                assert_eq!(c.other, canon_cluster::wire::sha256_hex(b"other"));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        let kept = cluster.manifest("twice", 0).await.unwrap().unwrap();
+        assert_eq!(cluster.load_result("twice", 0, &kept).await.unwrap(), b"result");
     });
     let log = dir.join("worker.log");
     let worker = start_worker(&server.url, "w", &log, &[]);

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
@@ -88,7 +88,8 @@ pub async fn coordinate(
     enqueue(cluster, run, (0..batches).filter(|b| !pending.contains_key(b))).await?;
     eprintln!("canon: run {run}: {batches} batches of {} instances ({reused} already done)", sub.spec.batch);
     let mut collector = Collector::new(machine, sink, batches, sub.spec.sessions as usize);
-    let mut lost_since: Option<Instant> = None;
+    // Consecutive one-second waits spent disconnected.
+    let mut lost_waits = 0u64;
     loop {
         while let Some(manifest) = pending.remove(&collector.next) {
             let payload = cluster.load_result(run, collector.next, &manifest).await?;
@@ -104,16 +105,18 @@ pub async fn coordinate(
         }
         match tokio::time::timeout(Duration::from_secs(1), watch.next()).await {
             Ok(Some(Ok(entry))) => {
-                lost_since = None;
+                lost_waits = 0;
                 note(run, &sub.spec, &entry, &mut pending)?;
             }
             Ok(Some(Err(e))) => return Err(ClusterError::Nats(e.to_string())),
             Ok(None) => return Err(ClusterError::Nats("the result watch ended".into())),
             Err(_) => {
                 if cluster.client.connection_state() == async_nats::connection::State::Connected {
-                    lost_since = None;
-                } else if lost_since.get_or_insert_with(Instant::now).elapsed() > sub.lost_after {
+                    lost_waits = 0;
+                } else if Duration::from_secs(lost_waits.saturating_add(1)) > sub.lost_after {
                     return Err(ClusterError::Disconnected(sub.lost_after));
+                } else {
+                    lost_waits += 1;
                 }
             }
         }
