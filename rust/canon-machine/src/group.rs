@@ -9,7 +9,7 @@ use std::sync::Arc;
 use canon_bytecode::{BufferConfig, Instr, VerifiedProgram};
 use canon_types::SymId;
 
-use crate::auth::{KeySource, run_identity};
+use crate::auth::KeySource;
 use crate::config::{Auth, Config, Limits, ReplayMode};
 use crate::consume::Transport;
 use crate::coroutine::Coroutine;
@@ -209,7 +209,7 @@ impl Group {
             run: if config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
                 [0; 32]
             } else {
-                run_identity(&image.program().digest(), &config.digest())
+                image.run_identity(config)
             },
             supplied_keys: BTreeMap::new(),
             // Only signing and replay-consumption build envelopes.

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use canon_bytecode::{Const, Instr, Module, VerifiedProgram};
 use canon_types::Value;
 
+use crate::auth::run_identity;
+use crate::config::Config;
 use crate::store::PayloadKinds;
 
 /// A verified program and its per-program run-time tables.
@@ -19,6 +21,9 @@ pub struct ProgramImage {
     /// Coroutines a group starts with room for: the entry plus the `spawn`s
     /// written in the entry procedure (a capacity hint, not a limit).
     coroutines_hint: usize,
+    /// The run identity of the last configuration asked for, so the groups
+    /// of one run hash it once (see [`ProgramImage::run_identity`]).
+    run_id: std::sync::Mutex<Option<(Config, [u8; 32])>>,
 }
 
 impl ProgramImage {
@@ -28,7 +33,22 @@ impl ProgramImage {
         let (consts, kinds) = (const_values(m), PayloadKinds::new(&m.strings));
         let entry_code = m.procs.get(m.entry as usize).map_or(&[][..], |p| p.code.as_slice());
         let coroutines_hint = 1 + entry_code.iter().filter(|i| matches!(i, Instr::Spawn { .. })).count();
-        ProgramImage { program, consts, kinds, coroutines_hint }
+        ProgramImage { program, consts, kinds, coroutines_hint, run_id: std::sync::Mutex::new(None) }
+    }
+
+    /// The run identity ([`run_identity`]) of this program under `config`,
+    /// computed once per configuration (a run's groups share it) rather than
+    /// hashed again by every group.
+    pub fn run_identity(&self, config: &Config) -> [u8; 32] {
+        let mut memo = self.run_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *memo {
+            Some((c, id)) if c == *config => id,
+            _ => {
+                let id = run_identity(&self.program.digest(), &config.digest());
+                *memo = Some((*config, id));
+                id
+            }
+        }
     }
 
     /// The verified program.
