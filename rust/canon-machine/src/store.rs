@@ -251,6 +251,9 @@ pub struct SessionStore {
     /// `Auth::Ed25519Round`: the batches of the endpoints that sent in the
     /// current round, sealed at its barrier ([`SessionStore::seal_round`]).
     pub(crate) pending_batches: Vec<PendingBatch>,
+    /// Host-side ownership per session id (a claim may precede the
+    /// session's `open`; kept after the session ends). See `ownership.rs`.
+    pub(crate) ownership: BTreeMap<u64, crate::ownership::SessionOwnership>,
 }
 
 /// An endpoint's round batch being filled (`Auth::Ed25519Round`).
@@ -268,6 +271,11 @@ impl SessionStore {
     /// An empty store for group `group`.
     pub fn new(group: u32) -> Self {
         SessionStore { group, ..SessionStore::default() }
+    }
+
+    /// The host-side ownership state of session `sid`, if it was claimed.
+    pub fn ownership(&self, sid: u64) -> Option<&crate::ownership::SessionOwnership> {
+        self.ownership.get(&sid)
     }
 
     /// Sessions opened so far.
