@@ -358,6 +358,35 @@ fn transformation_obligation_lists_invalidated_witnesses() {
     assert_eq!(obligation, Some((vec![0, 2], Scope::Full)));
 }
 
+// ---- Worked example: the job lease ended by its owner's death ------------
+
+#[test]
+fn job_lease_owner_death_wakes_the_waiting_dispatcher() {
+    let src = include_str!("../../../fixtures/asm/job_lease.casm");
+    let program = Arc::new(canon_bytecode::verify(canon_bytecode::assemble(src).unwrap()).unwrap());
+    let build = || {
+        let mut m = Machine::new(config());
+        let (g, o) = m.load_choreography_owned(&program, Box::new(SeededHost::new(1)), "scheduler").unwrap();
+        // The dispatcher starts waiting (its timeout witness is issued), then the owner dies.
+        for _ in 0..2 {
+            m.group_mut_as(g, &o).unwrap().run_round();
+        }
+        m.owner_died(&o, "worker lost").unwrap();
+        m
+    };
+    let mut m = build();
+    let outcome = CooperativeRunner.run(&mut m);
+    let replay = Replay::decode(outcome.replay_bytes()).unwrap();
+    assert_eq!(reexecute(&program, &replay).unwrap().events, replay.events);
+    let t = ThreadedRunner::new(2).run(&mut build());
+    assert_eq!(t.replay_bytes(), outcome.replay_bytes());
+    assert_eq!(status(&m, 0), Some(SessionStatus::Faulted { code: 4011 }));
+    assert!(!replay.events.iter().any(|e| matches!(e.kind, EventKind::TimeoutExpired { .. })));
+    let text = canon_replay::render_text(&replay);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("t=")).collect();
+    insta::assert_snapshot!("job_lease_owner_death", lines.join("\n"));
+}
+
 // ---- Regression: ownership guards host-side mutation ---------------------
 
 #[test]
