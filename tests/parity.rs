@@ -548,7 +548,8 @@ fn signed_runs_replay_identically_in_every_replay_mode() {
     }
 }
 
-/// Owned instances with host-side transfers and rejected stale handles (all
+/// Owned instances with host-side ownership operations (transfers, rejected
+/// stale handles, witnesses, receipts, attenuation, owner death; all
 /// recorded in the replay), over every asm fixture (owner death, delegation,
 /// draining and timeout witnesses included): cooperative and threaded runs
 /// give the same bytes.
@@ -559,10 +560,28 @@ fn owned_instances_with_transfers_replay_identically_at_every_worker_count() {
         for i in 0..6u32 {
             let host = Box::new(SeededHost::new(instance_seed(5, i)));
             let (group, owner) = machine.load_choreography_owned(program, host, "host").expect("one program");
-            if i % 2 == 0 {
-                let next = machine.transfer(group, &owner, "next").expect("the live handle transfers");
-                assert!(machine.transfer(group, &owner, "stale").is_err());
-                assert!(machine.group_mut_as(group, &next).is_ok());
+            match i % 3 {
+                0 => {
+                    let next = machine.transfer(group, &owner, "next").expect("the live handle transfers");
+                    assert!(machine.transfer(group, &owner, "stale").is_err());
+                    assert!(machine.group_mut_as(group, &next).is_ok());
+                }
+                1 => {
+                    // Witnesses (consumed, reused), a rolled-back receipt, an attenuation.
+                    let w = machine.issue_readiness(&owner, "check").expect("the owner issues");
+                    machine.consume(&w).expect("a fresh witness is consumed");
+                    assert!(machine.consume(&w).is_err());
+                    let r = machine.begin_transfer(&owner, "next").expect("the live handle stages");
+                    machine.rollback(&r).expect("the pending receipt rolls back");
+                    let _ = machine.issue_readiness(&owner, "left");
+                    let narrow = machine.attenuate(&owner, canon_machine::Scope::Roles(vec!["A".into()]));
+                    assert!(narrow.is_ok());
+                }
+                _ => {
+                    // A round as the owner, then the owner dies (its session, if open, faults).
+                    machine.group_mut_as(group, &owner).expect("the owner steps").run_round();
+                    let _ = machine.owner_died(&owner, "gone");
+                }
             }
         }
         runner.run(&mut machine)
@@ -570,6 +589,10 @@ fn owned_instances_with_transfers_replay_identically_at_every_worker_count() {
     for f in asm_fixtures() {
         let reference = owned_run(&f.program, &CooperativeRunner);
         let bytes = reference.replay_bytes();
+        // The recorded ownership operations re-execute to the same events.
+        let recorded = canon_replay::Replay::decode(bytes).expect("the replay decodes");
+        let again = canon_runtime::reexecute(&f.program, &recorded).expect("re-execution starts");
+        assert!(again == recorded, "{}: re-execution of the owned run diverges", f.name);
         for workers in [1, 2, 3] {
             let threaded = owned_run(&f.program, &ThreadedRunner::new(workers));
             assert!(

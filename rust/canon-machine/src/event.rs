@@ -8,6 +8,8 @@
 //! `(group, tick, coroutine, emission order)`; `canon-replay` specifies the
 //! bytes.
 
+use std::sync::Arc;
+
 use canon_types::{Endpoint, SymId, Value};
 
 use crate::config::ReplayMode;
@@ -38,17 +40,57 @@ pub enum HostPoint {
     Invoke { effect: SymId },
 }
 
-/// A host-side ownership operation on a loaded instance (recorded so that
-/// the replay shows who drove the instance; see docs/ownership.md).
+/// A host-side ownership record of one session (site: the session, the
+/// group's current tick, coroutine `u32::MAX`). Operations (inputs; see
+/// [`OwnershipRecord::is_operation`]) are applied again by re-execution;
+/// the others are their outputs. See docs/ownership.md.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum OwnershipRecord {
-    /// The instance was claimed by `owner` at `generation` (at load).
-    Claimed { owner: std::sync::Arc<str>, generation: u64 },
-    /// The owner `from` handed the instance to `to`, now at `generation`.
-    Transferred { from: std::sync::Arc<str>, to: std::sync::Arc<str>, generation: u64 },
-    /// A handle (`owner`, `generation`) was refused with ownership error
-    /// `code` (4xxx); nothing changed.
-    Rejected { code: u16, owner: std::sync::Arc<str>, generation: u64 },
+    /// Operation: the session was claimed by `owner` at `generation` 0.
+    Claimed { owner: Arc<str>, generation: u64 },
+    /// Output of a commit: the owner `from` handed the session to `to`, now at `generation`.
+    Transferred { from: Arc<str>, to: Arc<str>, generation: u64 },
+    /// Output: the operation just recorded, presenting handle (`owner`,
+    /// `generation`; empty and 0 for a receipt), was refused with ownership
+    /// error `code` (4xxx); nothing changed.
+    Rejected { code: u16, owner: Arc<str>, generation: u64 },
+    /// Operation: the owner (`owner`, `generation`) stages a transfer to `to`.
+    TransferBegun { owner: Arc<str>, generation: u64, to: Arc<str> },
+    /// Output: the staged transfer's receipt.
+    ReceiptIssued { receipt: u64, to: Arc<str> },
+    /// Operation: commit the staged transfer `receipt`.
+    Commit { receipt: u64 },
+    /// Operation: roll back the staged transfer `receipt` (the owner stays).
+    Rollback { receipt: u64 },
+    /// Operation: the staged transfer `receipt` was abandoned (the session is cancelled).
+    Abandon { receipt: u64 },
+    /// Operation: the staged transfer `receipt` failed to commit (the session faults).
+    CommitFailed { receipt: u64, reason: Arc<str> },
+    /// Operation: the owner narrows its scope to `scope` (the generation increments).
+    Attenuate { owner: Arc<str>, generation: u64, scope: crate::ownership::Scope },
+    /// Operation: the owner issues a readiness witness for `check`.
+    IssueReadiness { owner: Arc<str>, generation: u64, check: Arc<str> },
+    /// Output: readiness witness `witness`, bound to `generation`, for `check`.
+    WitnessIssued { witness: u64, generation: u64, check: Arc<str> },
+    /// Operation: readiness witness `witness` (as presented) is consumed.
+    Consume { witness: u64, generation: u64, check: Arc<str> },
+    /// Output: an outstanding readiness witness was invalidated by a new generation.
+    WitnessInvalidated { witness: u64 },
+    /// Output: a presented readiness witness was refused (forged, reused, stale).
+    WitnessRejected { witness: u64, code: u16 },
+    /// Operation: the owner (`owner`, `generation`) died for `reason`.
+    OwnerDied { owner: Arc<str>, generation: u64, reason: Arc<str> },
+    /// Output: the terminal ownership reason, before the session's terminal events.
+    Terminal { reason: Arc<str> },
+    /// Output of a commit: the old owner revoked, the new one activated.
+    SemanticHandoff { revoked: Arc<str>, activated: Arc<str>, receipt: u64, generation: u64 },
+    /// Output of a commit: the obligations the handoff induces: the
+    /// fragment transferred (`scope`) and the readiness witnesses of the old
+    /// generation invalidated (witnesses are never transported).
+    TransformationObligation { receipt: u64, scope: crate::ownership::Scope, invalidated_witnesses: Vec<u64> },
+    /// Operation: a host-side mutation presented handle (`owner`,
+    /// `generation`); recorded only when refused.
+    Mutate { owner: Arc<str>, generation: u64 },
 }
 
 /// Where an event happened. `sid` is `u64::MAX` and `role` is `u16::MAX`
@@ -199,8 +241,8 @@ pub enum EventKind {
     SessionTerminal {
         reason: TerminalReason,
     },
-    /// A host-side ownership operation (site: the group's current tick,
-    /// coroutine `u32::MAX`, no session).
+    /// A host-side ownership record (site: the session, the group's current
+    /// tick, coroutine `u32::MAX`).
     Ownership {
         record: OwnershipRecord,
     },
@@ -215,4 +257,95 @@ pub enum EventKind {
 pub struct Event {
     pub site: EventSite,
     pub kind: EventKind,
+}
+
+/// One field of an [`OwnershipRecord`], for rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordField<'a> {
+    Str(&'a str),
+    U64(u64),
+    Scope(&'a crate::ownership::Scope),
+    List(&'a [u64]),
+}
+
+impl OwnershipRecord {
+    /// The record's name as `canon replay show` prints it.
+    pub fn name(&self) -> &'static str {
+        use OwnershipRecord as R;
+        match self {
+            R::Claimed { .. } => "OwnerClaimed",
+            R::Transferred { .. } => "OwnerTransferred",
+            R::Rejected { .. } => "OwnershipRejected",
+            R::TransferBegun { .. } => "TransferBegun",
+            R::ReceiptIssued { .. } => "ReceiptIssued",
+            R::Commit { .. } => "TransferCommit",
+            R::Rollback { .. } => "TransferRollback",
+            R::Abandon { .. } => "TransferAbandoned",
+            R::CommitFailed { .. } => "TransferCommitFailed",
+            R::Attenuate { .. } => "OwnerAttenuated",
+            R::IssueReadiness { .. } => "ReadinessRequested",
+            R::WitnessIssued { .. } => "WitnessIssued",
+            R::Consume { .. } => "WitnessConsume",
+            R::WitnessInvalidated { .. } => "WitnessInvalidated",
+            R::WitnessRejected { .. } => "WitnessRejected",
+            R::OwnerDied { .. } => "OwnerDied",
+            R::Terminal { .. } => "OwnershipTerminal",
+            R::SemanticHandoff { .. } => "SemanticHandoff",
+            R::TransformationObligation { .. } => "TransformationObligation",
+            R::Mutate { .. } => "OwnerMutate",
+        }
+    }
+
+    /// The record's fields in encoding order, named.
+    pub fn fields(&self) -> Vec<(&'static str, RecordField<'_>)> {
+        use OwnershipRecord as R;
+        use RecordField as F;
+        match self {
+            R::Claimed { owner, generation } | R::Mutate { owner, generation } => {
+                vec![("owner", F::Str(owner)), ("generation", F::U64(*generation))]
+            }
+            R::Transferred { from, to, generation } => {
+                vec![("from", F::Str(from)), ("to", F::Str(to)), ("generation", F::U64(*generation))]
+            }
+            R::Rejected { code, owner, generation } => {
+                vec![("code", F::U64(u64::from(*code))), ("owner", F::Str(owner)), ("generation", F::U64(*generation))]
+            }
+            R::TransferBegun { owner, generation, to } => {
+                vec![("owner", F::Str(owner)), ("generation", F::U64(*generation)), ("to", F::Str(to))]
+            }
+            R::ReceiptIssued { receipt, to } => vec![("receipt", F::U64(*receipt)), ("to", F::Str(to))],
+            R::Commit { receipt } | R::Rollback { receipt } | R::Abandon { receipt } => {
+                vec![("receipt", F::U64(*receipt))]
+            }
+            R::CommitFailed { receipt, reason } => vec![("receipt", F::U64(*receipt)), ("reason", F::Str(reason))],
+            R::Attenuate { owner, generation, scope } => {
+                vec![("owner", F::Str(owner)), ("generation", F::U64(*generation)), ("scope", F::Scope(scope))]
+            }
+            R::IssueReadiness { owner, generation, check } => {
+                vec![("owner", F::Str(owner)), ("generation", F::U64(*generation)), ("check", F::Str(check))]
+            }
+            R::WitnessIssued { witness, generation, check } | R::Consume { witness, generation, check } => {
+                vec![("witness", F::U64(*witness)), ("generation", F::U64(*generation)), ("check", F::Str(check))]
+            }
+            R::WitnessInvalidated { witness } => vec![("witness", F::U64(*witness))],
+            R::WitnessRejected { witness, code } => {
+                vec![("witness", F::U64(*witness)), ("code", F::U64(u64::from(*code)))]
+            }
+            R::OwnerDied { owner, generation, reason } => {
+                vec![("owner", F::Str(owner)), ("generation", F::U64(*generation)), ("reason", F::Str(reason))]
+            }
+            R::Terminal { reason } => vec![("reason", F::Str(reason))],
+            R::SemanticHandoff { revoked, activated, receipt, generation } => vec![
+                ("revoked", F::Str(revoked)),
+                ("activated", F::Str(activated)),
+                ("receipt", F::U64(*receipt)),
+                ("generation", F::U64(*generation)),
+            ],
+            R::TransformationObligation { receipt, scope, invalidated_witnesses } => vec![
+                ("receipt", F::U64(*receipt)),
+                ("scope", F::Scope(scope)),
+                ("invalidated_witnesses", F::List(invalidated_witnesses)),
+            ],
+        }
+    }
 }

@@ -310,17 +310,25 @@ impl Group {
         self.st.injections.insert(nth, injection);
     }
 
-    /// Records a host-side ownership operation in the group's event stream
-    /// at the current tick (coroutine `u32::MAX`, no session).
-    pub fn record_ownership(&mut self, record: crate::event::OwnershipRecord) {
-        let site = EventSite {
+    /// Applies the host-side ownership operation `op` to session `sid` (see
+    /// `ownership.rs`): recorded in the group's event stream at the current
+    /// tick (coroutine `u32::MAX`), with its outputs. A refused operation is
+    /// recorded with its refusal and changes nothing else.
+    pub fn apply_ownership(
+        &mut self,
+        sid: u64,
+        op: crate::event::OwnershipRecord,
+    ) -> Result<crate::ownership::Applied, crate::ownership::OwnershipError> {
+        let mut sink = crate::ownership::Sink {
             group: self.st.group,
             tick: self.st.tick,
-            coroutine: u32::MAX,
-            sid: EventSite::NO_SID,
-            role: EventSite::NO_ROLE,
+            out: &mut self.st.outbox,
+            next_witness: &mut self.st.next_witness,
         };
-        self.st.outbox.push(Event { site, kind: EventKind::Ownership { record } });
+        let result = crate::ownership::apply(&mut self.st.store, &mut sink, sid, op);
+        // Coroutines parked on a session the operation ended run again.
+        self.st.wake();
+        result
     }
 
     /// `Sent` events so far.

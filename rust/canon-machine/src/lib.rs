@@ -25,6 +25,7 @@ pub mod host;
 pub mod image;
 pub mod inject;
 pub mod lifecycle;
+pub mod ownership;
 mod step;
 mod step_session;
 pub mod store;
@@ -46,4 +47,8 @@ pub use host::{Host, HostCtx, NullHost};
 pub use image::ProgramImage;
 pub use inject::Injection;
 pub use lifecycle::Lifecycle;
+pub use ownership::{
+    Applied, IssuedWitness, OWNER_DIED, OwnerCap, OwnershipError, PendingTransfer, Scope, SessionOwnership,
+    TRANSFER_COMMIT_FAILED,
+};
 pub use store::{OpenRequest, PayloadKinds, Security, Session, SessionStatus, SessionStore, unfold};

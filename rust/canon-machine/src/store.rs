@@ -276,6 +276,9 @@ pub struct SessionStore {
     pub(crate) spare_batches: Vec<(std::sync::Arc<crate::auth::RoundBatch>, Vec<[u8; 32]>)>,
     batch_bytes: Vec<u8>,
     sealed: Vec<(u64, u16, [u8; 64])>,
+    /// Host-side ownership per session id (a claim may precede the
+    /// session's `open`; kept after the session ends). See `ownership.rs`.
+    pub(crate) ownership: BTreeMap<u64, crate::ownership::SessionOwnership>,
 }
 
 /// An endpoint's round batch being filled (`Auth::Ed25519Round`).
@@ -293,6 +296,11 @@ impl SessionStore {
     /// An empty store for group `group`.
     pub fn new(group: u32) -> Self {
         SessionStore { group, ..SessionStore::default() }
+    }
+
+    /// The host-side ownership state of session `sid`, if it was claimed.
+    pub fn ownership(&self, sid: u64) -> Option<&crate::ownership::SessionOwnership> {
+        self.ownership.get(&sid)
     }
 
     /// Sessions opened so far.

@@ -26,8 +26,12 @@ pub enum AuditObject {
     Witness { id: u64 },
     /// An endpoint that was delegated.
     Endpoint { sid: u64, role: u16 },
-    /// A host-side owner of the group (the instance).
+    /// A host-side owner of a session (the site's).
     Owner { label: String, generation: u64 },
+    /// A staged ownership transfer's receipt.
+    Receipt { sid: u64, id: u64 },
+    /// A host-issued readiness witness.
+    Readiness { sid: u64, id: u64 },
     /// A coroutine (a fault).
     Coroutine { id: u32 },
 }
@@ -54,18 +58,77 @@ fn terminal(reason: &TerminalReason) -> String {
     }
 }
 
-/// Ownership entries (both logs).
-fn ownership(i: usize, site: EventSite, record: &OwnershipRecord, out: &mut Vec<AuditEntry>) {
+/// Whether event `i + 1` refuses the operation at event `i`.
+fn refused(events: &[canon_machine::Event], i: usize) -> Option<u16> {
+    match events.get(i + 1).map(|e| &e.kind) {
+        Some(EventKind::Ownership {
+            record: OwnershipRecord::Rejected { code, .. } | OwnershipRecord::WitnessRejected { code, .. },
+        }) => Some(*code),
+        _ => None,
+    }
+}
+
+/// Ownership entries of event `i` (both logs; `semantic` adds the handoff,
+/// obligation and terminal-reason records).
+fn ownership(events: &[canon_machine::Event], i: usize, semantic: bool, out: &mut Vec<AuditEntry>) {
+    use OwnershipRecord as R;
+    let site = events[i].site;
+    let EventKind::Ownership { record } = &events[i].kind else { return };
     let owner = |label: &str, generation: u64| AuditObject::Owner { label: label.to_owned(), generation };
+    let receipt = |id: u64| AuditObject::Receipt { sid: site.sid, id };
+    let readiness = |id: u64| AuditObject::Readiness { sid: site.sid, id };
+    let session = AuditObject::Session { sid: site.sid };
+    let ok = refused(events, i).is_none();
+    let mut push = |object, action: String| out.push(entry(i, site, object, action));
     match record {
-        OwnershipRecord::Claimed { owner: o, generation } => out.push(entry(i, site, owner(o, *generation), "claimed")),
-        OwnershipRecord::Transferred { from, to, generation } => {
-            out.push(entry(i, site, owner(from, generation.saturating_sub(1)), "revoked"));
-            out.push(entry(i, site, owner(to, *generation), "activated"));
+        R::Claimed { owner: o, generation } if ok => push(owner(o, *generation), "claimed".into()),
+        R::Transferred { from, to, generation } => {
+            push(owner(from, generation.saturating_sub(1)), "revoked".into());
+            push(owner(to, *generation), "activated".into());
         }
-        OwnershipRecord::Rejected { code, owner: o, generation } => {
-            out.push(entry(i, site, owner(o, *generation), format!("rejected code={code}")));
+        R::Rejected { code, owner: o, generation } => {
+            // The refused operation is the event before.
+            let object = match i.checked_sub(1).map(|p| &events[p].kind) {
+                Some(EventKind::Ownership {
+                    record:
+                        R::Commit { receipt: r }
+                        | R::Rollback { receipt: r }
+                        | R::Abandon { receipt: r }
+                        | R::CommitFailed { receipt: r, .. },
+                }) => receipt(*r),
+                _ => owner(o, *generation),
+            };
+            push(object, format!("rejected code={code}"));
         }
+        R::ReceiptIssued { receipt: r, to } => push(receipt(*r), format!("issued to={to:?}")),
+        R::Commit { receipt: r } if ok => push(receipt(*r), "consumed (committed)".into()),
+        R::Rollback { receipt: r } if ok => push(receipt(*r), "rolled back".into()),
+        R::Abandon { receipt: r } if ok => push(receipt(*r), "invalidated (abandoned)".into()),
+        R::CommitFailed { receipt: r, .. } if ok => push(receipt(*r), "invalidated (commit failed)".into()),
+        R::Attenuate { owner: o, generation, scope } if ok => {
+            push(owner(o, *generation), "revoked (attenuated)".into());
+            push(owner(o, generation + 1), format!("activated scope={}", crate::render::scope_text(scope)));
+        }
+        R::WitnessIssued { witness, generation, check } => {
+            push(readiness(*witness), format!("issued check={check:?} generation={generation}"));
+        }
+        R::Consume { witness, .. } if ok => push(readiness(*witness), "consumed".into()),
+        R::WitnessInvalidated { witness } => push(readiness(*witness), "invalidated".into()),
+        R::WitnessRejected { witness, code } => push(readiness(*witness), format!("rejected code={code}")),
+        R::OwnerDied { owner: o, generation, .. } if ok => push(owner(o, *generation), "revoked (died)".into()),
+        R::Terminal { reason } if semantic => push(session, format!("OwnershipTerminal reason={reason:?}")),
+        R::SemanticHandoff { revoked, activated, receipt: r, generation } if semantic => push(
+            session,
+            format!("SemanticHandoff revoked={revoked:?} activated={activated:?} receipt={r} generation={generation}"),
+        ),
+        R::TransformationObligation { receipt: r, scope, invalidated_witnesses } if semantic => push(
+            session,
+            format!(
+                "TransformationObligation receipt={r} scope={} invalidated_witnesses={invalidated_witnesses:?}",
+                crate::render::scope_text(scope)
+            ),
+        ),
+        _ => {}
     }
 }
 
@@ -113,7 +176,7 @@ pub fn semantic_audit_log(replay: &Replay) -> Vec<AuditEntry> {
                 AuditObject::Endpoint { sid: endpoint.sid, role: endpoint.role },
                 format!("DelegationCompleted to coroutine {}", site.coroutine),
             )),
-            K::Ownership { record } => ownership(i, site, record, &mut out),
+            K::Ownership { .. } => ownership(&replay.events, i, true, &mut out),
             _ => {}
         }
     }
@@ -143,7 +206,7 @@ pub fn capability_lifecycle_audit_log(replay: &Replay) -> Vec<AuditEntry> {
                 out.push(entry(i, site, witness(*w), "issued (cancellation)"));
             }
             K::Cancelled { witness: w } => out.push(entry(i, site, witness(*w), "consumed (cancellation)")),
-            K::Ownership { record } => ownership(i, site, record, &mut out),
+            K::Ownership { .. } => ownership(&replay.events, i, false, &mut out),
             _ => {}
         }
     }
@@ -157,6 +220,8 @@ fn object_text(o: &AuditObject) -> String {
         AuditObject::Witness { id } => format!("witness {id}"),
         AuditObject::Endpoint { sid, role } => format!("endpoint {sid:#x}.r{role}"),
         AuditObject::Owner { label, generation } => format!("owner {label:?} generation {generation}"),
+        AuditObject::Receipt { sid, id } => format!("receipt {sid:#x}.{id}"),
+        AuditObject::Readiness { sid, id } => format!("readiness {sid:#x}.{id}"),
         AuditObject::Coroutine { id } => format!("coroutine {id}"),
     }
 }
@@ -186,6 +251,8 @@ pub fn render_audit_jsonl(entries: &[AuditEntry]) -> String {
             AuditObject::Witness { id } => json!({ "witness": id }),
             AuditObject::Endpoint { sid, role } => json!({ "endpoint": { "sid": sid, "role": role } }),
             AuditObject::Owner { label, generation } => json!({ "owner": label, "generation": generation }),
+            AuditObject::Receipt { sid, id } => json!({ "receipt": { "sid": sid, "id": id } }),
+            AuditObject::Readiness { sid, id } => json!({ "readiness": { "sid": sid, "id": id } }),
             AuditObject::Coroutine { id } => json!({ "coroutine": id }),
         };
         let line = json!({

@@ -5,7 +5,7 @@
 //! value encoding. See `bytecode-spec/replay.md` for the table.
 
 use canon_machine::event::{Event, EventKind, EventSite, HostPoint, OwnershipRecord, TerminalReason};
-use canon_machine::{Injection, ReplayMode};
+use canon_machine::{Injection, ReplayMode, Scope};
 use canon_types::value::ValueDecodeError;
 use canon_types::{SymId, Value};
 
@@ -168,25 +168,7 @@ fn encode_kind(k: &EventKind, out: &mut Vec<u8>) {
             out.extend_from_slice(&endpoint.sid.to_le_bytes());
             out.extend_from_slice(&endpoint.role.to_le_bytes());
         }
-        K::Ownership { record } => match record {
-            OwnershipRecord::Claimed { owner, generation } => {
-                out.push(0);
-                out.extend_from_slice(&generation.to_le_bytes());
-                Value::Str(owner.clone()).encode(out);
-            }
-            OwnershipRecord::Transferred { from, to, generation } => {
-                out.push(1);
-                out.extend_from_slice(&generation.to_le_bytes());
-                Value::Str(from.clone()).encode(out);
-                Value::Str(to.clone()).encode(out);
-            }
-            OwnershipRecord::Rejected { code, owner, generation } => {
-                out.push(2);
-                out.extend_from_slice(&code.to_le_bytes());
-                out.extend_from_slice(&generation.to_le_bytes());
-                Value::Str(owner.clone()).encode(out);
-            }
-        },
+        K::Ownership { record } => put_ownership(out, record),
         K::FailureBranchEntered { code } | K::Faulted { code } => out.extend_from_slice(&code.to_le_bytes()),
         K::SessionTerminal { reason } => match reason {
             TerminalReason::Closed => out.push(0),
@@ -329,7 +311,78 @@ fn endpoint(c: &mut Cursor<'_>, at: At) -> Result<canon_types::Endpoint, ReplayE
     Ok(canon_types::Endpoint { sid: c.u64("endpoint sid").map_err(e)?, role: c.u16("endpoint role").map_err(e)? })
 }
 
+/// Writes an ownership record: tag, then its fields (see bytecode-spec/replay.md).
+fn put_ownership(out: &mut Vec<u8>, record: &OwnershipRecord) {
+    use OwnershipRecord as R;
+    let u64s = |out: &mut Vec<u8>, xs: &[u64]| xs.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+    let strs =
+        |out: &mut Vec<u8>, xs: &[&std::sync::Arc<str>]| xs.iter().for_each(|x| Value::Str((*x).clone()).encode(out));
+    let (tag, nums, texts): (u8, Vec<u64>, Vec<&std::sync::Arc<str>>) = match record {
+        R::Claimed { owner, generation } => (0, vec![*generation], vec![owner]),
+        R::Transferred { from, to, generation } => (1, vec![*generation], vec![from, to]),
+        R::Rejected { code, owner, generation } => {
+            out.push(2);
+            out.extend_from_slice(&code.to_le_bytes());
+            u64s(out, &[*generation]);
+            strs(out, &[owner]);
+            return;
+        }
+        R::TransferBegun { owner, generation, to } => (3, vec![*generation], vec![owner, to]),
+        R::ReceiptIssued { receipt, to } => (4, vec![*receipt], vec![to]),
+        R::Commit { receipt } => (5, vec![*receipt], vec![]),
+        R::Rollback { receipt } => (6, vec![*receipt], vec![]),
+        R::Abandon { receipt } => (7, vec![*receipt], vec![]),
+        R::CommitFailed { receipt, reason } => (8, vec![*receipt], vec![reason]),
+        R::Attenuate { owner, generation, scope } => {
+            out.push(9);
+            u64s(out, &[*generation]);
+            strs(out, &[owner]);
+            put_scope(out, scope);
+            return;
+        }
+        R::IssueReadiness { owner, generation, check } => (10, vec![*generation], vec![owner, check]),
+        R::WitnessIssued { witness, generation, check } => (11, vec![*witness, *generation], vec![check]),
+        R::Consume { witness, generation, check } => (12, vec![*witness, *generation], vec![check]),
+        R::WitnessInvalidated { witness } => (13, vec![*witness], vec![]),
+        R::WitnessRejected { witness, code } => {
+            out.push(14);
+            u64s(out, &[*witness]);
+            out.extend_from_slice(&code.to_le_bytes());
+            return;
+        }
+        R::OwnerDied { owner, generation, reason } => (15, vec![*generation], vec![owner, reason]),
+        R::Terminal { reason } => (16, vec![], vec![reason]),
+        R::SemanticHandoff { revoked, activated, receipt, generation } => {
+            (17, vec![*receipt, *generation], vec![revoked, activated])
+        }
+        R::TransformationObligation { receipt, scope, invalidated_witnesses } => {
+            out.push(18);
+            u64s(out, &[*receipt]);
+            put_scope(out, scope);
+            out.extend_from_slice(&len_u32(invalidated_witnesses.len()).to_le_bytes());
+            u64s(out, invalidated_witnesses);
+            return;
+        }
+        R::Mutate { owner, generation } => (19, vec![*generation], vec![owner]),
+    };
+    out.push(tag);
+    u64s(out, &nums);
+    strs(out, &texts);
+}
+
+fn put_scope(out: &mut Vec<u8>, scope: &Scope) {
+    let (tag, names): (u8, &[String]) = match scope {
+        Scope::Full => (0, &[]),
+        Scope::Roles(r) => (1, r),
+        Scope::Operations(o) => (2, o),
+    };
+    out.push(tag);
+    out.extend_from_slice(&len_u32(names.len()).to_le_bytes());
+    names.iter().for_each(|n| Value::Str(std::sync::Arc::from(n.as_str())).encode(out));
+}
+
 fn ownership(c: &mut Cursor<'_>, at: At) -> Result<OwnershipRecord, ReplayError> {
+    use OwnershipRecord as R;
     let e = |s| at.overrun(s);
     let tag_at = c.offset();
     let tag = c.u8("ownership record").map_err(e)?;
@@ -340,23 +393,126 @@ fn ownership(c: &mut Cursor<'_>, at: At) -> Result<OwnershipRecord, ReplayError>
             _ => Err(at.bad_tag(str_at, "owner label", value_tag)),
         }
     };
+    let n = |c: &mut Cursor<'_>, what| c.u64(what).map_err(e);
     Ok(match tag {
         0 => {
-            let generation = c.u64("generation").map_err(e)?;
-            OwnershipRecord::Claimed { generation, owner: label(c)? }
+            let generation = n(c, "generation")?;
+            R::Claimed { generation, owner: label(c)? }
         }
         1 => {
-            let generation = c.u64("generation").map_err(e)?;
+            let generation = n(c, "generation")?;
             let from = label(c)?;
-            OwnershipRecord::Transferred { generation, from, to: label(c)? }
+            R::Transferred { generation, from, to: label(c)? }
         }
         2 => {
             let code = c.u16("ownership code").map_err(e)?;
-            let generation = c.u64("generation").map_err(e)?;
-            OwnershipRecord::Rejected { code, generation, owner: label(c)? }
+            let generation = n(c, "generation")?;
+            R::Rejected { code, generation, owner: label(c)? }
+        }
+        3 => {
+            let generation = n(c, "generation")?;
+            let owner = label(c)?;
+            R::TransferBegun { generation, owner, to: label(c)? }
+        }
+        4 => {
+            let receipt = n(c, "receipt")?;
+            R::ReceiptIssued { receipt, to: label(c)? }
+        }
+        5 => R::Commit { receipt: n(c, "receipt")? },
+        6 => R::Rollback { receipt: n(c, "receipt")? },
+        7 => R::Abandon { receipt: n(c, "receipt")? },
+        8 => {
+            let receipt = n(c, "receipt")?;
+            R::CommitFailed { receipt, reason: label(c)? }
+        }
+        9 => {
+            let generation = n(c, "generation")?;
+            let owner = label(c)?;
+            R::Attenuate { generation, owner, scope: scope(c, at)? }
+        }
+        10 => {
+            let generation = n(c, "generation")?;
+            let owner = label(c)?;
+            R::IssueReadiness { generation, owner, check: label(c)? }
+        }
+        11 | 12 => {
+            let witness = n(c, "witness")?;
+            let generation = n(c, "generation")?;
+            let check = label(c)?;
+            if tag == 11 {
+                R::WitnessIssued { witness, generation, check }
+            } else {
+                R::Consume { witness, generation, check }
+            }
+        }
+        13 => R::WitnessInvalidated { witness: n(c, "witness")? },
+        14 => {
+            let witness = n(c, "witness")?;
+            R::WitnessRejected { witness, code: c.u16("ownership code").map_err(e)? }
+        }
+        15 => {
+            let generation = n(c, "generation")?;
+            let owner = label(c)?;
+            R::OwnerDied { generation, owner, reason: label(c)? }
+        }
+        16 => R::Terminal { reason: label(c)? },
+        17 => {
+            let receipt = n(c, "receipt")?;
+            let generation = n(c, "generation")?;
+            let revoked = label(c)?;
+            R::SemanticHandoff { receipt, generation, revoked, activated: label(c)? }
+        }
+        18 => {
+            let receipt = n(c, "receipt")?;
+            let scope = scope(c, at)?;
+            let count_at = c.offset();
+            let count = c.u32("witness count").map_err(e)? as usize;
+            if count > c.remaining() / 8 {
+                let s = Short {
+                    offset: count_at,
+                    what: "witness list",
+                    needed: count.saturating_mul(8),
+                    available: c.remaining(),
+                };
+                return Err(at.overrun(s));
+            }
+            let invalidated_witnesses = (0..count).map(|_| n(c, "witness")).collect::<Result<_, _>>()?;
+            R::TransformationObligation { receipt, scope, invalidated_witnesses }
+        }
+        19 => {
+            let generation = n(c, "generation")?;
+            R::Mutate { generation, owner: label(c)? }
         }
         tag => return Err(at.bad_tag(tag_at, "ownership record", tag)),
     })
+}
+
+fn scope(c: &mut Cursor<'_>, at: At) -> Result<Scope, ReplayError> {
+    let e = |s| at.overrun(s);
+    let tag_at = c.offset();
+    let tag = c.u8("scope").map_err(e)?;
+    let count_at = c.offset();
+    let count = c.u32("scope name count").map_err(e)? as usize;
+    // A name is at least a value tag and a length.
+    if count > c.remaining() / 5 {
+        let s =
+            Short { offset: count_at, what: "scope names", needed: count.saturating_mul(5), available: c.remaining() };
+        return Err(at.overrun(s));
+    }
+    let mut names = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (str_at, value_tag) = (c.offset(), c.rest().first().copied().unwrap_or(0));
+        match value(c, at)? {
+            Value::Str(s) => names.push(s.to_string()),
+            _ => return Err(at.bad_tag(str_at, "scope name", value_tag)),
+        }
+    }
+    match tag {
+        0 if names.is_empty() => Ok(Scope::Full),
+        1 => Ok(Scope::Roles(names)),
+        2 => Ok(Scope::Operations(names)),
+        _ => Err(at.bad_tag(tag_at, "scope", tag)),
+    }
 }
 
 fn decode_roles(c: &mut Cursor<'_>, at: At) -> Result<Vec<SymId>, ReplayError> {

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 
 use canon_bytecode::{Backpressure, BufferMode};
-use canon_machine::event::{Event, EventKind, EventSite, HostPoint, OwnershipRecord, TerminalReason};
+use canon_machine::event::{Event, EventKind, EventSite, HostPoint, RecordField, TerminalReason};
 use canon_machine::{Auth, Config, ReplayMode};
 use canon_types::Value;
 use serde_json::{Map, json};
@@ -142,7 +142,9 @@ pub(crate) fn event_line(names: &Names<'_>, ev: &Event) -> String {
     } else {
         format!("{}:{}", sid_text(s), names.role(s.sid, s.role))
     };
-    format!("t={} g{} c{} {at} {}", s.tick, s.group, s.coroutine, kind_text(names, s, &ev.kind))
+    // Host-side operations are made by no coroutine.
+    let by = if s.coroutine == u32::MAX { "host".to_owned() } else { format!("c{}", s.coroutine) };
+    format!("t={} g{} {by} {at} {}", s.tick, s.group, kind_text(names, s, &ev.kind))
 }
 
 fn kind_text(names: &Names<'_>, s: &EventSite, kind: &EventKind) -> String {
@@ -206,17 +208,19 @@ fn kind_text(names: &Names<'_>, s: &EventSite, kind: &EventKind) -> String {
             format!("Discarded {from}->{to} {} seq={seq}", names.sym(*label))
         }
         K::Delegated { endpoint } => format!("Delegated endpoint={endpoint}"),
-        K::Ownership { record } => match record {
-            OwnershipRecord::Claimed { owner, generation } => {
-                format!("OwnerClaimed owner={owner:?} generation={generation}")
+        K::Ownership { record } => {
+            let mut s = record.name().to_owned();
+            for (name, field) in record.fields() {
+                let v = match field {
+                    RecordField::Str(x) => format!("{x:?}"),
+                    RecordField::U64(x) => x.to_string(),
+                    RecordField::Scope(x) => scope_text(x),
+                    RecordField::List(xs) => format!("{xs:?}"),
+                };
+                s.push_str(&format!(" {name}={v}"));
             }
-            OwnershipRecord::Transferred { from, to, generation } => {
-                format!("OwnerTransferred from={from:?} to={to:?} generation={generation}")
-            }
-            OwnershipRecord::Rejected { code, owner, generation } => {
-                format!("OwnershipRejected code={code} owner={owner:?} generation={generation}")
-            }
-        },
+            s
+        }
         K::DelegationCompleted { endpoint } => format!("DelegationCompleted endpoint={endpoint}"),
         K::Halted | K::Aborted | K::Closed | K::EndpointClosed => format!("{kind:?}"),
     }
@@ -431,25 +435,18 @@ fn kind_fields(names: &Names<'_>, sid: u64, kind: &EventKind, obj: &mut Map<Stri
         K::Delegated { endpoint } | K::DelegationCompleted { endpoint } => {
             put("endpoint", json!({ "sid": endpoint.sid, "role": endpoint.role }));
         }
-        K::Ownership { record } => match record {
-            OwnershipRecord::Claimed { owner, generation } => {
-                put("op", json!("claimed"));
-                put("owner", json!(&**owner));
-                put("generation", json!(generation));
+        K::Ownership { record } => {
+            put("op", json!(record.name()));
+            for (name, field) in record.fields() {
+                let v = match field {
+                    RecordField::Str(x) => json!(x),
+                    RecordField::U64(x) => json!(x),
+                    RecordField::Scope(x) => json!(scope_text(x)),
+                    RecordField::List(xs) => json!(xs),
+                };
+                put(name, v);
             }
-            OwnershipRecord::Transferred { from, to, generation } => {
-                put("op", json!("transferred"));
-                put("from", json!(&**from));
-                put("to", json!(&**to));
-                put("generation", json!(generation));
-            }
-            OwnershipRecord::Rejected { code, owner, generation } => {
-                put("op", json!("rejected"));
-                put("code", json!(code));
-                put("owner", json!(&**owner));
-                put("generation", json!(generation));
-            }
-        },
+        }
         K::FailureBranchEntered { code } | K::Faulted { code } => put("code", json!(code)),
         K::SessionTerminal { reason } => match reason {
             TerminalReason::Faulted { code } => put("reason", json!({ "Faulted": { "code": code } })),
@@ -472,5 +469,14 @@ pub(crate) fn value_json(names: &Names<'_>, value: &Value) -> serde_json::Value 
         Value::Label(id) => json!({ "label": names.sym(*id) }),
         Value::Endpoint(ep) => json!({ "endpoint": { "sid": ep.sid, "role": ep.role } }),
         Value::Tuple(items) => json!({ "tuple": items.iter().map(|v| value_json(names, v)).collect::<Vec<_>>() }),
+    }
+}
+
+/// A scope as `full`, `roles[A,B]` or `operations[x,y]`.
+pub fn scope_text(scope: &canon_machine::Scope) -> String {
+    match scope {
+        canon_machine::Scope::Full => "full".to_owned(),
+        canon_machine::Scope::Roles(r) => format!("roles[{}]", r.join(",")),
+        canon_machine::Scope::Operations(o) => format!("operations[{}]", o.join(",")),
     }
 }

@@ -127,7 +127,16 @@ impl Order {
         }
         // Host-side ownership operations are made by the host, outside every
         // coroutine (coroutine `u32::MAX`).
-        let host_side = s.coroutine == u32::MAX && matches!(ev.kind, EventKind::Ownership { .. });
+        // An ownership operation may end its session (`CancellationRequested`,
+        // `Cancelled`, `SessionTerminal` follow it, by the host too).
+        let host_side = s.coroutine == u32::MAX
+            && matches!(
+                ev.kind,
+                EventKind::Ownership { .. }
+                    | EventKind::CancellationRequested { .. }
+                    | EventKind::Cancelled { .. }
+                    | EventKind::SessionTerminal { .. }
+            );
         if s.coroutine >= self.spawned && !host_side {
             return Err(ReplayError::UnknownCoroutine { offset, event, coroutine: s.coroutine, spawned: self.spawned });
         }

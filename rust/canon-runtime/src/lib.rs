@@ -20,7 +20,7 @@ pub mod runner;
 pub use batch::run_groups;
 pub use canon_machine::{Config, Host, HostCtx, Limits};
 pub use host::{ReplayHost, SeededHost};
-pub use machine::{HostFactory, LoadError, Machine, Owner};
+pub use machine::{HostFactory, LoadError, Machine, Owner, Receipt, Witness};
 pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_group, reexecute_reader};
 pub use runner::{
     BATCHES_AHEAD, CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunOutcome, RunSummary, Runner,

@@ -4,16 +4,45 @@
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, Group, Host, Injection, KeySource, OwnershipRecord, ProgramImage};
+use canon_machine::{
+    Applied, Config, Group, Host, Injection, KeySource, OwnershipError, OwnershipRecord, ProgramImage, Scope,
+    SessionOwnership,
+};
 use canon_types::ErrorCode;
 
-/// Who may drive a loaded instance from the host side (seed 003's ownership
-/// capability): an owner label and a generation that increments on every
-/// transfer, so a stale handle fails closed.
+/// A handle on a session's host-side ownership (seed 003's owner
+/// capability): the session, the owner label, the generation (it increments
+/// on every committed transfer and attenuation, so a stale handle fails
+/// closed) and the scope the owner holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
+    pub group: u32,
+    pub sid: u64,
     pub label: String,
     pub generation: u64,
+    pub scope: Scope,
+}
+
+/// A staged transfer of a session's ownership: it must be committed
+/// ([`Machine::commit`]), rolled back, abandoned or reported failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub group: u32,
+    pub sid: u64,
+    pub id: u64,
+    /// The owner the transfer hands the session to.
+    pub to: String,
+}
+
+/// A readiness witness: single-use proof that check `check` succeeded
+/// under owner generation `generation` of session `sid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    pub group: u32,
+    pub sid: u64,
+    pub id: u64,
+    pub generation: u64,
+    pub check: String,
 }
 
 /// Why a load or an ownership operation was refused.
@@ -27,10 +56,9 @@ pub enum LoadError {
     UnknownGroup { group: u32 },
     #[error("group {group} has no owner; it was loaded without ownership")]
     NotOwned { group: u32 },
-    #[error(
-        "stale owner for group {group}: `{label}` generation {presented}, current is `{current}` generation {generation}"
-    )]
-    StaleOwner { group: u32, label: String, presented: u64, current: String, generation: u64 },
+    /// A session ownership operation was refused (nothing changed).
+    #[error(transparent)]
+    Ownership(#[from] OwnershipError),
     #[error("cannot load an instance after {lazy} lazily loaded ones: lazy instances come last")]
     AfterLazy { lazy: u32 },
 }
@@ -51,6 +79,60 @@ pub const LOAD_CODES: &[canon_types::CodeEntry] = &[
         name: "AfterLazy",
         summary: "an instance was loaded after lazily loaded instances",
     },
+    canon_types::CodeEntry { code: 4007, name: "Unclaimed", summary: "the session has no host-side owner" },
+    canon_types::CodeEntry { code: 4008, name: "AlreadyClaimed", summary: "the session already has an owner" },
+    canon_types::CodeEntry {
+        code: 4009,
+        name: "TransferPending",
+        summary: "a transfer is already staged for the session (one per claim)",
+    },
+    canon_types::CodeEntry {
+        code: 4010,
+        name: "UnknownReceipt",
+        summary: "the receipt is not the session's pending transfer",
+    },
+    canon_types::CodeEntry {
+        code: 4011,
+        name: "OwnerDied",
+        summary: "session fault: its host-side owner died (ownership owner ... died)",
+    },
+    canon_types::CodeEntry {
+        code: 4012,
+        name: "TransferCommitFailed",
+        summary: "session fault: a staged ownership transfer failed to commit",
+    },
+    canon_types::CodeEntry {
+        code: 4013,
+        name: "ScopeTooWide",
+        summary: "an attenuation asked for a scope outside the owner's",
+    },
+    canon_types::CodeEntry {
+        code: 4014,
+        name: "ScopeTooNarrow",
+        summary: "the owner's fragment scope does not allow the operation",
+    },
+    canon_types::CodeEntry {
+        code: 4015,
+        name: "ForgedWitness",
+        summary: "a readiness witness that was never issued as presented",
+    },
+    canon_types::CodeEntry { code: 4016, name: "ReusedWitness", summary: "a readiness witness consumed twice" },
+    canon_types::CodeEntry {
+        code: 4017,
+        name: "StaleWitness",
+        summary: "a readiness witness of an old owner generation",
+    },
+    canon_types::CodeEntry {
+        code: 4018,
+        name: "SessionEnded",
+        summary: "the session has ended: its ownership no longer changes",
+    },
+    canon_types::CodeEntry { code: 4019, name: "NotOpen", summary: "the session is not open yet: it cannot be ended" },
+    canon_types::CodeEntry {
+        code: 4020,
+        name: "ForeignSession",
+        summary: "the session does not belong to the instance",
+    },
 ];
 
 impl ErrorCode for LoadError {
@@ -60,7 +142,7 @@ impl ErrorCode for LoadError {
             LoadError::TooManyGroups { .. } => 4002,
             LoadError::UnknownGroup { .. } => 4003,
             LoadError::NotOwned { .. } => 4004,
-            LoadError::StaleOwner { .. } => 4005,
+            LoadError::Ownership(e) => e.code(),
             LoadError::AfterLazy { .. } => 4006,
         }
     }
@@ -72,7 +154,8 @@ pub struct Machine {
     /// The program and its tables, built at the first load and shared by every group.
     image: Option<Arc<ProgramImage>>,
     pub(crate) groups: Vec<Group>,
-    owners: Vec<Option<Owner>>,
+    /// The session each instance loaded with an owner claimed.
+    owners: Vec<Option<u64>>,
     /// Where every group's endpoint keys come from (`Machine::set_key_source`).
     keys: KeySource,
     /// Instances built only when a runner reaches them, after `groups`.
@@ -165,35 +248,40 @@ impl Machine {
         self.keys = keys;
     }
 
-    /// One owned group, for host-side mutation by its current owner. A stale
-    /// or foreign handle fails closed (`StaleOwner`, 4005) and changes nothing.
+    /// One owned group, for host-side mutation by the current owner of its
+    /// claimed session, with the full scope. A stale or foreign handle fails
+    /// closed (`StaleOwner`, 4005), a fragment-scoped one too
+    /// (`ScopeTooNarrow`, 4014); the refusal is recorded, nothing changes.
     pub fn group_mut_as(&mut self, group: u32, owner: &Owner) -> Result<&mut Group, LoadError> {
-        self.check_owner(group, owner).inspect_err(|e| self.record_rejection(group, owner, e))?;
-        self.groups.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })
-    }
-
-    /// Records a refused handle in the group's event stream (when the group exists).
-    fn record_rejection(&mut self, group: u32, presented: &Owner, e: &LoadError) {
-        if let Some(g) = self.groups.get_mut(group as usize) {
-            let owner = Arc::from(presented.label.as_str());
-            g.record_ownership(OwnershipRecord::Rejected { code: e.code(), owner, generation: presented.generation });
+        let sid = self.claimed(group)?;
+        let op = OwnershipRecord::Mutate { owner: Arc::from(owner.label.as_str()), generation: owner.generation };
+        let g = self.groups.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })?;
+        // Only a refused mutation is recorded (with its refusal).
+        let foreign = owner.group != group || owner.sid != sid;
+        if foreign || canon_machine::ownership::check_mutation(g.store(), sid, &owner.label, owner.generation).is_err()
+        {
+            g.apply_ownership(owner.sid, op)?;
+            // A handle of another claimed session of this instance.
+            return Err(OwnershipError::ForeignSession { sid: owner.sid, group }.into());
         }
+        Ok(g)
     }
 
-    /// Whether `presented` is `group`'s current owner handle.
-    fn check_owner(&self, group: u32, presented: &Owner) -> Result<(), LoadError> {
+    /// The session `group`'s owner claimed at load.
+    fn claimed(&self, group: u32) -> Result<u64, LoadError> {
         let slot = self.owners.get(group as usize).ok_or(LoadError::UnknownGroup { group })?;
-        let live = slot.as_ref().ok_or(LoadError::NotOwned { group })?;
-        if live != presented {
-            return Err(LoadError::StaleOwner {
-                group,
-                label: presented.label.clone(),
-                presented: presented.generation,
-                current: live.label.clone(),
-                generation: live.generation,
-            });
-        }
-        Ok(())
+        slot.ok_or(LoadError::NotOwned { group })
+    }
+
+    /// Applies ownership operation `op` to session `sid` of `group`.
+    fn apply(&mut self, group: u32, sid: u64, op: OwnershipRecord) -> Result<Applied, LoadError> {
+        let g = self.groups.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })?;
+        Ok(g.apply_ownership(sid, op)?)
+    }
+
+    /// The ownership state of session `sid` of `group`.
+    pub fn ownership(&self, group: u32, sid: u64) -> Option<&SessionOwnership> {
+        self.groups.get(group as usize)?.store().ownership(sid)
     }
 
     /// Loads one instance of `program`'s entry procedure, answered by `host`.
@@ -281,9 +369,10 @@ impl Machine {
         self.load(program, host)
     }
 
-    /// Like [`Machine::load_choreography`], and the instance is claimed by
-    /// `owner` at generation 0: host-side mutation of it then requires the
-    /// current owner handle ([`Machine::transfer`]).
+    /// Like [`Machine::load_choreography`], and the choreography's session
+    /// (the first one the instance opens) is claimed by `owner` at
+    /// generation 0 with the full scope: host-side mutation of the instance
+    /// and every ownership operation then need the current owner handle.
     pub fn load_choreography_owned(
         &mut self,
         program: &Arc<VerifiedProgram>,
@@ -291,33 +380,121 @@ impl Machine {
         owner: &str,
     ) -> Result<(u32, Owner), LoadError> {
         let group = self.load(program, host)?;
-        let claim = Owner { label: owner.to_owned(), generation: 0 };
-        self.owners[group as usize] = Some(claim.clone());
-        self.groups[group as usize]
-            .record_ownership(OwnershipRecord::Claimed { owner: Arc::from(owner), generation: 0 });
-        Ok((group, claim))
+        let sid = u64::from(group) << 32;
+        self.apply(group, sid, OwnershipRecord::Claimed { owner: Arc::from(owner), generation: 0 })?;
+        self.owners[group as usize] = Some(sid);
+        Ok((group, Owner { group, sid, label: owner.to_owned(), generation: 0, scope: Scope::Full }))
     }
 
-    /// The current owner of `group`, if it was loaded with one.
-    pub fn owner(&self, group: u32) -> Option<&Owner> {
-        self.owners.get(group as usize)?.as_ref()
+    /// The current owner of the session `group` claimed, if it was loaded with one.
+    pub fn owner(&self, group: u32) -> Option<Owner> {
+        let sid = (*self.owners.get(group as usize)?)?;
+        let o = &self.ownership(group, sid)?.owner;
+        Some(Owner { group, sid, label: o.label.clone(), generation: o.generation, scope: o.scope.clone() })
     }
 
-    /// Transfers ownership of `group` from the holder of `current` to `to`,
-    /// bumping the generation. A stale or foreign handle fails closed: the
-    /// error names both, and nothing changes.
-    pub fn transfer(&mut self, group: u32, current: &Owner, to: &str) -> Result<Owner, LoadError> {
-        self.check_owner(group, current).inspect_err(|e| self.record_rejection(group, current, e))?;
-        let slot = self.owners.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })?;
-        let live = slot.as_mut().ok_or(LoadError::NotOwned { group })?;
-        *live = Owner { label: to.to_owned(), generation: live.generation + 1 };
-        let next = live.clone();
-        let record = OwnershipRecord::Transferred {
-            from: Arc::from(current.label.as_str()),
+    /// Stages a transfer of `current`'s session to `to`: the receipt must be
+    /// committed, rolled back, abandoned or reported failed. One pending
+    /// transfer per session (`TransferPending`, 4009).
+    pub fn begin_transfer(&mut self, current: &Owner, to: &str) -> Result<Receipt, LoadError> {
+        let op = OwnershipRecord::TransferBegun {
+            owner: Arc::from(current.label.as_str()),
+            generation: current.generation,
             to: Arc::from(to),
-            generation: next.generation,
         };
-        self.groups[group as usize].record_ownership(record);
-        Ok(next)
+        let id = self.apply(current.group, current.sid, op)?.number();
+        Ok(Receipt { group: current.group, sid: current.sid, id, to: to.to_owned() })
+    }
+
+    /// Commits a staged transfer: the old owner is revoked, `receipt.to` is
+    /// the owner at the next generation (`SemanticHandoff`,
+    /// `TransformationObligation`); outstanding readiness witnesses are invalidated.
+    pub fn commit(&mut self, receipt: &Receipt) -> Result<Owner, LoadError> {
+        let generation =
+            self.apply(receipt.group, receipt.sid, OwnershipRecord::Commit { receipt: receipt.id })?.number();
+        let scope = self.ownership(receipt.group, receipt.sid).map_or(Scope::Full, |o| o.owner.scope.clone());
+        Ok(Owner { group: receipt.group, sid: receipt.sid, label: receipt.to.clone(), generation, scope })
+    }
+
+    /// Rolls a staged transfer back: the owner stays; only this session's
+    /// pending receipt is cleared.
+    pub fn rollback(&mut self, receipt: &Receipt) -> Result<(), LoadError> {
+        self.apply(receipt.group, receipt.sid, OwnershipRecord::Rollback { receipt: receipt.id }).map(|_| ())
+    }
+
+    /// The staged transfer was abandoned (neither side will drive the
+    /// session): the session is cancelled.
+    pub fn abandon(&mut self, receipt: &Receipt) -> Result<(), LoadError> {
+        self.apply(receipt.group, receipt.sid, OwnershipRecord::Abandon { receipt: receipt.id }).map(|_| ())
+    }
+
+    /// The staged transfer failed to commit for `reason`: the session faults
+    /// (`TransferCommitFailed`, 4012; "ownership transfer commit failed: …").
+    pub fn commit_failed(&mut self, receipt: &Receipt, reason: &str) -> Result<(), LoadError> {
+        let op = OwnershipRecord::CommitFailed { receipt: receipt.id, reason: Arc::from(reason) };
+        self.apply(receipt.group, receipt.sid, op).map(|_| ())
+    }
+
+    /// Narrows the owner's scope to `scope` (within the current one); the
+    /// generation increments, so the old handle is stale.
+    pub fn attenuate(&mut self, current: &Owner, scope: Scope) -> Result<Owner, LoadError> {
+        let op = OwnershipRecord::Attenuate {
+            owner: Arc::from(current.label.as_str()),
+            generation: current.generation,
+            scope: scope.clone(),
+        };
+        let generation = self.apply(current.group, current.sid, op)?.number();
+        Ok(Owner { generation, scope, ..current.clone() })
+    }
+
+    /// Issues a readiness witness: check `check` succeeded under the current
+    /// owner generation. Single-use ([`Machine::consume`]).
+    pub fn issue_readiness(&mut self, current: &Owner, check: &str) -> Result<Witness, LoadError> {
+        let op = OwnershipRecord::IssueReadiness {
+            owner: Arc::from(current.label.as_str()),
+            generation: current.generation,
+            check: Arc::from(check),
+        };
+        let id = self.apply(current.group, current.sid, op)?.number();
+        Ok(Witness {
+            group: current.group,
+            sid: current.sid,
+            id,
+            generation: current.generation,
+            check: check.to_owned(),
+        })
+    }
+
+    /// Consumes a readiness witness. A forged, reused or stale one fails
+    /// closed (4015–4017), with an audit rejection record.
+    pub fn consume(&mut self, witness: &Witness) -> Result<(), LoadError> {
+        let op = OwnershipRecord::Consume {
+            witness: witness.id,
+            generation: witness.generation,
+            check: Arc::from(witness.check.as_str()),
+        };
+        self.apply(witness.group, witness.sid, op).map(|_| ())
+    }
+
+    /// The owner `current` died for `reason`: its (open) session faults
+    /// (`OwnerDied`, 4011; "ownership owner `…` died: …").
+    pub fn owner_died(&mut self, current: &Owner, reason: &str) -> Result<(), LoadError> {
+        let op = OwnershipRecord::OwnerDied {
+            owner: Arc::from(current.label.as_str()),
+            generation: current.generation,
+            reason: Arc::from(reason),
+        };
+        self.apply(current.group, current.sid, op).map(|_| ())
+    }
+
+    /// Transfers ownership of `group`'s session from the holder of `current`
+    /// to `to` at once (a staged transfer committed immediately). A stale or
+    /// foreign handle fails closed: the error names both, and nothing changes.
+    pub fn transfer(&mut self, group: u32, current: &Owner, to: &str) -> Result<Owner, LoadError> {
+        if current.group != group {
+            return Err(OwnershipError::ForeignSession { sid: current.sid, group }.into());
+        }
+        let receipt = self.begin_transfer(current, to)?;
+        self.commit(&receipt)
     }
 }

@@ -12,14 +12,15 @@ use std::io::Read;
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, Event, EventKind, Group, KeySource, ProgramImage, RecordedKeys, run_identity};
+use canon_machine::{
+    Config, Event, EventKind, Group, GroupStatus, KeySource, ProgramImage, RecordedKeys, run_identity,
+};
 use canon_replay::{
     Divergence, Lockstep, Replay, ReplayDiff, ReplayEnd, ReplayError, ReplayHeader, ReplayReader, ReplayWriter, Side,
     header_diffs,
 };
 
 use crate::host::ReplayHost;
-use crate::runner::run_group;
 
 /// Why re-execution could not run (a divergence is not an error: it is a
 /// [`ReplayDiff`] that is not identical).
@@ -64,18 +65,35 @@ pub fn reexecute_group(
 ) {
     let mut group = Group::with_image(Arc::clone(image), id, config, Box::new(ReplayHost::from_group_events(recorded)));
     group.set_key_source(KeySource::Recorded(Arc::new(RecordedKeys::from_events(run, recorded))));
+    // Host-side ownership operations are inputs: applied again at the tick
+    // they were made, before that round runs (where a host makes them).
+    let mut ops = Vec::new();
     for e in recorded {
         if let EventKind::Injected { injection, nth, .. } = e.kind {
             group.inject(nth, injection);
         }
-        // Host-side ownership operations are inputs: recorded again, in order,
-        // before the run (where a host makes them).
-        if let EventKind::Ownership { record } = &e.kind {
-            group.record_ownership(record.clone());
+        if let EventKind::Ownership { record } = &e.kind
+            && record.is_operation()
+        {
+            ops.push((e.site.tick, e.site.sid, record.clone()));
         }
     }
-    let mut buf = Vec::new();
-    run_group(&mut group, &mut buf, &mut |evs| out.append(evs), &mut |_| {});
+    let mut ops = ops.into_iter().peekable();
+    loop {
+        while let Some((_, sid, op)) = ops.next_if(|(tick, _, _)| *tick <= group.tick()) {
+            // A refusal is recorded in the events, as it was when recorded.
+            let _refused = group.apply_ownership(sid, op);
+        }
+        if *group.status() != GroupStatus::Running {
+            break;
+        }
+        group.run_round();
+        group.drain_events(out);
+    }
+    for (_, sid, op) in ops {
+        let _refused = group.apply_ownership(sid, op);
+    }
+    group.drain_events(out);
 }
 
 /// The header a re-execution of `program` under `config` writes.

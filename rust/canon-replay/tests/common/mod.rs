@@ -150,16 +150,48 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
             .prop_map(|(sid, role)| K::Delegated { endpoint: canon_types::Endpoint { sid, role } }),
         (any::<u64>(), any::<u16>())
             .prop_map(|(sid, role)| K::DelegationCompleted { endpoint: canon_types::Endpoint { sid, role } }),
-        (0..3u8, any::<u16>(), any::<u64>(), "[a-z]{0,6}", "[a-z]{0,6}").prop_map(|(tag, code, generation, a, b)| {
-            use canon_machine::event::OwnershipRecord as O;
-            let (a, b): (std::sync::Arc<str>, std::sync::Arc<str>) = (a.into(), b.into());
-            let record = match tag {
-                0 => O::Claimed { owner: a, generation },
-                1 => O::Transferred { from: a, to: b, generation },
-                _ => O::Rejected { code, owner: a, generation },
-            };
-            K::Ownership { record }
-        }),
+        (
+            0..20u8,
+            any::<u16>(),
+            any::<u64>(),
+            "[a-z]{0,6}",
+            "[a-z]{0,6}",
+            proptest::collection::vec(any::<u64>(), 0..3)
+        )
+            .prop_map(|(tag, code, generation, a, b, ids)| {
+                use canon_machine::Scope;
+                use canon_machine::event::OwnershipRecord as O;
+                let scope = match generation % 3 {
+                    0 => Scope::Full,
+                    1 => Scope::Roles(vec![a.clone(), b.clone()]),
+                    _ => Scope::Operations(vec![b.clone()]),
+                };
+                let (a, b): (std::sync::Arc<str>, std::sync::Arc<str>) = (a.into(), b.into());
+                let n = generation;
+                let record = match tag {
+                    0 => O::Claimed { owner: a, generation },
+                    1 => O::Transferred { from: a, to: b, generation },
+                    2 => O::Rejected { code, owner: a, generation },
+                    3 => O::TransferBegun { owner: a, generation, to: b },
+                    4 => O::ReceiptIssued { receipt: n, to: b },
+                    5 => O::Commit { receipt: n },
+                    6 => O::Rollback { receipt: n },
+                    7 => O::Abandon { receipt: n },
+                    8 => O::CommitFailed { receipt: n, reason: b },
+                    9 => O::Attenuate { owner: a, generation, scope },
+                    10 => O::IssueReadiness { owner: a, generation, check: b },
+                    11 => O::WitnessIssued { witness: n, generation, check: b },
+                    12 => O::Consume { witness: n, generation, check: b },
+                    13 => O::WitnessInvalidated { witness: n },
+                    14 => O::WitnessRejected { witness: n, code },
+                    15 => O::OwnerDied { owner: a, generation, reason: b },
+                    16 => O::Terminal { reason: b },
+                    17 => O::SemanticHandoff { revoked: a, activated: b, receipt: n, generation },
+                    18 => O::TransformationObligation { receipt: n, scope, invalidated_witnesses: ids },
+                    _ => O::Mutate { owner: a, generation },
+                };
+                K::Ownership { record }
+            }),
     ]
 }
 
