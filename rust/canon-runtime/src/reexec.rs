@@ -12,7 +12,9 @@ use std::io::Read;
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, Event, EventKind, Group, KeySource, ProgramImage, RecordedKeys, run_identity};
+use canon_machine::{
+    Config, CoroutineFault, Event, EventKind, Group, KeySource, ProgramImage, RecordedKeys, run_identity,
+};
 use canon_replay::{
     Divergence, Lockstep, Replay, ReplayDiff, ReplayEnd, ReplayError, ReplayHeader, ReplayReader, ReplayWriter, Side,
     header_diffs,
@@ -62,6 +64,13 @@ pub fn reexecute_group(
     recorded: &[Event],
     out: &mut Vec<Event>,
 ) {
+    let mut group = replay_group(image, config, run, id, recorded);
+    let mut buf = Vec::new();
+    run_group(&mut group, &mut buf, &mut |evs| out.append(evs), &mut |_| {});
+}
+
+/// Group `id` of `image`, set up to re-run from its recorded events.
+fn replay_group(image: &Arc<ProgramImage>, config: &Config, run: &[u8; 32], id: u32, recorded: &[Event]) -> Group {
     let mut group = Group::with_image(Arc::clone(image), id, config, Box::new(ReplayHost::from_group_events(recorded)));
     group.set_key_source(KeySource::Recorded(Arc::new(RecordedKeys::from_events(run, recorded))));
     for e in recorded {
@@ -74,8 +83,33 @@ pub fn reexecute_group(
             group.record_ownership(record.clone());
         }
     }
-    let mut buf = Vec::new();
-    run_group(&mut group, &mut buf, &mut |evs| out.append(evs), &mut |_| {});
+    group
+}
+
+/// Re-executes every group of the replay `recorded` streams with `program`
+/// (under the recorded configuration) and calls `each(group, fault)` for
+/// every coroutine fault, in group order: where each recorded `Faulted`
+/// event happened (procedure and instruction), which the replay itself does
+/// not store. Memory is one group's events. Meaningful when `program` is the
+/// recorded program (same digest); otherwise the faults are those of
+/// `program` run on the recorded answers.
+pub fn reexecute_faults<R: Read>(
+    program: &Arc<VerifiedProgram>,
+    mut recorded: ReplayReader<R>,
+    each: &mut dyn FnMut(u32, &CoroutineFault),
+) -> Result<(), ReexecError> {
+    let header = recorded.header().clone();
+    let image = Arc::new(ProgramImage::new(Arc::clone(program)));
+    let run = run_identity(&header.program_digest, &header.config.digest());
+    let (mut events, mut buf) = (Vec::new(), Vec::new());
+    while let Some(id) = recorded.next_group(&mut events)? {
+        let mut group = replay_group(&image, &header.config, &run, id, &events);
+        run_group(&mut group, &mut buf, &mut |evs| evs.clear(), &mut |_| {});
+        for f in group.faults() {
+            each(id, f);
+        }
+    }
+    Ok(())
 }
 
 /// The header a re-execution of `program` under `config` writes.

@@ -21,7 +21,7 @@ pub mod wf;
 pub use action::{ActionBranch, LocalAction};
 pub use codes::{CodeEntry, ErrorCode};
 pub use enabling::normalize_choices;
-pub use global::{GlobalType, Protocol, Span};
+pub use global::{GlobalType, Origin, Protocol, Span};
 pub use graph::GraphError;
 pub use graph::{FlatBranch, TypeGraph, TypeId, TypeNode};
 pub use local::{Branch, LocalType, Payload};

@@ -58,7 +58,7 @@ fn compile_loaded(file_name: &str, src: &str, choreo: &canon_choreo::Choreograph
     if !projection.is_empty() {
         return Err(Error::Diagnostics(canon_choreo::Diagnostics::new(file_name, src, projection).render()));
     }
-    let module = canon_choreo::compile_choreography(choreo)
+    let module = canon_choreo::compile_choreography_mapped(choreo, file_name, src)
         .map_err(|source| Error::Compile { file: file_name.to_owned(), source: Box::new(source) })?;
     canon_bytecode::verify(module)
         .map_err(|source| Error::Verify { file: file_name.to_owned(), source: Box::new(source) })
