@@ -14,12 +14,14 @@
 pub mod host;
 pub mod machine;
 pub mod reexec;
+pub mod role_host;
 pub mod runner;
 
 pub use canon_machine::{Config, Host, HostCtx, Limits};
 pub use host::{ReplayHost, SeededHost};
 pub use machine::{HostFactory, LoadError, Machine, Owner};
 pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_faults, reexecute_group, reexecute_reader};
+pub use role_host::RoleHost;
 pub use runner::{
     BATCHES_AHEAD, CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunOutcome, RunSummary, Runner,
     SUMMARY_FAULTS, ThreadedRunner, replay_header, report, run_group,

@@ -16,6 +16,7 @@ pub mod project;
 #[cfg(feature = "testgen")]
 pub mod testgen;
 pub mod value;
+pub mod value_convert;
 pub mod wf;
 
 pub use action::{ActionBranch, LocalAction};
@@ -27,3 +28,4 @@ pub use graph::{FlatBranch, TypeGraph, TypeId, TypeNode};
 pub use local::{Branch, LocalType, Payload};
 pub use project::{PROJECTION_CODES, ProjectionError, project, project_actions, project_all, project_all_actions};
 pub use value::{Endpoint, SymId, Value, ValueKind};
+pub use value_convert::ValueTypeError;
