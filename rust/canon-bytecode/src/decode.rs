@@ -17,6 +17,7 @@ use crate::module::{Backpressure, BufferConfig, BufferMode, Const, FORMAT_VERSIO
 /// Why a byte string is not a canonical module encoding. Every variant carries
 /// the byte `offset` at which decoding failed ([`DecodeError::offset`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     #[error("empty input at byte {offset}: expected the magic bytes \"CNBC\"")]
     Empty { offset: usize },

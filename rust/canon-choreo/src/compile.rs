@@ -30,6 +30,7 @@ pub const ENTRY_PROC: &str = "main";
 
 /// Why a protocol could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CompileError {
     /// The protocol is not well formed or a role's projection fails.
     #[error(transparent)]

@@ -18,6 +18,7 @@ pub struct Owner {
 
 /// Why a load or an ownership operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     #[error("program {got} differs from the machine's program {want}: one machine runs one program")]
     ProgramMismatch { want: String, got: String },

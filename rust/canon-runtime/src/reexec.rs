@@ -26,6 +26,7 @@ use crate::runner::run_group;
 /// Why re-execution could not run (a divergence is not an error: it is a
 /// [`ReplayDiff`] that is not identical).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReexecError {
     #[error(transparent)]
     Replay(#[from] ReplayError),

@@ -91,7 +91,8 @@ impl RunSummary {
             }
             GroupStatus::BudgetExhausted => self.budget_exhausted += 1,
             GroupStatus::InstructionBudgetExhausted => self.instruction_budget_exhausted += 1,
-            GroupStatus::Running | GroupStatus::Completed => {}
+            // Running, Completed, and statuses added later count nowhere special.
+            _ => {}
         }
     }
 

@@ -23,6 +23,7 @@ use crate::wf;
 /// the offending node (`Span::default()` where there is none, e.g. for a role
 /// declaration, which global types do not locate).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProjectionError {
     #[error("choice at `{subject}`: a branch does not begin with a message sent by `{subject}`")]
     ChoiceSubjectNotSender { subject: String, span: Span },

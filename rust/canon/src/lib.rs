@@ -32,6 +32,7 @@ pub use canon_types::{SymId, Value};
 
 /// Why a choreography did not compile.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
