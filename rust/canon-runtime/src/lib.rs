@@ -10,6 +10,7 @@
 //! - [`SeededHost`] is the default host: deterministic answers from an
 //!   explicit seed, so any program runs with no host code. [`ReplayHost`]
 //!   answers from a recorded replay, for re-execution without the host.
+#![deny(missing_docs)]
 
 pub mod host;
 pub mod machine;

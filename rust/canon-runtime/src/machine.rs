@@ -12,7 +12,9 @@ use canon_types::ErrorCode;
 /// transfer, so a stale handle fails closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
+    /// The owner's name, chosen by the host.
     pub label: String,
+    /// Transfers so far: 0 at load, +1 per transfer.
     pub generation: u64,
 }
 
@@ -20,20 +22,54 @@ pub struct Owner {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
+    /// The program is not the one this machine already runs.
     #[error("program {got} differs from the machine's program {want}: one machine runs one program")]
-    ProgramMismatch { want: String, got: String },
+    ProgramMismatch {
+        /// The machine's program digest (hex prefix).
+        want: String,
+        /// The offered program's digest (hex prefix).
+        got: String,
+    },
+    /// The machine holds as many instances as group ids allow.
     #[error("too many instances: the limit is {limit}")]
-    TooManyGroups { limit: u32 },
+    TooManyGroups {
+        /// The most instances one machine holds.
+        limit: u32,
+    },
+    /// No instance has this group id.
     #[error("group {group} does not exist")]
-    UnknownGroup { group: u32 },
+    UnknownGroup {
+        /// The group id asked for.
+        group: u32,
+    },
+    /// The instance was loaded without an owner.
     #[error("group {group} has no owner; it was loaded without ownership")]
-    NotOwned { group: u32 },
+    NotOwned {
+        /// The group id asked for.
+        group: u32,
+    },
+    /// The presented owner handle is not the current one.
     #[error(
         "stale owner for group {group}: `{label}` generation {presented}, current is `{current}` generation {generation}"
     )]
-    StaleOwner { group: u32, label: String, presented: u64, current: String, generation: u64 },
+    StaleOwner {
+        /// The group id.
+        group: u32,
+        /// The presented owner's label.
+        label: String,
+        /// The presented generation.
+        presented: u64,
+        /// The current owner's label.
+        current: String,
+        /// The current generation.
+        generation: u64,
+    },
+    /// Eager loads must come before lazy ones.
     #[error("cannot load an instance after {lazy} lazily loaded ones: lazy instances come last")]
-    AfterLazy { lazy: u32 },
+    AfterLazy {
+        /// Lazily loaded instances already registered.
+        lazy: u32,
+    },
 }
 
 /// Stable codes: 4xxx (ownership and authority).
@@ -119,10 +155,12 @@ fn hex(d: &[u8; 32]) -> String {
 }
 
 impl Machine {
+    /// An empty machine running under `config`.
     pub fn new(config: Config) -> Machine {
         Machine { config, image: None, groups: Vec::new(), owners: Vec::new(), lazy: None, keys: KeySource::None }
     }
 
+    /// The configuration every instance runs under.
     pub fn config(&self) -> &Config {
         &self.config
     }

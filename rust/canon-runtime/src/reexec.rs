@@ -28,6 +28,7 @@ use crate::runner::run_group;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReexecError {
+    /// The recorded replay could not be read.
     #[error(transparent)]
     Replay(#[from] ReplayError),
 }

@@ -18,6 +18,7 @@
 //! assert_eq!(outcome.message_count(), 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![deny(missing_docs)]
 
 use std::path::Path;
 
@@ -34,17 +35,34 @@ pub use canon_types::{SymId, Value};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The choreography file could not be read.
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// Parse, well-formedness or projection diagnostics, rendered with
     /// `file:line:column` and a caret.
     #[error("{0}")]
     Diagnostics(String),
+    /// The checked protocol could not be compiled to bytecode.
     #[error("{file}: {source}")]
-    Compile { file: String, source: Box<canon_choreo::CompileError> },
+    Compile {
+        /// The choreography's file name.
+        file: String,
+        /// Why compilation failed.
+        source: Box<canon_choreo::CompileError>,
+    },
     /// The compiler produced a module the verifier rejects (a compiler bug).
     #[error("{file}: compiled module failed verification: {source}")]
-    Verify { file: String, source: Box<canon_bytecode::VerifyError> },
+    Verify {
+        /// The choreography's file name.
+        file: String,
+        /// The verifier's refusal.
+        source: Box<canon_bytecode::VerifyError>,
+    },
 }
 
 /// Parses, checks, projects and compiles a choreography source, and verifies
