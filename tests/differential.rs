@@ -114,6 +114,7 @@ fn machine_run(program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> (
         // reached it would stop early and diverge from the reference's events.
         GroupStatus::InstructionBudgetExhausted => Ending::BudgetExhausted,
         GroupStatus::Running => panic!("run_to_end returned a running group"),
+        other => panic!("a status the reference does not model: {other:?}"),
     };
     (events, ending, outcome.rounds)
 }

@@ -9,6 +9,7 @@
 
 use canon_types::{CodeEntry, ErrorCode, FlatBranch, SymId, TypeGraph, TypeId, TypeNode};
 
+use crate::debug::{DebugInfo, MAX_DEBUG_FILE_NAME_BYTES, MAX_DEBUG_STATEMENT_BYTES, NO_SPAN, SourceSpan};
 use crate::encode::{HEADER_LEN, tag};
 use crate::instr::{Arm, EdgeBuffer, Instr, Opcode, Reg};
 use crate::module::{Backpressure, BufferConfig, BufferMode, Const, FORMAT_VERSION, MAGIC, Module, Param, Proc};
@@ -16,6 +17,7 @@ use crate::module::{Backpressure, BufferConfig, BufferMode, Const, FORMAT_VERSIO
 /// Why a byte string is not a canonical module encoding. Every variant carries
 /// the byte `offset` at which decoding failed ([`DecodeError::offset`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     #[error("empty input at byte {offset}: expected the magic bytes \"CNBC\"")]
     Empty { offset: usize },
@@ -45,6 +47,10 @@ pub enum DecodeError {
     TrailingBytes { offset: usize, count: usize },
     #[error("{what} count {count} at byte {offset} cannot fit in the {remaining} byte(s) that remain")]
     TooLarge { offset: usize, what: &'static str, count: u32, remaining: usize },
+    #[error("debug section: {what} of {len} bytes at byte {offset} exceeds the limit of {max}")]
+    DebugLimit { offset: usize, what: &'static str, len: u32, max: usize },
+    #[error("debug section: {what} {found} at byte {offset} does not fit the module (bound {bound})")]
+    DebugMismatch { offset: usize, what: &'static str, found: u32, bound: u32 },
 }
 
 /// Every decode error code: stable numbers in the 1xxx range.
@@ -63,6 +69,12 @@ pub const DECODE_CODES: &[CodeEntry] = &[
     CodeEntry { code: 1012, name: "NonCanonical", summary: "a field has a second, non-canonical encoding" },
     CodeEntry { code: 1013, name: "TrailingBytes", summary: "bytes follow the entry section" },
     CodeEntry { code: 1014, name: "TooLarge", summary: "a count exceeds what the remaining input can hold" },
+    CodeEntry { code: 1015, name: "DebugLimit", summary: "a debug-section string exceeds its named limit" },
+    CodeEntry {
+        code: 1016,
+        name: "DebugMismatch",
+        summary: "a debug-section index or map does not fit the module's files, spans or code",
+    },
 ];
 
 impl DecodeError {
@@ -82,7 +94,9 @@ impl DecodeError {
             | DecodeError::BadUtf8 { offset }
             | DecodeError::NonCanonical { offset, .. }
             | DecodeError::TrailingBytes { offset, .. }
-            | DecodeError::TooLarge { offset, .. } => *offset,
+            | DecodeError::TooLarge { offset, .. }
+            | DecodeError::DebugLimit { offset, .. }
+            | DecodeError::DebugMismatch { offset, .. } => *offset,
         }
     }
 
@@ -110,6 +124,8 @@ impl ErrorCode for DecodeError {
             DecodeError::NonCanonical { .. } => 1012,
             DecodeError::TrailingBytes { .. } => 1013,
             DecodeError::TooLarge { .. } => 1014,
+            DecodeError::DebugLimit { .. } => 1015,
+            DecodeError::DebugMismatch { .. } => 1016,
         }
     }
 }
@@ -129,10 +145,14 @@ pub fn decode(bytes: &[u8]) -> Result<Module> {
     let consts = section(&mut r, tag::section::CONSTS, |r| r.list("constant", 1, konst))?;
     let procs = section(&mut r, tag::section::PROCS, |r| r.list("procedure", 14, proc))?;
     let entry = section(&mut r, tag::section::ENTRY, |r| r.u32("entry procedure"))?;
+    let debug = match bytes.get(r.pos) {
+        Some(&tag::section::DEBUG) => Some(section(&mut r, tag::section::DEBUG, |r| debug_section(r, &procs))?),
+        _ => None,
+    };
     if r.pos < bytes.len() {
         return Err(DecodeError::TrailingBytes { offset: r.pos, count: bytes.len() - r.pos });
     }
-    Ok(Module { strings, types: TypeGraph { nodes: types }, consts, procs, entry })
+    Ok(Module { strings, types: TypeGraph { nodes: types }, consts, procs, entry, debug })
 }
 
 /// A cursor over the input. Offsets are absolute; `end` is the end of the
@@ -233,7 +253,7 @@ fn header(r: &mut Reader) -> Result<()> {
 fn section<T>(r: &mut Reader, expected: u8, body: impl FnOnce(&mut Reader) -> Result<T>) -> Result<T> {
     let offset = r.pos;
     let id = r.u8("section id")?;
-    if !(tag::section::STRINGS..=tag::section::ENTRY).contains(&id) {
+    if !(tag::section::STRINGS..=tag::section::DEBUG).contains(&id) {
         return Err(DecodeError::UnknownSection { offset, id });
     }
     if id != expected {
@@ -258,6 +278,74 @@ fn string(r: &mut Reader) -> Result<String> {
         Ok(s) => Ok(s.to_owned()),
         Err(e) => Err(DecodeError::BadUtf8 { offset: at + e.valid_up_to() }),
     }
+}
+
+/// A string of at most `max` bytes (checked before anything is copied).
+fn limited_string(r: &mut Reader, what: &'static str, max: usize) -> Result<String> {
+    let at = r.pos;
+    let len = r.u32(what)?;
+    if len as usize > max {
+        return Err(DecodeError::DebugLimit { offset: at, what, len, max });
+    }
+    r.pos = at;
+    string(r)
+}
+
+/// Section 6 (`bytecode-spec/format.md`): files, spans, and one map per
+/// procedure of `procs`, as long as its code. Every index is checked, so a
+/// decoded source map never points outside itself.
+fn debug_section(r: &mut Reader, procs: &[Proc]) -> Result<DebugInfo> {
+    let files = r.list("debug file", 4, |r| limited_string(r, "file name", MAX_DEBUG_FILE_NAME_BYTES))?;
+    let file_count = files.len() as u32;
+    let spans = r.list("debug span", 16, |r| {
+        let at = r.pos;
+        let file = r.u32("span file")?;
+        if file >= file_count {
+            return Err(DecodeError::DebugMismatch { offset: at, what: "file index", found: file, bound: file_count });
+        }
+        let (line_at, line, col) = (r.pos, r.u32("span line")?, r.u32("span column")?);
+        if line == 0 || col == 0 {
+            return Err(DecodeError::NonCanonical { offset: line_at, what: "debug line or column (counted from 1)" });
+        }
+        let statement = limited_string(r, "statement", MAX_DEBUG_STATEMENT_BYTES)?;
+        Ok(SourceSpan { file, line, col, statement })
+    })?;
+    let span_count = spans.len() as u32;
+    let at = r.pos;
+    let mut next = 0usize;
+    let maps = r.list("debug procedure map", 4, |r| {
+        let map_at = r.pos;
+        let code_len = procs.get(next).map_or(0, |p| p.code.len()) as u32;
+        next += 1;
+        let map = r.list("debug instruction map", 4, |r| {
+            let index_at = r.pos;
+            let index = r.u32("span index")?;
+            if index != NO_SPAN && index >= span_count {
+                return Err(DecodeError::DebugMismatch {
+                    offset: index_at,
+                    what: "span index",
+                    found: index,
+                    bound: span_count,
+                });
+            }
+            Ok(index)
+        })?;
+        if map.len() as u32 != code_len {
+            let found = map.len() as u32;
+            return Err(DecodeError::DebugMismatch {
+                offset: map_at,
+                what: "instruction map length",
+                found,
+                bound: code_len,
+            });
+        }
+        Ok(map)
+    })?;
+    if maps.len() != procs.len() {
+        let (found, bound) = (maps.len() as u32, procs.len() as u32);
+        return Err(DecodeError::DebugMismatch { offset: at, what: "procedure map count", found, bound });
+    }
+    Ok(DebugInfo { files, spans, procs: maps })
 }
 
 fn type_node(r: &mut Reader) -> Result<TypeNode> {

@@ -8,6 +8,7 @@
 use canon_types::{FlatBranch, TypeGraph, TypeNode};
 use sha2::{Digest, Sha256};
 
+use crate::debug::DebugInfo;
 use crate::instr::{Arm, EdgeBuffer, Instr, Reg};
 use crate::module::{Backpressure, BufferMode, Const, FORMAT_VERSION, MAGIC, Module, Param, Proc};
 
@@ -23,6 +24,8 @@ pub mod tag {
         pub const CONSTS: u8 = 3;
         pub const PROCS: u8 = 4;
         pub const ENTRY: u8 = 5;
+        /// The optional debug section (source map), after the entry.
+        pub const DEBUG: u8 = 6;
     }
 
     /// Local-type node tags.
@@ -75,6 +78,15 @@ pub mod tag {
 /// is the format's: a single list, string, byte constant or section longer
 /// than `u32::MAX` entries (bytes) has no encoding, and encoding it panics.
 pub fn encode(m: &Module) -> Vec<u8> {
+    let mut w = encode_program(m);
+    if let Some(debug) = &m.debug {
+        w.section(tag::section::DEBUG, |w| debug_section(w, debug));
+    }
+    w.0
+}
+
+/// The header and the five program sections: everything but the debug section.
+fn encode_program(m: &Module) -> Writer {
     let mut w = Writer(Vec::with_capacity(256));
     w.0.extend_from_slice(&MAGIC);
     w.u16(FORMAT_VERSION);
@@ -84,15 +96,28 @@ pub fn encode(m: &Module) -> Vec<u8> {
     w.section(tag::section::CONSTS, |w| w.list(&m.consts, konst));
     w.section(tag::section::PROCS, |w| w.list(&m.procs, proc));
     w.section(tag::section::ENTRY, |w| w.u32(m.entry));
-    w.0
+    w
 }
 
 impl Module {
-    /// SHA-256 of the module's canonical encoding ([`encode`]): the program
-    /// digest that replays record.
+    /// SHA-256 of the module's canonical encoding ([`encode`]) without its
+    /// debug section: the program digest that replays record. A source map
+    /// changes no behaviour, so it does not change the digest.
     pub fn digest(&self) -> [u8; 32] {
-        Sha256::digest(encode(self)).into()
+        Sha256::digest(encode_program(self).0).into()
     }
+}
+
+/// Section 6: `files list<string>`, `spans list<span>`, `procs list<list<u32>>`.
+fn debug_section(w: &mut Writer, d: &DebugInfo) {
+    w.list(&d.files, |w, f| w.bytes(f.as_bytes()));
+    w.list(&d.spans, |w, s| {
+        w.u32(s.file);
+        w.u32(s.line);
+        w.u32(s.col);
+        w.bytes(s.statement.as_bytes());
+    });
+    w.list(&d.procs, |w, p| w.list(p, |w, i| w.u32(*i)));
 }
 
 /// An output buffer with the format's fixed-width little-endian writers.

@@ -2,6 +2,7 @@
 
 use canon_types::{SymId, TypeGraph, TypeId};
 
+use crate::debug::DebugInfo;
 use crate::instr::Instr;
 
 /// The four magic bytes that start every `.cbc` file: `"CNBC"`.
@@ -96,6 +97,9 @@ pub struct Module {
     pub procs: Vec<Proc>,
     /// The procedure run first; it takes no parameters.
     pub entry: ProcId,
+    /// The optional source map (section 6): never read by the verifier or
+    /// the machine, and left out of the program digest.
+    pub debug: Option<DebugInfo>,
 }
 
 impl Module {

@@ -82,7 +82,7 @@ pub fn arb_module_unchecked() -> impl Strategy<Value = Module> {
 }
 
 fn module((strings, nodes, consts, procs, entry): (Vec<String>, Vec<TypeNode>, Vec<Const>, Vec<Proc>, u32)) -> Module {
-    Module { strings, types: TypeGraph { nodes }, consts, procs, entry }
+    Module { strings, types: TypeGraph { nodes }, consts, procs, entry, debug: None }
 }
 
 fn arb_type_node(b: Bounds) -> impl Strategy<Value = TypeNode> {

@@ -159,16 +159,21 @@ fn ping_pong() -> Module {
         Proc { name: sym("role_a"), params: vec![Param::Endpoint(TypeId(0))], reg_count: 2, code: role_a },
         Proc { name: sym("role_b"), params: vec![Param::Endpoint(TypeId(2))], reg_count: 2, code: role_b },
     ];
-    Module { types: TypeGraph { nodes }, consts: vec![Const::Int(7)], procs, entry: 0, strings }
+    Module { types: TypeGraph { nodes }, consts: vec![Const::Int(7)], procs, entry: 0, strings, debug: None }
 }
 
 /// The hex between the example markers of `format.md`: whitespace-separated
 /// byte pairs, `#` starts a comment, code-fence lines are skipped.
 fn spec_example_bytes() -> Vec<u8> {
+    spec_bytes_between("example-module")
+}
+
+/// The hex between the `<!-- {marker}:begin -->` and `:end` markers of `format.md`.
+fn spec_bytes_between(marker: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bytecode-spec/format.md");
     let spec = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let begin = spec.find("<!-- example-module:begin -->").expect("begin marker in format.md");
-    let end = spec.find("<!-- example-module:end -->").expect("end marker in format.md");
+    let begin = spec.find(&format!("<!-- {marker}:begin -->")).expect("begin marker in format.md");
+    let end = spec.find(&format!("<!-- {marker}:end -->")).expect("end marker in format.md");
     let mut bytes = Vec::new();
     for (i, line) in spec[begin..end].lines().skip(1).enumerate() {
         if line.trim_start().starts_with("```") {
@@ -192,4 +197,19 @@ fn the_spec_example_decodes_to_the_ping_pong_module() {
     assert_eq!(m.sym(m.procs[m.entry as usize].name), "main");
     assert!(matches!(m.procs[0].code[0], Instr::Open { ref roles, .. } if roles == &[SymId(1), SymId(2)]));
     assert_eq!(encode(&m), bytes, "re-encoding the spec example must give the same bytes");
+}
+
+#[test]
+fn the_spec_debug_example_decodes_to_the_mapped_module() {
+    let mut bytes = spec_example_bytes();
+    bytes.extend(spec_bytes_between("example-debug"));
+    let m = decode(&bytes).unwrap_or_else(|e| panic!("format.md debug example does not decode: {e}"));
+    let debug = m.debug.as_ref().expect("a debug section");
+    assert_eq!(debug.files, ["pp.canon"]);
+    assert_eq!(m.source_of(0, 0), None, "main is unmapped");
+    let loc = m.source_of(1, 1).expect("role_a's send is mapped").to_string();
+    assert_eq!(loc, "pp.canon:2:3 `Ping(Int) from A to B;`");
+    assert_eq!(Module { debug: None, ..m.clone() }, ping_pong());
+    assert_eq!(m.digest(), ping_pong().digest(), "the digest leaves the debug section out");
+    assert_eq!(encode(&m), bytes);
 }

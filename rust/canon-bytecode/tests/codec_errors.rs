@@ -242,6 +242,8 @@ fn one_of_each() -> Vec<DecodeError> {
         DecodeError::NonCanonical { offset: 8, what: "x" },
         DecodeError::TrailingBytes { offset: 8, count: 1 },
         DecodeError::TooLarge { offset: 8, what: "x", count: 9, remaining: 0 },
+        DecodeError::DebugLimit { offset: 8, what: "x", len: 300, max: 256 },
+        DecodeError::DebugMismatch { offset: 8, what: "x", found: 3, bound: 2 },
     ]
 }
 

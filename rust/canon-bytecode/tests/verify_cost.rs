@@ -7,7 +7,7 @@ use canon_bytecode::{Arm, Instr, MAX_ROLES_PER_OPEN, MAX_VERIFY_WORK, Module, Pa
 use canon_types::{FlatBranch, SymId, TypeGraph, TypeId, TypeNode};
 
 fn module() -> Module {
-    Module { strings: vec![], types: TypeGraph::default(), consts: vec![], procs: vec![], entry: 0 }
+    Module { strings: vec![], types: TypeGraph::default(), consts: vec![], procs: vec![], entry: 0, debug: None }
 }
 
 fn proc(m: &mut Module, name: &str, params: Vec<Param>, reg_count: u16, code: Vec<Instr>) {

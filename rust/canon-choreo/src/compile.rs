@@ -30,6 +30,7 @@ pub const ENTRY_PROC: &str = "main";
 
 /// Why a protocol could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CompileError {
     /// The protocol is not well formed or a role's projection fails.
     #[error(transparent)]
@@ -124,6 +125,19 @@ pub fn compile_projections(
     roles: &[(String, LocalAction)],
     buffers: &[EdgeBufferDecl],
 ) -> Result<Module, CompileError> {
+    compile_projections_mapped(protocol, roles, buffers, Span::default()).map(|(module, _)| module)
+}
+
+/// [`compile_projections`], also returning, per procedure and instruction,
+/// the span of the statement it came from (what [`crate::source_map`] turns
+/// into the module's debug section). `decl` is the protocol declaration's
+/// span, given to `main` and to what precedes a role's first statement.
+pub fn compile_projections_mapped(
+    protocol: &Protocol,
+    roles: &[(String, LocalAction)],
+    buffers: &[EdgeBufferDecl],
+    decl: Span,
+) -> Result<(Module, Vec<Vec<Span>>), CompileError> {
     if roles.len() > usize::from(Reg::MAX) {
         return Err(CompileError::TooManyRoles {
             protocol: protocol.name.clone(),
@@ -147,14 +161,16 @@ pub fn compile_projections(
     let edges = edge_buffers(protocol, roles, buffers)?;
     let open = open_instr(&mut strings, &role_syms, &roots, edges);
     module.procs.push(entry_proc(main_name, open, roles.len()));
+    let mut spans = vec![vec![decl; module.procs[0].code.len()]];
     for ((role, action), root) in roles.iter().zip(&roots) {
         let name = strings.intern(&format!("role_{role}"));
-        let code = lower::lower_role(role, action, &mut strings)?;
+        let (code, code_spans) = lower::lower_role_mapped(role, action, &mut strings, decl)?;
         module.procs.push(Proc { name, params: vec![Param::Endpoint(*root)], reg_count: ROLE_REG_COUNT, code });
+        spans.push(code_spans);
     }
     module.strings = strings.0;
     module.entry = 0;
-    Ok(module)
+    Ok((module, spans))
 }
 
 fn open_instr(strings: &mut Strings, roles: &[SymId], types: &[TypeId], buffers: Vec<EdgeBuffer>) -> Instr {

@@ -26,6 +26,7 @@ pub mod lexer;
 pub mod lower;
 pub mod modules;
 pub mod parser;
+pub mod source_map;
 
 pub use compile::{
     COMPILE_CODES, CompileError, compile_choreography, compile_elaborated, compile_protocol, projection_diagnostics,
@@ -36,6 +37,7 @@ pub use elaborate::{
 };
 pub use modules::{ImportPaths, load_for_check, load_with_imports};
 pub use parser::parse;
+pub use source_map::{compile_choreography_mapped, compile_elaborated_mapped};
 
 /// Parses and elaborates `src`, choosing the entry protocol as
 /// [`elaborate()`] does.

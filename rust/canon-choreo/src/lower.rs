@@ -18,9 +18,16 @@
 //! | `end` | `close r0` · `halt` |
 //!
 //! Every path ends in `halt` or a backward `jmp`, so no code falls through.
+//!
+//! Each instruction is recorded with the span of the statement it came from
+//! (the source map, `bytecode-spec/format.md` section 6): a send, select or
+//! receive with its message, an `invoke` with its statement, and the
+//! instructions that have no statement of their own (`close`, `halt`, a
+//! loop's `jmp`, a timeout's `cancel`) with the statement the role performed
+//! last on that path.
 
 use canon_bytecode::{Arm, Instr, Reg};
-use canon_types::{ActionBranch, LocalAction};
+use canon_types::{ActionBranch, LocalAction, Span};
 
 use crate::compile::{CompileError, Strings};
 
@@ -33,15 +40,32 @@ pub const ROLE_REG_COUNT: u16 = 2;
 
 /// Lowers `action` (the projection on `role`) to a procedure body.
 pub fn lower_role(role: &str, action: &LocalAction, strings: &mut Strings) -> Result<Vec<Instr>, CompileError> {
-    let mut lowerer = Lowerer { role, strings, code: Vec::new(), loops: Vec::new() };
+    lower_role_mapped(role, action, strings, Span::default()).map(|(code, _)| code)
+}
+
+/// [`lower_role`], also returning for each instruction the span of the
+/// statement it came from; `start` is the span of instructions that precede
+/// the role's first statement (the protocol declaration).
+pub fn lower_role_mapped(
+    role: &str,
+    action: &LocalAction,
+    strings: &mut Strings,
+    start: Span,
+) -> Result<(Vec<Instr>, Vec<Span>), CompileError> {
+    let mut lowerer = Lowerer { role, strings, code: Vec::new(), spans: Vec::new(), at: start, loops: Vec::new() };
     lowerer.action(action)?;
-    Ok(lowerer.code)
+    debug_assert_eq!(lowerer.code.len(), lowerer.spans.len());
+    Ok((lowerer.code, lowerer.spans))
 }
 
 struct Lowerer<'a> {
     role: &'a str,
     strings: &'a mut Strings,
     code: Vec<Instr>,
+    /// The statement span of each instruction of `code`.
+    spans: Vec<Span>,
+    /// The span of the statement being lowered.
+    at: Span,
     /// Enclosing loop heads: variable and instruction index, innermost last.
     loops: Vec<(String, u32)>,
 }
@@ -53,6 +77,7 @@ impl Lowerer<'_> {
 
     fn emit(&mut self, instr: Instr) -> usize {
         self.code.push(instr);
+        self.spans.push(self.at);
         self.code.len() - 1
     }
 
@@ -82,6 +107,7 @@ impl Lowerer<'_> {
             }
             LocalAction::Recv { branches, timeout_ticks: None, .. } => match branches.as_slice() {
                 [only] => {
+                    self.at = only.origin.0;
                     let label = self.strings.intern(&only.label);
                     self.emit(Instr::Recv { ep: EP, label, dst: VAL });
                     self.action(&only.cont)
@@ -89,7 +115,8 @@ impl Lowerer<'_> {
                 _ => self.offer(branches, None),
             },
             LocalAction::Recv { branches, timeout_ticks: Some(ticks), .. } => self.offer(branches, Some(*ticks)),
-            LocalAction::Invoke { effect, cont } => {
+            LocalAction::Invoke { effect, cont, origin } => {
+                self.at = origin.0;
                 let effect = self.strings.intern(effect);
                 self.emit(Instr::Invoke { dst: VAL, effect, arg: VAL });
                 self.action(cont)
@@ -113,6 +140,7 @@ impl Lowerer<'_> {
 
     /// `produce` the payload, `send` it, continue.
     fn send(&mut self, branch: &ActionBranch) -> Result<(), CompileError> {
+        self.at = branch.origin.0;
         let label = self.strings.intern(&branch.label);
         if !branch.same_payload {
             self.emit(Instr::Produce { dst: VAL, ep: EP, label });
@@ -123,6 +151,10 @@ impl Lowerer<'_> {
 
     /// The host chooses a label; each arm sends it and continues.
     fn select<'b>(&mut self, branches: impl Iterator<Item = &'b ActionBranch>) -> Result<(), CompileError> {
+        let mut branches = branches.peekable();
+        if let Some(first) = branches.peek() {
+            self.at = first.origin.0;
+        }
         let at = self.emit(Instr::Select { ep: EP, arms: Vec::new() });
         let mut arms = Vec::new();
         for b in branches {
@@ -136,12 +168,16 @@ impl Lowerer<'_> {
     /// `offer` (or `recv_timeout` with a deadline), then each arm's
     /// continuation; on timeout the session is cancelled.
     fn offer(&mut self, branches: &[ActionBranch], timeout_ticks: Option<u32>) -> Result<(), CompileError> {
+        let first = branches.first().map_or(self.at, |b| b.origin.0);
+        self.at = first;
         let at = self.emit(Instr::Nop);
         let mut arms = Vec::with_capacity(branches.len());
         for b in branches {
             arms.push(Arm { label: self.strings.intern(&b.label), target: self.pc() });
+            self.at = b.origin.0;
             self.action(&b.cont)?;
         }
+        self.at = first;
         self.code[at] = match timeout_ticks {
             None => Instr::Offer { ep: EP, dst: VAL, arms },
             Some(ticks) => {

@@ -85,7 +85,9 @@ pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgr
     if !projection.is_empty() {
         return Err(Rendered(canon_choreo::Diagnostics::new(&name, &src, projection).render()).into());
     }
-    let module = canon_choreo::compile_choreography(&choreo).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    // With a source map (debug section): faults name the `.canon` line.
+    let module =
+        canon_choreo::compile_choreography_mapped(&choreo, &name, &src).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     verify(path, module)
 }
 

@@ -27,6 +27,15 @@ pub enum ReplayCommand {
         /// JSON lines instead of text.
         #[arg(long)]
         json: bool,
+        /// The program the replay was recorded from: each `Faulted` event
+        /// then names the faulting instruction, and for a choreography its
+        /// `file:line:col` and protocol statement (the replay is re-executed
+        /// once to find them; text output only).
+        #[arg(long, conflicts_with = "json")]
+        program: Option<PathBuf>,
+        /// The protocol, when the choreography file has several.
+        #[arg(long, requires = "program")]
+        protocol: Option<String>,
     },
     /// Compare two replays; exit 0 if identical, 1 with the first divergent event otherwise.
     Diff {
@@ -69,6 +78,53 @@ pub enum ReplayCommand {
     },
 }
 
+/// The most faults `replay show --program` names; later `Faulted` events
+/// are shown without their instruction.
+const MAX_SHOWN_FAULT_SITES: usize = 100_000;
+
+/// Where each fault of a replay happened, by (group, coroutine): the
+/// instruction and, when the program has a source map, its source position.
+#[derive(Default)]
+struct FaultSites(std::collections::BTreeMap<(u32, u32), String>);
+
+impl FaultSites {
+    fn note(&mut self, ev: &canon_machine::Event) -> Option<String> {
+        match ev.kind {
+            canon_machine::EventKind::Faulted { .. } => self.0.remove(&(ev.site.group, ev.site.coroutine)),
+            _ => None,
+        }
+    }
+}
+
+/// Re-executes `replay` with the program at `program` (which must be the
+/// recorded one) to find where each recorded fault happened.
+fn fault_sites(replay: &Path, program: &Path, protocol: Option<&str>) -> Result<FaultSites> {
+    let reader = open_replay(replay)?;
+    let prog = input::program_file(program, protocol)?;
+    if prog.digest() != reader.header().program_digest {
+        bail!(
+            "{}: the replay was recorded from program {}, not {} ({})",
+            replay.display(),
+            hex(&reader.header().program_digest[..8]),
+            program.display(),
+            hex(&prog.digest()[..8])
+        );
+    }
+    let module = prog.module();
+    let mut sites = FaultSites::default();
+    canon_runtime::reexecute_faults(&prog, reader, &mut |group, f| {
+        if sites.0.len() < MAX_SHOWN_FAULT_SITES {
+            let at = match module.source_of(f.proc, f.pc) {
+                Some(loc) => format!("at proc {} instr {} {loc}", f.proc, f.pc),
+                None => format!("at proc {} instr {}", f.proc, f.pc),
+            };
+            sites.0.insert((group, f.coroutine), at);
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", replay.display()))?;
+    Ok(sites)
+}
+
 /// Opens `path` for streaming and reads its header.
 pub fn open_replay(path: &Path) -> Result<ReplayReader<BufReader<File>>> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -85,14 +141,19 @@ fn stream_err(path: &Path) -> impl Fn(canon_replay::RenderError) -> anyhow::Erro
 pub fn replay(cmd: ReplayCommand) -> Result<u8> {
     match cmd {
         ReplayCommand::Audit(args) => crate::audit_cmd::audit(args),
-        ReplayCommand::Show { file, json } => {
+        ReplayCommand::Show { file, json, program, protocol } => {
+            let mut annotate = match &program {
+                Some(path) => fault_sites(&file, path, protocol.as_deref())?,
+                None => FaultSites::default(),
+            };
             let reader = open_replay(&file)?;
             let stdout = std::io::stdout();
             let mut out = BufWriter::new(stdout.lock());
             if json {
                 canon_replay::write_jsonl(reader, &mut out).map_err(stream_err(&file))?;
             } else {
-                canon_replay::write_text(reader, &mut out).map_err(stream_err(&file))?;
+                canon_replay::write_text_annotated(reader, &mut out, &mut |ev| annotate.note(ev))
+                    .map_err(stream_err(&file))?;
             }
             out.flush().context("cannot write the output")?;
             Ok(exit::OK)

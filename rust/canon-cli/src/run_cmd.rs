@@ -295,6 +295,10 @@ fn print_summary(args: &RunArgs, summary: &RunSummary, module: &canon_bytecode::
             f.tick,
             f.fault.describe(module)
         );
+        // Compiled choreographies carry a source map: name the statement.
+        if let Some(at) = module.source_of(f.proc, f.pc) {
+            println!("    at {at}");
+        }
     }
     if summary.faults > summary.first_faults.len() as u64 {
         println!("  ... {} faults in all", summary.faults);

@@ -133,3 +133,42 @@ fn the_instruction_budget_stops_a_spinning_run() {
     o.expect_code(5);
     assert_eq!(o.stdout, "instruction budget exhausted\n", "{o}");
 }
+
+#[test]
+fn a_fault_in_a_compiled_choreography_names_its_canon_line() {
+    let program = arg(&repo_root().join("fixtures/two_buyer.canon"));
+    // The third message (Quote to Buyer2) arrives with a bad signature: Buyer2's receive faults.
+    let o = canon(&["run".to_owned(), program.clone(), "--inject".to_owned(), "corrupt-signature@2".to_owned()]);
+    o.expect_code(3);
+    let fault =
+        o.stdout.lines().position(|l| l.starts_with("  fault 3028")).unwrap_or_else(|| panic!("a fault line\n{o}"));
+    let at = o.stdout.lines().nth(fault + 1).unwrap_or("");
+    assert_eq!(at, format!("    at {program}:10:3 `Quote(Int) from Seller to Buyer1, Buyer2;`"), "\n{o}");
+    // An assembled program has no source map: the fault names proc and instr only.
+    let o = canon(&["run".to_owned(), fixture("fault_buffer_full.casm")]);
+    o.expect_code(3);
+    assert!(o.stdout.contains("  fault 3014") && !o.stdout.contains("    at "), "\n{o}");
+}
+
+#[test]
+fn replay_show_with_the_program_names_where_each_fault_happened() {
+    let dir = temp_dir("show-fault");
+    let out = arg(&dir.join("f.replay"));
+    let program = arg(&repo_root().join("fixtures/two_buyer.canon"));
+    let run = ["run", &program, "--inject", "corrupt-signature@2", "-q", "-o", &out];
+    canon(&run.map(String::from)).expect_code(3);
+    let o = canon(&["replay", "show", &out, "--program", &program].map(String::from));
+    o.expect_code(0);
+    let faulted: Vec<&str> = o.stdout.lines().filter(|l| l.contains(" Faulted code=3028")).collect();
+    let expected = format!(
+        "t=3 g0 c2 s0:Buyer2 Faulted code=3028 at proc 2 instr 0 {program}:10:3 `Quote(Int) from Seller to Buyer1, Buyer2;`"
+    );
+    assert_eq!(faulted.first().copied(), Some(expected.as_str()), "\n{o}");
+    // Without --program the line is as recorded; with another program, an error.
+    let plain = canon(&["replay", "show", &out].map(String::from));
+    assert!(plain.stdout.lines().any(|l| l == "t=3 g0 c2 s0:Buyer2 Faulted code=3028"), "\n{plain}");
+    let other = arg(&repo_root().join("fixtures/three_buyer.canon"));
+    let o = canon(&["replay", "show", &out, "--program", &other].map(String::from));
+    o.expect_code(1);
+    assert!(o.stderr.contains("the replay was recorded from program"), "\n{o}");
+}

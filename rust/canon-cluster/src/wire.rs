@@ -180,7 +180,8 @@ impl BatchSummary {
             }
             GroupStatus::BudgetExhausted => self.budget_exhausted += 1,
             GroupStatus::InstructionBudgetExhausted => self.instruction_budget_exhausted += 1,
-            GroupStatus::Running | GroupStatus::Completed => {}
+            // Running, Completed (and any later status) count nowhere here.
+            _ => {}
         }
     }
 

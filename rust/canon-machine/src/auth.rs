@@ -55,6 +55,7 @@ pub const KEY_SEED_FILE_TAG: &str = "canon-key-seed-v1";
 
 /// Why a key-seed file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeySeedError {
     #[error("no `{KEY_SEED_FILE_TAG} <64 hex digits>` line")]
     Missing,
@@ -429,6 +430,7 @@ pub struct SignatureReport {
 /// Why a recorded event stream's signatures do not verify. `index` is the
 /// event's position in the stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignatureError {
     #[error("event {index}: forged signature on message seq {seq} from role {from} to role {to} of session {sid:#x}")]
     Forged { index: usize, sid: u64, from: u16, to: u16, seq: u64 },
@@ -566,6 +568,7 @@ pub struct CrossCheckReport {
 
 /// Why a recorded event stream is internally inconsistent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CrossCheckError {
     #[error("event {index}: session {sid:#x} role {to} received seq {seq} from role {from}, which was never sent")]
     NeverSent { index: usize, sid: u64, from: u16, to: u16, seq: u64 },

@@ -34,6 +34,7 @@ pub enum Expected {
 /// Its message (`Display`, and [`Fault::describe`] with names from the
 /// program) is in `fault_message.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fault {
     NotAnEndpoint {
         reg: u16,

@@ -56,6 +56,7 @@ pub struct StallReport {
 
 /// Where a group is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GroupStatus {
     Running,
     /// Every coroutine ended.
@@ -158,6 +159,7 @@ const OUTBOX_CAPACITY: usize = 8;
 
 /// Why a host-supplied key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     #[error("session {sid:#x} is already open: its keys were bound at open")]
     AlreadyOpen { sid: u64 },

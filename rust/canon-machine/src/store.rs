@@ -18,6 +18,7 @@ use crate::fault::Fault;
 
 /// Lifecycle phase of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SessionStatus {
     Active,
     /// The last endpoint closed with undelivered messages: they are

@@ -12,7 +12,7 @@ use canon_types::{TypeGraph, TypeId, TypeNode};
 use common::run_with;
 
 fn module() -> Module {
-    Module { strings: vec![], types: TypeGraph::default(), consts: vec![], procs: vec![], entry: 0 }
+    Module { strings: vec![], types: TypeGraph::default(), consts: vec![], procs: vec![], entry: 0, debug: None }
 }
 
 fn proc(m: &mut Module, name: &str, reg_count: u16, code: Vec<Instr>) {

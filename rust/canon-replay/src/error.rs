@@ -9,6 +9,7 @@ use canon_types::{CodeEntry, ErrorCode};
 
 /// A replay fragment failed to decode or verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplayError {
     /// The file does not start with `CNRP`.
     #[error("bad magic {found:02x?} at byte {offset}: not a canon replay")]

@@ -31,6 +31,8 @@ pub use audit::{AuditEntry, AuditObject, capability_lifecycle_audit_log, semanti
 pub use diff::{DiffEvent, Divergence, HeaderDiff, Lockstep, ReplayDiff, Side, diff, diff_readers, header_diffs};
 pub use error::{REPLAY_CODES, ReplayError};
 pub use header::{FORMAT_VERSION, MAGIC, ReplayHeader};
-pub use render::{RenderError, config_fields, config_json, render_jsonl, render_text, write_jsonl, write_text};
+pub use render::{
+    RenderError, config_fields, config_json, render_jsonl, render_text, write_jsonl, write_text, write_text_annotated,
+};
 pub use replay::{BlockInfo, Events, Replay, ReplayEnd, ReplayReader};
 pub use writer::{BLOCK_TARGET_BYTES, BlockEncoder, EncodedBlocks, ReplayWriter, Written};

@@ -601,11 +601,5 @@ fn value(c: &mut Cursor<'_>, at: At) -> Result<Value, ReplayError> {
 }
 
 fn value_error_offset(e: &ValueDecodeError) -> usize {
-    match *e {
-        ValueDecodeError::Truncated { offset }
-        | ValueDecodeError::UnknownTag { offset, .. }
-        | ValueDecodeError::BadBool { offset, .. }
-        | ValueDecodeError::BadUtf8 { offset }
-        | ValueDecodeError::TooDeep { offset } => offset,
-    }
+    e.offset()
 }

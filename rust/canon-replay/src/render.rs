@@ -114,7 +114,18 @@ pub fn render_text(replay: &Replay) -> String {
 }
 
 /// [`render_text`], streamed from `reader` to `out` event by event.
-pub fn write_text<R: Read, W: Write>(mut reader: ReplayReader<R>, out: &mut W) -> Result<ReplayEnd, RenderError> {
+pub fn write_text<R: Read, W: Write>(reader: ReplayReader<R>, out: &mut W) -> Result<ReplayEnd, RenderError> {
+    write_text_annotated(reader, out, &mut |_| None)
+}
+
+/// [`write_text`], with `annotate(event)` appended to an event's line when it
+/// returns some text (`canon replay show --program` names the source position
+/// of each `Faulted` event this way).
+pub fn write_text_annotated<R: Read, W: Write>(
+    mut reader: ReplayReader<R>,
+    out: &mut W,
+    annotate: &mut dyn FnMut(&Event) -> Option<String>,
+) -> Result<ReplayEnd, RenderError> {
     let header = reader.header().clone();
     out.write_all(header_text(&header).as_bytes())?;
     let mut names = Names::new(&header.strings);
@@ -123,6 +134,10 @@ pub fn write_text<R: Read, W: Write>(mut reader: ReplayReader<R>, out: &mut W) -
         names.observe(&ev);
         line.clear();
         line.push_str(&event_line(&names, &ev));
+        if let Some(note) = annotate(&ev) {
+            line.push(' ');
+            line.push_str(&note);
+        }
         line.push('\n');
         out.write_all(line.as_bytes())?;
     }

@@ -32,6 +32,7 @@ pub struct SeededHost {
 }
 
 impl SeededHost {
+    /// The default host whose answers derive from `seed`.
     pub fn new(seed: u64) -> Self {
         SeededHost { seed }
     }

@@ -10,18 +10,21 @@
 //! - [`SeededHost`] is the default host: deterministic answers from an
 //!   explicit seed, so any program runs with no host code. [`ReplayHost`]
 //!   answers from a recorded replay, for re-execution without the host.
+#![deny(missing_docs)]
 
 pub mod batch;
 pub mod host;
 pub mod machine;
 pub mod reexec;
+pub mod role_host;
 pub mod runner;
 
 pub use batch::run_groups;
 pub use canon_machine::{Config, Host, HostCtx, Limits};
 pub use host::{ReplayHost, SeededHost};
 pub use machine::{HostFactory, LoadError, Machine, Owner, Receipt, Witness};
-pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_group, reexecute_reader};
+pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_faults, reexecute_group, reexecute_reader};
+pub use role_host::RoleHost;
 pub use runner::{
     BATCHES_AHEAD, CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunOutcome, RunSummary, Runner,
     SUMMARY_FAULTS, ThreadedRunner, replay_header, report, run_group,

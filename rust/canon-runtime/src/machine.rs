@@ -16,10 +16,16 @@ use canon_types::ErrorCode;
 /// closed) and the scope the owner holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
+    /// The group (instance) of the session.
     pub group: u32,
+    /// The session id.
     pub sid: u64,
+    /// The owner's name, chosen by the host.
     pub label: String,
+    /// The owner generation: 0 at the claim, +1 per committed transfer
+    /// and per attenuation.
     pub generation: u64,
+    /// What the owner may do: the whole session or a fragment.
     pub scope: Scope,
 }
 
@@ -27,8 +33,11 @@ pub struct Owner {
 /// ([`Machine::commit`]), rolled back, abandoned or reported failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
+    /// The group (instance) of the session.
     pub group: u32,
+    /// The session id.
     pub sid: u64,
+    /// The receipt's id, unique within the session.
     pub id: u64,
     /// The owner the transfer hands the session to.
     pub to: String,
@@ -38,29 +47,57 @@ pub struct Receipt {
 /// under owner generation `generation` of session `sid`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witness {
+    /// The group (instance) of the session.
     pub group: u32,
+    /// The session id.
     pub sid: u64,
+    /// The witness's id, unique within the session.
     pub id: u64,
+    /// The owner generation the witness is bound to.
     pub generation: u64,
+    /// The readiness check the witness attests.
     pub check: String,
 }
 
 /// Why a load or an ownership operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
+    /// The program is not the one this machine already runs.
     #[error("program {got} differs from the machine's program {want}: one machine runs one program")]
-    ProgramMismatch { want: String, got: String },
+    ProgramMismatch {
+        /// The machine's program digest (hex prefix).
+        want: String,
+        /// The offered program's digest (hex prefix).
+        got: String,
+    },
+    /// The machine holds as many instances as group ids allow.
     #[error("too many instances: the limit is {limit}")]
-    TooManyGroups { limit: u32 },
+    TooManyGroups {
+        /// The most instances one machine holds.
+        limit: u32,
+    },
+    /// No instance has this group id.
     #[error("group {group} does not exist")]
-    UnknownGroup { group: u32 },
+    UnknownGroup {
+        /// The group id asked for.
+        group: u32,
+    },
+    /// The instance was loaded without an owner.
     #[error("group {group} has no owner; it was loaded without ownership")]
-    NotOwned { group: u32 },
+    NotOwned {
+        /// The group id asked for.
+        group: u32,
+    },
     /// A session ownership operation was refused (nothing changed).
     #[error(transparent)]
     Ownership(#[from] OwnershipError),
+    /// Eager loads must come before lazy ones.
     #[error("cannot load an instance after {lazy} lazily loaded ones: lazy instances come last")]
-    AfterLazy { lazy: u32 },
+    AfterLazy {
+        /// Lazily loaded instances already registered.
+        lazy: u32,
+    },
 }
 
 /// Stable codes: 4xxx (ownership and authority).
@@ -201,10 +238,12 @@ fn hex(d: &[u8; 32]) -> String {
 }
 
 impl Machine {
+    /// An empty machine running under `config`.
     pub fn new(config: Config) -> Machine {
         Machine { config, image: None, groups: Vec::new(), owners: Vec::new(), lazy: None, keys: KeySource::None }
     }
 
+    /// The configuration every instance runs under.
     pub fn config(&self) -> &Config {
         &self.config
     }

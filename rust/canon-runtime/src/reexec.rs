@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
 use canon_machine::{
-    Config, Event, EventKind, Group, GroupStatus, KeySource, ProgramImage, RecordedKeys, run_identity,
+    Config, CoroutineFault, Event, EventKind, Group, GroupStatus, KeySource, ProgramImage, RecordedKeys, run_identity,
 };
 use canon_replay::{
     Divergence, Lockstep, Replay, ReplayDiff, ReplayEnd, ReplayError, ReplayHeader, ReplayReader, ReplayWriter, Side,
@@ -25,7 +25,9 @@ use crate::host::ReplayHost;
 /// Why re-execution could not run (a divergence is not an error: it is a
 /// [`ReplayDiff`] that is not identical).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReexecError {
+    /// The recorded replay could not be read.
     #[error(transparent)]
     Replay(#[from] ReplayError),
 }
@@ -63,6 +65,20 @@ pub fn reexecute_group(
     recorded: &[Event],
     out: &mut Vec<Event>,
 ) {
+    replay_run(image, config, run, id, recorded, out);
+}
+
+/// Group `id` of `image`, re-run to its end from its recorded events (host
+/// answers, injections, host-side ownership operations); its events are
+/// appended to `out`. Returns the finished group (for its faults).
+fn replay_run(
+    image: &Arc<ProgramImage>,
+    config: &Config,
+    run: &[u8; 32],
+    id: u32,
+    recorded: &[Event],
+    out: &mut Vec<Event>,
+) -> Group {
     let mut group = Group::with_image(Arc::clone(image), id, config, Box::new(ReplayHost::from_group_events(recorded)));
     group.set_key_source(KeySource::Recorded(Arc::new(RecordedKeys::from_events(run, recorded))));
     // Host-side ownership operations are inputs: applied again at the tick
@@ -94,6 +110,33 @@ pub fn reexecute_group(
         let _refused = group.apply_ownership(sid, op);
     }
     group.drain_events(out);
+    group
+}
+
+/// Re-executes every group of the replay `recorded` streams with `program`
+/// (under the recorded configuration) and calls `each(group, fault)` for
+/// every coroutine fault, in group order: where each recorded `Faulted`
+/// event happened (procedure and instruction), which the replay itself does
+/// not store. Memory is one group's events. Meaningful when `program` is the
+/// recorded program (same digest); otherwise the faults are those of
+/// `program` run on the recorded answers.
+pub fn reexecute_faults<R: Read>(
+    program: &Arc<VerifiedProgram>,
+    mut recorded: ReplayReader<R>,
+    each: &mut dyn FnMut(u32, &CoroutineFault),
+) -> Result<(), ReexecError> {
+    let header = recorded.header().clone();
+    let image = Arc::new(ProgramImage::new(Arc::clone(program)));
+    let run = run_identity(&header.program_digest, &header.config.digest());
+    let (mut events, mut buf) = (Vec::new(), Vec::new());
+    while let Some(id) = recorded.next_group(&mut events)? {
+        buf.clear();
+        let group = replay_run(&image, &header.config, &run, id, &events, &mut buf);
+        for f in group.faults() {
+            each(id, f);
+        }
+    }
+    Ok(())
 }
 
 /// The header a re-execution of `program` under `config` writes.

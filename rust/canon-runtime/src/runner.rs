@@ -23,10 +23,13 @@ use crate::machine::{Builder, Machine};
 /// What happened to one group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupReport {
+    /// The group's id.
     pub group: u32,
+    /// How the group ended: status, rounds, instructions.
     pub outcome: GroupOutcome,
     /// Final status of every session the group opened, by sid.
     pub sessions: Vec<(u64, SessionStatus)>,
+    /// Every coroutine fault, in the order they happened.
     pub faults: Vec<CoroutineFault>,
     /// Messages delivered (`Received` events).
     pub messages: u64,
@@ -58,6 +61,7 @@ pub struct RunSummary {
     pub first_faults: Vec<(u32, CoroutineFault)>,
     /// Groups that stalled, and the first of them.
     pub stalled: u64,
+    /// The report of the first group that stalled.
     pub first_stalled: Option<GroupReport>,
     /// Groups stopped by the round budget.
     pub budget_exhausted: u64,
@@ -91,7 +95,8 @@ impl RunSummary {
             }
             GroupStatus::BudgetExhausted => self.budget_exhausted += 1,
             GroupStatus::InstructionBudgetExhausted => self.instruction_budget_exhausted += 1,
-            GroupStatus::Running | GroupStatus::Completed => {}
+            // Running, Completed, and statuses added later count nowhere special.
+            _ => {}
         }
     }
 
@@ -105,7 +110,9 @@ impl RunSummary {
 /// replay bytes.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
+    /// One report per group, in group order.
     pub groups: Vec<GroupReport>,
+    /// The counts aggregated over every group.
     pub summary: RunSummary,
     replay: Vec<u8>,
 }
@@ -200,6 +207,7 @@ pub trait Runner {
 pub struct Progress {
     /// Groups finished and written.
     pub groups_done: usize,
+    /// Groups in the run.
     pub groups_total: usize,
     /// Rounds run by the group in progress (cooperative runner only; 0 otherwise).
     pub rounds: u64,
@@ -339,6 +347,7 @@ pub struct ThreadedRunner {
 }
 
 impl ThreadedRunner {
+    /// A runner with `workers` threads (at least 1).
     pub fn new(workers: usize) -> Self {
         ThreadedRunner { workers: workers.max(1) }
     }

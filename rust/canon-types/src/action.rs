@@ -5,6 +5,7 @@
 //! [`LocalType`] that the machine checks against. Projection is written once,
 //! here, and local types are derived from it.
 
+use crate::global::Origin;
 use crate::local::{Branch, LocalType, Payload};
 
 /// One labelled branch of an annotated send or receive.
@@ -17,6 +18,9 @@ pub struct ActionBranch {
     /// of a multicast), not a new one.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub same_payload: bool,
+    /// The message statement this branch was projected from.
+    #[serde(skip)]
+    pub origin: Origin,
 }
 
 /// A role's annotated local behaviour.
@@ -46,6 +50,9 @@ pub enum LocalAction {
     Invoke {
         effect: String,
         cont: Box<LocalAction>,
+        /// The `invoke` statement this step was projected from.
+        #[serde(skip)]
+        origin: Origin,
     },
     /// Recursion binder.
     Mu {
@@ -158,9 +165,11 @@ impl LocalAction {
             LocalAction::Recv { from, branches: bs, timeout_ticks } => {
                 LocalAction::Recv { from: from.clone(), branches: branches(bs), timeout_ticks: *timeout_ticks }
             }
-            LocalAction::Invoke { effect, cont } => {
-                LocalAction::Invoke { effect: effect.clone(), cont: Box::new(cont.substitute(var, with)) }
-            }
+            LocalAction::Invoke { effect, cont, origin } => LocalAction::Invoke {
+                effect: effect.clone(),
+                cont: Box::new(cont.substitute(var, with)),
+                origin: *origin,
+            },
         }
     }
 
@@ -208,11 +217,14 @@ impl LocalAction {
                 let branches = merge_branches(b1, b2, unfolds)?;
                 Ok(LocalAction::Recv { from: f1.clone(), branches, timeout_ticks: *t1 })
             }
-            (LocalAction::Invoke { effect: e1, cont: c1 }, LocalAction::Invoke { effect: e2, cont: c2 })
-                if e1 == e2 =>
-            {
-                Ok(LocalAction::Invoke { effect: e1.clone(), cont: Box::new(c1.merge_within(c2, unfolds)?) })
-            }
+            (
+                LocalAction::Invoke { effect: e1, cont: c1, origin },
+                LocalAction::Invoke { effect: e2, cont: c2, .. },
+            ) if e1 == e2 => Ok(LocalAction::Invoke {
+                effect: e1.clone(),
+                cont: Box::new(c1.merge_within(c2, unfolds)?),
+                origin: *origin,
+            }),
             (LocalAction::Mu { var: v1, body: c1 }, LocalAction::Mu { var: v2, body: c2 }) if v1 == v2 => {
                 Ok(LocalAction::Mu { var: v1.clone(), body: Box::new(c1.merge_within(c2, unfolds)?) })
             }
@@ -256,7 +268,13 @@ mod tests {
     fn recv(from: &str, label: &str, cont: LocalAction) -> LocalAction {
         LocalAction::Recv {
             from: from.into(),
-            branches: vec![ActionBranch { label: label.into(), payload: vec![], cont, same_payload: false }],
+            branches: vec![ActionBranch {
+                label: label.into(),
+                payload: vec![],
+                cont,
+                same_payload: false,
+                origin: Origin::default(),
+            }],
             timeout_ticks: None,
         }
     }
@@ -308,9 +326,11 @@ mod tests {
                     payload: vec![],
                     cont: LocalAction::End,
                     same_payload: false,
+                    origin: Origin::default(),
                 }],
                 timeout_ticks: Some(3),
             }),
+            origin: Origin::default(),
         };
         assert_eq!(a.erase().to_string(), "A?X().end");
         assert!(a.starts_with_invoke());

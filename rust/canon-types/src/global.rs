@@ -16,6 +16,26 @@ pub struct Span {
     pub end: u32,
 }
 
+/// Where a projected action came from: the span of the global statement
+/// that produced it, kept so the compiler can write a source map. It takes
+/// no part in equality or hashing — two behaviours that differ only in where
+/// they were written are the same behaviour (projection merges them) — and
+/// is not serialised.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin(pub Span);
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Origin) -> bool {
+        true
+    }
+}
+
+impl Eq for Origin {}
+
+impl std::hash::Hash for Origin {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
 /// A global protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(tag = "kind")]

@@ -54,6 +54,7 @@ pub enum TypeNode {
 
 /// Why a graph is not well formed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GraphError {
     #[error("type {at}: reference to type {target} is out of range ({len} types)")]
     OutOfRange { at: u32, target: u32, len: u32 },

@@ -16,14 +16,16 @@ pub mod project;
 #[cfg(feature = "testgen")]
 pub mod testgen;
 pub mod value;
+pub mod value_convert;
 pub mod wf;
 
 pub use action::{ActionBranch, LocalAction};
 pub use codes::{CodeEntry, ErrorCode};
 pub use enabling::normalize_choices;
-pub use global::{GlobalType, Protocol, Span};
+pub use global::{GlobalType, Origin, Protocol, Span};
 pub use graph::GraphError;
 pub use graph::{FlatBranch, TypeGraph, TypeId, TypeNode};
 pub use local::{Branch, LocalType, Payload};
 pub use project::{PROJECTION_CODES, ProjectionError, project, project_actions, project_all, project_all_actions};
 pub use value::{Endpoint, SymId, Value, ValueKind};
+pub use value_convert::ValueTypeError;

@@ -15,7 +15,7 @@
 
 use crate::action::{ActionBranch, LocalAction};
 use crate::codes::{CodeEntry, ErrorCode};
-use crate::global::{GlobalType, Protocol, Span};
+use crate::global::{GlobalType, Origin, Protocol, Span};
 use crate::local::LocalType;
 use crate::wf;
 
@@ -23,6 +23,7 @@ use crate::wf;
 /// the offending node (`Span::default()` where there is none, e.g. for a role
 /// declaration, which global types do not locate).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProjectionError {
     #[error("choice at `{subject}`: a branch does not begin with a message sent by `{subject}`")]
     ChoiceSubjectNotSender { subject: String, span: Span },
@@ -202,24 +203,29 @@ impl Projector<'_> {
     fn node(&self, g: &GlobalType, unguarded: &mut Vec<String>) -> Result<LocalAction, ProjectionError> {
         match g {
             GlobalType::End => Ok(LocalAction::End),
-            GlobalType::Message { from, to, label, payload, timeout_ticks, cont, same_payload, .. } => {
+            GlobalType::Message { from, to, label, payload, timeout_ticks, cont, same_payload, span } => {
                 if from != self.role && to != self.role {
                     return self.node(cont, unguarded);
                 }
                 let cont = self.node(cont, &mut Vec::new())?;
                 let same_payload = *same_payload && from == self.role;
-                let branches =
-                    vec![ActionBranch { label: label.clone(), payload: payload.clone(), cont, same_payload }];
+                let branches = vec![ActionBranch {
+                    label: label.clone(),
+                    payload: payload.clone(),
+                    cont,
+                    same_payload,
+                    origin: Origin(*span),
+                }];
                 Ok(if from == self.role {
                     LocalAction::Send { to: to.clone(), branches }
                 } else {
                     LocalAction::Recv { from: from.clone(), branches, timeout_ticks: *timeout_ticks }
                 })
             }
-            GlobalType::Invoke { role, effect, cont, .. } => {
+            GlobalType::Invoke { role, effect, cont, span } => {
                 let cont = self.node(cont, unguarded)?;
                 Ok(if role == self.role {
-                    LocalAction::Invoke { effect: effect.clone(), cont: Box::new(cont) }
+                    LocalAction::Invoke { effect: effect.clone(), cont: Box::new(cont), origin: Origin(*span) }
                 } else {
                     cont
                 })

@@ -75,6 +75,7 @@ pub const MAX_VALUE_DEPTH: usize = 16;
 
 /// Why a byte string is not a canonical value encoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValueDecodeError {
     #[error("value truncated at byte {offset}")]
     Truncated { offset: usize },
@@ -86,6 +87,19 @@ pub enum ValueDecodeError {
     BadUtf8 { offset: usize },
     #[error("tuple nesting deeper than {MAX_VALUE_DEPTH} at byte {offset}")]
     TooDeep { offset: usize },
+}
+
+impl ValueDecodeError {
+    /// The byte offset, within the decoded bytes, at which decoding failed.
+    pub fn offset(&self) -> usize {
+        match *self {
+            ValueDecodeError::Truncated { offset }
+            | ValueDecodeError::UnknownTag { offset, .. }
+            | ValueDecodeError::BadBool { offset, .. }
+            | ValueDecodeError::BadUtf8 { offset }
+            | ValueDecodeError::TooDeep { offset } => offset,
+        }
+    }
 }
 
 impl Value {

@@ -147,7 +147,7 @@ fn invokes_and_deadlines_are_kept_in_actions_and_erased_in_local_types() {
     let body = GlobalType::Invoke { role: "B".into(), effect: "Log".into(), cont: Box::new(timed), span: sp(1) };
     let p = protocol(&["A", "B"], body);
     assert_eq!(projected(&p, "B"), "A?Job().end");
-    let LocalAction::Invoke { effect, cont } = project_actions(&p, "B").unwrap() else { panic!("expected invoke") };
+    let LocalAction::Invoke { effect, cont, .. } = project_actions(&p, "B").unwrap() else { panic!("expected invoke") };
     assert_eq!(effect, "Log");
     assert!(matches!(*cont, LocalAction::Recv { timeout_ticks: Some(7), .. }));
     assert_eq!(projected(&p, "A"), "B!Job().end");

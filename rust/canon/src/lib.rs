@@ -18,6 +18,7 @@
 //! assert_eq!(outcome.message_count(), 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![deny(missing_docs)]
 
 use std::path::Path;
 
@@ -32,18 +33,36 @@ pub use canon_types::{SymId, Value};
 
 /// Why a choreography did not compile.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
+    /// The choreography file could not be read.
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// Parse, well-formedness or projection diagnostics, rendered with
     /// `file:line:column` and a caret.
     #[error("{0}")]
     Diagnostics(String),
+    /// The checked protocol could not be compiled to bytecode.
     #[error("{file}: {source}")]
-    Compile { file: String, source: Box<canon_choreo::CompileError> },
+    Compile {
+        /// The choreography's file name.
+        file: String,
+        /// Why compilation failed.
+        source: Box<canon_choreo::CompileError>,
+    },
     /// The compiler produced a module the verifier rejects (a compiler bug).
     #[error("{file}: compiled module failed verification: {source}")]
-    Verify { file: String, source: Box<canon_bytecode::VerifyError> },
+    Verify {
+        /// The choreography's file name.
+        file: String,
+        /// The verifier's refusal.
+        source: Box<canon_bytecode::VerifyError>,
+    },
 }
 
 /// Parses, checks, projects and compiles a choreography source, and verifies
@@ -58,7 +77,7 @@ fn compile_loaded(file_name: &str, src: &str, choreo: &canon_choreo::Choreograph
     if !projection.is_empty() {
         return Err(Error::Diagnostics(canon_choreo::Diagnostics::new(file_name, src, projection).render()));
     }
-    let module = canon_choreo::compile_choreography(choreo)
+    let module = canon_choreo::compile_choreography_mapped(choreo, file_name, src)
         .map_err(|source| Error::Compile { file: file_name.to_owned(), source: Box::new(source) })?;
     canon_bytecode::verify(module)
         .map_err(|source| Error::Verify { file: file_name.to_owned(), source: Box::new(source) })

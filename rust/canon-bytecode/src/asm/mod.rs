@@ -38,6 +38,7 @@ pub struct AsmError {
 
 /// The cause of an [`AsmError`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AsmErrorKind {
     #[error("unexpected character `{0}`")]
     UnexpectedChar(char),

@@ -32,6 +32,7 @@ impl fmt::Display for Site {
 /// Why a module is not a verifiable program. Every procedure-level variant
 /// carries a [`Site`] ([`VerifyError::location`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     #[error("string table: entry {index} duplicates entry {first}")]
     DuplicateString { index: u32, first: u32 },
