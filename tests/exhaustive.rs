@@ -463,24 +463,21 @@ fn sys_steps(s: &Sys, roles: &[u8], bound: usize) -> Result<Vec<(Act, Sys)>, Vio
                 }
             }
         }
-        match local {
-            LocalType::Recv { from, branches } => {
-                let p = role_index(&from);
-                if let Some(&l) = s.queues.get(&(p, r)).and_then(|q| q.first()) {
-                    let Some(b) = branches.iter().find(|b| label_index(&b.label) == l) else {
-                        return Err(Violation::UnspecifiedReception);
-                    };
-                    let mut n = s.clone();
-                    n.locals[i] = b.cont.clone();
-                    let queue = n.queues.get_mut(&(p, r)).expect("non-empty");
-                    queue.remove(0);
-                    if queue.is_empty() {
-                        n.queues.remove(&(p, r));
-                    }
-                    out.push((Act::Recv(p, r, l), n));
+        if let LocalType::Recv { from, branches } = local {
+            let p = role_index(&from);
+            if let Some(&l) = s.queues.get(&(p, r)).and_then(|q| q.first()) {
+                let Some(b) = branches.iter().find(|b| label_index(&b.label) == l) else {
+                    return Err(Violation::UnspecifiedReception);
+                };
+                let mut n = s.clone();
+                n.locals[i] = b.cont.clone();
+                let queue = n.queues.get_mut(&(p, r)).expect("non-empty");
+                queue.remove(0);
+                if queue.is_empty() {
+                    n.queues.remove(&(p, r));
                 }
+                out.push((Act::Recv(p, r, l), n));
             }
-            _ => {}
         }
     }
     Ok(out)
