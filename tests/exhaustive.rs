@@ -33,7 +33,9 @@
 //! two) with one `rec`; `CANON_EXHAUSTIVE_MESSAGES=4 cargo test -p
 //! canon-conformance --release --test exhaustive -- --ignored` runs the
 //! larger documented bound with two `rec`s (docs/ci.md;
-//! `CANON_EXHAUSTIVE_MACHINE=1` adds the machine runs).
+//! `CANON_EXHAUSTIVE_MACHINE=1` adds the machine runs, `CANON_EXHAUSTIVE_STRICT=1`
+//! checks soundness for protocols with a pruned loop too, as the small bound
+//! always does).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -386,6 +388,7 @@ fn lsubst(t: &LocalType, x: &str, by: &LocalType) -> LocalType {
         LocalType::Recv { from, branches } => {
             LocalType::Recv { from: from.clone(), branches: lbranches(branches, x, by) }
         }
+        LocalType::Choose { arms } => LocalType::Choose { arms: arms.iter().map(|a| lsubst(a, x, by)).collect() },
         other => other.clone(),
     }
 }
@@ -441,36 +444,40 @@ enum Violation {
 fn sys_steps(s: &Sys, roles: &[u8], bound: usize) -> Result<Vec<(Act, Sys)>, Violation> {
     let mut out = Vec::new();
     for (i, &r) in roles.iter().enumerate() {
-        match lunfold(&s.locals[i]) {
-            LocalType::Send { to, branches } => {
-                let q = role_index(&to);
-                if s.queues.get(&(r, q)).map_or(0, Vec::len) < bound {
-                    for b in &branches {
-                        let l = label_index(&b.label);
-                        let mut n = s.clone();
-                        n.locals[i] = b.cont.clone();
-                        n.queues.entry((r, q)).or_default().push(l);
-                        out.push((Act::Send(r, q, l), n));
-                    }
-                }
-            }
-            LocalType::Recv { from, branches } => {
-                let p = role_index(&from);
-                if let Some(&l) = s.queues.get(&(p, r)).and_then(|q| q.first()) {
-                    let Some(b) = branches.iter().find(|b| label_index(&b.label) == l) else {
-                        return Err(Violation::UnspecifiedReception);
-                    };
+        let local = lunfold(&s.locals[i]);
+        // A send, or each arm (a send to its own peer) of a choice among peers.
+        let sends: Vec<&LocalType> = match &local {
+            LocalType::Choose { arms } => arms.iter().collect(),
+            other => vec![other],
+        };
+        for send in sends {
+            let LocalType::Send { to, branches } = send else { continue };
+            let q = role_index(to);
+            if s.queues.get(&(r, q)).map_or(0, Vec::len) < bound {
+                for b in branches {
+                    let l = label_index(&b.label);
                     let mut n = s.clone();
                     n.locals[i] = b.cont.clone();
-                    let queue = n.queues.get_mut(&(p, r)).expect("non-empty");
-                    queue.remove(0);
-                    if queue.is_empty() {
-                        n.queues.remove(&(p, r));
-                    }
-                    out.push((Act::Recv(p, r, l), n));
+                    n.queues.entry((r, q)).or_default().push(l);
+                    out.push((Act::Send(r, q, l), n));
                 }
             }
-            _ => {}
+        }
+        if let LocalType::Recv { from, branches } = local {
+            let p = role_index(&from);
+            if let Some(&l) = s.queues.get(&(p, r)).and_then(|q| q.first()) {
+                let Some(b) = branches.iter().find(|b| label_index(&b.label) == l) else {
+                    return Err(Violation::UnspecifiedReception);
+                };
+                let mut n = s.clone();
+                n.locals[i] = b.cont.clone();
+                let queue = n.queues.get_mut(&(p, r)).expect("non-empty");
+                queue.remove(0);
+                if queue.is_empty() {
+                    n.queues.remove(&(p, r));
+                }
+                out.push((Act::Recv(p, r, l), n));
+            }
         }
     }
     Ok(out)
@@ -693,7 +700,8 @@ struct Tally {
     pruned: usize,
 }
 
-fn check_all(messages: u32, bound: usize, recs: u8, projection: bool, machine: bool) -> Tally {
+/// `strict`: check soundness for protocols with a pruned loop too.
+fn check_all(messages: u32, bound: usize, recs: u8, projection: bool, machine: bool, strict: bool) -> Tally {
     let mut t = Tally { enumerated: 0, projected: 0, states: 0, machine_runs: 0, pruned: 0 };
     for g in terms(messages, 0, recs) {
         if !canonical(&g) {
@@ -714,14 +722,17 @@ fn check_all(messages: u32, bound: usize, recs: u8, projection: bool, machine: b
         let Ok(projected) = project_all(&protocol) else { continue };
         t.projected += 1;
         let locals = projected.into_iter().map(|(_, l)| l).collect();
-        // Projection prunes a loop a role takes no part in (project.rs): such
-        // a role may act before the loop's exit is chosen, so its traces are
-        // global traces only if the loop eventually exits. Those protocols are
-        // checked for everything but soundness, and counted.
-        let sound = !prunes(&g);
-        if !sound {
+        // Projection prunes a loop a role takes no part in (project.rs). It
+        // refuses the protocol if such a role would then act before it is
+        // told of the loop's exit (E6115), so the pruned role only waits, and
+        // its traces are global traces: `strict` checks that too. Otherwise
+        // those protocols are checked for everything but soundness. Counted
+        // either way.
+        let pruned = prunes(&g);
+        if pruned {
             t.pruned += 1;
         }
+        let sound = strict || !pruned;
         if projection {
             match check_protocol(&g, locals, &roles, bound, sound) {
                 Ok(states) => t.states += states,
@@ -740,7 +751,7 @@ fn check_all(messages: u32, bound: usize, recs: u8, projection: bool, machine: b
 #[test]
 fn projection_is_sound_and_complete_at_the_small_bound() {
     let (messages, bound, recs) = (3, 2, 1);
-    let t = check_all(messages, bound, recs, true, false);
+    let t = check_all(messages, bound, recs, true, false, true);
     eprintln!(
         "exhaustive projection: 3 roles, 2 labels, <= {messages} messages, <= {recs} rec, buffers of {bound}: \
          {} global types, {} projected ({} with a pruned loop), {} product states",
@@ -752,7 +763,7 @@ fn projection_is_sound_and_complete_at_the_small_bound() {
 #[test]
 fn the_machine_runs_every_small_protocol_without_a_type_fault() {
     let (messages, bound, recs) = (3, 2, 1);
-    let t = check_all(messages, bound, recs, false, true);
+    let t = check_all(messages, bound, recs, false, true, false);
     eprintln!(
         "exhaustive machine: <= {messages} messages, <= {recs} rec: {} compiled protocols, {} machine runs \
          (every choice sequence up to {MAX_RUNS} runs, then 2 single rejections)",
@@ -766,7 +777,8 @@ fn the_machine_runs_every_small_protocol_without_a_type_fault() {
 fn projection_is_sound_and_complete_at_the_larger_bound() {
     let messages = std::env::var("CANON_EXHAUSTIVE_MESSAGES").ok().and_then(|d| d.parse().ok()).unwrap_or(4);
     let (bound, recs) = (2, 2);
-    let t = check_all(messages, bound, recs, true, std::env::var_os("CANON_EXHAUSTIVE_MACHINE").is_some());
+    let strict = std::env::var_os("CANON_EXHAUSTIVE_STRICT").is_some();
+    let t = check_all(messages, bound, recs, true, std::env::var_os("CANON_EXHAUSTIVE_MACHINE").is_some(), strict);
     eprintln!(
         "exhaustive: 3 roles, 2 labels, <= {messages} messages, <= {recs} recs, buffers of {bound}: {} global types, {} projected ({} with a pruned loop), {} product states, {} machine runs",
         t.enumerated, t.projected, t.pruned, t.states, t.machine_runs

@@ -414,8 +414,8 @@ mod generated {
             self.line(indent, "}");
         }
 
-        /// Only loop members act inside the loop; the exit branch tells each
-        /// member, so every member knows when the loop ends.
+        /// Only loop members act inside the loop; the exit branch tells every
+        /// role, so each knows when the loop ends.
         fn rec(&mut self, indent: usize) {
             let all: Vec<usize> = (0..self.k).collect();
             let var = self.label("Loop");
@@ -434,6 +434,14 @@ mod generated {
                 for &t in &members[2..] {
                     let tell = self.label(if again { "Again" } else { "Exit" });
                     self.message(indent + 2, &tell, s, t, false);
+                }
+                // Roles outside the loop wait to be told it is over before
+                // they act again (canon refuses them acting first: E6115).
+                if !again {
+                    for t in (0..self.k).filter(|t| !members.contains(t)) {
+                        let over = self.label("Over");
+                        self.message(indent + 2, &over, s, t, false);
+                    }
                 }
                 if again {
                     self.line(indent + 2, &format!("continue {var};"));

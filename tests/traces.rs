@@ -44,7 +44,15 @@ fn walk<'t>(ty: &'t LocalType, actions: &[Action]) -> Result<&'t LocalType, (usi
     let mut env = BTreeMap::new();
     let mut cur = ty;
     for (i, a) in actions.iter().enumerate() {
-        let next = match (unfold(cur, &mut env), a) {
+        let node = unfold(cur, &mut env);
+        // A choice among peers: the arm that sends to the action's peer.
+        let node = match (node, a) {
+            (LocalType::Choose { arms }, Action::Send { to: t, .. }) => {
+                arms.iter().find(|arm| matches!(arm, LocalType::Send { to, .. } if to == t)).unwrap_or(node)
+            }
+            _ => node,
+        };
+        let next = match (node, a) {
             (LocalType::Send { to, branches }, Action::Send { to: t, label })
             | (LocalType::Recv { from: to, branches }, Action::Recv { from: t, label })
                 if to == t =>
