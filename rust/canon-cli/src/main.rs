@@ -11,6 +11,7 @@ mod keygen_cmd;
 mod proof_cmd;
 mod replay_cmd;
 mod run_cmd;
+mod sim_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,6 +113,8 @@ enum Command {
     Replay(replay_cmd::ReplayCommand),
     /// Run the named performance workloads and print their figures.
     Bench(bench_cmd::BenchArgs),
+    /// Run seeded fault simulations, checking canon's invariants after every round.
+    Sim(sim_cmd::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Command::Bundle(cmd) => bundle_cmd::bundle(cmd),
         Command::Replay(cmd) => replay_cmd::replay(cmd),
         Command::Bench(args) => bench_cmd::bench(&args),
+        Command::Sim(args) => sim_cmd::sim(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
