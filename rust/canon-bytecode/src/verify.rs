@@ -102,6 +102,13 @@ impl VerifiedProgram {
     pub fn resolved(&self, ty: TypeId) -> TypeId {
         self.resolved.get(ty.0 as usize).copied().unwrap_or(ty)
     }
+
+    /// The whole table of [`VerifiedProgram::resolved`], indexed by type id:
+    /// the machine advances endpoint types through it, never by walking
+    /// `mu`/`var` chains.
+    pub fn resolved_table(&self) -> &[TypeId] {
+        &self.resolved
+    }
 }
 
 /// The [`Site`] of procedure `pid`, optionally at instruction `instr`.

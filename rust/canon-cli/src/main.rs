@@ -12,6 +12,7 @@ mod keygen_cmd;
 mod proof_cmd;
 mod replay_cmd;
 mod run_cmd;
+mod sim_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,6 +116,8 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Run batches of cluster runs (`run --cluster`) pulled from a NATS JetStream server.
     Worker(cluster_cmd::WorkerArgs),
+    /// Run seeded fault simulations, checking canon's invariants after every round.
+    Sim(sim_cmd::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
         Command::Replay(cmd) => replay_cmd::replay(cmd),
         Command::Bench(args) => bench_cmd::bench(&args),
         Command::Worker(args) => cluster_cmd::worker(&args),
+        Command::Sim(args) => sim_cmd::sim(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -44,7 +44,8 @@ pub enum ReplayModeArg {
     Off,
     /// Each message's seq must be the next expected on its edge.
     Sequence,
-    /// Each message's identity (hash of its envelope) may be consumed once per session.
+    /// Each message's identity (hash of its envelope) may be consumed once per
+    /// session, in order on its edge (skipping only what the buffer discarded).
     Nullifier,
 }
 

@@ -4,7 +4,7 @@
 //! expected and what was attempted. The machine's `step` calls exactly these.
 
 use canon_bytecode::Arm;
-use canon_types::{Endpoint, FlatBranch, SymId, TypeGraph, TypeNode, Value, ValueKind};
+use canon_types::{Endpoint, FlatBranch, SymId, TypeGraph, TypeId, TypeNode, Value, ValueKind};
 
 use std::sync::Arc;
 
@@ -36,6 +36,8 @@ impl From<Fault> for Refusal {
 pub struct TypeView<'a> {
     pub graph: &'a TypeGraph,
     pub kinds: &'a PayloadKinds,
+    /// The `mu` resolution of every type id, computed once at verification.
+    pub resolved: &'a [TypeId],
 }
 
 /// What a send did.
@@ -211,7 +213,7 @@ impl SessionStore {
         if len_bytes > u64::from(max_payload_bytes) {
             return Err(Fault::PayloadTooLarge { ep, len_bytes, max_bytes: max_payload_bytes }.into());
         }
-        let cont = unfold(tv.graph, branch.cont)?;
+        let cont = unfold(tv.resolved, branch.cont)?;
         // `live_body` succeeded: the session exists at this index.
         let n = ep.sid as u32;
         let body = &mut self.sessions[n as usize].body;
@@ -353,7 +355,8 @@ impl SessionStore {
 
     /// Takes the message [`SessionStore::peek`] returned and advances the
     /// endpoint's type past its label.
-    pub fn take(&mut self, g: &TypeGraph, ep: Endpoint, from: u16) -> Result<Message, Fault> {
+    pub fn take(&mut self, tv: TypeView<'_>, ep: Endpoint, from: u16) -> Result<Message, Fault> {
+        let g = tv.graph;
         let session = self.get(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         let endpoint = session.body.endpoints.get(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         let Some(TypeNode::Recv { branches, .. }) = g.get(endpoint.current) else {
@@ -365,7 +368,7 @@ impl SessionStore {
             .ok_or(Fault::BadOperand { what: "take without a visible message" })?
             .label;
         let branch = find(branches, label).ok_or(Fault::UnexpectedLabel { ep, label, attempted: Op::Recv })?;
-        self.take_branch(g, ep, from, branch)
+        self.take_branch(tv.resolved, ep, from, branch)
     }
 
     /// Takes the visible message from `from` on `ep` and advances the
@@ -373,12 +376,12 @@ impl SessionStore {
     /// [`SessionStore::peek_visible`] matched).
     pub(crate) fn take_branch(
         &mut self,
-        g: &TypeGraph,
+        resolved: &[TypeId],
         ep: Endpoint,
         from: u16,
         branch: &FlatBranch,
     ) -> Result<Message, Fault> {
-        let cont = unfold(g, branch.cont)?;
+        let cont = unfold(resolved, branch.cont)?;
         let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         let body = &mut session.body;
         let edge_index =

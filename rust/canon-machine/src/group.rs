@@ -358,6 +358,7 @@ impl Group {
             m: self.image.module(),
             consts: self.image.consts(),
             kinds: self.image.kinds(),
+            resolved: self.image.resolved(),
             st: &mut self.st,
             host: self.host.as_mut(),
         };

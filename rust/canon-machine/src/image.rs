@@ -63,6 +63,11 @@ impl ProgramImage {
 
     /// The constant pool as values, indexed like `Module::consts`: `const`
     /// clones one (an `Arc` count for strings and bytes, never an allocation).
+    pub fn resolved(&self) -> &[canon_types::TypeId] {
+        self.program.resolved_table()
+    }
+
+    /// The constant pool as values.
     pub fn consts(&self) -> &[Value] {
         &self.consts
     }

@@ -36,6 +36,8 @@ pub(crate) struct Exec<'a> {
     pub m: &'a Module,
     pub consts: &'a [Value],
     pub kinds: &'a PayloadKinds,
+    /// The program's `mu` resolution table (`VerifiedProgram::resolved_table`).
+    pub resolved: &'a [canon_types::TypeId],
     pub st: &'a mut State,
     pub host: &'a mut (dyn Host + Send),
 }
@@ -43,7 +45,7 @@ pub(crate) struct Exec<'a> {
 impl<'a> Exec<'a> {
     #[inline]
     pub fn tv(&self) -> TypeView<'a> {
-        TypeView { graph: &self.m.types, kinds: self.kinds }
+        TypeView { graph: &self.m.types, kinds: self.kinds, resolved: self.resolved }
     }
 
     #[inline]

@@ -123,7 +123,7 @@ impl<'a> Exec<'a> {
             keys: &self.st.keys,
             supplied: &self.st.supplied_keys,
         };
-        let sid = self.st.store.open(&self.m.types, req, co as u32, default, limits.max_sessions, &security)?;
+        let sid = self.st.store.open(self.resolved, req, co as u32, default, limits.max_sessions, &security)?;
         for (i, &d) in dsts.iter().enumerate() {
             self.co(co).set(d, Value::Endpoint(Endpoint { sid, role: i as u16 }))?;
         }
@@ -209,7 +209,7 @@ impl<'a> Exec<'a> {
             self.emit(co, Some(ep), EventKind::HostAnswer { point, answer: Value::Bool(false) });
             return Err(Fault::HostRejected { ep, label: p.label }.into());
         }
-        let msg = self.st.store.take_branch(graph, ep, p.from, branch)?;
+        let msg = self.st.store.take_branch(self.resolved, ep, p.from, branch)?;
         let payload = msg.payload.clone();
         self.emit(co, Some(ep), EventKind::Received { from: p.from, label: p.label, seq: p.seq, payload });
         if let Value::Endpoint(delegated) = msg.payload

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use smallvec::SmallVec;
 
 use canon_bytecode::{BufferConfig, EdgeBuffer};
-use canon_types::{Endpoint, SymId, TypeGraph, TypeId, ValueKind};
+use canon_types::{Endpoint, SymId, TypeId, ValueKind};
 
 use crate::auth::{EndpointKey, KeySource};
 use crate::buffer::{BoundedBuffer, Message};
@@ -246,10 +246,14 @@ impl PayloadKinds {
     }
 }
 
-/// Resolves `id` through `Mu`/`Var` to a communication or `End` node
-/// (the seed's `unfold_mu`/`unfold_if_var`: following indices, no allocation).
-pub fn unfold(graph: &TypeGraph, id: TypeId) -> Result<TypeId, Fault> {
-    graph.resolve(id).ok_or(Fault::BadOperand { what: "local type out of range or unguarded" })
+/// Resolves `id` through `Mu`/`Var` to a communication or `End` node (the
+/// seed's `unfold_mu`/`unfold_if_var`) by one lookup in `resolved`, the
+/// table the verifier computed once for every type id
+/// (`VerifiedProgram::resolved_table`): the machine never walks a `mu`
+/// chain, however deep the nesting.
+#[inline]
+pub fn unfold(resolved: &[TypeId], id: TypeId) -> Result<TypeId, Fault> {
+    resolved.get(id.0 as usize).copied().ok_or(Fault::BadOperand { what: "local type out of range" })
 }
 
 /// Every session of one group.
@@ -376,21 +380,21 @@ impl SessionStore {
     /// Returns the new session id.
     pub fn open(
         &mut self,
-        graph: &TypeGraph,
+        resolved: &[TypeId],
         req: &OpenRequest<'_>,
         owner: u32,
         default_buffer: BufferConfig,
         max_sessions: u32,
         security: &Security<'_>,
     ) -> Result<u64, Fault> {
-        admit(graph, req)?;
+        admit(resolved, req)?;
         if self.live >= max_sessions {
             return Err(Fault::TooManySessions { max: max_sessions });
         }
         let n = u32::try_from(self.sessions.len()).map_err(|_| Fault::TooManySessions { max: u32::MAX })?;
         let sid = u64::from(self.group) << 32 | u64::from(n);
         let mut body = self.spare.take().or_else(|| self.pool.pop()).unwrap_or_default();
-        init_body(&mut body, graph, req, owner, default_buffer)?;
+        init_body(&mut body, resolved, req, owner, default_buffer)?;
         if security.auth.signs() {
             for role in 0..req.roles.len() as u16 {
                 match security.key(sid, role) {
@@ -425,8 +429,8 @@ impl SessionStore {
     }
 
     /// Sets the endpoint's current local type (`update_type`), resolved.
-    pub fn update_type(&mut self, graph: &TypeGraph, ep: Endpoint, ty: TypeId) -> Result<(), Fault> {
-        let ty = unfold(graph, ty)?;
+    pub fn update_type(&mut self, resolved: &[TypeId], ep: Endpoint, ty: TypeId) -> Result<(), Fault> {
+        let ty = unfold(resolved, ty)?;
         self.endpoint_mut(ep)?.current = ty;
         Ok(())
     }
@@ -550,7 +554,7 @@ impl SessionStore {
 
 /// Open admission: arities, unique roles, a handler per role, types and
 /// buffer overrides in range.
-fn admit(graph: &TypeGraph, req: &OpenRequest<'_>) -> Result<(), Fault> {
+fn admit(resolved: &[TypeId], req: &OpenRequest<'_>) -> Result<(), Fault> {
     let n = req.roles.len();
     if req.types.len() != n || req.dsts_len != n || n > usize::from(u16::MAX) {
         return Err(Fault::OpenArity { roles: n as u32, types: req.types.len() as u32, dsts: req.dsts_len as u32 });
@@ -567,7 +571,7 @@ fn admit(graph: &TypeGraph, req: &OpenRequest<'_>) -> Result<(), Fault> {
         return Err(Fault::BadOperand { what: "open has more handlers than roles" });
     }
     for ty in req.types {
-        unfold(graph, *ty)?;
+        unfold(resolved, *ty)?;
     }
     for b in req.buffers {
         if usize::from(b.from) >= n || usize::from(b.to) >= n {
@@ -579,7 +583,7 @@ fn admit(graph: &TypeGraph, req: &OpenRequest<'_>) -> Result<(), Fault> {
 
 fn init_body(
     body: &mut SessionBody,
-    graph: &TypeGraph,
+    resolved: &[TypeId],
     req: &OpenRequest<'_>,
     owner: u32,
     default_buffer: BufferConfig,
@@ -591,7 +595,7 @@ fn init_body(
     body.handlers.extend_from_slice(req.handlers);
     body.endpoints.clear();
     for ty in req.types {
-        let current = unfold(graph, *ty)?;
+        let current = unfold(resolved, *ty)?;
         body.endpoints.push(EndpointState { current, original: *ty, owner, closed: false });
     }
     body.edges.clear();

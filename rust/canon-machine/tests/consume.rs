@@ -20,6 +20,8 @@ const B: Endpoint = Endpoint { sid: 0, role: 1 };
 struct Fixture {
     mb: Mb,
     types: [TypeId; 2],
+    /// The `mu` resolution table (what the verifier computes).
+    resolved: Vec<TypeId>,
     kinds: PayloadKinds,
     roles: [SymId; 2],
     m: SymId,
@@ -33,7 +35,8 @@ fn fixture() -> Fixture {
     let roles = [mb.s("A"), mb.s("B")];
     let m = mb.s("M");
     let kinds = PayloadKinds::new(&mb.m.strings);
-    Fixture { mb, types: [ta, tb], kinds, roles, m }
+    let resolved = mb.m.types.check_resolve(&mut 0).expect("well formed");
+    Fixture { mb, types: [ta, tb], resolved, kinds, roles, m }
 }
 
 /// Everything a rejection must leave alone.
@@ -53,11 +56,11 @@ impl Fixture {
         let req = OpenRequest { roles: &self.roles, types: &self.types, handlers: &[h, h], dsts_len: 2, buffers: &[] };
         let keys = canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC);
         let security = Security { auth, replay_mode, keys: &keys, supplied: &BTreeMap::new() };
-        store.open(&self.mb.m.types, &req, 0, BufferConfig::default(), 4, &security).unwrap();
+        store.open(&self.resolved, &req, 0, BufferConfig::default(), 4, &security).unwrap();
     }
 
     fn send(&self, store: &mut SessionStore, tr: &mut Transport<'_>, i: i64) {
-        let tv = TypeView { graph: &self.mb.m.types, kinds: &self.kinds };
+        let tv = TypeView { graph: &self.mb.m.types, kinds: &self.kinds, resolved: &self.resolved };
         store.send(tv, A, 0, self.m, Value::Int(i), tr).unwrap();
     }
 
@@ -78,7 +81,8 @@ impl Fixture {
     fn receive(&self, store: &mut SessionStore, tr: &mut Transport<'_>) -> Result<(), Refusal> {
         let g = &self.mb.m.types;
         let p = store.peek(g, B, 0, Expect::Label(self.m), tr)?.expect("a visible message");
-        store.take(g, B, p.from)?;
+        let tv = TypeView { graph: g, kinds: &self.kinds, resolved: &self.resolved };
+        store.take(tv, B, p.from)?;
         if let Some(id) = p.identity {
             store.consume(tr.replay_mode, B, p.from, p.seq, id).expect("live session");
         }

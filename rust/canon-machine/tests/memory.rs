@@ -81,11 +81,11 @@ fn a_20000_role_open_allocates_linearly_not_n_squared() {
     let types: Vec<TypeId> = vec![e; n];
     let handlers = vec![mb.s("h"); n];
     let req = OpenRequest { roles: &roles, types: &types, handlers: &handlers, dsts_len: n, buffers: &[] };
+    let resolved = mb.m.types.check_resolve(&mut 0).expect("well formed");
     let security =
         Security { auth: Auth::None, replay_mode: ReplayMode::Off, keys: &KeySource::None, supplied: &BTreeMap::new() };
     let mut store = SessionStore::new(0);
-    let (peak, sid) =
-        peak_of(|| store.open(&mb.m.types, &req, 0, BufferConfig::default(), 4, &security).expect("opens"));
+    let (peak, sid) = peak_of(|| store.open(&resolved, &req, 0, BufferConfig::default(), 4, &security).expect("opens"));
     assert!(store.get(sid).is_some());
     eprintln!("20,000-role open: peak {peak} bytes");
     // n² edges would be 400,000,000 edge states; per role the open keeps a
@@ -102,13 +102,14 @@ fn a_live_idle_two_role_session_costs_at_most_1_kib() {
     let roles = [mb.s("A"), mb.s("B")];
     let h = mb.s("h");
     let req = OpenRequest { roles: &roles, types: &[ta, tb], handlers: &[h, h], dsts_len: 2, buffers: &[] };
+    let resolved = mb.m.types.check_resolve(&mut 0).expect("well formed");
     let security =
         Security { auth: Auth::None, replay_mode: ReplayMode::Off, keys: &KeySource::None, supplied: &BTreeMap::new() };
     let sessions = 1_000;
     let before = live_bytes();
     let mut store = SessionStore::new(0);
     for _ in 0..sessions {
-        store.open(&mb.m.types, &req, 0, BufferConfig::default(), 1 << 20, &security).expect("opens");
+        store.open(&resolved, &req, 0, BufferConfig::default(), 1 << 20, &security).expect("opens");
     }
     let per_session = (live_bytes() - before) / sessions;
     assert_eq!(store.live(), sessions as u32);

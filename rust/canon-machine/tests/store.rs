@@ -42,6 +42,8 @@ struct Fixture {
     mb: Mb,
     ta: TypeId,
     tb: TypeId,
+    /// The `mu` resolution table (what the verifier computes).
+    resolved: Vec<TypeId>,
     kinds: PayloadKinds,
     roles: [SymId; 2],
     h: SymId,
@@ -60,12 +62,13 @@ fn fixture(sends: usize) -> Fixture {
     let roles = [mb.s("A"), mb.s("B")];
     let (h, m) = (mb.s("h"), mb.s("M"));
     let kinds = PayloadKinds::new(&mb.m.strings);
-    Fixture { mb, ta, tb, kinds, roles, h, m }
+    let resolved = mb.m.types.check_resolve(&mut 0).expect("well formed");
+    Fixture { mb, ta, tb, resolved, kinds, roles, h, m }
 }
 
 impl Fixture {
     fn tv(&self) -> TypeView<'_> {
-        TypeView { graph: &self.mb.m.types, kinds: &self.kinds }
+        TypeView { graph: &self.mb.m.types, kinds: &self.kinds, resolved: &self.resolved }
     }
 
     fn open(&self, store: &mut SessionStore, buffers: &[EdgeBuffer]) -> Result<u64, Fault> {
@@ -76,7 +79,7 @@ impl Fixture {
             dsts_len: 2,
             buffers,
         };
-        store.open(&self.mb.m.types, &req, 0, BufferConfig::default(), 16, sec!())
+        store.open(&self.resolved, &req, 0, BufferConfig::default(), 16, sec!())
     }
 }
 
@@ -86,7 +89,7 @@ const B: Endpoint = Endpoint { sid: 0, role: 1 };
 #[test]
 fn open_admission_rejects_each_malformed_open() {
     let f = fixture(1);
-    let g = &f.mb.m.types;
+    let g = &f.resolved;
     let mut store = SessionStore::new(0);
     let (a, b, h) = (f.roles[0], f.roles[1], f.h);
     let types = [f.ta, f.tb];
@@ -159,7 +162,7 @@ fn drain(f: &Fixture, store: &mut SessionStore) -> Vec<Value> {
             Err(e) => panic!("{e:?}"),
         };
         let peeked = store.peek_payload(B, p.from).cloned();
-        let taken = store.take(&f.mb.m.types, B, p.from).unwrap().payload;
+        let taken = store.take(f.tv(), B, p.from).unwrap().payload;
         assert_eq!(Some(&taken), peeked.as_ref());
         out.push(taken);
     }
@@ -192,7 +195,7 @@ fn fifo_block_blocks_without_state_change_then_resumes() {
     assert_eq!(store.send(f.tv(), A, 0, f.m, Value::Int(2), tr!(64)), Ok(SendOutcome::Blocked));
     assert_eq!(store.lookup_type(A), before);
     store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)).unwrap().unwrap();
-    store.take(&f.mb.m.types, B, 0).unwrap();
+    store.take(f.tv(), B, 0).unwrap();
     assert_eq!(store.send(f.tv(), A, 0, f.m, Value::Int(2), tr!(64)), sent(1, 2));
     store.flush();
     assert_eq!(drain(&f, &mut store), vec![Value::Int(1), Value::Int(2)]);
