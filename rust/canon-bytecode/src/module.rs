@@ -45,7 +45,7 @@ pub struct Proc {
 }
 
 /// How a buffer orders messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum BufferMode {
     /// First in, first out.
     #[default]
@@ -55,7 +55,7 @@ pub enum BufferMode {
 }
 
 /// What a send does when the buffer is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum Backpressure {
     /// The sender waits until there is room.
     #[default]
@@ -69,7 +69,7 @@ pub enum Backpressure {
 }
 
 /// Configuration of one directed edge's buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct BufferConfig {
     pub mode: BufferMode,
     pub policy: Backpressure,

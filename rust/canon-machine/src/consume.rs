@@ -38,7 +38,7 @@ pub struct Transport<'s> {
 /// One session's replay-consumption state. Grows by one identity per message
 /// received under `Nullifier` (bounded by `max_nullifiers_per_session`) and by
 /// one counter per directed edge under `Sequence`; emptied when the session ends.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Consumption {
     /// Next expected seq per edge `[from * n + to]` (`Sequence` only).
     next_seq: Vec<u64>,

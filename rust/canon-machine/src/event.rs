@@ -14,7 +14,7 @@ use crate::config::ReplayMode;
 use crate::inject::Injection;
 
 /// Why a session reached a terminal state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TerminalReason {
     Closed,
     Cancelled,
@@ -26,7 +26,7 @@ pub enum TerminalReason {
 }
 
 /// Which host point produced a recorded answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum HostPoint {
     /// `produce`: the payload for `label`.
     Produce { label: SymId },
@@ -40,7 +40,7 @@ pub enum HostPoint {
 
 /// A host-side ownership operation on a loaded instance (recorded so that
 /// the replay shows who drove the instance; see docs/ownership.md).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OwnershipRecord {
     /// The instance was claimed by `owner` at `generation` (at load).
     Claimed { owner: std::sync::Arc<str>, generation: u64 },
@@ -53,7 +53,7 @@ pub enum OwnershipRecord {
 
 /// Where an event happened. `sid` is `u64::MAX` and `role` is `u16::MAX`
 /// when the event has no session (e.g. a coroutine that holds none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EventSite {
     pub group: u32,
     pub tick: u64,
@@ -68,7 +68,7 @@ impl EventSite {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EventKind {
     /// A coroutine started running `proc` (the entry procedure or a `spawn`).
     Spawned {
@@ -93,6 +93,7 @@ pub enum EventKind {
         label: SymId,
         seq: u64,
         payload: Value,
+        #[serde(with = "crate::auth::signature_serde")]
         signature: Option<[u8; 64]>,
     },
     /// A message from role index `from` was delivered to `role`.
@@ -211,7 +212,7 @@ pub enum EventKind {
 }
 
 /// One event: where and what.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub site: EventSite,
     pub kind: EventKind,

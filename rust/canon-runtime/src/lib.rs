@@ -11,16 +11,21 @@
 //!   explicit seed, so any program runs with no host code. [`ReplayHost`]
 //!   answers from a recorded replay, for re-execution without the host.
 
+pub mod checkpoint;
 pub mod host;
 pub mod machine;
 pub mod reexec;
 pub mod runner;
 
 pub use canon_machine::{Config, Host, HostCtx, Limits};
+pub use checkpoint::{
+    CHECKPOINT_CODES, CHECKPOINT_HEADER_BYTES, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, CheckpointError,
+    CheckpointHeader, MAX_CHECKPOINT_BODY_BYTES,
+};
 pub use host::{ReplayHost, SeededHost};
 pub use machine::{HostFactory, LoadError, Machine, Owner};
 pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_group, reexecute_reader};
 pub use runner::{
-    BATCHES_AHEAD, CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunOutcome, RunSummary, Runner,
-    SUMMARY_FAULTS, ThreadedRunner, replay_header, report, run_group,
+    BATCHES_AHEAD, CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunError, RunOutcome, RunSummary, Runner,
+    SUMMARY_FAULTS, Segment, ThreadedRunner, replay_header, report, run_group,
 };

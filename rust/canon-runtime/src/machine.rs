@@ -10,7 +10,7 @@ use canon_types::ErrorCode;
 /// Who may drive a loaded instance from the host side (seed 003's ownership
 /// capability): an owner label and a generation that increments on every
 /// transfer, so a stale handle fails closed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Owner {
     pub label: String,
     pub generation: u64,
@@ -68,15 +68,20 @@ impl ErrorCode for LoadError {
 
 /// The groups of one program, ready for a runner.
 pub struct Machine {
-    config: Config,
+    pub(crate) config: Config,
     /// The program and its tables, built at the first load and shared by every group.
-    image: Option<Arc<ProgramImage>>,
+    pub(crate) image: Option<Arc<ProgramImage>>,
     pub(crate) groups: Vec<Group>,
-    owners: Vec<Option<Owner>>,
+    pub(crate) owners: Vec<Option<Owner>>,
     /// Where every group's endpoint keys come from (`Machine::set_key_source`).
-    keys: KeySource,
+    pub(crate) keys: KeySource,
     /// Instances built only when a runner reaches them, after `groups`.
-    lazy: Option<Lazy>,
+    pub(crate) lazy: Option<Lazy>,
+    /// The id of `groups[0]` (and `owners[0]`): 0, or, in a machine restored
+    /// from a checkpoint, the first group not finished when it was taken.
+    pub(crate) base: usize,
+    /// Where a paused or restored run continues (`checkpoint.rs`).
+    pub(crate) resume: Option<crate::checkpoint::ResumePoint>,
 }
 
 /// Makes the host of lazily loaded instance `id`.
@@ -84,10 +89,10 @@ pub type HostFactory = dyn Fn(u32) -> Box<dyn Host + Send> + Send + Sync;
 
 /// Instances loaded by [`Machine::load_lazy`]: built when a runner reaches
 /// them and dropped once finished and written.
-struct Lazy {
-    count: u32,
-    make: Box<HostFactory>,
-    injections: Vec<(u64, Injection)>,
+pub(crate) struct Lazy {
+    pub(crate) count: u32,
+    pub(crate) make: Box<HostFactory>,
+    pub(crate) injections: Vec<(u64, Injection)>,
 }
 
 /// Builds lazily loaded groups; shared by a runner's workers.
@@ -119,7 +124,16 @@ fn hex(d: &[u8; 32]) -> String {
 
 impl Machine {
     pub fn new(config: Config) -> Machine {
-        Machine { config, image: None, groups: Vec::new(), owners: Vec::new(), lazy: None, keys: KeySource::None }
+        Machine {
+            config,
+            image: None,
+            groups: Vec::new(),
+            owners: Vec::new(),
+            lazy: None,
+            keys: KeySource::None,
+            base: 0,
+            resume: None,
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -133,7 +147,13 @@ impl Machine {
 
     /// Loaded instances (lazily loaded ones included).
     pub fn group_count(&self) -> usize {
-        self.groups.len() + self.lazy.as_ref().map_or(0, |l| l.count as usize)
+        self.base + self.groups.len() + self.lazy.as_ref().map_or(0, |l| l.count as usize)
+    }
+
+    /// The index into `groups`/`owners` of group `id`, if it is an eagerly
+    /// loaded one still held.
+    fn slot(&self, id: u32) -> Option<usize> {
+        (id as usize).checked_sub(self.base).filter(|&i| i < self.groups.len())
     }
 
     /// The eagerly loaded groups, for inspection after a run (session
@@ -147,10 +167,11 @@ impl Machine {
     /// not exist or is owned: host-side mutation of an owned group goes
     /// through [`Machine::group_mut_as`] with the current owner handle.
     pub fn group_mut(&mut self, group: u32) -> Option<&mut Group> {
-        if self.owners.get(group as usize)?.is_some() {
+        let i = self.slot(group)?;
+        if self.owners.get(i)?.is_some() {
             return None;
         }
-        self.groups.get_mut(group as usize)
+        self.groups.get_mut(i)
     }
 
     /// Sets where the endpoint signing keys of every group, loaded or to be
@@ -169,12 +190,13 @@ impl Machine {
     /// or foreign handle fails closed (`StaleOwner`, 4005) and changes nothing.
     pub fn group_mut_as(&mut self, group: u32, owner: &Owner) -> Result<&mut Group, LoadError> {
         self.check_owner(group, owner).inspect_err(|e| self.record_rejection(group, owner, e))?;
-        self.groups.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })
+        let i = self.slot(group).ok_or(LoadError::UnknownGroup { group })?;
+        self.groups.get_mut(i).ok_or(LoadError::UnknownGroup { group })
     }
 
     /// Records a refused handle in the group's event stream (when the group exists).
     fn record_rejection(&mut self, group: u32, presented: &Owner, e: &LoadError) {
-        if let Some(g) = self.groups.get_mut(group as usize) {
+        if let Some(g) = self.slot(group).and_then(|i| self.groups.get_mut(i)) {
             let owner = Arc::from(presented.label.as_str());
             g.record_ownership(OwnershipRecord::Rejected { code: e.code(), owner, generation: presented.generation });
         }
@@ -182,7 +204,7 @@ impl Machine {
 
     /// Whether `presented` is `group`'s current owner handle.
     fn check_owner(&self, group: u32, presented: &Owner) -> Result<(), LoadError> {
-        let slot = self.owners.get(group as usize).ok_or(LoadError::UnknownGroup { group })?;
+        let slot = self.slot(group).and_then(|i| self.owners.get(i)).ok_or(LoadError::UnknownGroup { group })?;
         let live = slot.as_ref().ok_or(LoadError::NotOwned { group })?;
         if live != presented {
             return Err(LoadError::StaleOwner {
@@ -204,7 +226,8 @@ impl Machine {
         }
         let image = self.image_for(program)?;
         // Session ids are `group << 32 | n`: the group id must fit 32 bits.
-        let id = u32::try_from(self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
+        let id =
+            u32::try_from(self.base + self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
         let mut group = Group::with_image(image, id, &self.config, host);
         group.set_key_source(self.keys.clone());
         self.groups.push(group);
@@ -229,7 +252,8 @@ impl Machine {
             return Err(LoadError::AfterLazy { lazy: lazy.count });
         }
         self.image_for(program)?;
-        let first = u32::try_from(self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
+        let first =
+            u32::try_from(self.base + self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
         if u64::from(first) + u64::from(count) > u64::from(u32::MAX) + 1 {
             return Err(LoadError::TooManyGroups { limit: u32::MAX });
         }
@@ -237,24 +261,26 @@ impl Machine {
         Ok(first)
     }
 
-    /// The builder of lazily loaded groups.
-    pub(crate) fn builder(&self) -> Builder<'_> {
+    /// The builder of lazily loaded groups when `eager` eagerly loaded
+    /// groups are held (a runner may have moved them out of `groups`).
+    pub(crate) fn builder_after(&self, eager: usize) -> Builder<'_> {
         Builder {
             image: self.image.as_ref(),
             config: &self.config,
-            first: self.groups.len(),
+            first: self.base + eager,
             lazy: self.lazy.as_ref(),
             keys: &self.keys,
         }
     }
 
-    /// Runs `f` on group `id`: the loaded one, or a lazily loaded one built
-    /// for the call and dropped after it.
-    pub(crate) fn with_group(&mut self, id: usize, f: &mut dyn FnMut(&mut Group)) {
-        if let Some(g) = self.groups.get_mut(id) {
-            f(g);
-        } else if let Some(mut g) = self.builder().build(id) {
-            f(&mut g);
+    /// The builder of lazily loaded groups.
+    pub(crate) fn builder(&self) -> Builder<'_> {
+        Builder {
+            image: self.image.as_ref(),
+            config: &self.config,
+            first: self.base + self.groups.len(),
+            lazy: self.lazy.as_ref(),
+            keys: &self.keys,
         }
     }
 
@@ -292,15 +318,15 @@ impl Machine {
     ) -> Result<(u32, Owner), LoadError> {
         let group = self.load(program, host)?;
         let claim = Owner { label: owner.to_owned(), generation: 0 };
-        self.owners[group as usize] = Some(claim.clone());
-        self.groups[group as usize]
-            .record_ownership(OwnershipRecord::Claimed { owner: Arc::from(owner), generation: 0 });
+        let i = group as usize - self.base;
+        self.owners[i] = Some(claim.clone());
+        self.groups[i].record_ownership(OwnershipRecord::Claimed { owner: Arc::from(owner), generation: 0 });
         Ok((group, claim))
     }
 
     /// The current owner of `group`, if it was loaded with one.
     pub fn owner(&self, group: u32) -> Option<&Owner> {
-        self.owners.get(group as usize)?.as_ref()
+        self.owners.get(self.slot(group)?)?.as_ref()
     }
 
     /// Transfers ownership of `group` from the holder of `current` to `to`,
@@ -308,7 +334,8 @@ impl Machine {
     /// error names both, and nothing changes.
     pub fn transfer(&mut self, group: u32, current: &Owner, to: &str) -> Result<Owner, LoadError> {
         self.check_owner(group, current).inspect_err(|e| self.record_rejection(group, current, e))?;
-        let slot = self.owners.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })?;
+        let i = self.slot(group).ok_or(LoadError::UnknownGroup { group })?;
+        let slot = self.owners.get_mut(i).ok_or(LoadError::UnknownGroup { group })?;
         let live = slot.as_mut().ok_or(LoadError::NotOwned { group })?;
         *live = Owner { label: to.to_owned(), generation: live.generation + 1 };
         let next = live.clone();
@@ -317,7 +344,7 @@ impl Machine {
             to: Arc::from(to),
             generation: next.generation,
         };
-        self.groups[group as usize].record_ownership(record);
+        self.groups[i].record_ownership(record);
         Ok(next)
     }
 }
