@@ -226,3 +226,103 @@ fn hostile_bodies_are_refused_by_named_limits() {
     );
     assert!(as_body.is_err(), "a too-deep value decodes through serde");
 }
+
+/// The seeded host, except that in group `panic_in` every host call panics.
+struct Panicky {
+    inner: SeededHost,
+    panic_in: u32,
+}
+
+impl Panicky {
+    fn check(&self, ctx: &canon_machine::HostCtx<'_>) {
+        assert!(ctx.group != self.panic_in, "the handler of group {} failed", ctx.group);
+    }
+}
+
+impl canon_machine::Host for Panicky {
+    fn produce(&mut self, ctx: &canon_machine::HostCtx<'_>, label: canon_types::SymId) -> canon_types::Value {
+        self.check(ctx);
+        self.inner.produce(ctx, label)
+    }
+    fn accept(
+        &mut self,
+        ctx: &canon_machine::HostCtx<'_>,
+        label: canon_types::SymId,
+        payload: &canon_types::Value,
+    ) -> bool {
+        self.check(ctx);
+        self.inner.accept(ctx, label, payload)
+    }
+    fn choose(&mut self, ctx: &canon_machine::HostCtx<'_>, labels: &[canon_types::SymId]) -> usize {
+        self.check(ctx);
+        self.inner.choose(ctx, labels)
+    }
+    fn invoke(
+        &mut self,
+        ctx: &canon_machine::HostCtx<'_>,
+        effect: canon_types::SymId,
+        arg: &canon_types::Value,
+    ) -> canon_types::Value {
+        self.check(ctx);
+        self.inner.invoke(ctx, effect, arg)
+    }
+    fn save_state(&self) -> Result<Vec<u8>, canon_machine::HostStateError> {
+        self.inner.save_state()
+    }
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), canon_machine::HostStateError> {
+        self.inner.restore_state(state)
+    }
+}
+
+/// A handler panic on a worker (threaded) or on the calling thread
+/// (cooperative) stops the run with `HostPanicked`, leaves a replay that is a
+/// prefix of the uninterrupted one, and the last checkpoint resumes the run
+/// to the identical replay.
+#[test]
+fn a_handler_panic_stops_cleanly_and_the_last_checkpoint_completes_the_run() {
+    let config = Config { seed: 3, auth: Auth::Ed25519, replay_mode: ReplayMode::Sequence, ..Config::default() };
+    let keys = || KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC);
+    let prog = program("choice.cbc");
+    let load = |panic_in: u32| {
+        let mut m = Machine::new(config);
+        m.set_key_source(keys());
+        m.load_lazy(&prog, 40, Box::new(move |_| Box::new(Panicky { inner: SeededHost::new(3), panic_in })), &[])
+            .expect("loads");
+        m
+    };
+    let whole = CooperativeRunner.run(&mut load(u32::MAX)).into_replay_bytes();
+    let runners: [Box<dyn Runner>; 3] = [
+        Box::new(CooperativeRunner),
+        Box::new(canon_runtime::ThreadedRunner::new(1)),
+        Box::new(canon_runtime::ThreadedRunner::new(3)),
+    ];
+    for runner in &runners {
+        let mut m = load(25);
+        let mut out = Vec::new();
+        let mut last = None;
+        let err = loop {
+            match runner.run_segment(&mut m, &mut out, &mut |_| {}, &mut |_| {}, Some(8)) {
+                Ok(Segment::Paused) => last = Some(m.checkpoint().expect("checkpoints").to_bytes()),
+                Ok(Segment::Finished(_)) => panic!("the run finished despite the panic"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(&err, canon_runtime::RunError::HostPanicked { group: 25, message } if message.contains("group 25 failed")),
+            "{err}"
+        );
+        assert!(whole.starts_with(&out), "the written replay is not a prefix of the uninterrupted one");
+        let ck = Checkpoint::from_bytes(&last.expect("a checkpoint before the panic")).expect("decodes");
+        assert!(ck.header.next_group <= 25 && ck.header.replay_bytes as usize <= out.len());
+        let mut m = Machine::restore(
+            &prog,
+            &ck,
+            Box::new(|_| Box::new(Panicky { inner: SeededHost::new(3), panic_in: u32::MAX })),
+            keys(),
+        )
+        .expect("restores");
+        out.truncate(ck.header.replay_bytes as usize);
+        runner.run_to(&mut m, &mut out, &mut |_| {}, &mut |_| {}).expect("completes");
+        assert!(whole == out, "the resumed replay differs");
+    }
+}
