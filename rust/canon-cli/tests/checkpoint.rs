@@ -103,15 +103,18 @@ fn damaged_checkpoints_and_replays_are_refused() {
     canon_in(&dir, &["resume", "cks/latest.ckpt"]).expect_clean_failure().stderr_has(&["fewer than the checkpoint"]);
 }
 
-/// The process is killed (SIGKILL) after it wrote a checkpoint; `canon
+/// The distributed execution layer's iterative task
+/// (`fixtures/seeds/iterative_task.canon`, docs/tutorial-seed-systems.md):
+/// the process is killed (SIGKILL) after it wrote a checkpoint; `canon
 /// resume` completes the run to the uninterrupted replay.
 #[test]
-fn a_killed_run_resumes_to_the_identical_replay() {
+fn a_killed_iterative_task_resumes_to_the_identical_replay() {
     let dir = temp_dir("ckpt-killed");
+    let task = common::repo_root().join("fixtures/seeds/iterative_task.canon").to_string_lossy().into_owned();
     let mut child = Command::new(env!("CARGO_BIN_EXE_canon"))
         .env("CANON_KEY_SEED_FILE", test_key_seed())
         .current_dir(&dir)
-        .args(["run", &fixture("choice.cbc"), "--sessions", "20000", "-o", "part.replay", "-q"])
+        .args(["run", &task, "--sessions", "20000", "-o", "part.replay", "-q"])
         .args(["--runner", "threaded", "--workers", "2", "--checkpoint-every", "2000", "--checkpoint-dir", "cks"])
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -127,7 +130,9 @@ fn a_killed_run_resumes_to_the_identical_replay() {
     child.kill().expect("kills");
     child.wait().expect("reaped");
     canon_in(&dir, &["resume", "cks/latest.ckpt", "-q"]).expect_code(0);
-    run(&dir, &[], "whole.replay", "20000");
+    canon_in(&dir, &["run", &task, "--sessions", "20000", "-o", "whole.replay", "-q"]).expect_code(0);
+    let note = std::fs::read_to_string(dir.join("part.replay.resumed")).expect("the resume is noted");
+    assert!(note.starts_with("resumed from cks/latest.ckpt at group "), "{note}");
     let (whole, resumed) = (std::fs::read(dir.join("whole.replay")), std::fs::read(dir.join("part.replay")));
     assert!(whole.expect("replay") == resumed.expect("replay"), "the resumed replay differs");
     assert!(killed, "the run ended before it could be killed: make it longer");
