@@ -21,7 +21,7 @@ pub struct Arm {
 
 /// A per-edge buffer configuration carried by `open`. `from`/`to` are indices
 /// into the `open`'s role list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EdgeBuffer {
     pub from: u16,
     pub to: u16,

@@ -46,7 +46,7 @@ pub struct Proc {
 }
 
 /// How a buffer orders messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum BufferMode {
     /// First in, first out.
     #[default]
@@ -56,7 +56,7 @@ pub enum BufferMode {
 }
 
 /// What a send does when the buffer is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum Backpressure {
     /// The sender waits until there is room.
     #[default]
@@ -70,7 +70,7 @@ pub enum Backpressure {
 }
 
 /// Configuration of one directed edge's buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct BufferConfig {
     pub mode: BufferMode,
     pub policy: Backpressure,

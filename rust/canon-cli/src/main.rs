@@ -6,6 +6,7 @@ mod bench_cmd;
 mod bundle_cmd;
 mod bytecode_cmd;
 mod choreo_cmd;
+mod ckpt_cmd;
 mod cluster_cmd;
 mod input;
 mod keygen_cmd;
@@ -104,6 +105,9 @@ enum Command {
     },
     /// Run a program (.cbc, .casm or a choreography) and write its replay.
     Run(run_cmd::RunArgs),
+    /// Continue a checkpointed run (`run --checkpoint-every`) from a checkpoint to the replay the
+    /// uninterrupted run writes.
+    Resume(ckpt_cmd::ResumeArgs),
     /// Write a new secret signing-key seed (for `run --key-seed-file`).
     Keygen(keygen_cmd::KeygenArgs),
     /// Export and verify signed offline audit bundles of replays.
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
             choreo_cmd::project(&input, role.as_deref(), format, protocol.as_deref(), &import_path)
         }
         Command::Run(args) => run_cmd::run(&args),
+        Command::Resume(args) => ckpt_cmd::resume(&args),
         Command::Keygen(args) => keygen_cmd::keygen(&args),
         Command::Bundle(cmd) => bundle_cmd::bundle(cmd),
         Command::Replay(cmd) => replay_cmd::replay(cmd),

@@ -123,10 +123,12 @@ pub struct RunArgs {
     pub inject: Vec<InjectArg>,
     #[command(flatten)]
     pub cluster: crate::cluster_cmd::ClusterArgs,
+    #[command(flatten)]
+    pub checkpoint: crate::ckpt_cmd::CheckpointArgs,
 }
 
 /// Host seed of instance `i`: derived from the run seed, never from scheduling.
-pub(crate) fn instance_seed(seed: u64, i: u32) -> u64 {
+pub fn instance_seed(seed: u64, i: u32) -> u64 {
     seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
@@ -182,19 +184,35 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         return crate::cluster_cmd::run_on_cluster(args, url, &program, &mut machine, fingerprint, &key_origin);
     }
     let mut sink = output_sink(args)?;
+    let checkpointing = match (&args.checkpoint.checkpoint_dir, args.checkpoint.checkpoint_every, &args.output) {
+        (Some(dir), Some(every), Some(output)) => {
+            let record = crate::ckpt_cmd::RunRecord {
+                input: std::path::absolute(&args.input)?,
+                protocol: args.protocol.clone(),
+                output: std::path::absolute(output)?,
+                threaded: args.runner == RunnerKind::Threaded,
+                workers: args.workers,
+                key_seed_file: args.key_seed_file.as_deref().map(std::path::absolute).transpose()?,
+                every,
+                keep: args.checkpoint.keep,
+            };
+            Some(crate::ckpt_cmd::Checkpointing::start(&record, dir)?)
+        }
+        (Some(_), Some(_), None) => anyhow::bail!("--checkpoint-every needs -o: a resumed run appends to the replay"),
+        _ => None,
+    };
     let mut progress = ProgressLine::new(!args.quiet && std::io::stderr().is_terminal());
     let mut observe = |p| progress.show(p);
-    let result = match args.runner {
-        RunnerKind::Cooperative => CooperativeRunner.run_to(&mut machine, &mut sink, &mut observe, &mut |_| {}),
-        RunnerKind::Threaded => {
-            ThreadedRunner::new(args.workers).run_to(&mut machine, &mut sink, &mut observe, &mut |_| {})
-        }
+    let runner: Box<dyn Runner> = match args.runner {
+        RunnerKind::Cooperative => Box::new(CooperativeRunner),
+        RunnerKind::Threaded => Box::new(ThreadedRunner::new(args.workers)),
     };
+    let result = crate::ckpt_cmd::drive(runner.as_ref(), &mut machine, &mut sink, &mut observe, checkpointing.as_ref());
     progress.clear();
     let summary = match (result, &args.output) {
         (Ok(summary), _) => summary,
         (Err(e), Some(path)) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
-        (Err(e), None) => return Err(e.into()),
+        (Err(e), None) => return Err(e),
     };
     let runner = match args.runner {
         RunnerKind::Cooperative => "cooperative runner".to_owned(),
@@ -358,7 +376,7 @@ fn sym(strings: &[String], id: u32) -> &str {
 }
 
 /// The one line `--quiet` prints: the outcome, and the first fault's code.
-fn status_line(summary: &RunSummary) -> String {
+pub fn status_line(summary: &RunSummary) -> String {
     if let Some((_, first)) = summary.first_faults.first() {
         format!("faulted: fault {} ({} faulted coroutines)", canon_types::ErrorCode::code(&first.fault), summary.faults)
     } else if let Some(g) = &summary.first_stalled {
@@ -372,7 +390,7 @@ fn status_line(summary: &RunSummary) -> String {
     }
 }
 
-fn report_status(summary: &RunSummary) -> u8 {
+pub fn report_status(summary: &RunSummary) -> u8 {
     if summary.faulted() {
         exit::FAULTED
     } else if summary.first_stalled.is_some() {

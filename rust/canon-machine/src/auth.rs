@@ -234,6 +234,10 @@ impl RecordedKeys {
 enum Signer {
     Secret(SigningKey),
     Recorded(Arc<RecordedKeys>),
+    /// Restored from a checkpoint, which holds no secret: signs nothing that
+    /// verifies (64 zero bytes) until [`EndpointKey::rebind`] gives it its
+    /// signer back from the key source.
+    Unbound,
 }
 
 /// One endpoint's key, bound at open: a verifying key and what signs for it
@@ -249,6 +253,7 @@ impl fmt::Debug for EndpointKey {
         let kind = match self.signer {
             Signer::Secret(_) => "secret",
             Signer::Recorded(_) => "recorded",
+            Signer::Unbound => "unbound",
         };
         f.debug_struct("EndpointKey").field("verifying", &self.verifying).field("signer", &kind).finish()
     }
@@ -267,6 +272,21 @@ impl EndpointKey {
         self.verifying.to_bytes()
     }
 
+    /// Whether the key was restored from a checkpoint and still lacks its signer.
+    pub fn is_unbound(&self) -> bool {
+        matches!(self.signer, Signer::Unbound)
+    }
+
+    /// Gives a key restored from a checkpoint its signer back: `from` (from
+    /// the key source) must have the same verifying key. Returns whether it did.
+    pub fn rebind(&mut self, from: EndpointKey) -> bool {
+        if from.verifying != self.verifying {
+            return false;
+        }
+        *self = from;
+        true
+    }
+
     /// Whether this key holds its secret (false in re-execution).
     pub fn has_secret(&self) -> bool {
         matches!(self.signer, Signer::Secret(_))
@@ -279,12 +299,65 @@ impl EndpointKey {
         match &self.signer {
             Signer::Secret(k) => k.sign(envelope).to_bytes(),
             Signer::Recorded(rec) => rec.signatures.get(&identity(envelope)).copied().unwrap_or([0; 64]),
+            Signer::Unbound => [0; 64],
         }
     }
 
     /// Whether `signature` is this endpoint's (strict) signature of `envelope`.
     pub fn verify(&self, envelope: &[u8], signature: &[u8; 64]) -> bool {
         verify_with(&self.verifying, envelope, signature)
+    }
+}
+
+/// A checkpoint records an endpoint key as its verifying key only: secrets
+/// never leave the process. Restored keys are unbound until rebound.
+impl serde::Serialize for EndpointKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.verifying.to_bytes(), s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EndpointKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes: [u8; 32] = serde::Deserialize::deserialize(d)?;
+        let verifying = VerifyingKey::from_bytes(&bytes).map_err(serde::de::Error::custom)?;
+        Ok(EndpointKey { verifying, signer: Signer::Unbound })
+    }
+}
+
+/// A round batch saves its sealed contents (a checkpoint is taken at a round
+/// boundary, where every batch is sealed); the messages that shared one
+/// `Arc` each get an equal batch back.
+impl serde::Serialize for RoundBatch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.sealed().map(|b| (b.sid, b.from, b.tick, &b.ids, b.signature.as_slice())), s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RoundBatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        type Sealed = Option<(u64, u16, u64, Vec<[u8; 32]>, Vec<u8>)>;
+        let batch = RoundBatch::default();
+        if let Some((sid, from, tick, ids, sig)) = <Sealed as serde::Deserialize>::deserialize(d)? {
+            let signature: [u8; 64] =
+                sig.try_into().map_err(|_| serde::de::Error::custom("a batch signature is 64 bytes"))?;
+            batch.seal(sid, from, tick, ids, signature);
+        }
+        Ok(batch)
+    }
+}
+
+/// Serde for an optional 64-byte signature (serde implements arrays up to 32).
+pub(crate) mod signature_serde {
+    use serde::{Deserialize, Serialize};
+
+    pub fn serialize<S: serde::Serializer>(sig: &Option<[u8; 64]>, s: S) -> Result<S::Ok, S::Error> {
+        sig.as_ref().map(|b| b.as_slice()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<[u8; 64]>, D::Error> {
+        let bytes: Option<Vec<u8>> = Option::deserialize(d)?;
+        bytes.map(|b| b.try_into().map_err(|_| serde::de::Error::custom("a signature is 64 bytes"))).transpose()
     }
 }
 

@@ -8,7 +8,7 @@ use canon_bytecode::{Backpressure, BufferConfig, BufferMode};
 use canon_types::{SymId, Value};
 
 /// A message in flight.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub label: SymId,
     /// Position on the directed edge, counted from 0.
@@ -16,6 +16,7 @@ pub struct Message {
     pub payload: Value,
     /// The sender's Ed25519 signature of the message's envelope (`None`
     /// under `Auth::None`). A fixed array: signing does not allocate.
+    #[serde(with = "crate::auth::signature_serde")]
     pub signature: Option<[u8; 64]>,
     /// Under `Auth::Ed25519Round`: the sender's batch for the round and this
     /// message's position in it (`None` otherwise).
@@ -38,7 +39,7 @@ pub enum PushOutcome {
 }
 
 /// A bounded message buffer. Capacity counts visible and pending messages.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct BoundedBuffer {
     config: BufferConfig,
     capacity: u32,
@@ -163,6 +164,11 @@ impl BoundedBuffer {
     }
 
     /// The messages held, oldest first (visible and not yet visible).
+    /// Whether the counters fit the queue (checked on restored buffers).
+    pub(crate) fn is_consistent(&self) -> bool {
+        self.visible <= self.queue.len() && self.capacity >= 1
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Message> {
         self.queue.iter()
     }

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 /// Every limit the machine enforces, in one place. Defaults are documented
 /// per field; all counts are per group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Sessions live (opened and not yet terminal) at once. Default 65,536.
     pub max_sessions: u32,
@@ -57,7 +57,7 @@ impl Default for Limits {
 }
 
 /// Message authentication: whether senders sign and receivers verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum Auth {
     /// Every endpoint has an Ed25519 key; the sender signs the canonical
     /// envelope of each message and the receiver verifies it before anything
@@ -83,7 +83,7 @@ impl Auth {
 
 /// Communication replay-consumption (seed 002/003): what a receiver checks
 /// about a message's identity after its signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum ReplayMode {
     /// No check, no consumption record.
     #[default]

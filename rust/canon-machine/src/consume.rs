@@ -39,7 +39,7 @@ pub struct Transport<'s> {
 /// received under `Nullifier` (bounded by `max_nullifiers_per_session`) and by
 /// one counter per directed edge in use under either mode; emptied when the
 /// session ends.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Consumption {
     /// Next expected seq per edge in use (indexed like `SessionBody::edges`).
     next_seq: Vec<u64>,

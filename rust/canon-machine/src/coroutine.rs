@@ -8,7 +8,7 @@ use smallvec::{SmallVec, smallvec};
 use crate::fault::Fault;
 
 /// One activation of a procedure: its registers are `regs[base..base + len]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Frame {
     pub proc: u32,
     pub pc: u32,
@@ -17,7 +17,7 @@ pub(crate) struct Frame {
 }
 
 /// A pending `recv_timeout`: the instruction it belongs to and its deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Wait {
     pub depth: u32,
     pub pc: u32,
@@ -35,7 +35,7 @@ const INLINE_FRAMES: usize = 2;
 const INLINE_REGS: usize = 4;
 
 /// One coroutine of a group.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Coroutine {
     pub frames: SmallVec<[Frame; INLINE_FRAMES]>,
     pub regs: SmallVec<[Value; INLINE_REGS]>,

@@ -16,7 +16,7 @@ use crate::config::ReplayMode;
 use crate::inject::Injection;
 
 /// Why a session reached a terminal state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TerminalReason {
     Closed,
     Cancelled,
@@ -28,7 +28,7 @@ pub enum TerminalReason {
 }
 
 /// Which host point produced a recorded answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum HostPoint {
     /// `produce`: the payload for `label`.
     Produce { label: SymId },
@@ -44,7 +44,7 @@ pub enum HostPoint {
 /// group's current tick, coroutine `u32::MAX`). Operations (inputs; see
 /// [`OwnershipRecord::is_operation`]) are applied again by re-execution;
 /// the others are their outputs. See docs/ownership.md.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OwnershipRecord {
     /// Operation: the session was claimed by `owner` at `generation` 0.
     Claimed { owner: Arc<str>, generation: u64 },
@@ -95,7 +95,7 @@ pub enum OwnershipRecord {
 
 /// Where an event happened. `sid` is `u64::MAX` and `role` is `u16::MAX`
 /// when the event has no session (e.g. a coroutine that holds none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EventSite {
     pub group: u32,
     pub tick: u64,
@@ -110,7 +110,7 @@ impl EventSite {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EventKind {
     /// A coroutine started running `proc` (the entry procedure or a `spawn`).
     Spawned {
@@ -135,6 +135,7 @@ pub enum EventKind {
         label: SymId,
         seq: u64,
         payload: Value,
+        #[serde(with = "crate::auth::signature_serde")]
         signature: Option<[u8; 64]>,
     },
     /// A message from role index `from` was delivered to `role`.
@@ -253,7 +254,7 @@ pub enum EventKind {
 }
 
 /// One event: where and what.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub site: EventSite,
     pub kind: EventKind,

@@ -5,7 +5,7 @@
 use canon_types::{CodeEntry, Endpoint, ErrorCode, SymId, ValueKind};
 
 /// A session operation, as named in faults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     Send,
     Recv,
@@ -17,7 +17,7 @@ pub enum Op {
 }
 
 /// What an endpoint's local type expects next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Expected {
     /// A send (or select) to `peer`.
     Send { peer: SymId },
@@ -33,7 +33,7 @@ pub enum Expected {
 /// A runtime fault. Every variant has a stable code (see [`FAULT_CODES`]).
 /// Its message (`Display`, and [`Fault::describe`] with names from the
 /// program) is in `fault_message.rs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Fault {
     NotAnEndpoint {
@@ -111,7 +111,8 @@ pub enum Fault {
         arms: u32,
     },
     ArithmeticTypeError {
-        op: &'static str,
+        #[serde(with = "static_text")]
+        op: StaticText,
         a: ValueKind,
         b: ValueKind,
     },
@@ -147,7 +148,8 @@ pub enum Fault {
         ep: Endpoint,
     },
     BadOperand {
-        what: &'static str,
+        #[serde(with = "static_text")]
+        what: StaticText,
     },
     BadSignature {
         ep: Endpoint,
@@ -421,5 +423,51 @@ mod tests {
         assert!(!Fault::NotOwner { ep, owner: 0, coroutine: 1 }.faults_session());
         assert!(!Fault::SessionClosed { ep }.faults_session());
         assert!(!Fault::CallDepthExceeded { depth: 1 }.faults_session());
+    }
+}
+
+/// A fault's fixed text (an alias, so that serde does not take it for a
+/// borrow of the input: restoring looks it up in [`FAULT_TEXTS`]).
+pub type StaticText = &'static str;
+
+/// Every text a [`Fault`]'s `&'static str` field can hold. A checkpoint
+/// saves the text and restoring maps it back to this table's entry; a text
+/// not in it is refused (no string is leaked to make it `'static`). The
+/// machine's tests check that every literal the source uses is listed.
+pub const FAULT_TEXTS: &[&str] = &[
+    "add",
+    "sub",
+    "lt",
+    "constant out of range",
+    "endpoint nested in a payload",
+    "expect_send on a receive operation",
+    "local type out of range or unguarded",
+    "local type out of range",
+    "more arguments than callee registers",
+    "more arguments than spawned registers",
+    "not a session instruction",
+    "open has more handlers than roles",
+    "procedure out of range",
+    "program counter out of range",
+    "register out of range",
+    "ret to a frame not at a call",
+    "take on a non-receive type",
+    "take without a visible message",
+    "type out of range",
+    "x",
+];
+
+mod static_text {
+    pub fn serialize<S: serde::Serializer>(text: &&'static str, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(text)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        super::FAULT_TEXTS
+            .iter()
+            .copied()
+            .find(|t| *t == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown fault text {text:?}")))
     }
 }

@@ -22,7 +22,7 @@ use crate::step::Exec;
 use crate::store::SessionStore;
 
 /// A fault that ended a coroutine, with where it happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CoroutineFault {
     pub coroutine: u32,
     /// Procedure and instruction index of the faulting instruction.
@@ -33,7 +33,7 @@ pub struct CoroutineFault {
 }
 
 /// An endpoint a stalled coroutine is blocked on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlockedEndpoint {
     pub coroutine: u32,
     pub sid: u64,
@@ -47,7 +47,7 @@ pub struct BlockedEndpoint {
 }
 
 /// Why a group stopped making progress.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StallReport {
     /// The round in which no coroutine progressed.
     pub tick: u64,
@@ -55,7 +55,7 @@ pub struct StallReport {
 }
 
 /// Where a group is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum GroupStatus {
     Running,
@@ -82,7 +82,7 @@ pub struct RoundReport {
 }
 
 /// How a group ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupOutcome {
     pub status: GroupStatus,
     /// Rounds run (the final tick).
@@ -94,7 +94,10 @@ pub struct GroupOutcome {
 }
 
 /// The mutable state of a group, separate from the program so that `step`
-/// can borrow both.
+/// can borrow both. Serialised whole into checkpoints (serde derives on every
+/// state type, so a new field is saved and restored without further code);
+/// only scratch space and the key source, which holds secrets, are skipped.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct State {
     pub group: u32,
     pub tick: u64,
@@ -106,17 +109,20 @@ pub(crate) struct State {
     pub outbox: Vec<Event>,
     pub next_witness: u64,
     pub faults: Vec<CoroutineFault>,
+    #[serde(skip)]
     pub scratch_labels: Vec<SymId>,
     pub steps: u64,
     pub auth: Auth,
     pub replay_mode: ReplayMode,
     /// Where endpoint keys come from (`Group::set_key_source`).
+    #[serde(skip)]
     pub keys: KeySource,
     /// The run identity signed envelopes bind (`auth::run_identity`).
     pub run: [u8; 32],
     /// Host-supplied endpoint secrets by `(sid, role)` (`Group::set_endpoint_key`).
     pub supplied_keys: BTreeMap<(u64, u16), [u8; 32]>,
     /// Reused envelope buffer of the send and receive paths.
+    #[serde(skip)]
     pub envelope: Vec<u8>,
     /// Pending transport injections by the group-wide index of the `Sent` they apply to.
     pub injections: BTreeMap<u64, Injection>,
@@ -171,8 +177,8 @@ pub enum KeyError {
 /// whole groups to worker threads.
 pub struct Group {
     image: Arc<ProgramImage>,
-    st: State,
-    status: GroupStatus,
+    pub(crate) st: State,
+    pub(crate) status: GroupStatus,
     host: Box<dyn Host + Send>,
 }
 
@@ -229,6 +235,21 @@ impl Group {
             EventSite { group: group_id, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE };
         group.st.outbox.push(Event { site, kind: EventKind::Spawned { proc: entry } });
         group
+    }
+
+    /// A group from restored parts (`checkpoint.rs`).
+    pub(crate) fn from_parts(
+        image: Arc<ProgramImage>,
+        st: State,
+        status: GroupStatus,
+        host: Box<dyn Host + Send>,
+    ) -> Group {
+        Group { image, st, status, host }
+    }
+
+    /// The host's state, for a checkpoint ([`Host::save_state`]).
+    pub fn host_state(&self) -> Result<Vec<u8>, crate::host::HostStateError> {
+        self.host.save_state()
     }
 
     /// The program.

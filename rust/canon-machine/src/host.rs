@@ -39,6 +39,30 @@ pub trait Host {
     fn choose(&mut self, ctx: &HostCtx<'_>, labels: &[SymId]) -> usize;
     /// Performs effect `effect` with argument `arg`.
     fn invoke(&mut self, ctx: &HostCtx<'_>, effect: SymId, arg: &Value) -> Value;
+
+    /// The host's own state, saved beside a machine checkpoint (the bytes
+    /// are the host's; the checkpoint stores them as given). The default
+    /// refuses: a host that keeps state it cannot save must not be
+    /// checkpointed, or the resumed run would answer differently.
+    fn save_state(&self) -> Result<Vec<u8>, HostStateError> {
+        Err(HostStateError::Unsupported)
+    }
+
+    /// Restores what [`Host::save_state`] saved, on a fresh host made for
+    /// the same group. The default refuses.
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), HostStateError> {
+        let _ = state;
+        Err(HostStateError::Unsupported)
+    }
+}
+
+/// Why a host's state was not saved or restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostStateError {
+    #[error("the host cannot save or restore its state")]
+    Unsupported,
+    #[error("the host refused its saved state: {reason}")]
+    Invalid { reason: String },
 }
 
 /// A host that produces `Unit`, accepts everything, always picks the first
@@ -58,5 +82,12 @@ impl Host for NullHost {
     }
     fn invoke(&mut self, _: &HostCtx<'_>, _: SymId, arg: &Value) -> Value {
         arg.clone()
+    }
+    /// Stateless: nothing to save.
+    fn save_state(&self) -> Result<Vec<u8>, HostStateError> {
+        Ok(Vec::new())
+    }
+    fn restore_state(&mut self, _: &[u8]) -> Result<(), HostStateError> {
+        Ok(())
     }
 }

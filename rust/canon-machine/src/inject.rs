@@ -10,7 +10,7 @@ use std::sync::Arc;
 use canon_types::{Endpoint, SymId, Value};
 
 /// What the transport does to one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Injection {
     /// The message is delivered twice (same seq, same signature).
     Duplicate,

@@ -14,6 +14,7 @@
 pub mod actions;
 pub mod auth;
 pub mod buffer;
+pub mod checkpoint;
 pub mod config;
 pub mod consume;
 mod coroutine;
@@ -36,6 +37,7 @@ pub use auth::{
     SignatureReport, cross_check, parse_hex32, run_identity, untrusted_key, verify_signatures,
 };
 pub use buffer::{BoundedBuffer, Message, PushOutcome};
+pub use checkpoint::{GroupState, RestoreError, SaveError, SavedGroup};
 pub use config::{Auth, Config, Limits, ReplayMode, config_digest};
 pub use consume::{Consumed, Consumption, Transport};
 pub use event::*;
@@ -43,7 +45,7 @@ pub use fault::{Expected, FAULT_CODES, Fault, Op};
 pub use group::{
     BlockedEndpoint, CoroutineFault, Group, GroupOutcome, GroupStatus, KeyError, RoundReport, StallReport,
 };
-pub use host::{Host, HostCtx, NullHost};
+pub use host::{Host, HostCtx, HostStateError, NullHost};
 pub use image::ProgramImage;
 pub use inject::Injection;
 pub use lifecycle::Lifecycle;

@@ -27,7 +27,7 @@ use crate::step_session::IN_TRANSIT;
 use crate::store::{SessionStatus, SessionStore};
 
 /// Per-session lifecycle evidence; kept after the session ends.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lifecycle {
     /// The most recent expired timeout witness of the session not yet
     /// consumed by a cancellation.

@@ -17,7 +17,7 @@ use crate::consume::Consumption;
 use crate::fault::Fault;
 
 /// Lifecycle phase of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum SessionStatus {
     Active,
@@ -42,7 +42,7 @@ impl SessionStatus {
 }
 
 /// One endpoint's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EndpointState {
     /// Current local type, always resolved to a `Send`, `Recv` or `End` node.
     pub current: TypeId,
@@ -54,7 +54,7 @@ pub struct EndpointState {
 }
 
 /// One directed edge: its buffer and sequence counters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Edge {
     pub buffer: BoundedBuffer,
     /// Sequence number of the next message sent on the edge.
@@ -95,7 +95,7 @@ impl Default for Edge {
 
 /// The storage of a live session; recycled when the session ends so that
 /// churning sessions reuses its allocations.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionBody {
     pub roles: SmallVec<[SymId; 4]>,
     /// Edge handler binding per role.
@@ -115,6 +115,7 @@ pub struct SessionBody {
     /// Edges of an ended session, emptied, kept (with their buffers'
     /// storage) for the next session this body serves: churning sessions
     /// reuse them instead of allocating. Freed with the body when the group ends.
+    #[serde(skip)]
     spare_edges: Vec<Edge>,
     /// Key pair per role, bound at open (empty under `Auth::None`).
     pub keys: Vec<EndpointKey>,
@@ -186,7 +187,7 @@ fn edge_key(from: u16, to: u16) -> u32 {
 }
 
 /// One session: status, epoch and (while live) its body.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub status: SessionStatus,
     /// Advances when the session closes.
@@ -257,14 +258,16 @@ pub fn unfold(resolved: &[TypeId], id: TypeId) -> Result<TypeId, Fault> {
 }
 
 /// Every session of one group.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionStore {
     group: u32,
     pub(crate) sessions: Vec<Session>,
     /// The storage of the last session that ended, reused by the next open
     /// (sessions that end one at a time need no pool allocation).
+    #[serde(skip)]
     spare: Option<SessionBody>,
     /// Further recycled storage.
+    #[serde(skip)]
     pool: Vec<SessionBody>,
     pub(crate) dirty: Vec<(u32, u32)>,
     live: u32,
@@ -276,10 +279,16 @@ pub struct SessionStore {
     pub(crate) pending_batches: Vec<PendingBatch>,
     /// Round batching's reused storage: sealed batches some message may
     /// still hold, unsealed batches and identity vectors ready for reuse,
-    /// the signed bytes being built, and the last round's signatures.
+    /// the signed bytes being built, and the last round's signatures. None
+    /// of it is state: a checkpoint leaves it out (a restored store starts
+    /// with nothing to reuse).
+    #[serde(skip)]
     batches_in_flight: Vec<std::sync::Arc<crate::auth::RoundBatch>>,
+    #[serde(skip)]
     pub(crate) spare_batches: Vec<(std::sync::Arc<crate::auth::RoundBatch>, Vec<[u8; 32]>)>,
+    #[serde(skip)]
     batch_bytes: Vec<u8>,
+    #[serde(skip)]
     sealed: Vec<(u64, u16, [u8; 64])>,
     /// Host-side ownership per session id (a claim may precede the
     /// session's `open`; kept after the session ends). See `ownership.rs`.
@@ -287,7 +296,7 @@ pub struct SessionStore {
 }
 
 /// An endpoint's round batch being filled (`Auth::Ed25519Round`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PendingBatch {
     pub sid: u64,
     pub role: u16,

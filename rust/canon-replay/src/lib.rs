@@ -35,4 +35,4 @@ pub use render::{
     RenderError, config_fields, config_json, render_jsonl, render_text, write_jsonl, write_text, write_text_annotated,
 };
 pub use replay::{BlockInfo, Events, Replay, ReplayEnd, ReplayReader};
-pub use writer::{BLOCK_TARGET_BYTES, BlockEncoder, EncodedBlocks, ReplayWriter, Written};
+pub use writer::{BLOCK_TARGET_BYTES, BlockEncoder, EncodedBlocks, EncodedMark, ReplayWriter, WriterPosition, Written};

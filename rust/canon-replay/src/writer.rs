@@ -125,6 +125,14 @@ impl EncodedBlocks {
     }
 }
 
+/// A point in a [`BlockEncoder`]'s output at a group boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodedMark {
+    bytes: usize,
+    blocks: usize,
+    events: u64,
+}
+
 /// Cuts events into canonical blocks and digests each one. Use one encoder
 /// for a run of consecutive events (whole groups); blocks from several
 /// encoders are then chained in order by [`ReplayWriter::append`].
@@ -177,6 +185,29 @@ impl BlockEncoder {
         self.open_events = 0;
     }
 
+    /// Ends the group whose events were pushed last: closes its block (blocks
+    /// close at every group boundary anyway, so this changes no byte) so that
+    /// [`BlockEncoder::mark`] can be taken.
+    pub fn end_group(&mut self) {
+        self.close_block();
+    }
+
+    /// What is encoded so far, for [`BlockEncoder::truncate`]; take it at a
+    /// group boundary (after [`BlockEncoder::end_group`]).
+    pub fn mark(&self) -> EncodedMark {
+        EncodedMark { bytes: self.out.bytes.len(), blocks: self.out.ends.len(), events: self.out.events }
+    }
+
+    /// Drops everything encoded after `mark` (e.g. a group that did not finish).
+    pub fn truncate(&mut self, mark: EncodedMark) {
+        self.open = None;
+        self.open_events = 0;
+        self.out.bytes.truncate(mark.bytes);
+        self.out.ends.truncate(mark.blocks);
+        self.out.digests.truncate(mark.blocks);
+        self.out.events = mark.events;
+    }
+
     /// Closes the open block and returns everything encoded.
     pub fn finish(mut self) -> EncodedBlocks {
         self.close_block();
@@ -197,6 +228,52 @@ impl BlockEncoder {
         self.open = self.open.map(|o| o - from);
         self.out.ends.clear();
         self.out.digests.clear();
+    }
+}
+
+/// Where a paused writer stands in its stream: what a writer resumed on the
+/// same stream ([`ReplayWriter::resume`]) needs to continue it byte for byte.
+/// Checkpoints record it (`bytecode-spec/checkpoint.md`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WriterPosition {
+    /// Bytes handed to the sink: the header and every closed block.
+    pub bytes: u64,
+    /// Closed (chained) blocks.
+    pub blocks: u64,
+    /// Events written, the open block's included.
+    pub events: u64,
+    /// The running chain hash `h_blocks` (`h_0` before any block).
+    pub chain: [u8; 32],
+    /// The open block's encoded events (not yet closed, so not yet written).
+    pub open: Vec<u8>,
+    /// Events in the open block.
+    pub open_events: u32,
+    /// The group of the open block's events.
+    pub open_group: u32,
+}
+
+impl WriterPosition {
+    /// The position of a writer that has written `header` and nothing else.
+    pub fn start(header: &ReplayHeader) -> Self {
+        let mut bytes = Vec::new();
+        header.encode(&mut bytes);
+        WriterPosition {
+            bytes: bytes.len() as u64,
+            blocks: 0,
+            events: 0,
+            chain: header_hash(&bytes),
+            open: Vec::new(),
+            open_events: 0,
+            open_group: 0,
+        }
+    }
+
+    /// Whether the open block is one a writer could hold: shorter than a
+    /// block's target, and holding events exactly when it has bytes.
+    pub fn is_consistent(&self) -> bool {
+        self.open.len() < BLOCK_TARGET_BYTES
+            && (self.open_events == 0) == self.open.is_empty()
+            && u64::from(self.open_events) <= self.events
     }
 }
 
@@ -226,6 +303,8 @@ pub struct ReplayWriter<W: Write = Vec<u8>> {
     blocks: u64,
     chain: [u8; 32],
     error: Option<std::io::Error>,
+    /// Bytes handed to the sink so far.
+    written: u64,
 }
 
 /// What a finished writer wrote.
@@ -282,7 +361,56 @@ impl<W: Write> ReplayWriter<W> {
             ..EncodedBlocks::default()
         };
         let encoder = BlockEncoder::with_buffers(blocks);
-        ReplayWriter { sink, out, encoder, total_events: 0, blocks: 0, chain, error: None }
+        ReplayWriter { sink, out, encoder, total_events: 0, blocks: 0, chain, error: None, written: 0 }
+    }
+
+    /// Continues a stream from `at` (taken by [`ReplayWriter::pause`]):
+    /// `sink` must already hold the stream's first `at.bytes` bytes and be
+    /// positioned after them. The bytes then written are those the paused
+    /// writer would have written.
+    pub fn resume(at: &WriterPosition, sink: W) -> Self {
+        let mut encoder = BlockEncoder::new();
+        if at.open_events > 0 {
+            encoder.out.bytes.extend_from_slice(&[0; BLOCK_HEAD_BYTES]);
+            encoder.out.bytes.extend_from_slice(&at.open);
+            encoder.open = Some(0);
+            encoder.open_events = at.open_events;
+            encoder.open_group = at.open_group;
+        }
+        ReplayWriter {
+            sink,
+            out: Vec::with_capacity(FLUSH_BYTES),
+            encoder,
+            total_events: at.events,
+            blocks: at.blocks,
+            chain: at.chain,
+            error: None,
+            written: at.bytes,
+        }
+    }
+
+    /// Hands every closed block to the sink and returns where the stream
+    /// stands; the writer can go on (or be dropped and later resumed from
+    /// the position on the same stream). Returns the sink's first error.
+    pub fn pause(&mut self) -> std::io::Result<WriterPosition> {
+        self.flush_out();
+        if let Some(e) = &self.error {
+            return Err(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        self.sink.flush()?;
+        let open = match self.encoder.open {
+            Some(start) => self.encoder.out.bytes[start + BLOCK_HEAD_BYTES..].to_vec(),
+            None => Vec::new(),
+        };
+        Ok(WriterPosition {
+            bytes: self.written,
+            blocks: self.blocks,
+            events: self.total_events,
+            chain: self.chain,
+            open,
+            open_events: if self.encoder.open.is_some() { self.encoder.open_events } else { 0 },
+            open_group: self.encoder.open_group,
+        })
     }
 
     /// Appends one event. Events must arrive in canonical order
@@ -332,10 +460,11 @@ impl<W: Write> ReplayWriter<W> {
     }
 
     fn flush_out(&mut self) {
-        if self.error.is_none()
-            && let Err(e) = self.sink.write_all(&self.out)
-        {
-            self.error = Some(e);
+        if self.error.is_none() {
+            match self.sink.write_all(&self.out) {
+                Ok(()) => self.written += self.out.len() as u64,
+                Err(e) => self.error = Some(e),
+            }
         }
         self.out.clear();
     }

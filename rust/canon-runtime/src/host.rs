@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use canon_machine::{Event, EventKind, Host, HostCtx, HostPoint};
+use canon_machine::{Event, EventKind, Host, HostCtx, HostPoint, HostStateError};
 use canon_replay::Replay;
 use canon_types::{SymId, Value, ValueKind};
 
@@ -90,6 +90,21 @@ impl Host for SeededHost {
 
     fn invoke(&mut self, ctx: &HostCtx<'_>, _: SymId, _: &Value) -> Value {
         Value::Int((self.draw(ctx, 0x696e_766b) % 1000) as i64)
+    }
+
+    /// Answers depend only on the seed and the call's position, so the seed
+    /// is the whole state.
+    fn save_state(&self) -> Result<Vec<u8>, HostStateError> {
+        Ok(self.seed.to_le_bytes().to_vec())
+    }
+
+    /// Checks the saved seed is this host's: a resumed run answered from
+    /// another seed would diverge from the checkpointed one.
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), HostStateError> {
+        if state != self.seed.to_le_bytes() {
+            return Err(HostStateError::Invalid { reason: "saved under another host seed".into() });
+        }
+        Ok(())
     }
 }
 

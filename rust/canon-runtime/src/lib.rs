@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod checkpoint;
 pub mod host;
 pub mod machine;
 pub mod reexec;
@@ -21,11 +22,15 @@ pub mod runner;
 
 pub use batch::run_groups;
 pub use canon_machine::{Config, Host, HostCtx, Limits};
+pub use checkpoint::{
+    CHECKPOINT_CODES, CHECKPOINT_HEADER_BYTES, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, CheckpointError,
+    CheckpointHeader, MAX_CHECKPOINT_BODY_BYTES,
+};
 pub use host::{ReplayHost, SeededHost};
 pub use machine::{HostFactory, LoadError, Machine, Owner, Receipt, Witness};
 pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_faults, reexecute_group, reexecute_reader};
 pub use role_host::RoleHost;
 pub use runner::{
-    BATCHES_AHEAD, CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunOutcome, RunSummary, Runner,
-    SUMMARY_FAULTS, ThreadedRunner, replay_header, report, run_group,
+    BATCHES_AHEAD, CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunError, RunOutcome, RunSummary, Runner,
+    SUMMARY_FAULTS, Segment, ThreadedRunner, replay_header, report, run_group,
 };

@@ -14,7 +14,7 @@ use canon_types::ErrorCode;
 /// capability): the session, the owner label, the generation (it increments
 /// on every committed transfer and attenuation, so a stale handle fails
 /// closed) and the scope the owner holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Owner {
     /// The group (instance) of the session.
     pub group: u32,
@@ -187,16 +187,21 @@ impl ErrorCode for LoadError {
 
 /// The groups of one program, ready for a runner.
 pub struct Machine {
-    config: Config,
+    pub(crate) config: Config,
     /// The program and its tables, built at the first load and shared by every group.
-    image: Option<Arc<ProgramImage>>,
+    pub(crate) image: Option<Arc<ProgramImage>>,
     pub(crate) groups: Vec<Group>,
     /// The session each instance loaded with an owner claimed.
-    owners: Vec<Option<u64>>,
+    pub(crate) owners: Vec<Option<u64>>,
     /// Where every group's endpoint keys come from (`Machine::set_key_source`).
-    keys: KeySource,
+    pub(crate) keys: KeySource,
     /// Instances built only when a runner reaches them, after `groups`.
-    lazy: Option<Lazy>,
+    pub(crate) lazy: Option<Lazy>,
+    /// The id of `groups[0]` (and `owners[0]`): 0, or, in a machine restored
+    /// from a checkpoint, the first group not finished when it was taken.
+    pub(crate) base: usize,
+    /// Where a paused or restored run continues (`checkpoint.rs`).
+    pub(crate) resume: Option<crate::checkpoint::ResumePoint>,
 }
 
 /// Makes the host of lazily loaded instance `id`.
@@ -204,10 +209,10 @@ pub type HostFactory = dyn Fn(u32) -> Box<dyn Host + Send> + Send + Sync;
 
 /// Instances loaded by [`Machine::load_lazy`]: built when a runner reaches
 /// them and dropped once finished and written.
-struct Lazy {
-    count: u32,
-    make: Box<HostFactory>,
-    injections: Vec<(u64, Injection)>,
+pub(crate) struct Lazy {
+    pub(crate) count: u32,
+    pub(crate) make: Box<HostFactory>,
+    pub(crate) injections: Vec<(u64, Injection)>,
 }
 
 /// Builds lazily loaded groups; shared by a runner's workers.
@@ -240,7 +245,16 @@ fn hex(d: &[u8; 32]) -> String {
 impl Machine {
     /// An empty machine running under `config`.
     pub fn new(config: Config) -> Machine {
-        Machine { config, image: None, groups: Vec::new(), owners: Vec::new(), lazy: None, keys: KeySource::None }
+        Machine {
+            config,
+            image: None,
+            groups: Vec::new(),
+            owners: Vec::new(),
+            lazy: None,
+            keys: KeySource::None,
+            base: 0,
+            resume: None,
+        }
     }
 
     /// The configuration every instance runs under.
@@ -255,7 +269,13 @@ impl Machine {
 
     /// Loaded instances (lazily loaded ones included).
     pub fn group_count(&self) -> usize {
-        self.groups.len() + self.lazy.as_ref().map_or(0, |l| l.count as usize)
+        self.base + self.groups.len() + self.lazy.as_ref().map_or(0, |l| l.count as usize)
+    }
+
+    /// The index into `groups`/`owners` of group `id`, if it is an eagerly
+    /// loaded one still held.
+    fn slot(&self, id: u32) -> Option<usize> {
+        (id as usize).checked_sub(self.base).filter(|&i| i < self.groups.len())
     }
 
     /// The eagerly loaded groups, for inspection after a run (session
@@ -269,10 +289,11 @@ impl Machine {
     /// not exist or is owned: host-side mutation of an owned group goes
     /// through [`Machine::group_mut_as`] with the current owner handle.
     pub fn group_mut(&mut self, group: u32) -> Option<&mut Group> {
-        if self.owners.get(group as usize)?.is_some() {
+        let i = self.slot(group)?;
+        if self.owners.get(i)?.is_some() {
             return None;
         }
-        self.groups.get_mut(group as usize)
+        self.groups.get_mut(i)
     }
 
     /// Sets where the endpoint signing keys of every group, loaded or to be
@@ -294,7 +315,7 @@ impl Machine {
     pub fn group_mut_as(&mut self, group: u32, owner: &Owner) -> Result<&mut Group, LoadError> {
         let sid = self.claimed(group)?;
         let op = OwnershipRecord::Mutate { owner: Arc::from(owner.label.as_str()), generation: owner.generation };
-        let g = self.groups.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })?;
+        let g = self.slot(group).and_then(|i| self.groups.get_mut(i)).ok_or(LoadError::UnknownGroup { group })?;
         // Only a refused mutation is recorded (with its refusal).
         let foreign = owner.group != group || owner.sid != sid;
         if foreign || canon_machine::ownership::check_mutation(g.store(), sid, &owner.label, owner.generation).is_err()
@@ -308,19 +329,19 @@ impl Machine {
 
     /// The session `group`'s owner claimed at load.
     fn claimed(&self, group: u32) -> Result<u64, LoadError> {
-        let slot = self.owners.get(group as usize).ok_or(LoadError::UnknownGroup { group })?;
+        let slot = self.slot(group).and_then(|i| self.owners.get(i)).ok_or(LoadError::UnknownGroup { group })?;
         slot.ok_or(LoadError::NotOwned { group })
     }
 
     /// Applies ownership operation `op` to session `sid` of `group`.
     fn apply(&mut self, group: u32, sid: u64, op: OwnershipRecord) -> Result<Applied, LoadError> {
-        let g = self.groups.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })?;
+        let g = self.slot(group).and_then(|i| self.groups.get_mut(i)).ok_or(LoadError::UnknownGroup { group })?;
         Ok(g.apply_ownership(sid, op)?)
     }
 
     /// The ownership state of session `sid` of `group`.
     pub fn ownership(&self, group: u32, sid: u64) -> Option<&SessionOwnership> {
-        self.groups.get(group as usize)?.store().ownership(sid)
+        self.groups.get(self.slot(group)?)?.store().ownership(sid)
     }
 
     /// Loads one instance of `program`'s entry procedure, answered by `host`.
@@ -331,7 +352,8 @@ impl Machine {
         }
         let image = self.image_for(program)?;
         // Session ids are `group << 32 | n`: the group id must fit 32 bits.
-        let id = u32::try_from(self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
+        let id =
+            u32::try_from(self.base + self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
         let mut group = Group::with_image(image, id, &self.config, host);
         group.set_key_source(self.keys.clone());
         self.groups.push(group);
@@ -356,7 +378,8 @@ impl Machine {
             return Err(LoadError::AfterLazy { lazy: lazy.count });
         }
         self.image_for(program)?;
-        let first = u32::try_from(self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
+        let first =
+            u32::try_from(self.base + self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
         if u64::from(first) + u64::from(count) > u64::from(u32::MAX) + 1 {
             return Err(LoadError::TooManyGroups { limit: u32::MAX });
         }
@@ -364,12 +387,24 @@ impl Machine {
         Ok(first)
     }
 
+    /// The builder of lazily loaded groups when `eager` eagerly loaded
+    /// groups are held (a runner may have moved them out of `groups`).
+    pub(crate) fn builder_after(&self, eager: usize) -> Builder<'_> {
+        Builder {
+            image: self.image.as_ref(),
+            config: &self.config,
+            first: self.base + eager,
+            lazy: self.lazy.as_ref(),
+            keys: &self.keys,
+        }
+    }
+
     /// The builder of lazily loaded groups.
     pub(crate) fn builder(&self) -> Builder<'_> {
         Builder {
             image: self.image.as_ref(),
             config: &self.config,
-            first: self.groups.len(),
+            first: self.base + self.groups.len(),
             lazy: self.lazy.as_ref(),
             keys: &self.keys,
         }
@@ -378,7 +413,8 @@ impl Machine {
     /// Runs `f` on group `id`: the loaded one, or a lazily loaded one built
     /// for the call and dropped after it.
     pub(crate) fn with_group(&mut self, id: usize, f: &mut dyn FnMut(&mut Group)) {
-        if let Some(g) = self.groups.get_mut(id) {
+        let loaded = u32::try_from(id).ok().and_then(|id| self.slot(id));
+        if let Some(g) = loaded.and_then(|i| self.groups.get_mut(i)) {
             f(g);
         } else if let Some(mut g) = self.builder().build(id) {
             f(&mut g);
@@ -421,13 +457,14 @@ impl Machine {
         let group = self.load(program, host)?;
         let sid = u64::from(group) << 32;
         self.apply(group, sid, OwnershipRecord::Claimed { owner: Arc::from(owner), generation: 0 })?;
-        self.owners[group as usize] = Some(sid);
+        let i = self.slot(group).ok_or(LoadError::UnknownGroup { group })?;
+        self.owners[i] = Some(sid);
         Ok((group, Owner { group, sid, label: owner.to_owned(), generation: 0, scope: Scope::Full }))
     }
 
     /// The current owner of the session `group` claimed, if it was loaded with one.
     pub fn owner(&self, group: u32) -> Option<Owner> {
-        let sid = (*self.owners.get(group as usize)?)?;
+        let sid = (*self.owners.get(self.slot(group)?)?)?;
         let o = &self.ownership(group, sid)?.owner;
         Some(Owner { group, sid, label: o.label.clone(), generation: o.generation, scope: o.scope.clone() })
     }

@@ -15,13 +15,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Condvar, Mutex, PoisonError};
 
-use canon_machine::{CoroutineFault, Event, EventKind, Group, GroupOutcome, GroupStatus, SessionStatus};
+use canon_machine::{CoroutineFault, Event, EventKind, Group, GroupOutcome, GroupStatus, RoundReport, SessionStatus};
 use canon_replay::{BlockEncoder, EncodedBlocks, ReplayHeader, ReplayWriter};
 
+use crate::checkpoint::ResumePoint;
 use crate::machine::{Builder, Machine};
 
 /// What happened to one group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupReport {
     /// The group's id.
     pub group: u32,
@@ -40,7 +41,7 @@ pub const SUMMARY_FAULTS: usize = 16;
 
 /// The totals of a run, aggregated group by group as groups finish: its size
 /// does not depend on the number of groups.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunSummary {
     /// Groups run.
     pub groups: u64,
@@ -169,21 +170,80 @@ impl RunOutcome {
     }
 }
 
+/// Why a run stopped before its end, other than by pausing.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The sink failed; the run stopped early.
+    #[error("writing the replay failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// A host handler panicked while group `group` ran. The run stopped
+    /// cleanly: every group before it (and, under the cooperative runner,
+    /// every closed block of it) is written, the replay has no trailer,
+    /// and the machine holds no poisoned lock. Resume from the last
+    /// checkpoint to complete the run.
+    #[error("a host handler panicked in group {group}: {message}")]
+    HostPanicked {
+        /// The group that was running.
+        group: u32,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+/// How a run segment ([`Runner::run_segment`]) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Paused at a round boundary after the requested rounds: the machine
+    /// holds where to continue ([`Machine::checkpoint`] saves it; a further
+    /// `run_segment` with the same sink continues the stream).
+    Paused,
+    /// Every group ran to its end; the replay is complete.
+    Finished(Box<RunSummary>),
+}
+
 /// A scheduler of groups.
 pub trait Runner {
-    /// Runs every loaded group to its end, streaming the canonical replay to
-    /// `sink` block by block in canonical order, telling `observe` how far it
-    /// got (after every finished group or batch of groups, and every
+    /// Runs the loaded groups, streaming the canonical replay to `sink` block
+    /// by block in canonical order, telling `observe` how far it got (after
+    /// every finished group or batch of groups, and every
     /// [`PROGRESS_ROUNDS`] rounds of a long group; for display only) and
-    /// handing every group's report to `each`, in group order. Returns the
-    /// run's totals, or the sink's first write error (the run stops early).
+    /// handing every group's report to `each`, in group order. With
+    /// `pause_after = Some(n)` it pauses once about `n` rounds (summed over
+    /// groups) have run — the cooperative runner at the round boundary where
+    /// the count is reached, the threaded runner at the next group boundary
+    /// of its written frontier — and returns [`Segment::Paused`]; the next
+    /// call continues from there on the same sink, and the bytes are those
+    /// of an uninterrupted run. A machine restored from a checkpoint
+    /// continues where the checkpoint was taken.
+    fn run_segment(
+        &self,
+        machine: &mut Machine,
+        sink: &mut dyn Write,
+        observe: &mut dyn FnMut(Progress),
+        each: &mut dyn FnMut(&GroupReport),
+        pause_after: Option<u64>,
+    ) -> Result<Segment, RunError>;
+
+    /// Runs every loaded group to its end ([`Runner::run_segment`] without
+    /// pausing). Returns the run's totals, or the sink's first write error
+    /// (the run stops early); a host handler's panic is an error of kind
+    /// `Other` wrapping [`RunError::HostPanicked`].
     fn run_to(
         &self,
         machine: &mut Machine,
         sink: &mut dyn Write,
         observe: &mut dyn FnMut(Progress),
         each: &mut dyn FnMut(&GroupReport),
-    ) -> std::io::Result<RunSummary>;
+    ) -> std::io::Result<RunSummary> {
+        loop {
+            match self.run_segment(machine, sink, observe, each, None) {
+                Ok(Segment::Finished(summary)) => return Ok(*summary),
+                Ok(Segment::Paused) => {}
+                Err(RunError::Io(e)) => return Err(e),
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
+    }
 
     /// Runs every loaded group to its end and returns the outcome with the
     /// canonical replay, in memory.
@@ -197,7 +257,7 @@ pub trait Runner {
         let mut groups = Vec::new();
         let summary = self
             .run_to(machine, &mut replay, observe, &mut |r| groups.push(r.clone()))
-            .expect("writing to memory does not fail");
+            .expect("writing to memory does not fail and the runtime's hosts do not panic");
         RunOutcome { groups, summary, replay }
     }
 }
@@ -291,42 +351,174 @@ fn failed<W: Write>(writer: &ReplayWriter<W>) -> Option<std::io::Error> {
     writer.io_error().map(|e| std::io::Error::new(e.kind(), e.to_string()))
 }
 
+/// Where a segment starts: the writer (new, or resumed on the sink), the
+/// totals so far, the first group to run and, when the run paused inside
+/// that group, its progress.
+struct Start<'s> {
+    writer: ReplayWriter<&'s mut dyn Write>,
+    summary: RunSummary,
+    next: usize,
+    /// Group `next` is part-run.
+    inside: bool,
+    /// Group `next` when it is a lazily built one, part-run.
+    in_flight: Option<Group>,
+    /// Messages group `next` delivered before the pause.
+    messages: u64,
+}
+
+fn start<'s>(machine: &mut Machine, sink: &'s mut dyn Write) -> Start<'s> {
+    match machine.resume.take() {
+        Some(r) => Start {
+            writer: ReplayWriter::resume(&r.writer, sink),
+            summary: r.summary,
+            next: r.next,
+            inside: r.inside,
+            in_flight: r.in_flight,
+            messages: r.messages,
+        },
+        None => Start {
+            writer: writer_for(machine, sink),
+            summary: RunSummary::default(),
+            next: machine.base,
+            inside: false,
+            in_flight: None,
+            messages: 0,
+        },
+    }
+}
+
+/// Pauses: hands the closed blocks to the sink and leaves in the machine
+/// where to continue.
+fn pause(
+    machine: &mut Machine,
+    writer: &mut ReplayWriter<&mut dyn Write>,
+    summary: RunSummary,
+    at: (usize, bool, Option<Group>, u64),
+) -> Result<Segment, RunError> {
+    let (next, inside, in_flight, messages) = at;
+    let position = writer.pause()?;
+    machine.resume = Some(ResumePoint { next, inside, in_flight, messages, writer: position, summary });
+    Ok(Segment::Paused)
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p.downcast_ref::<&str>().map_or_else(|| "(no message)".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
+/// One round of `group`, with a host handler's panic caught (the group is
+/// then unusable: the run stops).
+fn round_caught(group: &mut Group) -> Result<RoundReport, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| group.run_round())).map_err(panic_message)
+}
+
+/// How driving a group stopped.
+enum GroupEnd {
+    Done(GroupReport),
+    Paused,
+    Panicked(String),
+}
+
+/// Drives `group` round by round, handing its events to `emit` in
+/// canonical order, until it ends, a host handler panics, or (with
+/// `budget`) `counted` reaches it at a round boundary.
+fn drive(
+    group: &mut Group,
+    buf: &mut Vec<Event>,
+    emit: &mut dyn FnMut(&Event),
+    messages: &mut u64,
+    counted: &mut u64,
+    budget: Option<u64>,
+    tick: &mut dyn FnMut(u64),
+) -> GroupEnd {
+    loop {
+        let round = match *group.status() == GroupStatus::Running {
+            true => match round_caught(group) {
+                Ok(r) => Some(r),
+                Err(message) => return GroupEnd::Panicked(message),
+            },
+            false => None,
+        };
+        group.drain_events(buf);
+        *messages += count_messages(buf);
+        buf.iter().for_each(&mut *emit);
+        buf.clear();
+        let Some(r) = round else { return GroupEnd::Done(report(group, *messages)) };
+        if (r.tick + 1) % PROGRESS_ROUNDS == 0 {
+            tick(r.tick + 1);
+        }
+        *counted += 1;
+        if budget.is_some_and(|n| *counted >= n) && *group.status() == GroupStatus::Running {
+            return GroupEnd::Paused;
+        }
+    }
+}
+
 /// Runs groups one after another on the calling thread, streaming each
 /// round's events into the replay writer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CooperativeRunner;
 
 impl Runner for CooperativeRunner {
-    fn run_to(
+    fn run_segment(
         &self,
         machine: &mut Machine,
         sink: &mut dyn Write,
         observe: &mut dyn FnMut(Progress),
         each: &mut dyn FnMut(&GroupReport),
-    ) -> std::io::Result<RunSummary> {
-        let mut writer = writer_for(machine, sink);
-        let mut buf = Vec::new();
+        pause_after: Option<u64>,
+    ) -> Result<Segment, RunError> {
+        let Start { mut writer, mut summary, next, inside, mut in_flight, mut messages } = start(machine, sink);
         let total = machine.group_count();
-        let mut summary = RunSummary::default();
-        for id in 0..total {
+        let mut buf = Vec::new();
+        let mut counted = 0;
+        for id in next..total {
+            if id != next || !inside {
+                messages = 0;
+            }
+            let eager = id.checked_sub(machine.base).filter(|&i| i < machine.groups.len());
+            let mut built = match (id == next).then(|| in_flight.take()).flatten() {
+                Some(g) => Some(g),
+                None if eager.is_none() => machine.builder().build(id),
+                None => None,
+            };
+            let group = match (built.as_mut(), eager) {
+                (Some(g), _) => g,
+                (None, Some(i)) => &mut machine.groups[i],
+                (None, None) => continue,
+            };
             let done = summary.groups as usize;
-            machine.with_group(id, &mut |group| {
-                let messages = run_group(
-                    group,
-                    &mut buf,
-                    &mut |events| events.iter().for_each(|e| writer.push(e)),
-                    &mut |rounds| observe(Progress { groups_done: done, groups_total: total, rounds }),
-                );
-                let r = report(group, messages);
-                summary.add(&r);
-                each(&r);
-            });
+            let end = drive(
+                group,
+                &mut buf,
+                &mut |e| writer.push(e),
+                &mut messages,
+                &mut counted,
+                pause_after,
+                &mut |rounds| observe(Progress { groups_done: done, groups_total: total, rounds }),
+            );
+            let r = match end {
+                GroupEnd::Done(r) => r,
+                GroupEnd::Paused => return pause(machine, &mut writer, summary, (id, true, built, messages)),
+                GroupEnd::Panicked(message) => {
+                    writer.pause()?;
+                    return Err(RunError::HostPanicked { group: id as u32, message });
+                }
+            };
+            summary.add(&r);
+            each(&r);
             if let Some(e) = failed(&writer) {
-                return Err(e);
+                return Err(e.into());
             }
             observe(Progress { groups_done: summary.groups as usize, groups_total: total, rounds: 0 });
+            if pause_after.is_some_and(|n| counted >= n) && id + 1 < total {
+                return pause(machine, &mut writer, summary, (id + 1, false, None, 0));
+            }
         }
-        finish(writer, summary)
+        Ok(Segment::Finished(Box::new(finish(writer, summary)?)))
     }
 }
 
@@ -340,6 +532,12 @@ impl Runner for CooperativeRunner {
 /// [`BATCHES_AHEAD`] batches past the earliest unwritten one, so the batches
 /// waiting for an earlier one are bounded. The bytes equal the cooperative
 /// runner's.
+///
+/// It pauses at a group boundary: once the written groups' rounds reach the
+/// segment's budget, workers claim no further batch, and every claimed one
+/// is run and written. A host handler's panic on a worker is caught around
+/// the group: the groups before it are written, the rest discarded, and the
+/// run ends with [`RunError::HostPanicked`].
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadedRunner {
     /// Worker threads; `0` is treated as `1`.
@@ -380,6 +578,8 @@ struct Batch {
     first: usize,
     blocks: EncodedBlocks,
     reports: Vec<GroupReport>,
+    /// The group after the reported ones whose host handler panicked.
+    panicked: Option<(u32, String)>,
 }
 
 /// Block buffers the writer has written, returned to the worker that filled
@@ -390,70 +590,127 @@ type Pool = Mutex<Vec<EncodedBlocks>>;
 /// batch size, the written frontier and one buffer pool per worker.
 struct Work<'a> {
     lazy: Builder<'a>,
+    /// The eagerly loaded groups from id `base` on.
     slots: &'a [Mutex<Option<Group>>],
+    base: usize,
     total: usize,
     next: AtomicUsize,
     batch: usize,
     /// Groups written so far; workers wait on it to stay within the window.
     written: Mutex<usize>,
     advanced: Condvar,
+    /// The sink failed: workers stop, nothing more is written.
     stop: AtomicBool,
+    /// Pause (or a panic): workers claim no further batch; claimed ones run.
+    pause: AtomicBool,
     pools: Vec<Pool>,
 }
 
+/// How the writing thread's loop ended.
+struct Written {
+    done: usize,
+    panicked: Option<(u32, String)>,
+}
+
 impl Runner for ThreadedRunner {
-    fn run_to(
+    fn run_segment(
         &self,
         machine: &mut Machine,
         sink: &mut dyn Write,
         observe: &mut dyn FnMut(Progress),
         each: &mut dyn FnMut(&GroupReport),
-    ) -> std::io::Result<RunSummary> {
-        let mut writer = writer_for(machine, sink);
+        pause_after: Option<u64>,
+    ) -> Result<Segment, RunError> {
+        let Start { mut writer, mut summary, next, inside, in_flight, messages } = start(machine, sink);
         let total = machine.group_count();
+        let mut first = next;
+        if inside && next < total {
+            // A group paused inside runs on this thread: its events continue the open block.
+            let eager = next.checked_sub(machine.base).filter(|&i| i < machine.groups.len());
+            let mut built = in_flight;
+            let group = match (built.as_mut(), eager) {
+                (Some(g), _) => Some(g),
+                (None, Some(i)) => Some(&mut machine.groups[i]),
+                (None, None) => None,
+            };
+            if let Some(group) = group {
+                let (mut buf, mut messages, mut counted) = (Vec::new(), messages, 0);
+                let end =
+                    drive(group, &mut buf, &mut |e| writer.push(e), &mut messages, &mut counted, None, &mut |_| {});
+                match end {
+                    GroupEnd::Done(r) => {
+                        summary.add(&r);
+                        each(&r);
+                    }
+                    GroupEnd::Paused => {}
+                    GroupEnd::Panicked(message) => {
+                        writer.pause()?;
+                        return Err(RunError::HostPanicked { group: next as u32, message });
+                    }
+                }
+            }
+            first = next + 1;
+            if let Some(e) = failed(&writer) {
+                return Err(e.into());
+            }
+        }
         // Eagerly loaded groups move into slots for the run and back after it.
         let eager = std::mem::take(&mut machine.groups);
         let slots: Vec<Mutex<Option<Group>>> = eager.into_iter().map(|g| Mutex::new(Some(g))).collect();
-        let workers = self.workers.clamp(1, total.max(1));
+        let remaining = total.saturating_sub(first);
+        let workers = self.workers.clamp(1, remaining.max(1));
         let work = Work {
-            lazy: machine.builder(),
+            lazy: machine.builder_after(slots.len()),
             slots: &slots,
+            base: machine.base,
             total,
-            next: AtomicUsize::new(0),
-            batch: batch_size(total, workers),
-            written: Mutex::new(0),
+            next: AtomicUsize::new(first),
+            batch: batch_size(remaining, workers),
+            written: Mutex::new(first),
             advanced: Condvar::new(),
             stop: AtomicBool::new(false),
+            pause: AtomicBool::new(false),
             pools: (0..workers).map(|_| Pool::default()).collect(),
         };
-        let mut summary = RunSummary::default();
-        std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::sync_channel(BATCHES_AHEAD);
-            for worker in 0..workers {
-                let (tx, work) = (tx.clone(), &work);
-                scope.spawn(move || work.run(worker, &tx));
-            }
-            drop(tx);
-            work.write_in_order(&rx, &mut writer, &mut summary, each, &mut |done| {
-                observe(Progress { groups_done: done, groups_total: total, rounds: 0 })
+        let mut ended = Written { done: first, panicked: None };
+        if first < total {
+            std::thread::scope(|scope| {
+                let (tx, rx) = mpsc::sync_channel(BATCHES_AHEAD);
+                for worker in 0..workers {
+                    let (tx, work) = (tx.clone(), &work);
+                    scope.spawn(move || work.run(worker, &tx));
+                }
+                drop(tx);
+                ended = work.write_in_order(&rx, &mut writer, &mut summary, each, pause_after, &mut |done| {
+                    observe(Progress { groups_done: done, groups_total: total, rounds: 0 })
+                });
             });
-        });
+        }
         machine.groups =
             slots.into_iter().filter_map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner)).collect();
         if let Some(e) = failed(&writer) {
-            return Err(e);
+            return Err(e.into());
         }
-        assert_eq!(summary.groups as usize, total, "every group is written exactly once");
-        finish(writer, summary)
+        if let Some((group, message)) = ended.panicked {
+            writer.pause()?;
+            return Err(RunError::HostPanicked { group, message });
+        }
+        if ended.done < total {
+            return pause(machine, &mut writer, summary, (ended.done, false, None, 0));
+        }
+        Ok(Segment::Finished(Box::new(finish(writer, summary)?)))
     }
 }
 
 impl Work<'_> {
     /// A worker: claims batches of unrun groups and runs each to its end
-    /// until none is left.
+    /// until none is left or the run pauses.
     fn run(&self, worker: usize, tx: &SyncSender<Batch>) {
         let mut events = Vec::new();
         loop {
+            if self.pause.load(Ordering::Relaxed) {
+                return;
+            }
             let first = self.next.fetch_add(self.batch, Ordering::Relaxed);
             if first >= self.total {
                 return;
@@ -471,50 +728,61 @@ impl Work<'_> {
             let reuse = self.pools[worker].lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
             let mut encoder = BlockEncoder::with_buffers(reuse);
             let mut reports = Vec::with_capacity(end - first);
+            let mut panicked = None;
             for id in first..end {
+                let mark = encoder.mark();
                 let mut run = |group: &mut Group| {
-                    let messages =
-                        run_group(group, &mut events, &mut |evs| evs.iter().for_each(|e| encoder.push(e)), &mut |_| {});
-                    reports.push(report(group, messages));
+                    let (mut messages, mut counted) = (0, 0);
+                    let mut emit = |e: &Event| encoder.push(e);
+                    drive(group, &mut events, &mut emit, &mut messages, &mut counted, None, &mut |_| {})
                 };
-                match self.slots.get(id) {
-                    // Each index is claimed by one worker, so the lock is never contended.
-                    Some(slot) => {
-                        if let Some(group) = slot.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
-                            run(group);
-                        }
+                let end = match self.slots.get(id - self.base) {
+                    // Each index is claimed by one worker, so the lock is never contended;
+                    // a panic is caught inside, so it is never poisoned.
+                    Some(slot) => slot.lock().unwrap_or_else(PoisonError::into_inner).as_mut().map(&mut run),
+                    None => self.lazy.build(id).as_mut().map(&mut run),
+                };
+                encoder.end_group();
+                match end {
+                    Some(GroupEnd::Done(r)) => reports.push(r),
+                    Some(GroupEnd::Panicked(message)) => {
+                        encoder.truncate(mark);
+                        events.clear();
+                        panicked = Some((id as u32, message));
+                        self.pause.store(true, Ordering::Relaxed);
+                        break;
                     }
-                    None => {
-                        if let Some(mut group) = self.lazy.build(id) {
-                            run(&mut group);
-                        }
-                    }
+                    Some(GroupEnd::Paused) | None => {}
                 }
             }
-            if tx.send(Batch { worker, first, blocks: encoder.finish(), reports }).is_err() {
+            let batch = Batch { worker, first, blocks: encoder.finish(), reports, panicked };
+            if tx.send(batch).is_err() {
                 return; // the writer is gone: nothing would be written
             }
         }
     }
 
     /// The calling thread: writes each finished batch once every earlier group
-    /// is written; returns when every worker has hung up.
+    /// is written, pausing the workers once the written groups' rounds reach
+    /// `pause_after`; returns when every worker has hung up.
     fn write_in_order<W: Write>(
         &self,
         rx: &Receiver<Batch>,
         writer: &mut ReplayWriter<W>,
         summary: &mut RunSummary,
         each: &mut dyn FnMut(&GroupReport),
+        pause_after: Option<u64>,
         progress: &mut dyn FnMut(usize),
-    ) {
+    ) -> Written {
         let mut pending = BTreeMap::new();
-        let mut done = 0;
+        let mut ended = Written { done: *self.written.lock().unwrap_or_else(PoisonError::into_inner), panicked: None };
+        let mut counted = 0;
         for batch in rx {
-            if self.stop.load(Ordering::Relaxed) {
-                continue; // the sink failed: let the workers finish their batch and stop
+            if self.stop.load(Ordering::Relaxed) || ended.panicked.is_some() {
+                continue; // stopped: let the workers finish their batch and stop
             }
             pending.insert(batch.first, batch);
-            while let Some(batch) = pending.remove(&done) {
+            while let Some(batch) = pending.remove(&ended.done) {
                 writer.append(&batch.blocks);
                 let mut pool = self.pools[batch.worker].lock().unwrap_or_else(PoisonError::into_inner);
                 if pool.len() < POOLED_PER_WORKER {
@@ -524,11 +792,21 @@ impl Work<'_> {
                 for r in &batch.reports {
                     summary.add(r);
                     each(r);
+                    counted += r.outcome.rounds;
                 }
-                done += batch.reports.len();
-                *self.written.lock().unwrap_or_else(PoisonError::into_inner) = done;
+                ended.done += batch.reports.len();
+                *self.written.lock().unwrap_or_else(PoisonError::into_inner) = ended.done;
                 self.advanced.notify_all();
-                progress(done);
+                progress(ended.done);
+                if batch.panicked.is_some() {
+                    ended.panicked = batch.panicked;
+                    pending.clear();
+                    self.pause.store(true, Ordering::Relaxed);
+                    break;
+                }
+                if pause_after.is_some_and(|n| counted >= n) {
+                    self.pause.store(true, Ordering::Relaxed);
+                }
             }
             if writer.io_error().is_some() {
                 self.stop.store(true, Ordering::Relaxed);
@@ -536,5 +814,6 @@ impl Work<'_> {
                 pending.clear();
             }
         }
+        ended
     }
 }

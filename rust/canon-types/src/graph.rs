@@ -10,7 +10,7 @@ use crate::local::{Branch, LocalType, Payload};
 use crate::value::SymId;
 
 /// Index of a node in a [`TypeGraph`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct TypeId(pub u32);
 
 /// One labelled branch in the flat form.

@@ -10,11 +10,11 @@ use std::sync::Arc;
 /// An interned string id: an index into a module's string table. Role names,
 /// labels, payload type names, effect names and handler names are all `SymId`s
 /// at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct SymId(pub u32);
 
 /// A session endpoint: one role's end of one session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Endpoint {
     /// Session id, unique within a machine.
     pub sid: u64,
@@ -46,7 +46,7 @@ pub enum Value {
 }
 
 /// The kind of a value, used by payload type checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ValueKind {
     Unit,
     Bool,
@@ -182,6 +182,26 @@ impl Value {
         let mut pos = 0;
         let value = decode_at(bytes, &mut pos, 0)?;
         Ok((value, pos))
+    }
+}
+
+/// Values serialise (for machine checkpoints) as their canonical encoding,
+/// so deserialising one goes through [`Value::decode`] and its nesting limit
+/// ([`MAX_VALUE_DEPTH`]): a hostile input cannot recurse without bound.
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.to_bytes())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes: Vec<u8> = serde::Deserialize::deserialize(d)?;
+        match Value::decode(&bytes) {
+            Ok((v, n)) if n == bytes.len() => Ok(v),
+            Ok((_, n)) => Err(serde::de::Error::custom(format!("{} trailing bytes after a value", bytes.len() - n))),
+            Err(e) => Err(serde::de::Error::custom(e)),
+        }
     }
 }
 

@@ -1,0 +1,180 @@
+//! A group's state at a round boundary, saved and restored for checkpoints
+//! (`bytecode-spec/checkpoint.md`; the file around it is canon-runtime's).
+//!
+//! The state is the group's `State` through its serde derives: every field
+//! of every state type is saved, so a field added later is saved and
+//! restored with no code here. What is not saved: the program image (the
+//! restorer supplies the program, whose digest the file names), the host
+//! (its state is the host's, `Host::save_state`), scratch buffers and
+//! every secret — endpoint keys are saved as verifying keys only and rebound
+//! from the key source at restore.
+
+use std::sync::Arc;
+
+use canon_bytecode::Instr;
+use canon_types::{TypeId, Value};
+
+use crate::auth::KeySource;
+use crate::group::{Group, GroupStatus, State};
+use crate::host::Host;
+use crate::image::ProgramImage;
+
+/// One group's saved state (serde; canon-runtime encodes it with bincode).
+#[derive(serde::Deserialize)]
+pub struct GroupState {
+    st: State,
+    status: GroupStatus,
+}
+
+/// A group's state borrowed for saving: serialises exactly as the
+/// [`GroupState`] it restores to.
+#[derive(serde::Serialize)]
+pub struct SavedGroup<'g> {
+    st: &'g State,
+    status: &'g GroupStatus,
+}
+
+impl std::fmt::Debug for GroupState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupState").field("group", &self.st.group).field("tick", &self.st.tick).finish()
+    }
+}
+
+impl GroupState {
+    /// The group's id.
+    pub fn group(&self) -> u32 {
+        self.st.group
+    }
+
+    /// The group's round number (the tick of the next round to run).
+    pub fn tick(&self) -> u64 {
+        self.st.tick
+    }
+}
+
+/// Why a group cannot be saved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaveError {
+    #[error(
+        "group {group} holds host-supplied endpoint secrets; a checkpoint holds no secret, so the group cannot be saved"
+    )]
+    SuppliedKeys { group: u32 },
+}
+
+/// Why a saved group does not fit the program it is restored with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    #[error("saved group {found} restored as group {want}")]
+    WrongGroup { want: u32, found: u32 },
+    #[error("group {group}: coroutine {coroutine} is at procedure {proc} instruction {pc}, outside the program")]
+    BadFrame { group: u32, coroutine: u32, proc: u32, pc: u32 },
+    #[error("group {group}: coroutine {coroutine}'s frames do not fit its {regs} registers")]
+    BadRegisters { group: u32, coroutine: u32, regs: usize },
+    #[error("group {group}: session {sid:#x} refers to local type {ty}, outside the program's {len} types")]
+    BadType { group: u32, sid: u64, ty: u32, len: usize },
+    #[error("group {group}: a buffer of session {sid:#x} counts more visible messages than it holds")]
+    BadBuffer { group: u32, sid: u64 },
+    #[error("group {group}: a value refers to an endpoint of session {sid:#x}, which the group has not opened")]
+    BadEndpoint { group: u32, sid: u64 },
+    #[error(
+        "group {group}: no key for endpoint {role} of session {sid:#x} in the key source (or a different one): restore with the key source of the run"
+    )]
+    KeyUnavailable { group: u32, sid: u64, role: u16 },
+}
+
+impl Group {
+    /// Saves the group's state. Call it between rounds; events not yet
+    /// drained ([`Group::drain_events`]: a group not yet run holds its
+    /// `Spawned`) are saved with it.
+    pub fn save_state(&self) -> Result<SavedGroup<'_>, SaveError> {
+        let group = self.st.group;
+        if !self.st.supplied_keys.is_empty() {
+            return Err(SaveError::SuppliedKeys { group });
+        }
+        Ok(SavedGroup { st: &self.st, status: &self.status })
+    }
+
+    /// Restores a saved group of `image`'s program, answered by `host`, with
+    /// endpoint keys from `keys` (every key of a live session must be the
+    /// source's: checked against the saved verifying key). The saved state
+    /// is checked against the program (frames, registers, types, endpoints),
+    /// so a damaged or foreign state is refused rather than run.
+    pub fn restore_state(
+        image: Arc<ProgramImage>,
+        saved: GroupState,
+        host: Box<dyn Host + Send>,
+        keys: KeySource,
+    ) -> Result<Group, RestoreError> {
+        let GroupState { mut st, status } = saved;
+        check(&image, &st)?;
+        for (n, session) in st.store.sessions.iter_mut().enumerate() {
+            let sid = (u64::from(st.group) << 32) | n as u64;
+            for (role, key) in session.body.keys.iter_mut().enumerate() {
+                let role = role as u16;
+                let rebound = keys.key(sid, role).is_some_and(|k| key.rebind(k));
+                if !rebound {
+                    return Err(RestoreError::KeyUnavailable { group: st.group, sid, role });
+                }
+            }
+        }
+        st.keys = keys;
+        st.envelope = Vec::with_capacity(64);
+        Ok(Group::from_parts(image, st, status, host))
+    }
+}
+
+/// The structural checks of a restored state against its program.
+fn check(image: &ProgramImage, st: &State) -> Result<(), RestoreError> {
+    let m = image.module();
+    let group = st.group;
+    let types = m.types.nodes.len();
+    for (id, c) in st.coroutines.iter().enumerate() {
+        let coroutine = id as u32;
+        for f in &c.frames {
+            let code: Option<&Vec<Instr>> = m.procs.get(f.proc as usize).map(|p| &p.code);
+            if code.is_none_or(|code| f.pc as usize >= code.len()) && !c.ended {
+                return Err(RestoreError::BadFrame { group, coroutine, proc: f.proc, pc: f.pc });
+            }
+            if (f.base as usize).saturating_add(f.len as usize) > c.regs.len() {
+                return Err(RestoreError::BadRegisters { group, coroutine, regs: c.regs.len() });
+            }
+        }
+        for v in &c.regs {
+            check_value(st, v)?;
+        }
+    }
+    let type_ok = |t: TypeId| (t.0 as usize) < types;
+    for (n, s) in st.store.sessions.iter().enumerate() {
+        let sid = (u64::from(group) << 32) | n as u64;
+        for e in &s.body.endpoints {
+            for t in [e.current, e.original] {
+                if !type_ok(t) {
+                    return Err(RestoreError::BadType { group, sid, ty: t.0, len: types });
+                }
+            }
+        }
+        for edge in &s.body.edges {
+            if !edge.buffer.is_consistent() {
+                return Err(RestoreError::BadBuffer { group, sid });
+            }
+            for msg in edge.buffer.iter() {
+                check_value(st, &msg.payload)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_value(st: &State, v: &Value) -> Result<(), RestoreError> {
+    match v {
+        Value::Endpoint(ep) => {
+            let n = ep.sid & u64::from(u32::MAX);
+            if (ep.sid >> 32) as u32 != st.group || n as usize >= st.store.sessions.len() {
+                return Err(RestoreError::BadEndpoint { group: st.group, sid: ep.sid });
+            }
+            Ok(())
+        }
+        Value::Tuple(items) => items.iter().try_for_each(|i| check_value(st, i)),
+        _ => Ok(()),
+    }
+}
