@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use canon_types::project::project_all;
 use clap::ValueEnum;
 
-use crate::{exit, input};
+use crate::out::Out;
+use crate::{exit, files, input};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Emit {
@@ -47,19 +48,35 @@ fn load(path: &Path, protocol: Option<&str>) -> Result<canon_choreo::Choreograph
     Ok(choreo)
 }
 
-pub fn check(path: &Path) -> Result<u8> {
+pub fn check(path: &Path, json: bool, out: &mut Out) -> Result<u8> {
     let choreo = load(path, None)?;
     let program = input::compile_file(path, None)?;
     let entry = &choreo.entry().protocol;
-    println!(
+    let instructions = program.module().procs.iter().map(|p| p.code.len()).sum::<usize>();
+    if json {
+        let v = serde_json::json!({
+            "input": path.display().to_string(),
+            "status": "ok",
+            "kind": "choreography",
+            "protocol": entry.name,
+            "roles": entry.roles,
+            "protocols": choreo.protocols.len(),
+            "instructions": instructions,
+            "digest": canon_types::hex(&program.digest()),
+        });
+        writeln!(out, "{v}")?;
+        return Ok(exit::OK);
+    }
+    writeln!(
+        out,
         "{}: ok: protocol {} with {} roles ({}), {} protocols in file, compiles to {} instructions",
         path.display(),
         entry.name,
         entry.roles.len(),
         entry.roles.join(", "),
         choreo.protocols.len(),
-        program.module().procs.iter().map(|p| p.code.len()).sum::<usize>()
-    );
+        instructions
+    )?;
     Ok(exit::OK)
 }
 
@@ -71,12 +88,12 @@ pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<
         Emit::Casm => (canon_bytecode::disassemble(program.module()).into_bytes(), "casm"),
     };
     let out = output.map(Path::to_path_buf).unwrap_or_else(|| path.with_extension(ext));
-    std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    files::write_atomic(&out, &bytes)?;
     eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(exit::OK)
 }
 
-pub fn project(path: &Path, role: Option<&str>, format: Format, protocol: Option<&str>) -> Result<u8> {
+pub fn project(path: &Path, role: Option<&str>, format: Format, protocol: Option<&str>, out: &mut Out) -> Result<u8> {
     let choreo = load(path, protocol)?;
     let p = &choreo.entry().protocol;
     let mut all = project_all(p).map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -94,11 +111,11 @@ pub fn project(path: &Path, role: Option<&str>, format: Format, protocol: Option
     match format {
         Format::Text => {
             for (r, ty) in &all {
-                println!("{}", canon_types::pretty::pretty_local(&p.name, r, ty));
+                writeln!(out, "{}", canon_types::pretty::pretty_local(&p.name, r, ty))?;
             }
         }
-        Format::Dot => print!("{}", canon_types::dot::dot_all(&p.name, &all)),
-        Format::Json => println!("{}", canon_types::pretty::projections_json(&all)?),
+        Format::Dot => out.text(&canon_types::dot::dot_all(&p.name, &all))?,
+        Format::Json => writeln!(out, "{}", canon_types::pretty::projections_json(&all)?)?,
     }
     Ok(exit::OK)
 }

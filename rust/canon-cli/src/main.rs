@@ -3,109 +3,67 @@
 
 mod bytecode_cmd;
 mod choreo_cmd;
+mod cli;
+mod explain;
+mod files;
 mod input;
+mod out;
 mod replay_cmd;
 mod run_cmd;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser};
 
-/// Exit codes, documented in docs/cli.md.
-pub mod exit {
-    /// Success; for `replay diff`, the replays are identical.
-    pub const OK: u8 = 0;
-    /// An error: bad input, a failed check, replays that differ, a failed verification.
-    pub const FAILURE: u8 = 1;
-    /// Wrong command-line usage (clap's own code).
-    pub const USAGE: u8 = 2;
-    /// `run`: a coroutine faulted.
-    pub const FAULTED: u8 = 3;
-    /// `run`: a group stalled (deadlock).
-    pub const STALLED: u8 = 4;
-    /// `run`: the round budget ran out (`--max-rounds`).
-    pub const BUDGET_EXHAUSTED: u8 = 5;
-}
-
-#[derive(Parser)]
-#[command(name = "canon", version, about = "A deterministic protocol virtual machine for multiparty session types")]
-#[command(
-    after_help = "Inputs are recognised by extension: .canon/.scr/.nuscr (choreography), .casm (assembly), .cbc (bytecode).\nExit codes: 0 ok, 1 error or difference, 2 usage, 3 fault, 4 stalled, 5 round budget exhausted."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Assemble a .casm text file into binary bytecode (.cbc).
-    Asm {
-        input: PathBuf,
-        /// Output file (default: the input with extension .cbc).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-    },
-    /// Print the text assembly of a .cbc file.
-    Disasm { input: PathBuf },
-    /// Check a program: decode + verify (.cbc/.casm) or parse + check + project (.canon).
-    Check { input: PathBuf },
-    /// Compile a choreography to bytecode.
-    Compile {
-        input: PathBuf,
-        /// Output file (default: the input with extension .cbc, or .casm with --emit casm).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// What to write.
-        #[arg(long, value_enum, default_value = "cbc")]
-        emit: choreo_cmd::Emit,
-        /// The protocol to compile when the file has several entry protocols.
-        #[arg(long)]
-        protocol: Option<String>,
-    },
-    /// Print the local type of each role (or one role) of a choreography.
-    Project {
-        input: PathBuf,
-        /// Only this role.
-        #[arg(long)]
-        role: Option<String>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: choreo_cmd::Format,
-        /// The protocol to project when the file has several.
-        #[arg(long)]
-        protocol: Option<String>,
-    },
-    /// Run a program (.cbc, .casm or a choreography) and write its replay.
-    Run(run_cmd::RunArgs),
-    /// Inspect, compare and verify replay files.
-    #[command(subcommand)]
-    Replay(replay_cmd::ReplayCommand),
-}
+pub use cli::exit;
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Asm { input, output } => bytecode_cmd::asm(&input, output.as_deref()),
-        Command::Disasm { input } => bytecode_cmd::disasm(&input),
-        Command::Check { input } => bytecode_cmd::check(&input),
-        Command::Compile { input, output, emit, protocol } => {
-            choreo_cmd::compile(&input, output.as_deref(), emit, protocol.as_deref())
-        }
-        Command::Project { input, role, format, protocol } => {
-            choreo_cmd::project(&input, role.as_deref(), format, protocol.as_deref())
-        }
-        Command::Run(args) => run_cmd::run(&args),
-        Command::Replay(cmd) => replay_cmd::replay(cmd),
-    };
+    let mut out = out::Out::stdout();
+    let result = dispatch(cli.command, &mut out).and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
+            if let Some(e) = err.downcast_ref::<out::OutputError>() {
+                if e.is_broken_pipe() {
+                    // The reader stopped (`| head`): as Unix tools do, not an error.
+                    return ExitCode::from(exit::OK);
+                }
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::FAILURE);
+            }
             match err.downcast_ref::<input::Rendered>() {
                 Some(diagnostics) => eprintln!("{diagnostics}"),
                 None => eprintln!("error: {err:#}"),
             }
             ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn dispatch(command: Command, out: &mut out::Out) -> anyhow::Result<u8> {
+    match command {
+        Command::Asm { input, output } => bytecode_cmd::asm(&input, output.as_deref()),
+        Command::Disasm { input } => bytecode_cmd::disasm(&input, out),
+        Command::Check { input, json } => bytecode_cmd::check(&input, json, out),
+        Command::Compile { input, output, emit, protocol } => {
+            choreo_cmd::compile(&input, output.as_deref(), emit, protocol.as_deref())
+        }
+        Command::Project { input, role, format, protocol } => {
+            choreo_cmd::project(&input, role.as_deref(), format, protocol.as_deref(), out)
+        }
+        Command::Run(args) => run_cmd::run(&args, out),
+        Command::Replay(cmd) => replay_cmd::replay(cmd, out),
+        Command::Explain { code } => explain::explain(&code, out),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "canon", &mut buf);
+            out.text(&String::from_utf8_lossy(&buf))?;
+            Ok(exit::OK)
         }
     }
 }

@@ -6,7 +6,10 @@ use anyhow::Result;
 use canon_replay::Replay;
 use clap::Subcommand;
 
-use crate::bytecode_cmd::hex;
+use canon_types::hex;
+use serde_json::json;
+
+use crate::out::Out;
 use crate::{exit, input};
 
 #[derive(Subcommand)]
@@ -37,7 +40,7 @@ pub enum ReplayCommand {
         #[arg(long)]
         protocol: Option<String>,
         /// The run's --max-rounds (part of the recorded configuration).
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, default_value_t = canon_runtime::Limits::default().max_rounds)]
         max_rounds: u64,
         /// The run's --fuel (part of the recorded configuration).
         #[arg(long, default_value_t = canon_runtime::Limits::default().fuel_per_quantum)]
@@ -45,6 +48,9 @@ pub enum ReplayCommand {
         /// The run's --auth and --replay-mode (part of the recorded configuration).
         #[command(flatten)]
         security: crate::run_cmd::SecurityArgs,
+        /// One JSON object (schema in docs/cli.md) instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -53,28 +59,34 @@ pub fn read_replay(path: &Path) -> Result<Replay> {
     Replay::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-pub fn replay(cmd: ReplayCommand) -> Result<u8> {
+pub fn replay(cmd: ReplayCommand, out: &mut Out) -> Result<u8> {
     match cmd {
         ReplayCommand::Show { file, json } => {
             let r = read_replay(&file)?;
-            print!("{}", if json { canon_replay::render_jsonl(&r) } else { canon_replay::render_text(&r) });
+            out.text(&if json { canon_replay::render_jsonl(&r) } else { canon_replay::render_text(&r) })?;
             Ok(exit::OK)
         }
         ReplayCommand::Diff { a, b, json } => {
             let (ra, rb) = (read_replay(&a)?, read_replay(&b)?);
             let d = canon_replay::diff(&ra, &rb);
             if json {
-                println!("{}", d.render_json());
+                writeln!(out, "{}", d.render_json())?;
             } else if d.is_identical() {
-                println!("identical: {} events, root {}", ra.events.len(), hex(&ra.root));
+                writeln!(out, "identical: {} events, root {}", ra.events.len(), hex(&ra.root))?;
             } else {
-                print!("{}", d.render_text());
+                out.text(&d.render_text())?;
             }
             Ok(if d.is_identical() { exit::OK } else { exit::FAILURE })
         }
-        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, security } => {
+        ReplayCommand::Verify { file, program, protocol, max_rounds, fuel, security, json } => {
             let rerun = Rerun { max_rounds, fuel, security };
-            verify(&file, program.as_deref(), protocol.as_deref(), rerun)
+            let report = verify(&file, program.as_deref(), protocol.as_deref(), rerun)?;
+            if json {
+                writeln!(out, "{}", report.json(&file))?;
+            } else {
+                out.text(&report.text)?;
+            }
+            Ok(report.code)
         }
     }
 }
@@ -86,9 +98,62 @@ struct Rerun {
     security: crate::run_cmd::SecurityArgs,
 }
 
-fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, rerun: Rerun) -> Result<u8> {
+/// What `replay verify` found: the text it prints, the facts behind the
+/// `--json` object, and the exit code.
+struct VerifyReport {
+    text: String,
+    events: usize,
+    blocks: usize,
+    root: [u8; 32],
+    signatures: Result<(u64, u64), String>,
+    /// `None` without `--program`; otherwise whether re-execution matched,
+    /// with the first divergence as text.
+    reexecution: Option<Result<(), String>>,
+    /// A note that the program digest differs from the recorded one.
+    program_note: Option<String>,
+    code: u8,
+}
+
+impl VerifyReport {
+    fn json(&self, file: &Path) -> serde_json::Value {
+        json!({
+            "file": file.display().to_string(),
+            "status": if self.code == exit::OK { "verified" } else { "failed" },
+            "exit_code": self.code,
+            "events": self.events,
+            "blocks": self.blocks,
+            "root": hex(&self.root),
+            "chain": "ok",
+            "signatures": match &self.signatures {
+                Ok((checked, unsigned)) => json!({ "ok": true, "checked": checked, "unsigned": unsigned }),
+                Err(e) => json!({ "ok": false, "error": e }),
+            },
+            "reexecution": match &self.reexecution {
+                None => serde_json::Value::Null,
+                Some(Ok(())) => json!({ "identical": true }),
+                Some(Err(diff)) => json!({ "identical": false, "divergence": diff }),
+            },
+            "program_note": self.program_note,
+        })
+    }
+}
+
+fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, rerun: Rerun) -> Result<VerifyReport> {
+    use std::fmt::Write as _;
     let recorded = read_replay(file)?;
-    println!(
+    let mut report = VerifyReport {
+        text: String::new(),
+        events: recorded.events.len(),
+        blocks: recorded.block_count(),
+        root: recorded.root,
+        signatures: Err(String::new()),
+        reexecution: None,
+        program_note: None,
+        code: exit::FAILURE,
+    };
+    let t = &mut report.text;
+    let _ = writeln!(
+        t,
         "{}: format and hash chain ok: {} events in {} blocks, root {}",
         file.display(),
         recorded.events.len(),
@@ -96,37 +161,50 @@ fn verify(file: &Path, program: Option<&Path>, protocol: Option<&str>, rerun: Re
         hex(&recorded.root)
     );
     match canon_machine::verify_signatures(&recorded.events) {
-        Ok(report) => println!(
-            "signatures ok: {} checked against the keys bound at open, {} unsigned messages",
-            report.checked, report.unsigned
-        ),
+        Ok(sig) => {
+            let _ = writeln!(
+                t,
+                "signatures ok: {} checked against the keys bound at open, {} unsigned messages",
+                sig.checked, sig.unsigned
+            );
+            report.signatures = Ok((sig.checked, sig.unsigned));
+        }
         Err(e) => {
-            println!("signature check failed: {e}");
-            return Ok(exit::FAILURE);
+            let _ = writeln!(t, "signature check failed: {e}");
+            report.signatures = Err(e.to_string());
+            return Ok(report);
         }
     }
-    let Some(program_path) = program else { return Ok(exit::OK) };
+    let Some(program_path) = program else {
+        report.code = exit::OK;
+        return Ok(report);
+    };
     let program = input::program_file(program_path, protocol)?;
     if program.digest() != recorded.header.program_digest {
         // Re-execute anyway: the first divergent event shows where the programs differ.
-        eprintln!(
-            "note: {}: the replay was recorded from program {}, not {} ({}); re-executing to find the first divergence",
+        let note = format!(
+            "{}: the replay was recorded from program {}, not {} ({}); re-executing to find the first divergence",
             file.display(),
             hex(&recorded.header.program_digest[..8]),
             program_path.display(),
             hex(&program.digest()[..8])
         );
+        eprintln!("note: {note}");
+        report.program_note = Some(note);
     }
     let config = crate::run_cmd::config(recorded.header.seed, rerun.max_rounds, rerun.fuel, rerun.security);
     let replayed = canon_runtime::reexecute(&program, config, &recorded)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let d = canon_replay::diff(&recorded, &replayed);
+    let t = &mut report.text;
     if d.is_identical() {
-        println!("verified: re-execution from the recorded host answers reproduces every event");
-        Ok(exit::OK)
+        let _ = writeln!(t, "verified: re-execution from the recorded host answers reproduces every event");
+        report.reexecution = Some(Ok(()));
+        report.code = exit::OK;
     } else {
-        println!("re-execution diverges from the recording:");
-        print!("{}", d.render_text());
-        Ok(exit::FAILURE)
+        let _ = writeln!(t, "re-execution diverges from the recording:");
+        t.push_str(&d.render_text());
+        report.reexecution = Some(Err(d.render_text()));
     }
+    Ok(report)
 }

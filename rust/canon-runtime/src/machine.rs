@@ -68,7 +68,7 @@ pub struct Machine {
 }
 
 fn hex(d: &[u8; 32]) -> String {
-    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    canon_types::hex(&d[..8])
 }
 
 impl Machine {

@@ -3,7 +3,7 @@
 //! group the machine's own event order.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
@@ -30,6 +30,7 @@ pub struct RunOutcome {
     pub groups: Vec<GroupReport>,
     replay: Vec<u8>,
     events: u64,
+    interrupted: bool,
 }
 
 impl RunOutcome {
@@ -79,6 +80,13 @@ impl RunOutcome {
         self.groups.iter().find(|g| matches!(g.outcome.status, GroupStatus::Stalled(_)))
     }
 
+    /// Whether the run was stopped through [`Runner::run_until`]'s flag
+    /// before every group ended: the replay then holds every round run so
+    /// far, and the group that was running reports `GroupStatus::Running`.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+
     /// Whether any group stopped at the round budget.
     pub fn budget_exhausted(&self) -> bool {
         self.groups.iter().any(|g| g.outcome.status == GroupStatus::BudgetExhausted)
@@ -97,7 +105,20 @@ pub trait Runner {
     /// finished group (or batch of groups), and every [`PROGRESS_ROUNDS`]
     /// rounds of a long group. Observation is for display only; it never
     /// changes the run.
-    fn run_observed(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress)) -> RunOutcome;
+    fn run_observed(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress)) -> RunOutcome {
+        self.run_until(machine, observe, &AtomicBool::new(false))
+    }
+
+    /// [`Runner::run_observed`] that stops at the next round boundary once
+    /// `stop` is set (by a signal handler, say): no group starts another
+    /// round, groups not yet started are left out, and the outcome is
+    /// [`RunOutcome::interrupted`] with a valid replay of the rounds run.
+    fn run_until(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress), stop: &AtomicBool) -> RunOutcome;
+}
+
+/// Whether a run ended before every one of `total` groups finished.
+fn cut_short(reports: &[GroupReport], total: usize) -> bool {
+    reports.len() < total || reports.iter().any(|r| r.outcome.status == GroupStatus::Running)
 }
 
 /// How far a run has got, for progress display.
@@ -147,14 +168,14 @@ fn report(group: &Group, messages: u64) -> GroupReport {
 pub struct CooperativeRunner;
 
 impl Runner for CooperativeRunner {
-    fn run_observed(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress)) -> RunOutcome {
+    fn run_until(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress), stop: &AtomicBool) -> RunOutcome {
         let mut writer = ReplayWriter::new(&header(machine));
         let mut buf = Vec::new();
         let total = machine.groups.len();
         let mut reports = Vec::with_capacity(total);
         for group in &mut machine.groups {
             let mut messages = 0;
-            while *group.status() == GroupStatus::Running {
+            while *group.status() == GroupStatus::Running && !stop.load(Ordering::Relaxed) {
                 let round = group.run_round();
                 group.drain_events(&mut buf);
                 messages += count_messages(&buf);
@@ -169,9 +190,13 @@ impl Runner for CooperativeRunner {
             buf.drain(..).for_each(|e| writer.push(&e));
             reports.push(report(group, messages));
             observe(Progress { groups_done: reports.len(), groups_total: total, rounds: 0 });
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
         }
         let events = writer.event_count();
-        RunOutcome { groups: reports, replay: writer.finish_bytes(), events }
+        let interrupted = cut_short(&reports, total);
+        RunOutcome { groups: reports, replay: writer.finish_bytes(), events, interrupted }
     }
 }
 
@@ -230,10 +255,12 @@ struct Work<'a, 'm> {
     next: AtomicUsize,
     batch: usize,
     pools: Vec<Pool>,
+    /// Set to stop at the next round boundary ([`Runner::run_until`]).
+    stop: &'a AtomicBool,
 }
 
 impl Runner for ThreadedRunner {
-    fn run_observed(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress)) -> RunOutcome {
+    fn run_until(&self, machine: &mut Machine, observe: &mut dyn FnMut(Progress), stop: &AtomicBool) -> RunOutcome {
         let mut writer = ReplayWriter::new(&header(machine));
         let slots: Vec<Mutex<&mut Group>> = machine.groups.iter_mut().map(Mutex::new).collect();
         let workers = self.workers.clamp(1, slots.len().max(1));
@@ -242,6 +269,7 @@ impl Runner for ThreadedRunner {
             next: AtomicUsize::new(0),
             batch: batch_size(slots.len(), workers),
             pools: (0..workers).map(|_| Pool::default()).collect(),
+            stop,
         };
         let mut reports = Vec::with_capacity(slots.len());
         std::thread::scope(|scope| {
@@ -255,9 +283,10 @@ impl Runner for ThreadedRunner {
                 observe(Progress { groups_done: done, groups_total: slots.len(), rounds: 0 })
             });
         });
-        assert_eq!(reports.len(), slots.len(), "every group is written exactly once");
+        assert!(reports.len() == slots.len() || stop.load(Ordering::Relaxed), "every group is written exactly once");
         let events = writer.event_count();
-        RunOutcome { groups: reports, replay: writer.finish_bytes(), events }
+        let interrupted = cut_short(&reports, slots.len());
+        RunOutcome { groups: reports, replay: writer.finish_bytes(), events, interrupted }
     }
 }
 
@@ -266,7 +295,7 @@ impl Work<'_, '_> {
     /// until none is left.
     fn run(&self, worker: usize, tx: &SyncSender<Batch>) {
         let mut events = Vec::new();
-        loop {
+        while !self.stop.load(Ordering::Relaxed) {
             let first = self.next.fetch_add(self.batch, Ordering::Relaxed);
             let Some(claimed) = self.slots.get(first..(first + self.batch).min(self.slots.len())) else { return };
             if claimed.is_empty() {
@@ -280,7 +309,7 @@ impl Work<'_, '_> {
                 let mut group = slot.lock().unwrap_or_else(PoisonError::into_inner);
                 let mut messages = 0;
                 loop {
-                    let running = *group.status() == GroupStatus::Running;
+                    let running = *group.status() == GroupStatus::Running && !self.stop.load(Ordering::Relaxed);
                     if running {
                         group.run_round();
                     }

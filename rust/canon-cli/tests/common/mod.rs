@@ -104,6 +104,8 @@ pub enum Expect {
     Fault(u16),
     /// Exit code 4.
     Stalled,
+    /// Exit code 6: the run ended, but a session was cancelled or aborted.
+    Cancelled,
 }
 
 impl Expect {
@@ -113,6 +115,7 @@ impl Expect {
             Expect::Ok => 0,
             Expect::Fault(_) => 3,
             Expect::Stalled => 4,
+            Expect::Cancelled => 6,
         }
     }
 }
@@ -177,6 +180,7 @@ pub fn parse_expect(path: &Path, src: &str) -> Expect {
         }
         Some("ok") => Expect::Ok,
         Some("stalled") => Expect::Stalled,
+        Some("cancelled") => Expect::Cancelled,
         Some(h) => match h.strip_prefix("fault ").map(|c| c.trim().parse::<u16>()) {
             Some(Ok(code)) => Expect::Fault(code),
             _ => panic!("{}: unreadable expect header {h:?}", path.display()),

@@ -1,0 +1,96 @@
+//! The command line: every subcommand and flag, and the exit codes. The
+//! reference part of docs/cli.md is generated from these definitions.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::{choreo_cmd, replay_cmd, run_cmd};
+
+/// Exit codes, documented in docs/cli.md.
+pub mod exit {
+    /// Success; for `replay diff`, the replays are identical.
+    pub const OK: u8 = 0;
+    /// An error: bad input, a failed check, replays that differ, a failed verification.
+    pub const FAILURE: u8 = 1;
+    /// Wrong command-line usage (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// `run`: a coroutine faulted.
+    pub const FAULTED: u8 = 3;
+    /// `run`: a group stalled (deadlock).
+    pub const STALLED: u8 = 4;
+    /// `run`: the round budget ran out (`--max-rounds`).
+    pub const BUDGET_EXHAUSTED: u8 = 5;
+    /// `run`: every group ended, but a session was cancelled (a timeout) or aborted.
+    pub const SESSIONS_CANCELLED: u8 = 6;
+    /// `run`: interrupted by Ctrl-C (SIGINT); the replay holds the rounds run so far.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// The `canon` command line.
+#[derive(Parser)]
+#[command(name = "canon", version, about = "A deterministic protocol virtual machine for multiparty session types")]
+#[command(
+    after_help = "Inputs are recognised by extension: .canon/.scr/.nuscr (choreography), .casm (assembly), .cbc (bytecode).\nExit codes: 0 ok, 1 error or difference, 2 usage, 3 fault, 4 stalled, 5 round budget exhausted,\n6 sessions cancelled, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Assemble a .casm text file into binary bytecode (.cbc).
+    Asm {
+        input: PathBuf,
+        /// Output file (default: the input with extension .cbc).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print the text assembly of a .cbc file.
+    Disasm { input: PathBuf },
+    /// Check a program: decode + verify (.cbc/.casm) or parse + check + project (.canon).
+    Check {
+        input: PathBuf,
+        /// One JSON object (schema in docs/cli.md) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile a choreography to bytecode.
+    Compile {
+        input: PathBuf,
+        /// Output file (default: the input with extension .cbc, or .casm with --emit casm).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// What to write.
+        #[arg(long, value_enum, default_value = "cbc")]
+        emit: choreo_cmd::Emit,
+        /// The protocol to compile when the file has several entry protocols.
+        #[arg(long)]
+        protocol: Option<String>,
+    },
+    /// Print the local type of each role (or one role) of a choreography.
+    Project {
+        input: PathBuf,
+        /// Only this role.
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: choreo_cmd::Format,
+        /// The protocol to project when the file has several.
+        #[arg(long)]
+        protocol: Option<String>,
+    },
+    /// Run a program (.cbc, .casm or a choreography) and write its replay.
+    Run(run_cmd::RunArgs),
+    /// Inspect, compare and verify replay files.
+    #[command(subcommand)]
+    Replay(replay_cmd::ReplayCommand),
+    /// Print the explanation of an error code (E6101 or 6101) from docs/errors.md.
+    Explain { code: String },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
