@@ -13,7 +13,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".canon-").suffix(".tmp").tempfile_in(dir).with_context(|| {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".canon-").suffix(".tmp");
+    // A temporary file is private (0600); the output gets the mode any new
+    // file gets (0666 less the umask), as `File::create` would give it.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).with_context(|| {
         format!("cannot write {}: cannot create a temporary file in {}", path.display(), dir.display())
     })?;
     tmp.write_all(bytes)

@@ -185,3 +185,16 @@ fn quiet_never_says_ok_for_an_interrupted_run() {
     assert_eq!(out.status.code(), Some(130));
     assert!(stdout.starts_with("interrupted: "), "{stdout}");
 }
+
+#[cfg(unix)]
+#[test]
+fn output_files_get_the_mode_a_new_file_gets() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("mode");
+    let plain = dir.join("plain");
+    std::fs::write(&plain, b"x").expect("write a plain file");
+    let replay = dir.join("a.replay");
+    canon(&["run", "fixtures/asm/ping_pong.casm", "-q", "-o", &arg(&replay)]).expect_code(0);
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&replay), mode(&plain));
+}
