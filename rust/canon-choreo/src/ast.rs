@@ -1,5 +1,5 @@
 //! The syntax tree of a choreography file, as written: names are not resolved,
-//! multicast is not expanded and `do` is not inlined (see [`crate::elaborate`]).
+//! multicast is not expanded and `do` is not inlined (see [`mod@crate::elaborate`]).
 //! Every node carries the byte [`Span`] it was parsed from.
 
 use canon_bytecode::{Backpressure, BufferMode};

@@ -3,7 +3,7 @@
 //! Two phases. First every protocol is checked where it was written (unknown
 //! or duplicate roles, self-sends, unbound `continue`, `do` targets and arity,
 //! empty choice branches, buffer declarations, duplicate protocol names).
-//! Only if the whole file passes is every protocol expanded (see [`expand`])
+//! Only if the whole file passes is every protocol expanded (see `expand`)
 //! into a [`GlobalType`], and checked for unused roles. Finally the entry
 //! protocol is chosen.
 

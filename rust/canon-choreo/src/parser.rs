@@ -1,7 +1,7 @@
 //! The recursive-descent parser: tokens to [`crate::ast::File`].
 //!
 //! This file holds the token cursor, error recovery and the top-level
-//! declarations; protocol bodies are parsed in [`body`]. The parser reports
+//! declarations; protocol bodies are parsed in `body`. The parser reports
 //! every error it can recover from (up to [`MAX_DIAGNOSTICS`]) and never
 //! recurses deeper than [`MAX_NESTING`] blocks.
 
