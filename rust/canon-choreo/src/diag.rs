@@ -96,12 +96,28 @@ pub struct Diagnostic {
     pub span: Span,
     /// Extra lines rendered as `= note: ...`.
     pub notes: Vec<String>,
+    /// Suggestions rendered as `= help: ...` (after the notes).
+    pub help: Vec<String>,
 }
 
 impl Diagnostic {
     /// A diagnostic with one of this crate's codes.
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { code: code.number(), message: message.into(), span, notes: Vec::new() }
+        Diagnostic { code: code.number(), message: message.into(), span, notes: Vec::new(), help: Vec::new() }
+    }
+
+    /// Adds a help line (a suggestion).
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help.push(help.into());
+        self
+    }
+
+    /// Adds "did you mean `X`?" when one of `candidates` is close to `word`.
+    pub fn with_suggestion<'a>(self, word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        match did_you_mean(word, candidates) {
+            Some(near) => self.with_help(format!("did you mean `{near}`?")),
+            None => self,
+        }
     }
 
     /// Adds a note line.
@@ -109,6 +125,28 @@ impl Diagnostic {
         self.notes.push(note.into());
         self
     }
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely
+/// typo (Jaro-Winkler similarity of at least 0.8, or one edit away in a word
+/// of three or more characters), and not
+/// `word` itself. Ties go to the first candidate, so the answer is
+/// deterministic.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        if c == word {
+            continue;
+        }
+        let score = strsim::jaro_winkler(word, c);
+        // One edit is a typo only in a word long enough for one edit not to
+        // turn it into any other short name (`C` is not a typo of `B`).
+        let close = score >= 0.8 || (word.chars().count() >= 3 && strsim::damerau_levenshtein(word, c) <= 1);
+        if close && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 impl ErrorCode for Diagnostic {
@@ -202,6 +240,9 @@ fn render_one(out: &mut String, file: &str, src: &str, d: &Diagnostic) {
     for note in &d.notes {
         let _ = writeln!(out, "{gutter} = note: {note}");
     }
+    for help in &d.help {
+        let _ = writeln!(out, "{gutter} = help: {help}");
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +271,25 @@ mod tests {
         let want = "x.canon:2:18: error[E6003]: unknown role `Selr`\n  |\n2 | \tFoo() from A to Selr;\n  \
                     | \t                ^^^^\n  = note: declared roles: A, B\n";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn suggests_the_closest_name_only_when_close() {
+        assert_eq!(did_you_mean("Bider2", ["A", "Bider"]), Some("Bider"));
+        assert_eq!(did_you_mean("chioce", ["choice", "continue", "rec"]), Some("choice"));
+        assert_eq!(did_you_mean("Selr", ["Buyer1", "Buyer2", "Seller"]), Some("Seller"));
+        assert_eq!(did_you_mean("Zebra", ["Buyer1", "Seller"]), None);
+        assert_eq!(did_you_mean("A", ["A"]), None);
+        assert_eq!(did_you_mean("C", ["A", "B"]), None);
+        let d = Diagnostic::new(Code::UnknownRole, Span { start: 0, end: 1 }, "m").with_suggestion("Bidr", ["Bid"]);
+        let text = Diagnostics::new("f", "x", vec![d]).render();
+        assert!(
+            text.ends_with(
+                "  = help: did you mean `Bid`?
+"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -185,7 +185,8 @@ fn pick_entry(file: &File, protocols: &[ElaboratedProtocol], wanted: Option<&str
             } else {
                 format!("the file defines {}", names(true))
             };
-            Diagnostic::new(Code::NoEntryProtocol, at, msg).with_note(note)
+            let d = Diagnostic::new(Code::NoEntryProtocol, at, msg).with_note(note);
+            d.with_suggestion(name, protocols.iter().map(|p| p.protocol.name.as_str()))
         });
     }
     let entries: Vec<usize> = (0..protocols.len()).filter(|&i| !protocols[i].aux).collect();

@@ -29,7 +29,7 @@ pub mod parser;
 pub use compile::{
     COMPILE_CODES, CompileError, compile_choreography, compile_elaborated, compile_protocol, projection_diagnostics,
 };
-pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics};
+pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics, did_you_mean};
 pub use elaborate::{Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate};
 pub use parser::parse;
 

@@ -50,7 +50,9 @@ impl<'a> Checker<'a> {
         }
         let msg = format!("unknown role `{}` in {what}", role.name);
         let note = format!("protocol `{}` declares the roles {}", self.decl.name.name, role_list(self.decl));
-        self.diags.push(Diagnostic::new(Code::UnknownRole, role.span, msg).with_note(note));
+        let d = Diagnostic::new(Code::UnknownRole, role.span, msg).with_note(note);
+        let d = d.with_suggestion(&role.name, self.decl.roles.iter().map(|r| r.name.as_str()));
+        self.diags.push(d);
         false
     }
 
@@ -164,7 +166,8 @@ impl<'a> Checker<'a> {
             let msg = format!("`do` of undefined protocol `{}`", d.protocol.name);
             let names: Vec<&str> = self.table.keys().copied().collect();
             let note = format!("the file defines {}", names.join(", "));
-            self.diags.push(Diagnostic::new(Code::UndefinedProtocol, d.protocol.span, msg).with_note(note));
+            let diag = Diagnostic::new(Code::UndefinedProtocol, d.protocol.span, msg).with_note(note);
+            self.diags.push(diag.with_suggestion(&d.protocol.name, names.iter().copied()));
             return;
         };
         if callee.roles.len() != d.args.len() {
