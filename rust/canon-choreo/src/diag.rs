@@ -13,33 +13,35 @@
 
 use std::fmt;
 
-use canon_types::{CodeEntry, ErrorCode, Span};
+use canon_types::{ErrorCode, Span};
 
-/// The diagnostic codes this crate owns. The numbers are stable: a code never
-/// changes meaning once published (see [`CHOREO_CODES`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u16)]
-pub enum Code {
-    UnexpectedToken = 6001,
-    InvalidToken = 6002,
-    UnknownRole = 6003,
-    DuplicateRole = 6004,
-    SelfSend = 6005,
-    UnboundContinue = 6006,
-    UndefinedProtocol = 6007,
-    DoArity = 6008,
-    DuplicateProtocol = 6009,
-    UnusedRole = 6010,
-    EmptyChoice = 6011,
-    NoEntryProtocol = 6012,
-    NestingTooDeep = 6013,
-    UnterminatedComment = 6014,
-    DuplicateBuffer = 6015,
-    InvalidBuffer = 6016,
-    ExpansionTooLarge = 6017,
-    NonTailRecursiveDo = 6018,
-    UnreachableAfterContinue = 6019,
-    MisplacedBuffer = 6020,
+canon_types::code_enum! {
+    /// The diagnostic codes this crate owns. The numbers are stable: a code never
+    /// changes meaning once published (see [`CHOREO_CODES`]).
+    pub enum Code;
+    /// Every code of this crate, pinned by a snapshot test in the workspace.
+    pub CHOREO_CODES {
+        UnexpectedToken = 6001: "the parser found a token it did not expect",
+        InvalidToken = 6002: "a character, string or number that is not a valid token",
+        UnknownRole = 6003: "a role that the protocol does not declare",
+        DuplicateRole = 6004: "a role declared, or passed to `do`, twice",
+        SelfSend = 6005: "a message or buffer from a role to itself",
+        UnboundContinue = 6006: "`continue` names no enclosing `rec`",
+        UndefinedProtocol = 6007: "`do` names a protocol the file does not define",
+        DoArity = 6008: "`do` passes a different number of roles than declared",
+        DuplicateProtocol = 6009: "two protocols with the same name",
+        UnusedRole = 6010: "a declared role that takes part in no interaction",
+        EmptyChoice = 6011: "a `choice` branch with no interaction",
+        NoEntryProtocol = 6012: "the entry protocol is missing, unknown or ambiguous",
+        NestingTooDeep = 6013: "blocks nested deeper than the parser allows",
+        UnterminatedComment = 6014: "a `/*` or `(*` comment that never ends",
+        DuplicateBuffer = 6015: "two buffer declarations for the same edge",
+        InvalidBuffer = 6016: "a buffer capacity of 0, or a resize maximum below the capacity",
+        ExpansionTooLarge = 6017: "inlining `do` and continuations exceeds the size or depth limit",
+        NonTailRecursiveDo = 6018: "a recursive `do` followed by more interactions",
+        UnreachableAfterContinue = 6019: "statements after `continue` in the same block",
+        MisplacedBuffer = 6020: "a buffer declaration inside a nested block",
+    }
 }
 
 impl Code {
@@ -48,42 +50,6 @@ impl Code {
         self as u16
     }
 }
-
-/// Every code of this crate, pinned by a snapshot test in the workspace.
-pub const CHOREO_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 6001, name: "UnexpectedToken", summary: "the parser found a token it did not expect" },
-    CodeEntry { code: 6002, name: "InvalidToken", summary: "a character, string or number that is not a valid token" },
-    CodeEntry { code: 6003, name: "UnknownRole", summary: "a role that the protocol does not declare" },
-    CodeEntry { code: 6004, name: "DuplicateRole", summary: "a role declared, or passed to `do`, twice" },
-    CodeEntry { code: 6005, name: "SelfSend", summary: "a message or buffer from a role to itself" },
-    CodeEntry { code: 6006, name: "UnboundContinue", summary: "`continue` names no enclosing `rec`" },
-    CodeEntry { code: 6007, name: "UndefinedProtocol", summary: "`do` names a protocol the file does not define" },
-    CodeEntry { code: 6008, name: "DoArity", summary: "`do` passes a different number of roles than declared" },
-    CodeEntry { code: 6009, name: "DuplicateProtocol", summary: "two protocols with the same name" },
-    CodeEntry { code: 6010, name: "UnusedRole", summary: "a declared role that takes part in no interaction" },
-    CodeEntry { code: 6011, name: "EmptyChoice", summary: "a `choice` branch with no interaction" },
-    CodeEntry { code: 6012, name: "NoEntryProtocol", summary: "the entry protocol is missing, unknown or ambiguous" },
-    CodeEntry { code: 6013, name: "NestingTooDeep", summary: "blocks nested deeper than the parser allows" },
-    CodeEntry { code: 6014, name: "UnterminatedComment", summary: "a `/*` or `(*` comment that never ends" },
-    CodeEntry { code: 6015, name: "DuplicateBuffer", summary: "two buffer declarations for the same edge" },
-    CodeEntry {
-        code: 6016,
-        name: "InvalidBuffer",
-        summary: "a buffer capacity of 0, or a resize maximum below the capacity",
-    },
-    CodeEntry {
-        code: 6017,
-        name: "ExpansionTooLarge",
-        summary: "inlining `do` and continuations exceeds the size or depth limit",
-    },
-    CodeEntry { code: 6018, name: "NonTailRecursiveDo", summary: "a recursive `do` followed by more interactions" },
-    CodeEntry {
-        code: 6019,
-        name: "UnreachableAfterContinue",
-        summary: "statements after `continue` in the same block",
-    },
-    CodeEntry { code: 6020, name: "MisplacedBuffer", summary: "a buffer declaration inside a nested block" },
-];
 
 /// One error found in a choreography source.
 #[derive(Debug, Clone, PartialEq, Eq)]

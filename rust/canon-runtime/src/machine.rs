@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
 use canon_machine::{Config, Group, Host, ProgramImage};
-use canon_types::ErrorCode;
 
 /// Who may drive a loaded instance from the host side (seed 003's ownership
 /// capability): an owner label and a generation that increments on every
@@ -33,28 +32,14 @@ pub enum LoadError {
     StaleOwner { group: u32, label: String, presented: u64, current: String, generation: u64 },
 }
 
-/// Stable codes: 4xxx (ownership and authority).
-pub const LOAD_CODES: &[canon_types::CodeEntry] = &[
-    canon_types::CodeEntry { code: 4001, name: "ProgramMismatch", summary: "a machine runs exactly one program" },
-    canon_types::CodeEntry { code: 4002, name: "TooManyGroups", summary: "the instance limit was reached" },
-    canon_types::CodeEntry { code: 4003, name: "UnknownGroup", summary: "no instance with that id" },
-    canon_types::CodeEntry { code: 4004, name: "NotOwned", summary: "the instance was loaded without ownership" },
-    canon_types::CodeEntry {
-        code: 4005,
-        name: "StaleOwner",
-        summary: "an owner handle of an old generation or another owner was used",
-    },
-];
-
-impl ErrorCode for LoadError {
-    fn code(&self) -> u16 {
-        match self {
-            LoadError::ProgramMismatch { .. } => 4001,
-            LoadError::TooManyGroups { .. } => 4002,
-            LoadError::UnknownGroup { .. } => 4003,
-            LoadError::NotOwned { .. } => 4004,
-            LoadError::StaleOwner { .. } => 4005,
-        }
+canon_types::error_codes! {
+    /// Stable codes: 4xxx (ownership and authority).
+    pub LOAD_CODES for LoadError {
+        ProgramMismatch = 4001: "a machine runs exactly one program",
+        TooManyGroups = 4002: "the instance limit was reached",
+        UnknownGroup = 4003: "no instance with that id",
+        NotOwned = 4004: "the instance was loaded without ownership",
+        StaleOwner = 4005: "an owner handle of an old generation or another owner was used",
     }
 }
 
