@@ -38,14 +38,7 @@ fn require_choreography(path: &Path) -> Result<()> {
 /// Parses and checks the file; the error is the rendered diagnostics.
 fn load(path: &Path, protocol: Option<&str>) -> Result<canon_choreo::Choreography> {
     require_choreography(path)?;
-    let src = input::read_text(path)?;
-    let name = path.display().to_string();
-    let choreo = canon_choreo::load(&name, &src, protocol).map_err(|d| input::Rendered(d.render()))?;
-    let projection = canon_choreo::projection_diagnostics(&choreo);
-    if !projection.is_empty() {
-        return Err(input::Rendered(canon_choreo::Diagnostics::new(&name, &src, projection).render()).into());
-    }
-    Ok(choreo)
+    input::load_choreography(path, protocol)
 }
 
 pub fn check(path: &Path, json: bool, out: &mut Out) -> Result<u8> {

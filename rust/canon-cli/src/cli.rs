@@ -36,6 +36,18 @@ pub mod exit {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How errors are printed on stderr: human (rendered) or json (one object per line).
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub message_format: MessageFormat,
+}
+
+/// `--message-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormat {
+    // `file:line:column: error[E…]`, the source line, a caret, notes and help.
+    Human,
+    // One JSON object per diagnostic (schema in docs/cli.md).
+    Json,
 }
 
 #[derive(Subcommand)]

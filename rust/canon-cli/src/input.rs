@@ -61,26 +61,66 @@ pub fn verify(path: &Path, module: Module) -> Result<VerifiedProgram> {
     canon_bytecode::verify(module).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Diagnostics already rendered (`file:line:column: error[E…]`, source line,
-/// caret): `main` prints them as they are, without an `error:` prefix.
+/// Choreography diagnostics (`file:line:column: error[E…]`, source line,
+/// caret, notes, help): `main` prints them rendered, without an `error:`
+/// prefix, or as JSON lines with `--message-format json`.
 #[derive(Debug)]
-pub struct Rendered(pub String);
+pub struct Diags(pub canon_choreo::Diagnostics);
 
-impl std::fmt::Display for Rendered {
+impl std::fmt::Display for Diags {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0.trim_end())
+        f.write_str(self.0.render().trim_end())
     }
 }
 
-impl std::error::Error for Rendered {}
+impl std::error::Error for Diags {}
 
-/// Compiles a choreography file; the error is the rendered diagnostics.
-pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgram> {
+impl Diags {
+    /// One JSON object per diagnostic (schema in docs/cli.md).
+    pub fn json_lines(&self) -> String {
+        let d = &self.0;
+        let mut out = String::new();
+        for item in &d.items {
+            let (line, column) = d.line_col(item.span.start);
+            let (end_line, end_column) = d.line_col(item.span.end.max(item.span.start));
+            let v = serde_json::json!({
+                "file": d.file_name,
+                "line": line,
+                "column": column,
+                "end_line": end_line,
+                "end_column": end_column,
+                "code": format!("E{}", item.code),
+                "message": item.message,
+                "notes": item.notes,
+                "help": item.help,
+                "rendered": canon_choreo::Diagnostics::new(&d.file_name, &d.source_text, vec![item.clone()]).render(),
+            });
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Parses, checks and projects a choreography file; the error is its
+/// diagnostics.
+pub fn load_choreography(path: &Path, protocol: Option<&str>) -> Result<canon_choreo::Choreography> {
     let src = read_text(path)?;
-    canon::compile_source(&path.display().to_string(), &src, protocol).map_err(|e| match e {
-        canon::Error::Diagnostics(text) => anyhow::Error::new(Rendered(text)),
-        other => anyhow::anyhow!("{other}"),
-    })
+    let name = path.display().to_string();
+    let choreo = canon_choreo::load(&name, &src, protocol).map_err(Diags)?;
+    let projection = canon_choreo::projection_diagnostics(&choreo);
+    if !projection.is_empty() {
+        return Err(Diags(canon_choreo::Diagnostics::new(&name, &src, projection)).into());
+    }
+    Ok(choreo)
+}
+
+/// Compiles a choreography file; the error is its diagnostics.
+pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgram> {
+    let choreo = load_choreography(path, protocol)?;
+    let module = canon_choreo::compile_choreography(&choreo).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    canon_bytecode::verify(module)
+        .map_err(|e| anyhow::anyhow!("{}: compiled module failed verification: {e}", path.display()))
 }
 
 /// Any program file, decoded/assembled/compiled and verified.

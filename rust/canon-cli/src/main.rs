@@ -20,6 +20,7 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json_messages = cli.message_format == cli::MessageFormat::Json;
     let mut out = out::Out::stdout();
     let result = dispatch(cli.command, &mut out).and_then(|code| {
         out.flush()?;
@@ -36,8 +37,12 @@ fn main() -> ExitCode {
                 eprintln!("error: {e}");
                 return ExitCode::from(exit::FAILURE);
             }
-            match err.downcast_ref::<input::Rendered>() {
+            match err.downcast_ref::<input::Diags>() {
+                Some(diagnostics) if json_messages => eprint!("{}", diagnostics.json_lines()),
                 Some(diagnostics) => eprintln!("{diagnostics}"),
+                None if json_messages => {
+                    eprintln!("{}", serde_json::json!({ "code": null, "message": format!("{err:#}") }))
+                }
                 None => eprintln!("error: {err:#}"),
             }
             ExitCode::from(exit::FAILURE)

@@ -251,6 +251,10 @@ fn run_json(args: &RunArgs, outcome: &RunOutcome, module: &canon_bytecode::Modul
         "faults": faults,
         "stalled": stalled,
         "interrupted": outcome.interrupted().then(|| where_stopped(outcome)),
+        "unapplied_injections": unapplied_injections(args, outcome)
+            .iter()
+            .map(|i| format!("{}@{}", i.injection.name(), i.nth))
+            .collect::<Vec<_>>(),
         "replay": { "root": hex(&outcome.root()), "path": args.output.as_ref().map(|p| p.display().to_string()) },
     })
 }
@@ -350,6 +354,15 @@ fn print_summary(
     if !args.inject.is_empty() {
         let list: Vec<String> = args.inject.iter().map(|i| format!("{}@{}", i.injection.name(), i.nth)).collect();
         writeln!(out, "  injected per instance: {}", list.join(", "))?;
+        for i in unapplied_injections(args, outcome) {
+            writeln!(
+                out,
+                "  warning: {}@{} was never applied: no instance sent a message #{} (counting from 0)",
+                i.injection.name(),
+                i.nth,
+                i.nth
+            )?;
+        }
     }
     match &args.output {
         Some(path) => writeln!(out, "  replay root {} -> {}", hex(&outcome.root()), path.display()),
@@ -363,6 +376,21 @@ fn waits(w: &Expected, strings: &[String]) -> String {
         Expected::Recv { peer } => format!("a message from {}", sym(strings, peer.0)),
         Expected::End => "close".to_owned(),
     }
+}
+
+/// The `--inject` faults that no instance's run reached (an index past the
+/// messages sent), found from the replay's `Injected` events.
+fn unapplied_injections(args: &RunArgs, outcome: &RunOutcome) -> Vec<InjectArg> {
+    let Ok(replay) = canon_replay::Replay::decode(outcome.replay_bytes()) else { return Vec::new() };
+    let applied: std::collections::BTreeSet<(&str, u64)> = replay
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            canon_machine::EventKind::Injected { injection, nth, .. } => Some((injection.name(), nth)),
+            _ => None,
+        })
+        .collect();
+    args.inject.iter().filter(|i| !applied.contains(&(i.injection.name(), i.nth))).copied().collect()
 }
 
 /// What every blocked coroutine of a stalled group waits for.
