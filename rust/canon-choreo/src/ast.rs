@@ -32,7 +32,7 @@ impl QualName {
 pub struct File {
     /// `module a.b;`, if present.
     pub module: Option<QualName>,
-    /// `import a.b [as C];` declarations: recorded, not resolved.
+    /// `import a.b [as C];` declarations (resolved by [`crate::modules`]).
     pub imports: Vec<Import>,
     /// `type`/`data`/`sig` payload type declarations.
     pub types: Vec<TypeDecl>,
@@ -80,12 +80,41 @@ pub struct ProtocolDecl {
     pub name: Ident,
     /// `aux`: not an entry point, only reachable through `do`.
     pub aux: bool,
-    /// Scribble's `explicit` modifier: accepted and recorded, no effect.
+    /// Scribble's `explicit` modifier: roles exchange messages only while
+    /// connected (`connect`/`disconnect`), checked before expansion.
     pub explicit: bool,
+    /// Scribble protocol parameters `<sig M, type T>`, in order.
+    pub params: Vec<ProtoParam>,
     pub roles: Vec<Ident>,
     /// The canon `buffer A -> B ...;` declarations of the body's top level.
     pub buffers: Vec<BufferDecl>,
     pub body: Block,
+    pub span: Span,
+}
+
+/// Which kind of protocol parameter a [`ProtoParam`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// `sig M`: a message signature (label and payload).
+    Sig,
+    /// `type T`: a payload type.
+    Type,
+}
+
+/// One protocol parameter: `sig M` or `type T`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtoParam {
+    pub kind: ParamKind,
+    pub name: Ident,
+}
+
+/// One argument of `do P<...>(...)`: a name (`Int`, `Msg1`, `a.b.T`) or a
+/// message signature (`Msg1(Int)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamArg {
+    pub name: QualName,
+    /// `Some` when written as a message signature `L(payload)`.
+    pub payload: Option<Vec<PayloadItem>>,
     pub span: Span,
 }
 
@@ -105,6 +134,8 @@ pub enum Stmt {
     Continue(ContinueStmt),
     Do(DoStmt),
     Invoke(InvokeStmt),
+    /// Scribble explicit protocols: `disconnect A and B;`.
+    Disconnect(DisconnectStmt),
 }
 
 impl Stmt {
@@ -117,16 +148,25 @@ impl Stmt {
             Stmt::Continue(s) => s.span,
             Stmt::Do(s) => s.span,
             Stmt::Invoke(s) => s.span,
+            Stmt::Disconnect(s) => s.span,
         }
     }
 }
 
-/// `Label(payload) from A to B, C [within N];`
+/// `Label(payload) from A to B, C [within N];`, and in explicit protocols
+/// `Label(payload) connect A to B;` / `connect A to B;`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageStmt {
-    /// `None` for the empty label `(Int) from A to B;`.
+    /// `None` for the empty label `(Int) from A to B;`. A label may be a
+    /// word or a number (`250() from S to C;`).
     pub label: Option<Ident>,
     pub payload: Vec<PayloadItem>,
+    /// Written without parentheses (`M from A to B;`): `M` names a `sig`
+    /// (a declaration or a protocol parameter).
+    pub sig_name: bool,
+    /// `connect` instead of `from`: opens the connection `from`–`to` and
+    /// carries this message over it.
+    pub connect: bool,
     pub from: Ident,
     /// One or more receivers (multicast when more than one).
     pub to: Vec<Ident>,
@@ -142,11 +182,14 @@ pub struct Timeout {
     pub span: Span,
 }
 
-/// One payload item: `Int`, `x: int`, `foo.Bar`.
+/// One payload item: `Int`, `x: int`, `foo.Bar`, nuscr's refined
+/// `x: int{x > 0}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadItem {
     pub name: Option<Ident>,
     pub ty: QualName,
+    /// The refinement between braces, as written (whitespace normalised).
+    pub refinement: Option<String>,
     pub span: Span,
 }
 
@@ -173,11 +216,23 @@ pub struct ContinueStmt {
     pub span: Span,
 }
 
-/// `do Proto(A, B);` roles passed positionally.
+/// `do a.b.Proto<Msg, Int>(A, B);` roles passed positionally. After
+/// module resolution, `protocol.name` is the callee's key in the protocol
+/// table (the dotted name as written until then).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoStmt {
     pub protocol: Ident,
+    /// The `<...>` arguments for the callee's `sig`/`type` parameters.
+    pub params: Vec<ParamArg>,
     pub args: Vec<Ident>,
+    pub span: Span,
+}
+
+/// `disconnect A and B;` (explicit protocols).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisconnectStmt {
+    pub a: Ident,
+    pub b: Ident,
     pub span: Span,
 }
 

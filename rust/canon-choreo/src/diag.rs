@@ -41,6 +41,13 @@ canon_types::code_enum! {
         NonTailRecursiveDo = 6018: "a recursive `do` followed by more interactions",
         UnreachableAfterContinue = 6019: "statements after `continue` in the same block",
         MisplacedBuffer = 6020: "a buffer declaration inside a nested block",
+        Unsupported = 6021: "a Scribble construct canon does not support (`par`, ...)",
+        UnreachableAfterLoop = 6022: "statements after a `rec` or `choice` that never exits",
+        UnresolvedImport = 6023: "an imported module found under no import root",
+        NotConnected = 6024: "explicit protocol: a message or disconnect between roles not connected",
+        AlreadyConnected = 6025: "explicit protocol: a connect between roles that may already be connected",
+        ConnectOutsideExplicit = 6026: "`connect`/`disconnect` in a protocol not declared `explicit`",
+        ParamMismatch = 6027: "`do` passes the wrong number or kind of `sig`/`type` arguments",
     }
 }
 
@@ -222,7 +229,7 @@ mod tests {
             assert!((6001..=6099).contains(&e.code), "{} out of range", e.code);
             assert!(seen.insert(e.code), "{} twice", e.code);
         }
-        assert_eq!(Code::MisplacedBuffer.number() as usize, 6000 + CHOREO_CODES.len());
+        assert_eq!(Code::ParamMismatch.number() as usize, 6000 + CHOREO_CODES.len());
         assert_eq!(CHOREO_CODES[2].name, "UnknownRole");
         assert_eq!(Code::UnknownRole.number(), 6003);
     }

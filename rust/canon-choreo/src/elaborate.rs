@@ -4,8 +4,10 @@
 //! or duplicate roles, self-sends, unbound `continue`, `do` targets and arity,
 //! empty choice branches, buffer declarations, duplicate protocol names).
 //! Only if the whole file passes is every protocol expanded (see `expand`)
-//! into a [`GlobalType`], and checked for unused roles. Finally the entry
-//! protocol is chosen.
+//! into a [`GlobalType`], normalised for Scribble's choice enabling
+//! ([`canon_types::normalize_choices`]: nested choices at one subject,
+//! `rec` and `continue` at a branch head), and checked for unused roles.
+//! Finally the entry protocol is chosen.
 
 mod check;
 mod expand;
@@ -15,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use canon_bytecode::BufferConfig;
 use canon_types::{GlobalType, Protocol, Span};
 
-use crate::ast::{File, ProtocolDecl, TypeDecl};
+use crate::ast::{Block, File, ProtocolDecl, Stmt, TypeDecl};
 use crate::diag::{Code, Diagnostic};
 
 pub use expand::count_nodes;
@@ -30,11 +32,12 @@ pub const MAX_GLOBAL_NODES: usize = 5_000;
 pub struct Choreography {
     /// The `module` name, if declared.
     pub module: Option<String>,
-    /// The imported module names (recorded, not resolved).
+    /// The imported module names, as written.
     pub imports: Vec<String>,
     /// The payload type declarations.
     pub types: Vec<TypeDecl>,
-    /// Every protocol of the file, in source order, each fully expanded.
+    /// Every protocol of the file, in source order, each fully expanded,
+    /// followed by those of the imported modules (named `module.Name`).
     pub protocols: Vec<ElaboratedProtocol>,
     /// Index in `protocols` of the entry protocol.
     pub entry: usize,
@@ -59,6 +62,8 @@ pub struct ElaboratedProtocol {
     pub protocol: Protocol,
     /// Declared `aux` (not an entry point).
     pub aux: bool,
+    /// Defined in an imported module (never the entry unless named).
+    pub imported: bool,
     /// The protocol's own buffer declarations, in source order.
     pub buffers: Vec<EdgeBufferDecl>,
     /// The span of the declaration.
@@ -75,42 +80,98 @@ pub struct EdgeBufferDecl {
 }
 
 /// Checks and expands every protocol of `file` and picks the entry protocol:
-/// the one named `protocol`, else the single non-`aux` protocol.
+/// the one named `protocol`, else the single non-`aux` protocol. A `do` of a
+/// protocol of another module needs [`elaborate_modules`].
 pub fn elaborate(file: &File, protocol: Option<&str>) -> Result<Choreography, Vec<Diagnostic>> {
-    let mut diags = Vec::new();
-    let mut table: BTreeMap<&str, &ProtocolDecl> = BTreeMap::new();
-    let mut decls = Vec::new();
-    for decl in &file.protocols {
-        if table.contains_key(decl.name.name.as_str()) {
-            let msg = format!("protocol `{}` is defined twice", decl.name.name);
-            diags.push(Diagnostic::new(Code::DuplicateProtocol, decl.name.span, msg));
-        } else {
-            table.insert(&decl.name.name, decl);
-            decls.push(decl);
+    elaborate_modules(file, &[], protocol).map_err(|(_, d)| d)
+}
+
+/// [`elaborate`] for a file and the modules it imports (directly or not),
+/// each given with its module name. A `do` may name a protocol by its simple
+/// name (same module), `module.Name`, or `alias.Name` (`import m as alias`).
+/// Imported protocols are checked and expanded too, and listed after the
+/// file's own as `module.Name`. On failure, returns the index of the file
+/// the diagnostics point into (0: `file`, `i + 1`: `imports[i]`).
+pub fn elaborate_modules(
+    file: &File,
+    imports: &[(String, &File)],
+    protocol: Option<&str>,
+) -> Result<Choreography, (usize, Vec<Diagnostic>)> {
+    elaborate_impl(file, imports, protocol, true)
+}
+
+/// [`elaborate_modules`] without choosing an entry protocol: a file with
+/// several entry protocols is accepted (its entry is then the first one),
+/// as `canon check` needs. A file with no protocol is still refused.
+pub fn elaborate_modules_unchosen(
+    file: &File,
+    imports: &[(String, &File)],
+) -> Result<Choreography, (usize, Vec<Diagnostic>)> {
+    elaborate_impl(file, imports, None, false)
+}
+
+fn elaborate_impl(
+    file: &File,
+    imports: &[(String, &File)],
+    protocol: Option<&str>,
+    need_entry: bool,
+) -> Result<Choreography, (usize, Vec<Diagnostic>)> {
+    let root_module = file.module.as_ref().map(|m| m.text());
+    // Each file with its key prefix: "" for the root file, "m." for module m.
+    let mut files: Vec<(String, Option<String>, File)> = vec![(String::new(), root_module.clone(), file.clone())];
+    for (name, f) in imports {
+        if Some(name) != root_module.as_ref() {
+            files.push((format!("{name}."), Some(name.clone()), (*f).clone()));
         }
     }
-    for decl in &decls {
-        diags.extend(check::check_protocol(&table, decl));
+    let prefixes: Vec<(Option<String>, String)> = files.iter().map(|(p, m, _)| (m.clone(), p.clone())).collect();
+    for (prefix, module, f) in &mut files {
+        resolve_names(f, prefix, module.as_deref(), &prefixes);
     }
-    if !diags.is_empty() {
-        return Err(diags);
+    let mut table: BTreeMap<&str, &ProtocolDecl> = BTreeMap::new();
+    let mut decls: Vec<(usize, &ProtocolDecl)> = Vec::new();
+    let mut by_file: BTreeMap<usize, Vec<Diagnostic>> = BTreeMap::new();
+    for (i, (_, _, f)) in files.iter().enumerate() {
+        for decl in &f.protocols {
+            if table.contains_key(decl.name.name.as_str()) {
+                let msg = format!("protocol `{}` is defined twice", decl.name.name);
+                by_file.entry(i).or_default().push(Diagnostic::new(Code::DuplicateProtocol, decl.name.span, msg));
+            } else {
+                table.insert(&decl.name.name, decl);
+                decls.push((i, decl));
+            }
+        }
+    }
+    for (i, decl) in &decls {
+        by_file.entry(*i).or_default().extend(check::check_protocol(&table, decl));
+    }
+    if let Some((i, d)) = by_file.into_iter().find(|(_, d)| !d.is_empty()) {
+        return Err((i, d));
     }
     let mut protocols = Vec::with_capacity(decls.len());
-    for decl in &decls {
+    let mut by_file: BTreeMap<usize, Vec<Diagnostic>> = BTreeMap::new();
+    for (i, decl) in &decls {
         match expand::expand_protocol(&table, decl) {
             Ok(body) => {
-                diags.extend(unused_roles(decl, &body));
-                protocols.push(elaborated(decl, body));
+                let body = canon_types::normalize_choices(body);
+                by_file.entry(*i).or_default().extend(unused_roles(decl, &body));
+                protocols.push(elaborated(decl, body, *i > 0));
             }
-            Err(d) => diags.push(d),
+            Err(d) => by_file.entry(*i).or_default().push(d),
         }
     }
-    if !diags.is_empty() {
-        return Err(diags);
+    if let Some((i, d)) = by_file.into_iter().find(|(_, d)| !d.is_empty()) {
+        return Err((i, d));
     }
-    let entry = pick_entry(file, &protocols, protocol).map_err(|d| vec![d])?;
+    let entry = match pick_entry(file, &protocols, protocol) {
+        Ok(i) => i,
+        Err(_) if !need_entry && protocol.is_none() && !protocols.is_empty() => {
+            protocols.iter().position(|p| !p.aux && !p.imported).unwrap_or(0)
+        }
+        Err(d) => return Err((0, vec![d])),
+    };
     Ok(Choreography {
-        module: file.module.as_ref().map(|m| m.text()),
+        module: root_module,
         imports: file.imports.iter().map(|i| i.name.text()).collect(),
         types: file.types.clone(),
         protocols,
@@ -118,7 +179,46 @@ pub fn elaborate(file: &File, protocol: Option<&str>) -> Result<Choreography, Ve
     })
 }
 
-fn elaborated(decl: &ProtocolDecl, body: GlobalType) -> ElaboratedProtocol {
+/// Rewrites the protocol names of `file` (module `module`, key prefix
+/// `prefix`) to table keys: declarations get the prefix, and every `do`
+/// target is resolved through the module name, the imports and their
+/// aliases. A target naming no loaded module is left as written (and
+/// reported as undefined by the checks).
+fn resolve_names(file: &mut File, prefix: &str, module: Option<&str>, prefixes: &[(Option<String>, String)]) {
+    let aliases: Vec<(String, String)> = file
+        .imports
+        .iter()
+        .map(|i| (i.alias.as_ref().map_or_else(|| i.name.text(), |a| a.name.clone()), i.name.text()))
+        .collect();
+    let key = |written: &str| -> String {
+        let Some((qual, last)) = written.rsplit_once('.') else { return format!("{prefix}{written}") };
+        if Some(qual) == module {
+            return format!("{prefix}{last}");
+        }
+        let target = aliases.iter().find(|(a, _)| a == qual).map_or(qual, |(_, m)| m.as_str());
+        match prefixes.iter().find(|(m, _)| m.as_deref() == Some(target)) {
+            Some((_, p)) => format!("{p}{last}"),
+            None => written.to_owned(),
+        }
+    };
+    for decl in &mut file.protocols {
+        decl.name.name = format!("{prefix}{}", decl.name.name);
+        rename_dos(&mut decl.body, &key);
+    }
+}
+
+fn rename_dos(block: &mut Block, key: &impl Fn(&str) -> String) {
+    for stmt in &mut block.stmts {
+        match stmt {
+            Stmt::Do(d) => d.protocol.name = key(&d.protocol.name),
+            Stmt::Choice(c) => c.branches.iter_mut().for_each(|b| rename_dos(b, key)),
+            Stmt::Rec(r) => rename_dos(&mut r.body, key),
+            Stmt::Message(_) | Stmt::Continue(_) | Stmt::Invoke(_) | Stmt::Disconnect(_) => {}
+        }
+    }
+}
+
+fn elaborated(decl: &ProtocolDecl, body: GlobalType, imported: bool) -> ElaboratedProtocol {
     let buffers = decl
         .buffers
         .iter()
@@ -131,7 +231,7 @@ fn elaborated(decl: &ProtocolDecl, body: GlobalType) -> ElaboratedProtocol {
         .collect();
     let roles = decl.roles.iter().map(|r| r.name.clone()).collect();
     let protocol = Protocol { name: decl.name.name.clone(), roles, body };
-    ElaboratedProtocol { protocol, aux: decl.aux, buffers, span: decl.span }
+    ElaboratedProtocol { protocol, aux: decl.aux, imported, buffers, span: decl.span }
 }
 
 /// The roles that take part in some interaction of `g`.
@@ -173,7 +273,8 @@ fn unused_roles(decl: &ProtocolDecl, body: &GlobalType) -> Vec<Diagnostic> {
 
 fn pick_entry(file: &File, protocols: &[ElaboratedProtocol], wanted: Option<&str>) -> Result<usize, Diagnostic> {
     let names = |aux: bool| -> String {
-        let list: Vec<&str> = protocols.iter().filter(|p| aux || !p.aux).map(|p| p.protocol.name.as_str()).collect();
+        let list: Vec<&str> =
+            protocols.iter().filter(|p| (aux || !p.aux) && !p.imported).map(|p| p.protocol.name.as_str()).collect();
         list.join(", ")
     };
     let at = Span { start: 0, end: 0 };
@@ -189,7 +290,7 @@ fn pick_entry(file: &File, protocols: &[ElaboratedProtocol], wanted: Option<&str
             d.with_suggestion(name, protocols.iter().map(|p| p.protocol.name.as_str()))
         });
     }
-    let entries: Vec<usize> = (0..protocols.len()).filter(|&i| !protocols[i].aux).collect();
+    let entries: Vec<usize> = (0..protocols.len()).filter(|&i| !protocols[i].aux && !protocols[i].imported).collect();
     match entries.as_slice() {
         [one] => Ok(*one),
         [] if protocols.is_empty() => {

@@ -31,6 +31,9 @@ pub enum Tok {
     Gt,
     /// `->`
     Arrow,
+    /// Any other operator character used inside nuscr refinements
+    /// (`x: int{x >= 0 && x != 7}`): one of `= ! & | + - * / % [ ]`.
+    Sym(char),
     /// End of input (always the last token).
     Eof,
 }
@@ -43,6 +46,7 @@ impl Tok {
             Tok::Int(n) => format!("`{n}`"),
             Tok::Str(_) => "a string".to_owned(),
             Tok::Eof => "end of input".to_owned(),
+            Tok::Sym(c) => format!("`{c}`"),
             other => format!("`{}`", other.punct()),
         }
     }
@@ -122,7 +126,7 @@ impl Lexer<'_> {
             } else if c.is_alphabetic() || c == '_' {
                 self.ident(start);
             } else if c.is_ascii_digit() {
-                self.int(start);
+                self.number_or_word(start);
             } else if c == '"' {
                 self.string(start);
             } else {
@@ -172,6 +176,18 @@ impl Lexer<'_> {
             self.src[start..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(self.src.len() - start);
         self.pos = start + len;
         self.push(Tok::Ident(self.src[start..self.pos].to_owned()), start);
+    }
+
+    /// Digits alone are an integer; digits followed by letters (`2xx`, a
+    /// Scribble message operator) are a word.
+    fn number_or_word(&mut self, start: usize) {
+        let digits = self.src[start..].find(|c: char| !c.is_ascii_digit()).unwrap_or(self.src.len() - start);
+        let next = self.src[start + digits..].chars().next();
+        if next.is_some_and(|c| c.is_alphabetic() || c == '_') {
+            self.ident(start);
+        } else {
+            self.int(start);
+        }
     }
 
     fn int(&mut self, start: usize) {
@@ -234,6 +250,7 @@ impl Lexer<'_> {
                 self.push(Tok::Arrow, start);
                 return;
             }
+            '=' | '!' | '&' | '|' | '+' | '-' | '*' | '/' | '%' | '[' | ']' => Tok::Sym(c),
             _ => {
                 self.pos += c.len_utf8();
                 let msg = format!("unexpected character `{}`", c.escape_default());
@@ -297,6 +314,30 @@ mod tests {
         let ks = kinds("a // x\n b /* y ( * */ c (* (* z *) (*# P #*) *) d (*# NestedProtocols #*)");
         let id = |s: &str| Tok::Ident(s.to_owned());
         assert_eq!(ks, vec![id("a"), id("b"), id("c"), id("d"), Tok::Eof]);
+    }
+
+    #[test]
+    fn digit_words_and_refinement_operators() {
+        let ks = kinds("250() 2xx x>=0 && y!=1");
+        let id = |s: &str| Tok::Ident(s.to_owned());
+        let want = vec![
+            Tok::Int(250),
+            Tok::LParen,
+            Tok::RParen,
+            id("2xx"),
+            id("x"),
+            Tok::Gt,
+            Tok::Sym('='),
+            Tok::Int(0),
+            Tok::Sym('&'),
+            Tok::Sym('&'),
+            id("y"),
+            Tok::Sym('!'),
+            Tok::Sym('='),
+            Tok::Int(1),
+            Tok::Eof,
+        ];
+        assert_eq!(ks, want);
     }
 
     #[test]

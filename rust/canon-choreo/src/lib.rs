@@ -24,13 +24,17 @@ pub mod diag;
 pub mod elaborate;
 pub mod lexer;
 pub mod lower;
+pub mod modules;
 pub mod parser;
 
 pub use compile::{
     COMPILE_CODES, CompileError, compile_choreography, compile_elaborated, compile_protocol, projection_diagnostics,
 };
 pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics, did_you_mean};
-pub use elaborate::{Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate};
+pub use elaborate::{
+    Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate, elaborate_modules, elaborate_modules_unchosen,
+};
+pub use modules::{ImportPaths, load_for_check, load_with_imports};
 pub use parser::parse;
 
 /// Parses and elaborates `src`, choosing the entry protocol as
@@ -38,6 +42,56 @@ pub use parser::parse;
 pub fn load(file_name: &str, src: &str, protocol: Option<&str>) -> Result<Choreography, Diagnostics> {
     let file = parse(file_name, src)?;
     elaborate(&file, protocol).map_err(|items| Diagnostics::new(file_name, src, items))
+}
+
+/// What checking one protocol of a choreography found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolReport {
+    /// The protocol's name (`module.Name` for an imported one).
+    pub name: String,
+    /// Declared roles, in order.
+    pub roles: Vec<String>,
+    /// Declared `aux` (checked only through the protocols that `do` it).
+    pub aux: bool,
+    /// Defined in an imported module.
+    pub imported: bool,
+    /// The instruction count of its compiled module, or why it failed
+    /// (projection or compilation error, with its code).
+    pub outcome: Result<usize, Diagnostic>,
+}
+
+/// Projects and compiles every protocol of `choreo` (not only the entry),
+/// in order: what `canon check` reports. `aux` protocols are not checked on
+/// their own (their roles may be unbound outside a `do`); their outcome is
+/// `Ok(0)`.
+pub fn check_protocols(choreo: &Choreography) -> Vec<ProtocolReport> {
+    use canon_types::ErrorCode;
+    choreo
+        .protocols
+        .iter()
+        .map(|p| {
+            let outcome = if p.aux {
+                Ok(0)
+            } else {
+                compile_elaborated(p).map(|m| m.procs.iter().map(|pr| pr.code.len()).sum()).map_err(|e| {
+                    let span = match &e {
+                        CompileError::Projection(pe) if pe.span() != canon_types::Span::default() => pe.span(),
+                        CompileError::UnknownBufferRole { span, .. } => *span,
+                        _ => p.span,
+                    };
+                    let note = format!("while projecting protocol `{}`", p.protocol.name);
+                    Diagnostic { code: e.code(), message: e.to_string(), span, notes: vec![note], help: Vec::new() }
+                })
+            };
+            ProtocolReport {
+                name: p.protocol.name.clone(),
+                roles: p.protocol.roles.clone(),
+                aux: p.aux,
+                imported: p.imported,
+                outcome,
+            }
+        })
+        .collect()
 }
 
 /// Every check the toolchain makes on a choreography source, with the

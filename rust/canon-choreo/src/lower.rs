@@ -7,6 +7,7 @@
 //! | local action | code |
 //! |---|---|
 //! | send `L` | `produce r1, r0, L` · `send r0, L, r1` |
+//! | send `L` to a later receiver of a multicast | `send r0, L, r1` (the payload already produced) |
 //! | internal choice | `select r0, [L1 -> a1, ..]`, then per arm: produce + send + continuation |
 //! | receive `L` | `recv r0, L -> r1` |
 //! | external choice | `offer r0 -> r1, [L1 -> a1, ..]`, then per arm the continuation |
@@ -99,7 +100,9 @@ impl Lowerer<'_> {
     /// `produce` the payload, `send` it, continue.
     fn send(&mut self, branch: &ActionBranch) -> Result<(), CompileError> {
         let label = self.strings.intern(&branch.label);
-        self.emit(Instr::Produce { dst: VAL, ep: EP, label });
+        if !branch.same_payload {
+            self.emit(Instr::Produce { dst: VAL, ep: EP, label });
+        }
         self.emit(Instr::Send { ep: EP, label, src: VAL });
         self.action(&branch.cont)
     }

@@ -9,7 +9,7 @@ mod body;
 
 use canon_types::Span;
 
-use crate::ast::{File, Ident, Import, ProtocolDecl, QualName, TypeDecl, TypeDeclKind};
+use crate::ast::{File, Ident, Import, ParamKind, ProtoParam, ProtocolDecl, QualName, TypeDecl, TypeDeclKind};
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::lexer::{Tok, Token, lex};
 
@@ -29,7 +29,7 @@ pub fn parse(file_name: &str, src: &str) -> Result<File, Diagnostics> {
         return Err(Diagnostics::new(file_name, "", vec![d]));
     }
     let (toks, lex_diags) = lex(src);
-    let mut p = Parser { toks, pos: 0, diags: Vec::new(), depth: 0, prev_end: 0 };
+    let mut p = Parser { src, toks, pos: 0, diags: Vec::new(), depth: 0, prev_end: 0 };
     let file = p.file();
     if p.diags.is_empty() && lex_diags.is_empty() {
         return Ok(file);
@@ -54,7 +54,8 @@ pub(crate) struct Reported;
 
 type PResult<T> = Result<T, Reported>;
 
-pub(crate) struct Parser {
+pub(crate) struct Parser<'a> {
+    src: &'a str,
     toks: Vec<Token>,
     pos: usize,
     diags: Vec<Diagnostic>,
@@ -62,18 +63,45 @@ pub(crate) struct Parser {
     prev_end: u32,
 }
 
-const DECL_KEYWORDS: &[&str] = &["module", "import", "type", "data", "sig", "global", "aux", "explicit"];
+const DECL_KEYWORDS: &[&str] =
+    &["module", "import", "type", "data", "sig", "global", "aux", "explicit", "local", "nested"];
 
 /// How the message of an unclosed-block diagnostic begins.
 pub(crate) const UNCLOSED: &str = "unclosed `{`";
 
 /// Every keyword, for "did you mean" on a misspelt one.
 const KEYWORDS: &[&str] = &[
-    "module", "import", "type", "data", "sig", "global", "aux", "explicit", "protocol", "role", "choice", "at", "or",
-    "rec", "continue", "do", "from", "to", "buffer", "within", "invoke", "par", "and", "as",
+    "module",
+    "import",
+    "type",
+    "data",
+    "sig",
+    "global",
+    "aux",
+    "explicit",
+    "protocol",
+    "role",
+    "choice",
+    "at",
+    "or",
+    "rec",
+    "continue",
+    "do",
+    "from",
+    "to",
+    "buffer",
+    "within",
+    "invoke",
+    "par",
+    "and",
+    "as",
+    "local",
+    "nested",
+    "connect",
+    "disconnect",
 ];
 
-impl Parser {
+impl Parser<'_> {
     fn tok(&self) -> &Tok {
         self.tok_at(0)
     }
@@ -271,16 +299,49 @@ impl Parser {
             }
             self.bump();
         }
+        if (self.is_kw("local") || self.is_kw("nested")) && self.is_kw_at(1, "protocol") {
+            let kw = self.tok().describe();
+            let msg = format!("{kw} protocols are a Scribble/nuscr construct canon does not support");
+            let note = "see the compatibility table in docs/language.md";
+            return Err(self.report(Diagnostic::new(Code::Unsupported, self.span(), msg).with_note(note)));
+        }
         if !self.is_kw("global") {
             return Err(self.expected("a declaration (`module`, `import`, `type`, `global protocol`)"));
         }
         self.bump();
         self.expect_kw("protocol")?;
         let name = self.ident("a protocol name")?;
+        let params = self.param_decls()?;
         let roles = self.role_decls()?;
         let mut buffers = Vec::new();
         let body = self.block(Some(&mut buffers))?;
-        Ok(ProtocolDecl { name, aux, explicit, roles, buffers, body, span: self.since(start) })
+        Ok(ProtocolDecl { name, aux, explicit, params, roles, buffers, body, span: self.since(start) })
+    }
+
+    /// `<sig M, type T>` after a protocol name (absent: no parameters).
+    fn param_decls(&mut self) -> PResult<Vec<ProtoParam>> {
+        let mut params = Vec::new();
+        if *self.tok() != Tok::Lt {
+            return Ok(params);
+        }
+        self.bump();
+        loop {
+            let kind = if self.is_kw("sig") {
+                ParamKind::Sig
+            } else if self.is_kw("type") {
+                ParamKind::Type
+            } else {
+                return Err(self.expected("`sig` or `type` (a protocol parameter)"));
+            };
+            self.bump();
+            params.push(ProtoParam { kind, name: self.ident("a parameter name")? });
+            if *self.tok() != Tok::Comma {
+                break;
+            }
+            self.bump();
+        }
+        self.expect(Tok::Gt, "`,` or `>`")?;
+        Ok(params)
     }
 
     fn role_decls(&mut self) -> PResult<Vec<Ident>> {

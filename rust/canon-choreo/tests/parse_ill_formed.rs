@@ -64,7 +64,6 @@ fn every_golden_has_a_fixture() {
 #[test]
 fn each_owned_fixture_reports_exactly_one_error_with_its_code() {
     let expected: &[(&str, u16)] = &[
-        ("ambiguous_entry", 6012),
         ("do_arity", 6008),
         ("duplicate_buffer", 6015),
         ("duplicate_protocol", 6009),

@@ -26,7 +26,7 @@ pub fn disasm(input: &Path, out: &mut Out) -> Result<u8> {
 
 pub fn check(input: &Path, json: bool, out: &mut Out) -> Result<u8> {
     if input::kind_of(input)? == Kind::Choreography {
-        return crate::choreo_cmd::check(input, json, out);
+        return crate::choreo_cmd::check_with(input, None, &[], json, out);
     }
     let module = input::module_file(input)?;
     let program = input::verify(input, module)?;

@@ -1,6 +1,6 @@
 //! `canon compile`, `canon project`, and `canon check` on choreographies.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
 use canon_types::project::project_all;
@@ -35,42 +35,85 @@ fn require_choreography(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Parses and checks the file; the error is the rendered diagnostics.
-fn load(path: &Path, protocol: Option<&str>) -> Result<canon_choreo::Choreography> {
+/// Parses and checks the file and the modules it imports; the error is the
+/// rendered diagnostics.
+fn load(path: &Path, protocol: Option<&str>, import_path: &[PathBuf]) -> Result<canon_choreo::Choreography> {
     require_choreography(path)?;
-    input::load_choreography(path, protocol)
+    let src = input::read_text(path)?;
+    let name = path.display().to_string();
+    let paths = canon_choreo::ImportPaths::new(import_path.to_vec());
+    let choreo = canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(input::Diags)?;
+    let projection = canon_choreo::projection_diagnostics(&choreo);
+    if !projection.is_empty() {
+        return Err(input::Diags(canon_choreo::Diagnostics::new(&name, &src, projection)).into());
+    }
+    Ok(choreo)
 }
 
-pub fn check(path: &Path, json: bool, out: &mut Out) -> Result<u8> {
-    let choreo = load(path, None)?;
-    let program = input::compile_file(path, None)?;
-    let entry = &choreo.entry().protocol;
-    let instructions = program.module().procs.iter().map(|p| p.code.len()).sum::<usize>();
+/// Checks every protocol of the file and of the modules it imports (or only
+/// `protocol`), one line per protocol (or one JSON object with `json`); the
+/// failures' diagnostics follow.
+pub fn check_with(
+    path: &Path,
+    protocol: Option<&str>,
+    import_path: &[PathBuf],
+    json: bool,
+    out: &mut Out,
+) -> Result<u8> {
+    require_choreography(path)?;
+    let src = input::read_text(path)?;
+    let name = path.display().to_string();
+    let paths = canon_choreo::ImportPaths::new(import_path.to_vec());
+    let choreo = canon_choreo::load_for_check(path, &src, protocol, &paths).map_err(input::Diags)?;
+    let mut failures = Vec::new();
+    let mut failed = Vec::new();
+    let mut listed = Vec::new();
+    for (i, report) in canon_choreo::check_protocols(&choreo).into_iter().enumerate() {
+        if protocol.is_some() && i != choreo.entry {
+            continue;
+        }
+        let (what, roles) = (if report.aux { "aux protocol" } else { "protocol" }, report.roles.join(", "));
+        let n = report.roles.len();
+        listed.push(serde_json::json!({
+            "name": report.name,
+            "aux": report.aux,
+            "imported": report.imported,
+            "roles": report.roles,
+            "ok": report.outcome.is_ok(),
+            "instructions": report.outcome.as_ref().ok().filter(|_| !report.aux),
+        }));
+        match report.outcome {
+            Ok(_) if json => {}
+            Ok(_) if report.aux => {
+                writeln!(out, "{name}: ok: {what} {} with {n} roles ({roles}), checked where it is used", report.name)?
+            }
+            Ok(instrs) => writeln!(
+                out,
+                "{name}: ok: {what} {} with {n} roles ({roles}), compiles to {instrs} instructions",
+                report.name
+            )?,
+            Err(d) if report.imported => failures
+                .push(format!("{name}: error[E{}]: {} (in imported protocol {})\n", d.code, d.message, report.name)),
+            Err(d) => failed.push(d),
+        }
+    }
     if json {
         let v = serde_json::json!({
-            "input": path.display().to_string(),
-            "status": "ok",
+            "input": name,
+            "status": if failures.is_empty() && failed.is_empty() { "ok" } else { "failed" },
             "kind": "choreography",
-            "protocol": entry.name,
-            "roles": entry.roles,
-            "protocols": choreo.protocols.len(),
-            "instructions": instructions,
-            "digest": canon_types::hex(&program.digest()),
+            "protocols": listed,
         });
         writeln!(out, "{v}")?;
+    }
+    if failures.is_empty() && failed.is_empty() {
         return Ok(exit::OK);
     }
-    writeln!(
-        out,
-        "{}: ok: protocol {} with {} roles ({}), {} protocols in file, compiles to {} instructions",
-        path.display(),
-        entry.name,
-        entry.roles.len(),
-        entry.roles.join(", "),
-        choreo.protocols.len(),
-        instructions
-    )?;
-    Ok(exit::OK)
+    if failures.is_empty() {
+        return Err(input::Diags(canon_choreo::Diagnostics::new(&name, &src, failed)).into());
+    }
+    failures.extend(failed.into_iter().map(|d| canon_choreo::Diagnostics::new(&name, &src, vec![d]).render()));
+    Err(input::Rendered(failures.join("\n")).into())
 }
 
 pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<&str>) -> Result<u8> {
@@ -86,8 +129,15 @@ pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<
     Ok(exit::OK)
 }
 
-pub fn project(path: &Path, role: Option<&str>, format: Format, protocol: Option<&str>, out: &mut Out) -> Result<u8> {
-    let choreo = load(path, protocol)?;
+pub fn project(
+    path: &Path,
+    role: Option<&str>,
+    format: Format,
+    protocol: Option<&str>,
+    import_path: &[PathBuf],
+    out: &mut Out,
+) -> Result<u8> {
+    let choreo = load(path, protocol, import_path)?;
     let p = &choreo.entry().protocol;
     let mut all = project_all(p).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     if let Some(r) = role {

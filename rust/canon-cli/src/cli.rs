@@ -61,9 +61,16 @@ pub enum Command {
     },
     /// Print the text assembly of a .cbc file.
     Disasm { input: PathBuf },
-    /// Check a program: decode + verify (.cbc/.casm) or parse + check + project (.canon).
+    /// Check a program: decode + verify (.cbc/.casm), or parse + check + project
+    /// every protocol of a choreography (.canon, .scr, .nuscr) and of the modules it imports.
     Check {
         input: PathBuf,
+        /// Check only this protocol of a choreography.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// An extra directory to look up imported modules in (repeatable).
+        #[arg(long = "import-path", value_name = "DIR")]
+        import_path: Vec<PathBuf>,
         /// One JSON object (schema in docs/cli.md) instead of text.
         #[arg(long)]
         json: bool,
@@ -92,6 +99,9 @@ pub enum Command {
         /// The protocol to project when the file has several.
         #[arg(long)]
         protocol: Option<String>,
+        /// An extra directory to look up imported modules in (repeatable).
+        #[arg(long = "import-path", value_name = "DIR")]
+        import_path: Vec<PathBuf>,
     },
     /// Run a program (.cbc, .casm or a choreography) and write its replay.
     Run(run_cmd::RunArgs),

@@ -102,25 +102,32 @@ impl Diags {
     }
 }
 
-/// Parses, checks and projects a choreography file; the error is its
-/// diagnostics.
-pub fn load_choreography(path: &Path, protocol: Option<&str>) -> Result<canon_choreo::Choreography> {
+/// Several files' diagnostics already rendered (`check` of imported
+/// protocols): printed as they are.
+#[derive(Debug)]
+pub struct Rendered(pub String);
+
+impl std::fmt::Display for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.trim_end())
+    }
+}
+
+impl std::error::Error for Rendered {}
+
+/// Compiles a choreography file; the error is the rendered diagnostics.
+pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgram> {
     let src = read_text(path)?;
     let name = path.display().to_string();
-    let choreo = canon_choreo::load(&name, &src, protocol).map_err(Diags)?;
+    // Imports are looked up under the file's own module root.
+    let paths = canon_choreo::ImportPaths::default();
+    let choreo = canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(Diags)?;
     let projection = canon_choreo::projection_diagnostics(&choreo);
     if !projection.is_empty() {
         return Err(Diags(canon_choreo::Diagnostics::new(&name, &src, projection)).into());
     }
-    Ok(choreo)
-}
-
-/// Compiles a choreography file; the error is its diagnostics.
-pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgram> {
-    let choreo = load_choreography(path, protocol)?;
-    let module = canon_choreo::compile_choreography(&choreo).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    canon_bytecode::verify(module)
-        .map_err(|e| anyhow::anyhow!("{}: compiled module failed verification: {e}", path.display()))
+    let module = canon_choreo::compile_choreography(&choreo).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    verify(path, module)
 }
 
 /// Any program file, decoded/assembled/compiled and verified.

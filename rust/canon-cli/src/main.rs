@@ -37,6 +37,10 @@ fn main() -> ExitCode {
                 eprintln!("error: {e}");
                 return ExitCode::from(exit::FAILURE);
             }
+            if let Some(rendered) = err.downcast_ref::<input::Rendered>() {
+                eprintln!("{rendered}");
+                return ExitCode::from(exit::FAILURE);
+            }
             match err.downcast_ref::<input::Diags>() {
                 Some(diagnostics) if json_messages => eprint!("{}", diagnostics.json_lines()),
                 Some(diagnostics) => eprintln!("{diagnostics}"),
@@ -54,12 +58,18 @@ fn dispatch(command: Command, out: &mut out::Out) -> anyhow::Result<u8> {
     match command {
         Command::Asm { input, output } => bytecode_cmd::asm(&input, output.as_deref()),
         Command::Disasm { input } => bytecode_cmd::disasm(&input, out),
-        Command::Check { input, json } => bytecode_cmd::check(&input, json, out),
+        Command::Check { input, json, protocol, import_path } => {
+            if protocol.is_some() || !import_path.is_empty() {
+                choreo_cmd::check_with(&input, protocol.as_deref(), &import_path, json, out)
+            } else {
+                bytecode_cmd::check(&input, json, out)
+            }
+        }
         Command::Compile { input, output, emit, protocol } => {
             choreo_cmd::compile(&input, output.as_deref(), emit, protocol.as_deref())
         }
-        Command::Project { input, role, format, protocol } => {
-            choreo_cmd::project(&input, role.as_deref(), format, protocol.as_deref(), out)
+        Command::Project { input, role, format, protocol, import_path } => {
+            choreo_cmd::project(&input, role.as_deref(), format, protocol.as_deref(), &import_path, out)
         }
         Command::Run(args) => run_cmd::run(&args, out),
         Command::Replay(cmd) => replay_cmd::replay(cmd, out),

@@ -1,7 +1,8 @@
 //! The documentation's shell examples are tests. Every shell block of
 //! README.md and docs/*.md runs against the built `canon` binary, in a fresh
-//! temporary directory per document that holds a copy of `fixtures/` (and
-//! flat copies of `fixtures/asm/*.casm`, `fixtures/*.canon`), and its shown
+//! temporary directory per document that holds a copy of `fixtures/`, of
+//! `tests/compat/` as `compat/`, and flat copies of `fixtures/asm/*.casm` and
+//! `fixtures/*.canon`, and its shown
 //! output is checked.
 //!
 //! A shell block is a fenced block tagged `sh`, `bash`, `shell` or `console`,
@@ -136,6 +137,10 @@ fn workdir(doc: &str) -> PathBuf {
     let dir = temp_dir(&format!("docs-{}", doc.replace('/', "-")));
     let fixtures = repo_root().join("fixtures");
     copy_dir(&fixtures, &dir.join("fixtures"));
+    let compat = repo_root().join("tests/compat");
+    if compat.is_dir() {
+        copy_dir(&compat, &dir.join("compat"));
+    }
     for sub in [fixtures.join("asm"), fixtures.clone()] {
         for e in std::fs::read_dir(&sub).expect("read fixtures").map(|e| e.expect("entry")) {
             let p = e.path();

@@ -13,6 +13,10 @@ pub struct ActionBranch {
     pub label: String,
     pub payload: Vec<Payload>,
     pub cont: LocalAction,
+    /// On a send: the payload is the one sent just before (a later receiver
+    /// of a multicast), not a new one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub same_payload: bool,
 }
 
 /// A role's annotated local behaviour.
@@ -104,14 +108,64 @@ impl LocalAction {
         matches!(self, LocalAction::Invoke { .. })
     }
 
+    /// `body[var := mu var. body]` for a `Mu`; anything else as is.
+    pub(crate) fn unfold(&self) -> LocalAction {
+        match self {
+            LocalAction::Mu { var, body } => body.substitute(var, self),
+            other => other.clone(),
+        }
+    }
+
+    fn substitute(&self, var: &str, with: &LocalAction) -> LocalAction {
+        let branches = |bs: &[ActionBranch]| -> Vec<ActionBranch> {
+            bs.iter().map(|b| ActionBranch { cont: b.cont.substitute(var, with), ..b.clone() }).collect()
+        };
+        match self {
+            LocalAction::End => LocalAction::End,
+            LocalAction::Var { var: v } if v == var => with.clone(),
+            LocalAction::Var { .. } => self.clone(),
+            LocalAction::Mu { var: v, .. } if v == var => self.clone(),
+            LocalAction::Mu { var: v, body } => {
+                LocalAction::Mu { var: v.clone(), body: Box::new(body.substitute(var, with)) }
+            }
+            LocalAction::Send { to, branches: bs } => LocalAction::Send { to: to.clone(), branches: branches(bs) },
+            LocalAction::Recv { from, branches: bs, timeout_ticks } => {
+                LocalAction::Recv { from: from.clone(), branches: branches(bs), timeout_ticks: *timeout_ticks }
+            }
+            LocalAction::Invoke { effect, cont } => {
+                LocalAction::Invoke { effect: effect.clone(), cont: Box::new(cont.substitute(var, with)) }
+            }
+        }
+    }
+
     /// Full merge (as in nuscr/Scribble): identical behaviours merge to
     /// themselves; two receives from the same peer merge label-wise (shared
-    /// labels need equal payloads and mergeable continuations); anything else
-    /// is a conflict.
+    /// labels need equal payloads and mergeable continuations); a loop
+    /// merged with a receive is unfolded once first (nuscr's merge of
+    /// recursive branches); anything else is a conflict.
     pub(crate) fn merge(&self, other: &LocalAction) -> Result<LocalAction, MergeConflict> {
+        self.merge_within(other, MAX_MERGE_UNFOLDS)
+    }
+
+    fn merge_within(&self, other: &LocalAction, unfolds: usize) -> Result<LocalAction, MergeConflict> {
         if self == other {
             return Ok(self.clone());
         }
+        match (self, other) {
+            (LocalAction::Mu { var: v1, .. }, LocalAction::Mu { var: v2, .. }) if v1 != v2 && unfolds > 0 => {
+                self.unfold().merge_within(&other.unfold(), unfolds - 1)
+            }
+            (LocalAction::Mu { .. }, LocalAction::Recv { .. }) if unfolds > 0 => {
+                self.unfold().merge_within(other, unfolds - 1)
+            }
+            (LocalAction::Recv { .. }, LocalAction::Mu { .. }) if unfolds > 0 => {
+                self.merge_within(&other.unfold(), unfolds - 1)
+            }
+            _ => self.merge_shapes(other, unfolds),
+        }
+    }
+
+    fn merge_shapes(&self, other: &LocalAction, unfolds: usize) -> Result<LocalAction, MergeConflict> {
         match (self, other) {
             (
                 LocalAction::Recv { from: f1, branches: b1, timeout_ticks: t1 },
@@ -125,16 +179,16 @@ impl LocalAction {
                 if t1 != t2 {
                     return Err(MergeConflict(format!("receives from `{f1}` with different deadlines")));
                 }
-                let branches = merge_branches(b1, b2)?;
+                let branches = merge_branches(b1, b2, unfolds)?;
                 Ok(LocalAction::Recv { from: f1.clone(), branches, timeout_ticks: *t1 })
             }
             (LocalAction::Invoke { effect: e1, cont: c1 }, LocalAction::Invoke { effect: e2, cont: c2 })
                 if e1 == e2 =>
             {
-                Ok(LocalAction::Invoke { effect: e1.clone(), cont: Box::new(c1.merge(c2)?) })
+                Ok(LocalAction::Invoke { effect: e1.clone(), cont: Box::new(c1.merge_within(c2, unfolds)?) })
             }
             (LocalAction::Mu { var: v1, body: c1 }, LocalAction::Mu { var: v2, body: c2 }) if v1 == v2 => {
-                Ok(LocalAction::Mu { var: v1.clone(), body: Box::new(c1.merge(c2)?) })
+                Ok(LocalAction::Mu { var: v1.clone(), body: Box::new(c1.merge_within(c2, unfolds)?) })
             }
             _ => Err(MergeConflict(format!(
                 "behaves as `{}` in one branch and as `{}` in another",
@@ -145,7 +199,15 @@ impl LocalAction {
     }
 }
 
-fn merge_branches(b1: &[ActionBranch], b2: &[ActionBranch]) -> Result<Vec<ActionBranch>, MergeConflict> {
+/// The most loop unfoldings one merge makes (bounds the work on loops that
+/// never line up).
+const MAX_MERGE_UNFOLDS: usize = 16;
+
+fn merge_branches(
+    b1: &[ActionBranch],
+    b2: &[ActionBranch],
+    unfolds: usize,
+) -> Result<Vec<ActionBranch>, MergeConflict> {
     let mut out = b1.to_vec();
     for b in b2 {
         match out.iter_mut().find(|o| o.label == b.label) {
@@ -153,7 +215,7 @@ fn merge_branches(b1: &[ActionBranch], b2: &[ActionBranch]) -> Result<Vec<Action
                 if o.payload != b.payload {
                     return Err(MergeConflict(format!("receives `{}` with different payloads", b.label)));
                 }
-                o.cont = o.cont.merge(&b.cont)?;
+                o.cont = o.cont.merge_within(&b.cont, unfolds)?;
             }
             None => out.push(b.clone()),
         }
@@ -168,7 +230,7 @@ mod tests {
     fn recv(from: &str, label: &str, cont: LocalAction) -> LocalAction {
         LocalAction::Recv {
             from: from.into(),
-            branches: vec![ActionBranch { label: label.into(), payload: vec![], cont }],
+            branches: vec![ActionBranch { label: label.into(), payload: vec![], cont, same_payload: false }],
             timeout_ticks: None,
         }
     }
@@ -193,12 +255,34 @@ mod tests {
     }
 
     #[test]
+    fn a_loop_merges_with_a_receive_by_unfolding() {
+        let lp = LocalAction::Mu {
+            var: "X".into(),
+            body: Box::new(recv("B", "Item", LocalAction::Var { var: "X".into() })),
+        };
+        let m = lp.merge(&recv("B", "None", LocalAction::End)).unwrap();
+        assert_eq!(m.erase().to_string(), "B?{Item().mu X.B?Item().X, None().end}");
+        // Two loops that never line up syntactically: the unfolding stops
+        // at its bound with a conflict instead of running forever.
+        let other = LocalAction::Mu {
+            var: "Y".into(),
+            body: Box::new(recv("B", "Item", recv("B", "Item", LocalAction::Var { var: "Y".into() }))),
+        };
+        assert!(lp.merge(&other).is_err());
+    }
+
+    #[test]
     fn erase_drops_invokes_and_deadlines() {
         let a = LocalAction::Invoke {
             effect: "Log".into(),
             cont: Box::new(LocalAction::Recv {
                 from: "A".into(),
-                branches: vec![ActionBranch { label: "X".into(), payload: vec![], cont: LocalAction::End }],
+                branches: vec![ActionBranch {
+                    label: "X".into(),
+                    payload: vec![],
+                    cont: LocalAction::End,
+                    same_payload: false,
+                }],
                 timeout_ticks: Some(3),
             }),
         };

@@ -132,7 +132,7 @@ mod tests {
     use crate::local::Payload;
 
     fn branch(label: &str, cont: LocalType) -> Branch {
-        Branch { label: label.into(), payload: vec![Payload { name: None, ty: "Int".into() }], cont }
+        Branch { label: label.into(), payload: vec![Payload { name: None, ty: "Int".into(), refinement: None }], cont }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! projection turns into one [`crate::LocalType`] per role.
 //!
 //! `canon-choreo` builds these from its AST (multicast already expanded to
-//! one message per receiver, `do` already inlined); spans point back into the
-//! source so diagnostics can name `file:line:column`.
+//! one message per receiver, the later ones marked `same_payload`; `do`
+//! already inlined); spans point back into the source so diagnostics can
+//! name `file:line:column`.
 
 use crate::local::Payload;
 
@@ -31,6 +32,11 @@ pub enum GlobalType {
         timeout_ticks: Option<u32>,
         cont: Box<GlobalType>,
         span: Span,
+        /// Set on the second and later receivers of a multicast
+        /// (`Quote(Int) from S to B1, B2;`): the sender sends the payload of
+        /// the message just before this one instead of producing a new one.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        same_payload: bool,
     },
     /// canon extension `invoke Effect at role;`: `role` performs host effect
     /// `effect` (no communication; invisible in local types, lowered to an

@@ -195,7 +195,11 @@ impl TypeGraph {
                 .map(|b| {
                     Some(Branch {
                         label: name(b.label),
-                        payload: b.payload.iter().map(|&t| Payload { name: None, ty: name(t) }).collect(),
+                        payload: b
+                            .payload
+                            .iter()
+                            .map(|&t| Payload { name: None, ty: name(t), refinement: None })
+                            .collect(),
                         cont: self.lift_in(b.cont, name, depth + 1)?,
                     })
                 })
@@ -235,7 +239,7 @@ mod tests {
     }
 
     fn msg(label: &str, ty: &str, cont: LocalType) -> Branch {
-        Branch { label: label.into(), payload: vec![Payload { name: None, ty: ty.into() }], cont }
+        Branch { label: label.into(), payload: vec![Payload { name: None, ty: ty.into(), refinement: None }], cont }
     }
 
     #[test]

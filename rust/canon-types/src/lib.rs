@@ -7,6 +7,7 @@
 pub mod action;
 pub mod codes;
 pub mod dot;
+pub mod enabling;
 pub mod global;
 pub mod graph;
 pub mod hex;
@@ -20,6 +21,7 @@ pub mod wf;
 
 pub use action::{ActionBranch, LocalAction};
 pub use codes::{CodeEntry, ErrorCode};
+pub use enabling::normalize_choices;
 pub use global::{GlobalType, Protocol, Span};
 pub use graph::GraphError;
 pub use graph::{FlatBranch, TypeGraph, TypeId, TypeNode};

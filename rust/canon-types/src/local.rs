@@ -5,11 +5,22 @@
 
 use std::fmt;
 
-/// One payload item of a message: an optional name (`x: int`) and a type name.
+/// One payload item of a message: an optional name (`x: int`), a type name
+/// and an optional nuscr refinement (`x: int{x > 0}`, the text between the
+/// braces). Refinements are kept for printing; the flat type graph drops them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Payload {
     pub name: Option<String>,
     pub ty: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refinement: Option<String>,
+}
+
+impl Payload {
+    /// An unnamed, unrefined payload of type `ty`.
+    pub fn of(ty: impl Into<String>) -> Self {
+        Payload { name: None, ty: ty.into(), refinement: None }
+    }
 }
 
 /// One labelled branch of a send (select) or receive (offer).
@@ -49,8 +60,12 @@ pub enum LocalType {
 impl fmt::Display for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.name {
-            Some(n) => write!(f, "{n}: {}", self.ty),
-            None => write!(f, "{}", self.ty),
+            Some(n) => write!(f, "{n}: {}", self.ty)?,
+            None => write!(f, "{}", self.ty)?,
+        }
+        match &self.refinement {
+            Some(r) => write!(f, "{{{r}}}"),
+            None => Ok(()),
         }
     }
 }

@@ -102,7 +102,7 @@ mod tests {
     fn branch(label: &str, ty: Option<&str>, cont: LocalType) -> Branch {
         Branch {
             label: label.into(),
-            payload: ty.map(|t| Payload { name: None, ty: t.into() }).into_iter().collect(),
+            payload: ty.map(|t| Payload { name: None, ty: t.into(), refinement: None }).into_iter().collect(),
             cont,
         }
     }

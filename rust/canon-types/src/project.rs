@@ -145,12 +145,14 @@ impl Projector<'_> {
     fn node(&self, g: &GlobalType, unguarded: &mut Vec<String>) -> Result<LocalAction, ProjectionError> {
         match g {
             GlobalType::End => Ok(LocalAction::End),
-            GlobalType::Message { from, to, label, payload, timeout_ticks, cont, .. } => {
+            GlobalType::Message { from, to, label, payload, timeout_ticks, cont, same_payload, .. } => {
                 if from != self.role && to != self.role {
                     return self.node(cont, unguarded);
                 }
                 let cont = self.node(cont, &mut Vec::new())?;
-                let branches = vec![ActionBranch { label: label.clone(), payload: payload.clone(), cont }];
+                let same_payload = *same_payload && from == self.role;
+                let branches =
+                    vec![ActionBranch { label: label.clone(), payload: payload.clone(), cont, same_payload }];
                 Ok(if from == self.role {
                     LocalAction::Send { to: to.clone(), branches }
                 } else {

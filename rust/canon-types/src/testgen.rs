@@ -33,6 +33,7 @@ fn message(
         timeout_ticks: timeout,
         cont: Box::new(cont),
         span: Span::default(),
+        same_payload: false,
     }
 }
 
@@ -59,9 +60,12 @@ impl Gen<'_> {
     fn payload(&mut self) -> Vec<Payload> {
         match self.byte() % 3 {
             0 => vec![],
-            1 => vec![Payload { name: None, ty: "Int".into() }],
+            1 => vec![Payload { name: None, ty: "Int".into(), refinement: None }],
             _ => {
-                vec![Payload { name: Some("s".into()), ty: "String".into() }, Payload { name: None, ty: "Bool".into() }]
+                vec![
+                    Payload { name: Some("s".into()), ty: "String".into(), refinement: None },
+                    Payload { name: None, ty: "Bool".into(), refinement: None },
+                ]
             }
         }
     }

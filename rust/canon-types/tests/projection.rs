@@ -15,17 +15,18 @@ fn msg(from: &str, to: &str, label: &str, ty: Option<&str>, cont: GlobalType) ->
         from: from.into(),
         to: to.into(),
         label: label.into(),
-        payload: ty.map(|t| Payload { name: None, ty: t.into() }).into_iter().collect(),
+        payload: ty.map(|t| Payload { name: None, ty: t.into(), refinement: None }).into_iter().collect(),
         timeout_ticks: None,
         cont: Box::new(cont),
         span: Span::default(),
+        same_payload: false,
     }
 }
 
 fn msg_at(from: &str, to: &str, label: &str, at: u32, cont: GlobalType) -> GlobalType {
     match msg(from, to, label, None, cont) {
         GlobalType::Message { from, to, label, payload, timeout_ticks, cont, .. } => {
-            GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span: sp(at) }
+            GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span: sp(at), same_payload: false }
         }
         _ => unreachable!("msg builds a message"),
     }
@@ -141,6 +142,7 @@ fn invokes_and_deadlines_are_kept_in_actions_and_erased_in_local_types() {
         timeout_ticks: Some(7),
         cont: Box::new(GlobalType::End),
         span: Span::default(),
+        same_payload: false,
     };
     let body = GlobalType::Invoke { role: "B".into(), effect: "Log".into(), cont: Box::new(timed), span: sp(1) };
     let p = protocol(&["A", "B"], body);

@@ -28,8 +28,8 @@ impl Gen<'_> {
     fn msg(&mut self, from: usize, label: String, cont: GlobalType) -> GlobalType {
         let payload = match self.byte() % 3 {
             0 => vec![],
-            1 => vec![Payload { name: None, ty: "Int".into() }],
-            _ => vec![Payload { name: Some("x".into()), ty: "String".into() }],
+            1 => vec![Payload { name: None, ty: "Int".into(), refinement: None }],
+            _ => vec![Payload { name: Some("x".into()), ty: "String".into(), refinement: None }],
         };
         GlobalType::Message {
             from: ROLES[from].into(),
@@ -39,6 +39,7 @@ impl Gen<'_> {
             timeout_ticks: None,
             cont: Box::new(cont),
             span: Span::default(),
+            same_payload: false,
         }
     }
 
@@ -144,6 +145,7 @@ fn append_at_ends(g: &mut GlobalType) {
                 timeout_ticks: None,
                 cont: Box::new(GlobalType::End),
                 span: Span::default(),
+                same_payload: false,
             }
         }
         GlobalType::Message { cont, .. } | GlobalType::Invoke { cont, .. } => append_at_ends(cont),

@@ -63,20 +63,28 @@ pub enum Error {
 /// the result. `protocol` picks the entry protocol when the file has several.
 pub fn compile_source(file_name: &str, src: &str, protocol: Option<&str>) -> Result<VerifiedProgram, Error> {
     let choreo = canon_choreo::load(file_name, src, protocol).map_err(|d| Error::Diagnostics(d.render()))?;
-    let projection = canon_choreo::projection_diagnostics(&choreo);
+    compile_loaded(file_name, src, &choreo)
+}
+
+fn compile_loaded(file_name: &str, src: &str, choreo: &canon_choreo::Choreography) -> Result<VerifiedProgram, Error> {
+    let projection = canon_choreo::projection_diagnostics(choreo);
     if !projection.is_empty() {
         return Err(Error::Diagnostics(canon_choreo::Diagnostics::new(file_name, src, projection).render()));
     }
-    let module = canon_choreo::compile_choreography(&choreo)
+    let module = canon_choreo::compile_choreography(choreo)
         .map_err(|source| Error::Compile { file: file_name.to_owned(), source: Box::new(source) })?;
     canon_bytecode::verify(module)
         .map_err(|source| Error::Verify { file: file_name.to_owned(), source: Box::new(source) })
 }
 
-/// [`compile_source`] on a file (`.canon`, `.scr`, `.nuscr`).
+/// [`compile_source`] on a file (`.canon`, `.scr`, `.nuscr`); its `import`s
+/// are resolved under the file's module root (see docs/language.md).
 pub fn compile_file(path: impl AsRef<Path>) -> Result<VerifiedProgram, Error> {
     let path = path.as_ref();
     let name = path.display().to_string();
     let src = std::fs::read_to_string(path).map_err(|source| Error::Io { path: name.clone(), source })?;
-    compile_source(&name, &src, None)
+    let paths = canon_choreo::ImportPaths::default();
+    let choreo =
+        canon_choreo::load_with_imports(path, &src, None, &paths).map_err(|d| Error::Diagnostics(d.render()))?;
+    compile_loaded(&name, &src, &choreo)
 }

@@ -83,9 +83,9 @@ fn branch(c: &mut Cursor<'_>, depth: usize) -> Result<Branch, AsmError> {
     for mut item in c.group('(', "`(`")? {
         let first = name(&mut item, "a payload type")?;
         let p = if item.eat_punct(':') {
-            Payload { name: Some(first), ty: name(&mut item, "a payload type")? }
+            Payload { name: Some(first), ty: name(&mut item, "a payload type")?, refinement: None }
         } else {
-            Payload { name: None, ty: first }
+            Payload { name: None, ty: first, refinement: None }
         };
         item.finish()?;
         payload.push(p);

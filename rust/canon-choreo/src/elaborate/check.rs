@@ -2,11 +2,13 @@
 //! They run before expansion, so each error is reported once, at the place
 //! it was written, whatever the number of `do` calls reaching it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use canon_bytecode::Backpressure;
 
-use crate::ast::{Block, BufferDecl, ChoiceStmt, DoStmt, Ident, MessageStmt, ProtocolDecl, Stmt};
+use crate::ast::{
+    Block, BufferDecl, ChoiceStmt, DisconnectStmt, DoStmt, Ident, MessageStmt, ParamKind, ProtocolDecl, Stmt,
+};
 use crate::diag::{Code, Diagnostic};
 
 /// The protocols of a file by name (first definition wins).
@@ -25,7 +27,141 @@ pub(super) fn check_protocol<'a>(table: &'a Table<'a>, decl: &'a ProtocolDecl) -
     c.roles();
     c.buffers();
     c.block(&decl.body);
+    let mut conn = Connections { explicit: decl.explicit, loops: Vec::new(), diags: Vec::new() };
+    conn.block(&decl.body, ConnState::default());
+    c.diags.extend(conn.diags);
     c.diags
+}
+
+/// Whether control can leave `stmt` at its end (rather than only jumping
+/// back with `continue`): Scribble's rule for reachability.
+pub(super) fn falls_through(stmt: &Stmt) -> bool {
+    match stmt {
+        Stmt::Continue(_) => false,
+        Stmt::Rec(r) => block_falls_through(&r.body),
+        Stmt::Choice(c) => c.branches.iter().any(block_falls_through),
+        Stmt::Message(_) | Stmt::Do(_) | Stmt::Invoke(_) | Stmt::Disconnect(_) => true,
+    }
+}
+
+fn block_falls_through(block: &Block) -> bool {
+    block.stmts.last().is_none_or(falls_through)
+}
+
+/// The connections of an explicit protocol at one point: those open on
+/// every path here (`surely`) and on some path (`maybe`); pairs are sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ConnState {
+    surely: BTreeSet<(String, String)>,
+    maybe: BTreeSet<(String, String)>,
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b { (a.to_owned(), b.to_owned()) } else { (b.to_owned(), a.to_owned()) }
+}
+
+/// Scribble's explicit-connection rules: in an `explicit` protocol two roles
+/// exchange messages only while connected; `connect` opens a connection that
+/// is not open on any path, `disconnect` closes one open on every path.
+/// Outside `explicit` protocols, `connect`/`disconnect` are errors.
+/// A `continue` must find the connections its `rec` started with, or the
+/// next iteration would connect twice or talk over a closed connection.
+struct Connections {
+    explicit: bool,
+    /// Enclosing `rec` labels with the state at their start, innermost last.
+    loops: Vec<(String, ConnState)>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Connections {
+    /// The state after `block`, or `None` if no path leaves it.
+    fn block(&mut self, block: &Block, mut st: ConnState) -> Option<ConnState> {
+        for stmt in &block.stmts {
+            st = self.stmt(stmt, st)?;
+        }
+        Some(st)
+    }
+
+    fn stmt(&mut self, stmt: &Stmt, st: ConnState) -> Option<ConnState> {
+        match stmt {
+            Stmt::Message(m) => Some(self.message(m, st)),
+            Stmt::Disconnect(d) => Some(self.disconnect(d, st)),
+            Stmt::Choice(c) => {
+                let outs: Vec<ConnState> = c.branches.iter().filter_map(|b| self.block(b, st.clone())).collect();
+                let mut it = outs.into_iter();
+                let first = it.next()?;
+                Some(it.fold(first, |mut acc, o| {
+                    acc.surely.retain(|p| o.surely.contains(p));
+                    acc.maybe.extend(o.maybe);
+                    acc
+                }))
+            }
+            Stmt::Rec(r) => {
+                self.loops.push((r.label.name.clone(), st.clone()));
+                let out = self.block(&r.body, st);
+                self.loops.pop();
+                out
+            }
+            Stmt::Continue(c) => {
+                let start = self.loops.iter().rev().find(|(l, _)| *l == c.label.name).map(|(_, s)| s);
+                if self.explicit && start.is_some_and(|s| *s != st) {
+                    let msg = format!(
+                        "`continue {}` with other connections open than at the start of the loop",
+                        c.label.name
+                    );
+                    let note = "connect and disconnect inside a loop so that each iteration ends as it began";
+                    self.diags.push(Diagnostic::new(Code::AlreadyConnected, c.span, msg).with_note(note));
+                }
+                None
+            }
+            Stmt::Do(_) | Stmt::Invoke(_) => Some(st),
+        }
+    }
+
+    fn message(&mut self, m: &MessageStmt, mut st: ConnState) -> ConnState {
+        if m.connect && !self.explicit {
+            let msg = "`connect` is allowed only in an `explicit` protocol";
+            let note = "declare the protocol `explicit global protocol ...`, or send with `from`";
+            self.diags.push(Diagnostic::new(Code::ConnectOutsideExplicit, m.span, msg).with_note(note));
+            return st;
+        }
+        if !self.explicit {
+            return st;
+        }
+        for to in &m.to {
+            let p = pair(&m.from.name, &to.name);
+            if m.connect {
+                if st.maybe.contains(&p) {
+                    let msg = format!("`{}` and `{}` may already be connected here", m.from.name, to.name);
+                    let note = "a connection is opened once; `disconnect` it first";
+                    self.diags.push(Diagnostic::new(Code::AlreadyConnected, m.span, msg).with_note(note));
+                }
+                st.surely.insert(p.clone());
+                st.maybe.insert(p);
+            } else if !st.surely.contains(&p) {
+                let msg = format!("`{}` and `{}` are not connected here", m.from.name, to.name);
+                let note = "in an `explicit` protocol, roles exchange messages only after `connect`";
+                self.diags.push(Diagnostic::new(Code::NotConnected, m.span, msg).with_note(note));
+            }
+        }
+        st
+    }
+
+    fn disconnect(&mut self, d: &DisconnectStmt, mut st: ConnState) -> ConnState {
+        if !self.explicit {
+            let msg = "`disconnect` is allowed only in an `explicit` protocol";
+            self.diags.push(Diagnostic::new(Code::ConnectOutsideExplicit, d.span, msg));
+            return st;
+        }
+        let p = pair(&d.a.name, &d.b.name);
+        if !st.surely.contains(&p) {
+            let msg = format!("`{}` and `{}` are not connected here", d.a.name, d.b.name);
+            self.diags.push(Diagnostic::new(Code::NotConnected, d.span, msg));
+        }
+        st.surely.remove(&p);
+        st.maybe.remove(&p);
+        st
+    }
 }
 
 fn role_list(decl: &ProtocolDecl) -> String {
@@ -95,6 +231,20 @@ impl<'a> Checker<'a> {
                     .with_note("`continue` must be the last statement of its block");
                 self.diags.push(d);
             }
+            if i > 0 && !matches!(block.stmts[i - 1], Stmt::Continue(_)) && !falls_through(&block.stmts[i - 1]) {
+                let what = match &block.stmts[i - 1] {
+                    Stmt::Rec(r) => format!("`rec {}`, whose body never exits", r.label.name),
+                    _ => "a `choice` whose every branch ends in `continue`".to_owned(),
+                };
+                let msg = format!("unreachable statement after {what}");
+                let note = "every path of the loop ends in `continue`, so nothing after it runs";
+                self.diags.push(Diagnostic::new(Code::UnreachableAfterLoop, stmt.span(), msg).with_note(note));
+                // Report the first unreachable statement only.
+                for s in &block.stmts[i..] {
+                    self.stmt(s);
+                }
+                return;
+            }
             self.stmt(stmt);
         }
     }
@@ -121,6 +271,10 @@ impl<'a> Checker<'a> {
             Stmt::Do(d) => self.do_stmt(d),
             Stmt::Invoke(inv) => {
                 self.role(&inv.at, "invoke");
+            }
+            Stmt::Disconnect(d) => {
+                self.role(&d.a, "disconnect");
+                self.role(&d.b, "disconnect");
             }
         }
     }
@@ -170,6 +324,27 @@ impl<'a> Checker<'a> {
             self.diags.push(diag.with_suggestion(&d.protocol.name, names.iter().copied()));
             return;
         };
+        let kinds = |k: ParamKind| if k == ParamKind::Sig { "sig" } else { "type" };
+        if callee.params.len() != d.params.len() {
+            let msg = format!(
+                "`do {}` passes {} parameter argument(s) but `{}` declares {}",
+                d.protocol.name,
+                d.params.len(),
+                callee.name.name,
+                callee.params.len()
+            );
+            let declared: Vec<String> =
+                callee.params.iter().map(|p| format!("{} {}", kinds(p.kind), p.name.name)).collect();
+            let note = format!("`{}` declares <{}>", callee.name.name, declared.join(", "));
+            self.diags.push(Diagnostic::new(Code::ParamMismatch, d.span, msg).with_note(note));
+        } else {
+            for (formal, actual) in callee.params.iter().zip(&d.params) {
+                if formal.kind == ParamKind::Type && actual.payload.is_some() {
+                    let msg = format!("`type {}` is given a message signature", formal.name.name);
+                    self.diags.push(Diagnostic::new(Code::ParamMismatch, actual.span, msg));
+                }
+            }
+        }
         if callee.roles.len() != d.args.len() {
             let msg = format!(
                 "`do {}` passes {} role(s) but `{}` declares {}",

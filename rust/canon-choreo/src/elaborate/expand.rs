@@ -1,5 +1,5 @@
 //! Expansion of a checked protocol into a [`GlobalType`]: multicast becomes
-//! one message per receiver, statements after a `choice` or `rec` are copied
+//! one message per receiver (the later ones sending the same payload), statements after a `choice` or `rec` are copied
 //! into its open ends, and `do` is inlined with its roles substituted. A `do`
 //! of a protocol instance already being expanded (same protocol, same role
 //! arguments) becomes `rec`/`continue` (recursion by call); it must be in
@@ -14,7 +14,7 @@ use canon_types::{GlobalType, Payload, Span};
 
 use super::check::Table;
 use super::{MAX_DO_DEPTH, MAX_GLOBAL_NODES};
-use crate::ast::{Block, DoStmt, MessageStmt, ProtocolDecl, Stmt};
+use crate::ast::{Block, DoStmt, MessageStmt, ParamKind, ProtocolDecl, Stmt};
 use crate::diag::{Code, Diagnostic};
 
 /// One protocol instance being expanded (the root, or a `do`).
@@ -24,6 +24,13 @@ struct Frame {
     args: Vec<String>,
     /// Formal role name to actual role name.
     subst: BTreeMap<String, String>,
+    /// `sig` parameters: formal name to actual label and, when the argument
+    /// was a signature `L(T)`, its payload.
+    sigs: BTreeMap<String, (String, Option<Vec<Payload>>)>,
+    /// `type` parameters: formal name to actual type name.
+    types: BTreeMap<String, String>,
+    /// The parameter arguments as text, to recognise a recursive call.
+    param_key: Vec<String>,
     /// The `rec` variable a recursive call to this instance continues to.
     var: String,
     used: bool,
@@ -46,7 +53,25 @@ pub(super) struct Expander<'a> {
 pub(super) fn expand_protocol(table: &Table<'_>, decl: &ProtocolDecl) -> Result<GlobalType, Diagnostic> {
     let mut x = Expander { table, frames: Vec::new(), binders: Vec::new(), nodes: 0 };
     let roles: Vec<String> = decl.roles.iter().map(|r| r.name.clone()).collect();
-    x.call(decl, roles, GlobalType::End, true, decl.name.span)
+    x.call(decl, roles, Vec::new(), GlobalType::End, true, decl.name.span)
+}
+
+/// A `sig`/`type` argument after the caller's own substitution.
+struct ActualParam {
+    name: String,
+    payload: Option<Vec<Payload>>,
+}
+
+impl ActualParam {
+    fn key(&self) -> String {
+        match &self.payload {
+            None => self.name.clone(),
+            Some(p) => {
+                let items: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+                format!("{}({})", self.name, items.join(", "))
+            }
+        }
+    }
 }
 
 /// The number of nodes of `g`, without recursion.
@@ -102,6 +127,7 @@ impl Expander<'_> {
         &mut self,
         decl: &ProtocolDecl,
         args: Vec<String>,
+        params: Vec<ActualParam>,
         k: GlobalType,
         tail: bool,
         span: Span,
@@ -111,10 +137,35 @@ impl Expander<'_> {
             return Err(Diagnostic::new(Code::ExpansionTooLarge, span, msg));
         }
         let subst = decl.roles.iter().map(|r| r.name.clone()).zip(args.iter().cloned()).collect();
-        let var = self.fresh(&decl.name.name);
+        let base = decl.name.name.rsplit('.').next().unwrap_or(&decl.name.name);
+        let var = self.fresh(base);
         self.binders.push(var.clone());
         let proto = decl.name.name.clone();
-        self.frames.push(Frame { proto, args, subst, var, used: false, caller_tail: tail, labels: Vec::new() });
+        let param_key = params.iter().map(ActualParam::key).collect();
+        let (mut sigs, mut types) = (BTreeMap::new(), BTreeMap::new());
+        for (formal, actual) in decl.params.iter().zip(params) {
+            match formal.kind {
+                ParamKind::Sig => {
+                    sigs.insert(formal.name.name.clone(), (actual.name, actual.payload));
+                }
+                ParamKind::Type => {
+                    types.insert(formal.name.name.clone(), actual.name);
+                }
+            }
+        }
+        let frame = Frame {
+            proto,
+            args,
+            subst,
+            sigs,
+            types,
+            param_key,
+            var,
+            used: false,
+            caller_tail: tail,
+            labels: Vec::new(),
+        };
+        self.frames.push(frame);
         let body = self.block(&decl.body, k, true);
         self.binders.pop();
         let frame = self.frames.pop().expect("frame pushed above");
@@ -172,22 +223,38 @@ impl Expander<'_> {
                 Ok(GlobalType::Continue { var, span: c.span })
             }
             Stmt::Do(d) => self.do_stmt(d, k, tail),
+            Stmt::Disconnect(_) => Ok(k),
         }
+    }
+
+    /// A payload item's type after `type` parameter substitution.
+    fn payload_item(&self, p: &crate::ast::PayloadItem) -> Payload {
+        let written = p.ty.text();
+        let frame = &self.frames[self.frames.len() - 1];
+        let ty = frame.types.get(&written).cloned().unwrap_or(written);
+        Payload { name: p.name.as_ref().map(|n| n.name.clone()), ty, refinement: p.refinement.clone() }
     }
 
     fn message(&mut self, m: &MessageStmt, k: GlobalType) -> Result<GlobalType, Diagnostic> {
         self.charge(m.to.len(), m.span)?;
         let from = self.role(&m.from.name);
-        let label = m.label.as_ref().map_or_else(String::new, |l| l.name.clone());
-        let payload: Vec<Payload> = m
-            .payload
-            .iter()
-            .map(|p| Payload { name: p.name.as_ref().map(|n| n.name.clone()), ty: p.ty.text() })
-            .collect();
+        let written = m.label.as_ref().map_or_else(String::new, |l| l.name.clone());
+        let mut payload: Vec<Payload> = m.payload.iter().map(|p| self.payload_item(p)).collect();
+        let frame = &self.frames[self.frames.len() - 1];
+        let label = match frame.sigs.get(&written) {
+            Some((label, sig_payload)) => {
+                if let Some(p) = sig_payload {
+                    payload = p.clone();
+                }
+                label.clone()
+            }
+            None => written,
+        };
         let timeout_ticks = m.within.map(|t| t.ticks);
         let mut cont = k;
-        for to in m.to.iter().rev() {
+        for (i, to) in m.to.iter().enumerate().rev() {
             cont = GlobalType::Message {
+                same_payload: i > 0,
                 from: from.clone(),
                 to: self.role(&to.name),
                 label: label.clone(),
@@ -202,8 +269,10 @@ impl Expander<'_> {
 
     fn do_stmt(&mut self, d: &DoStmt, k: GlobalType, tail: bool) -> Result<GlobalType, Diagnostic> {
         let args: Vec<String> = d.args.iter().map(|a| self.role(&a.name)).collect();
+        let params: Vec<ActualParam> = d.params.iter().map(|p| self.actual_param(p)).collect();
+        let key: Vec<String> = params.iter().map(ActualParam::key).collect();
         let name = d.protocol.name.as_str();
-        if let Some(i) = self.frames.iter().rposition(|f| f.proto == name && f.args == args) {
+        if let Some(i) = self.frames.iter().rposition(|f| f.proto == name && f.args == args && f.param_key == key) {
             if !(tail && self.frames[i + 1..].iter().all(|f| f.caller_tail)) {
                 let msg = format!("recursive `do {name}` is followed by more interactions");
                 let note = "a recursive `do` must be the last statement of its protocol (tail recursion)";
@@ -218,6 +287,18 @@ impl Expander<'_> {
             let msg = format!("`do` of undefined protocol `{name}`");
             return Err(Diagnostic::new(Code::UndefinedProtocol, d.protocol.span, msg));
         };
-        self.call(callee, args, k, tail, d.span)
+        self.call(callee, args, params, k, tail, d.span)
+    }
+
+    /// A `do` parameter argument, substituted by the caller's own parameters.
+    fn actual_param(&self, p: &crate::ast::ParamArg) -> ActualParam {
+        let written = p.name.text();
+        let frame = &self.frames[self.frames.len() - 1];
+        let payload = p.payload.as_ref().map(|items| items.iter().map(|i| self.payload_item(i)).collect());
+        if let Some((label, sig_payload)) = frame.sigs.get(&written) {
+            return ActualParam { name: label.clone(), payload: payload.or_else(|| sig_payload.clone()) };
+        }
+        let name = frame.types.get(&written).cloned().unwrap_or(written);
+        ActualParam { name, payload }
     }
 }

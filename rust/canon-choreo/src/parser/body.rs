@@ -2,13 +2,17 @@
 
 use super::{MAX_NESTING, PResult, Parser, Reported};
 use crate::ast::{
-    Block, BufferDecl, ChoiceStmt, ContinueStmt, DoStmt, InvokeStmt, MessageStmt, PayloadItem, RecStmt, Stmt, Timeout,
+    Block, BufferDecl, ChoiceStmt, ContinueStmt, DisconnectStmt, DoStmt, Ident, InvokeStmt, MessageStmt, ParamArg,
+    PayloadItem, RecStmt, Stmt, Timeout,
 };
 use crate::diag::{Code, Diagnostic};
 use crate::lexer::Tok;
 use canon_bytecode::{Backpressure, BufferMode};
 
-impl Parser {
+/// Scribble statements canon refuses with [`Code::Unsupported`].
+const UNSUPPORTED: &[&str] = &["par", "interruptible"];
+
+impl Parser<'_> {
     /// Parses `{ stmt* }`. `buffers` is `Some` only for a protocol's top-level
     /// block, the one place buffer declarations may appear.
     pub(super) fn block(&mut self, mut buffers: Option<&mut Vec<BufferDecl>>) -> PResult<Block> {
@@ -110,15 +114,38 @@ impl Parser {
                 }
                 return Ok(None);
             }
-            Tok::Ident(_) | Tok::LParen => Stmt::Message(self.message()?),
+            Tok::Ident(kw) if kw == "connect" && next_is_ident && self.is_kw_at(2, "to") => {
+                Stmt::Message(self.connect()?)
+            }
+            Tok::Ident(kw) if kw == "disconnect" && next_is_ident && self.is_kw_at(2, "and") => {
+                Stmt::Disconnect(self.disconnect()?)
+            }
+            Tok::Ident(kw) if UNSUPPORTED.contains(&kw.as_str()) && self.unsupported_ahead() => {
+                return Err(self.unsupported());
+            }
+            Tok::Ident(_) | Tok::Int(_) | Tok::LParen => Stmt::Message(self.message()?),
             _ => return Err(self.expected("a statement")),
         };
         Ok(Some(stmt))
     }
 
-    fn message(&mut self) -> PResult<MessageStmt> {
-        let start = self.span();
-        let label = if let Tok::Ident(_) = self.tok() { Some(self.ident("a label")?) } else { None };
+    /// A message operator: a word, a number, or nothing. A dotted name
+    /// (`a.b.M`) names the `sig` `M` of module `a.b`; the label is `M`.
+    fn label(&mut self) -> PResult<Option<Ident>> {
+        match self.tok().clone() {
+            Tok::Ident(_) if *self.tok_at(1) == Tok::Dot => {
+                let name = self.qual_name("a label")?;
+                let last = name.parts.last().map_or_else(String::new, |p| p.name.clone());
+                Ok(Some(Ident { name: last, span: name.span }))
+            }
+            Tok::Ident(_) => Ok(Some(self.ident("a label")?)),
+            Tok::Int(n) => Ok(Some(Ident { name: n.to_string(), span: self.bump().span })),
+            _ => Ok(None),
+        }
+    }
+
+    /// `(payload, ...)`
+    fn payload(&mut self) -> PResult<Vec<PayloadItem>> {
         self.expect(Tok::LParen, "`(` and the payload")?;
         let mut payload = Vec::new();
         if *self.tok() != Tok::RParen {
@@ -131,9 +158,28 @@ impl Parser {
             }
         }
         self.expect(Tok::RParen, "`,` or `)`")?;
-        self.expect_kw("from")?;
+        Ok(payload)
+    }
+
+    fn message(&mut self) -> PResult<MessageStmt> {
+        let start = self.span();
+        let label = self.label()?;
+        let sig_name = label.is_some() && (self.is_kw("from") || self.is_kw("connect"));
+        let payload = if sig_name { Vec::new() } else { self.payload()? };
+        let connect = self.is_kw("connect");
+        if connect {
+            self.bump();
+        } else {
+            self.expect_kw("from")?;
+        }
         let from = self.ident("the sending role")?;
         self.expect_kw("to")?;
+        if connect {
+            let to = vec![self.ident("the role to connect to")?];
+            self.expect(Tok::Semi, "`;`")?;
+            let span = self.since(start);
+            return Ok(MessageStmt { label, payload, sig_name, connect, from, to, within: None, span });
+        }
         let mut to = vec![self.ident("a receiving role")?];
         while *self.tok() == Tok::Comma {
             self.bump();
@@ -147,19 +193,111 @@ impl Parser {
             None
         };
         self.expect(Tok::Semi, "`;`")?;
-        Ok(MessageStmt { label, payload, from, to, within, span: self.since(start) })
+        Ok(MessageStmt { label, payload, sig_name, connect: false, from, to, within, span: self.since(start) })
+    }
+
+    /// `connect A to B;`: the empty message that opens a connection.
+    fn connect(&mut self) -> PResult<MessageStmt> {
+        let start = self.bump().span;
+        let from = self.ident("the connecting role")?;
+        self.expect_kw("to")?;
+        let to = vec![self.ident("the role to connect to")?];
+        self.expect(Tok::Semi, "`;`")?;
+        let span = self.since(start);
+        Ok(MessageStmt {
+            label: None,
+            payload: Vec::new(),
+            sig_name: false,
+            connect: true,
+            from,
+            to,
+            within: None,
+            span,
+        })
+    }
+
+    /// `disconnect A and B;`
+    fn disconnect(&mut self) -> PResult<DisconnectStmt> {
+        let start = self.bump().span;
+        let a = self.ident("a role")?;
+        self.expect_kw("and")?;
+        let b = self.ident("a role")?;
+        self.expect(Tok::Semi, "`;`")?;
+        Ok(DisconnectStmt { a, b, span: self.since(start) })
+    }
+
+    /// Whether the unsupported keyword at the cursor starts its construct
+    /// (`par {`, `interruptible {` / `interruptible name: {`), rather than
+    /// being a label such as `par()`.
+    fn unsupported_ahead(&self) -> bool {
+        matches!(self.tok_at(1), Tok::LBrace) || matches!((self.tok_at(1), self.tok_at(2)), (Tok::Ident(_), Tok::Colon))
+    }
+
+    /// Reports a Scribble construct canon does not support and skips it
+    /// (the keyword and every following `{ }` group joined by `and`/`with`).
+    fn unsupported(&mut self) -> Reported {
+        let start = self.span();
+        let kw = self.tok().describe();
+        self.bump();
+        while !matches!(self.tok(), Tok::LBrace | Tok::Eof | Tok::Semi | Tok::RBrace) {
+            self.bump();
+        }
+        loop {
+            if *self.tok() == Tok::LBrace {
+                self.skip_balanced();
+            }
+            if self.is_kw("and") || self.is_kw("with") || self.is_kw("catches") || self.is_kw("throws") {
+                self.bump();
+                while !matches!(self.tok(), Tok::LBrace | Tok::Eof | Tok::Semi | Tok::RBrace) {
+                    self.bump();
+                }
+                continue;
+            }
+            break;
+        }
+        let msg = format!("{kw} is a Scribble construct canon does not support");
+        let note = "see the compatibility table in docs/language.md";
+        let d = Diagnostic::new(Code::Unsupported, self.since(start), msg).with_note(note);
+        self.report(d)
     }
 
     fn payload_item(&mut self) -> PResult<PayloadItem> {
         let start = self.span();
         let first = self.qual_name("a payload type")?;
-        if *self.tok() == Tok::Colon && first.parts.len() == 1 {
+        let (name, ty) = if *self.tok() == Tok::Colon && first.parts.len() == 1 {
             self.bump();
             let ty = self.qual_name("a payload type after `:`")?;
-            let name = first.parts.into_iter().next();
-            return Ok(PayloadItem { name, ty, span: self.since(start) });
+            (first.parts.into_iter().next(), ty)
+        } else {
+            (None, first)
+        };
+        let refinement = if *self.tok() == Tok::LBrace { Some(self.refinement()?) } else { None };
+        Ok(PayloadItem { name, ty, refinement, span: self.since(start) })
+    }
+
+    /// nuscr's `{ expr }` after a payload type: kept as written, with runs
+    /// of whitespace collapsed to one space.
+    fn refinement(&mut self) -> PResult<String> {
+        let open = self.bump().span;
+        let mut depth = 1usize;
+        loop {
+            match self.tok() {
+                Tok::Eof | Tok::Semi => return Err(self.expected("`}` closing the refinement")),
+                Tok::LBrace => depth += 1,
+                Tok::RBrace => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            self.bump();
         }
-        Ok(PayloadItem { name: None, ty: first, span: self.since(start) })
+        let close = self.bump().span;
+        let text = self.src.get(open.end as usize..close.start as usize).unwrap_or("");
+        let words: Vec<&str> = text.split_whitespace().collect();
+        Ok(words.join(" "))
     }
 
     fn choice(&mut self) -> PResult<ChoiceStmt> {
@@ -190,7 +328,23 @@ impl Parser {
 
     fn do_stmt(&mut self) -> PResult<DoStmt> {
         let start = self.bump().span;
-        let protocol = self.ident("a protocol name")?;
+        let name = self.qual_name("a protocol name")?;
+        let protocol = Ident { name: name.text(), span: name.span };
+        let mut params = Vec::new();
+        if *self.tok() == Tok::Lt {
+            self.bump();
+            loop {
+                let at = self.span();
+                let name = self.qual_name("a message signature or type")?;
+                let payload = if *self.tok() == Tok::LParen { Some(self.payload()?) } else { None };
+                params.push(ParamArg { name, payload, span: self.since(at) });
+                if *self.tok() != Tok::Comma {
+                    break;
+                }
+                self.bump();
+            }
+            self.expect(Tok::Gt, "`,` or `>`")?;
+        }
         self.expect(Tok::LParen, "`(` and the role arguments")?;
         let mut args = Vec::new();
         if *self.tok() != Tok::RParen {
@@ -204,7 +358,7 @@ impl Parser {
         }
         self.expect(Tok::RParen, "`,` or `)`")?;
         self.expect(Tok::Semi, "`;`")?;
-        Ok(DoStmt { protocol, args, span: self.since(start) })
+        Ok(DoStmt { protocol, params, args, span: self.since(start) })
     }
 
     fn invoke(&mut self) -> PResult<InvokeStmt> {

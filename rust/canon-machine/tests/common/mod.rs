@@ -18,7 +18,11 @@ pub fn recv(from: &str, label: &str, ty: &[&str], cont: LocalType) -> LocalType 
 }
 
 pub fn branch(label: &str, ty: &[&str], cont: LocalType) -> Branch {
-    Branch { label: label.into(), payload: ty.iter().map(|t| Payload { name: None, ty: (*t).into() }).collect(), cont }
+    Branch {
+        label: label.into(),
+        payload: ty.iter().map(|t| Payload { name: None, ty: (*t).into(), refinement: None }).collect(),
+        cont,
+    }
 }
 
 pub fn end() -> LocalType {

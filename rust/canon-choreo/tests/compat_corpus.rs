@@ -1,0 +1,194 @@
+//! The Scribble/nuscr compatibility corpus, `tests/compat/`:
+//!
+//! - `accept/`: protocols Scribble or nuscr accept. Every protocol of the
+//!   file (and of the modules it imports) must check, project and compile;
+//!   the local protocols of every role must equal the golden `NAME.proj`,
+//!   and the Graphviz output must be the same on every load.
+//! - `reject/`: protocols Scribble or nuscr reject. canon must reject them
+//!   too, with the rendered diagnostics of the golden `NAME.diag`.
+//! - `refused/`: protocols Scribble accepts but canon does not support
+//!   (see the compatibility table in docs/language.md): refused with the
+//!   golden `NAME.diag`.
+//!
+//! Imports resolve under each file's module root (`tests/compat/` for
+//! `module app.X;`), where `lib/` holds the imported modules.
+//! `CANON_BLESS=1 cargo test -p canon-choreo --test compat_corpus` rewrites
+//! the goldens (review the diff before committing).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use canon_choreo::{Choreography, ImportPaths, check_protocols, load_for_check};
+use canon_types::project_all;
+
+/// Relative to the crate directory (the test's working directory), so the
+/// paths in rendered diagnostics are the same on every machine.
+fn corpus_dir(kind: &str) -> PathBuf {
+    Path::new("../../tests/compat").join(kind)
+}
+
+fn files(kind: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(corpus_dir(kind))
+        .expect("corpus directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "scr" || e == "nuscr" || e == "canon"))
+        .collect();
+    out.sort();
+    out
+}
+
+fn bless() -> bool {
+    std::env::var_os("CANON_BLESS").is_some_and(|v| v == "1")
+}
+
+/// Loads `path` for checking, then checks every protocol: `Ok` with the
+/// choreography, or the rendered diagnostics.
+fn check(path: &Path) -> Result<Choreography, String> {
+    let src = fs::read_to_string(path).expect("readable corpus file");
+    let choreo = load_for_check(path, &src, None, &ImportPaths::default()).map_err(|d| d.render())?;
+    let mut failures = Vec::new();
+    for report in check_protocols(&choreo) {
+        if let Err(d) = report.outcome {
+            let text = if report.imported {
+                format!("error[E{}]: {} (in imported protocol {})\n", d.code, d.message, report.name)
+            } else {
+                canon_choreo::Diagnostics::new(&path.display().to_string(), &src, vec![d]).render()
+            };
+            failures.push(text);
+        }
+    }
+    if failures.is_empty() { Ok(choreo) } else { Err(failures.join("\n")) }
+}
+
+/// The local protocols of every role of every non-`aux` protocol.
+fn projections(c: &Choreography) -> Result<String, String> {
+    let mut out = String::new();
+    for p in c.protocols.iter().filter(|p| !p.aux) {
+        let all = project_all(&p.protocol).map_err(|e| format!("{}: {e}", p.protocol.name))?;
+        for (role, ty) in &all {
+            out.push_str(&canon_types::pretty::pretty_local(&p.protocol.name, role, ty));
+        }
+    }
+    Ok(out)
+}
+
+fn dots(c: &Choreography) -> String {
+    let mut out = String::new();
+    for p in c.protocols.iter().filter(|p| !p.aux) {
+        if let Ok(all) = project_all(&p.protocol) {
+            out.push_str(&canon_types::dot::dot_all(&p.protocol.name, &all));
+        }
+    }
+    out
+}
+
+/// Compares `got` with the golden `golden`, or rewrites it when blessing.
+fn golden(golden: &Path, got: &str, failures: &mut Vec<String>) {
+    if bless() {
+        fs::write(golden, got).expect("writable golden");
+        return;
+    }
+    match fs::read_to_string(golden) {
+        Ok(want) if want == got => {}
+        Ok(want) => failures.push(format!("{}: differs\n--- want\n{want}--- got\n{got}", golden.display())),
+        Err(_) => failures.push(format!("{}: missing; run with CANON_BLESS=1", golden.display())),
+    }
+}
+
+#[test]
+fn every_accepted_protocol_checks_and_projects_as_its_golden() {
+    let files = files("accept");
+    assert!(files.len() >= 80, "expected at least 80 accepted protocols, found {}", files.len());
+    let mut failures = Vec::new();
+    for path in &files {
+        let c = match check(path) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(format!("{}: refused\n{e}", path.display()));
+                continue;
+            }
+        };
+        match projections(&c) {
+            Ok(text) => golden(&path.with_extension("proj"), &text, &mut failures),
+            Err(e) => failures.push(format!("{}: {e}", path.display())),
+        }
+        let again = check(path).expect("a second load checks too");
+        assert_eq!(dots(&c), dots(&again), "{}: dot output differs between loads", path.display());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn every_refusal_matches_its_golden(kind: &str, at_least: usize) {
+    let files = files(kind);
+    assert!(files.len() >= at_least, "expected at least {at_least} protocols in {kind}/, found {}", files.len());
+    let mut failures = Vec::new();
+    for path in &files {
+        match check(path) {
+            Ok(_) => failures.push(format!("{}: accepted, expected a refusal", path.display())),
+            Err(text) => {
+                assert!(text.contains("error[E6"), "{}: not a choreography diagnostic\n{text}", path.display());
+                golden(&path.with_extension("diag"), &text, &mut failures);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_rejected_protocol_is_refused_with_its_golden_diagnostic() {
+    every_refusal_matches_its_golden("reject", 40);
+}
+
+#[test]
+fn every_unsupported_construct_is_refused_with_its_golden_diagnostic() {
+    every_refusal_matches_its_golden("refused", 1);
+}
+
+#[test]
+fn every_golden_has_its_protocol() {
+    for kind in ["accept", "reject", "refused"] {
+        for entry in fs::read_dir(corpus_dir(kind)).expect("corpus directory") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "proj" || e == "diag") {
+                let has = ["scr", "nuscr", "canon"].iter().any(|e| path.with_extension(e).exists());
+                assert!(has, "orphan golden {}", path.display());
+            }
+        }
+    }
+}
+
+/// The rows of the compatibility table in docs/language.md: example path
+/// and expected diagnostic code (`None` for "accepted").
+fn table_rows() -> Vec<(String, Option<String>)> {
+    let doc = fs::read_to_string("../../docs/language.md").expect("docs/language.md");
+    let start = doc.find("## Compatibility with Scribble and nuscr").expect("the compatibility section");
+    let section = &doc[start..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+    let mut rows = Vec::new();
+    for line in section[..end].lines().filter(|l| l.starts_with("| ") && !l.starts_with("| construct")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        assert_eq!(cells.len(), 5, "a compatibility row has 5 cells: {line}");
+        let example = cells[3].trim_matches('`').to_owned();
+        let code = if cells[4] == "—" { None } else { Some(cells[4].to_owned()) };
+        rows.push((example, code));
+    }
+    rows
+}
+
+#[test]
+fn every_example_of_the_compatibility_table_has_the_stated_outcome() {
+    let rows = table_rows();
+    assert!(rows.len() >= 40, "the compatibility table lists {} constructs", rows.len());
+    for (example, code) in rows {
+        let path = Path::new("../../tests/compat").join(&example);
+        assert!(path.exists(), "the table names a missing example {example}");
+        match (check(&path), code) {
+            (Ok(_), None) => {}
+            (Err(text), Some(code)) => {
+                assert!(text.contains(&format!("error[{code}]")), "{example}: not {code}\n{text}")
+            }
+            (Ok(_), Some(code)) => panic!("{example}: accepted, the table says {code}"),
+            (Err(text), None) => panic!("{example}: refused, the table says accepted\n{text}"),
+        }
+    }
+}

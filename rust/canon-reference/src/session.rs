@@ -1,0 +1,289 @@
+//! The session instructions of the reference interpreter: `open`, `send`
+//! and the three receives, and the quiet end on a session another coroutine
+//! ended (bytecode-spec/execution.md).
+
+use std::collections::{BTreeSet, VecDeque};
+
+use canon_bytecode::{Backpressure, BufferMode, Reg};
+use canon_machine::{Auth, Event, EventKind, EventSite, HostPoint, ReplayMode};
+use canon_types::{Endpoint, SymId, TypeId, Value};
+use ed25519_dalek::{Signature, Signer, SigningKey};
+use sha2::{Digest, Sha256};
+
+use crate::{Edge, Exec, Fault, Message, Reference, Session, SessionState, Step, code};
+
+impl Reference<'_> {
+    /// A session instruction on an endpoint whose session another coroutine
+    /// ended: the coroutine ends with `Halted` at that endpoint.
+    pub(crate) fn quiet_end(&mut self, c: u32, r: Reg) -> Exec<Step> {
+        let at = match self.reg(c, r) {
+            Value::Endpoint(e) => Some(e),
+            _ => None,
+        };
+        self.emit(c, at, EventKind::Halted);
+        Ok(Step::Ended)
+    }
+
+    pub(crate) fn open(
+        &mut self,
+        c: u32,
+        roles: &[SymId],
+        types: &[TypeId],
+        dsts: &[Reg],
+        buffers: &[canon_bytecode::EdgeBuffer],
+    ) -> Exec<Step> {
+        let live = self.sessions.iter().filter(|s| s.state == SessionState::Live).count();
+        if live as u64 >= u64::from(self.config.limits.max_sessions) {
+            return Err(Fault { code: code::TOO_MANY_SESSIONS, at: None });
+        }
+        let sid = (u64::from(self.group) << 32) | self.sessions.len() as u64;
+        let n = roles.len();
+        let mut edges = Vec::new();
+        for from in 0..n {
+            let mut row = Vec::new();
+            for to in 0..n {
+                let config = buffers
+                    .iter()
+                    .rev()
+                    .find(|b| usize::from(b.from) == from && usize::from(b.to) == to)
+                    .map(|b| b.config)
+                    .unwrap_or(self.config.default_buffer);
+                row.push(Edge {
+                    config,
+                    capacity: config.capacity,
+                    queue: VecDeque::new(),
+                    next_seq: 0,
+                    expected_seq: 0,
+                });
+            }
+            edges.push(row);
+        }
+        let keys: Vec<SigningKey> = (0..n as u16).map(|r| self.endpoint_key(sid, r)).collect();
+        let recorded_keys = match self.config.auth {
+            Auth::Ed25519 => keys.iter().map(|k| k.verifying_key().to_bytes()).collect(),
+            Auth::None => Vec::new(),
+        };
+        self.sessions.push(Session {
+            roles: roles.to_vec(),
+            types: types.to_vec(),
+            owners: vec![c; n],
+            closed: vec![false; n],
+            state: SessionState::Live,
+            edges,
+            keys,
+            root: [0; 32],
+            nullifiers: BTreeSet::new(),
+        });
+        for (i, &d) in dsts.iter().enumerate() {
+            self.set(c, d, Value::Endpoint(Endpoint { sid, role: i as u16 }));
+        }
+        let site = EventSite { group: self.group, tick: self.tick, coroutine: c, sid, role: EventSite::NO_ROLE };
+        self.events.push(Event { site, kind: EventKind::Opened { roles: roles.to_vec(), keys: recorded_keys } });
+        self.advance(c);
+        Ok(Step::Next)
+    }
+
+    pub(crate) fn send(&mut self, c: u32, ep: Reg, label: SymId, src: Reg) -> Exec<Step> {
+        let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
+        let (to, branches) = self.expect(e, true)?;
+        let b = Self::branch(&branches, label, e)?;
+        let payload = self.reg(c, src);
+        self.check_payload(&b.payload, &payload, e)?;
+        if payload.encoded_len() as u64 > u64::from(self.config.limits.max_payload_bytes) {
+            return Err(Fault { code: code::PAYLOAD_TOO_LARGE, at: Some(e) });
+        }
+        let auth = self.config.auth;
+        let s = self.session_mut(e.sid).expect("checked");
+        let edge = &mut s.edges[usize::from(e.role)][usize::from(to)];
+        let seq = edge.next_seq;
+        // A latest-value edge holds one message whatever its capacity: a new
+        // one replaces the undelivered one (format.md, buffer modes).
+        let full = match edge.config.mode {
+            BufferMode::Fifo => edge.queue.len() as u64 >= u64::from(edge.capacity),
+            BufferMode::LatestValue => !edge.queue.is_empty(),
+        };
+        // What the buffer does with the message.
+        enum Fate {
+            Queue,
+            Overwrite,
+            Drop,
+        }
+        let fate = match (edge.config.mode, full) {
+            (_, false) => Fate::Queue,
+            (BufferMode::LatestValue, true) => Fate::Overwrite,
+            (BufferMode::Fifo, true) => match edge.config.policy {
+                Backpressure::Block => return Ok(Step::Blocked),
+                Backpressure::Drop => Fate::Drop,
+                Backpressure::Error => return Err(Fault { code: code::BUFFER_FULL, at: Some(e) }),
+                Backpressure::Resize { max_capacity } => {
+                    if edge.capacity >= max_capacity {
+                        return Err(Fault { code: code::BUFFER_FULL, at: Some(e) });
+                    }
+                    edge.capacity = edge.capacity.saturating_mul(2).min(max_capacity);
+                    Fate::Queue
+                }
+            },
+        };
+        edge.next_seq += 1;
+        let envelope = Self::envelope(e.sid, e.role, to, seq, label, &payload);
+        let signature = match auth {
+            Auth::Ed25519 => Some(s.keys[usize::from(e.role)].sign(&envelope).to_bytes()),
+            Auth::None => None,
+        };
+        let edge = &mut s.edges[usize::from(e.role)][usize::from(to)];
+        let message = Message { label, seq, payload: payload.clone(), signature, visible: false };
+        let overwritten = match fate {
+            Fate::Queue => {
+                edge.queue.push_back(message);
+                None
+            }
+            Fate::Overwrite => {
+                let old = edge.queue.pop_front();
+                edge.queue.push_back(message);
+                old.map(|_| ())
+            }
+            Fate::Drop => None,
+        };
+        s.types[usize::from(e.role)] = b.cont;
+        // A dropped message is recorded as `Dropped` instead of `Sent`: it
+        // never left the sender (but it used its sequence number).
+        match fate {
+            Fate::Drop => self.emit(c, Some(e), EventKind::Dropped { to, label, seq }),
+            Fate::Overwrite => {
+                self.emit(c, Some(e), EventKind::Sent { to, label, seq, payload, signature });
+                // `Overwritten` names the new message (label and seq), which
+                // replaced the oldest undelivered one.
+                if overwritten.is_some() {
+                    self.emit(c, Some(e), EventKind::Overwritten { to, label, seq });
+                }
+            }
+            Fate::Queue => self.emit(c, Some(e), EventKind::Sent { to, label, seq, payload, signature }),
+        }
+        self.advance(c);
+        Ok(Step::Next)
+    }
+
+    /// `recv` (one arm without a target), `offer` and `recv_timeout`.
+    pub(crate) fn receive(
+        &mut self,
+        c: u32,
+        ep: Reg,
+        dst: Reg,
+        arms: &[(SymId, Option<u32>)],
+        timeout: Option<(u32, u32)>,
+    ) -> Exec<Step> {
+        let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
+        let (from, branches) = self.expect(e, false)?;
+        for (label, _) in arms {
+            Self::branch(&branches, *label, e)?;
+        }
+        let s = self.session(e.sid).expect("checked");
+        let edge = &s.edges[usize::from(from)][usize::from(e.role)];
+        let Some(m) = edge.queue.front().filter(|m| m.visible).cloned() else {
+            if let Some((ticks, on_timeout)) = timeout {
+                let frame = self.frame(c);
+                let here = (frame.proc, frame.pc);
+                let co = &mut self.coroutines[c as usize];
+                let since = match co.waiting_since {
+                    Some((p, pc, t)) if (p, pc) == here => t,
+                    _ => {
+                        co.waiting_since = Some((here.0, here.1, self.tick));
+                        self.tick
+                    }
+                };
+                if self.tick >= since + u64::from(ticks) {
+                    self.coroutines[c as usize].waiting_since = None;
+                    let witness = self.next_witness;
+                    self.next_witness += 1;
+                    self.emit(c, Some(e), EventKind::TimeoutIssued { witness });
+                    self.jump(c, on_timeout);
+                    return Ok(Step::Next);
+                }
+            }
+            return Ok(Step::Blocked);
+        };
+        self.coroutines[c as usize].waiting_since = None;
+        let s = self.session(e.sid).expect("checked");
+        let edge = &s.edges[usize::from(from)][usize::from(e.role)];
+        // Authentication before anything else, then replay consumption
+        // (replay.md), then the label.
+        let envelope = Self::envelope(e.sid, from, e.role, m.seq, m.label, &m.payload);
+        if self.config.auth == Auth::Ed25519 {
+            let key = s.keys[usize::from(from)].verifying_key();
+            let ok = m.signature.is_some_and(|sig| key.verify_strict(&envelope, &Signature::from_bytes(&sig)).is_ok());
+            if !ok {
+                return Err(Fault { code: code::BAD_SIGNATURE, at: Some(e) });
+            }
+        }
+        let identity: [u8; 32] = Sha256::digest(&envelope).into();
+        match self.config.replay_mode {
+            ReplayMode::Off => {}
+            ReplayMode::Sequence => {
+                if m.seq < edge.expected_seq {
+                    return Err(Fault { code: code::REPLAYED_SEQUENCE, at: Some(e) });
+                }
+                if m.seq > edge.expected_seq {
+                    return Err(Fault { code: code::SEQUENCE_GAP, at: Some(e) });
+                }
+            }
+            ReplayMode::Nullifier => {
+                if s.nullifiers.contains(&identity) {
+                    return Err(Fault { code: code::NULLIFIER_REUSED, at: Some(e) });
+                }
+                if s.nullifiers.len() as u64 >= u64::from(self.config.limits.max_nullifiers_per_session) {
+                    return Err(Fault { code: code::NULLIFIER_SET_FULL, at: Some(e) });
+                }
+            }
+        }
+        let Some(&(_, target)) = arms.iter().find(|(l, _)| *l == m.label) else {
+            return Err(Fault { code: code::UNEXPECTED_LABEL, at: Some(e) });
+        };
+        let b = Self::branch(&branches, m.label, e)?;
+        let accepted = self.ask(c, Some(e), &b.payload, |h, ctx| h.accept(ctx, m.label, &m.payload));
+        if !accepted {
+            self.emit(
+                c,
+                Some(e),
+                EventKind::HostAnswer { point: HostPoint::Accept { label: m.label }, answer: Value::Bool(false) },
+            );
+            return Err(Fault { code: code::HOST_REJECTED, at: Some(e) });
+        }
+        // Take the message.
+        let mode = self.config.replay_mode;
+        let s = self.session_mut(e.sid).expect("checked");
+        let edge = &mut s.edges[usize::from(from)][usize::from(e.role)];
+        edge.queue.pop_front();
+        edge.expected_seq = m.seq + 1;
+        s.types[usize::from(e.role)] = b.cont;
+        let pre_root = s.root;
+        let consumed = match mode {
+            ReplayMode::Off => None,
+            _ => {
+                if mode == ReplayMode::Nullifier {
+                    s.nullifiers.insert(identity);
+                }
+                let mut h = Sha256::new();
+                h.update(pre_root);
+                h.update(identity);
+                s.root = h.finalize().into();
+                Some(s.root)
+            }
+        };
+        if let Value::Endpoint(moved) = &m.payload
+            && let Some(s2) = self.session_mut(moved.sid)
+            && let Some(o) = s2.owners.get_mut(usize::from(moved.role))
+        {
+            *o = c;
+        }
+        self.emit(c, Some(e), EventKind::Received { from, label: m.label, seq: m.seq, payload: m.payload.clone() });
+        if let Some(post_root) = consumed {
+            self.emit(c, Some(e), EventKind::Consumed { mode, identity, pre_root, post_root });
+        }
+        self.set(c, dst, m.payload);
+        match target {
+            Some(t) => self.jump(c, t),
+            None => self.advance(c),
+        }
+        Ok(Step::Next)
+    }
+}
