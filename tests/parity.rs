@@ -518,3 +518,37 @@ fn signed_runs_replay_identically_in_every_replay_mode() {
         }
     }
 }
+
+/// Owned instances with host-side transfers and rejected stale handles (all
+/// recorded in the replay), over every asm fixture (owner death, delegation,
+/// draining and timeout witnesses included): cooperative and threaded runs
+/// give the same bytes.
+#[test]
+fn owned_instances_with_transfers_replay_identically_at_every_worker_count() {
+    let owned_run = |program: &Arc<VerifiedProgram>, runner: &dyn Runner| {
+        let mut machine = Machine::new(config(5));
+        for i in 0..6u32 {
+            let host = Box::new(SeededHost::new(instance_seed(5, i)));
+            let (group, owner) = machine.load_choreography_owned(program, host, "host").expect("one program");
+            if i % 2 == 0 {
+                let next = machine.transfer(group, &owner, "next").expect("the live handle transfers");
+                assert!(machine.transfer(group, &owner, "stale").is_err());
+                assert!(machine.group_mut_as(group, &next).is_ok());
+            }
+        }
+        runner.run(&mut machine)
+    };
+    for f in asm_fixtures() {
+        let reference = owned_run(&f.program, &CooperativeRunner);
+        let bytes = reference.replay_bytes();
+        for workers in [1, 2, 3] {
+            let threaded = owned_run(&f.program, &ThreadedRunner::new(workers));
+            assert!(
+                threaded.replay_bytes() == bytes,
+                "{} with {workers} workers: {}",
+                f.name,
+                divergence(bytes, threaded.replay_bytes())
+            );
+        }
+    }
+}

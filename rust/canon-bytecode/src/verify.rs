@@ -15,6 +15,7 @@
 //! The walk relies on the first pass: once it passes, every index it uses is
 //! in range.
 
+mod coherence;
 mod error;
 mod open;
 mod structural;

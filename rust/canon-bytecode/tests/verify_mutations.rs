@@ -112,6 +112,47 @@ const OPERANDS: &[Mutation] = &[
 ];
 
 const OPEN: &[Mutation] = &[
+    (
+        "B does not receive the label A sends",
+        ping_pong,
+        |m| {
+            let pong = label(m, "Pong");
+            if let TypeNode::Recv { branches, .. } = &mut m.types.nodes[3] {
+                branches[0].label = pong;
+            }
+        },
+        "IncoherentOpen",
+    ),
+    (
+        "A and B disagree on a payload",
+        ping_pong,
+        |m| {
+            let int = label(m, "Int");
+            if let TypeNode::Recv { branches, .. } = &mut m.types.nodes[3] {
+                branches[0].payload = vec![int, int];
+            }
+        },
+        "IncoherentOpen",
+    ),
+    (
+        "A sends a second message B never receives",
+        ping_pong,
+        |m| {
+            // A: B!Ping.B!Ping.B?Pong.end against B: A?Ping.A!Pong.end: both
+            // reach end with the second Ping undelivered.
+            let ping = label(m, "Ping");
+            let int = label(m, "Int");
+            let b = label(m, "B");
+            m.types.nodes.push(TypeNode::Send {
+                peer: b,
+                branches: vec![canon_types::FlatBranch { label: ping, payload: vec![int], cont: TypeId(1) }],
+            });
+            if let TypeNode::Send { branches, .. } = &mut m.types.nodes[0] {
+                branches[0].cont = TypeId(6);
+            }
+        },
+        "IncoherentOpen",
+    ),
     ("open arity", ping_pong, |m| edit_open(m, |_, _, h, _, _| _ = h.pop()), "OpenArityMismatch"),
     (
         "open without roles",

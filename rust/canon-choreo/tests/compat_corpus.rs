@@ -192,3 +192,22 @@ fn every_example_of_the_compatibility_table_has_the_stated_outcome() {
         }
     }
 }
+
+/// Every prefix of every corpus file (a protocol cut off anywhere) is
+/// refused or accepted with diagnostics, never a panic.
+#[test]
+fn every_truncated_corpus_file_fails_cleanly() {
+    let mut loads = 0;
+    for kind in ["accept", "reject", "refused"] {
+        for path in files(kind) {
+            let src = fs::read_to_string(&path).expect("readable corpus file");
+            for end in (0..src.len()).filter(|&i| src.is_char_boundary(i)) {
+                if let Ok(c) = canon_choreo::load("cut.scr", &src[..end], None) {
+                    let _ = check_protocols(&c);
+                }
+                loads += 1;
+            }
+        }
+    }
+    assert!(loads > 10_000, "only {loads} truncated loads");
+}

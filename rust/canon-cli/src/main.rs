@@ -1,6 +1,7 @@
 //! `canon`: the command-line face of canon. Parsing arguments, reading and
 //! writing files, printing — the work itself is done by the library crates.
 
+mod audit_cmd;
 mod bytecode_cmd;
 mod choreo_cmd;
 mod cli;

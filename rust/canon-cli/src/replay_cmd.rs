@@ -14,6 +14,9 @@ use crate::{exit, input};
 
 #[derive(Subcommand)]
 pub enum ReplayCommand {
+    /// Print the replay's audit log: lifecycle events, witnesses, delegations
+    /// and ownership (or, with --capabilities, the capability lifecycle log).
+    Audit(crate::audit_cmd::AuditArgs),
     /// Print a replay: one line per event (or JSON lines with --json).
     Show {
         file: PathBuf,
@@ -61,6 +64,7 @@ pub fn read_replay(path: &Path) -> Result<Replay> {
 
 pub fn replay(cmd: ReplayCommand, out: &mut Out) -> Result<u8> {
     match cmd {
+        ReplayCommand::Audit(args) => crate::audit_cmd::audit(args),
         ReplayCommand::Show { file, json } => {
             let r = read_replay(&file)?;
             out.text(&if json { canon_replay::render_jsonl(&r) } else { canon_replay::render_text(&r) })?;

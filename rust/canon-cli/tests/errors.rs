@@ -222,3 +222,40 @@ fn wrong_usage_exits_with_code_2() {
         assert!(o.stderr.starts_with("error: ") && o.stderr.contains("--help"), "{o}");
     }
 }
+
+#[test]
+fn check_refuses_an_open_whose_local_types_are_not_coherent() {
+    // A sends M1 then M2; B receives only M1: before, this passed `canon check`
+    // and ran to `Closed` with exit 0, M2 silently lost.
+    let dir = temp_dir("incoherent-open");
+    let casm = "\
+.type ta = B!M1(Int).B!M2(Int).end
+.type tb = A?M1(Int).end
+.entry main
+.proc main() regs 2
+    open roles [A, B], types [ta, tb], handlers [default, default], dsts [r0, r1]
+    spawn role_a, [r0]
+    spawn role_b, [r1]
+    halt
+.end
+.proc role_a(ep ta) regs 2
+    produce r1, r0, M1
+    send r0, M1, r1
+    produce r1, r0, M2
+    send r0, M2, r1
+    close r0
+    halt
+.end
+.proc role_b(ep tb) regs 2
+    recv r0, M1, r1
+    close r0
+    halt
+.end
+";
+    let path = write(&dir, "incoherent.casm", casm);
+    check(&path).expect_clean_failure().stderr_has(&[
+        "proc 0 (main) instr 0: the opened local types are not coherent",
+        "every role reaches end with message M2 from A to B undelivered",
+    ]);
+    canon(&["run".to_owned(), arg(&path)]).expect_clean_failure().stderr_has(&["not coherent"]);
+}

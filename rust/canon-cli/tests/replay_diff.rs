@@ -43,10 +43,10 @@ fn identical_replays_diff_to_zero() {
     let dir = temp_dir("diff-same");
     let a = record(&dir, "fixtures/asm/ping_pong.casm", "a.replay", &["--seed", "1"]);
     let b = record(&dir, "fixtures/asm/ping_pong.casm", "b.replay", &["--seed", "1"]);
-    diff(&a, &b, false).expect_code(0).stdout_has(&["identical: 16 events"]);
+    diff(&a, &b, false).expect_code(0).stdout_has(&["identical: 18 events"]);
     let json = parse_json(diff(&a, &b, true).expect_code(0));
     assert_eq!(json["identical"], true);
-    assert_eq!(json["a_events"], 16);
+    assert_eq!(json["a_events"], 18);
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn a_header_only_difference_is_still_a_difference() {
     let dir = temp_dir("diff-header");
     let a = record(&dir, "fixtures/asm/ping_pong.casm", "a.replay", &["--seed", "1"]);
     let b = record(&dir, "fixtures/asm/ping_pong.casm", "b.replay", &["--seed", "1", "--fuel", "2048"]);
-    diff(&a, &b, false).expect_code(1).stdout_has(&["header: config digest differs", "events: identical (16 events)"]);
+    diff(&a, &b, false).expect_code(1).stdout_has(&["header: config digest differs", "events: identical (18 events)"]);
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn verify_checks_the_program_and_the_configuration() {
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         canon(&args)
     };
-    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok: 27 events"]);
+    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok: 29 events"]);
     verify(&["--program", &loop_casm]).expect_clean_failure().stderr_has(&["config digest differs"]);
     verify(&["--program", &loop_casm, "--fuel", "3"]).expect_code(0).stdout_has(&["verified"]);
     verify(&["--program", &other, "--fuel", "3"])

@@ -88,6 +88,10 @@ pub enum CloseOutcome {
     EndpointClosed,
     /// The last endpoint closed: the session is Closed with this epoch.
     SessionClosed { epoch: u64 },
+    /// The last endpoint closed while messages were undelivered: the
+    /// session is `Draining` until [`SessionStore::drain`] reports them and
+    /// closes it.
+    Draining,
 }
 
 fn expected_of(node: &TypeNode) -> Expected {
@@ -350,6 +354,12 @@ impl SessionStore {
         }
         if !self.remove_type(ep)? {
             return Ok(CloseOutcome::EndpointClosed);
+        }
+        if let Some(session) = self.get_mut(ep.sid)
+            && session.body.edges.iter().any(|e| !e.buffer.is_empty() || e.held.is_some())
+        {
+            session.status = SessionStatus::Draining;
+            return Ok(CloseOutcome::Draining);
         }
         let epoch = self.finish(ep.sid, SessionStatus::Closed).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         Ok(CloseOutcome::SessionClosed { epoch })

@@ -54,10 +54,7 @@ impl BoundedBuffer {
     /// Empties the buffer and applies `config`, keeping its allocation.
     pub fn reset(&mut self, config: BufferConfig) {
         self.config = config;
-        self.capacity = match config.mode {
-            BufferMode::LatestValue => 1,
-            BufferMode::Fifo => config.capacity.max(1),
-        };
+        self.capacity = config.capacity.max(1);
         self.queue.clear();
         self.visible = 0;
     }
@@ -91,8 +88,14 @@ impl BoundedBuffer {
     #[inline]
     pub fn push(&mut self, msg: Message) -> PushOutcome {
         if self.config.mode == BufferMode::LatestValue {
-            let replaced = self.queue.pop_front().is_some();
-            self.visible = 0;
+            // The newest `capacity` messages are kept: a full buffer loses
+            // its oldest (whatever the policy: a latest-value edge never
+            // blocks, drops the new message or errors).
+            let replaced = self.queue.len() >= self.capacity as usize;
+            if replaced {
+                self.queue.pop_front();
+                self.visible = self.visible.saturating_sub(1);
+            }
             self.queue.push_back(msg);
             return if replaced { PushOutcome::Overwritten } else { PushOutcome::Queued };
         }
@@ -154,6 +157,11 @@ impl BoundedBuffer {
     #[inline]
     pub fn flush(&mut self) {
         self.visible = self.queue.len();
+    }
+
+    /// The messages held, oldest first (visible and not yet visible).
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.queue.iter()
     }
 
     /// Discards every message.

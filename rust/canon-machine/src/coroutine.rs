@@ -22,6 +22,8 @@ pub(crate) struct Wait {
     pub depth: u32,
     pub pc: u32,
     pub deadline_tick: u64,
+    /// The timeout witness issued when the wait began.
+    pub witness: u64,
 }
 
 /// Frames held without a heap allocation (deeper call stacks spill once and

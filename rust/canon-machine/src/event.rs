@@ -8,7 +8,7 @@
 //! `(group, tick, coroutine, emission order)`; `canon-replay` specifies the
 //! bytes.
 
-use canon_types::{SymId, Value};
+use canon_types::{Endpoint, SymId, Value};
 
 use crate::config::ReplayMode;
 use crate::inject::Injection;
@@ -36,6 +36,19 @@ pub enum HostPoint {
     Choose,
     /// `invoke` of an effect.
     Invoke { effect: SymId },
+}
+
+/// A host-side ownership operation on a loaded instance (recorded so that
+/// the replay shows who drove the instance; see docs/ownership.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OwnershipRecord {
+    /// The instance was claimed by `owner` at `generation` (at load).
+    Claimed { owner: std::sync::Arc<str>, generation: u64 },
+    /// The owner `from` handed the instance to `to`, now at `generation`.
+    Transferred { from: std::sync::Arc<str>, to: std::sync::Arc<str>, generation: u64 },
+    /// A handle (`owner`, `generation`) was refused with ownership error
+    /// `code` (4xxx); nothing changed.
+    Rejected { code: u16, owner: std::sync::Arc<str>, generation: u64 },
 }
 
 /// Where an event happened. `sid` is `u64::MAX` and `role` is `u16::MAX`
@@ -124,10 +137,31 @@ pub enum EventKind {
         point: HostPoint,
         answer: Value,
     },
-    /// A timeout became active at this tick; `witness` is the issued timeout
-    /// witness id (unique per group).
+    /// A timeout became active at this tick (the first attempt of a
+    /// `recv_timeout` that found no message); `witness` is the issued timeout
+    /// witness id (unique per group). Exactly one of `TimeoutExpired` or
+    /// `TimeoutWithdrawn` with the same witness follows.
     TimeoutIssued {
         witness: u64,
+    },
+    /// The deadline of timeout `witness` passed: the issued witness expired
+    /// and is stored in the session; a `cancel` of the session consumes it.
+    TimeoutExpired {
+        witness: u64,
+    },
+    /// A message arrived before the deadline: timeout `witness` is withdrawn unused.
+    TimeoutWithdrawn {
+        witness: u64,
+    },
+    /// An endpoint sent as a payload left its sender, which no longer owns
+    /// it: the endpoint is in transit (delegation begins).
+    Delegated {
+        endpoint: Endpoint,
+    },
+    /// A delegated endpoint was received: the receiving coroutine owns it
+    /// (delegation completed).
+    DelegationCompleted {
+        endpoint: Endpoint,
     },
     CancellationRequested {
         witness: u64,
@@ -144,10 +178,31 @@ pub enum EventKind {
     Faulted {
         code: u16,
     },
+    /// One endpoint (the site's role) closed.
+    EndpointClosed,
+    /// The last endpoint closed while `undelivered` messages were still in
+    /// the session's buffers: the session is `Draining`. Every endpoint's
+    /// type is `end`, so no one can receive them: each is reported by a
+    /// `Discarded` event, then the session closes.
+    Draining {
+        undelivered: u32,
+    },
+    /// An undelivered message on edge `from → to` discarded while draining.
+    Discarded {
+        from: u16,
+        to: u16,
+        label: SymId,
+        seq: u64,
+    },
     /// The last endpoint of the session closed.
     Closed,
     SessionTerminal {
         reason: TerminalReason,
+    },
+    /// A host-side ownership operation (site: the group's current tick,
+    /// coroutine `u32::MAX`, no session).
+    Ownership {
+        record: OwnershipRecord,
     },
     /// The session's epoch advanced to `epoch` (after close).
     EpochAdvanced {

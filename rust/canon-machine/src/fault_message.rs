@@ -229,6 +229,25 @@ impl Fault {
             Fault::NullifierSetFull { ep, max } => {
                 write!(f, "endpoint {}: the session consumed its limit of {max} message identities", n.ep(ep))
             }
+            Fault::HostEndpoint { forged } => {
+                write!(
+                    f,
+                    "a host answer contains the endpoint value {}: endpoints never come from the host",
+                    n.ep(forged)
+                )
+            }
+            Fault::ForgedEndpoint { ep, forged } => write!(
+                f,
+                "endpoint {} received the endpoint value {}, which was not delegated to it",
+                n.ep(ep),
+                n.ep(forged)
+            ),
+            Fault::LateEffect { ep, effect } => write!(
+                f,
+                "invoke of {} after the session of endpoint {} ended abnormally: the effect is refused",
+                n.sym(effect),
+                n.ep(ep)
+            ),
             // Every variant is rendered above; a new one shows its fields until it has a template.
             _ => write!(f, "{self:?}"),
         }

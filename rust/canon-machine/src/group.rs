@@ -267,6 +267,19 @@ impl Group {
         self.st.injections.insert(nth, injection);
     }
 
+    /// Records a host-side ownership operation in the group's event stream
+    /// at the current tick (coroutine `u32::MAX`, no session).
+    pub fn record_ownership(&mut self, record: crate::event::OwnershipRecord) {
+        let site = EventSite {
+            group: self.st.group,
+            tick: self.st.tick,
+            coroutine: u32::MAX,
+            sid: EventSite::NO_SID,
+            role: EventSite::NO_ROLE,
+        };
+        self.st.outbox.push(Event { site, kind: EventKind::Ownership { record } });
+    }
+
     /// `Sent` events so far.
     pub fn sent_count(&self) -> u64 {
         self.st.sent_count

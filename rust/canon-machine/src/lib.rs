@@ -24,6 +24,7 @@ pub mod group;
 pub mod host;
 pub mod image;
 pub mod inject;
+pub mod lifecycle;
 mod step;
 mod step_session;
 pub mod store;
@@ -41,4 +42,5 @@ pub use group::{
 pub use host::{Host, HostCtx, NullHost};
 pub use image::ProgramImage;
 pub use inject::Injection;
+pub use lifecycle::Lifecycle;
 pub use store::{OpenRequest, PayloadKinds, Security, Session, SessionStatus, SessionStore, unfold};

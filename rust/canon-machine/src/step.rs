@@ -230,6 +230,7 @@ impl<'a> Exec<'a> {
         let new_id = self.st.coroutines.len() as u32;
         let mut child = Coroutine::new(proc, reg_count);
         for (i, &a) in args.iter().enumerate() {
+            self.check_delegation(co, self.st.coroutines[co].reg(a)?)?;
             let v = take_arg(self.co(co).reg_mut(a)?);
             if let Value::Endpoint(ep) = v {
                 self.st.store.set_owner(ep, new_id);
@@ -253,7 +254,9 @@ impl<'a> Exec<'a> {
     }
 
     /// Fault handling: `FailureBranchEntered → Faulted`, the session (if the
-    /// fault concerns one) becomes Faulted, and the coroutine ends.
+    /// fault concerns one) becomes Faulted, then every other live session in
+    /// which the coroutine owns an open endpoint (owner death, `lifecycle.rs`),
+    /// and the coroutine ends.
     fn fault(&mut self, co: usize, frame: Frame, fault: Fault) {
         use canon_types::ErrorCode;
         let code = fault.code();
@@ -266,6 +269,8 @@ impl<'a> Exec<'a> {
             let reason = crate::event::TerminalReason::Faulted { code };
             self.emit(co, Some(ep), EventKind::SessionTerminal { reason });
         }
+        self.fault_owned_sessions(co, code);
+        self.fault_orphaned_sessions(co, code);
         let tick = self.st.tick;
         self.st.faults.push(CoroutineFault { coroutine: co as u32, proc: frame.proc, pc: frame.pc, tick, fault });
         self.end(co);

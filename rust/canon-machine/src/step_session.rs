@@ -49,6 +49,7 @@ impl<'a> Exec<'a> {
                     Some(ep),
                     EventKind::HostAnswer { point: HostPoint::Produce { label: *label }, answer: v.clone() },
                 );
+                Self::check_host_answer(&v)?;
                 self.co(co).set(*dst, v)?;
                 Ok(Flow::Next)
             }
@@ -57,6 +58,7 @@ impl<'a> Exec<'a> {
             Instr::Abort { ep } => self.terminate(co, *ep, SessionStatus::Aborted),
             Instr::Invoke { dst, effect, arg } => {
                 let arg = self.co(co).reg(*arg)?.clone();
+                self.check_effect(co, *effect)?;
                 let ctx = self.ctx(co, None, None, None);
                 let v = self.host.invoke(&ctx, *effect, &arg);
                 self.co(co).host_calls += 1;
@@ -65,6 +67,7 @@ impl<'a> Exec<'a> {
                     None,
                     EventKind::HostAnswer { point: HostPoint::Invoke { effect: *effect }, answer: v.clone() },
                 );
+                Self::check_host_answer(&v)?;
                 self.co(co).set(*dst, v)?;
                 Ok(Flow::Next)
             }
@@ -124,15 +127,18 @@ impl<'a> Exec<'a> {
         let c = &self.st.coroutines[co];
         let ep = c.endpoint(ep)?;
         let payload = c.reg(src)?.clone();
+        self.check_delegation(co, &payload)?;
         let tv = self.tv();
         let nth = self.st.sent_count;
         let inject = if self.st.injections.is_empty() { None } else { self.st.injections.get(&nth).copied() };
         let (store, mut tr) = self.st.store_and_transport(inject);
         let outcome = store.send(tv, ep, co as u32, label, payload.clone(), &mut tr)?;
+        let mut delegated = None;
         if let (Value::Endpoint(moved), false) = (&payload, outcome == SendOutcome::Blocked) {
             // Delegation: the endpoint leaves this coroutine; the receiver takes ownership.
             self.st.store.set_owner(*moved, IN_TRANSIT);
             self.co(co).set(src, Value::Unit)?;
+            delegated = Some(*moved);
         }
         match outcome {
             SendOutcome::Blocked => Ok(Flow::Block),
@@ -149,6 +155,9 @@ impl<'a> Exec<'a> {
                 }
                 if overwrote {
                     self.emit(co, Some(ep), EventKind::Overwritten { to, label, seq });
+                }
+                if let Some(endpoint) = delegated {
+                    self.emit(co, Some(ep), EventKind::Delegated { endpoint });
                 }
                 Ok(Flow::Next)
             }
@@ -169,6 +178,7 @@ impl<'a> Exec<'a> {
             return Ok(None);
         };
         let (p, branch) = (v.peeked, v.branch);
+        Self::check_delivered(store, ep, v.payload)?;
         let ctx = HostCtx {
             group,
             tick,
@@ -189,11 +199,14 @@ impl<'a> Exec<'a> {
             return Err(Fault::HostRejected { ep, label: p.label }.into());
         }
         let msg = self.st.store.take_branch(graph, ep, p.from, branch)?;
-        if let Value::Endpoint(delegated) = msg.payload {
-            self.st.store.set_owner(delegated, co as u32);
-        }
         let payload = msg.payload.clone();
         self.emit(co, Some(ep), EventKind::Received { from: p.from, label: p.label, seq: p.seq, payload });
+        if let Value::Endpoint(delegated) = msg.payload
+            && self.st.store.endpoint(delegated).is_some_and(|e| e.owner == IN_TRANSIT)
+        {
+            self.st.store.set_owner(delegated, co as u32);
+            self.emit(co, Some(ep), EventKind::DelegationCompleted { endpoint: delegated });
+        }
         if let Some(id) = p.identity {
             self.commit_consumption(co, ep, p.from, p.seq, id);
         }
@@ -220,27 +233,36 @@ impl<'a> Exec<'a> {
         on_timeout: u32,
     ) -> Result<Flow, Refusal> {
         let ep = self.co(co).endpoint(ep)?;
+        let c = self.co(co);
+        let here = (c.frames.len() as u32, c.top().pc);
+        let armed = c.wait.filter(|w| (w.depth, w.pc) == here);
         if let Some(arm) = self.deliver(co, ep, Expect::Arms(arms, Op::RecvTimeout), dst)? {
             self.co(co).wait = None;
+            if let Some(w) = armed {
+                self.emit(co, Some(ep), EventKind::TimeoutWithdrawn { witness: w.witness });
+            }
             return Ok(arm_jump(arms, arm));
         }
         let tick = self.st.tick;
-        let c = self.co(co);
-        let here = (c.frames.len() as u32, c.top().pc);
-        let deadline_tick = match c.wait {
-            Some(w) if (w.depth, w.pc) == here => w.deadline_tick,
-            _ => {
+        let wait = match armed {
+            Some(w) => w,
+            None => {
+                // The timeout becomes active now: its witness is issued here and
+                // is the one that expires (or is withdrawn) later.
+                let witness = self.next_witness();
                 let deadline_tick = tick.saturating_add(u64::from(timeout_ticks));
-                c.wait = Some(Wait { depth: here.0, pc: here.1, deadline_tick });
-                deadline_tick
+                let w = Wait { depth: here.0, pc: here.1, deadline_tick, witness };
+                self.co(co).wait = Some(w);
+                self.emit(co, Some(ep), EventKind::TimeoutIssued { witness });
+                w
             }
         };
-        if tick < deadline_tick {
+        if tick < wait.deadline_tick {
             return Ok(Flow::Block);
         }
-        c.wait = None;
-        let witness = self.next_witness();
-        self.emit(co, Some(ep), EventKind::TimeoutIssued { witness });
+        self.co(co).wait = None;
+        self.expire_timeout(ep, wait.witness);
+        self.emit(co, Some(ep), EventKind::TimeoutExpired { witness: wait.witness });
         Ok(Flow::Jump(on_timeout))
     }
 
@@ -266,11 +288,25 @@ impl<'a> Exec<'a> {
 
     fn close(&mut self, co: usize, ep: u16) -> Result<Flow, Refusal> {
         let ep = self.co(co).endpoint(ep)?;
-        if let CloseOutcome::SessionClosed { epoch } = self.st.store.close(&self.m.types, ep, co as u32)? {
-            self.emit(co, Some(ep), EventKind::Closed);
-            self.emit(co, Some(ep), EventKind::SessionTerminal { reason: TerminalReason::Closed });
-            self.emit(co, Some(ep), EventKind::EpochAdvanced { epoch });
-        }
+        let outcome = self.st.store.close(&self.m.types, ep, co as u32)?;
+        self.emit(co, Some(ep), EventKind::EndpointClosed);
+        let epoch = match outcome {
+            CloseOutcome::EndpointClosed => return Ok(Flow::Next),
+            CloseOutcome::SessionClosed { epoch } => epoch,
+            CloseOutcome::Draining => {
+                let (undelivered, epoch) = self.st.store.drain(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+                let count = u32::try_from(undelivered.len()).unwrap_or(u32::MAX);
+                self.emit(co, Some(ep), EventKind::Draining { undelivered: count });
+                for u in undelivered {
+                    let kind = EventKind::Discarded { from: u.from, to: u.to, label: u.label, seq: u.seq };
+                    self.emit(co, Some(ep), kind);
+                }
+                epoch
+            }
+        };
+        self.emit(co, Some(ep), EventKind::Closed);
+        self.emit(co, Some(ep), EventKind::SessionTerminal { reason: TerminalReason::Closed });
+        self.emit(co, Some(ep), EventKind::EpochAdvanced { epoch });
         Ok(Flow::Next)
     }
 
@@ -279,7 +315,7 @@ impl<'a> Exec<'a> {
         let ep = self.co(co).endpoint(ep)?;
         self.st.store.live_body(ep, co as u32)?;
         let reason = if status == SessionStatus::Cancelled {
-            let witness = self.next_witness();
+            let witness = self.cancellation_witness(ep);
             self.emit(co, Some(ep), EventKind::CancellationRequested { witness });
             self.emit(co, Some(ep), EventKind::Cancelled { witness });
             TerminalReason::Cancelled

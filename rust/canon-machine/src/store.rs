@@ -20,7 +20,8 @@ use crate::fault::Fault;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionStatus {
     Active,
-    /// Declared for the lifecycle model; `close` currently goes straight to `Closed`.
+    /// The last endpoint closed with undelivered messages: they are
+    /// reported (`Draining`, `Discarded` events), then the session is `Closed`.
     Draining,
     Closed,
     Cancelled,
@@ -104,6 +105,8 @@ pub struct Session {
     /// Advances when the session closes.
     pub epoch: u64,
     pub body: SessionBody,
+    /// Timeout and cancellation witnesses (kept after the session ends).
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 /// The operands of an `open`, for [`SessionStore::open`].
@@ -248,7 +251,7 @@ impl SessionStore {
             body.keys.extend((0..req.roles.len() as u16).map(|role| security.key(sid, role)));
         }
         body.consumption.reset(security.replay_mode, body.edges.len());
-        self.sessions.push(Session { status: SessionStatus::Active, epoch: 0, body });
+        self.sessions.push(Session { status: SessionStatus::Active, epoch: 0, body, lifecycle: Default::default() });
         self.live += 1;
         Ok(sid)
     }
@@ -313,7 +316,7 @@ impl SessionStore {
     /// if the session was not live.
     pub fn finish(&mut self, sid: u64, status: SessionStatus) -> Option<u64> {
         let session = self.get_mut(sid)?;
-        if session.status != SessionStatus::Active {
+        if !matches!(session.status, SessionStatus::Active | SessionStatus::Draining) {
             return None;
         }
         session.status = status;

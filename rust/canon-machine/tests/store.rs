@@ -221,27 +221,34 @@ fn fifo_resize_grows_to_its_maximum_then_faults() {
 }
 
 #[test]
-fn latest_value_keeps_only_the_newest_under_every_policy() {
+fn latest_value_keeps_the_newest_capacity_messages_under_every_policy() {
     for policy in
         [Backpressure::Block, Backpressure::Drop, Backpressure::Error, Backpressure::Resize { max_capacity: 9 }]
     {
-        let config = BufferConfig { mode: BufferMode::LatestValue, policy, capacity: 5 };
+        // Capacity 2: the third send overwrites the oldest (seq 0).
+        let config = BufferConfig { mode: BufferMode::LatestValue, policy, capacity: 2 };
         let (f, mut store, results) = send_n(config, 3);
         assert_eq!(
             results,
-            vec![
-                sent(1, 0),
-                Ok(SendOutcome::Sent { to: 1, seq: 1, overwrote: true, signature: None }),
-                Ok(SendOutcome::Sent { to: 1, seq: 2, overwrote: true, signature: None })
-            ]
+            vec![sent(1, 0), sent(1, 1), Ok(SendOutcome::Sent { to: 1, seq: 2, overwrote: true, signature: None })],
+            "{policy:?}"
         );
         store.flush();
-        let got: Vec<_> = {
-            let p = store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)).unwrap().unwrap();
-            vec![(p.seq, store.peek_payload(B, p.from).cloned().unwrap())]
-        };
-        assert_eq!(got, vec![(2, Value::Int(2))], "{policy:?}");
+        let p = store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)).unwrap().unwrap();
+        assert_eq!((p.seq, store.peek_payload(B, p.from).cloned().unwrap()), (1, Value::Int(1)), "{policy:?}");
+        assert_eq!(store.get(0).unwrap().body.edges[1].buffer.len(), 2, "{policy:?}");
     }
+}
+
+#[test]
+fn latest_value_of_capacity_four_holds_four() {
+    // `latest block 4`: four sends are all kept, the fifth overwrites seq 0.
+    let config = BufferConfig { mode: BufferMode::LatestValue, policy: Backpressure::Block, capacity: 4 };
+    let (_, store, results) = send_n(config, 5);
+    assert_eq!(results[..4], [sent(1, 0), sent(1, 1), sent(1, 2), sent(1, 3)]);
+    assert_eq!(results[4], Ok(SendOutcome::Sent { to: 1, seq: 4, overwrote: true, signature: None }));
+    let seqs: Vec<u64> = store.get(0).unwrap().body.edges[1].buffer.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
 }
 
 #[test]

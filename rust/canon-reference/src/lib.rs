@@ -37,6 +37,7 @@ pub mod code {
     pub const PAYLOAD_TOO_LARGE: u16 = 3013;
     pub const BUFFER_FULL: u16 = 3014;
     pub const HOST_REJECTED: u16 = 3015;
+    pub const LATE_EFFECT: u16 = 3035;
     pub const BAD_CHOICE: u16 = 3016;
     pub const ARITHMETIC_TYPE_ERROR: u16 = 3017;
     pub const CALL_DEPTH_EXCEEDED: u16 = 3018;
@@ -112,6 +113,8 @@ struct Session {
     types: Vec<TypeId>,
     /// The coroutine that owns each endpoint.
     owners: Vec<u32>,
+    /// The expired timeout witness a cancellation consumes (ownership.md).
+    expired_timeout: Option<u64>,
     closed: Vec<bool>,
     state: SessionState,
     /// `edges[from][to]`.
@@ -144,7 +147,7 @@ struct Coroutine {
     first_round: u64,
     host_calls: u64,
     /// For a `recv_timeout` waiting at `pc`: the round its wait started.
-    waiting_since: Option<(u32, u32, u64)>,
+    waiting_since: Option<(u32, u32, u64, u64)>,
 }
 
 /// What executing one instruction did.
@@ -319,6 +322,19 @@ impl<'p> Reference<'p> {
             s.state = SessionState::Faulted;
             self.end_session(ep.sid);
             self.emit(c, fault.at, EventKind::SessionTerminal { reason: TerminalReason::Faulted { code } });
+        }
+        // Owner death: every other live session in which `c` owns an open endpoint.
+        for n in 0..self.sessions.len() {
+            let s = &self.sessions[n];
+            if s.state != SessionState::Live {
+                continue;
+            }
+            let Some(role) = (0..s.owners.len()).find(|&r| s.owners[r] == c && !s.closed[r]) else { continue };
+            let sid = u64::from(self.group) << 32 | n as u64;
+            self.sessions[n].state = SessionState::Faulted;
+            self.end_session(sid);
+            let at = Some(Endpoint { sid, role: role as u16 });
+            self.emit(c, at, EventKind::SessionTerminal { reason: TerminalReason::Faulted { code } });
         }
     }
 
@@ -695,9 +711,28 @@ impl<'p> Reference<'p> {
                 }
                 let s = self.session_mut(e.sid).expect("checked");
                 s.closed[usize::from(e.role)] = true;
-                if s.closed.iter().all(|&x| x) {
-                    s.state = SessionState::Closed;
+                let last = s.closed.iter().all(|&x| x);
+                // Undelivered messages, edges in (from, to) order, oldest first.
+                let left: Vec<(u16, u16, SymId, u64)> = s
+                    .edges
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(f, row)| {
+                        row.iter().enumerate().flat_map(move |(t, edge)| {
+                            edge.queue.iter().map(move |m| (f as u16, t as u16, m.label, m.seq))
+                        })
+                    })
+                    .collect();
+                self.emit(c, Some(e), EventKind::EndpointClosed);
+                if last {
+                    self.session_mut(e.sid).expect("checked").state = SessionState::Closed;
                     self.end_session(e.sid);
+                    if !left.is_empty() {
+                        self.emit(c, Some(e), EventKind::Draining { undelivered: left.len() as u32 });
+                        for (from, to, label, seq) in left {
+                            self.emit(c, Some(e), EventKind::Discarded { from, to, label, seq });
+                        }
+                    }
                     self.emit(c, Some(e), EventKind::Closed);
                     self.emit(c, Some(e), EventKind::SessionTerminal { reason: TerminalReason::Closed });
                     self.emit(c, Some(e), EventKind::EpochAdvanced { epoch: 1 });
@@ -708,8 +743,13 @@ impl<'p> Reference<'p> {
             }
             Instr::Cancel { ep } => {
                 let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
-                let witness = self.next_witness;
-                self.next_witness += 1;
+                let witness = match self.session_mut(e.sid).expect("checked").expired_timeout.take() {
+                    Some(w) => w,
+                    None => {
+                        self.next_witness += 1;
+                        self.next_witness - 1
+                    }
+                };
                 self.session_mut(e.sid).expect("checked").state = SessionState::Cancelled;
                 self.end_session(e.sid);
                 self.emit(c, Some(e), EventKind::CancellationRequested { witness });
@@ -731,6 +771,25 @@ impl<'p> Reference<'p> {
             }
             Instr::Invoke { dst, effect, arg } => {
                 let a = self.reg(c, arg);
+                // A late effect: the coroutine holds an endpoint of a session
+                // that was cancelled, aborted or faulted (ownership.md).
+                let late =
+                    self.coroutines[c as usize].frames.iter().flat_map(|f| f.regs.iter()).find_map(|v| match v {
+                        Value::Endpoint(ep)
+                            if self.session(ep.sid).is_some_and(|s| {
+                                matches!(
+                                    s.state,
+                                    SessionState::Cancelled | SessionState::Aborted | SessionState::Faulted
+                                )
+                            }) =>
+                        {
+                            Some(*ep)
+                        }
+                        _ => None,
+                    });
+                if let Some(ep) = late {
+                    return Err(Fault { code: code::LATE_EFFECT, at: Some(ep) });
+                }
                 let v = self.ask(c, None, &[], |h, ctx| h.invoke(ctx, effect, &a));
                 self.emit(c, None, EventKind::HostAnswer { point: HostPoint::Invoke { effect }, answer: v.clone() });
                 self.set(c, dst, v);

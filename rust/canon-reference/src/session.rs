@@ -67,6 +67,7 @@ impl Reference<'_> {
             roles: roles.to_vec(),
             types: types.to_vec(),
             owners: vec![c; n],
+            expired_timeout: None,
             closed: vec![false; n],
             state: SessionState::Live,
             edges,
@@ -96,12 +97,9 @@ impl Reference<'_> {
         let s = self.session_mut(e.sid).expect("checked");
         let edge = &mut s.edges[usize::from(e.role)][usize::from(to)];
         let seq = edge.next_seq;
-        // A latest-value edge holds one message whatever its capacity: a new
-        // one replaces the undelivered one (format.md, buffer modes).
-        let full = match edge.config.mode {
-            BufferMode::Fifo => edge.queue.len() as u64 >= u64::from(edge.capacity),
-            BufferMode::LatestValue => !edge.queue.is_empty(),
-        };
+        // A latest-value edge keeps the newest `capacity` messages: a new one
+        // replaces the oldest undelivered one (ownership.md, buffers).
+        let full = edge.queue.len() as u64 >= u64::from(edge.capacity.max(1));
         // What the buffer does with the message.
         enum Fate {
             Queue,
@@ -150,14 +148,19 @@ impl Reference<'_> {
         match fate {
             Fate::Drop => self.emit(c, Some(e), EventKind::Dropped { to, label, seq }),
             Fate::Overwrite => {
-                self.emit(c, Some(e), EventKind::Sent { to, label, seq, payload, signature });
+                self.emit(c, Some(e), EventKind::Sent { to, label, seq, payload: payload.clone(), signature });
                 // `Overwritten` names the new message (label and seq), which
                 // replaced the oldest undelivered one.
                 if overwritten.is_some() {
                     self.emit(c, Some(e), EventKind::Overwritten { to, label, seq });
                 }
             }
-            Fate::Queue => self.emit(c, Some(e), EventKind::Sent { to, label, seq, payload, signature }),
+            Fate::Queue => {
+                self.emit(c, Some(e), EventKind::Sent { to, label, seq, payload: payload.clone(), signature })
+            }
+        }
+        if let (false, Value::Endpoint(moved)) = (matches!(fate, Fate::Drop), &payload) {
+            self.emit(c, Some(e), EventKind::Delegated { endpoint: *moved });
         }
         self.advance(c);
         Ok(Step::Next)
@@ -184,24 +187,31 @@ impl Reference<'_> {
                 let frame = self.frame(c);
                 let here = (frame.proc, frame.pc);
                 let co = &mut self.coroutines[c as usize];
-                let since = match co.waiting_since {
-                    Some((p, pc, t)) if (p, pc) == here => t,
+                // The witness is issued when the timeout becomes active
+                // (ownership.md) and is the one that expires.
+                let (since, witness) = match co.waiting_since {
+                    Some((p, pc, t, w)) if (p, pc) == here => (t, w),
                     _ => {
-                        co.waiting_since = Some((here.0, here.1, self.tick));
-                        self.tick
+                        let w = self.next_witness;
+                        self.next_witness += 1;
+                        self.coroutines[c as usize].waiting_since = Some((here.0, here.1, self.tick, w));
+                        self.emit(c, Some(e), EventKind::TimeoutIssued { witness: w });
+                        (self.tick, w)
                     }
                 };
                 if self.tick >= since + u64::from(ticks) {
                     self.coroutines[c as usize].waiting_since = None;
-                    let witness = self.next_witness;
-                    self.next_witness += 1;
-                    self.emit(c, Some(e), EventKind::TimeoutIssued { witness });
+                    self.session_mut(e.sid).expect("checked").expired_timeout = Some(witness);
+                    self.emit(c, Some(e), EventKind::TimeoutExpired { witness });
                     self.jump(c, on_timeout);
                     return Ok(Step::Next);
                 }
             }
             return Ok(Step::Blocked);
         };
+        let frame = self.frame(c);
+        let here = (frame.proc, frame.pc);
+        let armed = self.coroutines[c as usize].waiting_since.filter(|w| (w.0, w.1) == here).map(|w| w.3);
         self.coroutines[c as usize].waiting_since = None;
         let s = self.session(e.sid).expect("checked");
         let edge = &s.edges[usize::from(from)][usize::from(e.role)];
@@ -276,8 +286,14 @@ impl Reference<'_> {
             *o = c;
         }
         self.emit(c, Some(e), EventKind::Received { from, label: m.label, seq: m.seq, payload: m.payload.clone() });
+        if let Value::Endpoint(moved) = &m.payload {
+            self.emit(c, Some(e), EventKind::DelegationCompleted { endpoint: *moved });
+        }
         if let Some(post_root) = consumed {
             self.emit(c, Some(e), EventKind::Consumed { mode, identity, pre_root, post_root });
+        }
+        if let Some(witness) = armed {
+            self.emit(c, Some(e), EventKind::TimeoutWithdrawn { witness });
         }
         self.set(c, dst, m.payload);
         match target {

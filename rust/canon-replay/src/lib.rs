@@ -15,6 +15,7 @@
 //! Same events, same header → same bytes: block cuts depend only on the
 //! event sequence ([`BLOCK_TARGET_BYTES`]).
 
+pub mod audit;
 mod cursor;
 pub mod diff;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod render;
 pub mod replay;
 pub mod writer;
 
+pub use audit::{AuditEntry, AuditObject, capability_lifecycle_audit_log, semantic_audit_log};
 pub use diff::{DiffEvent, Divergence, HeaderDiff, ReplayDiff, Side, diff};
 pub use error::{REPLAY_CODES, ReplayError};
 pub use header::{FORMAT_VERSION, MAGIC, ReplayHeader};

@@ -4,7 +4,7 @@
 //! kind-specific fields. Payloads are written inline in their canonical
 //! value encoding. See `bytecode-spec/replay.md` for the table.
 
-use canon_machine::event::{Event, EventKind, EventSite, HostPoint, TerminalReason};
+use canon_machine::event::{Event, EventKind, EventSite, HostPoint, OwnershipRecord, TerminalReason};
 use canon_machine::{Injection, ReplayMode};
 use canon_types::value::ValueDecodeError;
 use canon_types::{SymId, Value};
@@ -37,6 +37,14 @@ pub mod kind {
     pub const CLOSED: u8 = 0x36;
     pub const SESSION_TERMINAL: u8 = 0x37;
     pub const EPOCH_ADVANCED: u8 = 0x38;
+    pub const TIMEOUT_EXPIRED: u8 = 0x39;
+    pub const TIMEOUT_WITHDRAWN: u8 = 0x3a;
+    pub const ENDPOINT_CLOSED: u8 = 0x3b;
+    pub const DRAINING: u8 = 0x3c;
+    pub const DISCARDED: u8 = 0x3d;
+    pub const DELEGATED: u8 = 0x16;
+    pub const DELEGATION_COMPLETED: u8 = 0x17;
+    pub const OWNERSHIP: u8 = 0x40;
 }
 
 /// The kind byte of `k`.
@@ -62,6 +70,14 @@ pub fn kind_byte(k: &EventKind) -> u8 {
         K::Closed => kind::CLOSED,
         K::SessionTerminal { .. } => kind::SESSION_TERMINAL,
         K::EpochAdvanced { .. } => kind::EPOCH_ADVANCED,
+        K::TimeoutExpired { .. } => kind::TIMEOUT_EXPIRED,
+        K::TimeoutWithdrawn { .. } => kind::TIMEOUT_WITHDRAWN,
+        K::EndpointClosed => kind::ENDPOINT_CLOSED,
+        K::Draining { .. } => kind::DRAINING,
+        K::Discarded { .. } => kind::DISCARDED,
+        K::Delegated { .. } => kind::DELEGATED,
+        K::DelegationCompleted { .. } => kind::DELEGATION_COMPLETED,
+        K::Ownership { .. } => kind::OWNERSHIP,
     }
 }
 
@@ -92,7 +108,7 @@ fn encode_kind(k: &EventKind, out: &mut Vec<u8>) {
     use EventKind as K;
     match k {
         K::Spawned { proc } => out.extend_from_slice(&proc.to_le_bytes()),
-        K::Halted | K::Aborted | K::Closed => {}
+        K::Halted | K::Aborted | K::Closed | K::EndpointClosed => {}
         K::Opened { roles, keys } => {
             out.extend_from_slice(&len_u32(roles.len()).to_le_bytes());
             roles.iter().for_each(|r| out.extend_from_slice(&r.0.to_le_bytes()));
@@ -136,9 +152,41 @@ fn encode_kind(k: &EventKind, out: &mut Vec<u8>) {
             }
             answer.encode(out);
         }
-        K::TimeoutIssued { witness } | K::CancellationRequested { witness } | K::Cancelled { witness } => {
+        K::TimeoutIssued { witness }
+        | K::TimeoutExpired { witness }
+        | K::TimeoutWithdrawn { witness }
+        | K::CancellationRequested { witness }
+        | K::Cancelled { witness } => {
             out.extend_from_slice(&witness.to_le_bytes());
         }
+        K::Draining { undelivered } => out.extend_from_slice(&undelivered.to_le_bytes()),
+        K::Discarded { from, to, label, seq } => {
+            out.extend_from_slice(&from.to_le_bytes());
+            put_msg(out, *to, *label, *seq);
+        }
+        K::Delegated { endpoint } | K::DelegationCompleted { endpoint } => {
+            out.extend_from_slice(&endpoint.sid.to_le_bytes());
+            out.extend_from_slice(&endpoint.role.to_le_bytes());
+        }
+        K::Ownership { record } => match record {
+            OwnershipRecord::Claimed { owner, generation } => {
+                out.push(0);
+                out.extend_from_slice(&generation.to_le_bytes());
+                Value::Str(owner.clone()).encode(out);
+            }
+            OwnershipRecord::Transferred { from, to, generation } => {
+                out.push(1);
+                out.extend_from_slice(&generation.to_le_bytes());
+                Value::Str(from.clone()).encode(out);
+                Value::Str(to.clone()).encode(out);
+            }
+            OwnershipRecord::Rejected { code, owner, generation } => {
+                out.push(2);
+                out.extend_from_slice(&code.to_le_bytes());
+                out.extend_from_slice(&generation.to_le_bytes());
+                Value::Str(owner.clone()).encode(out);
+            }
+        },
         K::FailureBranchEntered { code } | K::Faulted { code } => out.extend_from_slice(&code.to_le_bytes()),
         K::SessionTerminal { reason } => match reason {
             TerminalReason::Closed => out.push(0),
@@ -255,6 +303,18 @@ fn decode_kind(c: &mut Cursor<'_>, code: u8, at: At) -> Result<EventKind, KindEr
         kind::CLOSED => K::Closed,
         kind::SESSION_TERMINAL => K::SessionTerminal { reason: terminal_reason(c, at)? },
         kind::EPOCH_ADVANCED => K::EpochAdvanced { epoch: c.u64("epoch").map_err(e)? },
+        kind::TIMEOUT_EXPIRED => K::TimeoutExpired { witness: c.u64("witness").map_err(e)? },
+        kind::TIMEOUT_WITHDRAWN => K::TimeoutWithdrawn { witness: c.u64("witness").map_err(e)? },
+        kind::ENDPOINT_CLOSED => K::EndpointClosed,
+        kind::DRAINING => K::Draining { undelivered: c.u32("undelivered").map_err(e)? },
+        kind::DISCARDED => {
+            let from = c.u16("from role").map_err(e)?;
+            let (to, label, seq) = msg(c, at)?;
+            K::Discarded { from, to, label, seq }
+        }
+        kind::DELEGATED => K::Delegated { endpoint: endpoint(c, at)? },
+        kind::DELEGATION_COMPLETED => K::DelegationCompleted { endpoint: endpoint(c, at)? },
+        kind::OWNERSHIP => K::Ownership { record: ownership(c, at)? },
         _ => return Err(KindError::Unknown),
     })
 }
@@ -262,6 +322,41 @@ fn decode_kind(c: &mut Cursor<'_>, code: u8, at: At) -> Result<EventKind, KindEr
 fn msg(c: &mut Cursor<'_>, at: At) -> Result<(u16, SymId, u64), ReplayError> {
     let e = |s| at.overrun(s);
     Ok((c.u16("peer role").map_err(e)?, SymId(c.u32("label").map_err(e)?), c.u64("seq").map_err(e)?))
+}
+
+fn endpoint(c: &mut Cursor<'_>, at: At) -> Result<canon_types::Endpoint, ReplayError> {
+    let e = |s| at.overrun(s);
+    Ok(canon_types::Endpoint { sid: c.u64("endpoint sid").map_err(e)?, role: c.u16("endpoint role").map_err(e)? })
+}
+
+fn ownership(c: &mut Cursor<'_>, at: At) -> Result<OwnershipRecord, ReplayError> {
+    let e = |s| at.overrun(s);
+    let tag_at = c.offset();
+    let tag = c.u8("ownership record").map_err(e)?;
+    let label = |c: &mut Cursor<'_>| -> Result<std::sync::Arc<str>, ReplayError> {
+        let (str_at, value_tag) = (c.offset(), c.rest().first().copied().unwrap_or(0));
+        match value(c, at)? {
+            Value::Str(s) => Ok(s),
+            _ => Err(at.bad_tag(str_at, "owner label", value_tag)),
+        }
+    };
+    Ok(match tag {
+        0 => {
+            let generation = c.u64("generation").map_err(e)?;
+            OwnershipRecord::Claimed { generation, owner: label(c)? }
+        }
+        1 => {
+            let generation = c.u64("generation").map_err(e)?;
+            let from = label(c)?;
+            OwnershipRecord::Transferred { generation, from, to: label(c)? }
+        }
+        2 => {
+            let code = c.u16("ownership code").map_err(e)?;
+            let generation = c.u64("generation").map_err(e)?;
+            OwnershipRecord::Rejected { code, generation, owner: label(c)? }
+        }
+        tag => return Err(at.bad_tag(tag_at, "ownership record", tag)),
+    })
 }
 
 fn decode_roles(c: &mut Cursor<'_>, at: At) -> Result<Vec<SymId>, ReplayError> {

@@ -1,7 +1,7 @@
 //! Human and JSON-lines views of a replay.
 
 use canon_machine::ReplayMode;
-use canon_machine::event::{Event, EventKind, EventSite, HostPoint, TerminalReason};
+use canon_machine::event::{Event, EventKind, EventSite, HostPoint, OwnershipRecord, TerminalReason};
 use canon_types::Value;
 use serde_json::{Map, json};
 
@@ -106,7 +106,26 @@ fn kind_text(names: &Names<'_>, s: &EventSite, kind: &EventKind) -> String {
             other => format!("SessionTerminal {other:?}"),
         },
         K::EpochAdvanced { epoch } => format!("EpochAdvanced epoch={epoch}"),
-        K::Halted | K::Aborted | K::Closed => format!("{kind:?}"),
+        K::TimeoutExpired { witness } => format!("TimeoutExpired witness={witness}"),
+        K::TimeoutWithdrawn { witness } => format!("TimeoutWithdrawn witness={witness}"),
+        K::Draining { undelivered } => format!("Draining undelivered={undelivered}"),
+        K::Discarded { from, to, label, seq } => {
+            format!("Discarded {from}->{to} {} seq={seq}", names.sym(*label))
+        }
+        K::Delegated { endpoint } => format!("Delegated endpoint={endpoint}"),
+        K::Ownership { record } => match record {
+            OwnershipRecord::Claimed { owner, generation } => {
+                format!("OwnerClaimed owner={owner:?} generation={generation}")
+            }
+            OwnershipRecord::Transferred { from, to, generation } => {
+                format!("OwnerTransferred from={from:?} to={to:?} generation={generation}")
+            }
+            OwnershipRecord::Rejected { code, owner, generation } => {
+                format!("OwnershipRejected code={code} owner={owner:?} generation={generation}")
+            }
+        },
+        K::DelegationCompleted { endpoint } => format!("DelegationCompleted endpoint={endpoint}"),
+        K::Halted | K::Aborted | K::Closed | K::EndpointClosed => format!("{kind:?}"),
     }
 }
 
@@ -191,6 +210,14 @@ pub(crate) fn kind_name(kind: &EventKind) -> &'static str {
         K::Closed => "Closed",
         K::SessionTerminal { .. } => "SessionTerminal",
         K::EpochAdvanced { .. } => "EpochAdvanced",
+        K::TimeoutExpired { .. } => "TimeoutExpired",
+        K::TimeoutWithdrawn { .. } => "TimeoutWithdrawn",
+        K::EndpointClosed => "EndpointClosed",
+        K::Draining { .. } => "Draining",
+        K::Discarded { .. } => "Discarded",
+        K::Delegated { .. } => "Delegated",
+        K::DelegationCompleted { .. } => "DelegationCompleted",
+        K::Ownership { .. } => "Ownership",
     }
 }
 
@@ -245,16 +272,49 @@ fn kind_fields(names: &Names<'_>, sid: u64, kind: &EventKind, obj: &mut Map<Stri
             put("point", point);
             put("answer", value_json(names, answer));
         }
-        K::TimeoutIssued { witness } | K::CancellationRequested { witness } | K::Cancelled { witness } => {
+        K::TimeoutIssued { witness }
+        | K::TimeoutExpired { witness }
+        | K::TimeoutWithdrawn { witness }
+        | K::CancellationRequested { witness }
+        | K::Cancelled { witness } => {
             put("witness", json!(witness));
         }
+        K::Draining { undelivered } => put("undelivered", json!(undelivered)),
+        K::Discarded { from, to, label, seq } => {
+            put("from", json!(from));
+            put("to", json!(to));
+            put("label", json!(names.sym(*label)));
+            put("seq", json!(seq));
+        }
+        K::Delegated { endpoint } | K::DelegationCompleted { endpoint } => {
+            put("endpoint", json!({ "sid": endpoint.sid, "role": endpoint.role }));
+        }
+        K::Ownership { record } => match record {
+            OwnershipRecord::Claimed { owner, generation } => {
+                put("op", json!("claimed"));
+                put("owner", json!(&**owner));
+                put("generation", json!(generation));
+            }
+            OwnershipRecord::Transferred { from, to, generation } => {
+                put("op", json!("transferred"));
+                put("from", json!(&**from));
+                put("to", json!(&**to));
+                put("generation", json!(generation));
+            }
+            OwnershipRecord::Rejected { code, owner, generation } => {
+                put("op", json!("rejected"));
+                put("code", json!(code));
+                put("owner", json!(&**owner));
+                put("generation", json!(generation));
+            }
+        },
         K::FailureBranchEntered { code } | K::Faulted { code } => put("code", json!(code)),
         K::SessionTerminal { reason } => match reason {
             TerminalReason::Faulted { code } => put("reason", json!({ "Faulted": { "code": code } })),
             other => put("reason", json!(format!("{other:?}"))),
         },
         K::EpochAdvanced { epoch } => put("epoch", json!(epoch)),
-        K::Halted | K::Aborted | K::Closed => {}
+        K::Halted | K::Aborted | K::Closed | K::EndpointClosed => {}
     }
 }
 

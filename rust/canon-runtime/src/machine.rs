@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, Group, Host, ProgramImage};
+use canon_machine::{Config, Group, Host, OwnershipRecord, ProgramImage};
+use canon_types::ErrorCode;
 
 /// Who may drive a loaded instance from the host side (seed 003's ownership
 /// capability): an owner label and a generation that increments on every
@@ -32,14 +33,28 @@ pub enum LoadError {
     StaleOwner { group: u32, label: String, presented: u64, current: String, generation: u64 },
 }
 
-canon_types::error_codes! {
-    /// Stable codes: 4xxx (ownership and authority).
-    pub LOAD_CODES for LoadError {
-        ProgramMismatch = 4001: "a machine runs exactly one program",
-        TooManyGroups = 4002: "the instance limit was reached",
-        UnknownGroup = 4003: "no instance with that id",
-        NotOwned = 4004: "the instance was loaded without ownership",
-        StaleOwner = 4005: "an owner handle of an old generation or another owner was used",
+/// Stable codes: 4xxx (ownership and authority).
+pub const LOAD_CODES: &[canon_types::CodeEntry] = &[
+    canon_types::CodeEntry { code: 4001, name: "ProgramMismatch", summary: "a machine runs exactly one program" },
+    canon_types::CodeEntry { code: 4002, name: "TooManyGroups", summary: "the instance limit was reached" },
+    canon_types::CodeEntry { code: 4003, name: "UnknownGroup", summary: "no instance with that id" },
+    canon_types::CodeEntry { code: 4004, name: "NotOwned", summary: "the instance was loaded without ownership" },
+    canon_types::CodeEntry {
+        code: 4005,
+        name: "StaleOwner",
+        summary: "an owner handle of an old generation or another owner was used",
+    },
+];
+
+impl ErrorCode for LoadError {
+    fn code(&self) -> u16 {
+        match self {
+            LoadError::ProgramMismatch { .. } => 4001,
+            LoadError::TooManyGroups { .. } => 4002,
+            LoadError::UnknownGroup { .. } => 4003,
+            LoadError::NotOwned { .. } => 4004,
+            LoadError::StaleOwner { .. } => 4005,
+        }
     }
 }
 
@@ -53,7 +68,7 @@ pub struct Machine {
 }
 
 fn hex(d: &[u8; 32]) -> String {
-    canon_types::hex(&d[..8])
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 impl Machine {
@@ -80,10 +95,46 @@ impl Machine {
         &self.groups
     }
 
-    /// One group, for host set-up before a run (`Group::inject`,
-    /// `Group::set_endpoint_key`).
+    /// One group loaded without an owner, for host set-up before a run
+    /// (`Group::inject`, `Group::set_endpoint_key`). `None` if the group does
+    /// not exist or is owned: host-side mutation of an owned group goes
+    /// through [`Machine::group_mut_as`] with the current owner handle.
     pub fn group_mut(&mut self, group: u32) -> Option<&mut Group> {
+        if self.owners.get(group as usize)?.is_some() {
+            return None;
+        }
         self.groups.get_mut(group as usize)
+    }
+
+    /// One owned group, for host-side mutation by its current owner. A stale
+    /// or foreign handle fails closed (`StaleOwner`, 4005) and changes nothing.
+    pub fn group_mut_as(&mut self, group: u32, owner: &Owner) -> Result<&mut Group, LoadError> {
+        self.check_owner(group, owner).inspect_err(|e| self.record_rejection(group, owner, e))?;
+        self.groups.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })
+    }
+
+    /// Records a refused handle in the group's event stream (when the group exists).
+    fn record_rejection(&mut self, group: u32, presented: &Owner, e: &LoadError) {
+        if let Some(g) = self.groups.get_mut(group as usize) {
+            let owner = Arc::from(presented.label.as_str());
+            g.record_ownership(OwnershipRecord::Rejected { code: e.code(), owner, generation: presented.generation });
+        }
+    }
+
+    /// Whether `presented` is `group`'s current owner handle.
+    fn check_owner(&self, group: u32, presented: &Owner) -> Result<(), LoadError> {
+        let slot = self.owners.get(group as usize).ok_or(LoadError::UnknownGroup { group })?;
+        let live = slot.as_ref().ok_or(LoadError::NotOwned { group })?;
+        if live != presented {
+            return Err(LoadError::StaleOwner {
+                group,
+                label: presented.label.clone(),
+                presented: presented.generation,
+                current: live.label.clone(),
+                generation: live.generation,
+            });
+        }
+        Ok(())
     }
 
     /// Loads one instance of `program`'s entry procedure, answered by `host`.
@@ -126,6 +177,8 @@ impl Machine {
         let group = self.load(program, host)?;
         let claim = Owner { label: owner.to_owned(), generation: 0 };
         self.owners[group as usize] = Some(claim.clone());
+        self.groups[group as usize]
+            .record_ownership(OwnershipRecord::Claimed { owner: Arc::from(owner), generation: 0 });
         Ok((group, claim))
     }
 
@@ -138,18 +191,17 @@ impl Machine {
     /// bumping the generation. A stale or foreign handle fails closed: the
     /// error names both, and nothing changes.
     pub fn transfer(&mut self, group: u32, current: &Owner, to: &str) -> Result<Owner, LoadError> {
+        self.check_owner(group, current).inspect_err(|e| self.record_rejection(group, current, e))?;
         let slot = self.owners.get_mut(group as usize).ok_or(LoadError::UnknownGroup { group })?;
         let live = slot.as_mut().ok_or(LoadError::NotOwned { group })?;
-        if live != current {
-            return Err(LoadError::StaleOwner {
-                group,
-                label: current.label.clone(),
-                presented: current.generation,
-                current: live.label.clone(),
-                generation: live.generation,
-            });
-        }
         *live = Owner { label: to.to_owned(), generation: live.generation + 1 };
-        Ok(live.clone())
+        let next = live.clone();
+        let record = OwnershipRecord::Transferred {
+            from: Arc::from(current.label.as_str()),
+            to: Arc::from(to),
+            generation: next.generation,
+        };
+        self.groups[group as usize].record_ownership(record);
+        Ok(next)
     }
 }

@@ -25,7 +25,8 @@ pub enum ReexecError {
 
 /// Re-executes `program` under `config` with every host answer taken from
 /// `recorded`, one [`ReplayHost`] per recorded group, and every recorded
-/// transport injection (`Injected` events) applied again, and returns the new
+/// transport injection (`Injected` events) and host-side ownership operation
+/// (`Ownership` events, made before the run) applied again, and returns the new
 /// replay. Keys are derived from the seed again: a run with host-supplied
 /// endpoint keys re-executes with different signatures. Identical to
 /// `recorded` iff the program's behaviour is fully determined by its recorded
@@ -46,6 +47,13 @@ pub fn reexecute(program: &Arc<VerifiedProgram>, config: Config, recorded: &Repl
             && let Some(group) = machine.groups.get_mut(e.site.group as usize)
         {
             group.inject(nth, injection);
+        }
+        // Host-side ownership operations are inputs: recorded again, in order,
+        // before the run (where a host makes them).
+        if let EventKind::Ownership { record } = &e.kind
+            && let Some(group) = machine.groups.get_mut(e.site.group as usize)
+        {
+            group.record_ownership(record.clone());
         }
     }
     let outcome = CooperativeRunner.run(&mut machine);

@@ -212,7 +212,10 @@ impl ProcCheck<'_> {
             Instr::Add { dst, a, b } | Instr::Sub { dst, a, b } | Instr::Eq { dst, a, b } | Instr::Lt { dst, a, b } => {
                 self.regs(i, &[*dst, *a, *b])
             }
-            Instr::Open { .. } => open::check_open(self, i, instr),
+            Instr::Open { .. } => {
+                open::check_open(self, i, instr)?;
+                super::coherence::check_coherence(self, i, instr)
+            }
             Instr::Send { ep, label, src: other } | Instr::Recv { ep, label, dst: other } => {
                 self.regs(i, &[*ep, *other])?;
                 self.sym(i, *label)

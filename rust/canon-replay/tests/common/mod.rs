@@ -133,6 +133,30 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
         Just(K::Closed),
         reason.prop_map(|reason| K::SessionTerminal { reason }),
         any::<u64>().prop_map(|epoch| K::EpochAdvanced { epoch }),
+        any::<u64>().prop_map(|witness| K::TimeoutExpired { witness }),
+        any::<u64>().prop_map(|witness| K::TimeoutWithdrawn { witness }),
+        Just(K::EndpointClosed),
+        any::<u32>().prop_map(|undelivered| K::Draining { undelivered }),
+        (any::<u16>(), any::<u16>(), any::<u32>(), any::<u64>()).prop_map(|(from, to, label, seq)| K::Discarded {
+            from,
+            to,
+            label: SymId(label),
+            seq
+        }),
+        (any::<u64>(), any::<u16>())
+            .prop_map(|(sid, role)| K::Delegated { endpoint: canon_types::Endpoint { sid, role } }),
+        (any::<u64>(), any::<u16>())
+            .prop_map(|(sid, role)| K::DelegationCompleted { endpoint: canon_types::Endpoint { sid, role } }),
+        (0..3u8, any::<u16>(), any::<u64>(), "[a-z]{0,6}", "[a-z]{0,6}").prop_map(|(tag, code, generation, a, b)| {
+            use canon_machine::event::OwnershipRecord as O;
+            let (a, b): (std::sync::Arc<str>, std::sync::Arc<str>) = (a.into(), b.into());
+            let record = match tag {
+                0 => O::Claimed { owner: a, generation },
+                1 => O::Transferred { from: a, to: b, generation },
+                _ => O::Rejected { code, owner: a, generation },
+            };
+            K::Ownership { record }
+        }),
     ]
 }
 
