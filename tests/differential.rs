@@ -100,6 +100,8 @@ impl Host for TestHost {
 
 fn machine_run(program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> (Vec<Event>, Ending, u64) {
     let mut g = Group::new(program.clone(), group, config, TestHost::new(config, group));
+    // The reference signs with the public test key seed too.
+    g.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     let outcome = g.run_to_end();
     let mut events = Vec::new();
     g.drain_events(&mut events);
@@ -107,6 +109,10 @@ fn machine_run(program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> (
         GroupStatus::Completed => Ending::Completed,
         GroupStatus::Stalled(_) => Ending::Stalled,
         GroupStatus::BudgetExhausted => Ending::BudgetExhausted,
+        // The reference has no instruction budget yet; these configurations
+        // keep the default (2^28), far above any generated program. A run that
+        // reached it would stop early and diverge from the reference's events.
+        GroupStatus::InstructionBudgetExhausted => Ending::BudgetExhausted,
         GroupStatus::Running => panic!("run_to_end returned a running group"),
     };
     (events, ending, outcome.rounds)

@@ -551,7 +551,7 @@ impl Host for ScriptHost {
 
 /// Machine runs per protocol: every choice sequence up to this many, then
 /// the rejections.
-const MAX_RUNS: usize = 6;
+const MAX_RUNS: usize = 4;
 
 /// Choice points a script varies (later ones take the first option).
 const MAX_SCRIPT: usize = 6;
@@ -673,7 +673,7 @@ fn explore_machine(program: &Arc<canon_bytecode::VerifiedProgram>, recursive: bo
             }
             if !rejections_tried {
                 rejections_tried = true;
-                for n in 0..3 {
+                for n in 0..2 {
                     pending.push((Vec::new(), Some(n)));
                 }
             }
@@ -755,7 +755,7 @@ fn the_machine_runs_every_small_protocol_without_a_type_fault() {
     let t = check_all(messages, bound, recs, false, true);
     eprintln!(
         "exhaustive machine: <= {messages} messages, <= {recs} rec: {} compiled protocols, {} machine runs \
-         (every choice sequence up to {MAX_RUNS} runs, then 3 single rejections)",
+         (every choice sequence up to {MAX_RUNS} runs, then 2 single rejections)",
         t.projected, t.machine_runs
     );
     assert!(t.machine_runs > t.projected, "some protocols run more than once");

@@ -39,10 +39,23 @@ fn config(seed: u64) -> Config {
 
 fn run(program: &Arc<VerifiedProgram>, seed: u64, instances: u32, runner: &dyn Runner) -> RunOutcome {
     let mut machine = Machine::new(config(seed));
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..instances {
         machine.load(program, Box::new(SeededHost::new(instance_seed(seed, i)))).expect("one program per machine");
     }
     runner.run(&mut machine)
+}
+
+/// The replay of `instances` lazily loaded groups, streamed by `runner`
+/// into a sink (the path `canon run --sessions` takes).
+fn run_streamed(program: &Arc<VerifiedProgram>, seed: u64, instances: u32, runner: &dyn Runner) -> Vec<u8> {
+    let mut machine = Machine::new(config(seed));
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
+    let make: Box<canon_runtime::HostFactory> = Box::new(move |i| Box::new(SeededHost::new(instance_seed(seed, i))));
+    machine.load_lazy(program, instances, make, &[]).expect("one program per machine");
+    let mut sink = Vec::new();
+    runner.run_to(&mut machine, &mut sink, &mut |_| {}, &mut |_| {}).expect("writing to memory does not fail");
+    sink
 }
 
 /// Describes how two replays differ: the first divergent event, rendered.
@@ -169,17 +182,30 @@ fn check_parity(f: &Fixture, seed: u64, instances: u32) -> Vec<u8> {
             divergence(bytes, threaded.replay_bytes())
         );
         assert_eq!(threaded.groups, reference.groups, "{}: group reports differ at {workers} workers", f.name);
+        let streamed = run_streamed(&f.program, seed, instances, &ThreadedRunner::new(workers));
+        assert!(streamed == bytes, "{}: lazily loaded, streamed threaded({workers}) differs", f.name);
     }
+    let streamed = run_streamed(&f.program, seed, instances, &CooperativeRunner);
+    assert!(streamed == bytes, "{}: lazily loaded, streamed cooperative differs", f.name);
     bytes.to_vec()
 }
 
 /// Re-execution from the recorded answers reproduces the replay byte for byte.
 fn check_reexecution(f: &Fixture, seed: u64, bytes: &[u8]) {
     let recorded = Replay::decode(bytes).unwrap_or_else(|e| panic!("{}: unreadable replay: {e}", f.name));
-    let again = canon_runtime::reexecute(&f.program, config(seed), &recorded)
+    let again = canon_runtime::reexecute(&f.program, &recorded)
         .unwrap_or_else(|e| panic!("{}: re-execution failed to start: {e}", f.name));
     let again = again.to_bytes();
     assert!(again == bytes, "{}: seed {seed}: re-execution diverges:\n{}", f.name, divergence(bytes, &again));
+    let reader = canon_replay::ReplayReader::new(bytes).expect("readable");
+    let streamed = canon_runtime::reexecute_reader(&f.program, reader, &mut |_, _| true).expect("re-executes");
+    assert!(
+        streamed.diff.is_identical(),
+        "{}: streamed re-execution diverges:\n{}",
+        f.name,
+        streamed.diff.render_text()
+    );
+    assert_eq!(streamed.recorded.map(|e| e.events), Some(recorded.events.len() as u64));
 }
 
 fn check_all(fixtures: &[Fixture]) {
@@ -469,8 +495,7 @@ fn check_random(program: &Arc<VerifiedProgram>, src: &str) -> Result<(), TestCas
             );
         }
         let recorded = Replay::decode(reference.replay_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let again = canon_runtime::reexecute(program, config(seed), &recorded)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let again = canon_runtime::reexecute(program, &recorded).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(again.to_bytes() == reference.replay_bytes(), "seed {seed}: re-execution diverges\n{src}");
     }
     Ok(())
@@ -492,6 +517,7 @@ fn signed_runs_replay_identically_in_every_replay_mode() {
                 let config = Config { auth: Auth::Ed25519, replay_mode, ..config(7) };
                 let run_with = |runner: &dyn Runner| {
                     let mut machine = Machine::new(config);
+                    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
                     for i in 0..3 {
                         let g = machine.load(&f.program, Box::new(SeededHost::new(instance_seed(7, i)))).expect("load");
                         if let (Some(group), Some(inj)) = (machine.group_mut(g), inject) {
@@ -511,8 +537,11 @@ fn signed_runs_replay_identically_in_every_replay_mode() {
                     );
                 }
                 let recorded = Replay::decode(reference.replay_bytes()).expect("replay decodes");
-                canon_machine::verify_signatures(&recorded.events).expect("signatures verify");
-                let again = canon_runtime::reexecute(&f.program, config, &recorded).expect("re-execution starts");
+                let run =
+                    canon_machine::run_identity(&recorded.header.program_digest, &recorded.header.config.digest());
+                canon_machine::verify_signatures(&run, &recorded.events).expect("signatures verify");
+                canon_machine::cross_check(&run, &recorded.events).expect("receives match their sends");
+                let again = canon_runtime::reexecute(&f.program, &recorded).expect("re-execution starts");
                 assert!(again == recorded, "{} {replay_mode:?} {inject:?}: re-execution diverges", f.name);
             }
         }

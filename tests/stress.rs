@@ -78,6 +78,7 @@ fn fixture(name: &str) -> Arc<VerifiedProgram> {
 fn run(program: &Arc<VerifiedProgram>, instances: u32, runner: &dyn Runner) -> RunOutcome {
     let config = Config { limits: Limits { max_rounds: 10_000, ..Limits::default() }, seed: 5, ..Config::default() };
     let mut machine = Machine::new(config);
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..instances {
         machine.load(program, Box::new(SeededHost::new(u64::from(i) * 31 + 5))).expect("one program per machine");
     }

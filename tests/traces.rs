@@ -91,6 +91,7 @@ fn compile(p: &Protocol) -> Arc<canon_bytecode::VerifiedProgram> {
 
 fn run(program: &Arc<canon_bytecode::VerifiedProgram>, seed: u64, instances: u32) -> canon_runtime::RunOutcome {
     let mut machine = Machine::new(Config { seed, ..Config::default() });
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..instances {
         machine.load(program, Box::new(SeededHost::new(seed ^ u64::from(i)))).expect("loads");
     }
@@ -141,6 +142,7 @@ proptest! {
         code[at] = all[pick.2 % all.len()].clone();
         if let Ok(program) = verify(module) {
             let mut machine = Machine::new(Config { limits: canon_runtime::Limits { max_rounds: 10_000, ..Default::default() }, ..Config::default() });
+            machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
             machine.load(&Arc::new(program), Box::new(SeededHost::new(1))).expect("loads");
             let outcome = CooperativeRunner.run(&mut machine);
             prop_assert!(Replay::decode(outcome.replay_bytes()).is_ok());

@@ -29,4 +29,6 @@ pub use asm::{AsmError, AsmErrorKind, assemble};
 pub use disasm::disassemble;
 
 pub mod verify;
-pub use verify::{Site, VERIFY_CODES, VerifiedProgram, VerifyError, verify};
+pub use verify::{
+    MAX_ROLES_PER_OPEN, MAX_VERIFY_WORK, Site, VERIFY_CODES, VerifiedProgram, VerifyError, verify, verify_counted,
+};

@@ -15,6 +15,7 @@
 //! The walk relies on the first pass: once it passes, every index it uses is
 //! in range.
 
+mod budget;
 mod coherence;
 mod error;
 mod open;
@@ -22,7 +23,9 @@ mod structural;
 mod types;
 mod typestate;
 
+pub use budget::MAX_VERIFY_WORK;
 pub use error::{Site, VERIFY_CODES, VerifyError};
+pub use open::MAX_ROLES_PER_OPEN;
 
 use canon_types::TypeId;
 
@@ -50,13 +53,26 @@ fn typestate_ids(module: &Module, resolved: &[TypeId]) -> Vec<TypeId> {
 /// Checks `module` (see the module docs) and wraps it as a [`VerifiedProgram`].
 /// Errors name the procedure and instruction where verification failed.
 pub fn verify(module: Module) -> Result<VerifiedProgram, VerifyError> {
-    let resolved = structural::check_module(&module)?;
+    verify_counted(module).0
+}
+
+/// [`verify`], also returning the steps it took (the work counted against
+/// [`MAX_VERIFY_WORK`], a measure of cost that does not depend on the machine).
+pub fn verify_counted(module: Module) -> (Result<VerifiedProgram, VerifyError>, u64) {
+    let work = budget::Work::new(MAX_VERIFY_WORK);
+    let result = verify_with(module, &work);
+    (result, work.spent())
+}
+
+fn verify_with(module: Module, work: &budget::Work) -> Result<VerifiedProgram, VerifyError> {
+    let resolved = structural::check_module(&module, work)?;
     for pid in 0..module.procs.len() {
-        structural::check_proc(&module, pid as ProcId)?;
+        structural::check_proc(&module, pid as ProcId, work)?;
     }
     let states = typestate_ids(&module, &resolved);
+    let labels = budget::LabelIndex::new(&module.types, work);
     for pid in 0..module.procs.len() {
-        typestate::walk_proc(&module, &states, pid as ProcId)?;
+        typestate::walk_proc(&module, &states, &labels, work, pid as ProcId)?;
     }
     let digest = module.digest();
     Ok(VerifiedProgram { module, digest, resolved })

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{choreo_cmd, replay_cmd, run_cmd};
+use crate::{bench_cmd, bundle_cmd, choreo_cmd, keygen_cmd, replay_cmd, run_cmd};
 
 /// Exit codes, documented in docs/cli.md.
 pub mod exit {
@@ -19,7 +19,7 @@ pub mod exit {
     pub const FAULTED: u8 = 3;
     /// `run`: a group stalled (deadlock).
     pub const STALLED: u8 = 4;
-    /// `run`: the round budget ran out (`--max-rounds`).
+    /// `run`: the round budget (`--max-rounds`) or the instruction budget ran out.
     pub const BUDGET_EXHAUSTED: u8 = 5;
     /// `run`: every group ended, but a session was cancelled (a timeout) or aborted.
     pub const SESSIONS_CANCELLED: u8 = 6;
@@ -31,7 +31,7 @@ pub mod exit {
 #[derive(Parser)]
 #[command(name = "canon", version, about = "A deterministic protocol virtual machine for multiparty session types")]
 #[command(
-    after_help = "Inputs are recognised by extension: .canon/.scr/.nuscr (choreography), .casm (assembly), .cbc (bytecode).\nExit codes: 0 ok, 1 error or difference, 2 usage, 3 fault, 4 stalled, 5 round budget exhausted,\n6 sessions cancelled, 130 interrupted."
+    after_help = "Inputs are recognised by extension: .canon/.scr/.nuscr (choreography), .casm (assembly), .cbc (bytecode).\nExit codes: 0 ok, 1 error or difference, 2 usage, 3 fault, 4 stalled, 5 round or instruction budget exhausted,\n6 sessions cancelled, 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -105,9 +105,16 @@ pub enum Command {
     },
     /// Run a program (.cbc, .casm or a choreography) and write its replay.
     Run(run_cmd::RunArgs),
+    /// Write a new secret signing-key seed (for `run --key-seed-file`).
+    Keygen(keygen_cmd::KeygenArgs),
+    /// Export and verify signed offline audit bundles of replays.
+    #[command(subcommand)]
+    Bundle(bundle_cmd::BundleCommand),
     /// Inspect, compare and verify replay files.
     #[command(subcommand)]
     Replay(replay_cmd::ReplayCommand),
+    /// Run the named performance workloads and print their figures.
+    Bench(bench_cmd::BenchArgs),
     /// Print the explanation of an error code (E6101 or 6101) from docs/errors.md.
     Explain { code: String },
     /// Print a shell completion script.

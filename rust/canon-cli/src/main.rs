@@ -2,13 +2,17 @@
 //! writing files, printing — the work itself is done by the library crates.
 
 mod audit_cmd;
+mod bench_cmd;
+mod bundle_cmd;
 mod bytecode_cmd;
 mod choreo_cmd;
 mod cli;
 mod explain;
 mod files;
 mod input;
+mod keygen_cmd;
 mod out;
+mod proof_cmd;
 mod replay_cmd;
 mod run_cmd;
 
@@ -18,6 +22,13 @@ use clap::{CommandFactory, Parser};
 
 pub use cli::exit;
 use cli::{Cli, Command};
+
+/// The counting allocator of the `canon` binary: allocation counts
+/// (`stats_alloc`) under peak live-heap tracking (`peakmem_alloc`), read by
+/// `canon bench`. Both are thin atomic counters around the system allocator.
+#[global_allocator]
+pub(crate) static ALLOC: peakmem_alloc::PeakMemAlloc<&stats_alloc::StatsAlloc<std::alloc::System>> =
+    peakmem_alloc::PeakMemAlloc::new(&stats_alloc::INSTRUMENTED_SYSTEM);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -73,7 +84,10 @@ fn dispatch(command: Command, out: &mut out::Out) -> anyhow::Result<u8> {
             choreo_cmd::project(&input, role.as_deref(), format, protocol.as_deref(), &import_path, out)
         }
         Command::Run(args) => run_cmd::run(&args, out),
+        Command::Keygen(args) => keygen_cmd::keygen(&args, out),
+        Command::Bundle(cmd) => bundle_cmd::bundle(cmd, out),
         Command::Replay(cmd) => replay_cmd::replay(cmd, out),
+        Command::Bench(args) => bench_cmd::bench(&args, out),
         Command::Explain { code } => explain::explain(&code, out),
         Command::Completions { shell } => {
             let mut buf = Vec::new();

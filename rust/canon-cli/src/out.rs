@@ -47,6 +47,12 @@ impl Out {
         self.0.write_all(s.as_bytes()).map_err(OutputError)
     }
 
+    /// The buffered writer itself, for what streams (`replay show`); map
+    /// its errors to [`OutputError`].
+    pub fn writer(&mut self) -> &mut BufWriter<Stdout> {
+        &mut self.0
+    }
+
     /// Writes out what is buffered.
     pub fn flush(&mut self) -> Result<(), OutputError> {
         self.0.flush().map_err(OutputError)

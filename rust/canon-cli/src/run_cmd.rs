@@ -2,21 +2,24 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use canon_machine::{Auth, Expected, GroupStatus, Injection, ReplayMode, SessionStatus, StallReport};
 use canon_runtime::{
-    Config, CooperativeRunner, Limits, Machine, Progress, RunOutcome, Runner, SeededHost, ThreadedRunner,
+    Config, CooperativeRunner, Limits, Machine, Progress, RunSummary, Runner, SeededHost, ThreadedRunner,
 };
 use clap::{Args, ValueEnum};
 
+use canon_runtime::GroupReport;
 use canon_types::hex;
 use serde_json::{Value as Json, json};
 
+use crate::files::AtomicFile;
 use crate::out::Out;
-use crate::{exit, files, input};
+use crate::{exit, input};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RunnerKind {
@@ -33,6 +36,10 @@ pub enum AuthArg {
     Ed25519,
     /// No signatures.
     None,
+    /// Round-batched Ed25519: one signature per endpoint per round over the
+    /// identities of the messages it sent in the round.
+    #[value(name = "ed25519-round")]
+    Ed25519Round,
 }
 
 /// `--replay-mode`.
@@ -86,10 +93,11 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "cooperative")]
     pub runner: RunnerKind,
-    /// Worker threads for the threaded runner.
+    /// Worker threads for the threaded runner (at most 8 per core, and never fewer than 64 allowed).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Independent instances of the program's entry to run (distinct session ids; host seeds derived from --seed).
+    /// Independent instances of the program's entry to run (distinct session ids; host seeds derived
+    /// from --seed); each is built when the runner reaches it.
     #[arg(long, default_value_t = 1)]
     pub sessions: u32,
     /// Stop a group after this many rounds (exit code 5). The default is the library's.
@@ -98,11 +106,14 @@ pub struct RunArgs {
     /// Instructions a coroutine may run per round.
     #[arg(long, default_value_t = Limits::default().fuel_per_quantum)]
     pub fuel: u32,
+    /// Stop a group after this many instructions in total, checked after each round (exit code 5).
+    #[arg(long, default_value_t = Limits::default().max_instructions)]
+    pub max_instructions: u64,
     /// The protocol to run when a choreography file has several.
     #[arg(long)]
     pub protocol: Option<String>,
-    /// Print only one status line (ok, faulted: fault NNNN, stalled, round budget exhausted,
-    /// sessions cancelled, interrupted).
+    /// Print only one status line (ok, faulted: fault NNNN, stalled, round or instruction budget
+    /// exhausted, sessions cancelled, interrupted).
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
     /// Print one JSON object (schema in docs/cli.md) instead of the summary.
@@ -110,6 +121,10 @@ pub struct RunArgs {
     pub json: bool,
     #[command(flatten)]
     pub security: SecurityArgs,
+    /// The secret key seed endpoint signing keys derive from (`canon keygen -o FILE`). Default: the file
+    /// named by CANON_KEY_SEED_FILE, else ~/.config/canon/key-seed, created on first use.
+    #[arg(long, value_name = "FILE")]
+    pub key_seed_file: Option<PathBuf>,
     /// Inject a transport fault into the N-th message sent (from 0, default 0) by every instance:
     /// duplicate, reorder, drop, corrupt-payload or corrupt-signature. Repeatable.
     #[arg(long, value_name = "KIND[@N]", value_parser = parse_inject)]
@@ -121,12 +136,37 @@ fn instance_seed(seed: u64, i: u32) -> u64 {
     seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// Worker threads allowed per core (`--workers`), and the least cap whatever
+/// the core count.
+pub const MAX_WORKERS_PER_CORE: usize = 8;
+pub const MIN_WORKERS_CAP: usize = 64;
+
+/// The largest `--workers` this machine accepts.
+pub fn max_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores * MAX_WORKERS_PER_CORE).max(MIN_WORKERS_CAP)
+}
+
+/// Refuses worker counts that would exhaust threads before running.
+/// (`--sessions` needs no cap: instances are built lazily.)
+fn check_counts(args: &RunArgs) -> Result<()> {
+    let cap = max_workers();
+    if args.workers > cap {
+        anyhow::bail!(
+            "--workers {} is over the limit of {cap} ({MAX_WORKERS_PER_CORE} per core, at least {MIN_WORKERS_CAP})",
+            args.workers
+        );
+    }
+    Ok(())
+}
+
 /// The machine configuration of a CLI run (also rebuilt by `replay verify`).
-pub fn config(seed: u64, max_rounds: u64, fuel: u32, security: SecurityArgs) -> Config {
-    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), ..Limits::default() };
+pub fn config(seed: u64, max_rounds: u64, fuel: u32, max_instructions: u64, security: SecurityArgs) -> Config {
+    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), max_instructions, ..Limits::default() };
     let auth = match security.auth {
         AuthArg::Ed25519 => Auth::Ed25519,
         AuthArg::None => Auth::None,
+        AuthArg::Ed25519Round => Auth::Ed25519Round,
     };
     let replay_mode = match security.replay_mode {
         ReplayModeArg::Off => ReplayMode::Off,
@@ -152,64 +192,121 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     stop
 }
 
+/// What `canon run` reports beyond the library's [`RunSummary`].
+struct RunFacts {
+    summary: RunSummary,
+    /// The instance an interruption cut short, and its rounds.
+    cut: Option<(u32, u64)>,
+    /// Sessions that ended cancelled or aborted.
+    cancelled: u64,
+    /// `--inject` faults no instance reached.
+    unapplied: Vec<InjectArg>,
+}
+
 pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     let program = input::program_file(&args.input, args.protocol.as_deref())?;
-    let config = config(args.seed, args.max_rounds, args.fuel, args.security);
+    check_counts(args)?;
+    let config = config(args.seed, args.max_rounds, args.fuel, args.max_instructions, args.security);
+    let (keys, key_origin) = crate::keygen_cmd::run_key_source(args.key_seed_file.as_deref(), config.auth)?;
     let mut machine = Machine::new(config);
-    for i in 0..args.sessions.max(1) {
-        let group = machine.load(&program, Box::new(SeededHost::new(instance_seed(args.seed, i))))?;
-        if let Some(g) = machine.group_mut(group) {
-            args.inject.iter().for_each(|inj| g.inject(inj.nth, inj.injection));
-        }
-    }
+    machine.set_key_source(keys);
+    // Instances are built when the runner reaches them and dropped once
+    // written: memory does not grow with --sessions.
+    let seed = args.seed;
+    let injections: Vec<(u64, Injection)> = args.inject.iter().map(|i| (i.nth, i.injection)).collect();
+    machine.load_lazy(
+        &program,
+        args.sessions.max(1),
+        Box::new(move |i| Box::new(SeededHost::new(instance_seed(seed, i)))),
+        &injections,
+    )?;
+    // The replay streams into a temporary file renamed into place at the end
+    // (also after Ctrl-C); with --inject and no -o, into an anonymous one
+    // read back to find the injections no instance reached.
+    let mut file = match &args.output {
+        Some(path) => Some(AtomicFile::create(path)?),
+        None if !args.inject.is_empty() => Some(AtomicFile::create(&std::env::temp_dir().join("canon-run.replay"))?),
+        None => None,
+    };
+    let mut discard = std::io::sink();
+    let sink: &mut dyn std::io::Write = match &mut file {
+        Some(f) => f.writer(),
+        None => &mut discard,
+    };
     let stop = interrupt_flag();
     let mut progress = ProgressLine::new(!args.quiet && !args.json && std::io::stderr().is_terminal());
-    let mut observe = |p: Progress| progress.show(p);
-    let outcome = match args.runner {
-        RunnerKind::Cooperative => CooperativeRunner.run_until(&mut machine, &mut observe, &stop),
-        RunnerKind::Threaded => ThreadedRunner::new(args.workers).run_until(&mut machine, &mut observe, &stop),
+    let mut observe = |p| progress.show(p);
+    let mut cut = None;
+    let mut each = |r: &GroupReport| {
+        if r.outcome.status == GroupStatus::Running && cut.is_none() {
+            cut = Some((r.group, r.outcome.rounds));
+        }
+    };
+    let result = match args.runner {
+        RunnerKind::Cooperative => CooperativeRunner.run_to_until(&mut machine, sink, &mut observe, &mut each, &stop),
+        RunnerKind::Threaded => {
+            ThreadedRunner::new(args.workers).run_to_until(&mut machine, sink, &mut observe, &mut each, &stop)
+        }
     };
     progress.clear();
-    if let Some(path) = &args.output {
-        files::write_atomic(path, outcome.replay_bytes())?;
+    let summary = match (result, &args.output) {
+        (Ok(summary), _) => summary,
+        (Err(e), Some(path)) => return Err(anyhow::Error::new(e).context(format!("cannot write {}", path.display()))),
+        (Err(e), None) => return Err(e.into()),
+    };
+    let unapplied = match &mut file {
+        Some(f) if !args.inject.is_empty() => unapplied_injections(args, f.reread()?)?,
+        _ => Vec::new(),
+    };
+    if let (Some(f), Some(_)) = (file, &args.output) {
+        f.commit()?;
     }
-    let status = report_status(&outcome);
+    let cancelled = summary
+        .statuses
+        .iter()
+        .filter(|(s, _)| matches!(s, SessionStatus::Cancelled | SessionStatus::Aborted))
+        .map(|(_, n)| n)
+        .sum();
+    let facts = RunFacts { summary, cut, cancelled, unapplied };
+    let status = report_status(&facts);
     if args.json {
-        writeln!(out, "{}", run_json(args, &outcome, program.module(), status))?;
+        writeln!(out, "{}", run_json(args, &facts, program.module(), status))?;
     } else if args.quiet {
-        writeln!(out, "{}", status_line(&outcome))?;
+        writeln!(out, "{}", status_line(&facts))?;
     } else {
-        print_summary(out, args, &outcome, program.module())?;
+        print_summary(out, args, &facts, program.module())?;
+        if let crate::keygen_cmd::KeyOrigin::File(path) = key_origin {
+            writeln!(out, "  signing keys derived from the key seed {}", path.display())?;
+        }
     }
-    if outcome.interrupted() {
-        eprintln!("interrupted: {}", where_stopped(&outcome));
+    if facts.summary.interrupted {
+        eprintln!("interrupted: {}", where_stopped(&facts));
     }
     Ok(status)
 }
 
 /// Where an interrupted run stopped: the instance cut short and its round.
-fn where_stopped(outcome: &RunOutcome) -> String {
-    let done = outcome.groups.iter().filter(|g| g.outcome.status != GroupStatus::Running).count();
-    match outcome.groups.iter().find(|g| g.outcome.status == GroupStatus::Running) {
-        Some(g) => format!(
-            "stopped instance {} after round {}; {done} instance(s) finished before it",
-            g.group, g.outcome.rounds
-        ),
+fn where_stopped(facts: &RunFacts) -> String {
+    let done = facts.summary.groups - u64::from(facts.cut.is_some());
+    match facts.cut {
+        Some((group, rounds)) => {
+            format!("stopped instance {group} after round {rounds}; {done} instance(s) finished before it")
+        }
         None => format!("stopped after {done} finished instance(s)"),
     }
 }
 
 /// The `--json` object of `canon run` (schema in docs/cli.md).
-fn run_json(args: &RunArgs, outcome: &RunOutcome, module: &canon_bytecode::Module, status: u8) -> Json {
+fn run_json(args: &RunArgs, facts: &RunFacts, module: &canon_bytecode::Module, status: u8) -> Json {
+    let summary = &facts.summary;
     let strings = &module.strings;
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for (_, s) in outcome.groups.iter().flat_map(|g| g.sessions.iter()) {
-        *counts.entry(status_name(*s)).or_default() += 1;
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for (s, n) in &summary.statuses {
+        *counts.entry(status_name(*s)).or_default() += n;
     }
-    let faults: Vec<Json> = outcome
-        .groups
+    let faults: Vec<Json> = summary
+        .first_faults
         .iter()
-        .flat_map(|g| g.faults.iter().map(move |f| (g.group, f)))
         .map(|(group, f)| {
             json!({
                 "code": canon_types::ErrorCode::code(&f.fault),
@@ -222,7 +319,7 @@ fn run_json(args: &RunArgs, outcome: &RunOutcome, module: &canon_bytecode::Modul
             })
         })
         .collect();
-    let stalled = outcome.stalled().and_then(|g| match &g.outcome.status {
+    let stalled = summary.first_stalled.as_ref().and_then(|g| match &g.outcome.status {
         GroupStatus::Stalled(report) => Some(json!({
             "instance": g.group,
             "tick": report.tick,
@@ -242,20 +339,22 @@ fn run_json(args: &RunArgs, outcome: &RunOutcome, module: &canon_bytecode::Modul
         "exit_code": status,
         "seed": args.seed,
         "runner": runner_name(args.runner),
-        "instances": outcome.groups.len(),
-        "sessions": outcome.session_count(),
-        "messages": outcome.message_count(),
-        "events": outcome.event_count(),
-        "rounds": outcome.rounds(),
+        "instances": summary.groups,
+        "sessions": summary.sessions,
+        "messages": summary.messages,
+        "events": summary.events,
+        "rounds": summary.rounds,
         "session_statuses": counts,
+        "faults_total": summary.faults,
         "faults": faults,
         "stalled": stalled,
-        "interrupted": outcome.interrupted().then(|| where_stopped(outcome)),
-        "unapplied_injections": unapplied_injections(args, outcome)
+        "budget_exhausted": { "rounds": summary.budget_exhausted, "instructions": summary.instruction_budget_exhausted },
+        "interrupted": summary.interrupted.then(|| where_stopped(facts)),
+        "unapplied_injections": facts.unapplied
             .iter()
             .map(|i| format!("{}@{}", i.injection.name(), i.nth))
             .collect::<Vec<_>>(),
-        "replay": { "root": hex(&outcome.root()), "path": args.output.as_ref().map(|p| p.display().to_string()) },
+        "replay": { "root": hex(&summary.root), "path": args.output.as_ref().map(|p| p.display().to_string()) },
     })
 }
 
@@ -289,9 +388,10 @@ fn status_name(s: SessionStatus) -> String {
 fn print_summary(
     out: &mut Out,
     args: &RunArgs,
-    outcome: &RunOutcome,
+    facts: &RunFacts,
     module: &canon_bytecode::Module,
 ) -> Result<(), crate::out::OutputError> {
+    let summary = &facts.summary;
     let strings = &module.strings;
     writeln!(
         out,
@@ -304,15 +404,11 @@ fn print_summary(
     writeln!(
         out,
         "  instances {}, sessions {}, messages {}, events {}, rounds {}",
-        outcome.groups.len(),
-        outcome.session_count(),
-        outcome.message_count(),
-        outcome.event_count(),
-        outcome.rounds()
+        summary.groups, summary.sessions, summary.messages, summary.events, summary.rounds
     )?;
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for (_, status) in outcome.groups.iter().flat_map(|g| g.sessions.iter()) {
-        *counts.entry(status_name(*status)).or_default() += 1;
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for (status, n) in &summary.statuses {
+        *counts.entry(status_name(*status)).or_default() += n;
     }
     let statuses: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
     writeln!(
@@ -320,41 +416,56 @@ fn print_summary(
         "  final session statuses: {}",
         if statuses.is_empty() { "none".into() } else { statuses.join(", ") }
     )?;
-    for g in outcome.groups.iter().filter(|g| !g.faults.is_empty()).take(5) {
-        for f in &g.faults {
-            writeln!(
-                out,
-                "  fault {} in instance {} coroutine {} at proc {} instr {} (tick {}): {}",
-                canon_types::ErrorCode::code(&f.fault),
-                g.group,
-                f.coroutine,
-                f.proc,
-                f.pc,
-                f.tick,
-                f.fault.describe(module)
-            )?;
+    // The faults of the first five faulted instances (the summary keeps the first few).
+    let mut shown_groups = Vec::new();
+    for (group, f) in &summary.first_faults {
+        if !shown_groups.contains(group) {
+            if shown_groups.len() == 5 {
+                break;
+            }
+            shown_groups.push(*group);
         }
+        writeln!(
+            out,
+            "  fault {} in instance {} coroutine {} at proc {} instr {} (tick {}): {}",
+            canon_types::ErrorCode::code(&f.fault),
+            group,
+            f.coroutine,
+            f.proc,
+            f.pc,
+            f.tick,
+            f.fault.describe(module)
+        )?;
     }
-    if let Some(g) = outcome.stalled()
+    if summary.faults > summary.first_faults.len() as u64 {
+        writeln!(out, "  ... {} faults in all", summary.faults)?;
+    }
+    if let Some(g) = &summary.first_stalled
         && let GroupStatus::Stalled(report) = &g.outcome.status
     {
         print_stall(out, g.group, report, strings)?;
     }
-    if outcome.budget_exhausted() {
-        let stopped = outcome.groups.iter().filter(|g| g.outcome.status == GroupStatus::BudgetExhausted).count();
+    if summary.budget_exhausted > 0 {
         writeln!(
             out,
-            "  round budget exhausted: {stopped} instance(s) stopped after {} rounds (raise --max-rounds); the replay holds the run so far",
-            args.max_rounds
+            "  round budget exhausted: {} instance(s) stopped after {} rounds (raise --max-rounds); the replay holds the run so far",
+            summary.budget_exhausted, args.max_rounds
         )?;
     }
-    if outcome.interrupted() {
-        writeln!(out, "  interrupted: {}; the replay holds every round run so far", where_stopped(outcome))?;
+    if summary.instruction_budget_exhausted > 0 {
+        writeln!(
+            out,
+            "  instruction budget exhausted: {} instance(s) stopped after {} instructions (raise --max-instructions); the replay holds the run so far",
+            summary.instruction_budget_exhausted, args.max_instructions
+        )?;
+    }
+    if summary.interrupted {
+        writeln!(out, "  interrupted: {}; the replay holds every round run so far", where_stopped(facts))?;
     }
     if !args.inject.is_empty() {
         let list: Vec<String> = args.inject.iter().map(|i| format!("{}@{}", i.injection.name(), i.nth)).collect();
         writeln!(out, "  injected per instance: {}", list.join(", "))?;
-        for i in unapplied_injections(args, outcome) {
+        for i in &facts.unapplied {
             writeln!(
                 out,
                 "  warning: {}@{} was never applied: no instance sent a message #{} (counting from 0)",
@@ -365,8 +476,8 @@ fn print_summary(
         }
     }
     match &args.output {
-        Some(path) => writeln!(out, "  replay root {} -> {}", hex(&outcome.root()), path.display()),
-        None => writeln!(out, "  replay root {}", hex(&outcome.root())),
+        Some(path) => writeln!(out, "  replay root {} -> {}", hex(&summary.root), path.display()),
+        None => writeln!(out, "  replay root {}", hex(&summary.root)),
     }
 }
 
@@ -379,18 +490,20 @@ fn waits(w: &Expected, strings: &[String]) -> String {
 }
 
 /// The `--inject` faults that no instance's run reached (an index past the
-/// messages sent), found from the replay's `Injected` events.
-fn unapplied_injections(args: &RunArgs, outcome: &RunOutcome) -> Vec<InjectArg> {
-    let Ok(replay) = canon_replay::Replay::decode(outcome.replay_bytes()) else { return Vec::new() };
-    let applied: std::collections::BTreeSet<(&str, u64)> = replay
-        .events
-        .iter()
-        .filter_map(|e| match e.kind {
-            canon_machine::EventKind::Injected { injection, nth, .. } => Some((injection.name(), nth)),
-            _ => None,
-        })
-        .collect();
-    args.inject.iter().filter(|i| !applied.contains(&(i.injection.name(), i.nth))).copied().collect()
+/// messages sent), found by streaming the written replay's `Injected` events.
+fn unapplied_injections(args: &RunArgs, file: std::fs::File) -> Result<Vec<InjectArg>> {
+    let mut reader = canon_replay::ReplayReader::new(std::io::BufReader::new(file))
+        .map_err(|e| anyhow::anyhow!("reading back the replay: {e}"))?;
+    let mut applied = std::collections::BTreeSet::<(&str, u64)>::new();
+    let mut events = Vec::new();
+    while reader.next_group(&mut events).map_err(|e| anyhow::anyhow!("reading back the replay: {e}"))?.is_some() {
+        for e in &events {
+            if let canon_machine::EventKind::Injected { injection, nth, .. } = e.kind {
+                applied.insert((injection.name(), nth));
+            }
+        }
+    }
+    Ok(args.inject.iter().filter(|i| !applied.contains(&(i.injection.name(), i.nth))).copied().collect())
 }
 
 /// What every blocked coroutine of a stalled group waits for.
@@ -420,46 +533,39 @@ fn sym(strings: &[String], id: u32) -> &str {
     strings.get(id as usize).map(String::as_str).unwrap_or("?")
 }
 
-/// Whether a session of the run ended cancelled or aborted.
-fn sessions_cancelled(outcome: &RunOutcome) -> usize {
-    outcome
-        .groups
-        .iter()
-        .flat_map(|g| g.sessions.iter())
-        .filter(|(_, s)| matches!(s, SessionStatus::Cancelled | SessionStatus::Aborted))
-        .count()
-}
-
 /// The one line `--quiet` prints: the outcome, and the first fault's code.
-fn status_line(outcome: &RunOutcome) -> String {
-    let faults: Vec<_> = outcome.groups.iter().flat_map(|g| g.faults.iter()).collect();
-    if outcome.interrupted() {
-        format!("interrupted: {}", where_stopped(outcome))
-    } else if let Some(first) = faults.first() {
-        format!("faulted: fault {} ({} faulted coroutines)", canon_types::ErrorCode::code(&first.fault), faults.len())
-    } else if let Some(g) = outcome.stalled() {
+fn status_line(facts: &RunFacts) -> String {
+    let summary = &facts.summary;
+    if summary.interrupted {
+        format!("interrupted: {}", where_stopped(facts))
+    } else if let Some((_, first)) = summary.first_faults.first() {
+        format!("faulted: fault {} ({} faulted coroutines)", canon_types::ErrorCode::code(&first.fault), summary.faults)
+    } else if let Some(g) = &summary.first_stalled {
         format!("stalled: instance {}", g.group)
-    } else if outcome.budget_exhausted() {
+    } else if summary.instruction_budget_exhausted > 0 {
+        "instruction budget exhausted".to_owned()
+    } else if summary.budget_exhausted > 0 {
         "round budget exhausted".to_owned()
-    } else if sessions_cancelled(outcome) > 0 {
-        format!("sessions cancelled: {}", sessions_cancelled(outcome))
+    } else if facts.cancelled > 0 {
+        format!("sessions cancelled: {}", facts.cancelled)
     } else {
         "ok".to_owned()
     }
 }
 
 /// The exit code of a run (table in docs/cli.md): an interruption first,
-/// then a fault, a stall, the round budget, and cancelled sessions.
-fn report_status(outcome: &RunOutcome) -> u8 {
-    if outcome.interrupted() {
+/// then a fault, a stall, a budget, and cancelled sessions.
+fn report_status(facts: &RunFacts) -> u8 {
+    let summary = &facts.summary;
+    if summary.interrupted {
         exit::INTERRUPTED
-    } else if outcome.faulted() {
+    } else if summary.faulted() {
         exit::FAULTED
-    } else if outcome.stalled().is_some() {
+    } else if summary.first_stalled.is_some() {
         exit::STALLED
-    } else if outcome.budget_exhausted() {
+    } else if summary.budget_exhausted > 0 || summary.instruction_budget_exhausted > 0 {
         exit::BUDGET_EXHAUSTED
-    } else if sessions_cancelled(outcome) > 0 {
+    } else if facts.cancelled > 0 {
         exit::SESSIONS_CANCELLED
     } else {
         exit::OK

@@ -94,6 +94,11 @@ fn run(dir: &Path, cmd: &str) -> (String, i32) {
         .current_dir(dir)
         .env("PATH", path)
         .env("NO_COLOR", "1")
+        // Signed runs take the committed public test key seed (so the shown
+        // roots are reproducible), and nothing is written to the real home.
+        .env("CANON_KEY_SEED_FILE", "fixtures/keys/TEST-ONLY-public.key-seed")
+        .env("HOME", dir)
+        .env_remove("XDG_CONFIG_HOME")
         .env_remove("CANON_BLESS")
         .output()
         .expect("sh runs");

@@ -23,8 +23,40 @@ fn printing_commands(dir: &Path) -> Vec<Vec<String>> {
         canon(&["run", "fixtures/streaming.canon", "--sessions", "300", "--seed", seed, "-o", &arg(path)])
             .expect_code(0);
     }
+    // A small signed replay and a bundle of it, for `bundle` and `replay audit`.
+    let key = arg(&repo_root().join("fixtures/keys/TEST-ONLY-public.key-seed"));
+    let small = dir.join("small.replay");
+    canon(&["run", "fixtures/two_buyer.canon", "--sessions", "40", "-q", "-o", &arg(&small)]).expect_code(0);
+    let bundle = dir.join("bundle");
+    canon(&[
+        "bundle",
+        "export",
+        &arg(&small),
+        "--program",
+        "fixtures/two_buyer.canon",
+        "--key",
+        &key,
+        "-o",
+        &arg(&bundle),
+    ])
+    .expect_code(0);
+    let lifecycle = dir.join("lifecycle.replay");
+    canon(&["run", "fixtures/job_lifecycle.canon", "--sessions", "100", "-q", "-o", &arg(&lifecycle)]).expect_code(0);
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
     vec![
+        s(&["keygen", "--verifying-keys-of", &key, "--instances", "300"]),
+        s(&["keygen", "-o", &arg(&dir.join("new.key-seed"))]),
+        s(&["bundle", "export", &arg(&small), "--key", &key, "-o", &arg(&dir.join("new-bundle"))]),
+        s(&["bundle", "verify", &arg(&bundle)]),
+        s(&["bundle", "pubkey", "--key", &key]),
+        s(&["bench", "--list"]),
+        s(&["bench", "ping_pong", "--quick"]),
+        s(&["bench", "ping_pong", "--quick", "--json"]),
+        s(&["replay", "audit", &arg(&small)]),
+        s(&["replay", "audit", &arg(&small), "--json"]),
+        s(&["replay", "audit", &arg(&lifecycle), "--capabilities"]),
+        s(&["replay", "verify", &arg(&small), "--program", "fixtures/two_buyer.canon"]),
+        s(&["replay", "verify", &arg(&small), "--program", "fixtures/two_buyer.canon", "--json"]),
         s(&["disasm", "fixtures/asm/ping_pong.cbc"]),
         s(&["check", "fixtures/streaming.canon"]),
         s(&["check", "fixtures/streaming.canon", "--json"]),
@@ -47,25 +79,41 @@ fn printing_commands(dir: &Path) -> Vec<Vec<String>> {
     ]
 }
 
-/// The subcommands that only write files (asm, compile) print nothing to
-/// stdout; `printing_commands` must name every other one.
-#[test]
-fn the_list_covers_every_printing_subcommand() {
-    let dir = temp_dir("cover");
-    let listed: std::collections::BTreeSet<String> =
-        printing_commands(&dir).iter().map(|c| c[0].clone()).filter(|c| !c.starts_with('-')).collect();
-    let help = canon(&["--help"]).stdout;
-    let all: Vec<&str> = help
-        .lines()
+/// The subcommands listed by `--help` (for `prefix`, its own subcommands).
+fn subcommands(prefix: &[&str]) -> Vec<String> {
+    let mut args = prefix.to_vec();
+    args.push("--help");
+    let help = canon(&args).stdout;
+    help.lines()
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| !["help", "asm", "compile"].contains(c))
-        .collect();
-    assert!(all.len() >= 7, "{help}");
-    for c in all {
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The subcommands that only write files (asm, compile) print nothing to
+/// stdout; `printing_commands` must name every other one, down to the
+/// subcommands of `replay` and `bundle`.
+#[test]
+fn the_list_covers_every_printing_subcommand() {
+    let dir = temp_dir("cover");
+    let commands = printing_commands(&dir);
+    let listed: std::collections::BTreeSet<String> =
+        commands.iter().map(|c| c[0].clone()).filter(|c| !c.starts_with('-')).collect();
+    let top = subcommands(&[]);
+    assert!(top.len() >= 10, "{top:?}");
+    for c in top.iter().filter(|c| !["asm", "compile"].contains(&c.as_str())) {
         assert!(listed.contains(c), "subcommand `{c}` is not covered by the output tests");
+        let nested = subcommands(&[c]);
+        for n in nested {
+            assert!(
+                commands.iter().any(|args| args.len() > 1 && args[0] == *c && args[1] == n),
+                "subcommand `{c} {n}` is not covered by the output tests"
+            );
+        }
     }
 }
 
@@ -160,7 +208,7 @@ fn sigint_stops_a_long_run_with_a_partial_replay_that_verifies() {
             .collect();
         assert!(leftovers.is_empty(), "{runner}: temporary files left: {leftovers:?}");
         let verified = canon(&["replay", "verify", &arg(&replay)]);
-        verified.expect_code(0).stdout_has(&["format and hash chain ok", "signatures ok"]);
+        verified.expect_code(0).stdout_has(&["format and hash chain ok", "verified: integrity"]);
         let shown = canon(&["replay", "show", &arg(&replay)]);
         shown.expect_code(0).stdout_has(&["Sent", "Received"]);
     }

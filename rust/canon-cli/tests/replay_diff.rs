@@ -35,7 +35,10 @@ fn event_lines(replay: &Path) -> Vec<String> {
     for line in o.stdout.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
     }
-    o.stdout.lines().skip(1).map(str::to_owned).collect()
+    // The header line first, the end line (counts and root) last.
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert!(lines.last().is_some_and(|l| l.contains("\"type\":\"end\"")), "no end line:\n{o}");
+    lines[1..lines.len() - 1].iter().map(|l| (*l).to_owned()).collect()
 }
 
 #[test]
@@ -78,8 +81,10 @@ fn different_seeds_diff_to_one_and_name_the_first_divergent_event() {
 fn a_replay_that_stops_early_diffs_as_a_prefix() {
     let dir = temp_dir("diff-prefix");
     let fixture = "fixtures/asm/ping_pong_loop.casm";
-    let full = record(&dir, fixture, "full.replay", &["--seed", "1"]);
-    let short = record(&dir, fixture, "short.replay", &["--seed", "1", "--max-rounds", "3"]);
+    // Unsigned: signatures bind the configuration, so signed runs with another
+    // --max-rounds differ from their first message on.
+    let full = record(&dir, fixture, "full.replay", &["--seed", "1", "--auth", "none"]);
+    let short = record(&dir, fixture, "short.replay", &["--seed", "1", "--auth", "none", "--max-rounds", "3"]);
     let n = event_lines(&short).len();
     assert!(n > 0 && n < event_lines(&full).len());
     diff(&full, &short, false).expect_code(1).stdout_has(&[&format!("events: b ends after {n} events; a continues")]);
@@ -92,9 +97,16 @@ fn a_replay_that_stops_early_diffs_as_a_prefix() {
 #[test]
 fn a_header_only_difference_is_still_a_difference() {
     let dir = temp_dir("diff-header");
-    let a = record(&dir, "fixtures/asm/ping_pong.casm", "a.replay", &["--seed", "1"]);
-    let b = record(&dir, "fixtures/asm/ping_pong.casm", "b.replay", &["--seed", "1", "--fuel", "2048"]);
+    // Unsigned: a signed run's signatures bind the configuration (see the next test).
+    let a = record(&dir, "fixtures/asm/ping_pong.casm", "a.replay", &["--seed", "1", "--auth", "none"]);
+    let b =
+        record(&dir, "fixtures/asm/ping_pong.casm", "b.replay", &["--seed", "1", "--auth", "none", "--fuel", "2048"]);
     diff(&a, &b, false).expect_code(1).stdout_has(&["header: config digest differs", "events: identical (18 events)"]);
+    // Signed, the same change of configuration changes every signature: a
+    // signature made in one run is not valid in another.
+    let a = record(&dir, "fixtures/asm/ping_pong.casm", "sa.replay", &["--seed", "1"]);
+    let b = record(&dir, "fixtures/asm/ping_pong.casm", "sb.replay", &["--seed", "1", "--fuel", "2048"]);
+    diff(&a, &b, false).expect_code(1).stdout_has(&["header: config digest differs", "first divergence", "sig="]);
 }
 
 #[test]
@@ -137,10 +149,22 @@ fn verify_checks_the_program_and_the_configuration() {
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         canon(&args)
     };
-    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok: 29 events"]);
-    verify(&["--program", &loop_casm]).expect_clean_failure().stderr_has(&["config digest differs"]);
+    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok, canonical order ok: 29 events"]);
+    // The replay records its configuration: no flag is needed to re-execute it.
+    verify(&["--program", &loop_casm]).expect_code(0).stdout_has(&["verified"]);
     verify(&["--program", &loop_casm, "--fuel", "3"]).expect_code(0).stdout_has(&["verified"]);
-    verify(&["--program", &other, "--fuel", "3"])
+    // A flag that contradicts the recording names the field, the recorded and the given value.
+    verify(&["--program", &loop_casm, "--fuel", "4"]).expect_clean_failure().stderr_has(&[
+        "--fuel",
+        "`fuel_per_quantum`",
+        "recorded as 3, given 4",
+    ]);
+    verify(&["--auth", "none"]).expect_clean_failure().stderr_has(&["`auth`", "recorded as ed25519, given none"]);
+    verify(&["--replay-mode", "sequence"])
+        .expect_clean_failure()
+        .stderr_has(&["`replay_mode`", "recorded as off, given sequence"]);
+    verify(&["--max-rounds", "7"]).expect_clean_failure().stderr_has(&["`max_rounds`", "recorded as 1000000, given 7"]);
+    verify(&["--program", &other])
         .expect_code(1)
         .stderr_has(&["recorded from program"])
         .stdout_has(&["re-execution diverges", "program digest"]);
@@ -164,6 +188,31 @@ fn several_sessions_record_and_verify() {
     }
     let program = arg(&repo_root().join(fixture));
     canon(&["replay".to_owned(), "verify".to_owned(), arg(&coop), "--program".to_owned(), program])
+        .expect_code(0)
+        .stdout_has(&["verified"]);
+}
+
+#[test]
+fn every_flipped_byte_of_the_recorded_configuration_is_detected_by_verify() {
+    let dir = temp_dir("verify-config-tamper");
+    let good = record(&dir, "fixtures/asm/ping_pong.casm", "good.replay", &["--seed", "1", "--fuel", "7"]);
+    let bytes = std::fs::read(&good).expect("read the replay");
+    let bad = dir.join("bad.replay");
+    let program = arg(&repo_root().join("fixtures/asm/ping_pong.casm"));
+    // Header bytes 40..44 are the configuration's length, 44..109 the configuration.
+    for at in 40..109 {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x01;
+        std::fs::write(&bad, &damaged).expect("write the damaged replay");
+        let o = canon(&["replay".to_owned(), "verify".to_owned(), arg(&bad), "--program".to_owned(), program.clone()]);
+        o.expect_clean_failure().expect_code(1);
+        assert!(
+            o.stderr.contains("hash chain broken") || o.stderr.contains("bad configuration"),
+            "header byte {at}: {o}"
+        );
+    }
+    // The untouched file verifies under its recorded --fuel 7, with no flag.
+    canon(&["replay".to_owned(), "verify".to_owned(), arg(&good), "--program".to_owned(), program])
         .expect_code(0)
         .stdout_has(&["verified"]);
 }

@@ -104,3 +104,32 @@ fn fuel_zero_runs_like_fuel_one() {
     .expect_code(0);
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
+
+/// Worker counts that would exhaust threads are refused up front with a
+/// clear error; the cap itself is accepted. (`--sessions` needs no cap:
+/// instances are built when the runner reaches them.)
+#[test]
+fn worker_counts_are_capped() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run".to_owned(), fixture("ping_pong.casm"), "-q".to_owned()];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        canon(&args)
+    };
+    run(&["--runner", "threaded", "--workers", "20000"])
+        .expect_clean_failure()
+        .stderr_has(&["--workers 20000", "per core"]);
+    run(&["--runner", "threaded", "--workers", "64"]).expect_code(0);
+}
+
+#[test]
+fn the_instruction_budget_stops_a_spinning_run() {
+    let o = canon(&[
+        "run".to_owned(),
+        fixture("ping_pong_loop.casm"),
+        "-q".to_owned(),
+        "--max-instructions".to_owned(),
+        "5".to_owned(),
+    ]);
+    o.expect_code(5);
+    assert_eq!(o.stdout, "instruction budget exhausted\n", "{o}");
+}

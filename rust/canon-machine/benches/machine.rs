@@ -15,7 +15,7 @@ mod common;
 
 use std::sync::Arc;
 
-use canon_machine::{Auth, Config, Group, GroupStatus, NullHost, ReplayMode};
+use canon_machine::{Auth, Config, Group, GroupStatus, KeySeed, KeySource, NullHost, ReplayMode};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const PING_PONG_ITERATIONS: i64 = 500_000;
@@ -87,6 +87,7 @@ fn ping_pong_auth(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut group = Group::new(Arc::clone(&program), 0, &config, Box::new(NullHost));
+                group.set_key_source(KeySource::Seed(KeySeed::TEST_ONLY_PUBLIC));
                 let outcome = group.run_to_end();
                 assert_eq!(outcome.status, GroupStatus::Completed);
                 group

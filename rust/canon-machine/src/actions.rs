@@ -6,13 +6,15 @@
 use canon_bytecode::Arm;
 use canon_types::{Endpoint, FlatBranch, SymId, TypeGraph, TypeNode, Value, ValueKind};
 
-use crate::auth::{EnvelopeFields, envelope_into};
+use std::sync::Arc;
+
+use crate::auth::{EnvelopeFields, RoundBatch, envelope_into, identity};
 use crate::buffer::{BoundedBuffer, Message, PushOutcome};
 use crate::config::Auth;
 use crate::consume::{Transport, admit};
 use crate::fault::{Expected, Fault, Op};
 use crate::inject::{Injection, corrupt_value};
-use crate::store::{PayloadKinds, SessionBody, SessionStatus, SessionStore, unfold};
+use crate::store::{PayloadKinds, PendingBatch, SessionBody, SessionStatus, SessionStore, unfold};
 
 /// Why an action did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,23 +204,46 @@ impl SessionStore {
         // `live_body` succeeded: the session exists at this index.
         let n = ep.sid as u32;
         let body = &mut self.sessions[n as usize].body;
-        let edge_index = body.edge_index(ep.role, to);
+        let edge_index = body.edge_index_or_insert(ep.role, to);
         if body.edges[edge_index].buffer.would_block() {
             return Ok(SendOutcome::Blocked);
         }
         let seq = body.edges[edge_index].send_seq;
-        let signature = match (tr.auth, body.keys.get(ep.role as usize)) {
+        let (mut signature, mut batch) = (None, None);
+        match (tr.auth, body.keys.get(ep.role as usize)) {
             (Auth::Ed25519, Some(key)) => {
                 envelope_into(
                     tr.envelope,
-                    EnvelopeFields { sid: ep.sid, from: ep.role, to, seq, label, payload: &payload },
+                    EnvelopeFields { run: tr.run, sid: ep.sid, from: ep.role, to, seq, label, payload: &payload },
                 );
-                Some(key.sign(tr.envelope))
+                signature = Some(key.sign(tr.envelope));
             }
-            _ => None,
-        };
+            (Auth::Ed25519Round, Some(key)) => {
+                envelope_into(
+                    tr.envelope,
+                    EnvelopeFields { run: tr.run, sid: ep.sid, from: ep.role, to, seq, label, payload: &payload },
+                );
+                let id = identity(tr.envelope);
+                let at = match self.pending_batches.iter().position(|p| p.sid == ep.sid && p.role == ep.role) {
+                    Some(at) => at,
+                    None => {
+                        self.pending_batches.push(PendingBatch {
+                            sid: ep.sid,
+                            role: ep.role,
+                            batch: Arc::new(RoundBatch::default()),
+                            ids: Vec::new(),
+                            key: key.clone(),
+                        });
+                        self.pending_batches.len() - 1
+                    }
+                };
+                let p = &self.pending_batches[at];
+                batch = Some((Arc::clone(&p.batch), p.ids.len() as u32, at, id));
+            }
+            _ => {}
+        }
         let edge = &mut body.edges[edge_index];
-        let msg = Message { label, seq, payload, signature };
+        let msg = Message { label, seq, payload, signature, batch: batch.as_ref().map(|b| (Arc::clone(&b.0), b.1)) };
         let outcome = match transmit(&mut edge.buffer, &mut edge.held, msg, tr.inject) {
             PushOutcome::Blocked => return Ok(SendOutcome::Blocked),
             PushOutcome::Full { capacity } => return Err(Fault::BufferFull { ep, to, capacity }.into()),
@@ -230,6 +255,10 @@ impl SessionStore {
         if matches!(outcome, SendOutcome::Sent { .. }) && !edge.dirty {
             edge.dirty = true;
             self.dirty.push((n, edge_index as u32));
+        }
+        // A round batch lists exactly the messages recorded as `Sent`.
+        if let (Some((_, _, at, id)), SendOutcome::Sent { .. }) = (batch, &outcome) {
+            self.pending_batches[at].ids.push(id);
         }
         body.endpoints[ep.role as usize].current = cont;
         Ok(outcome)
@@ -282,7 +311,7 @@ impl SessionStore {
             return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into());
         }
         let from = body.role_index(peer).ok_or(Fault::UnknownPeer { ep, peer })?;
-        let Some(msg) = body.edges[body.edge_index(from, ep.role)].buffer.front_visible() else {
+        let Some(msg) = body.edge(from, ep.role).and_then(|e| e.buffer.front_visible()) else {
             return Ok(None);
         };
         let identity = admit(body, ep, from, msg, tr)?;
@@ -302,8 +331,7 @@ impl SessionStore {
     /// The payload of the message [`SessionStore::peek`] found.
     pub fn peek_payload(&self, ep: Endpoint, from: u16) -> Option<&Value> {
         let body = &self.get(ep.sid)?.body;
-        let edge = body.edges.get(body.edge_index(from, ep.role))?;
-        edge.buffer.front_visible().map(|m| &m.payload)
+        body.edge(from, ep.role)?.buffer.front_visible().map(|m| &m.payload)
     }
 
     /// Takes the message [`SessionStore::peek`] returned and advances the
@@ -314,7 +342,7 @@ impl SessionStore {
         let Some(TypeNode::Recv { branches, .. }) = g.get(endpoint.current) else {
             return Err(Fault::BadOperand { what: "take on a non-receive type" });
         };
-        let edge = session.body.edges.get(session.body.edge_index(from, ep.role));
+        let edge = session.body.edge(from, ep.role);
         let label = edge
             .and_then(|e| e.buffer.front_visible())
             .ok_or(Fault::BadOperand { what: "take without a visible message" })?
@@ -336,8 +364,9 @@ impl SessionStore {
         let cont = unfold(g, branch.cont)?;
         let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         let body = &mut session.body;
-        let edge_index = body.edge_index(from, ep.role);
-        let edge = body.edges.get_mut(edge_index).ok_or(Fault::BadOperand { what: "edge out of range" })?;
+        let edge_index =
+            body.edge_index(from, ep.role).ok_or(Fault::BadOperand { what: "take without a visible message" })?;
+        let edge = &mut body.edges[edge_index];
         let msg = edge.buffer.pop_visible().ok_or(Fault::BadOperand { what: "take without a visible message" })?;
         edge.recv_seq += 1;
         let endpoint = body.endpoints.get_mut(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
@@ -394,6 +423,10 @@ fn transmit(
         Some(Injection::CorruptSignature) => {
             if let Some(sig) = &mut msg.signature {
                 sig[0] ^= 1;
+            }
+            // Round-batched: the message claims another position in its batch.
+            if let Some((_, index)) = &mut msg.batch {
+                *index ^= 1;
             }
         }
         _ => {}

@@ -17,6 +17,9 @@ pub struct Message {
     /// The sender's Ed25519 signature of the message's envelope (`None`
     /// under `Auth::None`). A fixed array: signing does not allocate.
     pub signature: Option<[u8; 64]>,
+    /// Under `Auth::Ed25519Round`: the sender's batch for the round and this
+    /// message's position in it (`None` otherwise).
+    pub batch: Option<(std::sync::Arc<crate::auth::RoundBatch>, u32)>,
 }
 
 /// What a push did.

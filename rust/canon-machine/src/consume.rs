@@ -27,6 +27,8 @@ pub struct Transport<'s> {
     pub max_nullifiers: u32,
     /// `Limits::max_payload_bytes`.
     pub max_payload_bytes: u32,
+    /// The run identity envelopes bind (`auth::run_identity`).
+    pub run: &'s [u8; 32],
     /// Reused envelope buffer: signing and hashing do not allocate once it has grown.
     pub envelope: &'s mut Vec<u8>,
     /// The injection to apply to this send, if any.
@@ -40,6 +42,8 @@ pub struct Transport<'s> {
 pub struct Consumption {
     /// Next expected seq per edge `[from * n + to]` (`Sequence` only).
     next_seq: Vec<u64>,
+    /// Whether the session runs under [`ReplayMode::Sequence`].
+    sequence: bool,
     /// Identities consumed (`Nullifier` only).
     nullifiers: BTreeSet<[u8; 32]>,
     /// Running root: `post = SHA-256(pre || identity)`, from all zeros at open.
@@ -55,17 +59,17 @@ pub struct Consumed {
 }
 
 impl Consumption {
-    /// Fresh state for a session with `edges` directed edges.
-    pub(crate) fn reset(&mut self, mode: ReplayMode, edges: usize) {
+    /// Fresh state for a new session. Sequence counters are kept per edge
+    /// in use (indexed like `SessionBody::edges`), grown as edges appear.
+    pub(crate) fn reset(&mut self, mode: ReplayMode) {
         self.prune();
-        if mode == ReplayMode::Sequence {
-            self.next_seq.resize(edges, 0);
-        }
+        self.sequence = mode == ReplayMode::Sequence;
     }
 
     /// Drops every counter and identity (session end).
     pub(crate) fn prune(&mut self) {
         self.next_seq.clear();
+        self.sequence = false;
         self.nullifiers.clear();
         self.root = [0; 32];
     }
@@ -87,7 +91,7 @@ impl Consumption {
 
     /// The next expected seq on edge `edge` (`Sequence` mode).
     pub fn next_seq(&self, edge: usize) -> Option<u64> {
-        self.next_seq.get(edge).copied()
+        self.sequence.then(|| self.next_seq.get(edge).copied().unwrap_or(0))
     }
 
     fn check(
@@ -124,9 +128,10 @@ impl Consumption {
     fn commit(&mut self, mode: ReplayMode, edge: usize, seq: u64, id: [u8; 32]) -> Consumed {
         match mode {
             ReplayMode::Sequence => {
-                if let Some(next) = self.next_seq.get_mut(edge) {
-                    *next = seq + 1;
+                if self.next_seq.len() <= edge {
+                    self.next_seq.resize(edge + 1, 0);
                 }
+                self.next_seq[edge] = seq + 1;
             }
             ReplayMode::Nullifier => {
                 self.nullifiers.insert(id);
@@ -152,9 +157,25 @@ pub(crate) fn admit(
     if tr.auth == Auth::None && tr.replay_mode == ReplayMode::Off {
         return Ok(None);
     }
-    let fields =
-        EnvelopeFields { sid: ep.sid, from, to: ep.role, seq: msg.seq, label: msg.label, payload: &msg.payload };
+    let fields = EnvelopeFields {
+        run: tr.run,
+        sid: ep.sid,
+        from,
+        to: ep.role,
+        seq: msg.seq,
+        label: msg.label,
+        payload: &msg.payload,
+    };
     envelope_into(tr.envelope, fields);
+    if tr.auth == Auth::Ed25519Round {
+        let id = identity(tr.envelope);
+        let key = body.keys.get(usize::from(from));
+        let sealed = msg.batch.as_ref().and_then(|(b, i)| b.sealed().map(|s| (s, *i)));
+        let valid = matches!((key, sealed), (Some(k), Some((s, i))) if s.admits(k, tr.run, i, &id));
+        if !valid {
+            return Err(Fault::BadSignature { ep, from, seq: msg.seq });
+        }
+    }
     if tr.auth == Auth::Ed25519 {
         let key = body.keys.get(usize::from(from));
         let valid = matches!((key, &msg.signature), (Some(k), Some(sig)) if k.verify(tr.envelope, sig));
@@ -166,7 +187,8 @@ pub(crate) fn admit(
         return Ok(None);
     }
     let id = identity(tr.envelope);
-    body.consumption.check(tr, ep, from, body.edge_index(from, ep.role), msg, &id)?;
+    let edge = body.edge_index(from, ep.role).unwrap_or(usize::MAX);
+    body.consumption.check(tr, ep, from, edge, msg, &id)?;
     Ok(Some(id))
 }
 
@@ -175,7 +197,7 @@ impl SessionStore {
     /// taken on `ep` (receive commit path).
     pub fn consume(&mut self, mode: ReplayMode, ep: Endpoint, from: u16, seq: u64, id: [u8; 32]) -> Option<Consumed> {
         let body = &mut self.get_mut(ep.sid)?.body;
-        let edge = body.edge_index(from, ep.role);
+        let edge = body.edge_index(from, ep.role)?;
         Some(body.consumption.commit(mode, edge, seq, id))
     }
 

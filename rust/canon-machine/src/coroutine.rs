@@ -39,7 +39,14 @@ const INLINE_REGS: usize = 4;
 pub(crate) struct Coroutine {
     pub frames: SmallVec<[Frame; INLINE_FRAMES]>,
     pub regs: SmallVec<[Value; INLINE_REGS]>,
+    /// The current frame's register base and count (a copy of the top
+    /// frame's, kept so that register access does not look up the frame).
+    base: u32,
+    len: u32,
     pub ended: bool,
+    /// Parked on an edge: blocked in `recv`/`offer` with nothing visible.
+    /// Rounds skip it until the barrier (or its session's end) wakes it.
+    pub parked: bool,
     pub wait: Option<Wait>,
     /// Host calls made so far (the `call_index` of the next one).
     pub host_calls: u64,
@@ -52,7 +59,10 @@ impl Coroutine {
         Coroutine {
             frames: smallvec![Frame { proc, pc: 0, base: 0, len }],
             regs: SmallVec::from_elem(Value::Unit, len as usize),
+            base: 0,
+            len,
             ended: false,
+            parked: false,
             wait: None,
             host_calls: 0,
         }
@@ -64,11 +74,26 @@ impl Coroutine {
         self.frames.last().copied().unwrap_or(Frame { proc: u32::MAX, pc: u32::MAX, base: 0, len: 0 })
     }
 
+    /// Pushes a callee frame.
+    #[inline]
+    pub fn push_frame(&mut self, f: Frame) {
+        self.frames.push(f);
+        (self.base, self.len) = (f.base, f.len);
+    }
+
+    /// Pops the innermost frame.
+    #[inline]
+    pub fn pop_frame(&mut self) -> Option<Frame> {
+        let f = self.frames.pop();
+        let top = self.top();
+        (self.base, self.len) = (top.base, top.len);
+        f
+    }
+
     #[inline]
     fn slot(&self, r: u16) -> Result<usize, Fault> {
-        let f = self.top();
-        if u32::from(r) < f.len {
-            Ok(f.base as usize + r as usize)
+        if u32::from(r) < self.len {
+            Ok(self.base as usize + r as usize)
         } else {
             Err(Fault::BadOperand { what: "register out of range" })
         }
@@ -78,14 +103,14 @@ impl Coroutine {
     #[inline]
     pub fn reg(&self, r: u16) -> Result<&Value, Fault> {
         let i = self.slot(r)?;
-        Ok(&self.regs[i])
+        self.regs.get(i).ok_or(Fault::BadOperand { what: "register out of range" })
     }
 
     /// Mutable register `r` of the current frame.
     #[inline]
     pub fn reg_mut(&mut self, r: u16) -> Result<&mut Value, Fault> {
         let i = self.slot(r)?;
-        Ok(&mut self.regs[i])
+        self.regs.get_mut(i).ok_or(Fault::BadOperand { what: "register out of range" })
     }
 
     /// Writes register `r`.

@@ -32,41 +32,165 @@ pub enum Expected {
 /// program) is in `fault_message.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    NotAnEndpoint { reg: u16, found: ValueKind },
-    NotOwner { ep: Endpoint, owner: u32, coroutine: u32 },
-    UnknownSession { sid: u64 },
-    SessionClosed { ep: Endpoint },
-    SendWhereRecvExpected { ep: Endpoint, label: SymId, peer: SymId },
-    RecvWhereSendExpected { ep: Endpoint, attempted: Op, peer: SymId },
-    LabelNotOffered { ep: Endpoint, label: SymId, expected: Expected },
-    ActionAfterEnd { ep: Endpoint, attempted: Op },
-    CloseBeforeEnd { ep: Endpoint, expected: Expected },
-    UnexpectedLabel { ep: Endpoint, label: SymId, attempted: Op },
-    PayloadKindMismatch { ep: Endpoint, label: SymId, expected: SymId, found: ValueKind },
-    PayloadArityMismatch { ep: Endpoint, label: SymId, expected: u32, found: u32 },
-    PayloadTooLarge { ep: Endpoint, len_bytes: u64, max_bytes: u32 },
-    BufferFull { ep: Endpoint, to: u16, capacity: u32 },
-    HostRejected { ep: Endpoint, label: SymId },
-    BadChoice { ep: Endpoint, index: u64, arms: u32 },
-    ArithmeticTypeError { op: &'static str, a: ValueKind, b: ValueKind },
-    CallDepthExceeded { depth: u32 },
-    TooManySessions { max: u32 },
-    TooManyCoroutines { max: u32 },
-    DuplicateRole { role: SymId },
-    MissingHandler { role: SymId },
-    OpenArity { roles: u32, types: u32, dsts: u32 },
-    BadEdgeBuffer { from: u16, to: u16 },
-    UnknownPeer { ep: Endpoint, peer: SymId },
-    EndpointClosed { ep: Endpoint },
-    BadOperand { what: &'static str },
-    BadSignature { ep: Endpoint, from: u16, seq: u64 },
-    ReplayedSequence { ep: Endpoint, from: u16, expected: u64, found: u64 },
-    SequenceGap { ep: Endpoint, from: u16, expected: u64, found: u64 },
-    NullifierReused { ep: Endpoint, from: u16, seq: u64 },
-    NullifierSetFull { ep: Endpoint, max: u32 },
-    HostEndpoint { forged: Endpoint },
-    ForgedEndpoint { ep: Endpoint, forged: Endpoint },
-    LateEffect { ep: Endpoint, effect: SymId },
+    NotAnEndpoint {
+        reg: u16,
+        found: ValueKind,
+    },
+    NotOwner {
+        ep: Endpoint,
+        owner: u32,
+        coroutine: u32,
+    },
+    UnknownSession {
+        sid: u64,
+    },
+    SessionClosed {
+        ep: Endpoint,
+    },
+    SendWhereRecvExpected {
+        ep: Endpoint,
+        label: SymId,
+        peer: SymId,
+    },
+    RecvWhereSendExpected {
+        ep: Endpoint,
+        attempted: Op,
+        peer: SymId,
+    },
+    LabelNotOffered {
+        ep: Endpoint,
+        label: SymId,
+        expected: Expected,
+    },
+    ActionAfterEnd {
+        ep: Endpoint,
+        attempted: Op,
+    },
+    CloseBeforeEnd {
+        ep: Endpoint,
+        expected: Expected,
+    },
+    UnexpectedLabel {
+        ep: Endpoint,
+        label: SymId,
+        attempted: Op,
+    },
+    PayloadKindMismatch {
+        ep: Endpoint,
+        label: SymId,
+        expected: SymId,
+        found: ValueKind,
+    },
+    PayloadArityMismatch {
+        ep: Endpoint,
+        label: SymId,
+        expected: u32,
+        found: u32,
+    },
+    PayloadTooLarge {
+        ep: Endpoint,
+        len_bytes: u64,
+        max_bytes: u32,
+    },
+    BufferFull {
+        ep: Endpoint,
+        to: u16,
+        capacity: u32,
+    },
+    HostRejected {
+        ep: Endpoint,
+        label: SymId,
+    },
+    BadChoice {
+        ep: Endpoint,
+        index: u64,
+        arms: u32,
+    },
+    ArithmeticTypeError {
+        op: &'static str,
+        a: ValueKind,
+        b: ValueKind,
+    },
+    CallDepthExceeded {
+        depth: u32,
+    },
+    TooManySessions {
+        max: u32,
+    },
+    TooManyCoroutines {
+        max: u32,
+    },
+    DuplicateRole {
+        role: SymId,
+    },
+    MissingHandler {
+        role: SymId,
+    },
+    OpenArity {
+        roles: u32,
+        types: u32,
+        dsts: u32,
+    },
+    BadEdgeBuffer {
+        from: u16,
+        to: u16,
+    },
+    UnknownPeer {
+        ep: Endpoint,
+        peer: SymId,
+    },
+    EndpointClosed {
+        ep: Endpoint,
+    },
+    BadOperand {
+        what: &'static str,
+    },
+    BadSignature {
+        ep: Endpoint,
+        from: u16,
+        seq: u64,
+    },
+    ReplayedSequence {
+        ep: Endpoint,
+        from: u16,
+        expected: u64,
+        found: u64,
+    },
+    SequenceGap {
+        ep: Endpoint,
+        from: u16,
+        expected: u64,
+        found: u64,
+    },
+    NullifierReused {
+        ep: Endpoint,
+        from: u16,
+        seq: u64,
+    },
+    NullifierSetFull {
+        ep: Endpoint,
+        max: u32,
+    },
+    HostEndpoint {
+        forged: Endpoint,
+    },
+    ForgedEndpoint {
+        ep: Endpoint,
+        forged: Endpoint,
+    },
+    LateEffect {
+        ep: Endpoint,
+        effect: SymId,
+    },
+    TooManyRoles {
+        roles: u32,
+        max: u32,
+    },
+    /// `open` under `Auth::Ed25519` found no signing key for a role: no key
+    /// seed and no host-supplied key (keys never derive from the seed).
+    NoEndpointKey {
+        role: u16,
+    },
 }
 
 /// Every fault code, in code order. Pinned by a snapshot test.
@@ -118,6 +242,12 @@ pub const FAULT_CODES: &[CodeEntry] = &[
         name: "LateEffect",
         summary: "invoke by a coroutine whose session was cancelled or faulted",
     },
+    CodeEntry { code: 3036, name: "TooManyRoles", summary: "open names more roles than max_roles_per_open" },
+    CodeEntry {
+        code: 3037,
+        name: "NoEndpointKey",
+        summary: "open under ed25519 with no key seed or host-supplied key for a role",
+    },
 ];
 
 impl ErrorCode for Fault {
@@ -158,6 +288,8 @@ impl ErrorCode for Fault {
             Fault::HostEndpoint { .. } => 3033,
             Fault::ForgedEndpoint { .. } => 3034,
             Fault::LateEffect { .. } => 3035,
+            Fault::TooManyRoles { .. } => 3036,
+            Fault::NoEndpointKey { .. } => 3037,
         }
     }
 }
@@ -244,6 +376,8 @@ mod tests {
             Fault::HostEndpoint { forged: Endpoint { sid: 0, role: 1 } },
             Fault::ForgedEndpoint { ep, forged: Endpoint { sid: 0, role: 1 } },
             Fault::LateEffect { ep, effect: s },
+            Fault::TooManyRoles { roles: 2, max: 1 },
+            Fault::NoEndpointKey { role: 1 },
         ]
     }
 

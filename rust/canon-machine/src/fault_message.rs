@@ -193,6 +193,7 @@ impl Fault {
             Fault::CallDepthExceeded { depth } => write!(f, "call depth {depth} exceeds the limit"),
             Fault::TooManySessions { max } => write!(f, "more than {max} live sessions"),
             Fault::TooManyCoroutines { max } => write!(f, "more than {max} coroutines"),
+            Fault::TooManyRoles { roles, max } => write!(f, "open: {roles} roles, over the limit of {max}"),
             Fault::DuplicateRole { role } => write!(f, "open: role {} appears twice", n.sym(role)),
             Fault::MissingHandler { role } => write!(f, "open: role {} has no handler", n.sym(role)),
             Fault::OpenArity { roles, types, dsts } => {
@@ -226,6 +227,9 @@ impl Fault {
                 n.ep(ep),
                 n.role(from)
             ),
+            Fault::NoEndpointKey { role } => {
+                write!(f, "open: no signing key for role index {role} (ed25519 needs a key seed or host-supplied keys)")
+            }
             Fault::NullifierSetFull { ep, max } => {
                 write!(f, "endpoint {}: the session consumed its limit of {max} message identities", n.ep(ep))
             }

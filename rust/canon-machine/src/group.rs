@@ -9,6 +9,7 @@ use std::sync::Arc;
 use canon_bytecode::{BufferConfig, Instr, VerifiedProgram};
 use canon_types::SymId;
 
+use crate::auth::{KeySource, run_identity};
 use crate::config::{Auth, Config, Limits, ReplayMode};
 use crate::consume::Transport;
 use crate::coroutine::Coroutine;
@@ -63,6 +64,9 @@ pub enum GroupStatus {
     Stalled(StallReport),
     /// `tick` reached `Limits::max_rounds`.
     BudgetExhausted,
+    /// The group's instructions reached `Limits::max_instructions` (checked
+    /// after each round, so the round that reached it completed).
+    InstructionBudgetExhausted,
 }
 
 /// What one round did.
@@ -105,7 +109,10 @@ pub(crate) struct State {
     pub steps: u64,
     pub auth: Auth,
     pub replay_mode: ReplayMode,
-    pub seed: u64,
+    /// Where endpoint keys come from (`Group::set_key_source`).
+    pub keys: KeySource,
+    /// The run identity signed envelopes bind (`auth::run_identity`).
+    pub run: [u8; 32],
     /// Host-supplied endpoint secrets by `(sid, role)` (`Group::set_endpoint_key`).
     pub supplied_keys: BTreeMap<(u64, u16), [u8; 32]>,
     /// Reused envelope buffer of the send and receive paths.
@@ -117,6 +124,19 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Un-parks the coroutines the store woke (see `Exec::park`).
+    #[inline]
+    fn wake(&mut self) {
+        if self.store.woken.is_empty() {
+            return;
+        }
+        for co in self.store.woken.drain(..) {
+            if let Some(c) = self.coroutines.get_mut(co as usize) {
+                c.parked = false;
+            }
+        }
+    }
+
     /// The store, and the transport settings for one send or receive.
     pub fn store_and_transport(&mut self, inject: Option<Injection>) -> (&mut SessionStore, Transport<'_>) {
         let tr = Transport {
@@ -124,6 +144,7 @@ impl State {
             replay_mode: self.replay_mode,
             max_nullifiers: self.limits.max_nullifiers_per_session,
             max_payload_bytes: self.limits.max_payload_bytes,
+            run: &self.run,
             envelope: &mut self.envelope,
             inject,
         };
@@ -182,7 +203,14 @@ impl Group {
             steps: 0,
             auth: config.auth,
             replay_mode: config.replay_mode,
-            seed: config.seed,
+            keys: KeySource::None,
+            // Only envelopes use the run identity; unsigned runs without a replay
+            // mode skip hashing the configuration.
+            run: if config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
+                [0; 32]
+            } else {
+                run_identity(&image.program().digest(), &config.digest())
+            },
             supplied_keys: BTreeMap::new(),
             // Only signing and replay-consumption build envelopes.
             envelope: if config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
@@ -241,11 +269,26 @@ impl Group {
         self.st.coroutines.len()
     }
 
-    /// Supplies the secret of endpoint `role` of session `sid` instead of
-    /// deriving it from the seed. Keys are bound at open, so `sid` must not be
-    /// open yet (sids are `group << 32 | n`, n counting opens). The verifying
-    /// key is recorded in `Opened`, so the replay's signatures verify offline;
-    /// re-executing such a replay needs the same keys supplied again.
+    /// Sets where this group's endpoint keys come from: a secret key seed, or
+    /// (re-execution) a recording's keys and signatures. Under
+    /// `Auth::Ed25519` a group with no key source and no host-supplied key
+    /// for an endpoint faults at its `open` (`NoEndpointKey`, 3033): keys
+    /// never derive from the seed or anything else a replay records.
+    pub fn set_key_source(&mut self, keys: KeySource) {
+        self.st.keys = keys;
+    }
+
+    /// The run identity the group's message envelopes bind (all zeros when
+    /// the configuration builds no envelopes).
+    pub fn run_identity(&self) -> [u8; 32] {
+        self.st.run
+    }
+
+    /// Supplies the secret of endpoint `role` of session `sid`; it takes
+    /// precedence over the key source. Keys are bound at open, so `sid` must
+    /// not be open yet (sids are `group << 32 | n`, n counting opens). The
+    /// verifying key is recorded in `Opened`, so the replay's signatures
+    /// verify offline and re-execute without the secret.
     pub fn set_endpoint_key(&mut self, sid: u64, role: u16, secret: [u8; 32]) -> Result<(), KeyError> {
         let group = self.st.group;
         if (sid >> 32) as u32 != group {
@@ -309,17 +352,47 @@ impl Group {
             host: self.host.as_mut(),
         };
         for co in 0..n {
-            if !exec.st.coroutines[co].ended {
+            let c = &exec.st.coroutines[co];
+            // A parked coroutine would only block again (no step, no event).
+            if !c.ended && !c.parked {
                 let (s, blocked) = exec.run_quantum(co);
                 steps += s;
                 progressed |= s > 0 || !blocked;
+                exec.st.wake();
             }
         }
+        if self.st.auth == Auth::Ed25519Round {
+            self.seal_round(tick);
+        }
         self.st.store.flush();
+        self.st.wake();
         self.st.steps += steps;
         self.st.tick += 1;
         self.status = self.next_status(progressed);
+        if self.status != GroupStatus::Running {
+            // An ended group keeps its events, faults and session statuses,
+            // not the storage kept for reuse.
+            self.st.store.release();
+        }
         RoundReport { tick, steps, progressed }
+    }
+
+    /// Signs the round's batches and records each batch signature in the
+    /// round's `Sent` events of its endpoint (still in the outbox).
+    fn seal_round(&mut self, tick: u64) {
+        let mut sealed = Vec::new();
+        self.st.store.seal_round(&self.st.run, tick, &mut sealed);
+        if sealed.is_empty() {
+            return;
+        }
+        for ev in self.st.outbox.iter_mut().rev().take_while(|e| e.site.tick == tick) {
+            if let EventKind::Sent { signature: sig @ None, .. } = &mut ev.kind
+                && let Some((_, _, s)) =
+                    sealed.iter().find(|(sid, role, _)| (*sid, *role) == (ev.site.sid, ev.site.role))
+            {
+                *sig = Some(*s);
+            }
+        }
     }
 
     fn next_status(&self, progressed: bool) -> GroupStatus {
@@ -331,6 +404,9 @@ impl Group {
         }
         if self.st.tick >= self.st.limits.max_rounds {
             return GroupStatus::BudgetExhausted;
+        }
+        if self.st.steps >= self.st.limits.max_instructions {
+            return GroupStatus::InstructionBudgetExhausted;
         }
         GroupStatus::Running
     }

@@ -30,7 +30,10 @@ mod step_session;
 pub mod store;
 
 pub use actions::{CloseOutcome, Expect, Peeked, Refusal, SendOutcome, TypeView};
-pub use auth::{EndpointKey, SignatureError, SignatureReport, verify_signatures};
+pub use auth::{
+    CrossCheckError, CrossCheckReport, EndpointKey, KeySeed, KeySeedError, KeySource, RecordedKeys, SignatureError,
+    SignatureReport, cross_check, parse_hex32, run_identity, untrusted_key, verify_signatures,
+};
 pub use buffer::{BoundedBuffer, Message, PushOutcome};
 pub use config::{Auth, Config, Limits, ReplayMode, config_digest};
 pub use consume::{Consumed, Consumption, Transport};

@@ -208,10 +208,9 @@ impl SessionStore {
             return None;
         }
         let body = &session.body;
-        let n = body.roles.len();
         let mut out = Vec::new();
-        for (i, edge) in body.edges.iter().enumerate() {
-            let (from, to) = ((i / n) as u16, (i % n) as u16);
+        // Edges in `(from, to)` order, as the dense table listed them.
+        for (from, to, edge) in body.edges_in_order() {
             for m in edge.buffer.iter().chain(edge.held.as_ref()) {
                 out.push(Undelivered { from, to, label: m.label, seq: m.seq });
             }

@@ -188,7 +188,7 @@ impl<'a> Exec<'a> {
             let v = take_arg(c.reg_mut(a)?);
             c.regs[base as usize + i] = v;
         }
-        c.frames.push(Frame { proc, pc: 0, base, len: u32::from(reg_count) });
+        c.push_frame(Frame { proc, pc: 0, base, len: u32::from(reg_count) });
         Ok(Flow::Stay)
     }
 
@@ -200,7 +200,7 @@ impl<'a> Exec<'a> {
             self.end(co);
             return Ok(Flow::End);
         }
-        let callee = c.frames.pop().unwrap_or(Frame { proc: 0, pc: 0, base: 0, len: 0 });
+        let callee = c.pop_frame().unwrap_or(Frame { proc: 0, pc: 0, base: 0, len: 0 });
         let caller = c.top();
         let Some(Instr::Call { args, .. }) =
             m.procs.get(caller.proc as usize).and_then(|p| p.code.get(caller.pc as usize))

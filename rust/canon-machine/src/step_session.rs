@@ -26,13 +26,17 @@ impl<'a> Exec<'a> {
             Instr::Send { ep, label, src } => self.send(co, *ep, *label, *src),
             Instr::Recv { ep, label, dst } => {
                 let ep = self.co(co).endpoint(*ep)?;
-                Ok(self.deliver(co, ep, Expect::Label(*label), *dst)?.map_or(Flow::Block, |_| Flow::Next))
+                match self.deliver(co, ep, Expect::Label(*label), *dst)? {
+                    Some(_) => Ok(Flow::Next),
+                    None => Ok(self.park(co, ep)),
+                }
             }
             Instr::Offer { ep, dst, arms } => {
                 let ep = self.co(co).endpoint(*ep)?;
-                Ok(self
-                    .deliver(co, ep, Expect::Arms(arms, Op::Offer), *dst)?
-                    .map_or(Flow::Block, |a| arm_jump(arms, a)))
+                match self.deliver(co, ep, Expect::Arms(arms, Op::Offer), *dst)? {
+                    Some(a) => Ok(arm_jump(arms, a)),
+                    None => Ok(self.park(co, ep)),
+                }
             }
             Instr::RecvTimeout { ep, dst, arms, timeout_ticks, on_timeout } => {
                 self.recv_timeout(co, *ep, *dst, arms, *timeout_ticks, *on_timeout)
@@ -106,10 +110,14 @@ impl<'a> Exec<'a> {
             self.co(co).reg(d)?;
         }
         let (limits, default) = (self.st.limits, self.st.default_buffer);
+        if req.roles.len() > limits.max_roles_per_open as usize {
+            let roles = u32::try_from(req.roles.len()).unwrap_or(u32::MAX);
+            return Err(Fault::TooManyRoles { roles, max: limits.max_roles_per_open }.into());
+        }
         let security = Security {
             auth: self.st.auth,
             replay_mode: self.st.replay_mode,
-            seed: self.st.seed,
+            keys: &self.st.keys,
             supplied: &self.st.supplied_keys,
         };
         let sid = self.st.store.open(&self.m.types, req, co as u32, default, limits.max_sessions, &security)?;
@@ -212,6 +220,29 @@ impl<'a> Exec<'a> {
         }
         self.st.coroutines[co].set(dst, msg.payload)?;
         Ok(Some(p.arm))
+    }
+
+    /// Parks coroutine `co`, whose `recv`/`offer` on `ep` found nothing
+    /// visible, on the edge from the peer its type waits for: rounds skip it
+    /// until the barrier makes a message on that edge visible or the session
+    /// ends (`SessionStore::woken`). Nothing else can make the receive
+    /// succeed or fail: only the endpoint's owner changes its type or takes
+    /// its messages, and messages become visible only at the barrier. So the
+    /// events are those of polling it every round. `recv_timeout` is not
+    /// parked: its deadline counts rounds.
+    fn park(&mut self, co: usize, ep: Endpoint) -> Flow {
+        let graph = &self.m.types;
+        let from = self.st.store.get(ep.sid).and_then(|s| {
+            match s.body.endpoints.get(usize::from(ep.role)).and_then(|e| graph.get(e.current)) {
+                Some(TypeNode::Recv { peer, .. }) => s.body.role_index(*peer),
+                _ => None,
+            }
+        });
+        if let Some(from) = from {
+            self.st.store.park(ep, from, co as u32);
+            self.st.coroutines[co].parked = true;
+        }
+        Flow::Block
     }
 
     /// Records a replay consumption and its `Consumed` event (never under `ReplayMode::Off`).

@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 use canon_bytecode::{BufferConfig, EdgeBuffer};
 use canon_types::{Endpoint, SymId, TypeGraph, TypeId, ValueKind};
 
-use crate::auth::EndpointKey;
+use crate::auth::{EndpointKey, KeySource};
 use crate::buffer::{BoundedBuffer, Message};
 use crate::config::{Auth, ReplayMode};
 use crate::consume::Consumption;
@@ -53,7 +53,7 @@ pub struct EndpointState {
 }
 
 /// One directed edge: its buffer and sequence counters.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Edge {
     pub buffer: BoundedBuffer,
     /// Sequence number of the next message sent on the edge.
@@ -65,6 +65,19 @@ pub struct Edge {
     /// A message the transport holds back (`Injection::Reorder`) until the
     /// next message on the edge.
     pub(crate) held: Option<Message>,
+    /// The coroutine parked on the edge waiting for a message
+    /// ([`NO_WAITER`]: none). The barrier wakes it when the edge's messages
+    /// become visible; nothing else makes a blocked receive succeed.
+    pub(crate) waiter: u32,
+}
+
+/// [`Edge::waiter`] of an edge no coroutine is parked on.
+pub(crate) const NO_WAITER: u32 = u32::MAX;
+
+impl Default for Edge {
+    fn default() -> Self {
+        Edge { buffer: BoundedBuffer::default(), send_seq: 0, recv_seq: 0, dirty: false, held: None, waiter: NO_WAITER }
+    }
 }
 
 /// The storage of a live session; recycled when the session ends so that
@@ -75,8 +88,20 @@ pub struct SessionBody {
     /// Edge handler binding per role.
     pub handlers: SmallVec<[SymId; 4]>,
     pub endpoints: SmallVec<[EndpointState; 4]>,
-    /// `roles.len()²` edges, indexed `[from * n + to]`.
+    /// The edges in use, in the order of their first send (sparse: an edge
+    /// exists once a message was sent on it, so an open of n roles never
+    /// allocates n² edge states). Found through `edge_slots`.
     pub edges: Vec<Edge>,
+    /// `(from << 16 | to, index into edges)`, sorted by key.
+    edge_slots: SmallVec<[(u32, u32); 2]>,
+    /// The open's per-edge buffer overrides, applied when an edge is created.
+    buffers: Vec<EdgeBuffer>,
+    /// The buffer of an edge without an override.
+    default_buffer: BufferConfig,
+    /// Edges of an ended session, emptied, kept (with their buffers'
+    /// storage) for the next session this body serves: churning sessions
+    /// reuse them instead of allocating. Freed with the body when the group ends.
+    spare_edges: Vec<Edge>,
     /// Key pair per role, bound at open (empty under `Auth::None`).
     pub keys: Vec<EndpointKey>,
     /// Replay-consumption state (seed 002/003).
@@ -91,11 +116,54 @@ impl SessionBody {
         self.roles.iter().position(|&r| r == name).map(|i| i as u16)
     }
 
-    /// Index of the edge `from → to`.
+    /// Index into `edges` of the edge `from → to`, if a message was ever sent on it.
     #[inline]
-    pub fn edge_index(&self, from: u16, to: u16) -> usize {
-        from as usize * self.roles.len() + to as usize
+    pub fn edge_index(&self, from: u16, to: u16) -> Option<usize> {
+        let key = edge_key(from, to);
+        // Two-role sessions have at most two edges: a scan beats a search.
+        if self.edge_slots.len() <= 4 {
+            return self.edge_slots.iter().find(|(k, _)| *k == key).map(|(_, i)| *i as usize);
+        }
+        self.edge_slots.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| self.edge_slots[i].1 as usize)
     }
+
+    /// Every edge in use with its `(from, to)`, in `(from, to)` order.
+    pub fn edges_in_order(&self) -> impl Iterator<Item = (u16, u16, &Edge)> {
+        self.edge_slots.iter().map(|&(key, i)| ((key >> 16) as u16, key as u16, &self.edges[i as usize]))
+    }
+
+    /// The edge `from → to`, if a message was ever sent on it.
+    #[inline]
+    pub fn edge(&self, from: u16, to: u16) -> Option<&Edge> {
+        self.edge_index(from, to).map(|i| &self.edges[i])
+    }
+
+    /// Index of the edge `from → to`, created (with its buffer
+    /// configuration) if this is its first message.
+    pub(crate) fn edge_index_or_insert(&mut self, from: u16, to: u16) -> usize {
+        let key = edge_key(from, to);
+        match self.edge_slots.binary_search_by_key(&key, |(k, _)| *k) {
+            Ok(i) => self.edge_slots[i].1 as usize,
+            Err(at) => {
+                let index = self.edges.len();
+                let config = self
+                    .buffers
+                    .iter()
+                    .rev()
+                    .find(|b| (b.from, b.to) == (from, to))
+                    .map_or(self.default_buffer, |b| b.config);
+                let mut edge = self.spare_edges.pop().unwrap_or_default();
+                edge.buffer.reset(config);
+                self.edges.push(edge);
+                self.edge_slots.insert(at, (key, index as u32));
+                index
+            }
+        }
+    }
+}
+
+fn edge_key(from: u16, to: u16) -> u32 {
+    u32::from(from) << 16 | u32::from(to)
 }
 
 /// One session: status, epoch and (while live) its body.
@@ -126,18 +194,18 @@ pub struct OpenRequest<'a> {
 pub struct Security<'a> {
     pub auth: Auth,
     pub replay_mode: ReplayMode,
-    /// Seed of derived keys.
-    pub seed: u64,
-    /// Host-supplied secrets by `(sid, role)`; they take precedence over derivation.
+    /// Where keys come from when the host supplied none (never the seed).
+    pub keys: &'a KeySource,
+    /// Host-supplied secrets by `(sid, role)`; they take precedence over the key source.
     pub supplied: &'a BTreeMap<(u64, u16), [u8; 32]>,
 }
 
 impl Security<'_> {
-    /// The key of endpoint `role` of session `sid`.
-    fn key(&self, sid: u64, role: u16) -> EndpointKey {
+    /// The key of endpoint `role` of session `sid`, if there is one.
+    fn key(&self, sid: u64, role: u16) -> Option<EndpointKey> {
         match self.supplied.get(&(sid, role)) {
-            Some(secret) => EndpointKey::from_secret(secret),
-            None => EndpointKey::derive(self.seed, sid, role),
+            Some(secret) => Some(EndpointKey::from_secret(secret)),
+            None => self.keys.key(sid, role),
         }
     }
 }
@@ -177,6 +245,23 @@ pub struct SessionStore {
     pool: Vec<SessionBody>,
     pub(crate) dirty: Vec<(u32, u32)>,
     live: u32,
+    /// Coroutines whose parking ended (a message became visible on their
+    /// edge, or their session ended), for the group to run again.
+    pub(crate) woken: Vec<u32>,
+    /// `Auth::Ed25519Round`: the batches of the endpoints that sent in the
+    /// current round, sealed at its barrier ([`SessionStore::seal_round`]).
+    pub(crate) pending_batches: Vec<PendingBatch>,
+}
+
+/// An endpoint's round batch being filled (`Auth::Ed25519Round`).
+#[derive(Debug, Clone)]
+pub struct PendingBatch {
+    pub sid: u64,
+    pub role: u16,
+    pub batch: std::sync::Arc<crate::auth::RoundBatch>,
+    /// Identities of the messages recorded as `Sent`, in order.
+    pub ids: Vec<[u8; 32]>,
+    pub key: EndpointKey,
 }
 
 impl SessionStore {
@@ -198,6 +283,19 @@ impl SessionStore {
     /// Sessions neither closed nor otherwise terminal.
     pub fn live(&self) -> u32 {
         self.live
+    }
+
+    /// Seals every round batch of the round `tick` (signing each once) and
+    /// appends `(sid, role, signature)` per batch to `sealed`. Called at the
+    /// barrier, before the round's messages become visible.
+    pub fn seal_round(&mut self, run: &[u8; 32], tick: u64, sealed: &mut Vec<(u64, u16, [u8; 64])>) {
+        let mut env = Vec::new();
+        for p in self.pending_batches.drain(..) {
+            crate::auth::batch_envelope_into(&mut env, run, p.sid, p.role, tick, &p.ids);
+            let signature = p.key.sign(&env);
+            p.batch.seal(p.sid, p.role, tick, p.ids, signature);
+            sealed.push((p.sid, p.role, signature));
+        }
     }
 
     /// The session with id `sid`, if it belongs to this group.
@@ -247,10 +345,19 @@ impl SessionStore {
         let sid = u64::from(self.group) << 32 | u64::from(n);
         let mut body = self.spare.take().or_else(|| self.pool.pop()).unwrap_or_default();
         init_body(&mut body, graph, req, owner, default_buffer)?;
-        if security.auth == Auth::Ed25519 {
-            body.keys.extend((0..req.roles.len() as u16).map(|role| security.key(sid, role)));
+        if security.auth.signs() {
+            for role in 0..req.roles.len() as u16 {
+                match security.key(sid, role) {
+                    Some(key) => body.keys.push(key),
+                    None => {
+                        body.keys.clear();
+                        self.pool.push(body);
+                        return Err(Fault::NoEndpointKey { role });
+                    }
+                }
+            }
         }
-        body.consumption.reset(security.replay_mode, body.edges.len());
+        body.consumption.reset(security.replay_mode);
         self.sessions.push(Session { status: SessionStatus::Active, epoch: 0, body, lifecycle: Default::default() });
         self.live += 1;
         Ok(sid)
@@ -325,10 +432,25 @@ impl SessionStore {
         }
         let epoch = session.epoch;
         let mut body = std::mem::take(&mut session.body);
+        // A receive parked on the session sees it ended in the same round,
+        // as it would have polling.
+        self.woken.extend(body.edges.iter().map(|e| e.waiter).filter(|&w| w != NO_WAITER));
+        // The edges are emptied and kept with the body for its next session
+        // (freed when the group ends).
         for edge in &mut body.edges {
             edge.buffer.clear();
             edge.held = None;
+            edge.send_seq = 0;
+            edge.recv_seq = 0;
+            edge.dirty = false;
+            edge.waiter = NO_WAITER;
         }
+        if body.spare_edges.is_empty() {
+            std::mem::swap(&mut body.edges, &mut body.spare_edges);
+        } else {
+            body.spare_edges.append(&mut body.edges);
+        }
+        body.edge_slots.clear();
         // Close prunes the per-session replay counters and nullifiers; keys are dropped.
         body.consumption.prune();
         body.keys.clear();
@@ -347,8 +469,31 @@ impl SessionStore {
             if let Some(edge) = self.sessions.get_mut(n as usize).and_then(|s| s.body.edges.get_mut(e as usize)) {
                 edge.buffer.flush();
                 edge.dirty = false;
+                if edge.waiter != NO_WAITER && edge.buffer.visible_len() > 0 {
+                    self.woken.push(edge.waiter);
+                    edge.waiter = NO_WAITER;
+                }
             }
         }
+    }
+
+    /// Parks coroutine `co` on the edge `from → ep.role` until a message on
+    /// it becomes visible (or the session ends). Creates the edge if no
+    /// message was sent on it yet.
+    pub(crate) fn park(&mut self, ep: Endpoint, from: u16, co: u32) {
+        if let Some(s) = self.get_mut(ep.sid) {
+            let i = s.body.edge_index_or_insert(from, ep.role);
+            s.body.edges[i].waiter = co;
+        }
+    }
+
+    /// Frees what the store keeps for reuse (recycled session storage):
+    /// called when the group has ended.
+    pub(crate) fn release(&mut self) {
+        self.spare = None;
+        self.pool = Vec::new();
+        self.dirty = Vec::new();
+        self.woken = Vec::new();
     }
 }
 
@@ -398,20 +543,12 @@ fn init_body(
         let current = unfold(graph, *ty)?;
         body.endpoints.push(EndpointState { current, original: *ty, owner, closed: false });
     }
-    body.edges.resize_with(n * n, Edge::default);
-    body.edges.truncate(n * n);
-    for edge in &mut body.edges {
-        edge.buffer.reset(default_buffer);
-        edge.send_seq = 0;
-        edge.recv_seq = 0;
-        edge.dirty = false;
-        edge.held = None;
-    }
+    body.edges.clear();
+    body.edge_slots.clear();
+    body.buffers.clear();
+    body.buffers.extend_from_slice(req.buffers);
+    body.default_buffer = default_buffer;
     body.keys.clear();
-    for b in req.buffers {
-        let i = body.edge_index(b.from, b.to);
-        body.edges[i].buffer.reset(b.config);
-    }
     body.open_endpoints = n as u16;
     Ok(())
 }

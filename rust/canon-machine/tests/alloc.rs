@@ -18,6 +18,7 @@ fn allocations(iterations: i64) -> usize {
     let program = common::ping_pong(iterations);
     let mut events: Vec<Event> = Vec::with_capacity(1 << 12);
     let mut group = Group::new(Arc::clone(&program), 0, &Config::default(), Box::new(NullHost));
+    group.set_key_source(common::test_keys());
     let region = Region::new(GLOBAL);
     while *group.status() == GroupStatus::Running {
         group.run_round();

@@ -73,6 +73,7 @@ fn same_program_twice_gives_equal_event_streams() {
     assert_eq!(e1, e2);
     // Round-by-round driving with draining gives the same stream.
     let mut g = Group::new(program.clone(), 0, &Config::default(), Box::new(NullHost));
+    g.set_key_source(test_keys());
     let mut e3 = Vec::new();
     while *g.status() == GroupStatus::Running {
         g.run_round();
@@ -118,6 +119,7 @@ fn session_churn_closes_every_session_and_advances_epochs() {
 fn group_id_is_in_sids_and_sites() {
     let program = churn(2);
     let mut g = Group::new(program, 7, &Config::default(), Box::new(NullHost));
+    g.set_key_source(test_keys());
     g.run_to_end();
     let mut events = Vec::new();
     g.drain_events(&mut events);

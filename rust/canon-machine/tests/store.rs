@@ -19,6 +19,7 @@ macro_rules! tr {
             replay_mode: ReplayMode::Off,
             max_nullifiers: 0,
             max_payload_bytes: $max,
+            run: &[0; 32],
             envelope: &mut Vec::new(),
             inject: None,
         }
@@ -31,7 +32,7 @@ macro_rules! sec {
         &Security {
             auth: Auth::None,
             replay_mode: ReplayMode::Off,
-            seed: 0,
+            keys: &canon_machine::KeySource::None,
             supplied: &std::collections::BTreeMap::new(),
         }
     };
@@ -236,7 +237,7 @@ fn latest_value_keeps_the_newest_capacity_messages_under_every_policy() {
         store.flush();
         let p = store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)).unwrap().unwrap();
         assert_eq!((p.seq, store.peek_payload(B, p.from).cloned().unwrap()), (1, Value::Int(1)), "{policy:?}");
-        assert_eq!(store.get(0).unwrap().body.edges[1].buffer.len(), 2, "{policy:?}");
+        assert_eq!(store.get(0).unwrap().body.edge(0, 1).unwrap().buffer.len(), 2, "{policy:?}");
     }
 }
 
@@ -247,7 +248,7 @@ fn latest_value_of_capacity_four_holds_four() {
     let (_, store, results) = send_n(config, 5);
     assert_eq!(results[..4], [sent(1, 0), sent(1, 1), sent(1, 2), sent(1, 3)]);
     assert_eq!(results[4], Ok(SendOutcome::Sent { to: 1, seq: 4, overwrote: true, signature: None }));
-    let seqs: Vec<u64> = store.get(0).unwrap().body.edges[1].buffer.iter().map(|m| m.seq).collect();
+    let seqs: Vec<u64> = store.get(0).unwrap().body.edge(0, 1).unwrap().buffer.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
 }
 

@@ -183,7 +183,16 @@ pub struct Reference<'p> {
     next_witness: u64,
     executed: BTreeSet<&'static str>,
     progressed: bool,
+    /// The secret key seed endpoint keys derive from (replay.md, "Signatures
+    /// and the message envelope").
+    key_seed: [u8; 32],
+    /// The run identity every envelope starts with.
+    run: [u8; 32],
 }
+
+/// The repository's public test key seed (`fixtures/keys/TEST-ONLY-public.key-seed`),
+/// which [`Reference::new`] signs with unless [`Reference::with_key_seed`] gives another.
+pub const TEST_KEY_SEED: [u8; 32] = *b"canon-PUBLIC-test-key-seed-00000";
 
 impl<'p> Reference<'p> {
     pub fn new(program: &'p VerifiedProgram, group: u32, config: Config, host: Box<dyn Host + 'p>) -> Self {
@@ -199,7 +208,20 @@ impl<'p> Reference<'p> {
             next_witness: 0,
             executed: BTreeSet::new(),
             progressed: false,
+            key_seed: TEST_KEY_SEED,
+            run: Sha256::new()
+                .chain_update(b"canon-run-id")
+                .chain_update(program.digest())
+                .chain_update(config.digest())
+                .finalize()
+                .into(),
         }
+    }
+
+    /// Signs with endpoint keys derived from `key_seed`.
+    pub fn with_key_seed(mut self, key_seed: [u8; 32]) -> Self {
+        self.key_seed = key_seed;
+        self
     }
 
     /// Runs the group to its end.
@@ -542,9 +564,10 @@ impl<'p> Reference<'p> {
         f(self.host.as_mut(), &ctx)
     }
 
-    /// The canonical envelope of format/replay.md: sid, from, to, seq, label, payload.
-    fn envelope(sid: u64, from: u16, to: u16, seq: u64, label: SymId, payload: &Value) -> Vec<u8> {
+    /// The canonical envelope of replay.md: run identity, sid, from, to, seq, label, payload.
+    fn envelope(run: &[u8; 32], sid: u64, from: u16, to: u16, seq: u64, label: SymId, payload: &Value) -> Vec<u8> {
         let mut out = Vec::new();
+        out.extend_from_slice(run);
         out.extend_from_slice(&sid.to_le_bytes());
         out.extend_from_slice(&from.to_le_bytes());
         out.extend_from_slice(&to.to_le_bytes());
@@ -556,8 +579,8 @@ impl<'p> Reference<'p> {
 
     fn endpoint_key(&self, sid: u64, role: u16) -> SigningKey {
         let mut h = Sha256::new();
-        h.update(b"canon-endpoint-key");
-        h.update(self.config.seed.to_le_bytes());
+        h.update(b"canon-endpoint-key-v2");
+        h.update(self.key_seed);
         h.update(sid.to_le_bytes());
         h.update(role.to_le_bytes());
         SigningKey::from_bytes(&h.finalize().into())

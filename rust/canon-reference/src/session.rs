@@ -60,7 +60,8 @@ impl Reference<'_> {
         }
         let keys: Vec<SigningKey> = (0..n as u16).map(|r| self.endpoint_key(sid, r)).collect();
         let recorded_keys = match self.config.auth {
-            Auth::Ed25519 => keys.iter().map(|k| k.verifying_key().to_bytes()).collect(),
+            // Round-batched signing is not modelled: the reference signs per message.
+            Auth::Ed25519 | Auth::Ed25519Round => keys.iter().map(|k| k.verifying_key().to_bytes()).collect(),
             Auth::None => Vec::new(),
         };
         self.sessions.push(Session {
@@ -93,7 +94,7 @@ impl Reference<'_> {
         if payload.encoded_len() as u64 > u64::from(self.config.limits.max_payload_bytes) {
             return Err(Fault { code: code::PAYLOAD_TOO_LARGE, at: Some(e) });
         }
-        let auth = self.config.auth;
+        let (auth, run) = (self.config.auth, self.run);
         let s = self.session_mut(e.sid).expect("checked");
         let edge = &mut s.edges[usize::from(e.role)][usize::from(to)];
         let seq = edge.next_seq;
@@ -123,9 +124,9 @@ impl Reference<'_> {
             },
         };
         edge.next_seq += 1;
-        let envelope = Self::envelope(e.sid, e.role, to, seq, label, &payload);
+        let envelope = Self::envelope(&run, e.sid, e.role, to, seq, label, &payload);
         let signature = match auth {
-            Auth::Ed25519 => Some(s.keys[usize::from(e.role)].sign(&envelope).to_bytes()),
+            Auth::Ed25519 | Auth::Ed25519Round => Some(s.keys[usize::from(e.role)].sign(&envelope).to_bytes()),
             Auth::None => None,
         };
         let edge = &mut s.edges[usize::from(e.role)][usize::from(to)];
@@ -217,8 +218,8 @@ impl Reference<'_> {
         let edge = &s.edges[usize::from(from)][usize::from(e.role)];
         // Authentication before anything else, then replay consumption
         // (replay.md), then the label.
-        let envelope = Self::envelope(e.sid, from, e.role, m.seq, m.label, &m.payload);
-        if self.config.auth == Auth::Ed25519 {
+        let envelope = Self::envelope(&self.run, e.sid, from, e.role, m.seq, m.label, &m.payload);
+        if self.config.auth != Auth::None {
             let key = s.keys[usize::from(from)].verifying_key();
             let ok = m.signature.is_some_and(|sig| key.verify_strict(&envelope, &Signature::from_bytes(&sig)).is_ok());
             if !ok {

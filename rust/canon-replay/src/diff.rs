@@ -6,14 +6,17 @@
 //! of two builds that intern strings in a different order is identical.
 
 use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::io::Read;
 
 use canon_machine::event::Event;
 use serde_json::json;
 
+use crate::error::ReplayError;
 use crate::header::ReplayHeader;
 use crate::names::{Names, hex};
 use crate::render::{event_json, event_line};
-use crate::replay::Replay;
+use crate::replay::{Replay, ReplayEnd, ReplayReader};
 
 /// Events of context shown before the first divergence.
 pub const CONTEXT_EVENTS: usize = 3;
@@ -95,23 +98,77 @@ pub struct ReplayDiff {
     pub b_events: usize,
 }
 
-/// Compares `a` and `b` semantically.
+/// Compares `a` and `b` semantically (in memory; `a_events` and `b_events`
+/// are the full counts).
 pub fn diff(a: &Replay, b: &Replay) -> ReplayDiff {
     let header = header_diffs(&a.header, &b.header);
-    let events = event_divergence(a, b);
+    let mut lockstep = Lockstep::new(&a.header.strings, &b.header.strings);
+    let mut events = Divergence::None;
+    for (ea, eb) in a.events.iter().zip(&b.events) {
+        if let Some(d) = lockstep.step(ea, eb) {
+            events = d;
+            break;
+        }
+    }
+    if events == Divergence::None {
+        let common = lockstep.compared();
+        events = match a.events.len().cmp(&b.events.len()) {
+            Ordering::Equal => Divergence::None,
+            Ordering::Less => lockstep.prefix(Side::A, &b.events[common]),
+            Ordering::Greater => lockstep.prefix(Side::B, &a.events[common]),
+        };
+    }
     ReplayDiff { header, events, a_events: a.events.len(), b_events: b.events.len() }
 }
 
-fn header_diffs(a: &ReplayHeader, b: &ReplayHeader) -> Vec<HeaderDiff> {
+/// Compares two replays streamed side by side, in constant memory, and
+/// stops at the first divergent event: `a_events` and `b_events` count the
+/// events read up to there (the whole streams when they are identical, which
+/// also checks both trailers; `a`'s counts and root are then returned too).
+/// An error names the side whose file is damaged.
+pub fn diff_readers<RA: Read, RB: Read>(
+    mut a: ReplayReader<RA>,
+    mut b: ReplayReader<RB>,
+) -> Result<(ReplayDiff, Option<ReplayEnd>), (Side, ReplayError)> {
+    let (ha, hb) = (a.header().clone(), b.header().clone());
+    let header = header_diffs(&ha, &hb);
+    let mut lockstep = Lockstep::new(&ha.strings, &hb.strings);
+    let events = loop {
+        let ea = a.next_event().map_err(|e| (Side::A, e))?;
+        let eb = b.next_event().map_err(|e| (Side::B, e))?;
+        match (ea, eb) {
+            (Some(ea), Some(eb)) => {
+                if let Some(d) = lockstep.step(&ea, &eb) {
+                    break d;
+                }
+            }
+            (None, None) => break Divergence::None,
+            (None, Some(next)) => break lockstep.prefix(Side::A, &next),
+            (Some(next), None) => break lockstep.prefix(Side::B, &next),
+        }
+    };
+    let (a_events, b_events) = match &events {
+        Divergence::None => (lockstep.compared(), lockstep.compared()),
+        Divergence::Event { index, .. } => (index + 1, index + 1),
+        Divergence::Prefix { shorter: Side::A, index, .. } => (*index, index + 1),
+        Divergence::Prefix { shorter: Side::B, index, .. } => (index + 1, *index),
+    };
+    Ok((ReplayDiff { header, events, a_events, b_events }, a.end()))
+}
+
+/// The header fields of `a` and `b` that differ, in header order.
+pub fn header_diffs(a: &ReplayHeader, b: &ReplayHeader) -> Vec<HeaderDiff> {
     let mut out = Vec::new();
     if a.program_digest != b.program_digest {
         out.push(HeaderDiff::ProgramDigest { a: a.program_digest, b: b.program_digest });
     }
-    if a.config_digest != b.config_digest {
-        out.push(HeaderDiff::ConfigDigest { a: a.config_digest, b: b.config_digest });
+    // The seed is part of the configuration; a seed alone is reported as the seed.
+    let unseeded = |c: &canon_machine::Config| canon_machine::Config { seed: 0, ..*c };
+    if unseeded(&a.config) != unseeded(&b.config) {
+        out.push(HeaderDiff::ConfigDigest { a: a.config_digest(), b: b.config_digest() });
     }
-    if a.seed != b.seed {
-        out.push(HeaderDiff::Seed { a: a.seed, b: b.seed });
+    if a.seed() != b.seed() {
+        out.push(HeaderDiff::Seed { a: a.seed(), b: b.seed() });
     }
     let longest = a.strings.len().max(b.strings.len());
     if let Some(index) = (0..longest).find(|&i| a.strings.get(i) != b.strings.get(i)) {
@@ -120,39 +177,106 @@ fn header_diffs(a: &ReplayHeader, b: &ReplayHeader) -> Vec<HeaderDiff> {
     out
 }
 
-fn event_divergence(a: &Replay, b: &Replay) -> Divergence {
-    let same_strings = a.header.strings == b.header.strings;
-    let mut na = Names::new(&a.header.strings);
-    let mut nb = Names::new(&b.header.strings);
-    let common = a.events.len().min(b.events.len());
-    for (i, (ea, eb)) in a.events.iter().zip(&b.events).enumerate() {
-        na.observe(ea);
-        nb.observe(eb);
-        // Same table: ids mean the same names, so structural equality is semantic.
-        let equal = if same_strings { ea == eb } else { event_json(&na, i, ea) == event_json(&nb, i, eb) };
-        if !equal {
-            let context = context(&na, &a.events, i);
-            return Divergence::Event {
-                index: i,
-                context,
-                a: DiffEvent::new(&na, i, ea),
-                b: DiffEvent::new(&nb, i, eb),
-            };
-        }
-    }
-    let (shorter, names, longer) = match a.events.len().cmp(&b.events.len()) {
-        Ordering::Equal => return Divergence::None,
-        Ordering::Less => (Side::A, &mut nb, &b.events),
-        Ordering::Greater => (Side::B, &mut na, &a.events),
-    };
-    names.observe(&longer[common]);
-    let next = DiffEvent::new(names, common, &longer[common]);
-    Divergence::Prefix { shorter, index: common, context: context(names, longer, common), next }
+/// Compares two event streams one pair at a time, keeping the names in
+/// scope and the last [`CONTEXT_EVENTS`] events: constant memory, one
+/// comparison per pair. Used by the diffs and by re-execution.
+pub struct Lockstep<'a> {
+    na: Names<'a>,
+    nb: Names<'a>,
+    same_strings: bool,
+    compared: usize,
+    recent: VecDeque<Event>,
 }
 
-fn context(names: &Names<'_>, events: &[Event], index: usize) -> Vec<DiffEvent> {
-    let from = index.saturating_sub(CONTEXT_EVENTS);
-    (from..index).map(|i| DiffEvent::new(names, i, &events[i])).collect()
+impl<'a> Lockstep<'a> {
+    /// A comparison of streams whose string tables are `a` and `b`.
+    pub fn new(a: &'a [String], b: &'a [String]) -> Self {
+        Lockstep { na: Names::new(a), nb: Names::new(b), same_strings: a == b, compared: 0, recent: VecDeque::new() }
+    }
+
+    /// Pairs compared (and found equal) so far.
+    pub fn compared(&self) -> usize {
+        self.compared
+    }
+
+    /// Compares the next pair; `Some` at the first divergence.
+    pub fn step(&mut self, ea: &Event, eb: &Event) -> Option<Divergence> {
+        let i = self.compared;
+        self.na.observe(ea);
+        self.nb.observe(eb);
+        // Same table: ids mean the same names, so structural equality is semantic.
+        let equal =
+            if self.same_strings { ea == eb } else { event_json(&self.na, i, ea) == event_json(&self.nb, i, eb) };
+        if !equal {
+            return Some(Divergence::Event {
+                index: i,
+                context: self.context(Side::A),
+                a: DiffEvent::new(&self.na, i, ea),
+                b: DiffEvent::new(&self.nb, i, eb),
+            });
+        }
+        self.compared += 1;
+        self.remember(ea);
+        None
+    }
+
+    /// Compares `a[i]` with `b[i]` for every `i` of the shorter slice, as
+    /// [`Lockstep::step`] on each pair would, without copying events:
+    /// `Some` at the first divergence.
+    pub fn step_slices(&mut self, a: &[Event], b: &[Event]) -> Option<Divergence> {
+        let n = a.len().min(b.len());
+        for i in 0..n {
+            let (ea, eb) = (&a[i], &b[i]);
+            self.na.observe(ea);
+            self.nb.observe(eb);
+            let at = self.compared;
+            let equal =
+                if self.same_strings { ea == eb } else { event_json(&self.na, at, ea) == event_json(&self.nb, at, eb) };
+            if !equal {
+                // Context: the equal events before `i` in this slice, then older ones.
+                for e in &a[i.saturating_sub(CONTEXT_EVENTS)..i] {
+                    self.remember(e);
+                }
+                return Some(Divergence::Event {
+                    index: at,
+                    context: self.context(Side::A),
+                    a: DiffEvent::new(&self.na, at, ea),
+                    b: DiffEvent::new(&self.nb, at, eb),
+                });
+            }
+            self.compared += 1;
+        }
+        for e in &a[n.saturating_sub(CONTEXT_EVENTS)..n] {
+            self.remember(e);
+        }
+        None
+    }
+
+    /// Keeps `e` as the newest of the last [`CONTEXT_EVENTS`] events.
+    fn remember(&mut self, e: &Event) {
+        if self.recent.len() == CONTEXT_EVENTS {
+            self.recent.pop_front();
+        }
+        if CONTEXT_EVENTS > 0 {
+            self.recent.push_back(e.clone());
+        }
+    }
+
+    /// The `shorter` stream ended; the other continues with `next`.
+    pub fn prefix(&mut self, shorter: Side, next: &Event) -> Divergence {
+        let longer = if shorter == Side::A { Side::B } else { Side::A };
+        let index = self.compared;
+        let names = if longer == Side::A { &mut self.na } else { &mut self.nb };
+        names.observe(next);
+        let next = DiffEvent::new(names, index, next);
+        Divergence::Prefix { shorter, index, context: self.context(longer), next }
+    }
+
+    fn context(&self, side: Side) -> Vec<DiffEvent> {
+        let names = if side == Side::A { &self.na } else { &self.nb };
+        let from = self.compared - self.recent.len();
+        self.recent.iter().enumerate().map(|(k, e)| DiffEvent::new(names, from + k, e)).collect()
+    }
 }
 
 impl ReplayDiff {

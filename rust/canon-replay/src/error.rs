@@ -61,6 +61,24 @@ pub enum ReplayError {
     /// Bytes follow the trailer.
     #[error("{extra} trailing bytes after the trailer at byte {offset}")]
     TrailingBytes { offset: usize, extra: usize },
+    /// The header's configuration is not a canonical configuration encoding.
+    #[error("bad configuration at byte {offset} ({length} bytes): not a canonical canon configuration")]
+    BadConfig { offset: usize, length: usize },
+    /// An event's group breaks canonical order: groups run from 0, each
+    /// contiguous, each the one after the previous.
+    #[error(
+        "event {event} at byte {offset} is in group {group} after group {previous:?}: groups must be contiguous and numbered 0, 1, 2, …"
+    )]
+    GroupOrder { offset: usize, event: u64, group: u32, previous: Option<u32> },
+    /// An event's tick is lower than the previous event's in its group.
+    #[error("event {event} at byte {offset} has tick {tick} after tick {previous} in its group")]
+    TickOrder { offset: usize, event: u64, tick: u64, previous: u64 },
+    /// An event names a coroutine its group has not spawned (yet).
+    #[error("event {event} at byte {offset} names coroutine {coroutine}, but its group has spawned {spawned}")]
+    UnknownCoroutine { offset: usize, event: u64, coroutine: u32, spawned: u32 },
+    /// Reading the input failed.
+    #[error("cannot read the replay at byte {offset}: {message}")]
+    Io { offset: usize, message: String },
 }
 
 canon_types::error_codes! {
@@ -81,6 +99,11 @@ canon_types::error_codes! {
         TrailerMismatch = 5013: "the trailer's block or event count is wrong",
         NonCanonicalBlock = 5014: "a block is not cut where the writer cuts blocks",
         TrailingBytes = 5015: "bytes follow the trailer",
+        BadConfig = 5016: "the header's configuration is not canonical",
+        GroupOrder = 5017: "groups are not contiguous and numbered in order",
+        TickOrder = 5018: "a tick decreases within a group",
+        UnknownCoroutine = 5019: "an event names a coroutine its group has not spawned",
+        Io = 5020: "reading the replay failed",
     }
 }
 
@@ -108,7 +131,12 @@ impl ReplayError {
             | ReplayError::CountMismatch { offset, .. }
             | ReplayError::TrailerMismatch { offset, .. }
             | ReplayError::NonCanonicalBlock { offset, .. }
-            | ReplayError::TrailingBytes { offset, .. } => offset,
+            | ReplayError::TrailingBytes { offset, .. }
+            | ReplayError::BadConfig { offset, .. }
+            | ReplayError::GroupOrder { offset, .. }
+            | ReplayError::TickOrder { offset, .. }
+            | ReplayError::UnknownCoroutine { offset, .. }
+            | ReplayError::Io { offset, .. } => offset,
         }
     }
 }

@@ -24,12 +24,13 @@ mod names;
 pub mod record;
 pub mod render;
 pub mod replay;
+mod source;
 pub mod writer;
 
 pub use audit::{AuditEntry, AuditObject, capability_lifecycle_audit_log, semantic_audit_log};
-pub use diff::{DiffEvent, Divergence, HeaderDiff, ReplayDiff, Side, diff};
+pub use diff::{DiffEvent, Divergence, HeaderDiff, Lockstep, ReplayDiff, Side, diff, diff_readers, header_diffs};
 pub use error::{REPLAY_CODES, ReplayError};
 pub use header::{FORMAT_VERSION, MAGIC, ReplayHeader};
-pub use render::{render_jsonl, render_text};
-pub use replay::Replay;
-pub use writer::{BLOCK_TARGET_BYTES, BlockEncoder, EncodedBlocks, ReplayWriter};
+pub use render::{RenderError, config_fields, config_json, render_jsonl, render_text, write_jsonl, write_text};
+pub use replay::{BlockInfo, Events, Replay, ReplayEnd, ReplayReader};
+pub use writer::{BLOCK_TARGET_BYTES, BlockEncoder, EncodedBlocks, ReplayWriter, Written};

@@ -7,21 +7,29 @@ use canon_machine::event::{Event, EventKind, EventSite};
 use canon_types::{SymId, Value};
 
 /// The names in scope at one point of a replay: the string table, and the
-/// role lists of the sessions opened so far.
+/// role lists of the sessions the current group has opened so far (sessions
+/// belong to one group, so the lists are dropped when the group changes and
+/// memory does not grow with the run).
 pub(crate) struct Names<'a> {
     strings: &'a [String],
-    sessions: BTreeMap<u64, &'a [SymId]>,
+    sessions: BTreeMap<u64, Vec<SymId>>,
+    group: Option<u32>,
 }
 
 impl<'a> Names<'a> {
     pub fn new(strings: &'a [String]) -> Self {
-        Names { strings, sessions: BTreeMap::new() }
+        Names { strings, sessions: BTreeMap::new(), group: None }
     }
 
-    /// Records the role list of a session when `ev` opens one.
-    pub fn observe(&mut self, ev: &'a Event) {
+    /// Moves to `ev`'s group, and records the role list of a session when
+    /// `ev` opens one.
+    pub fn observe(&mut self, ev: &Event) {
+        if self.group != Some(ev.site.group) {
+            self.group = Some(ev.site.group);
+            self.sessions.clear();
+        }
         if let EventKind::Opened { roles, .. } = &ev.kind {
-            self.sessions.insert(ev.site.sid, roles);
+            self.sessions.insert(ev.site.sid, roles.clone());
         }
     }
 

@@ -1,41 +1,134 @@
-//! Human and JSON-lines views of a replay.
+//! Human and JSON-lines views of a replay, streamed: the header first, one
+//! line per event as it is read, and the counts and root (known only at the
+//! end of the file) last.
 
-use canon_machine::ReplayMode;
+use std::io::{Read, Write};
+
+use canon_bytecode::{Backpressure, BufferMode};
 use canon_machine::event::{Event, EventKind, EventSite, HostPoint, OwnershipRecord, TerminalReason};
+use canon_machine::{Auth, Config, ReplayMode};
 use canon_types::Value;
 use serde_json::{Map, json};
 
-use crate::header::FORMAT_VERSION;
+use crate::error::ReplayError;
+use crate::header::{FORMAT_VERSION, ReplayHeader};
 use crate::names::{Names, hex, sid_text};
-use crate::replay::Replay;
+use crate::replay::{Replay, ReplayEnd, ReplayReader};
 
-/// The text view: a header summary, then one line per event, e.g.
-/// `t=3 g0 c1 s0:Buyer1 Sent -> Seller Title("x") seq=0 sig=1a2b3c4d`.
-/// Keys, signatures and hashes show their first 4 bytes in hex (the JSON
-/// view has them whole).
+/// Why a streamed view stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The replay is damaged at this point (everything before it was shown).
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// The output could not be written.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Every field of a configuration as `(name, value)` text, in encoding order.
+/// The names are those `canon replay verify` reports a mismatch with.
+pub fn config_fields(c: &Config) -> Vec<(&'static str, String)> {
+    let l = &c.limits;
+    let b = &c.default_buffer;
+    vec![
+        ("seed", c.seed.to_string()),
+        ("auth", auth_name(c.auth).to_owned()),
+        ("replay_mode", mode_name(c.replay_mode).to_owned()),
+        ("max_sessions", l.max_sessions.to_string()),
+        ("max_coroutines", l.max_coroutines.to_string()),
+        ("max_payload_bytes", l.max_payload_bytes.to_string()),
+        ("fuel_per_quantum", l.fuel_per_quantum.to_string()),
+        ("max_rounds", l.max_rounds.to_string()),
+        ("max_call_depth", l.max_call_depth.to_string()),
+        ("max_nullifiers_per_session", l.max_nullifiers_per_session.to_string()),
+        ("max_roles_per_open", l.max_roles_per_open.to_string()),
+        ("max_instructions", l.max_instructions.to_string()),
+        (
+            "buffer_mode",
+            match b.mode {
+                BufferMode::Fifo => "fifo",
+                BufferMode::LatestValue => "latest-value",
+            }
+            .to_owned(),
+        ),
+        (
+            "buffer_policy",
+            match b.policy {
+                Backpressure::Block => "block".to_owned(),
+                Backpressure::Drop => "drop".to_owned(),
+                Backpressure::Error => "error".to_owned(),
+                Backpressure::Resize { max_capacity } => format!("resize(max {max_capacity})"),
+            },
+        ),
+        ("buffer_capacity", b.capacity.to_string()),
+    ]
+}
+
+/// The `--auth` name of `auth`.
+pub fn auth_name(auth: Auth) -> &'static str {
+    match auth {
+        Auth::Ed25519 => "ed25519",
+        Auth::None => "none",
+        Auth::Ed25519Round => "ed25519-round",
+    }
+}
+
+/// The header lines of the text view.
+fn header_text(h: &ReplayHeader) -> String {
+    let mut out = format!(
+        "canon replay v{FORMAT_VERSION}\nprogram {}\nconfig  {}\n",
+        hex(&h.program_digest),
+        hex(&h.config_digest())
+    );
+    for (name, value) in config_fields(&h.config) {
+        out.push_str(&format!("  {name} {value}\n"));
+    }
+    out.push_str(&format!("strings {}\n", h.strings.len()));
+    out
+}
+
+/// The closing lines of the text view.
+fn end_text(end: &ReplayEnd) -> String {
+    format!("events  {}\nblocks  {}\nroot    {}\n", end.events, end.blocks, hex(&end.root))
+}
+
+fn end_of(replay: &Replay) -> ReplayEnd {
+    ReplayEnd { blocks: replay.block_count(), events: replay.events.len() as u64, root: replay.root }
+}
+
+/// The text view: the header and configuration, one line per event, e.g.
+/// `t=3 g0 c1 s0:Buyer1 Sent -> Seller Title("x") seq=0 sig=1a2b3c4d`, then
+/// the event and block counts and the root. Keys, signatures and hashes show
+/// their first 4 bytes in hex (the JSON view has them whole).
 pub fn render_text(replay: &Replay) -> String {
-    let mut out = header_text(replay);
+    let mut out = header_text(&replay.header);
     let mut names = Names::new(&replay.header.strings);
     for ev in &replay.events {
         names.observe(ev);
         out.push_str(&event_line(&names, ev));
         out.push('\n');
     }
+    out.push_str(&end_text(&end_of(replay)));
     out
 }
 
-fn header_text(replay: &Replay) -> String {
-    let h = &replay.header;
-    format!(
-        "canon replay v{FORMAT_VERSION}\nprogram {}\nconfig  {}\nseed    {}\nstrings {}\nevents  {}\nblocks  {}\nroot    {}\n",
-        hex(&h.program_digest),
-        hex(&h.config_digest),
-        h.seed,
-        h.strings.len(),
-        replay.events.len(),
-        replay.block_count(),
-        hex(&replay.root),
-    )
+/// [`render_text`], streamed from `reader` to `out` event by event.
+pub fn write_text<R: Read, W: Write>(mut reader: ReplayReader<R>, out: &mut W) -> Result<ReplayEnd, RenderError> {
+    let header = reader.header().clone();
+    out.write_all(header_text(&header).as_bytes())?;
+    let mut names = Names::new(&header.strings);
+    let mut line = String::new();
+    while let Some(ev) = reader.next_event()? {
+        names.observe(&ev);
+        line.clear();
+        line.push_str(&event_line(&names, &ev));
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    let end = reader.end().expect("the trailer was read");
+    out.write_all(end_text(&end).as_bytes())?;
+    Ok(end)
 }
 
 /// One event as a text line (no newline). `names` must have observed every
@@ -134,7 +227,8 @@ fn short(bytes: &[u8]) -> String {
     hex(&bytes[..bytes.len().min(4)])
 }
 
-fn mode_name(mode: ReplayMode) -> &'static str {
+/// The `--replay-mode` name of `mode`.
+pub fn mode_name(mode: ReplayMode) -> &'static str {
     match mode {
         ReplayMode::Off => "off",
         ReplayMode::Sequence => "sequence",
@@ -142,22 +236,52 @@ fn mode_name(mode: ReplayMode) -> &'static str {
     }
 }
 
-/// The JSON-lines view: a header object, then one object per event with
-/// named fields (`"type": "header"` / `"type": "event"`).
-pub fn render_jsonl(replay: &Replay) -> String {
-    let h = &replay.header;
-    let header = json!({
+fn header_json(h: &ReplayHeader) -> serde_json::Value {
+    json!({
         "type": "header",
         "format_version": FORMAT_VERSION,
         "program_digest": hex(&h.program_digest),
-        "config_digest": hex(&h.config_digest),
-        "seed": h.seed,
+        "config_digest": hex(&h.config_digest()),
+        "config": config_json(&h.config),
+        "seed": h.seed(),
         "strings": h.strings,
-        "events": replay.events.len(),
-        "blocks": replay.block_count(),
-        "root": hex(&replay.root),
-    });
-    let mut out = header.to_string();
+    })
+}
+
+/// The configuration as a JSON object, fields named as in [`config_fields`].
+pub fn config_json(c: &Config) -> serde_json::Value {
+    let l = &c.limits;
+    let fields = config_fields(c);
+    let text = |name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+    json!({
+        "seed": c.seed,
+        "auth": auth_name(c.auth),
+        "replay_mode": mode_name(c.replay_mode),
+        "max_sessions": l.max_sessions,
+        "max_coroutines": l.max_coroutines,
+        "max_payload_bytes": l.max_payload_bytes,
+        "fuel_per_quantum": l.fuel_per_quantum,
+        "max_rounds": l.max_rounds,
+        "max_call_depth": l.max_call_depth,
+        "max_nullifiers_per_session": l.max_nullifiers_per_session,
+        "max_roles_per_open": l.max_roles_per_open,
+        "max_instructions": l.max_instructions,
+        "buffer_mode": text("buffer_mode"),
+        "buffer_policy": text("buffer_policy"),
+        "buffer_capacity": c.default_buffer.capacity,
+    })
+}
+
+fn end_json(end: &ReplayEnd) -> serde_json::Value {
+    json!({ "type": "end", "events": end.events, "blocks": end.blocks, "root": hex(&end.root) })
+}
+
+/// The JSON-lines view: a header object (with the whole configuration), one
+/// object per event with named fields, then an end object with the counts
+/// and root (`"type"`: `"header"`, `"event"`, `"end"`).
+pub fn render_jsonl(replay: &Replay) -> String {
+    let h = &replay.header;
+    let mut out = header_json(h).to_string();
     out.push('\n');
     let mut names = Names::new(&h.strings);
     for (index, ev) in replay.events.iter().enumerate() {
@@ -165,7 +289,25 @@ pub fn render_jsonl(replay: &Replay) -> String {
         out.push_str(&event_json(&names, index, ev).to_string());
         out.push('\n');
     }
+    out.push_str(&end_json(&end_of(replay)).to_string());
+    out.push('\n');
     out
+}
+
+/// [`render_jsonl`], streamed from `reader` to `out` event by event.
+pub fn write_jsonl<R: Read, W: Write>(mut reader: ReplayReader<R>, out: &mut W) -> Result<ReplayEnd, RenderError> {
+    let header = reader.header().clone();
+    writeln!(out, "{}", header_json(&header))?;
+    let mut names = Names::new(&header.strings);
+    let mut index = 0usize;
+    while let Some(ev) = reader.next_event()? {
+        names.observe(&ev);
+        writeln!(out, "{}", event_json(&names, index, &ev))?;
+        index += 1;
+    }
+    let end = reader.end().expect("the trailer was read");
+    writeln!(out, "{}", end_json(&end))?;
+    Ok(end)
 }
 
 /// One event as a JSON object.

@@ -144,27 +144,71 @@ impl BlockEncoder {
     }
 }
 
+/// Bytes the writer gathers before handing them to its sink.
+const FLUSH_BYTES: usize = 64 * 1024;
+
 /// Lays out a replay fragment: the header, then chained blocks, then the
-/// trailer.
+/// trailer, handed to the sink `W` as soon as each block is complete (in
+/// writes of about 64 KiB). Memory is one open block plus that buffer,
+/// whatever the length of the run.
 ///
 /// `push` encodes into a reused buffer and hashes once per block, so in the
-/// steady state it allocates nothing but the amortised growth of the output.
+/// steady state it allocates nothing. A failed write is kept: later writes
+/// are skipped and [`ReplayWriter::finish_sink`] returns the error
+/// ([`ReplayWriter::io_error`] tells a runner to stop early).
 #[derive(Debug)]
-pub struct ReplayWriter {
+pub struct ReplayWriter<W: Write = Vec<u8>> {
+    sink: W,
     out: Vec<u8>,
     encoder: BlockEncoder,
     total_events: u64,
+    blocks: u64,
     chain: [u8; 32],
-    block_hashes: Vec<[u8; 32]>,
+    error: Option<std::io::Error>,
 }
 
-impl ReplayWriter {
-    /// Starts a replay with `header`; the header bytes are `h_0`'s input.
+/// What a finished writer wrote.
+#[derive(Debug)]
+pub struct Written<W> {
+    /// The sink, every byte handed to it.
+    pub sink: W,
+    /// The root (the last chain hash).
+    pub root: [u8; 32],
+    pub blocks: u64,
+    pub events: u64,
+}
+
+impl ReplayWriter<Vec<u8>> {
+    /// Starts an in-memory replay with `header`.
     pub fn new(header: &ReplayHeader) -> Self {
-        let mut out = Vec::with_capacity(1 << 16);
+        ReplayWriter::to_sink(header, Vec::new())
+    }
+
+    /// Finishes the replay and returns its canonical bytes.
+    pub fn finish_bytes(self) -> Vec<u8> {
+        self.finish_sink().expect("writing to memory does not fail").sink
+    }
+
+    /// Finishes the replay and writes its canonical bytes to `w`.
+    pub fn finish_into(self, w: &mut impl Write) -> std::io::Result<()> {
+        w.write_all(&self.finish_bytes())
+    }
+
+    /// Finishes the replay and returns it decoded. The bytes are read back
+    /// through [`Replay::decode`], which checks writer and reader agree.
+    pub fn finish(self) -> Replay {
+        Replay::decode(&self.finish_bytes()).expect("the writer's own bytes decode")
+    }
+}
+
+impl<W: Write> ReplayWriter<W> {
+    /// Starts a replay with `header`, streaming to `sink`; the header bytes
+    /// are `h_0`'s input.
+    pub fn to_sink(header: &ReplayHeader, sink: W) -> Self {
+        let mut out = Vec::with_capacity(FLUSH_BYTES);
         header.encode(&mut out);
         let chain = header_hash(&out);
-        ReplayWriter { out, encoder: BlockEncoder::new(), total_events: 0, chain, block_hashes: Vec::new() }
+        ReplayWriter { sink, out, encoder: BlockEncoder::new(), total_events: 0, blocks: 0, chain, error: None }
     }
 
     /// Appends one event. Events must arrive in canonical order
@@ -189,12 +233,14 @@ impl ReplayWriter {
             from = *end;
         }
         self.total_events += blocks.events;
+        self.flush_full();
     }
 
     fn chain_closed(&mut self) {
         let mut encoder = std::mem::take(&mut self.encoder);
         encoder.take_closed(&mut |block, digest| self.chain_block(block, digest));
         self.encoder = encoder;
+        self.flush_full();
     }
 
     fn chain_block(&mut self, head_and_events: &[u8], digest: &[u8; 32]) {
@@ -202,7 +248,22 @@ impl ReplayWriter {
         self.out.extend_from_slice(head_and_events);
         self.out.extend_from_slice(&hash);
         self.chain = hash;
-        self.block_hashes.push(hash);
+        self.blocks += 1;
+    }
+
+    fn flush_full(&mut self) {
+        if self.out.len() >= FLUSH_BYTES {
+            self.flush_out();
+        }
+    }
+
+    fn flush_out(&mut self) {
+        if self.error.is_none()
+            && let Err(e) = self.sink.write_all(&self.out)
+        {
+            self.error = Some(e);
+        }
+        self.out.clear();
     }
 
     /// Number of events written so far.
@@ -210,34 +271,25 @@ impl ReplayWriter {
         self.total_events
     }
 
-    /// Closes the last block, writes the trailer and returns the file bytes
-    /// together with the block hashes.
-    fn close(mut self) -> (Vec<u8>, Vec<[u8; 32]>) {
+    /// The first write error of the sink, if any (nothing is written after it).
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        self.error.as_ref()
+    }
+
+    /// Closes the last block, writes the trailer, flushes the sink and
+    /// returns it with the root and counts.
+    pub fn finish_sink(mut self) -> std::io::Result<Written<W>> {
         self.encoder.close_block();
         self.chain_closed();
         self.out.extend_from_slice(&0u32.to_le_bytes());
-        self.out.extend_from_slice(&len_u32(self.block_hashes.len()).to_le_bytes());
+        self.out.extend_from_slice(&len_u32(self.blocks as usize).to_le_bytes());
         self.out.extend_from_slice(&self.total_events.to_le_bytes());
         self.out.extend_from_slice(&self.chain);
-        (self.out, self.block_hashes)
-    }
-
-    /// Finishes the replay and returns its canonical bytes.
-    pub fn finish_bytes(self) -> Vec<u8> {
-        self.close().0
-    }
-
-    /// Finishes the replay and writes its canonical bytes to `w`.
-    pub fn finish_into(self, w: &mut impl Write) -> std::io::Result<()> {
-        w.write_all(&self.finish_bytes())
-    }
-
-    /// Finishes the replay and returns it decoded. The bytes are read back
-    /// through [`Replay::decode`], which checks writer and reader agree.
-    pub fn finish(self) -> Replay {
-        let (bytes, hashes) = self.close();
-        let replay = Replay::decode(&bytes).expect("the writer's own bytes decode");
-        debug_assert_eq!(replay.block_hashes, hashes);
-        replay
+        self.flush_out();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.sink.flush()?;
+        Ok(Written { sink: self.sink, root: self.chain, blocks: self.blocks, events: self.total_events })
     }
 }

@@ -47,9 +47,10 @@ fn a_flip_inside_a_block_names_that_block_and_its_first_event() {
     let bytes = valid(&events);
     let replay = Replay::decode(&bytes).unwrap();
     assert!(replay.block_count() >= 4);
-    // Block 2 starts after the header and two blocks of 81 records of 51 bytes.
+    // Block 2 starts after the header and two blocks of 81 records: of 51
+    // bytes each, but for the entry's 31-byte `Spawned` in block 0.
     let block_len = 8 + 81 * 51 + 32;
-    let block2 = header_len() + 2 * block_len;
+    let block2 = header_len() + 2 * block_len - 20;
     let mut damaged = bytes.clone();
     damaged[block2 + 8 + 100] ^= 0x10;
     assert_eq!(
@@ -70,13 +71,14 @@ fn header_errors_name_their_fields() {
     m[0] = b'X';
     assert_eq!(Replay::decode(&m).unwrap_err().code(), 5001);
     let mut v = bytes.clone();
-    v[4] = 2;
-    assert_eq!(Replay::decode(&v), Err(ReplayError::UnsupportedVersion { offset: 4, version: 2 }));
+    v[4] = 3;
+    assert_eq!(Replay::decode(&v), Err(ReplayError::UnsupportedVersion { offset: 4, version: 3 }));
     let mut f = bytes.clone();
     f[7] = 1;
     assert_eq!(Replay::decode(&f), Err(ReplayError::UnsupportedFlags { offset: 6, flags: 0x100 }));
+    // The seed inside the configuration: still a canonical configuration, so the chain catches it.
     let mut seed = bytes;
-    seed[72] ^= 1;
+    seed[44 + 55] ^= 1;
     let err = Replay::decode(&seed).unwrap_err();
     assert_eq!(err, ReplayError::ChainMismatch { offset: header_len(), block: 0, first_event: 0 });
 }
@@ -94,7 +96,7 @@ fn trailer_errors() {
     let mut count = bytes;
     count[n - 40] ^= 1;
     let err = Replay::decode(&count).unwrap_err();
-    assert!(matches!(err, ReplayError::TrailerMismatch { field: "event count", recorded: 10, actual: 11, .. }));
+    assert!(matches!(err, ReplayError::TrailerMismatch { field: "event count", recorded: 12, actual: 13, .. }));
 }
 
 #[test]
@@ -105,32 +107,32 @@ fn hash_consistent_but_malformed_records_are_typed_errors() {
 
     let mut unknown = body.clone();
     unknown[0] = 0x7f;
-    let err = Replay::decode(&build_file(&h, &[(11, unknown)], 11)).unwrap_err();
+    let err = Replay::decode(&build_file(&h, &[(13, unknown)], 13)).unwrap_err();
     assert_eq!(err, ReplayError::UnknownEventKind { offset: base, block: 0, event: 0, kind: 0x7f });
 
-    let err = Replay::decode(&build_file(&h, &[(12, body.clone())], 12)).unwrap_err();
-    assert!(matches!(err, ReplayError::CountMismatch { block: 0, recorded: 12, decoded: 11, .. }));
+    let err = Replay::decode(&build_file(&h, &[(14, body.clone())], 14)).unwrap_err();
+    assert!(matches!(err, ReplayError::CountMismatch { block: 0, recorded: 14, decoded: 13, .. }));
 
     let cut = body[..body.len() - 3].to_vec();
-    let err = Replay::decode(&build_file(&h, &[(11, cut)], 11)).unwrap_err();
-    assert!(matches!(err, ReplayError::EventOverrun { block: 0, event: 10, what: "epoch", .. }), "{err}");
+    let err = Replay::decode(&build_file(&h, &[(13, cut)], 13)).unwrap_err();
+    assert!(matches!(err, ReplayError::EventOverrun { block: 0, event: 12, what: "epoch", .. }), "{err}");
 }
 
 #[test]
 fn bad_payload_and_bad_tags_name_the_event() {
     let h = header();
     let events = two_buyer();
-    let first_two = records(&events[..2]).len();
-    // Event 2 is a HostAnswer: site, point tag, label u32, then the answer value.
+    let first_four = records(&events[..4]).len();
+    // Event 4 is a HostAnswer: site, point tag, label u32, then the answer value.
     let mut bad_point = records(&events);
-    bad_point[first_two + 27] = 9;
-    let err = Replay::decode(&build_file(&h, &[(11, bad_point)], 11)).unwrap_err();
-    assert!(matches!(err, ReplayError::BadEventField { event: 2, field: "host point", tag: 9, .. }), "{err}");
+    bad_point[first_four + 27] = 9;
+    let err = Replay::decode(&build_file(&h, &[(13, bad_point)], 13)).unwrap_err();
+    assert!(matches!(err, ReplayError::BadEventField { event: 4, field: "host point", tag: 9, .. }), "{err}");
     let mut bad_value = records(&events);
-    bad_value[first_two + 27 + 5] = 0xee;
-    let err = Replay::decode(&build_file(&h, &[(11, bad_value)], 11)).unwrap_err();
-    let offset = header_len() + 8 + first_two + 32;
-    assert!(matches!(err, ReplayError::BadValue { event: 2, offset: o, .. } if o == offset), "{err}");
+    bad_value[first_four + 27 + 5] = 0xee;
+    let err = Replay::decode(&build_file(&h, &[(13, bad_value)], 13)).unwrap_err();
+    let offset = header_len() + 8 + first_four + 32;
+    assert!(matches!(err, ReplayError::BadValue { event: 4, offset: o, .. } if o == offset), "{err}");
 }
 
 #[test]
@@ -159,8 +161,8 @@ fn blocks_cut_off_the_canonical_points_are_rejected() {
     let h = header();
     let events = two_buyer();
     // Two short blocks where the writer would write one.
-    let blocks = [(5, records(&events[..5])), (6, records(&events[5..]))];
-    let err = Replay::decode(&build_file(&h, &blocks, 11)).unwrap_err();
+    let blocks = [(5, records(&events[..5])), (8, records(&events[5..]))];
+    let err = Replay::decode(&build_file(&h, &blocks, 13)).unwrap_err();
     assert!(matches!(err, ReplayError::NonCanonicalBlock { block: 0, first_event: 0, .. }), "{err}");
     // One block that runs past the target after it was reached.
     let long = many(120);
@@ -209,4 +211,111 @@ proptest! {
         let err = Replay::decode(&damaged).expect_err("every byte is covered by a check");
         prop_assert!(err.offset() <= damaged.len());
     }
+}
+
+/// A hash-consistent one-block file of `events` (the chain cannot catch it).
+fn rechained(events: &[canon_machine::event::Event]) -> Vec<u8> {
+    build_file(&header(), &[(events.len() as u32, records(events))], events.len() as u64)
+}
+
+#[test]
+fn a_claimed_group_the_file_does_not_hold_is_group_order() {
+    // Structurally valid blocks, re-chained: the last event claims group 1,000,000.
+    let mut events = two_buyer();
+    let last = events.len() - 1;
+    events[last].site.group = 1_000_000;
+    let blocks = [(last as u32, records(&events[..last])), (1, records(&events[last..]))];
+    let err = Replay::decode(&build_file(&header(), &blocks, events.len() as u64)).unwrap_err();
+    assert!(
+        matches!(err, ReplayError::GroupOrder { event, group: 1_000_000, previous: Some(0), .. } if event == last as u64),
+        "{err}"
+    );
+    assert_eq!(err.code(), 5017);
+    // A file whose first group is not 0.
+    let mut first = two_buyer();
+    first.iter_mut().for_each(|e| e.site.group = 1);
+    let err = Replay::decode(&rechained(&first)).unwrap_err();
+    assert!(matches!(err, ReplayError::GroupOrder { event: 0, group: 1, previous: None, .. }), "{err}");
+}
+
+#[test]
+fn a_group_that_comes_back_is_group_order() {
+    let one = two_buyer();
+    let mut two: Vec<_> = one.clone();
+    two.iter_mut().for_each(|e| e.site.group = 1);
+    let back: Vec<_> = one.iter().take(1).cloned().collect();
+    let blocks = [(one.len() as u32, records(&one)), (two.len() as u32, records(&two)), (1, records(&back))];
+    let total = (one.len() + two.len() + 1) as u64;
+    let err = Replay::decode(&build_file(&header(), &blocks, total)).unwrap_err();
+    assert!(matches!(err, ReplayError::GroupOrder { group: 0, previous: Some(1), .. }), "{err}");
+}
+
+#[test]
+fn a_tick_going_back_is_tick_order() {
+    let mut events = two_buyer();
+    events[6].site.tick = 0; // a Received at tick 2 after events at tick 1
+    let err = Replay::decode(&rechained(&events)).unwrap_err();
+    assert!(matches!(err, ReplayError::TickOrder { event: 6, tick: 0, previous: 1, .. }), "{err}");
+    assert_eq!(err.code(), 5018);
+}
+
+#[test]
+fn an_unspawned_coroutine_is_unknown_coroutine() {
+    let mut events = two_buyer();
+    events[4].site.coroutine = 3; // only coroutines 0, 1, 2 were spawned
+    let err = Replay::decode(&rechained(&events)).unwrap_err();
+    assert!(matches!(err, ReplayError::UnknownCoroutine { event: 4, coroutine: 3, spawned: 3, .. }), "{err}");
+    assert_eq!(err.code(), 5019);
+    // Coroutine 1 acting before its Spawned.
+    let mut early = two_buyer();
+    early.swap(2, 4);
+    let err = Replay::decode(&rechained(&early)).unwrap_err();
+    assert!(matches!(err, ReplayError::UnknownCoroutine { coroutine: 1, spawned: 1, .. }), "{err}");
+}
+
+#[test]
+fn every_byte_of_the_configuration_is_checked() {
+    // Every flip of a configuration byte is caught, by the configuration
+    // check (tags) or the hash chain (numbers), with or without events.
+    for events in [two_buyer(), Vec::new()] {
+        let bytes = valid(&events);
+        for i in 40..40 + 4 + canon_machine::Config::CANONICAL_LEN {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= mask;
+                assert!(Replay::decode(&damaged).is_err(), "flip 0x{mask:02x} of header byte {i} went unnoticed");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stream_read_in_tiny_pieces_decodes_the_same() {
+    /// Hands out one byte per read.
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((first, rest)) = self.0.split_first() else { return Ok(0) };
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = *first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+    let bytes = valid(&many(300));
+    assert_eq!(Replay::read(Trickle(&bytes)), Replay::decode(&bytes));
+    let mut cut = bytes.clone();
+    cut.truncate(bytes.len() - 10);
+    assert_eq!(Replay::read(Trickle(&cut)), Replay::decode(&cut));
+}
+
+#[test]
+fn a_huge_block_length_in_a_short_file_is_truncation() {
+    let mut bytes = valid(&two_buyer());
+    let at = header_len() + 4;
+    bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = Replay::decode(&bytes).unwrap_err();
+    assert!(matches!(err, ReplayError::Truncated { what: "block events", .. }), "{err}");
 }

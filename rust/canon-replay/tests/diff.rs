@@ -17,7 +17,7 @@ fn identical_replays() {
     let d = diff(&a, &a.clone());
     assert!(d.is_identical());
     assert_eq!(d.first_divergence(), None);
-    assert_eq!(d.render_text(), "events: identical (11 events)\n");
+    assert_eq!(d.render_text(), "events: identical (13 events)\n");
     assert_eq!(d.render_json()["identical"], true);
 }
 
@@ -25,8 +25,8 @@ fn identical_replays() {
 fn a_changed_payload_is_reported_at_its_index_with_context() {
     let a_events = two_buyer();
     let mut b_events = a_events.clone();
-    let k = 5;
-    let EventKind::Sent { payload, .. } = &mut b_events[k].kind else { panic!("event 5 is a Sent") };
+    let k = 7;
+    let EventKind::Sent { payload, .. } = &mut b_events[k].kind else { panic!("event 7 is a Sent") };
     *payload = Value::Int(16);
     let d = diff(&replay(&header(), &a_events), &replay(&header(), &b_events));
     assert!(!d.is_identical());
@@ -34,14 +34,14 @@ fn a_changed_payload_is_reported_at_its_index_with_context() {
     assert_eq!(d.first_divergence(), Some(k));
     let Divergence::Event { index, context, a, b } = &d.events else { panic!("expected an event divergence") };
     assert_eq!(*index, k);
-    assert_eq!(context.iter().map(|e| e.index).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(context.iter().map(|e| e.index).collect::<Vec<_>>(), [4, 5, 6]);
     assert_eq!(a.event, a_events[k]);
     assert_eq!(b.event, b_events[k]);
     let text = d.render_text();
-    assert!(text.contains("a [5] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(15) seq=0 sig=07070707\n"), "{text}");
-    assert!(text.contains("b [5] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(16) seq=0 sig=07070707\n"), "{text}");
+    assert!(text.contains("a [7] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(15) seq=0 sig=07070707\n"), "{text}");
+    assert!(text.contains("b [7] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(16) seq=0 sig=07070707\n"), "{text}");
     let json = d.render_json();
-    assert_eq!(json["events"]["index"], 5);
+    assert_eq!(json["events"]["index"], 7);
     assert_eq!(json["events"]["b"]["payload"]["int"], 16);
     assert_eq!(json["events"]["context"].as_array().map(Vec::len), Some(3));
     assert_eq!(json["events"]["b"]["signature"], "07".repeat(64));
@@ -51,18 +51,18 @@ fn a_changed_payload_is_reported_at_its_index_with_context() {
 fn a_changed_signature_is_a_divergence() {
     let a_events = two_buyer();
     let mut b_events = a_events.clone();
-    let EventKind::Sent { signature, .. } = &mut b_events[5].kind else { panic!("event 5 is a Sent") };
+    let EventKind::Sent { signature, .. } = &mut b_events[7].kind else { panic!("event 7 is a Sent") };
     *signature = None;
     let d = diff(&replay(&header(), &a_events), &replay(&header(), &b_events));
-    assert_eq!(d.first_divergence(), Some(5));
-    assert!(d.render_text().contains("b [5] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(15) seq=0\n"));
+    assert_eq!(d.first_divergence(), Some(7));
+    assert!(d.render_text().contains("b [7] t=2 g0 c2 s0:Seller Sent -> Buyer1 Quote(15) seq=0\n"));
 }
 
 #[test]
 fn divergence_at_event_zero_has_no_context() {
     let a = many(3);
     let mut b = a.clone();
-    b[0].site.coroutine = 9;
+    b[0].kind = EventKind::Spawned { proc: 9 };
     let d = diff(&replay(&header(), &a), &replay(&header(), &b));
     let Divergence::Event { index: 0, context, .. } = &d.events else { panic!("{d:?}") };
     assert!(context.is_empty());
@@ -70,7 +70,11 @@ fn divergence_at_event_zero_has_no_context() {
 
 #[test]
 fn header_differences_are_listed_separately() {
-    let h2 = ReplayHeader { seed: 43, program_digest: [0; 32], ..header() };
+    let h2 = ReplayHeader {
+        config: canon_machine::Config { seed: 43, ..header().config },
+        program_digest: [0; 32],
+        ..header()
+    };
     let mut strings = header().strings;
     strings.push("extra".into());
     let h3 = ReplayHeader { strings, ..header() };
@@ -128,5 +132,25 @@ fn symbols_are_compared_by_name_across_string_tables() {
     assert_eq!(d.events, Divergence::None);
     // Same ids but different names do diverge.
     let d = diff(&replay(&header(), &two_buyer()), &replay(&hb, &two_buyer()));
-    assert_eq!(d.first_divergence(), Some(2));
+    assert_eq!(d.first_divergence(), Some(4));
+}
+
+#[test]
+fn slices_compared_in_place_report_what_pairwise_steps_report() {
+    let a_events = two_buyer();
+    for k in 0..a_events.len() {
+        let mut b_events = a_events.clone();
+        b_events[k].site.tick += 100;
+        let h = header();
+        let mut pairwise = canon_replay::Lockstep::new(&h.strings, &h.strings);
+        let expected = a_events.iter().zip(&b_events).find_map(|(x, y)| pairwise.step(x, y));
+        // In two pieces, split anywhere, as re-execution compares group by group.
+        for cut in 0..=k {
+            let mut sliced = canon_replay::Lockstep::new(&h.strings, &h.strings);
+            let first = sliced.step_slices(&a_events[..cut], &b_events[..cut]);
+            assert_eq!(first, None);
+            let got = sliced.step_slices(&a_events[cut..], &b_events[cut..]);
+            assert_eq!(got, expected, "divergence at {k}, cut at {cut}");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use canon_machine::event::{Event, EventKind, EventSite};
+use canon_machine::{Auth, Config};
 use canon_replay::{Replay, ReplayWriter, render_text};
 use canon_types::{SymId, Value};
 
@@ -35,19 +36,25 @@ fn site(tick: u64, coroutine: u32, role: u16) -> EventSite {
 #[test]
 fn spec_example_decodes_to_its_events() {
     let bytes = example_bytes();
-    assert_eq!(bytes.len(), 361);
+    assert_eq!(bytes.len(), 495);
     let replay = Replay::decode(&bytes).unwrap();
     assert_eq!(replay.header.strings, ["A", "B", "Ping"]);
-    assert_eq!(
-        (replay.header.seed, replay.header.program_digest, replay.header.config_digest),
-        (7, [0x11; 32], [0x22; 32])
-    );
+    let config = Config { seed: 7, auth: Auth::None, ..Config::default() };
+    assert_eq!((replay.header.program_digest, replay.header.config), ([0x11; 32], config));
+    assert_eq!(replay.header.seed(), 7);
     let ping = SymId(2);
+    let spawned = |proc| Event {
+        site: EventSite { group: 0, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE },
+        kind: EventKind::Spawned { proc },
+    };
     let expected = vec![
+        spawned(0),
         Event {
             site: site(0, 0, EventSite::NO_ROLE),
             kind: EventKind::Opened { roles: vec![SymId(0), SymId(1)], keys: vec![] },
         },
+        spawned(1),
+        spawned(2),
         Event {
             site: site(1, 1, 0),
             kind: EventKind::Sent { to: 1, label: ping, seq: 0, payload: Value::Int(5), signature: None },
@@ -75,10 +82,29 @@ fn spec_example_text_view_matches_the_spec() {
     assert_eq!(
         events,
         [
+            "t=0 g0 c0 - Spawned proc=0",
             "t=0 g0 c0 s0 Opened [A, B]",
+            "t=0 g0 c0 - Spawned proc=1",
+            "t=0 g0 c0 - Spawned proc=2",
             "t=1 g0 c1 s0:A Sent -> B Ping(5) seq=0",
             "t=2 g0 c2 s0:B Received <- A Ping(5) seq=0",
             "t=2 g0 c2 s0:B Halted",
         ]
     );
+}
+
+#[test]
+fn spec_header_hash_is_the_documented_h0() {
+    use sha2::{Digest, Sha256};
+    let bytes = example_bytes();
+    let replay = Replay::decode(&bytes).unwrap();
+    let mut header = Vec::new();
+    replay.header.encode(&mut header);
+    assert_eq!(header.len(), 143);
+    assert_eq!(&bytes[..header.len()], header.as_slice());
+    let h0: [u8; 32] = Sha256::digest(&header).into();
+    let spec =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bytecode-spec/replay.md")).unwrap();
+    let hex: String = h0.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(spec.contains(&hex), "the spec names h_0 = {hex}");
 }

@@ -102,6 +102,7 @@ fn machine(program: &Arc<VerifiedProgram>, auth: Auth, sessions: u32) -> Machine
     let seed = 1;
     let limits = Limits { max_rounds: 10_000, ..Limits::default() };
     let mut machine = Machine::new(Config { limits, seed, auth, ..Config::default() });
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..sessions {
         let host = SeededHost::new(seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         machine.load(program, Box::new(host)).expect("one program");

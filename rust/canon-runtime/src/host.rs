@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use canon_machine::{EventKind, Host, HostCtx, HostPoint};
+use canon_machine::{Event, EventKind, Host, HostCtx, HostPoint};
 use canon_replay::Replay;
 use canon_types::{SymId, Value, ValueKind};
 
@@ -115,10 +115,19 @@ pub struct ReplayHost {
 }
 
 impl ReplayHost {
-    /// The recorded answers of group `group` in `replay`.
+    /// The recorded answers of group `group` in `replay`. This scans the whole
+    /// replay; to answer many groups, read them one at a time
+    /// (`canon_replay::ReplayReader::next_group`) and use
+    /// [`ReplayHost::from_group_events`].
     pub fn for_group(replay: &Replay, group: u32) -> ReplayHost {
+        let events: Vec<Event> = replay.events.iter().filter(|e| e.site.group == group).cloned().collect();
+        ReplayHost::from_group_events(&events)
+    }
+
+    /// The recorded answers in `events`, the events of one group, in one pass.
+    pub fn from_group_events(events: &[Event]) -> ReplayHost {
         let mut host = ReplayHost::default();
-        for e in replay.events.iter().filter(|e| e.site.group == group) {
+        for e in events {
             let c = e.site.coroutine;
             match &e.kind {
                 EventKind::HostAnswer { point: HostPoint::Accept { .. }, answer } => {

@@ -18,6 +18,9 @@ pub mod runner;
 
 pub use canon_machine::{Config, Host, HostCtx, Limits};
 pub use host::{ReplayHost, SeededHost};
-pub use machine::{LoadError, Machine, Owner};
-pub use reexec::{ReexecError, reexecute};
-pub use runner::{CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunOutcome, Runner, ThreadedRunner};
+pub use machine::{HostFactory, LoadError, Machine, Owner};
+pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_group, reexecute_reader};
+pub use runner::{
+    BATCHES_AHEAD, CooperativeRunner, GroupReport, PROGRESS_ROUNDS, Progress, RunOutcome, RunSummary, Runner,
+    SUMMARY_FAULTS, ThreadedRunner, replay_header, report, run_group,
+};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, Group, Host, OwnershipRecord, ProgramImage};
+use canon_machine::{Config, Group, Host, Injection, KeySource, OwnershipRecord, ProgramImage};
 use canon_types::ErrorCode;
 
 /// Who may drive a loaded instance from the host side (seed 003's ownership
@@ -31,6 +31,8 @@ pub enum LoadError {
         "stale owner for group {group}: `{label}` generation {presented}, current is `{current}` generation {generation}"
     )]
     StaleOwner { group: u32, label: String, presented: u64, current: String, generation: u64 },
+    #[error("cannot load an instance after {lazy} lazily loaded ones: lazy instances come last")]
+    AfterLazy { lazy: u32 },
 }
 
 /// Stable codes: 4xxx (ownership and authority).
@@ -44,6 +46,11 @@ pub const LOAD_CODES: &[canon_types::CodeEntry] = &[
         name: "StaleOwner",
         summary: "an owner handle of an old generation or another owner was used",
     },
+    canon_types::CodeEntry {
+        code: 4006,
+        name: "AfterLazy",
+        summary: "an instance was loaded after lazily loaded instances",
+    },
 ];
 
 impl ErrorCode for LoadError {
@@ -54,6 +61,7 @@ impl ErrorCode for LoadError {
             LoadError::UnknownGroup { .. } => 4003,
             LoadError::NotOwned { .. } => 4004,
             LoadError::StaleOwner { .. } => 4005,
+            LoadError::AfterLazy { .. } => 4006,
         }
     }
 }
@@ -65,6 +73,44 @@ pub struct Machine {
     image: Option<Arc<ProgramImage>>,
     pub(crate) groups: Vec<Group>,
     owners: Vec<Option<Owner>>,
+    /// Where every group's endpoint keys come from (`Machine::set_key_source`).
+    keys: KeySource,
+    /// Instances built only when a runner reaches them, after `groups`.
+    lazy: Option<Lazy>,
+}
+
+/// Makes the host of lazily loaded instance `id`.
+pub type HostFactory = dyn Fn(u32) -> Box<dyn Host + Send> + Send + Sync;
+
+/// Instances loaded by [`Machine::load_lazy`]: built when a runner reaches
+/// them and dropped once finished and written.
+struct Lazy {
+    count: u32,
+    make: Box<HostFactory>,
+    injections: Vec<(u64, Injection)>,
+}
+
+/// Builds lazily loaded groups; shared by a runner's workers.
+pub(crate) struct Builder<'a> {
+    image: Option<&'a Arc<ProgramImage>>,
+    config: &'a Config,
+    first: usize,
+    lazy: Option<&'a Lazy>,
+    keys: &'a KeySource,
+}
+
+impl Builder<'_> {
+    /// The group with id `id`, if it is a lazily loaded one.
+    pub(crate) fn build(&self, id: usize) -> Option<Group> {
+        let (image, lazy) = (self.image?, self.lazy?);
+        let id = u32::try_from(id)
+            .ok()
+            .filter(|&i| (i as usize) >= self.first && (i as usize) < self.first + lazy.count as usize)?;
+        let mut group = Group::with_image(Arc::clone(image), id, self.config, (lazy.make)(id));
+        group.set_key_source(self.keys.clone());
+        lazy.injections.iter().for_each(|&(nth, injection)| group.inject(nth, injection));
+        Some(group)
+    }
 }
 
 fn hex(d: &[u8; 32]) -> String {
@@ -73,7 +119,7 @@ fn hex(d: &[u8; 32]) -> String {
 
 impl Machine {
     pub fn new(config: Config) -> Machine {
-        Machine { config, image: None, groups: Vec::new(), owners: Vec::new() }
+        Machine { config, image: None, groups: Vec::new(), owners: Vec::new(), lazy: None, keys: KeySource::None }
     }
 
     pub fn config(&self) -> &Config {
@@ -85,12 +131,13 @@ impl Machine {
         self.image.as_ref().map(|i| i.program())
     }
 
-    /// Loaded instances.
+    /// Loaded instances (lazily loaded ones included).
     pub fn group_count(&self) -> usize {
-        self.groups.len()
+        self.groups.len() + self.lazy.as_ref().map_or(0, |l| l.count as usize)
     }
 
-    /// The groups, for inspection after a run (session statuses, faults).
+    /// The eagerly loaded groups, for inspection after a run (session
+    /// statuses, faults); lazily loaded groups are dropped once run.
     pub fn groups(&self) -> &[Group] {
         &self.groups
     }
@@ -104,6 +151,18 @@ impl Machine {
             return None;
         }
         self.groups.get_mut(group as usize)
+    }
+
+    /// Sets where the endpoint signing keys of every group, loaded or to be
+    /// loaded, come from (a secret key seed, or a recording's keys for
+    /// re-execution). Under `Auth::Ed25519` a machine without one faults at
+    /// `open` (`NoEndpointKey`, 3033) unless the host supplied the keys
+    /// (`Group::set_endpoint_key`).
+    pub fn set_key_source(&mut self, keys: KeySource) {
+        for g in &mut self.groups {
+            g.set_key_source(keys.clone());
+        }
+        self.keys = keys;
     }
 
     /// One owned group, for host-side mutation by its current owner. A stale
@@ -140,6 +199,67 @@ impl Machine {
     /// Loads one instance of `program`'s entry procedure, answered by `host`.
     /// Returns the new group id (groups are numbered from 0 in load order).
     pub fn load(&mut self, program: &Arc<VerifiedProgram>, host: Box<dyn Host + Send>) -> Result<u32, LoadError> {
+        if let Some(lazy) = &self.lazy {
+            return Err(LoadError::AfterLazy { lazy: lazy.count });
+        }
+        let image = self.image_for(program)?;
+        // Session ids are `group << 32 | n`: the group id must fit 32 bits.
+        let id = u32::try_from(self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
+        let mut group = Group::with_image(image, id, &self.config, host);
+        group.set_key_source(self.keys.clone());
+        self.groups.push(group);
+        self.owners.push(None);
+        Ok(id)
+    }
+
+    /// Loads `count` instances of `program`'s entry procedure after those
+    /// already loaded, without building them: a runner builds each when it
+    /// reaches it, with the host `make(id)` and every `(nth, injection)`
+    /// transport fault applied, and drops it once it is finished and written
+    /// — so a run's memory does not grow with `count`. No instance can be
+    /// loaded after these. Returns the first new group id.
+    pub fn load_lazy(
+        &mut self,
+        program: &Arc<VerifiedProgram>,
+        count: u32,
+        make: Box<HostFactory>,
+        injections: &[(u64, Injection)],
+    ) -> Result<u32, LoadError> {
+        if let Some(lazy) = &self.lazy {
+            return Err(LoadError::AfterLazy { lazy: lazy.count });
+        }
+        self.image_for(program)?;
+        let first = u32::try_from(self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
+        if u64::from(first) + u64::from(count) > u64::from(u32::MAX) + 1 {
+            return Err(LoadError::TooManyGroups { limit: u32::MAX });
+        }
+        self.lazy = Some(Lazy { count, make, injections: injections.to_vec() });
+        Ok(first)
+    }
+
+    /// The builder of lazily loaded groups.
+    pub(crate) fn builder(&self) -> Builder<'_> {
+        Builder {
+            image: self.image.as_ref(),
+            config: &self.config,
+            first: self.groups.len(),
+            lazy: self.lazy.as_ref(),
+            keys: &self.keys,
+        }
+    }
+
+    /// Runs `f` on group `id`: the loaded one, or a lazily loaded one built
+    /// for the call and dropped after it.
+    pub(crate) fn with_group(&mut self, id: usize, f: &mut dyn FnMut(&mut Group)) {
+        if let Some(g) = self.groups.get_mut(id) {
+            f(g);
+        } else if let Some(mut g) = self.builder().build(id) {
+            f(&mut g);
+        }
+    }
+
+    /// The machine's shared image of `program` (built at the first load).
+    fn image_for(&mut self, program: &Arc<VerifiedProgram>) -> Result<Arc<ProgramImage>, LoadError> {
         let image = match &self.image {
             Some(i) if i.program().digest() != program.digest() => {
                 let want = hex(&i.program().digest());
@@ -148,11 +268,7 @@ impl Machine {
             Some(i) => i,
             None => self.image.insert(Arc::new(ProgramImage::new(Arc::clone(program)))),
         };
-        // Session ids are `group << 32 | n`: the group id must fit 32 bits.
-        let id = u32::try_from(self.groups.len()).map_err(|_| LoadError::TooManyGroups { limit: u32::MAX })?;
-        self.groups.push(Group::with_image(Arc::clone(image), id, &self.config, host));
-        self.owners.push(None);
-        Ok(id)
+        Ok(Arc::clone(image))
     }
 
     /// Loads a compiled choreography (see `canon::compile_file`): one

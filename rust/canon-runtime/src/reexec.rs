@@ -1,61 +1,176 @@
 //! Re-execution: run a program again from a replay's recorded host answers
-//! and produce a fresh replay to compare with the recording.
+//! and compare the result with the recording, group by group.
+//!
+//! Groups are contiguous in a replay, so re-execution streams: it reads one
+//! recorded group, builds its host answers in one pass, runs the group, and
+//! compares its events with the recording in lockstep before reading the
+//! next. Work is linear in the replay's length, and memory is one group's
+//! events, whatever the number of groups.
 
+use std::collections::VecDeque;
+use std::io::Read;
 use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
-use canon_machine::{Config, EventKind};
-use canon_replay::{Replay, ReplayError};
+use canon_machine::{Config, Event, EventKind, Group, KeySource, ProgramImage, RecordedKeys, run_identity};
+use canon_replay::{
+    Divergence, Lockstep, Replay, ReplayDiff, ReplayEnd, ReplayError, ReplayHeader, ReplayReader, ReplayWriter, Side,
+    header_diffs,
+};
 
 use crate::host::ReplayHost;
-use crate::machine::{LoadError, Machine};
-use crate::runner::{CooperativeRunner, Runner};
+use crate::runner::run_group;
 
-/// Why re-execution could not start (a divergence is not an error: it is a
-/// different replay, found by `canon_replay::diff`).
+/// Why re-execution could not run (a divergence is not an error: it is a
+/// [`ReplayDiff`] that is not identical).
 #[derive(Debug, thiserror::Error)]
 pub enum ReexecError {
-    #[error("the replay was recorded with another configuration (config digest differs); pass the run's limits")]
-    ConfigMismatch,
     #[error(transparent)]
-    Load(#[from] LoadError),
-    #[error("re-execution produced an unreadable replay: {0}")]
     Replay(#[from] ReplayError),
 }
 
-/// Re-executes `program` under `config` with every host answer taken from
-/// `recorded`, one [`ReplayHost`] per recorded group, and every recorded
-/// transport injection (`Injected` events) and host-side ownership operation
-/// (`Ownership` events, made before the run) applied again, and returns the new
-/// replay. Keys are derived from the seed again: a run with host-supplied
-/// endpoint keys re-executes with different signatures. Identical to
-/// `recorded` iff the program's behaviour is fully determined by its recorded
-/// answers — which is what `canon replay verify` checks. `program` may differ
-/// from the recorded one (the headers then differ too): the first divergent
-/// event shows where the two programs behave differently.
-pub fn reexecute(program: &Arc<VerifiedProgram>, config: Config, recorded: &Replay) -> Result<Replay, ReexecError> {
-    if config.digest() != recorded.header.config_digest {
-        return Err(ReexecError::ConfigMismatch);
-    }
-    let groups = recorded.events.iter().map(|e| e.site.group + 1).max().unwrap_or(0);
-    let mut machine = Machine::new(config);
-    for g in 0..groups {
-        machine.load(program, Box::new(ReplayHost::for_group(recorded, g)))?;
-    }
-    for e in &recorded.events {
-        if let EventKind::Injected { injection, nth, .. } = e.kind
-            && let Some(group) = machine.groups.get_mut(e.site.group as usize)
-        {
+/// What re-executing a recording found.
+#[derive(Debug, Clone)]
+pub struct Reexecution {
+    /// The recording (`a`) against the re-execution (`b`): headers, and the
+    /// first divergent event; comparison stops there.
+    pub diff: ReplayDiff,
+    /// The recording's counts and root, when it was read to its end (always,
+    /// unless the comparison stopped at a divergence or `each_group` stopped it).
+    pub recorded: Option<ReplayEnd>,
+    /// Groups re-executed.
+    pub groups: u64,
+    /// Events visited: recorded events read, re-executed events produced.
+    pub visited: u64,
+}
+
+/// Runs one group of `image` from its recorded events: host answers from
+/// [`ReplayHost::from_group_events`], recorded `Injected` transport faults
+/// applied again. Appends the events it emits to `out`.
+///
+/// No secret is needed: endpoint verifying keys come from the recorded
+/// `Opened` events and signatures from the recorded `Sent` events of run
+/// `run` ([`RecordedKeys`], [`run_identity`]), so a run signed with a key seed
+/// or host-supplied keys re-executes to the same bytes; a message whose
+/// re-executed envelope was never recorded gets an invalid signature (its
+/// `Sent` differs and its receiver faults `BadSignature`).
+pub fn reexecute_group(
+    image: &Arc<ProgramImage>,
+    config: &Config,
+    run: &[u8; 32],
+    id: u32,
+    recorded: &[Event],
+    out: &mut Vec<Event>,
+) {
+    let mut group = Group::with_image(Arc::clone(image), id, config, Box::new(ReplayHost::from_group_events(recorded)));
+    group.set_key_source(KeySource::Recorded(Arc::new(RecordedKeys::from_events(run, recorded))));
+    for e in recorded {
+        if let EventKind::Injected { injection, nth, .. } = e.kind {
             group.inject(nth, injection);
         }
         // Host-side ownership operations are inputs: recorded again, in order,
         // before the run (where a host makes them).
-        if let EventKind::Ownership { record } = &e.kind
-            && let Some(group) = machine.groups.get_mut(e.site.group as usize)
-        {
+        if let EventKind::Ownership { record } = &e.kind {
             group.record_ownership(record.clone());
         }
     }
-    let outcome = CooperativeRunner.run(&mut machine);
-    Ok(Replay::decode(outcome.replay_bytes())?)
+    let mut buf = Vec::new();
+    run_group(&mut group, &mut buf, &mut |evs| out.append(evs), &mut |_| {});
+}
+
+/// The header a re-execution of `program` under `config` writes.
+fn header_of(program: &Arc<VerifiedProgram>, config: &Config) -> ReplayHeader {
+    ReplayHeader { program_digest: program.digest(), config: *config, strings: program.module().strings.clone() }
+}
+
+/// Re-executes the replay `recorded` streams with `program`, under the
+/// configuration the replay records, comparing every group with the
+/// recording as it goes. `each_group(id, events)` sees every recorded group
+/// before it is re-executed and may stop the run by returning `false`
+/// (`canon replay verify` checks signatures there). `program` may differ
+/// from the recorded one: the first divergent event shows where the two
+/// programs behave differently.
+pub fn reexecute_reader<R: Read>(
+    program: &Arc<VerifiedProgram>,
+    mut recorded: ReplayReader<R>,
+    each_group: &mut dyn FnMut(u32, &[Event]) -> bool,
+) -> Result<Reexecution, ReexecError> {
+    let a = recorded.header().clone();
+    let config = a.config;
+    let b = header_of(program, &config);
+    let image = Arc::new(ProgramImage::new(Arc::clone(program)));
+    let run = run_identity(&a.program_digest, &config.digest());
+    let mut lockstep = Lockstep::new(&a.strings, &b.strings);
+    let (mut qa, mut qb) = (VecDeque::<Event>::new(), VecDeque::<Event>::new());
+    let (mut events, mut produced) = (Vec::new(), Vec::new());
+    let (mut groups, mut visited) = (0u64, 0u64);
+    let mut divergence = None;
+    while divergence.is_none() {
+        let Some(id) = recorded.next_group(&mut events)? else { break };
+        if !each_group(id, &events) {
+            break;
+        }
+        produced.clear();
+        reexecute_group(&image, &config, &run, id, &events, &mut produced);
+        groups += 1;
+        visited += (events.len() + produced.len()) as u64;
+        if qa.is_empty() && qb.is_empty() {
+            // The usual case: the group re-executes to as many events; compare in place.
+            divergence = lockstep.step_slices(&events, &produced);
+            let n = events.len().min(produced.len());
+            qa.extend(events.drain(n..));
+            qb.extend(produced.drain(n..));
+            continue;
+        }
+        qa.extend(events.drain(..));
+        qb.extend(produced.drain(..));
+        while let (Some(ea), Some(eb)) = (qa.front(), qb.front()) {
+            if let Some(d) = lockstep.step(ea, eb) {
+                divergence = Some(d);
+                break;
+            }
+            qa.pop_front();
+            qb.pop_front();
+        }
+    }
+    let end = recorded.end();
+    let events = match divergence {
+        Some(d) => d,
+        None => match (qa.front(), qb.front()) {
+            (Some(next), None) => lockstep.prefix(Side::B, next),
+            (None, Some(next)) => lockstep.prefix(Side::A, next),
+            _ => Divergence::None,
+        },
+    };
+    let compared = lockstep.compared();
+    let (a_events, b_events) = match &events {
+        Divergence::None => (compared, compared),
+        Divergence::Event { index, .. } => (index + 1, index + 1),
+        Divergence::Prefix { shorter: Side::A, index, .. } => (*index, index + 1),
+        Divergence::Prefix { shorter: Side::B, index, .. } => (index + 1, *index),
+    };
+    let diff = ReplayDiff { header: header_diffs(&a, &b), events, a_events, b_events };
+    Ok(Reexecution { diff, recorded: end, groups, visited })
+}
+
+/// Re-executes `recorded` (in memory) with `program` under the recorded
+/// configuration and returns the new replay. Identical to `recorded` iff the
+/// program's behaviour is fully determined by its recorded answers. Keys and
+/// signatures are the recorded ones (see [`reexecute_group`]).
+pub fn reexecute(program: &Arc<VerifiedProgram>, recorded: &Replay) -> Result<Replay, ReexecError> {
+    let config = recorded.header.config;
+    let image = Arc::new(ProgramImage::new(Arc::clone(program)));
+    let run = run_identity(&recorded.header.program_digest, &config.digest());
+    let mut writer = ReplayWriter::new(&header_of(program, &config));
+    let mut out = Vec::new();
+    let mut rest = recorded.events.as_slice();
+    while let Some(first) = rest.first() {
+        let id = first.site.group;
+        let len = rest.iter().position(|e| e.site.group != id).unwrap_or(rest.len());
+        out.clear();
+        reexecute_group(&image, &config, &run, id, &rest[..len], &mut out);
+        out.iter().for_each(|e| writer.push(e));
+        rest = &rest[len..];
+    }
+    Ok(Replay::decode(&writer.finish_bytes())?)
 }

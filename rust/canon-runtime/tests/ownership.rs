@@ -109,7 +109,7 @@ fn ownership_operations_are_in_the_replay_and_re_execute_identically() {
             r#"Owner { label: "alice", generation: 0 } rejected code=4005"#,
         ]
     );
-    let again = reexecute(&program, Config::default(), &owned).unwrap();
+    let again = reexecute(&program, &owned).unwrap();
     assert_eq!(again.events, owned.events);
     assert_eq!(again.root, owned.root);
 }
@@ -195,7 +195,7 @@ proptest::proptest! {
             })
             .collect();
         proptest::prop_assert_eq!(records, expected);
-        let again = reexecute(&program, Config::default(), &replay).unwrap();
+        let again = reexecute(&program, &replay).unwrap();
         proptest::prop_assert_eq!(again.root, replay.root);
     }
 }

@@ -60,6 +60,7 @@ fn program() -> Arc<VerifiedProgram> {
 
 fn machine(program: &Arc<VerifiedProgram>, groups: u32) -> Machine {
     let mut machine = Machine::new(Config { seed: 3, ..Config::default() });
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..groups {
         machine.load(program, Box::new(SeededHost::new(u64::from(i) ^ 0xa5a5))).expect("one program");
     }
@@ -125,9 +126,106 @@ fn a_machine_run_twice_records_nothing_the_second_time_on_either_runner() {
 #[test]
 fn threaded_replays_of_many_groups_re_execute_identically() {
     let program = program();
-    let config = Config { seed: 3, ..Config::default() };
     let threaded = run(&program, 40, &ThreadedRunner::new(4));
     let recorded = Replay::decode(threaded.replay_bytes()).expect("readable");
-    let again = canon_runtime::reexecute(&program, config, &recorded).expect("re-executes");
+    let again = canon_runtime::reexecute(&program, &recorded).expect("re-executes");
     assert!(again.to_bytes() == threaded.replay_bytes(), "re-execution diverges");
+}
+
+/// A sink that fails after `ok` bytes.
+struct Failing {
+    ok: usize,
+}
+
+impl std::io::Write for Failing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.ok {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.ok -= buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// [`machine`], with the groups loaded lazily.
+fn lazy_machine(program: &Arc<VerifiedProgram>, groups: u32) -> Machine {
+    let mut machine = Machine::new(Config { seed: 3, ..Config::default() });
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
+    let make: Box<canon_runtime::HostFactory> = Box::new(|i| Box::new(SeededHost::new(u64::from(i) ^ 0xa5a5)));
+    machine.load_lazy(program, groups, make, &[]).expect("loads");
+    machine
+}
+
+#[test]
+fn lazily_loaded_groups_stream_the_same_bytes_and_summary() {
+    let program = program();
+    let eager = run(&program, 150, &CooperativeRunner);
+    for runner in [&CooperativeRunner as &dyn Runner, &ThreadedRunner::new(3)] {
+        let mut machine = lazy_machine(&program, 150);
+        assert_eq!(machine.group_count(), 150);
+        let mut bytes = Vec::new();
+        let mut reports = Vec::new();
+        let summary =
+            runner.run_to(&mut machine, &mut bytes, &mut |_| {}, &mut |r| reports.push(r.clone())).expect("writes");
+        assert!(bytes == eager.replay_bytes(), "lazily loaded groups write other bytes");
+        assert_eq!(reports, eager.groups);
+        assert_eq!(summary, eager.summary);
+        assert_eq!(summary.groups, 150);
+        assert!(machine.groups().is_empty(), "finished lazy groups are dropped");
+    }
+}
+
+#[test]
+fn nothing_loads_after_lazy_instances() {
+    let program = program();
+    let mut machine = lazy_machine(&program, 2);
+    let err = machine.load(&program, Box::new(SeededHost::new(0))).unwrap_err();
+    assert_eq!(err, canon_runtime::LoadError::AfterLazy { lazy: 2 });
+    assert_eq!(canon_types::ErrorCode::code(&err), 4006);
+}
+
+#[test]
+fn a_failing_sink_stops_the_run_with_its_error() {
+    let program = program();
+    for runner in [&CooperativeRunner as &dyn Runner, &ThreadedRunner::new(2), &ThreadedRunner::new(4)] {
+        let mut machine = lazy_machine(&program, 3_000);
+        let mut groups = 0;
+        let err = runner
+            .run_to(&mut machine, &mut Failing { ok: 100_000 }, &mut |_| {}, &mut |_| groups += 1)
+            .expect_err("the sink fails");
+        assert_eq!(err.to_string(), "disk full");
+        assert!(groups < 3_000, "the run stopped early ({groups} groups written)");
+    }
+}
+
+#[test]
+fn the_summary_keeps_bounded_detail() {
+    use canon_machine::{CoroutineFault, GroupOutcome};
+    let fault = |coroutine| CoroutineFault {
+        coroutine,
+        proc: 0,
+        pc: 0,
+        tick: 0,
+        fault: canon_machine::Fault::UnknownSession { sid: 9 },
+    };
+    let mut summary = canon_runtime::RunSummary::default();
+    for g in 0..100 {
+        let outcome = GroupOutcome { status: GroupStatus::Completed, rounds: u64::from(g), steps: 0, faults: 3 };
+        let report = canon_runtime::GroupReport {
+            group: g,
+            outcome,
+            sessions: vec![(u64::from(g) << 32, canon_machine::SessionStatus::Closed)],
+            faults: vec![fault(0), fault(1), fault(2)],
+            messages: 2,
+        };
+        summary.add(&report);
+    }
+    assert_eq!((summary.groups, summary.sessions, summary.messages, summary.rounds), (100, 100, 200, 99));
+    assert_eq!(summary.faults, 300);
+    assert_eq!(summary.first_faults.len(), canon_runtime::SUMMARY_FAULTS);
+    assert_eq!(summary.statuses, [(canon_machine::SessionStatus::Closed, 100)]);
 }

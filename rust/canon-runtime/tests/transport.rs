@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use canon_bytecode::VerifiedProgram;
 use canon_machine::{
-    Auth, EventKind, Group, GroupStatus, Injection, ReplayMode, SessionStatus, SignatureError, verify_signatures,
+    Auth, EventKind, Group, GroupStatus, Injection, ReplayMode, SessionStatus, SignatureError, cross_check,
+    run_identity, verify_signatures,
 };
 use canon_replay::Replay;
 use canon_runtime::{Config, CooperativeRunner, Machine, RunOutcome, Runner, SeededHost, ThreadedRunner, reexecute};
@@ -64,6 +65,7 @@ fn config(auth: Auth, replay_mode: ReplayMode) -> Config {
 fn run(config: Config, inject: Option<Injection>, instances: u32, runner: &dyn Runner) -> RunOutcome {
     let program = program();
     let mut machine = Machine::new(config);
+    machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..instances {
         let g = machine.load(&program, Box::new(SeededHost::new(u64::from(i)))).expect("one program");
         if let (Some(group), Some(inj)) = (machine.group_mut(g), inject) {
@@ -122,13 +124,17 @@ fn observed(outcome: &RunOutcome, replay: &Replay) -> Want {
 /// re-execution with the recorded answers and injections.
 fn assert_verifies(config: Config, outcome: &RunOutcome) -> Replay {
     let replay = Replay::decode(outcome.replay_bytes()).expect("chain verifies");
-    let report = verify_signatures(&replay.events).expect("signatures verify");
+    let run = run_identity(&replay.header.program_digest, &replay.header.config_digest());
+    let report = verify_signatures(&run, &replay.events).expect("signatures verify");
+    let cross = cross_check(&run, &replay.events).expect("receives and consumptions match their sends");
+    let received = replay.events.iter().filter(|e| matches!(e.kind, EventKind::Received { .. })).count() as u64;
+    assert_eq!(cross.received, received);
     let sent = replay.events.iter().filter(|e| matches!(e.kind, EventKind::Sent { .. })).count() as u64;
     match config.auth {
-        Auth::Ed25519 => assert_eq!((report.checked, report.unsigned), (sent, 0)),
+        Auth::Ed25519 | Auth::Ed25519Round => assert_eq!((report.checked, report.unsigned), (sent, 0)),
         Auth::None => assert_eq!((report.checked, report.unsigned), (0, sent)),
     }
-    let again = reexecute(&program(), config, &replay).expect("re-execution starts");
+    let again = reexecute(&program(), &replay).expect("re-execution starts");
     assert_eq!(again, replay, "re-execution reproduces the replay");
     replay
 }
@@ -229,13 +235,14 @@ fn a_forged_signature_is_reported_with_its_event_index() {
     let seq = *seq;
     // Rebuild the file from the modified events: the hash chain is valid again.
     let forged = Replay::decode(&Replay::from_events(&replay.header, &replay.events).to_bytes()).expect("chain ok");
-    let err = verify_signatures(&forged.events).unwrap_err();
+    let run = run_identity(&replay.header.program_digest, &replay.header.config_digest());
+    let err = verify_signatures(&run, &forged.events).unwrap_err();
     assert_eq!(err, SignatureError::Forged { index, sid: 0, from: 0, to: 1, seq });
     assert!(err.to_string().starts_with(&format!("event {index}: forged signature")), "{err}");
     // A stripped signature is reported too.
     let EventKind::Sent { signature, .. } = &mut replay.events[index].kind else { panic!("signed") };
     *signature = None;
-    assert_eq!(verify_signatures(&replay.events), Err(SignatureError::Missing { index, sid: 0, seq }));
+    assert_eq!(verify_signatures(&run, &replay.events), Err(SignatureError::Missing { index, sid: 0, seq }));
 }
 
 #[test]
@@ -245,14 +252,15 @@ fn consumption_state_is_pruned_when_sessions_close() {
         let mut config = config(Auth::Ed25519, mode);
         config.limits.fuel_per_quantum = 1;
         let mut group = Group::new(program(), 0, &config, Box::new(SeededHost::new(1)));
+        group.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
         let mut peak = 0;
         while *group.status() == GroupStatus::Running {
             group.run_round();
             peak = peak.max(group.store().consumption_len());
         }
         assert_eq!(*group.status(), GroupStatus::Completed);
-        // Sequence: one counter per directed edge (2 roles: 4); nullifier: 3 identities.
-        assert_eq!(peak, if mode == ReplayMode::Sequence { 4 } else { 3 }, "{mode:?}");
+        // Sequence: one counter per edge in use (only A → B); nullifier: 3 identities.
+        assert_eq!(peak, if mode == ReplayMode::Sequence { 1 } else { 3 }, "{mode:?}");
         assert_eq!(group.store().consumption_len(), 0, "{mode:?}: pruned at close");
     }
 }
@@ -272,22 +280,116 @@ fn runners_agree_with_signing_in_every_mode_and_under_injection() {
 }
 
 #[test]
-fn host_supplied_keys_are_bound_at_open_and_verify() {
+fn host_supplied_keys_are_bound_at_open_verify_and_reexecute_without_the_secret() {
     let program = program();
-    let mut group =
-        Group::new(Arc::clone(&program), 0, &config(Auth::Ed25519, ReplayMode::Off), Box::new(SeededHost::new(0)));
+    let config = config(Auth::Ed25519, ReplayMode::Sequence);
+    let mut machine = Machine::new(config);
+    machine.load(&program, Box::new(SeededHost::new(0))).expect("loads");
+    let group = machine.group_mut(0).expect("group 0");
     group.set_endpoint_key(0, 0, [9; 32]).expect("session 0 is not open yet");
+    group.set_endpoint_key(0, 1, [10; 32]).expect("session 0 is not open yet");
     assert!(group.set_endpoint_key(1 << 32, 0, [9; 32]).is_err(), "another group's session");
-    group.run_to_end();
+    let outcome = CooperativeRunner.run(&mut machine);
+    assert!(!outcome.faulted());
+    let group = machine.group_mut(0).expect("group 0");
     assert!(group.set_endpoint_key(0, 1, [9; 32]).is_err(), "keys are bound at open");
-    let mut events = Vec::new();
-    group.drain_events(&mut events);
+    let replay = Replay::decode(outcome.replay_bytes()).expect("decodes");
     let Some(EventKind::Opened { keys, .. }) =
-        events.iter().map(|e| &e.kind).find(|k| matches!(k, EventKind::Opened { .. }))
+        replay.events.iter().map(|e| &e.kind).find(|k| matches!(k, EventKind::Opened { .. }))
     else {
         panic!("opened")
     };
     assert_eq!(keys[0], canon_machine::EndpointKey::from_secret(&[9; 32]).verifying_bytes());
-    assert_eq!(keys[1], canon_machine::EndpointKey::derive(5, 0, 1).verifying_bytes());
-    assert_eq!(verify_signatures(&events).map(|r| r.checked), Ok(3));
+    assert_eq!(keys[1], canon_machine::EndpointKey::from_secret(&[10; 32]).verifying_bytes());
+    let run = run_identity(&replay.header.program_digest, &replay.header.config_digest());
+    assert_eq!(verify_signatures(&run, &replay.events).map(|r| r.checked), Ok(3));
+    // Re-execution has neither secret: it takes the keys and signatures from the recording.
+    assert_eq!(reexecute(&program, &replay).expect("re-executes"), replay);
+}
+
+#[test]
+fn without_a_key_source_a_signed_open_faults_and_keys_never_come_from_the_seed() {
+    let program = program();
+    let mut group =
+        Group::new(Arc::clone(&program), 0, &config(Auth::Ed25519, ReplayMode::Off), Box::new(SeededHost::new(0)));
+    group.set_endpoint_key(0, 0, [9; 32]).expect("session 0 is not open yet");
+    group.run_to_end();
+    assert_eq!(group.faults().first().map(|f| f.fault.code()), Some(3037), "role 1 has no key");
+    assert_eq!(group.faults()[0].fault, canon_machine::Fault::NoEndpointKey { role: 1 });
+    // Unsigned runs need no key.
+    let mut unsigned =
+        Group::new(Arc::clone(&program), 0, &config(Auth::None, ReplayMode::Sequence), Box::new(SeededHost::new(0)));
+    unsigned.run_to_end();
+    assert!(unsigned.faults().is_empty());
+}
+
+#[test]
+fn round_batched_signatures_sign_once_per_endpoint_per_round_and_verify_and_reexecute() {
+    for mode in MODES {
+        let config = config(Auth::Ed25519Round, mode);
+        let outcome = run(config, None, 3, &CooperativeRunner);
+        assert!(!outcome.faulted(), "{mode:?}");
+        let replay = assert_verifies(config, &outcome);
+        // A sends its three messages in one round: one batch, one signature on all three `Sent`.
+        let sigs: Vec<[u8; 64]> = replay
+            .events
+            .iter()
+            .filter(|e| e.site.group == 0)
+            .filter_map(|e| match &e.kind {
+                EventKind::Sent { signature, .. } => *signature,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sigs.len(), 3);
+        assert!(sigs.iter().all(|s| *s == sigs[0]), "{mode:?}: one batch signature");
+        for workers in [1, 2, 3] {
+            let threaded = run(config, None, 3, &ThreadedRunner::new(workers));
+            assert!(outcome.replay_bytes() == threaded.replay_bytes(), "{mode:?} at {workers} workers");
+        }
+    }
+}
+
+#[test]
+fn round_batched_messages_altered_in_transit_are_rejected() {
+    for (inj, code) in [(Injection::CorruptPayload, 3028), (Injection::CorruptSignature, 3028)] {
+        for nth in 0..3 {
+            let config = config(Auth::Ed25519Round, ReplayMode::Sequence);
+            let program = program();
+            let mut machine = Machine::new(config);
+            machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
+            machine.load(&program, Box::new(SeededHost::new(0))).expect("loads");
+            machine.group_mut(0).expect("group").inject(nth, inj);
+            let outcome = CooperativeRunner.run(&mut machine);
+            let code_seen = outcome.groups[0].faults.first().map(|f| f.fault.code());
+            assert_eq!(code_seen, Some(code), "{inj:?} on message {nth}");
+            assert_verifies(config, &outcome);
+        }
+    }
+}
+
+#[test]
+fn an_edited_round_batched_message_does_not_verify_offline() {
+    let config = config(Auth::Ed25519Round, ReplayMode::Off);
+    let outcome = run(config, None, 1, &CooperativeRunner);
+    let replay = Replay::decode(outcome.replay_bytes()).unwrap();
+    let run_id = run_identity(&replay.header.program_digest, &replay.header.config_digest());
+    let sent: Vec<usize> = replay
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.kind, EventKind::Sent { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    for &k in &sent {
+        let mut edited = replay.clone();
+        let EventKind::Sent { payload, .. } = &mut edited.events[k].kind else { unreachable!() };
+        *payload = canon_types::Value::Int(-1);
+        let edited = Replay::decode(&Replay::from_events(&edited.header, &edited.events).to_bytes()).unwrap();
+        let err = verify_signatures(&run_id, &edited.events).unwrap_err();
+        assert!(matches!(err, SignatureError::Forged { index, .. } if index == sent[0]), "message {k}: {err}");
+    }
+    // Dropping one message of the batch from the record breaks the batch too.
+    let mut edited = replay.clone();
+    edited.events.remove(sent[1]);
+    assert!(verify_signatures(&run_id, &edited.events).is_err());
 }

@@ -88,24 +88,7 @@ fn charge(budget: &mut usize, n: usize) -> bool {
 fn norm(g: &GlobalType, budget: &mut usize) -> GlobalType {
     match g {
         GlobalType::End | GlobalType::Continue { .. } => g.clone(),
-        GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span, same_payload } => {
-            GlobalType::Message {
-                from: from.clone(),
-                to: to.clone(),
-                label: label.clone(),
-                payload: payload.clone(),
-                timeout_ticks: *timeout_ticks,
-                cont: Box::new(norm(cont, budget)),
-                span: *span,
-                same_payload: *same_payload,
-            }
-        }
-        GlobalType::Invoke { role, effect, cont, span } => GlobalType::Invoke {
-            role: role.clone(),
-            effect: effect.clone(),
-            cont: Box::new(norm(cont, budget)),
-            span: *span,
-        },
+        GlobalType::Message { .. } | GlobalType::Invoke { .. } => map_children(g, &mut |c| norm(c, budget)),
         GlobalType::Rec { var, body, span } => {
             let body = norm(body, budget);
             rotate(var, body, *span, budget)
@@ -157,12 +140,11 @@ fn starts_at(g: &GlobalType, at: &str) -> bool {
     }
 }
 
-/// `g` with every free `continue var` replaced by `with`.
-fn substitute(g: &GlobalType, var: &str, with: &GlobalType) -> GlobalType {
+/// `g` rebuilt with `f` applied to each of its direct children (the
+/// continuation, loop body or branches); leaves are cloned.
+fn map_children(g: &GlobalType, f: &mut impl FnMut(&GlobalType) -> GlobalType) -> GlobalType {
     match g {
-        GlobalType::End => GlobalType::End,
-        GlobalType::Continue { var: v, .. } if v == var => with.clone(),
-        GlobalType::Continue { .. } => g.clone(),
+        GlobalType::End | GlobalType::Continue { .. } => g.clone(),
         GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span, same_payload } => {
             GlobalType::Message {
                 from: from.clone(),
@@ -170,26 +152,29 @@ fn substitute(g: &GlobalType, var: &str, with: &GlobalType) -> GlobalType {
                 label: label.clone(),
                 payload: payload.clone(),
                 timeout_ticks: *timeout_ticks,
-                cont: Box::new(substitute(cont, var, with)),
+                cont: Box::new(f(cont)),
                 span: *span,
                 same_payload: *same_payload,
             }
         }
-        GlobalType::Invoke { role, effect, cont, span } => GlobalType::Invoke {
-            role: role.clone(),
-            effect: effect.clone(),
-            cont: Box::new(substitute(cont, var, with)),
-            span: *span,
-        },
-        GlobalType::Rec { var: v, .. } if v == var => g.clone(),
-        GlobalType::Rec { var: v, body, span } => {
-            GlobalType::Rec { var: v.clone(), body: Box::new(substitute(body, var, with)), span: *span }
+        GlobalType::Invoke { role, effect, cont, span } => {
+            GlobalType::Invoke { role: role.clone(), effect: effect.clone(), cont: Box::new(f(cont)), span: *span }
         }
-        GlobalType::Choice { at, branches, span } => GlobalType::Choice {
-            at: at.clone(),
-            branches: branches.iter().map(|b| substitute(b, var, with)).collect(),
-            span: *span,
-        },
+        GlobalType::Rec { var, body, span } => {
+            GlobalType::Rec { var: var.clone(), body: Box::new(f(body)), span: *span }
+        }
+        GlobalType::Choice { at, branches, span } => {
+            GlobalType::Choice { at: at.clone(), branches: branches.iter().map(f).collect(), span: *span }
+        }
+    }
+}
+
+/// `g` with every free `continue var` replaced by `with`.
+fn substitute(g: &GlobalType, var: &str, with: &GlobalType) -> GlobalType {
+    match g {
+        GlobalType::Continue { var: v, .. } if v == var => with.clone(),
+        GlobalType::Rec { var: v, .. } if v == var => g.clone(),
+        _ => map_children(g, &mut |c| substitute(c, var, with)),
     }
 }
 
@@ -235,35 +220,7 @@ fn replace_eq(g: &GlobalType, target: &GlobalType, with: &GlobalType) -> GlobalT
     if g == target {
         return with.clone();
     }
-    match g {
-        GlobalType::End | GlobalType::Continue { .. } => g.clone(),
-        GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span, same_payload } => {
-            GlobalType::Message {
-                from: from.clone(),
-                to: to.clone(),
-                label: label.clone(),
-                payload: payload.clone(),
-                timeout_ticks: *timeout_ticks,
-                cont: Box::new(replace_eq(cont, target, with)),
-                span: *span,
-                same_payload: *same_payload,
-            }
-        }
-        GlobalType::Invoke { role, effect, cont, span } => GlobalType::Invoke {
-            role: role.clone(),
-            effect: effect.clone(),
-            cont: Box::new(replace_eq(cont, target, with)),
-            span: *span,
-        },
-        GlobalType::Rec { var, body, span } => {
-            GlobalType::Rec { var: var.clone(), body: Box::new(replace_eq(body, target, with)), span: *span }
-        }
-        GlobalType::Choice { at, branches, span } => GlobalType::Choice {
-            at: at.clone(),
-            branches: branches.iter().map(|b| replace_eq(b, target, with)).collect(),
-            span: *span,
-        },
-    }
+    map_children(g, &mut |c| replace_eq(c, target, with))
 }
 
 /// `rec var { choice at A { b1 } or .. { bn } }` where one nested choice `N`

@@ -82,22 +82,64 @@ fn write_choice(out: &mut String, me: &str, decider: &str, dir: &str, peer: &str
     line(out, depth, "}");
 }
 
-/// Every role's local type as pretty-printed JSON:
-/// `[{"role": "A", "local": {"kind": "Send", ..}}, ..]` (the tree's serde form).
+/// Every role's local type as JSON:
+/// `[{"role": "A", "local": {"kind": "Send", ..}}, ..]` (the tree's serde form),
+/// one role per line and each compact, so the output grows with the size of
+/// the types, not with their size times their nesting depth (as indentation
+/// would).
 pub fn projections_json(projections: &[(String, LocalType)]) -> Result<String, serde_json::Error> {
     #[derive(serde::Serialize)]
     struct Entry<'a> {
         role: &'a str,
         local: &'a LocalType,
     }
-    let entries: Vec<Entry<'_>> = projections.iter().map(|(role, local)| Entry { role, local }).collect();
-    serde_json::to_string_pretty(&entries)
+    let mut out = String::from("[");
+    for (i, (role, local)) in projections.iter().enumerate() {
+        out.push_str(if i == 0 { "\n" } else { ",\n" });
+        out.push_str(&serde_json::to_string(&Entry { role, local })?);
+    }
+    out.push_str("\n]");
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::local::Payload;
+
+    /// A role sending `n` messages in a row, nested `n` deep.
+    fn chain(n: usize) -> LocalType {
+        (0..n).fold(LocalType::End, |cont, i| LocalType::Send {
+            to: "B".into(),
+            branches: vec![branch(&format!("M{i}"), Some("Int"), cont)],
+        })
+    }
+
+    #[test]
+    fn json_grows_linearly_with_nesting() {
+        // Deep types need a deep stack to build, print and drop.
+        let lens = std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(|| {
+                [500, 5_000].map(|n| {
+                    let json = projections_json(&[("A".to_owned(), chain(n))]).unwrap();
+                    json.len()
+                })
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(lens[1] <= lens[0] * 12, "10x messages: {} bytes against {}", lens[1], lens[0]);
+        assert!(lens[1] < 100 * 5_000, "{}", lens[1]);
+    }
+
+    #[test]
+    fn json_is_one_compact_entry_per_role() {
+        let json = projections_json(&[("A".to_owned(), chain(1)), ("B".to_owned(), LocalType::End)]).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value[1]["role"], "B");
+        assert_eq!(json.lines().count(), 4, "{json}");
+    }
 
     fn branch(label: &str, ty: Option<&str>, cont: LocalType) -> Branch {
         Branch {

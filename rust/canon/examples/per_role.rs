@@ -122,6 +122,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let host = PerRole { handlers, fallback: SeededHost::new(1) };
 
     let mut machine = Machine::new(Config { seed: 1, ..Config::default() });
+    // Signing keys derive from a secret key seed (`canon keygen`); the public
+    // test seed keeps the example self-contained (its signatures prove nothing).
+    machine.set_key_source(canon::KeySource::Seed(canon::KeySeed::TEST_ONLY_PUBLIC));
     machine.load(&program, Box::new(host))?;
     let outcome = CooperativeRunner.run(&mut machine);
     if outcome.faulted() || outcome.stalled().is_some() {

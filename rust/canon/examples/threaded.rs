@@ -12,6 +12,9 @@ const INSTANCES: u64 = 500;
 
 fn machine(program: &Arc<VerifiedProgram>) -> Result<Machine, canon::LoadError> {
     let mut machine = Machine::new(Config { seed: 9, ..Config::default() });
+    // Signing keys derive from a secret key seed (`canon keygen`); the public
+    // test seed keeps the example self-contained (its signatures prove nothing).
+    machine.set_key_source(canon::KeySource::Seed(canon::KeySeed::TEST_ONLY_PUBLIC));
     for i in 0..INSTANCES {
         machine.load(program, Box::new(SeededHost::new(9 ^ i)))?;
     }

@@ -39,6 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/two_buyer.canon");
     let program = Arc::new(canon::compile_file(path)?);
     let mut machine = Machine::new(Config { seed: 42, ..Config::default() });
+    // Endpoint signing keys derive from a secret key seed: read yours from a file written by
+    // `canon keygen` (canon::KeySeed::parse). The public test seed keeps this example self-contained.
+    machine.set_key_source(canon::KeySource::Seed(canon::KeySeed::TEST_ONLY_PUBLIC));
     let host = Bookshop { budget: 100, fallback: SeededHost::new(42) };
     let (group, owner) = machine.load_choreography_owned(&program, Box::new(host), "bookshop")?;
     let outcome = CooperativeRunner.run(&mut machine);

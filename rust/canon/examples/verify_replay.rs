@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use canon::{Config, CooperativeRunner, Machine, Replay, Runner, SeededHost};
+use canon::{Config, CooperativeRunner, KeySeed, KeySource, Machine, Replay, Runner, SeededHost};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/two_buyer.canon");
@@ -16,13 +16,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Record.
     let mut machine = Machine::new(config);
+    // Signing keys derive from a secret key seed; examples use the public
+    // test seed, whose signatures prove nothing.
+    machine.set_key_source(KeySource::Seed(KeySeed::TEST_ONLY_PUBLIC));
     machine.load(&program, Box::new(SeededHost::new(3)))?;
     let bytes = CooperativeRunner.run(&mut machine).into_replay_bytes();
 
     // Verify: format and chain, signatures, re-execution.
     let recorded = Replay::decode(&bytes)?;
-    let signatures = canon::verify_signatures(&recorded.events)?;
-    let replayed = canon::reexecute(&program, config, &recorded)?;
+    let run = canon::run_identity(&recorded.header.program_digest, &recorded.header.config_digest());
+    let signatures = canon::verify_signatures(&run, &recorded.events)?;
+    // The configuration is recorded in the header: re-execution needs only the program.
+    let replayed = canon::reexecute(&program, &recorded)?;
     let diff = canon::diff(&recorded, &replayed);
     println!(
         "{} events, root {}, {} signatures checked, re-execution identical: {}",

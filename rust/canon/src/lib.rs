@@ -4,11 +4,13 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use canon::{Config, CooperativeRunner, Machine, Runner, SeededHost};
+//! use canon::{Config, CooperativeRunner, KeySeed, KeySource, Machine, Runner, SeededHost};
 //!
 //! let src = "global protocol Hello(role A, role B) { Hi(Int) from A to B; Bye() from B to A; }";
 //! let program = Arc::new(canon::compile_source("hello.canon", src, None)?);
 //! let mut machine = Machine::new(Config { seed: 7, ..Config::default() });
+//! // Signing keys derive from a secret key seed (`canon keygen`); this public one is for examples only.
+//! machine.set_key_source(KeySource::Seed(KeySeed::TEST_ONLY_PUBLIC));
 //! let (_group, owner) = machine.load_choreography_owned(&program, Box::new(SeededHost::new(7)), "host-app")?;
 //! assert_eq!(owner.generation, 0);
 //! let outcome = CooperativeRunner.run(&mut machine);
@@ -24,12 +26,15 @@ use std::path::Path;
 pub use canon_bytecode::{BufferConfig, Module, VerifiedProgram, assemble, decode, disassemble, encode, verify};
 pub use canon_machine::{
     Auth, CoroutineFault, Event, EventKind, EventSite, Fault, GroupOutcome, GroupStatus, Host, HostCtx, Injection,
-    NullHost, ReplayMode, SessionStatus, SignatureError, SignatureReport, StallReport, verify_signatures,
+    KeySeed, KeySource, NullHost, ReplayMode, SessionStatus, SignatureError, SignatureReport, StallReport,
+    run_identity, verify_signatures,
 };
-pub use canon_replay::{Replay, ReplayDiff, ReplayError, ReplayHeader, diff, render_jsonl, render_text};
+pub use canon_replay::{
+    Replay, ReplayDiff, ReplayError, ReplayHeader, ReplayReader, diff, diff_readers, render_jsonl, render_text,
+};
 pub use canon_runtime::{
-    Config, CooperativeRunner, GroupReport, Limits, LoadError, Machine, Owner, Progress, ReexecError, ReplayHost,
-    RunOutcome, Runner, SeededHost, ThreadedRunner, reexecute,
+    Config, CooperativeRunner, GroupReport, Limits, LoadError, Machine, Owner, Progress, ReexecError, Reexecution,
+    ReplayHost, RunOutcome, RunSummary, Runner, SeededHost, ThreadedRunner, reexecute, reexecute_reader,
 };
 pub use canon_types::{ErrorCode, Hex, SymId, Value, hex};
 

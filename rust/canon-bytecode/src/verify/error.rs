@@ -120,12 +120,12 @@ pub enum VerifyError {
     WrongPeer { at: Site, reg: u16, callee: ProcId, param: usize, expected: String, found: String },
     #[error("{at}: endpoint r{reg} passed to value parameter {param} of proc {callee}")]
     EndpointToValueParam { at: Site, reg: u16, callee: ProcId, param: usize },
-    #[error(
-        "{at}: verifying this procedure costs at least {cost} register-state operations, over the limit of {limit}"
-    )]
+    #[error("{at}: verifying the module reaches {cost} steps here, over the module's limit of {limit}")]
     TooComplex { at: Site, cost: u64, limit: u64 },
     #[error("{at}: the opened local types are not coherent: {detail}")]
     IncoherentOpen { at: Site, detail: String },
+    #[error("{at}: the open names {roles} roles, over the limit of {limit}")]
+    TooManyRoles { at: Site, roles: usize, limit: usize },
 }
 
 /// Every verify error code: stable numbers in the 2xxx range, in the order of
@@ -181,12 +181,13 @@ pub const VERIFY_CODES: &[CodeEntry] = &[
         summary: "an endpoint argument talks to another peer than the parameter",
     },
     CodeEntry { code: 2042, name: "EndpointToValueParam", summary: "an endpoint passed to a value parameter" },
-    CodeEntry { code: 2043, name: "TooComplex", summary: "a procedure exceeds the verifier's state budget" },
+    CodeEntry { code: 2043, name: "TooComplex", summary: "the module exceeds the verifier's work budget" },
     CodeEntry {
         code: 2044,
         name: "IncoherentOpen",
         summary: "the local types of one open are not coherent (a message one role may send is not received)",
     },
+    CodeEntry { code: 2045, name: "TooManyRoles", summary: "an open names more roles than MAX_ROLES_PER_OPEN" },
 ];
 
 impl VerifyError {
@@ -213,6 +214,7 @@ impl VerifyError {
             | E::OpenWithoutRoles { at }
             | E::DuplicateRole { at, .. }
             | E::DuplicateDst { at, .. }
+            | E::TooManyRoles { at, .. }
             | E::EdgeRoleOutOfRange { at, .. }
             | E::EdgeSelfLoop { at, .. }
             | E::ZeroCapacity { at, .. }
@@ -292,6 +294,7 @@ impl VerifyError {
             E::EndpointToValueParam { .. } => 41,
             E::TooComplex { .. } => 42,
             E::IncoherentOpen { .. } => 43,
+            E::TooManyRoles { .. } => 44,
         }
     }
 }

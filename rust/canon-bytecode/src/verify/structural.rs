@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use canon_types::{SymId, TypeId, TypeNode};
 
+use super::budget::{Work, sort_cost};
 use super::error::VerifyError;
 use super::{open, site};
 use crate::instr::{Arm, Instr, Reg};
@@ -11,7 +12,8 @@ use crate::module::{Const, Module, Param, Proc, ProcId};
 
 /// Checks the string, type and constant tables and the entry procedure.
 /// Returns the resolved-type table (`TypeGraph::resolve` of every id).
-pub(super) fn check_module(m: &Module) -> Result<Vec<TypeId>, VerifyError> {
+pub(super) fn check_module(m: &Module, work: &Work) -> Result<Vec<TypeId>, VerifyError> {
+    work.add(sort_cost(m.strings.len()));
     let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
     for (i, s) in m.strings.iter().enumerate() {
         if let Some(&first) = seen.get(s.as_str()) {
@@ -19,10 +21,10 @@ pub(super) fn check_module(m: &Module) -> Result<Vec<TypeId>, VerifyError> {
         }
         seen.insert(s, i as u32);
     }
-    m.types.check().map_err(|source| VerifyError::BadTypeGraph { source })?;
-    check_type_syms(m)?;
-    let resolved =
-        (0..m.types.nodes.len() as u32).map(|i| m.types.resolve(TypeId(i)).unwrap_or(TypeId(i))).collect::<Vec<_>>();
+    let mut steps = 0;
+    let resolved = m.types.check_resolve(&mut steps).map_err(|source| VerifyError::BadTypeGraph { source })?;
+    work.add(steps);
+    check_type_syms(m, work)?;
     for (i, c) in m.consts.iter().enumerate() {
         if let Const::Str(s) | Const::Label(s) = c
             && s.0 as usize >= m.strings.len()
@@ -40,9 +42,10 @@ pub(super) fn check_module(m: &Module) -> Result<Vec<TypeId>, VerifyError> {
 
 /// Every symbol a type node names (peer, labels, payload types, binder
 /// names) must be in the string table.
-fn check_type_syms(m: &Module) -> Result<(), VerifyError> {
+fn check_type_syms(m: &Module, work: &Work) -> Result<(), VerifyError> {
     let len = m.strings.len();
     for (at, node) in m.types.nodes.iter().enumerate() {
+        work.add(1);
         let syms: Vec<SymId> = match node {
             TypeNode::End | TypeNode::Var { .. } => Vec::new(),
             TypeNode::Mu { var, .. } => vec![*var],
@@ -50,6 +53,7 @@ fn check_type_syms(m: &Module) -> Result<(), VerifyError> {
                 .chain(branches.iter().flat_map(|b| std::iter::once(b.label).chain(b.payload.iter().copied())))
                 .collect(),
         };
+        work.add(syms.len() as u64);
         if let Some(bad) = syms.iter().find(|s| s.0 as usize >= len) {
             return Err(VerifyError::TypeSymOutOfRange { at: at as u32, sym: bad.0, len });
         }
@@ -85,9 +89,9 @@ pub(super) fn for_each_target(instr: &Instr, mut f: impl FnMut(u32)) {
 }
 
 /// Checks procedure `pid`'s header and every operand of its code.
-pub(super) fn check_proc(m: &Module, pid: ProcId) -> Result<(), VerifyError> {
+pub(super) fn check_proc(m: &Module, pid: ProcId, work: &Work) -> Result<(), VerifyError> {
     let proc = &m.procs[pid as usize];
-    let c = ProcCheck { m, pid, proc };
+    let c = ProcCheck { m, pid, proc, work };
     if proc.name.0 as usize >= m.strings.len() {
         return Err(VerifyError::SymOutOfRange { at: c.at(None), sym: proc.name.0, len: m.strings.len() });
     }
@@ -107,6 +111,7 @@ pub(super) fn check_proc(m: &Module, pid: ProcId) -> Result<(), VerifyError> {
         return Err(VerifyError::EmptyCode { at: c.at(None) });
     };
     for (i, instr) in proc.code.iter().enumerate() {
+        c.spend(i as u32, 1)?;
         c.instr(i as u32, instr)?;
     }
     if falls_through(last) {
@@ -120,11 +125,17 @@ pub(super) struct ProcCheck<'a> {
     pub(super) m: &'a Module,
     pub(super) pid: ProcId,
     pub(super) proc: &'a Proc,
+    pub(super) work: &'a Work,
 }
 
 impl ProcCheck<'_> {
     pub(super) fn at(&self, instr: Option<u32>) -> super::Site {
         site(self.m, self.pid, instr)
+    }
+
+    /// Counts `n` steps spent at instruction `i` against the module's budget.
+    pub(super) fn spend(&self, i: u32, n: u64) -> Result<(), VerifyError> {
+        self.work.spend(n, || self.at(Some(i)))
     }
 
     pub(super) fn reg(&self, i: u32, reg: Reg) -> Result<(), VerifyError> {
@@ -164,14 +175,15 @@ impl ProcCheck<'_> {
     }
 
     fn arms(&self, i: u32, arms: &[Arm]) -> Result<(), VerifyError> {
-        for (j, arm) in arms.iter().enumerate() {
+        self.spend(i, sort_cost(arms.len()))?;
+        let mut labels: Vec<SymId> = Vec::with_capacity(arms.len());
+        for arm in arms {
             self.sym(i, arm.label)?;
-            if arms[..j].iter().any(|o| o.label == arm.label) {
-                return Err(VerifyError::DuplicateArmLabel {
-                    at: self.at(Some(i)),
-                    label: self.m.sym(arm.label).into(),
-                });
-            }
+            labels.push(arm.label);
+        }
+        labels.sort_unstable();
+        if let Some(w) = labels.windows(2).find(|w| w[0] == w[1]) {
+            return Err(VerifyError::DuplicateArmLabel { at: self.at(Some(i)), label: self.m.sym(w[0]).into() });
         }
         Ok(())
     }

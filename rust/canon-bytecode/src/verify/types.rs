@@ -5,17 +5,37 @@ use std::collections::BTreeSet;
 
 use canon_types::{TypeGraph, TypeId, TypeNode};
 
+use super::budget::LabelIndex;
+use super::error::VerifyError;
+
+/// Steps counted per pair visited: a pair is a search and an insertion in a
+/// set that can hold a million entries (about 20 levels of comparisons, each
+/// a likely cache miss), far dearer than the array updates other passes count
+/// as one step. With the module budget this refuses after about half a
+/// million pairs (about half a second).
+const PAIR_COST: u64 = 128;
+
 /// Whether the (possibly recursive) types at `a` and `b` describe the same
 /// protocol: the same kind of node, the same peer, the same labels with the
 /// same payloads (in any order), and equal continuations. Equality is
 /// coinductive (a pair already being compared is assumed equal), so cycles
-/// terminate; at most `n²` pairs are visited. `resolved` maps every id to its
-/// first non-`Mu`/`Var` node, and ids must be in range.
-pub(super) fn equivalent(graph: &TypeGraph, resolved: &[TypeId], a: TypeId, b: TypeId) -> bool {
+/// terminate; up to `n²` pairs could be visited, so every pair and every
+/// label lookup is passed to `spend`, which refuses once the module's budget
+/// is used up. `resolved` maps every id to its first non-`Mu`/`Var` node, and
+/// ids must be in range.
+pub(super) fn equivalent(
+    graph: &TypeGraph,
+    resolved: &[TypeId],
+    labels: &LabelIndex,
+    spend: impl Fn(u64) -> Result<(), VerifyError>,
+    a: TypeId,
+    b: TypeId,
+) -> Result<bool, VerifyError> {
     let mut assumed = BTreeSet::new();
     let mut stack = vec![(a, b)];
     while let Some((x, y)) = stack.pop() {
         let (x, y) = (resolved[x.0 as usize], resolved[y.0 as usize]);
+        spend(PAIR_COST)?;
         if x == y || !assumed.insert((x, y)) {
             continue;
         }
@@ -27,16 +47,17 @@ pub(super) fn equivalent(graph: &TypeGraph, resolved: &[TypeId], a: TypeId, b: T
             {
                 (bx, by)
             }
-            _ => return false,
+            _ => return Ok(false),
         };
+        spend(bx.len() as u64 * LabelIndex::find_cost(by.len()))?;
         for b in bx {
-            match by.iter().find(|c| c.label == b.label) {
+            match labels.find(y, by, b.label) {
                 Some(c) if c.payload == b.payload => stack.push((b.cont, c.cont)),
-                _ => return false,
+                _ => return Ok(false),
             }
         }
     }
-    true
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -44,6 +65,7 @@ mod tests {
     use canon_types::{FlatBranch, SymId};
 
     use super::*;
+    use crate::verify::budget::Work;
 
     fn send(peer: u32, label: u32, cont: u32) -> TypeNode {
         TypeNode::Send {
@@ -66,8 +88,11 @@ mod tests {
             ],
         };
         let resolved: Vec<TypeId> = (0..5).map(|i| graph.resolve(TypeId(i)).unwrap()).collect();
-        assert!(equivalent(&graph, &resolved, TypeId(0), TypeId(3)));
-        assert!(equivalent(&graph, &resolved, TypeId(2), TypeId(1)));
-        assert!(!equivalent(&graph, &resolved, TypeId(3), TypeId(4)));
+        let work = Work::new(1_000);
+        let labels = LabelIndex::new(&graph, &work);
+        let eq = |a, b| equivalent(&graph, &resolved, &labels, |_| Ok(()), TypeId(a), TypeId(b)).unwrap();
+        assert!(eq(0, 3));
+        assert!(eq(2, 1));
+        assert!(!eq(3, 4));
     }
 }

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 
 use canon_types::{FlatBranch, SymId, TypeId, TypeNode};
 
+use super::budget::{LabelIndex, Work};
 use super::error::VerifyError;
 use super::site;
 use super::structural::for_each_target;
@@ -22,9 +23,8 @@ use crate::instr::{Instr, Reg};
 use crate::module::{Module, Param, Proc, ProcId};
 
 /// Most register states kept at once for one procedure (leaders × registers).
+/// Initialising them is also counted against the module's work budget.
 pub(super) const MAX_STATE_CELLS: u64 = 1 << 22;
-/// Most register-state operations spent walking one procedure.
-pub(super) const MAX_WALK_OPS: u64 = 1 << 26;
 
 /// What the verifier knows about one register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +73,13 @@ enum Flow {
 }
 
 /// Walks procedure `pid`. Requires the structural pass to have passed.
-pub(super) fn walk_proc(m: &Module, resolved: &[TypeId], pid: ProcId) -> Result<(), VerifyError> {
+pub(super) fn walk_proc(
+    m: &Module,
+    resolved: &[TypeId],
+    labels: &LabelIndex,
+    work: &Work,
+    pid: ProcId,
+) -> Result<(), VerifyError> {
     let proc = &m.procs[pid as usize];
     let mut slot = vec![u32::MAX; proc.code.len()];
     let mut leaders = 0u32;
@@ -95,9 +101,12 @@ pub(super) fn walk_proc(m: &Module, resolved: &[TypeId], pid: ProcId) -> Result<
     if cells > MAX_STATE_CELLS {
         return Err(VerifyError::TooComplex { at: site(m, pid, None), cost: cells, limit: MAX_STATE_CELLS });
     }
+    work.spend(cells + proc.code.len() as u64, || site(m, pid, None))?;
     let mut w = Walker {
         m,
         resolved,
+        labels,
+        work,
         pid,
         proc,
         regs,
@@ -105,7 +114,6 @@ pub(super) fn walk_proc(m: &Module, resolved: &[TypeId], pid: ProcId) -> Result<
         states: vec![RegState::Value; cells as usize],
         reached: vec![false; leaders as usize],
         pending: BTreeSet::new(),
-        ops: 0,
     };
     let mut cur = vec![RegState::Value; regs];
     for (r, p) in proc.params.iter().enumerate() {
@@ -123,6 +131,9 @@ pub(super) fn walk_proc(m: &Module, resolved: &[TypeId], pid: ProcId) -> Result<
 struct Walker<'a> {
     m: &'a Module,
     resolved: &'a [TypeId],
+    labels: &'a LabelIndex,
+    /// The module-wide budget every step is counted against.
+    work: &'a Work,
     pid: ProcId,
     proc: &'a Proc,
     regs: usize,
@@ -132,7 +143,6 @@ struct Walker<'a> {
     states: Vec<RegState>,
     reached: Vec<bool>,
     pending: BTreeSet<u32>,
-    ops: u64,
 }
 
 impl<'a> Walker<'a> {
@@ -140,16 +150,8 @@ impl<'a> Walker<'a> {
         site(self.m, self.pid, Some(i))
     }
 
-    fn spend(&mut self, ops: u64) -> Result<(), VerifyError> {
-        self.ops += ops;
-        if self.ops > MAX_WALK_OPS {
-            return Err(VerifyError::TooComplex {
-                at: site(self.m, self.pid, None),
-                cost: self.ops,
-                limit: MAX_WALK_OPS,
-            });
-        }
-        Ok(())
+    fn spend(&self, ops: u64) -> Result<(), VerifyError> {
+        self.work.spend(ops, || site(self.m, self.pid, None))
     }
 
     /// Joins `state` into the state at leader `target`, queueing it if it changed.
@@ -223,26 +225,42 @@ impl<'a> Walker<'a> {
             TypeNode::Recv { peer, .. } => {
                 Err(VerifyError::SendWhereRecvExpected { at: self.err_at(i), reg, peer: self.name(*peer) })
             }
-            TypeNode::Send { branches, .. } => self.branch_cont(i, reg, branches, label).map(Some),
+            TypeNode::Send { branches, .. } => self.branch_cont(i, reg, t, branches, label).map(Some),
             TypeNode::Mu { .. } | TypeNode::Var { .. } => Ok(None),
         }
     }
 
-    /// Checks that `reg`'s type receives; returns its branches.
-    fn recv_branches(&self, i: u32, cur: &[RegState], reg: Reg) -> Result<Option<&'a [FlatBranch]>, VerifyError> {
+    /// Checks that `reg`'s type receives; returns its node and branches.
+    #[allow(clippy::type_complexity)]
+    fn recv_branches(
+        &self,
+        i: u32,
+        cur: &[RegState],
+        reg: Reg,
+    ) -> Result<Option<(TypeId, &'a [FlatBranch])>, VerifyError> {
         let Some(t) = self.endpoint(i, cur, reg)? else { return Ok(None) };
         match self.node(t) {
             TypeNode::End => Err(VerifyError::ActionAfterEnd { at: self.err_at(i), reg }),
             TypeNode::Send { peer, .. } => {
                 Err(VerifyError::RecvWhereSendExpected { at: self.err_at(i), reg, peer: self.name(*peer) })
             }
-            TypeNode::Recv { branches, .. } => Ok(Some(branches)),
+            TypeNode::Recv { branches, .. } => Ok(Some((t, branches))),
             TypeNode::Mu { .. } | TypeNode::Var { .. } => Ok(None),
         }
     }
 
-    fn branch_cont(&self, i: u32, reg: Reg, branches: &[FlatBranch], label: SymId) -> Result<TypeId, VerifyError> {
-        match branches.iter().find(|b| b.label == label) {
+    /// The resolved continuation of `label` in node `t` (whose branches are
+    /// `branches`), found by binary search and counted against the budget.
+    fn branch_cont(
+        &self,
+        i: u32,
+        reg: Reg,
+        t: TypeId,
+        branches: &[FlatBranch],
+        label: SymId,
+    ) -> Result<TypeId, VerifyError> {
+        self.spend(LabelIndex::find_cost(branches.len()))?;
+        match self.labels.find(t, branches, label) {
             Some(b) => Ok(self.resolved[b.cont.0 as usize]),
             None => Err(VerifyError::LabelNotOffered { at: self.err_at(i), reg, label: self.name(label) }),
         }

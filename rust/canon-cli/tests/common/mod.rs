@@ -68,10 +68,22 @@ pub fn canon<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     canon_in(&repo_root(), args)
 }
 
-/// Runs the `canon` binary with `args` from `dir`.
+/// The committed public test key seed: every test run signs with it, so no
+/// test creates a key seed in the user's home.
+pub fn test_key_seed() -> PathBuf {
+    repo_root().join("fixtures/keys/TEST-ONLY-public.key-seed")
+}
+
+/// Runs the `canon` binary with `args` from `dir` (signing with the test key seed).
 pub fn canon_in<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> Output {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_canon")).args(args).current_dir(dir).output().expect("the canon binary runs");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_canon"));
+    cmd.env("CANON_KEY_SEED_FILE", test_key_seed());
+    run_command(cmd.args(args).current_dir(dir))
+}
+
+/// Runs a prepared command and collects what it said.
+pub fn run_command(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the canon binary runs");
     Output {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

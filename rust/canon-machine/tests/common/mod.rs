@@ -114,6 +114,7 @@ pub fn run_with(
     host: Box<dyn Host + Send>,
 ) -> (GroupOutcome, Vec<Event>, Group) {
     let mut g = Group::new(Arc::clone(program), 0, config, host);
+    g.set_key_source(test_keys());
     let outcome = g.run_to_end();
     let mut events = Vec::new();
     g.drain_events(&mut events);
@@ -217,4 +218,10 @@ pub fn churn(sessions: i64) -> Arc<VerifiedProgram> {
     );
     mb.m.entry = main;
     mb.verified()
+}
+
+/// The committed public test key seed (signatures made with it prove nothing).
+#[allow(dead_code)]
+pub fn test_keys() -> canon_machine::KeySource {
+    canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC)
 }

@@ -16,8 +16,7 @@ pub const STRINGS: [&str; 6] = ["Buyer1", "Seller", "Title", "Quote", "main", "a
 pub fn header() -> ReplayHeader {
     ReplayHeader {
         program_digest: [0xAB; 32],
-        config_digest: [0xCD; 32],
-        seed: 42,
+        config: canon_machine::Config { seed: 42, ..Default::default() },
         strings: STRINGS.iter().map(|s| (*s).to_owned()).collect(),
     }
 }
@@ -38,6 +37,8 @@ pub fn two_buyer() -> Vec<Event> {
     vec![
         ev(none, EventKind::Spawned { proc: 0 }),
         ev(site(0, 0, EventSite::NO_ROLE), EventKind::Opened { roles: vec![SymId(0), SymId(1)], keys: vec![] }),
+        ev(none, EventKind::Spawned { proc: 1 }),
+        ev(none, EventKind::Spawned { proc: 2 }),
         ev(
             site(1, 1, 0),
             EventKind::HostAnswer { point: HostPoint::Produce { label: SymId(2) }, answer: title.clone() },
@@ -56,15 +57,17 @@ pub fn two_buyer() -> Vec<Event> {
     ]
 }
 
-/// `n` Sent events with distinct ticks (enough of them span several blocks).
+/// The entry's `Spawned`, then `n` Sent events with distinct ticks (enough
+/// of them span several blocks).
 pub fn many(n: u64) -> Vec<Event> {
-    (0..n)
-        .map(|i| {
+    let none = EventSite { group: 0, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE };
+    std::iter::once(ev(none, EventKind::Spawned { proc: 0 }))
+        .chain((0..n.saturating_sub(1)).map(|i| {
             ev(
                 site(i, 0, 0),
                 EventKind::Sent { to: 1, label: SymId(2), seq: i, payload: Value::Int(i as i64), signature: None },
             )
-        })
+        }))
         .collect()
 }
 
@@ -168,6 +171,38 @@ pub fn arb_signature() -> impl Strategy<Value = [u8; 64]> {
         sig[32..].copy_from_slice(&b);
         sig
     })
+}
+
+/// Puts arbitrary events into canonical order: groups 0, 1, 2, … (an event
+/// whose original group is odd starts the next group), ticks
+/// non-decreasing within a group, every group starting with its entry's
+/// `Spawned`, and coroutine ids among those spawned so far.
+pub fn canonical(events: Vec<Event>) -> Vec<Event> {
+    let mut out: Vec<Event> = Vec::new();
+    let (mut group, mut tick, mut spawned) = (None::<u32>, 0u64, 0u32);
+    for mut e in events {
+        let start = match group {
+            None => Some(0),
+            Some(g) if e.site.group % 2 == 1 => Some(g + 1),
+            Some(_) => None,
+        };
+        if let Some(g) = start {
+            group = Some(g);
+            tick = 0;
+            spawned = 1;
+            let site = EventSite { group: g, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE };
+            out.push(ev(site, EventKind::Spawned { proc: 0 }));
+        }
+        e.site.group = group.unwrap_or(0);
+        tick = tick.max(e.site.tick % 1000);
+        e.site.tick = tick;
+        if matches!(e.kind, EventKind::Spawned { .. }) {
+            spawned += 1;
+        }
+        e.site.coroutine %= spawned;
+        out.push(e);
+    }
+    out
 }
 
 pub fn arb_event() -> impl Strategy<Value = Event> {

@@ -1,17 +1,21 @@
 //! The transfer function of the typestate walk: what one instruction requires
 //! of, and does to, the register states.
 
-use canon_types::TypeNode;
+use std::collections::BTreeSet;
+
+use canon_types::{FlatBranch, SymId, TypeNode};
 
 use super::{Flow, RegState, Walker};
 use crate::instr::{Arm, Instr, Reg};
 use crate::module::{Param, ProcId};
+use crate::verify::budget::LabelIndex;
 use crate::verify::error::VerifyError;
 use crate::verify::types;
 
 impl Walker<'_> {
     /// Applies instruction `i` to `cur`, merging into every jump target it has.
     pub(super) fn step(&mut self, i: u32, instr: &Instr, cur: &mut [RegState]) -> Result<Flow, VerifyError> {
+        self.spend(operand_count(instr))?;
         match instr {
             Instr::Nop | Instr::Yield => {}
             Instr::Jmp { target } => {
@@ -44,8 +48,8 @@ impl Walker<'_> {
                 }
             }
             Instr::Recv { ep, label, dst } => {
-                if let Some(branches) = self.recv_branches(i, cur, *ep)? {
-                    cur[*ep as usize] = RegState::Ep(self.branch_cont(i, *ep, branches, *label)?);
+                if let Some((t, branches)) = self.recv_branches(i, cur, *ep)? {
+                    cur[*ep as usize] = RegState::Ep(self.branch_cont(i, *ep, t, branches, *label)?);
                 }
                 self.write(i, cur, *dst, RegState::Unknown)?;
             }
@@ -80,6 +84,7 @@ impl Walker<'_> {
     /// At `ret`/`halt` no register may still hold an endpoint (one at `end`
     /// must be closed, not dropped).
     fn check_no_leak(&self, i: u32, cur: &[RegState]) -> Result<(), VerifyError> {
+        self.spend(cur.len() as u64)?;
         match cur.iter().position(|s| matches!(s, RegState::Ep(_))) {
             Some(r) => Err(VerifyError::EndpointLeaked { at: self.err_at(i), reg: r as Reg }),
             None => Ok(()),
@@ -119,19 +124,13 @@ impl Walker<'_> {
     /// each arm continues with its branch's continuation and `dst` received.
     fn offer(&mut self, i: u32, cur: &mut [RegState], ep: Reg, dst: Reg, arms: &[Arm]) -> Result<(), VerifyError> {
         let branches = self.recv_branches(i, cur, ep)?;
-        if let Some(branches) = branches {
-            let missing: Vec<String> = branches
-                .iter()
-                .filter(|b| !arms.iter().any(|a| a.label == b.label))
-                .map(|b| self.name(b.label))
-                .collect();
-            let extra: Vec<String> = arms
-                .iter()
-                .filter(|a| !branches.iter().any(|b| b.label == a.label))
-                .map(|a| self.name(a.label))
-                .collect();
-            if !missing.is_empty() || !extra.is_empty() {
-                return Err(VerifyError::OfferArmsMismatch { at: self.err_at(i), reg: ep, missing, extra });
+        if let Some((t, branches)) = branches {
+            // Arm labels are distinct (pass 1), so equal counts and every arm
+            // offered mean equal label sets.
+            self.spend(arms.len() as u64 * LabelIndex::find_cost(branches.len()))?;
+            let all_offered = arms.iter().all(|a| self.labels.find(t, branches, a.label).is_some());
+            if arms.len() != branches.len() || !all_offered {
+                return Err(self.arms_mismatch(i, ep, branches, arms));
             }
         }
         if let RegState::Ep(_) = cur[dst as usize] {
@@ -139,14 +138,25 @@ impl Walker<'_> {
         }
         let saved = (cur[ep as usize], cur[dst as usize]);
         for arm in arms {
-            if let Some(branches) = branches {
-                cur[ep as usize] = RegState::Ep(self.branch_cont(i, ep, branches, arm.label)?);
+            if let Some((t, branches)) = branches {
+                cur[ep as usize] = RegState::Ep(self.branch_cont(i, ep, t, branches, arm.label)?);
             }
             cur[dst as usize] = RegState::Unknown;
             self.merge(arm.target, cur)?;
             (cur[ep as usize], cur[dst as usize]) = saved;
         }
         Ok(())
+    }
+
+    /// `OfferArmsMismatch` listing the labels offered but not handled and
+    /// handled but not offered, in branch and arm order (sorted lookups, so
+    /// the error costs O(n log n) to build as well).
+    fn arms_mismatch(&self, i: u32, ep: Reg, branches: &[FlatBranch], arms: &[Arm]) -> VerifyError {
+        let offered: BTreeSet<SymId> = branches.iter().map(|b| b.label).collect();
+        let handled: BTreeSet<SymId> = arms.iter().map(|a| a.label).collect();
+        let missing = branches.iter().filter(|b| !handled.contains(&b.label)).map(|b| self.name(b.label)).collect();
+        let extra = arms.iter().filter(|a| !offered.contains(&a.label)).map(|a| self.name(a.label)).collect();
+        VerifyError::OfferArmsMismatch { at: self.err_at(i), reg: ep, missing, extra }
     }
 
     /// `call`/`spawn`: endpoint arguments must match the callee's declared
@@ -164,7 +174,8 @@ impl Walker<'_> {
             match (cur[reg as usize], *declared) {
                 (RegState::Ep(found), Param::Endpoint(expected)) => {
                     let expected = self.resolved[expected.0 as usize];
-                    if !types::equivalent(&self.m.types, self.resolved, found, expected) {
+                    let spend = |n: u64| self.spend(n);
+                    if !types::equivalent(&self.m.types, self.resolved, self.labels, spend, found, expected)? {
                         return Err(self.arg_mismatch(i, reg, callee, param, expected, found));
                     }
                     cur[reg as usize] = after;
@@ -201,4 +212,15 @@ impl Walker<'_> {
             _ => VerifyError::EndpointTypeMismatch { at, reg, callee, param, expected: expected.0, found: found.0 },
         }
     }
+}
+
+/// How many operands `instr` carries: the register-state work of applying it
+/// is at most proportional to this.
+fn operand_count(instr: &Instr) -> u64 {
+    1 + match instr {
+        Instr::Open { roles, buffers, .. } => 3 * roles.len() + buffers.len(),
+        Instr::Select { arms, .. } | Instr::Offer { arms, .. } | Instr::RecvTimeout { arms, .. } => arms.len(),
+        Instr::Call { args, .. } | Instr::Spawn { args, .. } => args.len(),
+        _ => 0,
+    } as u64
 }
