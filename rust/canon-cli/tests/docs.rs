@@ -6,7 +6,8 @@
 //! output is checked.
 //!
 //! A shell block is a fenced block tagged `sh`, `bash`, `shell` or `console`,
-//! or any fenced block with a line starting with `$ `. In it:
+//! or any fenced block with a line starting with `$ ` or `canon ` (an
+//! untagged block of commands must run too, or say why not). In it:
 //! - `$ COMMAND` lines are run (through `bash -c`, stdout and stderr merged),
 //!   and the lines up to the next `$ ` line are the output they must print;
 //!   a command that exits non-zero shows `[exit N]` as its last output line
@@ -55,7 +56,7 @@ impl Block {
 
     fn is_shell(&self, lines: &[String]) -> bool {
         matches!(self.info.as_str(), "sh" | "bash" | "shell" | "console")
-            || self.body(lines).iter().any(|l| l.starts_with("$ "))
+            || self.body(lines).iter().any(|l| l.starts_with("$ ") || l.trim_start().starts_with("canon "))
     }
 }
 
