@@ -60,7 +60,8 @@ fn the_reference_matches_the_command_line() {
         "docs/cli-reference.md is stale: run `CANON_BLESS=1 cargo test -p canon-cli --test cli_reference` and review the diff"
     );
     // Every command has its section.
-    for section in ["## `canon run`", "## `canon replay verify`", "## `canon bundle export`", "## `canon completions`"] {
+    for section in ["## `canon run`", "## `canon replay verify`", "## `canon bundle export`", "## `canon completions`"]
+    {
         assert!(now.contains(section), "no {section}");
     }
 }

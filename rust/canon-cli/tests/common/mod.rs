@@ -143,9 +143,9 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// The golden `replay show` view: `fixtures/expected/<name>.replay.txt`.
+    /// The insta snapshot of the `replay show` view: `fixtures/expected/<name>.replay.snap`.
     pub fn golden(&self) -> PathBuf {
-        expected_dir().join(format!("{}.replay.txt", self.name))
+        expected_dir().join(format!("{}.replay.snap", self.name))
     }
 
     /// Whether the program asks the host to choose between branches.
@@ -162,7 +162,7 @@ impl Fixture {
     }
 }
 
-/// Where golden replay views live.
+/// Where the replay-view snapshots live.
 pub fn expected_dir() -> PathBuf {
     repo_root().join("fixtures/expected")
 }
