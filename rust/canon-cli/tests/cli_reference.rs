@@ -65,3 +65,17 @@ fn the_reference_matches_the_command_line() {
         assert!(now.contains(section), "no {section}");
     }
 }
+
+#[test]
+fn completions_name_every_subcommand_in_every_shell() {
+    let top = listed(&canon(&["--help"]).stdout);
+    assert!(top.len() >= 10, "{top:?}");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = canon(&["completions", shell]);
+        script.expect_code(0);
+        for sub in top.iter().chain(["verify", "audit", "export", "pubkey"].map(str::to_owned).iter()) {
+            assert!(script.stdout.contains(sub.as_str()), "{shell} completions lack `{sub}`");
+        }
+    }
+    canon(&["completions", "tcsh"]).expect_code(2);
+}
