@@ -7,7 +7,7 @@
 //! offset where decoding failed, and no count read from the input is trusted
 //! with an allocation before it is bounded by the bytes that remain.
 
-use canon_types::{CodeEntry, ErrorCode, FlatBranch, SymId, TypeGraph, TypeId, TypeNode};
+use canon_types::{ErrorCode, FlatBranch, SymId, TypeGraph, TypeId, TypeNode};
 
 use crate::debug::{DebugInfo, MAX_DEBUG_FILE_NAME_BYTES, MAX_DEBUG_STATEMENT_BYTES, NO_SPAN, SourceSpan};
 use crate::encode::{HEADER_LEN, tag};
@@ -53,29 +53,27 @@ pub enum DecodeError {
     DebugMismatch { offset: usize, what: &'static str, found: u32, bound: u32 },
 }
 
-/// Every decode error code: stable numbers in the 1xxx range.
-pub const DECODE_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 1001, name: "Empty", summary: "the input is empty" },
-    CodeEntry { code: 1002, name: "Truncated", summary: "the input ends inside a field" },
-    CodeEntry { code: 1003, name: "BadMagic", summary: "the input does not start with \"CNBC\"" },
-    CodeEntry { code: 1004, name: "UnsupportedVersion", summary: "the format version is not the one this build reads" },
-    CodeEntry { code: 1005, name: "BadFlags", summary: "the header flags are not zero" },
-    CodeEntry { code: 1006, name: "UnknownSection", summary: "a section id is not one of 1..=5" },
-    CodeEntry { code: 1007, name: "SectionOutOfOrder", summary: "a section is missing, repeated or out of order" },
-    CodeEntry { code: 1008, name: "SectionLengthMismatch", summary: "a section's content is shorter than its length" },
-    CodeEntry { code: 1009, name: "UnknownOpcode", summary: "an instruction starts with an unassigned opcode" },
-    CodeEntry { code: 1010, name: "UnknownTag", summary: "a type-node, constant, parameter or buffer tag is unknown" },
-    CodeEntry { code: 1011, name: "BadUtf8", summary: "a string-table entry is not UTF-8" },
-    CodeEntry { code: 1012, name: "NonCanonical", summary: "a field has a second, non-canonical encoding" },
-    CodeEntry { code: 1013, name: "TrailingBytes", summary: "bytes follow the entry section" },
-    CodeEntry { code: 1014, name: "TooLarge", summary: "a count exceeds what the remaining input can hold" },
-    CodeEntry { code: 1015, name: "DebugLimit", summary: "a debug-section string exceeds its named limit" },
-    CodeEntry {
-        code: 1016,
-        name: "DebugMismatch",
-        summary: "a debug-section index or map does not fit the module's files, spans or code",
-    },
-];
+canon_types::error_codes! {
+    /// Every decode error code: stable numbers in the 1xxx range.
+    pub DECODE_CODES for DecodeError {
+        Empty = 1001: "the input is empty",
+        Truncated = 1002: "the input ends inside a field",
+        BadMagic = 1003: "the input does not start with \"CNBC\"",
+        UnsupportedVersion = 1004: "the format version is not the one this build reads",
+        BadFlags = 1005: "the header flags are not zero",
+        UnknownSection = 1006: "a section id is not one of 1..=5",
+        SectionOutOfOrder = 1007: "a section is missing, repeated or out of order",
+        SectionLengthMismatch = 1008: "a section's content is shorter than its length",
+        UnknownOpcode = 1009: "an instruction starts with an unassigned opcode",
+        UnknownTag = 1010: "a type-node, constant, parameter or buffer tag is unknown",
+        BadUtf8 = 1011: "a string-table entry is not UTF-8",
+        NonCanonical = 1012: "a field has a second, non-canonical encoding",
+        TrailingBytes = 1013: "bytes follow the entry section",
+        TooLarge = 1014: "a count exceeds what the remaining input can hold",
+        DebugLimit = 1015: "a debug-section string exceeds its named limit",
+        DebugMismatch = 1016: "a debug-section index or map does not fit the module's files, spans or code",
+    }
+}
 
 impl DecodeError {
     /// The byte offset in the input at which decoding failed.
@@ -104,29 +102,6 @@ impl DecodeError {
     pub fn name(&self) -> &'static str {
         let code = self.code();
         DECODE_CODES.iter().find(|e| e.code == code).map_or("?", |e| e.name)
-    }
-}
-
-impl ErrorCode for DecodeError {
-    fn code(&self) -> u16 {
-        match self {
-            DecodeError::Empty { .. } => 1001,
-            DecodeError::Truncated { .. } => 1002,
-            DecodeError::BadMagic { .. } => 1003,
-            DecodeError::UnsupportedVersion { .. } => 1004,
-            DecodeError::BadFlags { .. } => 1005,
-            DecodeError::UnknownSection { .. } => 1006,
-            DecodeError::SectionOutOfOrder { .. } => 1007,
-            DecodeError::SectionLengthMismatch { .. } => 1008,
-            DecodeError::UnknownOpcode { .. } => 1009,
-            DecodeError::UnknownTag { .. } => 1010,
-            DecodeError::BadUtf8 { .. } => 1011,
-            DecodeError::NonCanonical { .. } => 1012,
-            DecodeError::TrailingBytes { .. } => 1013,
-            DecodeError::TooLarge { .. } => 1014,
-            DecodeError::DebugLimit { .. } => 1015,
-            DecodeError::DebugMismatch { .. } => 1016,
-        }
     }
 }
 

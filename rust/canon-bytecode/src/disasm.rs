@@ -92,8 +92,7 @@ impl<'m> Names<'m> {
             },
             Const::Label(id) => format!("label {}", self.sym(*id)),
             Const::Bytes(b) => {
-                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-                format!("bytes x\"{hex}\"")
+                format!("bytes x\"{}\"", canon_types::Hex(b))
             }
         }
     }

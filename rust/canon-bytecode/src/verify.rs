@@ -4,10 +4,10 @@
 //! Verification runs in two passes, both in `bytecode-spec/format.md`
 //! ("Verifier rules"):
 //!
-//! 1. structural checks (modules `structural`, `open`): the string and type
+//! 1. structural checks (`structural`, `open`): the string and type
 //!    tables, the entry procedure, every operand of every instruction in range,
 //!    arities, `open` admission rules, the last instruction of each procedure;
-//! 2. the typestate walk (module `typestate`): an abstract interpretation of each
+//! 2. the typestate walk (`typestate`): an abstract interpretation of each
 //!    procedure's control flow that tracks, per register, whether it holds a
 //!    value or an endpoint at a known local-type node, and checks every session
 //!    instruction against that type.

@@ -67,7 +67,11 @@ fn check_fixture(casm: &Path) -> Result<Module, String> {
         header.strip_prefix("; expect: ").ok_or_else(|| format!("{name}: first line must be `; expect: ...`"))?;
     let fault_code =
         |code: &str| code.len() == 4 && (code.starts_with('3') || code.starts_with('4')) && code.parse::<u16>().is_ok();
-    if !(expect == "ok" || expect == "stalled" || expect.strip_prefix("fault ").is_some_and(fault_code)) {
+    if !(expect == "ok"
+        || expect == "stalled"
+        || expect == "cancelled"
+        || expect.strip_prefix("fault ").is_some_and(fault_code))
+    {
         return Err(format!("{name}: unknown expectation `{expect}`"));
     }
     let module = assemble(&src).map_err(|e| format!("{name}:{e}"))?;

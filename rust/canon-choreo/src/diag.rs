@@ -13,40 +13,42 @@
 
 use std::fmt;
 
-use canon_types::{CodeEntry, ErrorCode, Span};
+use canon_types::{ErrorCode, Span};
 
-/// The diagnostic codes this crate owns. The numbers are stable: a code never
-/// changes meaning once published (see [`CHOREO_CODES`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u16)]
-pub enum Code {
-    UnexpectedToken = 6001,
-    InvalidToken = 6002,
-    UnknownRole = 6003,
-    DuplicateRole = 6004,
-    SelfSend = 6005,
-    UnboundContinue = 6006,
-    UndefinedProtocol = 6007,
-    DoArity = 6008,
-    DuplicateProtocol = 6009,
-    UnusedRole = 6010,
-    EmptyChoice = 6011,
-    NoEntryProtocol = 6012,
-    NestingTooDeep = 6013,
-    UnterminatedComment = 6014,
-    DuplicateBuffer = 6015,
-    InvalidBuffer = 6016,
-    ExpansionTooLarge = 6017,
-    NonTailRecursiveDo = 6018,
-    UnreachableAfterContinue = 6019,
-    MisplacedBuffer = 6020,
-    Unsupported = 6021,
-    UnreachableAfterLoop = 6022,
-    UnresolvedImport = 6023,
-    NotConnected = 6024,
-    AlreadyConnected = 6025,
-    ConnectOutsideExplicit = 6026,
-    ParamMismatch = 6027,
+canon_types::code_enum! {
+    /// The diagnostic codes this crate owns. The numbers are stable: a code never
+    /// changes meaning once published (see [`CHOREO_CODES`]).
+    pub enum Code;
+    /// Every code of this crate, pinned by a snapshot test in the workspace.
+    pub CHOREO_CODES {
+        UnexpectedToken = 6001: "the parser found a token it did not expect",
+        InvalidToken = 6002: "a character, string or number that is not a valid token",
+        UnknownRole = 6003: "a role that the protocol does not declare",
+        DuplicateRole = 6004: "a role declared, or passed to `do`, twice",
+        SelfSend = 6005: "a message or buffer from a role to itself",
+        UnboundContinue = 6006: "`continue` names no enclosing `rec`",
+        UndefinedProtocol = 6007: "`do` names a protocol the file does not define",
+        DoArity = 6008: "`do` passes a different number of roles than declared",
+        DuplicateProtocol = 6009: "two protocols with the same name",
+        UnusedRole = 6010: "a declared role that takes part in no interaction",
+        EmptyChoice = 6011: "a `choice` branch with no interaction",
+        NoEntryProtocol = 6012: "the entry protocol is missing, unknown or ambiguous",
+        NestingTooDeep = 6013: "blocks nested deeper than the parser allows",
+        UnterminatedComment = 6014: "a `/*` or `(*` comment that never ends",
+        DuplicateBuffer = 6015: "two buffer declarations for the same edge",
+        InvalidBuffer = 6016: "a buffer capacity of 0, or a resize maximum below the capacity",
+        ExpansionTooLarge = 6017: "inlining `do` and continuations exceeds the size or depth limit",
+        NonTailRecursiveDo = 6018: "a recursive `do` followed by more interactions",
+        UnreachableAfterContinue = 6019: "statements after `continue` in the same block",
+        MisplacedBuffer = 6020: "a buffer declaration inside a nested block",
+        Unsupported = 6021: "a Scribble construct canon does not support (`par`, ...)",
+        UnreachableAfterLoop = 6022: "statements after a `rec` or `choice` that never exits",
+        UnresolvedImport = 6023: "an imported module found under no import root",
+        NotConnected = 6024: "explicit protocol: a message or disconnect between roles not connected",
+        AlreadyConnected = 6025: "explicit protocol: a connect between roles that may already be connected",
+        ConnectOutsideExplicit = 6026: "`connect`/`disconnect` in a protocol not declared `explicit`",
+        ParamMismatch = 6027: "`do` passes the wrong number or kind of `sig`/`type` arguments",
+    }
 }
 
 impl Code {
@@ -55,69 +57,6 @@ impl Code {
         self as u16
     }
 }
-
-/// Every code of this crate, pinned by a snapshot test in the workspace.
-pub const CHOREO_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 6001, name: "UnexpectedToken", summary: "the parser found a token it did not expect" },
-    CodeEntry { code: 6002, name: "InvalidToken", summary: "a character, string or number that is not a valid token" },
-    CodeEntry { code: 6003, name: "UnknownRole", summary: "a role that the protocol does not declare" },
-    CodeEntry { code: 6004, name: "DuplicateRole", summary: "a role declared, or passed to `do`, twice" },
-    CodeEntry { code: 6005, name: "SelfSend", summary: "a message or buffer from a role to itself" },
-    CodeEntry { code: 6006, name: "UnboundContinue", summary: "`continue` names no enclosing `rec`" },
-    CodeEntry { code: 6007, name: "UndefinedProtocol", summary: "`do` names a protocol the file does not define" },
-    CodeEntry { code: 6008, name: "DoArity", summary: "`do` passes a different number of roles than declared" },
-    CodeEntry { code: 6009, name: "DuplicateProtocol", summary: "two protocols with the same name" },
-    CodeEntry { code: 6010, name: "UnusedRole", summary: "a declared role that takes part in no interaction" },
-    CodeEntry { code: 6011, name: "EmptyChoice", summary: "a `choice` branch with no interaction" },
-    CodeEntry { code: 6012, name: "NoEntryProtocol", summary: "the entry protocol is missing, unknown or ambiguous" },
-    CodeEntry { code: 6013, name: "NestingTooDeep", summary: "blocks nested deeper than the parser allows" },
-    CodeEntry { code: 6014, name: "UnterminatedComment", summary: "a `/*` or `(*` comment that never ends" },
-    CodeEntry { code: 6015, name: "DuplicateBuffer", summary: "two buffer declarations for the same edge" },
-    CodeEntry {
-        code: 6016,
-        name: "InvalidBuffer",
-        summary: "a buffer capacity of 0, or a resize maximum below the capacity",
-    },
-    CodeEntry {
-        code: 6017,
-        name: "ExpansionTooLarge",
-        summary: "inlining `do` and continuations exceeds the size or depth limit",
-    },
-    CodeEntry { code: 6018, name: "NonTailRecursiveDo", summary: "a recursive `do` followed by more interactions" },
-    CodeEntry {
-        code: 6019,
-        name: "UnreachableAfterContinue",
-        summary: "statements after `continue` in the same block",
-    },
-    CodeEntry { code: 6020, name: "MisplacedBuffer", summary: "a buffer declaration inside a nested block" },
-    CodeEntry { code: 6021, name: "Unsupported", summary: "a Scribble construct canon does not support (`par`, ...)" },
-    CodeEntry {
-        code: 6022,
-        name: "UnreachableAfterLoop",
-        summary: "statements after a `rec` or `choice` that never exits",
-    },
-    CodeEntry { code: 6023, name: "UnresolvedImport", summary: "an imported module found under no import root" },
-    CodeEntry {
-        code: 6024,
-        name: "NotConnected",
-        summary: "explicit protocol: a message or disconnect between roles not connected",
-    },
-    CodeEntry {
-        code: 6025,
-        name: "AlreadyConnected",
-        summary: "explicit protocol: a connect between roles that may already be connected",
-    },
-    CodeEntry {
-        code: 6026,
-        name: "ConnectOutsideExplicit",
-        summary: "`connect`/`disconnect` in a protocol not declared `explicit`",
-    },
-    CodeEntry {
-        code: 6027,
-        name: "ParamMismatch",
-        summary: "`do` passes the wrong number or kind of `sig`/`type` arguments",
-    },
-];
 
 /// One error found in a choreography source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,12 +69,28 @@ pub struct Diagnostic {
     pub span: Span,
     /// Extra lines rendered as `= note: ...`.
     pub notes: Vec<String>,
+    /// Suggestions rendered as `= help: ...` (after the notes).
+    pub help: Vec<String>,
 }
 
 impl Diagnostic {
     /// A diagnostic with one of this crate's codes.
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { code: code.number(), message: message.into(), span, notes: Vec::new() }
+        Diagnostic { code: code.number(), message: message.into(), span, notes: Vec::new(), help: Vec::new() }
+    }
+
+    /// Adds a help line (a suggestion).
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help.push(help.into());
+        self
+    }
+
+    /// Adds "did you mean `X`?" when one of `candidates` is close to `word`.
+    pub fn with_suggestion<'a>(self, word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        match did_you_mean(word, candidates) {
+            Some(near) => self.with_help(format!("did you mean `{near}`?")),
+            None => self,
+        }
     }
 
     /// Adds a note line.
@@ -143,6 +98,28 @@ impl Diagnostic {
         self.notes.push(note.into());
         self
     }
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely
+/// typo (Jaro-Winkler similarity of at least 0.8, or one edit away in a word
+/// of three or more characters), and not
+/// `word` itself. Ties go to the first candidate, so the answer is
+/// deterministic.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        if c == word {
+            continue;
+        }
+        let score = strsim::jaro_winkler(word, c);
+        // One edit is a typo only in a word long enough for one edit not to
+        // turn it into any other short name (`C` is not a typo of `B`).
+        let close = score >= 0.8 || (word.chars().count() >= 3 && strsim::damerau_levenshtein(word, c) <= 1);
+        if close && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 impl ErrorCode for Diagnostic {
@@ -236,6 +213,9 @@ fn render_one(out: &mut String, file: &str, src: &str, d: &Diagnostic) {
     for note in &d.notes {
         let _ = writeln!(out, "{gutter} = note: {note}");
     }
+    for help in &d.help {
+        let _ = writeln!(out, "{gutter} = help: {help}");
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +244,25 @@ mod tests {
         let want = "x.canon:2:18: error[E6003]: unknown role `Selr`\n  |\n2 | \tFoo() from A to Selr;\n  \
                     | \t                ^^^^\n  = note: declared roles: A, B\n";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn suggests_the_closest_name_only_when_close() {
+        assert_eq!(did_you_mean("Bider2", ["A", "Bider"]), Some("Bider"));
+        assert_eq!(did_you_mean("chioce", ["choice", "continue", "rec"]), Some("choice"));
+        assert_eq!(did_you_mean("Selr", ["Buyer1", "Buyer2", "Seller"]), Some("Seller"));
+        assert_eq!(did_you_mean("Zebra", ["Buyer1", "Seller"]), None);
+        assert_eq!(did_you_mean("A", ["A"]), None);
+        assert_eq!(did_you_mean("C", ["A", "B"]), None);
+        let d = Diagnostic::new(Code::UnknownRole, Span { start: 0, end: 1 }, "m").with_suggestion("Bidr", ["Bid"]);
+        let text = Diagnostics::new("f", "x", vec![d]).render();
+        assert!(
+            text.ends_with(
+                "  = help: did you mean `Bid`?
+"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

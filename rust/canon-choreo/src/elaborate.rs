@@ -3,7 +3,7 @@
 //! Two phases. First every protocol is checked where it was written (unknown
 //! or duplicate roles, self-sends, unbound `continue`, `do` targets and arity,
 //! empty choice branches, buffer declarations, duplicate protocol names).
-//! Only if the whole file passes is every protocol expanded (see module `expand`)
+//! Only if the whole file passes is every protocol expanded (see `expand`)
 //! into a [`GlobalType`], normalised for Scribble's choice enabling
 //! ([`canon_types::normalize_choices`]: nested choices at one subject,
 //! `rec` and `continue` at a branch head), and checked for unused roles.
@@ -287,7 +287,8 @@ fn pick_entry(file: &File, protocols: &[ElaboratedProtocol], wanted: Option<&str
             } else {
                 format!("the file defines {}", names(true))
             };
-            Diagnostic::new(Code::NoEntryProtocol, at, msg).with_note(note)
+            let d = Diagnostic::new(Code::NoEntryProtocol, at, msg).with_note(note);
+            d.with_suggestion(name, protocols.iter().map(|p| p.protocol.name.as_str()))
         });
     }
     let entries: Vec<usize> = (0..protocols.len()).filter(|&i| !protocols[i].aux && !protocols[i].imported).collect();

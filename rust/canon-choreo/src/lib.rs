@@ -31,7 +31,7 @@ pub mod source_map;
 pub use compile::{
     COMPILE_CODES, CompileError, compile_choreography, compile_elaborated, compile_protocol, projection_diagnostics,
 };
-pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics};
+pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics, did_you_mean};
 pub use elaborate::{
     Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate, elaborate_modules, elaborate_modules_unchosen,
 };
@@ -82,7 +82,7 @@ pub fn check_protocols(choreo: &Choreography) -> Vec<ProtocolReport> {
                         _ => p.span,
                     };
                     let note = format!("while projecting protocol `{}`", p.protocol.name);
-                    Diagnostic { code: e.code(), message: e.to_string(), span, notes: vec![note] }
+                    Diagnostic { code: e.code(), message: e.to_string(), span, notes: vec![note], help: Vec::new() }
                 })
             };
             ProtocolReport {

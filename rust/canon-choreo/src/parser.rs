@@ -1,7 +1,7 @@
 //! The recursive-descent parser: tokens to [`crate::ast::File`].
 //!
 //! This file holds the token cursor, error recovery and the top-level
-//! declarations; protocol bodies are parsed in module `body`. The parser reports
+//! declarations; protocol bodies are parsed in `body`. The parser reports
 //! every error it can recover from (up to [`MAX_DIAGNOSTICS`]) and never
 //! recurses deeper than [`MAX_NESTING`] blocks.
 
@@ -36,10 +36,14 @@ pub fn parse(file_name: &str, src: &str) -> Result<File, Diagnostics> {
     }
     // Syntax errors after a lexical error are most often its echo (the rest
     // of an unterminated comment, the word after a stray character): keep
-    // only those before it.
+    // only those before it, and no unclosed block (the end of input it met
+    // is the lexical error's doing).
     let first_lex = lex_diags.iter().map(|d| d.span.start).min().unwrap_or(u32::MAX);
+    let lexed = lex_diags.is_empty();
     let mut items = lex_diags;
-    items.extend(p.diags.into_iter().filter(|d| d.span.start < first_lex));
+    items.extend(
+        p.diags.into_iter().filter(|d| d.span.start < first_lex && (lexed || !d.message.starts_with(UNCLOSED))),
+    );
     items.truncate(MAX_DIAGNOSTICS);
     Err(Diagnostics::new(file_name, src, items))
 }
@@ -61,6 +65,41 @@ pub(crate) struct Parser<'a> {
 
 const DECL_KEYWORDS: &[&str] =
     &["module", "import", "type", "data", "sig", "global", "aux", "explicit", "local", "nested"];
+
+/// How the message of an unclosed-block diagnostic begins.
+pub(crate) const UNCLOSED: &str = "unclosed `{`";
+
+/// Every keyword, for "did you mean" on a misspelt one.
+const KEYWORDS: &[&str] = &[
+    "module",
+    "import",
+    "type",
+    "data",
+    "sig",
+    "global",
+    "aux",
+    "explicit",
+    "protocol",
+    "role",
+    "choice",
+    "at",
+    "or",
+    "rec",
+    "continue",
+    "do",
+    "from",
+    "to",
+    "buffer",
+    "within",
+    "invoke",
+    "par",
+    "and",
+    "as",
+    "local",
+    "nested",
+    "connect",
+    "disconnect",
+];
 
 impl Parser<'_> {
     fn tok(&self) -> &Tok {
@@ -109,15 +148,32 @@ impl Parser<'_> {
         Reported
     }
 
-    /// Records "expected {what}, found {token}" at the current token.
+    /// Records "expected {what}, found {token}" at the current token, with
+    /// "did you mean" when the previous word is a misspelt keyword.
     fn expected(&mut self, what: &str) -> Reported {
         let msg = format!("expected {what}, found {}", self.tok().describe());
-        let d = Diagnostic::new(Code::UnexpectedToken, self.span(), msg);
+        let mut d = Diagnostic::new(Code::UnexpectedToken, self.span(), msg);
+        if let Some(Tok::Ident(prev)) = self.pos.checked_sub(1).map(|i| &self.toks[i].tok)
+            && let Some(kw) = crate::diag::did_you_mean(prev, KEYWORDS.iter().copied())
+        {
+            d = d.with_help(format!("`{prev}` is not a keyword; did you mean `{kw}`?"));
+        }
         self.report(d)
     }
 
     fn expect(&mut self, tok: Tok, what: &str) -> PResult<Span> {
-        if *self.tok() == tok { Ok(self.bump().span) } else { Err(self.expected(what)) }
+        if *self.tok() == tok {
+            return Ok(self.bump().span);
+        }
+        if tok == Tok::Semi && self.pos > 0 {
+            // The `;` belongs right after the statement that lacks it, not at
+            // the next token (often on the next line).
+            let at = Span { start: self.prev_end, end: self.prev_end + 1 };
+            let msg = format!("expected `;` after this statement, found {}", self.tok().describe());
+            let d = Diagnostic::new(Code::UnexpectedToken, at, msg).with_help("add `;` here");
+            return Err(self.report(d));
+        }
+        Err(self.expected(what))
     }
 
     fn expect_kw(&mut self, kw: &str) -> PResult<Span> {

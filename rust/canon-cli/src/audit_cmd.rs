@@ -8,6 +8,7 @@ use canon_replay::audit::{render_audit_jsonl, render_audit_text};
 
 use crate::exit;
 use crate::input;
+use crate::out::Out;
 
 #[derive(clap::Args)]
 pub struct AuditArgs {
@@ -27,13 +28,13 @@ fn read_replay(path: &Path) -> Result<canon_replay::Replay> {
     canon_replay::Replay::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-pub fn audit(args: AuditArgs) -> Result<u8> {
+pub fn audit(args: AuditArgs, out: &mut Out) -> Result<u8> {
     let replay = read_replay(&args.file)?;
     let entries = if args.capabilities {
         canon_replay::capability_lifecycle_audit_log(&replay)
     } else {
         canon_replay::semantic_audit_log(&replay)
     };
-    print!("{}", if args.json { render_audit_jsonl(&entries) } else { render_audit_text(&entries) });
+    out.text(&if args.json { render_audit_jsonl(&entries) } else { render_audit_text(&entries) })?;
     Ok(exit::OK)
 }

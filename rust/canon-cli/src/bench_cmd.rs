@@ -19,6 +19,7 @@ use canon_replay::{Replay, ReplayWriter};
 use canon_runtime::{Config, CooperativeRunner, Machine, Runner, SeededHost, ThreadedRunner, reexecute};
 use peakmem_alloc::PeakMemAllocTrait;
 
+use crate::out::Out;
 use crate::{ALLOC, exit};
 
 /// `canon bench` arguments.
@@ -108,10 +109,10 @@ const WORKLOADS: &[(&str, Workload)] = &[
     ("short_lived_session_churn", short_lived_session_churn),
 ];
 
-pub fn bench(args: &BenchArgs) -> Result<u8> {
+pub fn bench(args: &BenchArgs, out: &mut Out) -> Result<u8> {
     if args.list {
         for (name, _) in WORKLOADS {
-            println!("{name}");
+            writeln!(out, "{name}")?;
         }
         return Ok(exit::OK);
     }
@@ -129,23 +130,35 @@ pub fn bench(args: &BenchArgs) -> Result<u8> {
     let size = Size { quick: args.quick, scale: args.scale };
     let json = args.json;
     if !json {
-        println!(
+        writeln!(
+            out,
             "{:<26} {:<22} {:>12} {:>14} {:>11} {:>12}",
             "workload", "op", "ns/op", "ops/s", "allocs/op", "peak bytes"
-        );
+        )?;
     }
     for (name, workload) in selected {
+        // Each figure is shown as soon as it is measured; the first write
+        // error stops the bench after the workload.
+        let mut failed = None;
         workload(size, &mut |f| {
-            if json {
-                println!("{}", f.json());
+            if failed.is_some() {
+                return;
+            }
+            let written = if json {
+                writeln!(out, "{}", f.json())
             } else {
-                println!(
+                writeln!(
+                    out,
                     "{:<26} {:<22} {:>12.1} {:>14.0} {:>11.4} {:>12}",
                     f.workload, f.op, f.ns_per_op, f.ops_per_sec, f.allocs_per_op, f.peak_bytes
-                );
-            }
+                )
+            };
+            failed = written.and_then(|()| out.flush()).err();
         })
         .with_context(|| format!("workload {name}"))?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
     }
     Ok(exit::OK)
 }

@@ -18,9 +18,10 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
-use crate::bytecode_cmd::hex;
+use crate::out::Out;
 use crate::run_cmd::{AuthArg, ReplayModeArg, SecurityArgs};
 use crate::{exit, input, keygen_cmd};
+use canon_types::hex;
 
 /// The DSSE payload type of a canon audit manifest.
 pub const PAYLOAD_TYPE: &str = "application/vnd.canon.audit-manifest+json";
@@ -76,15 +77,15 @@ pub enum BundleCommand {
     },
 }
 
-pub fn bundle(cmd: BundleCommand) -> Result<u8> {
+pub fn bundle(cmd: BundleCommand, out: &mut Out) -> Result<u8> {
     match cmd {
         BundleCommand::Export { replay, program, protocol, key, output, max_rounds, fuel, security } => {
             let run = RunFlags { max_rounds, fuel, security };
-            export(&replay, program.as_deref(), protocol.as_deref(), &key, &output, run)
+            export(&replay, program.as_deref(), protocol.as_deref(), &key, &output, run, out)
         }
-        BundleCommand::Verify { dir, pubkey } => verify(&dir, pubkey.as_deref()),
+        BundleCommand::Verify { dir, pubkey } => verify(&dir, pubkey.as_deref(), out),
         BundleCommand::Pubkey { key } => {
-            println!("{}", hex(&signing_key(&key)?.verifying_key().to_bytes()));
+            writeln!(out, "{}", hex(&signing_key(&key)?.verifying_key().to_bytes()))?;
             Ok(exit::OK)
         }
     }
@@ -194,6 +195,7 @@ fn export(
     key: &Path,
     dir: &Path,
     run: RunFlags,
+    out: &mut Out,
 ) -> Result<u8> {
     let replay_bytes = input::read_bytes(replay_path)?;
     let replay = canon_replay::Replay::decode(&replay_bytes).map_err(|e| anyhow!("{}: {e}", replay_path.display()))?;
@@ -241,9 +243,9 @@ fn export(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, bytes) in &files {
         let path = dir.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::files::write_atomic(&path, bytes)?;
     }
-    println!("wrote audit bundle {} ({} files), signed by {keyid}", dir.display(), files.len());
+    writeln!(out, "wrote audit bundle {} ({} files), signed by {keyid}", dir.display(), files.len())?;
     Ok(exit::OK)
 }
 
@@ -256,16 +258,16 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
     std::fs::read(dir.join(name)).map_err(|e| at(name, format!("cannot read: {e}")))
 }
 
-fn verify(dir: &Path, pubkey: Option<&Path>) -> Result<u8> {
+fn verify(dir: &Path, pubkey: Option<&Path>, out: &mut Out) -> Result<u8> {
     match check(dir, pubkey) {
         Ok(lines) => {
             for l in lines {
-                println!("{l}");
+                writeln!(out, "{l}")?;
             }
             Ok(exit::OK)
         }
         Err(e) => {
-            println!("bundle {} does not verify: {e}", dir.display());
+            writeln!(out, "bundle {} does not verify: {e}", dir.display())?;
             Ok(exit::FAILURE)
         }
     }

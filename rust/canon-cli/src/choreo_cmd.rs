@@ -2,11 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use canon_types::project::project_all;
 use clap::ValueEnum;
 
-use crate::{exit, input};
+use crate::out::Out;
+use crate::{exit, files, input};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Emit {
@@ -41,50 +42,77 @@ fn load(path: &Path, protocol: Option<&str>, import_path: &[PathBuf]) -> Result<
     let src = input::read_text(path)?;
     let name = path.display().to_string();
     let paths = canon_choreo::ImportPaths::new(import_path.to_vec());
-    let choreo =
-        canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(|d| input::Rendered(d.render()))?;
+    let choreo = canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(input::Diags)?;
     let projection = canon_choreo::projection_diagnostics(&choreo);
     if !projection.is_empty() {
-        return Err(input::Rendered(canon_choreo::Diagnostics::new(&name, &src, projection).render()).into());
+        return Err(input::Diags(canon_choreo::Diagnostics::new(&name, &src, projection)).into());
     }
     Ok(choreo)
 }
 
-pub fn check(path: &Path) -> Result<u8> {
-    check_with(path, None, &[])
-}
-
 /// Checks every protocol of the file and of the modules it imports (or only
-/// `protocol`), one line per protocol; the failures' diagnostics follow.
-pub fn check_with(path: &Path, protocol: Option<&str>, import_path: &[PathBuf]) -> Result<u8> {
+/// `protocol`), one line per protocol (or one JSON object with `json`); the
+/// failures' diagnostics follow.
+pub fn check_with(
+    path: &Path,
+    protocol: Option<&str>,
+    import_path: &[PathBuf],
+    json: bool,
+    out: &mut Out,
+) -> Result<u8> {
     require_choreography(path)?;
     let src = input::read_text(path)?;
     let name = path.display().to_string();
     let paths = canon_choreo::ImportPaths::new(import_path.to_vec());
-    let choreo = canon_choreo::load_for_check(path, &src, protocol, &paths).map_err(|d| input::Rendered(d.render()))?;
+    let choreo = canon_choreo::load_for_check(path, &src, protocol, &paths).map_err(input::Diags)?;
     let mut failures = Vec::new();
+    let mut failed = Vec::new();
+    let mut listed = Vec::new();
     for (i, report) in canon_choreo::check_protocols(&choreo).into_iter().enumerate() {
         if protocol.is_some() && i != choreo.entry {
             continue;
         }
         let (what, roles) = (if report.aux { "aux protocol" } else { "protocol" }, report.roles.join(", "));
         let n = report.roles.len();
+        listed.push(serde_json::json!({
+            "name": report.name,
+            "aux": report.aux,
+            "imported": report.imported,
+            "roles": report.roles,
+            "ok": report.outcome.is_ok(),
+            "instructions": report.outcome.as_ref().ok().filter(|_| !report.aux),
+        }));
         match report.outcome {
+            Ok(_) if json => {}
             Ok(_) if report.aux => {
-                println!("{name}: ok: {what} {} with {n} roles ({roles}), checked where it is used", report.name)
+                writeln!(out, "{name}: ok: {what} {} with {n} roles ({roles}), checked where it is used", report.name)?
             }
-            Ok(instrs) => println!(
+            Ok(instrs) => writeln!(
+                out,
                 "{name}: ok: {what} {} with {n} roles ({roles}), compiles to {instrs} instructions",
                 report.name
-            ),
+            )?,
             Err(d) if report.imported => failures
                 .push(format!("{name}: error[E{}]: {} (in imported protocol {})\n", d.code, d.message, report.name)),
-            Err(d) => failures.push(canon_choreo::Diagnostics::new(&name, &src, vec![d]).render()),
+            Err(d) => failed.push(d),
         }
     }
-    if failures.is_empty() {
+    if json {
+        let v = serde_json::json!({
+            "input": name,
+            "status": if failures.is_empty() && failed.is_empty() { "ok" } else { "failed" },
+            "kind": "choreography",
+            "protocols": listed,
+        });
+        writeln!(out, "{v}")?;
+    }
+    if failures.is_empty() && failed.is_empty() {
         return Ok(exit::OK);
     }
+    if failures.is_empty() {
+        return Err(input::Diags(canon_choreo::Diagnostics::new(&name, &src, failed)).into());
+    }
+    failures.extend(failed.into_iter().map(|d| canon_choreo::Diagnostics::new(&name, &src, vec![d]).render()));
     Err(input::Rendered(failures.join("\n")).into())
 }
 
@@ -96,7 +124,7 @@ pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<
         Emit::Casm => (canon_bytecode::disassemble(program.module()).into_bytes(), "casm"),
     };
     let out = output.map(Path::to_path_buf).unwrap_or_else(|| path.with_extension(ext));
-    std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    files::write_atomic(&out, &bytes)?;
     eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(exit::OK)
 }
@@ -107,6 +135,7 @@ pub fn project(
     format: Format,
     protocol: Option<&str>,
     import_path: &[PathBuf],
+    out: &mut Out,
 ) -> Result<u8> {
     let choreo = load(path, protocol, import_path)?;
     let p = &choreo.entry().protocol;
@@ -125,11 +154,11 @@ pub fn project(
     match format {
         Format::Text => {
             for (r, ty) in &all {
-                println!("{}", canon_types::pretty::pretty_local(&p.name, r, ty));
+                writeln!(out, "{}", canon_types::pretty::pretty_local(&p.name, r, ty))?;
             }
         }
-        Format::Dot => print!("{}", canon_types::dot::dot_all(&p.name, &all)),
-        Format::Json => println!("{}", canon_types::pretty::projections_json(&all)?),
+        Format::Dot => out.text(&canon_types::dot::dot_all(&p.name, &all))?,
+        Format::Json => writeln!(out, "{}", canon_types::pretty::projections_json(&all)?)?,
     }
     Ok(exit::OK)
 }

@@ -4,16 +4,17 @@
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use canon_runtime::{
-    CHECKPOINT_HEADER_BYTES, Checkpoint, MAX_CHECKPOINT_BODY_BYTES, Machine, Progress, RunSummary, Runner, SeededHost,
-    Segment,
+    CHECKPOINT_HEADER_BYTES, Checkpoint, GroupReport, MAX_CHECKPOINT_BODY_BYTES, Machine, Progress, RunSummary, Runner,
+    SeededHost, Segment,
 };
 use clap::Args;
 use sha2::{Digest, Sha256};
 
-use crate::bytecode_cmd::hex;
+use canon_types::hex;
 
 /// Checkpointing flags of `canon run`.
 #[derive(Args, Debug, Clone)]
@@ -141,11 +142,13 @@ pub fn drive(
     machine: &mut Machine,
     sink: &mut dyn Write,
     observe: &mut dyn FnMut(Progress),
+    each: &mut dyn FnMut(&GroupReport),
+    stop: &AtomicBool,
     checkpointing: Option<&Checkpointing>,
 ) -> Result<RunSummary> {
     loop {
         let every = checkpointing.map(|c| c.every);
-        match runner.run_segment(machine, sink, observe, &mut |_| {}, every)? {
+        match runner.run_segment_until(machine, sink, observe, each, every, stop)? {
             Segment::Finished(summary) => return Ok(*summary),
             Segment::Paused => {
                 if let Some(c) = checkpointing {
@@ -260,10 +263,12 @@ pub fn resume(args: &ResumeArgs) -> Result<u8> {
     } else {
         Box::new(canon_runtime::CooperativeRunner)
     };
-    let summary = drive(runner.as_ref(), &mut machine, &mut sink, &mut |_| {}, Some(&checkpointing))
-        .with_context(|| format!("resuming into {}", output.display()))?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let summary =
+        drive(runner.as_ref(), &mut machine, &mut sink, &mut |_| {}, &mut |_| {}, &stop, Some(&checkpointing))
+            .with_context(|| format!("resuming into {}", output.display()))?;
     sink.flush()?;
-    let status = crate::run_cmd::status_line(&summary);
+    let status = crate::run_cmd::summary_status_line(&summary);
     if args.quiet {
         println!("{status}");
     } else {
@@ -274,7 +279,7 @@ pub fn resume(args: &ResumeArgs) -> Result<u8> {
         );
         println!("  root {}", summary.root.iter().map(|b| format!("{b:02x}")).collect::<String>());
     }
-    Ok(crate::run_cmd::report_status(&summary))
+    Ok(crate::run_cmd::summary_status(&summary))
 }
 
 /// The non-canonical note beside a resumed replay: `REPLAY.resumed`.

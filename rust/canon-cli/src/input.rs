@@ -61,8 +61,49 @@ pub fn verify(path: &Path, module: Module) -> Result<VerifiedProgram> {
     canon_bytecode::verify(module).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Diagnostics already rendered (`file:line:column: error[E…]`, source line,
-/// caret): `main` prints them as they are, without an `error:` prefix.
+/// Choreography diagnostics (`file:line:column: error[E…]`, source line,
+/// caret, notes, help): `main` prints them rendered, without an `error:`
+/// prefix, or as JSON lines with `--message-format json`.
+#[derive(Debug)]
+pub struct Diags(pub canon_choreo::Diagnostics);
+
+impl std::fmt::Display for Diags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.render().trim_end())
+    }
+}
+
+impl std::error::Error for Diags {}
+
+impl Diags {
+    /// One JSON object per diagnostic (schema in docs/cli.md).
+    pub fn json_lines(&self) -> String {
+        let d = &self.0;
+        let mut out = String::new();
+        for item in &d.items {
+            let (line, column) = d.line_col(item.span.start);
+            let (end_line, end_column) = d.line_col(item.span.end.max(item.span.start));
+            let v = serde_json::json!({
+                "file": d.file_name,
+                "line": line,
+                "column": column,
+                "end_line": end_line,
+                "end_column": end_column,
+                "code": format!("E{}", item.code),
+                "message": item.message,
+                "notes": item.notes,
+                "help": item.help,
+                "rendered": canon_choreo::Diagnostics::new(&d.file_name, &d.source_text, vec![item.clone()]).render(),
+            });
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Several files' diagnostics already rendered (`check` of imported
+/// protocols): printed as they are.
 #[derive(Debug)]
 pub struct Rendered(pub String);
 
@@ -80,10 +121,10 @@ pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgr
     let name = path.display().to_string();
     // Imports are looked up under the file's own module root.
     let paths = canon_choreo::ImportPaths::default();
-    let choreo = canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(|d| Rendered(d.render()))?;
+    let choreo = canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(Diags)?;
     let projection = canon_choreo::projection_diagnostics(&choreo);
     if !projection.is_empty() {
-        return Err(Rendered(canon_choreo::Diagnostics::new(&name, &src, projection).render()).into());
+        return Err(Diags(canon_choreo::Diagnostics::new(&name, &src, projection)).into());
     }
     // With a source map (debug section): faults name the `.canon` line.
     let module =

@@ -15,6 +15,7 @@ use canon_machine::{Auth, KeySeed, KeySource};
 use clap::Args;
 
 use crate::exit;
+use crate::out::Out;
 
 /// The environment variable naming a key-seed file.
 pub const KEY_SEED_ENV: &str = "CANON_KEY_SEED_FILE";
@@ -48,20 +49,24 @@ pub const MAX_LISTED_KEYS: u64 = 1 << 20;
 
 /// `canon keygen -o FILE`: writes a fresh random key seed (mode 0600 on Unix).
 /// `canon keygen --verifying-keys-of FILE`: lists the verifying keys it gives.
-pub fn keygen(args: &KeygenArgs) -> Result<u8> {
+pub fn keygen(args: &KeygenArgs, out: &mut Out) -> Result<u8> {
     if let Some(seed_file) = &args.verifying_keys_of {
-        return verifying_keys(args, seed_file);
+        return verifying_keys(args, seed_file, out);
     }
     let Some(output) = &args.output else {
         bail!("keygen needs -o FILE (where to write the new key seed)");
     };
     let seed = fresh_seed()?;
     write_secret(output, &seed.to_text(), args.force)?;
-    println!("wrote a new key seed to {} (keep it secret: endpoint signing keys derive from it)", output.display());
+    writeln!(
+        out,
+        "wrote a new key seed to {} (keep it secret: endpoint signing keys derive from it)",
+        output.display()
+    )?;
     Ok(exit::OK)
 }
 
-fn verifying_keys(args: &KeygenArgs, seed_file: &Path) -> Result<u8> {
+fn verifying_keys(args: &KeygenArgs, seed_file: &Path, out: &mut Out) -> Result<u8> {
     let count = u64::from(args.instances) * u64::from(args.opens) * u64::from(args.roles);
     if count > MAX_LISTED_KEYS {
         bail!("{count} keys requested; at most {MAX_LISTED_KEYS} (lower --instances, --opens or --roles)");
@@ -80,14 +85,14 @@ fn verifying_keys(args: &KeygenArgs, seed_file: &Path) -> Result<u8> {
 "
             ));
             for role in 0..args.roles {
-                text.push_str(&crate::bytecode_cmd::hex(&seed.endpoint_key(sid, role).verifying_bytes()));
+                text.push_str(&canon_types::hex(&seed.endpoint_key(sid, role).verifying_bytes()));
                 text.push('\n');
             }
         }
     }
     match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
+        Some(path) => crate::files::write_atomic(path, text.as_bytes())?,
+        None => out.text(&text)?,
     }
     Ok(exit::OK)
 }

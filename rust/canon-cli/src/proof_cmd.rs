@@ -12,7 +12,7 @@ use canon_machine::{cross_check, parse_hex32, run_identity, untrusted_key, verif
 use canon_replay::{Replay, ReplayHeader};
 use clap::{Args, ValueEnum};
 
-use crate::bytecode_cmd::hex;
+use canon_types::hex;
 
 /// A property `replay verify` can establish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -47,46 +47,47 @@ pub struct Established {
     pub lines: Vec<(Property, bool, String)>,
 }
 
+/// A property's name as printed and in `--json`.
+pub fn property_name(p: Property) -> &'static str {
+    match p {
+        Property::Integrity => "integrity",
+        Property::Authentic => "authenticity",
+        Property::Behaviour => "behaviour",
+    }
+}
+
 impl Established {
     pub fn has(&self, p: Property) -> bool {
         self.lines.iter().any(|(q, ok, _)| *q == p && *ok)
     }
 
-    pub fn print(&self) {
-        println!("established:");
+    /// The table of what was established, appended to `out`.
+    pub fn print(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str("established:\n");
         for (p, ok, why) in &self.lines {
-            let name = match p {
-                Property::Integrity => "integrity",
-                Property::Authentic => "authenticity",
-                Property::Behaviour => "behaviour",
-            };
-            println!("  {name:<12} {}  {why}", if *ok { "yes" } else { "no " });
+            let _ = writeln!(out, "  {:<12} {}  {why}", property_name(*p), if *ok { "yes" } else { "no " });
         }
     }
-}
 
-impl Established {
-    /// Prints the verdict line; the exit code: failure when a required
-    /// property was not established.
-    pub fn conclude(&self, require: &[Property]) -> u8 {
-        let name = |p: &Property| match p {
-            Property::Integrity => "integrity",
-            Property::Authentic => "authenticity",
-            Property::Behaviour => "behaviour",
-        };
-        let missing: Vec<&str> = require.iter().filter(|p| !self.has(**p)).map(name).collect();
+    /// Appends the verdict line to `out`; the exit code (failure when a
+    /// required property was not established) and the required properties
+    /// that were not.
+    pub fn conclude(&self, require: &[Property], out: &mut String) -> (u8, Vec<&'static str>) {
+        use std::fmt::Write as _;
+        let missing: Vec<&'static str> = require.iter().filter(|p| !self.has(**p)).map(|p| property_name(*p)).collect();
         if !missing.is_empty() {
-            println!("required but not established: {}", missing.join(", "));
-            return crate::exit::FAILURE;
+            let _ = writeln!(out, "required but not established: {}", missing.join(", "));
+            return (crate::exit::FAILURE, missing);
         }
-        let yes: Vec<&str> = self.lines.iter().filter(|l| l.1).map(|l| name(&l.0)).collect();
-        let no: Vec<&str> = self.lines.iter().filter(|l| !l.1).map(|l| name(&l.0)).collect();
+        let yes: Vec<&str> = self.lines.iter().filter(|l| l.1).map(|l| property_name(l.0)).collect();
+        let no: Vec<&str> = self.lines.iter().filter(|l| !l.1).map(|l| property_name(l.0)).collect();
         if no.is_empty() {
-            println!("verified: {}", yes.join(", "));
+            let _ = writeln!(out, "verified: {}", yes.join(", "));
         } else {
-            println!("verified: {} (not established: {})", yes.join(", "), no.join(", "));
+            let _ = writeln!(out, "verified: {} (not established: {})", yes.join(", "), no.join(", "));
         }
-        crate::exit::OK
+        (crate::exit::OK, missing)
     }
 }
 

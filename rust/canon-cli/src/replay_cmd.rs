@@ -3,7 +3,7 @@
 //! whatever the file's size.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -12,7 +12,10 @@ use canon_replay::ReplayReader;
 use canon_replay::render::{auth_name, mode_name};
 use clap::Subcommand;
 
-use crate::bytecode_cmd::hex;
+use canon_types::hex;
+use serde_json::json;
+
+use crate::out::{Out, OutputError};
 use crate::run_cmd::{AuthArg, ReplayModeArg};
 use crate::{exit, input};
 
@@ -75,6 +78,9 @@ pub enum ReplayCommand {
         replay_mode: Option<ReplayModeArg>,
         #[command(flatten)]
         proof: crate::proof_cmd::ProofArgs,
+        /// One JSON object (schema in docs/cli.md) instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -134,28 +140,25 @@ pub fn open_replay(path: &Path) -> Result<ReplayReader<BufReader<File>>> {
 fn stream_err(path: &Path) -> impl Fn(canon_replay::RenderError) -> anyhow::Error + '_ {
     move |e| match e {
         canon_replay::RenderError::Replay(e) => anyhow::anyhow!("{}: {e}", path.display()),
-        canon_replay::RenderError::Output(e) => anyhow::Error::new(e).context("cannot write the output"),
+        canon_replay::RenderError::Output(e) => anyhow::Error::new(OutputError(e)),
     }
 }
 
-pub fn replay(cmd: ReplayCommand) -> Result<u8> {
+pub fn replay(cmd: ReplayCommand, out: &mut Out) -> Result<u8> {
     match cmd {
-        ReplayCommand::Audit(args) => crate::audit_cmd::audit(args),
+        ReplayCommand::Audit(args) => crate::audit_cmd::audit(args, out),
         ReplayCommand::Show { file, json, program, protocol } => {
             let mut annotate = match &program {
                 Some(path) => fault_sites(&file, path, protocol.as_deref())?,
                 None => FaultSites::default(),
             };
             let reader = open_replay(&file)?;
-            let stdout = std::io::stdout();
-            let mut out = BufWriter::new(stdout.lock());
             if json {
-                canon_replay::write_jsonl(reader, &mut out).map_err(stream_err(&file))?;
+                canon_replay::write_jsonl(reader, out.writer()).map_err(stream_err(&file))?;
             } else {
-                canon_replay::write_text_annotated(reader, &mut out, &mut |ev| annotate.note(ev))
+                canon_replay::write_text_annotated(reader, out.writer(), &mut |ev| annotate.note(ev))
                     .map_err(stream_err(&file))?;
             }
-            out.flush().context("cannot write the output")?;
             Ok(exit::OK)
         }
         ReplayCommand::Diff { a, b, json } => {
@@ -165,12 +168,12 @@ pub fn replay(cmd: ReplayCommand) -> Result<u8> {
                 anyhow::anyhow!("{}: {e}", file.display())
             })?;
             if json {
-                println!("{}", d.render_json());
+                writeln!(out, "{}", d.render_json())?;
             } else if let (true, Some(end)) = (d.is_identical(), end) {
                 // Identical streams were both read to their (checked) trailers.
-                println!("identical: {} events, root {}", end.events, hex(&end.root));
+                writeln!(out, "identical: {} events, root {}", end.events, hex(&end.root))?;
             } else {
-                print!("{}", d.render_text());
+                out.text(&d.render_text())?;
             }
             Ok(if d.is_identical() { exit::OK } else { exit::FAILURE })
         }
@@ -184,9 +187,16 @@ pub fn replay(cmd: ReplayCommand) -> Result<u8> {
             auth,
             replay_mode,
             proof,
+            json,
         } => {
             let given = Given { max_rounds, fuel, max_instructions, auth, replay_mode };
-            verify(&file, program.as_deref(), protocol.as_deref(), &given, &proof)
+            let report = verify(&file, program.as_deref(), protocol.as_deref(), &given, &proof)?;
+            if json {
+                writeln!(out, "{}", report.json(&file))?;
+            } else {
+                out.text(&report.text)?;
+            }
+            Ok(report.code)
         }
     }
 }
@@ -247,14 +257,79 @@ impl Given {
     }
 }
 
+/// What `replay verify` found: the text it prints, the facts behind the
+/// `--json` object (schema in docs/cli.md), and the exit code.
+struct VerifyReport {
+    text: String,
+    /// Events, blocks and root, once the file was read to its trailer.
+    end: Option<canon_replay::ReplayEnd>,
+    /// The first failed check, as printed.
+    failure: Option<String>,
+    /// The first divergence of re-execution, as printed.
+    divergence: Option<String>,
+    /// A note that the program digest differs from the recorded one.
+    program_note: Option<String>,
+    established: Vec<(crate::proof_cmd::Property, bool, String)>,
+    /// Required properties that were not established.
+    missing: Vec<&'static str>,
+    code: u8,
+}
+
+impl VerifyReport {
+    fn new() -> VerifyReport {
+        VerifyReport {
+            text: String::new(),
+            end: None,
+            failure: None,
+            divergence: None,
+            program_note: None,
+            established: Vec::new(),
+            missing: Vec::new(),
+            code: exit::FAILURE,
+        }
+    }
+
+    fn fail(mut self, line: String) -> VerifyReport {
+        self.text.push_str(&line);
+        self.text.push('\n');
+        self.failure = Some(line);
+        self.code = exit::FAILURE;
+        self
+    }
+
+    fn json(&self, file: &Path) -> serde_json::Value {
+        use crate::proof_cmd::property_name;
+        let established: serde_json::Map<String, serde_json::Value> = self
+            .established
+            .iter()
+            .map(|(p, ok, why)| (property_name(*p).to_owned(), json!({ "ok": ok, "why": why })))
+            .collect();
+        json!({
+            "file": file.display().to_string(),
+            "status": if self.code == exit::OK { "verified" } else { "failed" },
+            "exit_code": self.code,
+            "events": self.end.map(|e| e.events),
+            "blocks": self.end.map(|e| e.blocks),
+            "root": self.end.map(|e| hex(&e.root)),
+            "failure": self.failure,
+            "divergence": self.divergence,
+            "program_note": self.program_note,
+            "established": established,
+            "required_missing": self.missing,
+        })
+    }
+}
+
 fn verify(
     file: &Path,
     program: Option<&Path>,
     protocol: Option<&str>,
     given: &Given,
     proof: &crate::proof_cmd::ProofArgs,
-) -> Result<u8> {
-    use crate::proof_cmd::{Established, GroupChecks, Property};
+) -> Result<VerifyReport> {
+    use crate::proof_cmd::{GroupChecks, Property};
+    use std::fmt::Write as _;
+    let mut report = VerifyReport::new();
     let mut reader = open_replay(file)?;
     let recorded = reader.header().clone();
     given.check(file, &recorded.config)?;
@@ -275,20 +350,24 @@ fn verify(
             let program = input::program_file(program_path, protocol)?;
             if program.digest() != recorded.program_digest {
                 // Re-execute anyway: the first divergent event shows where the programs differ.
-                eprintln!(
-                    "note: {}: the replay was recorded from program {}, not {} ({}); re-executing to find the first divergence",
+                let note = format!(
+                    "{}: the replay was recorded from program {}, not {} ({}); re-executing to find the first divergence",
                     file.display(),
                     hex(&recorded.program_digest[..8]),
                     program_path.display(),
                     hex(&program.digest()[..8])
                 );
+                eprintln!("note: {note}");
+                report.program_note = Some(note);
             }
             let outcome = canon_runtime::reexecute_reader(&program, reader, &mut |id, events| checks.check(id, events))
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             if checks.failed.is_none() && !outcome.diff.is_identical() {
-                println!("re-execution diverges from the recording:");
-                print!("{}", outcome.diff.render_text());
-                return Ok(exit::FAILURE);
+                let diff = outcome.diff.render_text();
+                report.text.push_str("re-execution diverges from the recording:\n");
+                report.text.push_str(&diff);
+                report.divergence = Some(diff);
+                return Ok(report);
             }
             behaviour = (
                 true,
@@ -302,12 +381,19 @@ fn verify(
         }
     };
     if let Some(failure) = &checks.failed {
-        println!("{failure}");
-        return Ok(exit::FAILURE);
+        return Ok(report.fail(failure.clone()));
     }
     let end = end.expect("a replay read without failure was read to its trailer");
-    print_integrity(file, end);
-    let mut est = Established { lines: vec![(Property::Integrity, true, checks.integrity_line())] };
+    report.end = Some(end);
+    let _ = writeln!(
+        report.text,
+        "{}: format and hash chain ok, canonical order ok: {} events in {} blocks, root {}",
+        file.display(),
+        end.events,
+        end.blocks,
+        hex(&end.root)
+    );
+    let mut est = crate::proof_cmd::Established { lines: vec![(Property::Integrity, true, checks.integrity_line())] };
     match checks.authenticity(&end.root) {
         Ok(Some(why)) => est.lines.push((Property::Authentic, true, why)),
         Ok(None) => est.lines.push((
@@ -315,22 +401,13 @@ fn verify(
             false,
             "no anchor outside the file (--root or --trusted-keys): anyone could have written it".to_owned(),
         )),
-        Err(failure) => {
-            println!("authenticity check failed: {failure}");
-            return Ok(exit::FAILURE);
-        }
+        Err(failure) => return Ok(report.fail(format!("authenticity check failed: {failure}"))),
     }
     est.lines.push((Property::Behaviour, behaviour.0, behaviour.1));
-    est.print();
-    Ok(est.conclude(&proof.require))
-}
-
-fn print_integrity(file: &Path, end: canon_replay::ReplayEnd) {
-    println!(
-        "{}: format and hash chain ok, canonical order ok: {} events in {} blocks, root {}",
-        file.display(),
-        end.events,
-        end.blocks,
-        hex(&end.root)
-    );
+    est.print(&mut report.text);
+    let (code, missing) = est.conclude(&proof.require, &mut report.text);
+    report.code = code;
+    report.missing = missing;
+    report.established = est.lines;
+    Ok(report)
 }

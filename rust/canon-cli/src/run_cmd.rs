@@ -3,9 +3,10 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use anyhow::{Context, Result};
 use canon_bytecode::VerifiedProgram;
 use canon_machine::{Auth, Expected, GroupStatus, Injection, KeySource, ReplayMode, SessionStatus, StallReport};
 use canon_runtime::{
@@ -13,7 +14,12 @@ use canon_runtime::{
 };
 use clap::{Args, ValueEnum};
 
-use crate::bytecode_cmd::hex;
+use canon_runtime::GroupReport;
+use canon_types::hex;
+use serde_json::{Value as Json, json};
+
+use crate::files::AtomicFile;
+use crate::out::Out;
 use crate::{exit, input};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -96,7 +102,7 @@ pub struct RunArgs {
     /// from --seed); each is built when the runner reaches it.
     #[arg(long, default_value_t = 1)]
     pub sessions: u32,
-    /// Stop a group after this many rounds (exit code 5).
+    /// Stop a group after this many rounds (exit code 5). The default is the library's.
     #[arg(long, default_value_t = Limits::default().max_rounds)]
     pub max_rounds: u64,
     /// Instructions a coroutine may run per round.
@@ -108,9 +114,13 @@ pub struct RunArgs {
     /// The protocol to run when a choreography file has several.
     #[arg(long)]
     pub protocol: Option<String>,
-    /// Print only one status line (ok, faulted: fault NNNN, stalled, round budget exhausted).
-    #[arg(short, long)]
+    /// Print only one status line (ok, faulted: fault NNNN, stalled, round or instruction budget
+    /// exhausted, sessions cancelled, interrupted).
+    #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
+    /// Print one JSON object (schema in docs/cli.md) instead of the summary.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub security: SecurityArgs,
     /// The secret key seed endpoint signing keys derive from (`canon keygen -o FILE`). Default: the file
@@ -172,7 +182,34 @@ pub fn config(seed: u64, max_rounds: u64, fuel: u32, max_instructions: u64, secu
     Config { limits, seed, auth, replay_mode, ..Config::default() }
 }
 
-pub fn run(args: &RunArgs) -> Result<u8> {
+/// The flag Ctrl-C sets: the run stops at the next round boundary. A second
+/// Ctrl-C exits at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        }
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will not stop the run cleanly: {e}");
+    }
+    stop
+}
+
+/// What `canon run` reports beyond the library's [`RunSummary`].
+struct RunFacts {
+    summary: RunSummary,
+    /// The instance an interruption cut short, and its rounds.
+    cut: Option<(u32, u64)>,
+    /// Sessions that ended cancelled or aborted.
+    cancelled: u64,
+    /// `--inject` faults no instance reached.
+    unapplied: Vec<InjectArg>,
+}
+
+pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     let program = input::program_file(&args.input, args.protocol.as_deref())?;
     check_counts(args)?;
     let config = config(args.seed, args.max_rounds, args.fuel, args.max_instructions, args.security);
@@ -183,7 +220,6 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     if let Some(url) = &args.cluster.cluster {
         return crate::cluster_cmd::run_on_cluster(args, url, &program, &mut machine, fingerprint, &key_origin);
     }
-    let mut sink = output_sink(args)?;
     let checkpointing = match (&args.checkpoint.checkpoint_dir, args.checkpoint.checkpoint_every, &args.output) {
         (Some(dir), Some(every), Some(output)) => {
             let record = crate::ckpt_cmd::RunRecord {
@@ -201,24 +237,90 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         (Some(_), Some(_), None) => anyhow::bail!("--checkpoint-every needs -o: a resumed run appends to the replay"),
         _ => None,
     };
-    let mut progress = ProgressLine::new(!args.quiet && std::io::stderr().is_terminal());
+    // The replay streams into a temporary file renamed into place at the end
+    // (also after Ctrl-C); with --inject and no -o, into an anonymous one
+    // read back to find the injections no instance reached. A checkpointed
+    // run writes its replay in place instead: `canon resume` continues the
+    // file a killed run left.
+    let mut direct = match (&checkpointing, &args.output) {
+        (Some(_), Some(path)) => Some(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        _ => None,
+    };
+    let mut file = match &args.output {
+        _ if direct.is_some() => None,
+        Some(path) => Some(AtomicFile::create(path)?),
+        None if !args.inject.is_empty() => Some(AtomicFile::create(&std::env::temp_dir().join("canon-run.replay"))?),
+        None => None,
+    };
+    let mut discard = std::io::sink();
+    let sink: &mut dyn std::io::Write = match (&mut file, &mut direct) {
+        (Some(f), _) => f.writer(),
+        (None, Some(d)) => d,
+        (None, None) => &mut discard,
+    };
+    let stop = interrupt_flag();
+    let mut progress = ProgressLine::new(!args.quiet && !args.json && std::io::stderr().is_terminal());
     let mut observe = |p| progress.show(p);
+    let mut cut = None;
+    let mut each = |r: &GroupReport| {
+        if r.outcome.status == GroupStatus::Running && cut.is_none() {
+            cut = Some((r.group, r.outcome.rounds));
+        }
+    };
     let runner: Box<dyn Runner> = match args.runner {
         RunnerKind::Cooperative => Box::new(CooperativeRunner),
         RunnerKind::Threaded => Box::new(ThreadedRunner::new(args.workers)),
     };
-    let result = crate::ckpt_cmd::drive(runner.as_ref(), &mut machine, &mut sink, &mut observe, checkpointing.as_ref());
+    let result = crate::ckpt_cmd::drive(
+        runner.as_ref(),
+        &mut machine,
+        sink,
+        &mut observe,
+        &mut each,
+        &stop,
+        checkpointing.as_ref(),
+    );
     progress.clear();
+    if let Some(d) = &mut direct {
+        std::io::Write::flush(d).context("cannot write the replay")?;
+    }
     let summary = match (result, &args.output) {
         (Ok(summary), _) => summary,
-        (Err(e), Some(path)) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
+        (Err(e), Some(path)) => return Err(e.context(format!("cannot write {}", path.display()))),
         (Err(e), None) => return Err(e),
     };
-    let runner = match args.runner {
-        RunnerKind::Cooperative => "cooperative runner".to_owned(),
-        RunnerKind::Threaded => format!("threaded runner, {} workers", args.workers),
+    let unapplied = match &mut file {
+        Some(f) if !args.inject.is_empty() => unapplied_injections(args, f.reread()?)?,
+        _ => Vec::new(),
     };
-    Ok(finish_run(args, &summary, &program, &runner, &key_origin))
+    if let (Some(f), Some(_)) = (file, &args.output) {
+        f.commit()?;
+    }
+    let cancelled = summary
+        .statuses
+        .iter()
+        .filter(|(s, _)| matches!(s, SessionStatus::Cancelled | SessionStatus::Aborted))
+        .map(|(_, n)| n)
+        .sum();
+    let facts = RunFacts { summary, cut, cancelled, unapplied };
+    let status = report_status(&facts);
+    if args.json {
+        writeln!(out, "{}", run_json(args, &facts, program.module(), status))?;
+    } else if args.quiet {
+        writeln!(out, "{}", status_line(&facts))?;
+    } else {
+        print_summary(out, args, &facts, program.module(), None)?;
+        if let crate::keygen_cmd::KeyOrigin::File(path) = key_origin {
+            writeln!(out, "  signing keys derived from the key seed {}", path.display())?;
+        }
+    }
+    if facts.summary.interrupted {
+        eprintln!("interrupted: {}", where_stopped(&facts));
+    }
+    Ok(status)
 }
 
 /// The machine of a run: `sessions` lazily loaded instances of `program`,
@@ -245,7 +347,21 @@ pub fn load_machine(
     Ok(machine)
 }
 
-/// Prints the summary (or the `--quiet` line) and returns the exit code.
+impl RunFacts {
+    /// The facts of a run known only by its summary (a cluster or resumed run).
+    fn of(summary: &RunSummary) -> Self {
+        let cancelled = summary
+            .statuses
+            .iter()
+            .filter(|(s, _)| matches!(s, SessionStatus::Cancelled | SessionStatus::Aborted))
+            .map(|(_, n)| n)
+            .sum();
+        RunFacts { summary: summary.clone(), cut: None, cancelled, unapplied: Vec::new() }
+    }
+}
+
+/// Prints the summary of a run that was not run here (`--cluster`: the
+/// runner line names the cluster) and returns its exit code.
 pub(crate) fn finish_run(
     args: &RunArgs,
     summary: &RunSummary,
@@ -253,18 +369,24 @@ pub(crate) fn finish_run(
     runner: &str,
     key_origin: &crate::keygen_cmd::KeyOrigin,
 ) -> u8 {
-    if args.quiet {
-        println!("{}", status_line(summary));
+    let facts = RunFacts::of(summary);
+    let mut out = Out::stdout();
+    let printed = if args.quiet {
+        writeln!(out, "{}", status_line(&facts))
     } else {
-        print_summary(args, summary, program.module(), runner);
-        if let crate::keygen_cmd::KeyOrigin::File(path) = key_origin {
-            println!("  signing keys derived from the key seed {}", path.display());
-        }
-    }
-    report_status(summary)
+        print_summary(&mut out, args, &facts, program.module(), Some(runner)).and_then(|()| match key_origin {
+            crate::keygen_cmd::KeyOrigin::File(path) => {
+                writeln!(out, "  signing keys derived from the key seed {}", path.display())
+            }
+            _ => Ok(()),
+        })
+    };
+    // A reader that went away is not an error of the run (as for every command).
+    let _ = printed.and_then(|()| out.flush());
+    report_status(&facts)
 }
 
-/// Where the replay goes: `-o FILE`, or nowhere.
+/// Where a cluster run's replay goes: `-o FILE` (written in place), or nowhere.
 pub(crate) fn output_sink(args: &RunArgs) -> Result<Box<dyn std::io::Write>> {
     Ok(match &args.output {
         Some(path) => Box::new(std::io::BufWriter::with_capacity(
@@ -275,6 +397,109 @@ pub(crate) fn output_sink(args: &RunArgs) -> Result<Box<dyn std::io::Write>> {
     })
 }
 
+/// The `--quiet` line of a run known only by its summary.
+pub(crate) fn summary_status_line(summary: &RunSummary) -> String {
+    status_line(&RunFacts::of(summary))
+}
+
+/// The exit code of a run known only by its summary.
+pub(crate) fn summary_status(summary: &RunSummary) -> u8 {
+    report_status(&RunFacts::of(summary))
+}
+
+/// Where an interrupted run stopped: the instance cut short and its round.
+fn where_stopped(facts: &RunFacts) -> String {
+    let done = facts.summary.groups - u64::from(facts.cut.is_some());
+    match facts.cut {
+        Some((group, rounds)) => {
+            format!("stopped instance {group} after round {rounds}; {done} instance(s) finished before it")
+        }
+        None => format!("stopped after {done} finished instance(s)"),
+    }
+}
+
+/// The `--json` object of `canon run` (schema in docs/cli.md).
+fn run_json(args: &RunArgs, facts: &RunFacts, module: &canon_bytecode::Module, status: u8) -> Json {
+    let summary = &facts.summary;
+    let strings = &module.strings;
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for (s, n) in &summary.statuses {
+        *counts.entry(status_name(*s)).or_default() += n;
+    }
+    let faults: Vec<Json> = summary
+        .first_faults
+        .iter()
+        .map(|(group, f)| {
+            json!({
+                "code": canon_types::ErrorCode::code(&f.fault),
+                "instance": group,
+                "coroutine": f.coroutine,
+                "proc": f.proc,
+                "instr": f.pc,
+                "tick": f.tick,
+                "message": f.fault.describe(module),
+            })
+        })
+        .collect();
+    let stalled = summary.first_stalled.as_ref().and_then(|g| match &g.outcome.status {
+        GroupStatus::Stalled(report) => Some(json!({
+            "instance": g.group,
+            "tick": report.tick,
+            "blocked": report.blocked.iter().map(|b| json!({
+                "coroutine": b.coroutine,
+                "session": b.sid & 0xffff_ffff,
+                "role": sym(strings, b.role_name.0),
+                "waits": waits(&b.waits, strings),
+                "labels": b.labels.iter().map(|l| sym(strings, l.0)).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })),
+        _ => None,
+    });
+    json!({
+        "input": args.input.display().to_string(),
+        "status": status_word(status),
+        "exit_code": status,
+        "seed": args.seed,
+        "runner": runner_name(args.runner),
+        "instances": summary.groups,
+        "sessions": summary.sessions,
+        "messages": summary.messages,
+        "events": summary.events,
+        "rounds": summary.rounds,
+        "session_statuses": counts,
+        "faults_total": summary.faults,
+        "faults": faults,
+        "stalled": stalled,
+        "budget_exhausted": { "rounds": summary.budget_exhausted, "instructions": summary.instruction_budget_exhausted },
+        "interrupted": summary.interrupted.then(|| where_stopped(facts)),
+        "unapplied_injections": facts.unapplied
+            .iter()
+            .map(|i| format!("{}@{}", i.injection.name(), i.nth))
+            .collect::<Vec<_>>(),
+        "replay": { "root": hex(&summary.root), "path": args.output.as_ref().map(|p| p.display().to_string()) },
+    })
+}
+
+/// The one-word status of an exit code of `canon run`.
+fn status_word(code: u8) -> &'static str {
+    match code {
+        exit::OK => "ok",
+        exit::FAULTED => "faulted",
+        exit::STALLED => "stalled",
+        exit::BUDGET_EXHAUSTED => "budget_exhausted",
+        exit::SESSIONS_CANCELLED => "sessions_cancelled",
+        exit::INTERRUPTED => "interrupted",
+        _ => "error",
+    }
+}
+
+fn runner_name(kind: RunnerKind) -> &'static str {
+    match kind {
+        RunnerKind::Cooperative => "cooperative",
+        RunnerKind::Threaded => "threaded",
+    }
+}
+
 fn status_name(s: SessionStatus) -> String {
     match s {
         SessionStatus::Faulted { code } => format!("Faulted({code})"),
@@ -282,19 +507,39 @@ fn status_name(s: SessionStatus) -> String {
     }
 }
 
-fn print_summary(args: &RunArgs, summary: &RunSummary, module: &canon_bytecode::Module, runner: &str) {
+fn print_summary(
+    out: &mut Out,
+    args: &RunArgs,
+    facts: &RunFacts,
+    module: &canon_bytecode::Module,
+    runner_label: Option<&str>,
+) -> Result<(), crate::out::OutputError> {
+    let summary = &facts.summary;
     let strings = &module.strings;
-    println!("ran {} (seed {}, {runner})", args.input.display(), args.seed);
-    println!(
+    let runner = match runner_label {
+        Some(label) => label.to_owned(),
+        None => format!(
+            "{} runner{}",
+            runner_name(args.runner),
+            if args.runner == RunnerKind::Threaded { format!(", {} workers", args.workers) } else { String::new() }
+        ),
+    };
+    writeln!(out, "ran {} (seed {}, {runner})", args.input.display(), args.seed)?;
+    writeln!(
+        out,
         "  instances {}, sessions {}, messages {}, events {}, rounds {}",
         summary.groups, summary.sessions, summary.messages, summary.events, summary.rounds
-    );
+    )?;
     let mut counts = std::collections::BTreeMap::<String, u64>::new();
     for (status, n) in &summary.statuses {
         *counts.entry(status_name(*status)).or_default() += n;
     }
     let statuses: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-    println!("  final session statuses: {}", if statuses.is_empty() { "none".into() } else { statuses.join(", ") });
+    writeln!(
+        out,
+        "  final session statuses: {}",
+        if statuses.is_empty() { "none".into() } else { statuses.join(", ") }
+    )?;
     // The faults of the first five faulted instances (the summary keeps the first few).
     let mut shown_groups = Vec::new();
     for (group, f) in &summary.first_faults {
@@ -304,7 +549,8 @@ fn print_summary(args: &RunArgs, summary: &RunSummary, module: &canon_bytecode::
             }
             shown_groups.push(*group);
         }
-        println!(
+        writeln!(
+            out,
             "  fault {} in instance {} coroutine {} at proc {} instr {} (tick {}): {}",
             canon_types::ErrorCode::code(&f.fault),
             group,
@@ -313,62 +559,103 @@ fn print_summary(args: &RunArgs, summary: &RunSummary, module: &canon_bytecode::
             f.pc,
             f.tick,
             f.fault.describe(module)
-        );
+        )?;
         // Compiled choreographies carry a source map: name the statement.
         if let Some(at) = module.source_of(f.proc, f.pc) {
-            println!("    at {at}");
+            writeln!(out, "    at {at}")?;
         }
     }
     if summary.faults > summary.first_faults.len() as u64 {
-        println!("  ... {} faults in all", summary.faults);
+        writeln!(out, "  ... {} faults in all", summary.faults)?;
     }
     if let Some(g) = &summary.first_stalled
         && let GroupStatus::Stalled(report) = &g.outcome.status
     {
-        print_stall(g.group, report, strings);
+        print_stall(out, g.group, report, strings)?;
     }
     if summary.budget_exhausted > 0 {
-        println!(
+        writeln!(
+            out,
             "  round budget exhausted: {} instance(s) stopped after {} rounds (raise --max-rounds); the replay holds the run so far",
             summary.budget_exhausted, args.max_rounds
-        );
+        )?;
     }
     if summary.instruction_budget_exhausted > 0 {
-        println!(
+        writeln!(
+            out,
             "  instruction budget exhausted: {} instance(s) stopped after {} instructions (raise --max-instructions); the replay holds the run so far",
             summary.instruction_budget_exhausted, args.max_instructions
-        );
+        )?;
+    }
+    if summary.interrupted {
+        writeln!(out, "  interrupted: {}; the replay holds every round run so far", where_stopped(facts))?;
     }
     if !args.inject.is_empty() {
         let list: Vec<String> = args.inject.iter().map(|i| format!("{}@{}", i.injection.name(), i.nth)).collect();
-        println!("  injected per instance: {}", list.join(", "));
+        writeln!(out, "  injected per instance: {}", list.join(", "))?;
+        for i in &facts.unapplied {
+            writeln!(
+                out,
+                "  warning: {}@{} was never applied: no instance sent a message #{} (counting from 0)",
+                i.injection.name(),
+                i.nth,
+                i.nth
+            )?;
+        }
     }
     match &args.output {
-        Some(path) => println!("  replay root {} -> {}", hex(&summary.root), path.display()),
-        None => println!("  replay root {}", hex(&summary.root)),
+        Some(path) => writeln!(out, "  replay root {} -> {}", hex(&summary.root), path.display()),
+        None => writeln!(out, "  replay root {}", hex(&summary.root)),
     }
 }
 
+fn waits(w: &Expected, strings: &[String]) -> String {
+    match w {
+        Expected::Send { peer } => format!("room to send to {}", sym(strings, peer.0)),
+        Expected::Recv { peer } => format!("a message from {}", sym(strings, peer.0)),
+        Expected::Choose => "room to send".to_owned(),
+        Expected::End => "close".to_owned(),
+    }
+}
+
+/// The `--inject` faults that no instance's run reached (an index past the
+/// messages sent), found by streaming the written replay's `Injected` events.
+fn unapplied_injections(args: &RunArgs, file: std::fs::File) -> Result<Vec<InjectArg>> {
+    let mut reader = canon_replay::ReplayReader::new(std::io::BufReader::new(file))
+        .map_err(|e| anyhow::anyhow!("reading back the replay: {e}"))?;
+    let mut applied = std::collections::BTreeSet::<(&str, u64)>::new();
+    let mut events = Vec::new();
+    while reader.next_group(&mut events).map_err(|e| anyhow::anyhow!("reading back the replay: {e}"))?.is_some() {
+        for e in &events {
+            if let canon_machine::EventKind::Injected { injection, nth, .. } = e.kind {
+                applied.insert((injection.name(), nth));
+            }
+        }
+    }
+    Ok(args.inject.iter().filter(|i| !applied.contains(&(i.injection.name(), i.nth))).copied().collect())
+}
+
 /// What every blocked coroutine of a stalled group waits for.
-fn print_stall(group: u32, report: &StallReport, strings: &[String]) {
-    println!("  instance {group} stalled at tick {}; blocked:", report.tick);
+fn print_stall(
+    out: &mut Out,
+    group: u32,
+    report: &StallReport,
+    strings: &[String],
+) -> Result<(), crate::out::OutputError> {
+    writeln!(out, "  instance {group} stalled at tick {}; blocked:", report.tick)?;
     for b in &report.blocked {
         let labels: Vec<&str> = b.labels.iter().map(|l| sym(strings, l.0)).collect();
-        let waits = match b.waits {
-            Expected::Send { peer } => format!("room to send to {}", sym(strings, peer.0)),
-            Expected::Recv { peer } => format!("a message from {}", sym(strings, peer.0)),
-            Expected::Choose => "room to send".to_owned(),
-            Expected::End => "close".to_owned(),
-        };
-        println!(
+        writeln!(
+            out,
             "    coroutine {} endpoint s{}:{} waits for {} [{}]",
             b.coroutine,
             b.sid & 0xffff_ffff,
             sym(strings, b.role_name.0),
-            waits,
+            waits(&b.waits, strings),
             labels.join(", ")
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn sym(strings: &[String], id: u32) -> &str {
@@ -376,8 +663,11 @@ fn sym(strings: &[String], id: u32) -> &str {
 }
 
 /// The one line `--quiet` prints: the outcome, and the first fault's code.
-pub fn status_line(summary: &RunSummary) -> String {
-    if let Some((_, first)) = summary.first_faults.first() {
+fn status_line(facts: &RunFacts) -> String {
+    let summary = &facts.summary;
+    if summary.interrupted {
+        format!("interrupted: {}", where_stopped(facts))
+    } else if let Some((_, first)) = summary.first_faults.first() {
         format!("faulted: fault {} ({} faulted coroutines)", canon_types::ErrorCode::code(&first.fault), summary.faults)
     } else if let Some(g) = &summary.first_stalled {
         format!("stalled: instance {}", g.group)
@@ -385,52 +675,72 @@ pub fn status_line(summary: &RunSummary) -> String {
         "instruction budget exhausted".to_owned()
     } else if summary.budget_exhausted > 0 {
         "round budget exhausted".to_owned()
+    } else if facts.cancelled > 0 {
+        format!("sessions cancelled: {}", facts.cancelled)
     } else {
         "ok".to_owned()
     }
 }
 
-pub fn report_status(summary: &RunSummary) -> u8 {
-    if summary.faulted() {
+/// The exit code of a run (table in docs/cli.md): an interruption first,
+/// then a fault, a stall, a budget, and cancelled sessions.
+fn report_status(facts: &RunFacts) -> u8 {
+    let summary = &facts.summary;
+    if summary.interrupted {
+        exit::INTERRUPTED
+    } else if summary.faulted() {
         exit::FAULTED
     } else if summary.first_stalled.is_some() {
         exit::STALLED
     } else if summary.budget_exhausted > 0 || summary.instruction_budget_exhausted > 0 {
         exit::BUDGET_EXHAUSTED
+    } else if facts.cancelled > 0 {
+        exit::SESSIONS_CANCELLED
     } else {
         exit::OK
     }
 }
 
-/// A one-line progress display on stderr for long runs (only on a terminal:
-/// logs and pipes get the summary alone). It shows whole percentages of the
-/// instances done, and the round count of a long single instance.
+/// Progress on stderr for long runs, with rate and ETA (only on a terminal:
+/// logs and pipes get the summary alone). It appears for runs of 100 or more
+/// instances, or when one instance runs long.
 pub(crate) struct ProgressLine {
     on: bool,
-    shown: Option<(usize, u64)>,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl ProgressLine {
     pub(crate) fn new(on: bool) -> Self {
-        ProgressLine { on, shown: None }
+        ProgressLine { on, bar: None }
     }
 
     pub(crate) fn show(&mut self, p: Progress) {
-        if !self.on || p.groups_total == 0 {
+        if !self.on || p.groups_total == 0 || (p.rounds == 0 && p.groups_total < 100 && self.bar.is_none()) {
             return;
         }
-        let percent = p.groups_done * 100 / p.groups_total;
-        if p.rounds == 0 && (p.groups_total < 100 || self.shown.is_some_and(|(q, _)| q == percent)) {
-            return;
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(p.groups_total as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            let style = indicatif::ProgressStyle::with_template(
+                "  {pos}/{len} instances ({percent}%) {per_sec} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        bar.set_position(p.groups_done as u64);
+        if p.rounds > 0 {
+            bar.set_message(format!("current instance at round {}", p.rounds));
+        } else {
+            bar.set_message("");
         }
-        self.shown = Some((percent, p.rounds));
-        let rounds = if p.rounds > 0 { format!(", current instance at round {}", p.rounds) } else { String::new() };
-        eprint!("\r  {}/{} instances ({percent}%){rounds}   ", p.groups_done, p.groups_total);
     }
 
     pub(crate) fn clear(&self) {
-        if self.shown.is_some() {
-            eprint!("\r{:60}\r", "");
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }

@@ -2,10 +2,11 @@
 //! `fixtures/*.canon`, `fixtures/choreo/*.canon`, and `.scr`/`.nuscr`) runs
 //! through the real `canon` binary with `--seed 1`; its exit code must match
 //! the fixture's expectation and its `canon replay show` view must match the
-//! golden file `fixtures/expected/<file name>.replay.txt`.
+//! insta snapshot `fixtures/expected/<file name>.replay.snap`.
 //!
-//! `CANON_BLESS=1 cargo test -p canon-cli --test fixtures` (re)writes the
-//! golden files and removes those whose fixture is gone; review the diff.
+//! A changed view fails the test and leaves `<name>.replay.snap.new` beside
+//! the snapshot: `cargo insta review` (or `INSTA_UPDATE=always cargo test -p
+//! canon-cli --test fixtures`) accepts it; review the diff.
 
 mod common;
 
@@ -13,10 +14,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::{Expect, Fixture, arg, canon, expected_dir, fixtures, temp_dir};
-
-fn blessing() -> bool {
-    std::env::var_os("CANON_BLESS").is_some_and(|v| v == "1")
-}
 
 /// Runs `fixture` with `extra` arguments, writing the replay to `out`;
 /// checks the exit code against the fixture's expectation.
@@ -34,63 +31,40 @@ fn run_fixture(fixture: &Fixture, out: &Path, extra: &[&str]) -> common::Output 
     o
 }
 
-/// The first line where `actual` and `expected` differ, for a readable failure.
-fn first_difference(actual: &str, expected: &str) -> String {
-    let (a, e): (Vec<&str>, Vec<&str>) = (actual.lines().collect(), expected.lines().collect());
-    let i = a.iter().zip(&e).position(|(x, y)| x != y).unwrap_or(a.len().min(e.len()));
-    format!(
-        "first difference at line {}:\n  actual:   {}\n  expected: {}",
-        i + 1,
-        a.get(i).unwrap_or(&"<end of output>"),
-        e.get(i).unwrap_or(&"<end of file>")
-    )
-}
-
 #[test]
-fn every_fixture_runs_as_expected_and_matches_its_golden_replay() {
+fn every_fixture_runs_as_expected_and_matches_its_snapshot() {
     let all = fixtures();
     assert!(all.len() >= 8, "expected at least the 8 assembly fixtures, found {}", all.len());
     let dir = temp_dir("golden");
-    let mut failures = Vec::new();
     for f in &all {
         let replay = dir.join(format!("{}.replay", f.name));
         run_fixture(f, &replay, &["--seed", "1"]);
         let shown = canon(&["replay".to_owned(), "show".to_owned(), arg(&replay)]);
         shown.expect_code(0);
-        let golden = f.golden();
-        if blessing() {
-            std::fs::write(&golden, &shown.stdout).expect("write a golden file");
-            continue;
-        }
-        match std::fs::read_to_string(&golden) {
-            Ok(expected) if expected == shown.stdout => {}
-            Ok(expected) => failures.push(format!("{}: {}", f.name, first_difference(&shown.stdout, &expected))),
-            Err(_) => failures.push(format!("{}: no golden file {}", f.name, golden.display())),
-        }
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(expected_dir());
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.set_input_file(&f.path);
+        settings.bind(|| insta::assert_snapshot!(format!("{}.replay", f.name), shown.stdout));
     }
-    assert!(
-        failures.is_empty(),
-        "replay views differ from the goldens (bless with `CANON_BLESS=1 cargo test -p canon-cli --test fixtures` \
-         and review the diff):\n{}",
-        failures.join("\n")
-    );
 }
 
 #[test]
-fn every_golden_file_belongs_to_a_fixture() {
+fn every_snapshot_belongs_to_a_fixture() {
     let names: BTreeSet<PathBuf> = fixtures().iter().map(Fixture::golden).collect();
     let stale: Vec<PathBuf> = std::fs::read_dir(expected_dir())
         .expect("fixtures/expected exists")
         .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.to_string_lossy().ends_with(".replay.txt") && !names.contains(p))
+        .filter(|p| p.extension().is_some_and(|e| e == "snap") && !names.contains(p))
         .collect();
-    if blessing() {
-        for p in &stale {
-            std::fs::remove_file(p).expect("remove a stale golden");
-        }
-        return;
-    }
-    assert!(stale.is_empty(), "golden files without a fixture (bless to remove): {stale:?}");
+    assert!(stale.is_empty(), "snapshots without a fixture (delete them): {stale:?}");
+    let old: Vec<PathBuf> = std::fs::read_dir(expected_dir())
+        .expect("fixtures/expected exists")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".replay.txt"))
+        .collect();
+    assert!(old.is_empty(), "hand-blessed goldens are gone; replay views are insta snapshots: {old:?}");
 }
 
 #[test]

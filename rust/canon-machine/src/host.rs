@@ -30,15 +30,29 @@ pub struct HostCtx<'a> {
 
 /// A host handler. Implementations must be deterministic functions of their
 /// inputs (and their own seeded state) for replays to be meaningful.
+///
+/// Only [`Host::produce`] must be written; the others default to accepting
+/// every message, taking the first branch of a choice and answering an
+/// effect with its argument.
 pub trait Host {
     /// The payload to send with `label`.
     fn produce(&mut self, ctx: &HostCtx<'_>, label: SymId) -> Value;
     /// Whether to accept a delivered message; `false` faults the receiver.
-    fn accept(&mut self, ctx: &HostCtx<'_>, label: SymId, payload: &Value) -> bool;
-    /// The index into `labels` of the branch to take.
-    fn choose(&mut self, ctx: &HostCtx<'_>, labels: &[SymId]) -> usize;
-    /// Performs effect `effect` with argument `arg`.
-    fn invoke(&mut self, ctx: &HostCtx<'_>, effect: SymId, arg: &Value) -> Value;
+    /// Default: accept.
+    fn accept(&mut self, ctx: &HostCtx<'_>, label: SymId, payload: &Value) -> bool {
+        let _ = (ctx, label, payload);
+        true
+    }
+    /// The index into `labels` of the branch to take. Default: the first.
+    fn choose(&mut self, ctx: &HostCtx<'_>, labels: &[SymId]) -> usize {
+        let _ = (ctx, labels);
+        0
+    }
+    /// Performs effect `effect` with argument `arg`. Default: the argument.
+    fn invoke(&mut self, ctx: &HostCtx<'_>, effect: SymId, arg: &Value) -> Value {
+        let _ = (ctx, effect);
+        arg.clone()
+    }
 
     /// The host's own state, saved beside a machine checkpoint (the bytes
     /// are the host's; the checkpoint stores them as given). The default

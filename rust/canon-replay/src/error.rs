@@ -4,8 +4,8 @@
 //! problem was found and, where the problem lies inside the event stream, the
 //! block index and the index of the event (counted over the whole file).
 
+use canon_types::ErrorCode;
 use canon_types::value::ValueDecodeError;
-use canon_types::{CodeEntry, ErrorCode};
 
 /// A replay fragment failed to decode or verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,29 +82,31 @@ pub enum ReplayError {
     Io { offset: usize, message: String },
 }
 
-/// The stable code table of [`ReplayError`] (5xxx).
-pub const REPLAY_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 5001, name: "BadMagic", summary: "the file does not start with CNRP" },
-    CodeEntry { code: 5002, name: "UnsupportedVersion", summary: "unknown replay format version" },
-    CodeEntry { code: 5003, name: "UnsupportedFlags", summary: "reserved header flags are set" },
-    CodeEntry { code: 5004, name: "Truncated", summary: "the file ends inside a field" },
-    CodeEntry { code: 5005, name: "BadString", summary: "a string-table entry is not UTF-8" },
-    CodeEntry { code: 5006, name: "ChainMismatch", summary: "a block's chain hash does not verify" },
-    CodeEntry { code: 5007, name: "RootMismatch", summary: "the trailer root is not the last chain hash" },
-    CodeEntry { code: 5008, name: "UnknownEventKind", summary: "an event record has an unknown kind byte" },
-    CodeEntry { code: 5009, name: "BadValue", summary: "a payload is not a canonical value encoding" },
-    CodeEntry { code: 5010, name: "BadEventField", summary: "an event's host-point or terminal-reason tag is unknown" },
-    CodeEntry { code: 5011, name: "EventOverrun", summary: "an event record runs past the end of its block" },
-    CodeEntry { code: 5012, name: "CountMismatch", summary: "a block's event count disagrees with its records" },
-    CodeEntry { code: 5013, name: "TrailerMismatch", summary: "the trailer's block or event count is wrong" },
-    CodeEntry { code: 5014, name: "NonCanonicalBlock", summary: "a block is not cut where the writer cuts blocks" },
-    CodeEntry { code: 5015, name: "TrailingBytes", summary: "bytes follow the trailer" },
-    CodeEntry { code: 5016, name: "BadConfig", summary: "the header's configuration is not canonical" },
-    CodeEntry { code: 5017, name: "GroupOrder", summary: "groups are not contiguous and numbered in order" },
-    CodeEntry { code: 5018, name: "TickOrder", summary: "a tick decreases within a group" },
-    CodeEntry { code: 5019, name: "UnknownCoroutine", summary: "an event names a coroutine its group has not spawned" },
-    CodeEntry { code: 5020, name: "Io", summary: "reading the replay failed" },
-];
+canon_types::error_codes! {
+    /// The stable code table of [`ReplayError`] (5xxx).
+    pub REPLAY_CODES for ReplayError {
+        BadMagic = 5001: "the file does not start with CNRP",
+        UnsupportedVersion = 5002: "unknown replay format version",
+        UnsupportedFlags = 5003: "reserved header flags are set",
+        Truncated = 5004: "the file ends inside a field",
+        BadString = 5005: "a string-table entry is not UTF-8",
+        ChainMismatch = 5006: "a block's chain hash does not verify",
+        RootMismatch = 5007: "the trailer root is not the last chain hash",
+        UnknownEventKind = 5008: "an event record has an unknown kind byte",
+        BadValue = 5009: "a payload is not a canonical value encoding",
+        BadEventField = 5010: "an event's host-point or terminal-reason tag is unknown",
+        EventOverrun = 5011: "an event record runs past the end of its block",
+        CountMismatch = 5012: "a block's event count disagrees with its records",
+        TrailerMismatch = 5013: "the trailer's block or event count is wrong",
+        NonCanonicalBlock = 5014: "a block is not cut where the writer cuts blocks",
+        TrailingBytes = 5015: "bytes follow the trailer",
+        BadConfig = 5016: "the header's configuration is not canonical",
+        GroupOrder = 5017: "groups are not contiguous and numbered in order",
+        TickOrder = 5018: "a tick decreases within a group",
+        UnknownCoroutine = 5019: "an event names a coroutine its group has not spawned",
+        Io = 5020: "reading the replay failed",
+    }
+}
 
 impl ReplayError {
     /// The variant name, as listed in [`REPLAY_CODES`].
@@ -136,33 +138,6 @@ impl ReplayError {
             | ReplayError::TickOrder { offset, .. }
             | ReplayError::UnknownCoroutine { offset, .. }
             | ReplayError::Io { offset, .. } => offset,
-        }
-    }
-}
-
-impl ErrorCode for ReplayError {
-    fn code(&self) -> u16 {
-        match self {
-            ReplayError::BadMagic { .. } => 5001,
-            ReplayError::UnsupportedVersion { .. } => 5002,
-            ReplayError::UnsupportedFlags { .. } => 5003,
-            ReplayError::Truncated { .. } => 5004,
-            ReplayError::BadString { .. } => 5005,
-            ReplayError::ChainMismatch { .. } => 5006,
-            ReplayError::RootMismatch { .. } => 5007,
-            ReplayError::UnknownEventKind { .. } => 5008,
-            ReplayError::BadValue { .. } => 5009,
-            ReplayError::BadEventField { .. } => 5010,
-            ReplayError::EventOverrun { .. } => 5011,
-            ReplayError::CountMismatch { .. } => 5012,
-            ReplayError::TrailerMismatch { .. } => 5013,
-            ReplayError::NonCanonicalBlock { .. } => 5014,
-            ReplayError::TrailingBytes { .. } => 5015,
-            ReplayError::BadConfig { .. } => 5016,
-            ReplayError::GroupOrder { .. } => 5017,
-            ReplayError::TickOrder { .. } => 5018,
-            ReplayError::UnknownCoroutine { .. } => 5019,
-            ReplayError::Io { .. } => 5020,
         }
     }
 }

@@ -110,10 +110,4 @@ pub(crate) fn sid_text(site: &EventSite) -> String {
 }
 
 /// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
+pub(crate) use canon_types::hex;

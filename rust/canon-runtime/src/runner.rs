@@ -70,6 +70,11 @@ pub struct RunSummary {
     pub instruction_budget_exhausted: u64,
     /// The replay's root (the last chain hash).
     pub root: [u8; 32],
+    /// Whether the run was stopped through [`Runner::run_to_until`]'s flag
+    /// before every group ended: the replay holds every round run so far,
+    /// the group cut short reports [`GroupStatus::Running`] and later
+    /// groups are left out.
+    pub interrupted: bool,
 }
 
 impl RunSummary {
@@ -96,7 +101,9 @@ impl RunSummary {
             }
             GroupStatus::BudgetExhausted => self.budget_exhausted += 1,
             GroupStatus::InstructionBudgetExhausted => self.instruction_budget_exhausted += 1,
-            // Running, Completed, and statuses added later count nowhere special.
+            // Only a run stopped through its flag leaves a group running.
+            GroupStatus::Running => self.interrupted = true,
+            // Completed, and statuses added later, count nowhere special.
             _ => {}
         }
     }
@@ -168,6 +175,12 @@ impl RunOutcome {
     pub fn budget_exhausted(&self) -> bool {
         self.summary.budget_exhausted > 0 || self.summary.instruction_budget_exhausted > 0
     }
+
+    /// Whether the run was stopped before every group ended
+    /// ([`RunSummary::interrupted`]).
+    pub fn interrupted(&self) -> bool {
+        self.summary.interrupted
+    }
 }
 
 /// Why a run stopped before its end, other than by pausing.
@@ -222,6 +235,23 @@ pub trait Runner {
         observe: &mut dyn FnMut(Progress),
         each: &mut dyn FnMut(&GroupReport),
         pause_after: Option<u64>,
+    ) -> Result<Segment, RunError> {
+        self.run_segment_until(machine, sink, observe, each, pause_after, &AtomicBool::new(false))
+    }
+
+    /// [`Runner::run_segment`] that also stops at the next round boundary
+    /// once `stop` is set (by a signal handler, say): no group starts
+    /// another round, groups not yet started are left out, the replay is
+    /// finished (a valid replay of the rounds run) and the segment is
+    /// [`Segment::Finished`] with [`RunSummary::interrupted`] set.
+    fn run_segment_until(
+        &self,
+        machine: &mut Machine,
+        sink: &mut dyn Write,
+        observe: &mut dyn FnMut(Progress),
+        each: &mut dyn FnMut(&GroupReport),
+        pause_after: Option<u64>,
+        stop: &AtomicBool,
     ) -> Result<Segment, RunError>;
 
     /// Runs every loaded group to its end ([`Runner::run_segment`] without
@@ -235,8 +265,22 @@ pub trait Runner {
         observe: &mut dyn FnMut(Progress),
         each: &mut dyn FnMut(&GroupReport),
     ) -> std::io::Result<RunSummary> {
+        self.run_to_until(machine, sink, observe, each, &AtomicBool::new(false))
+    }
+
+    /// [`Runner::run_to`] that stops at the next round boundary once `stop`
+    /// is set ([`Runner::run_segment_until`]): the replay written is
+    /// finished and valid, and the summary is [`RunSummary::interrupted`].
+    fn run_to_until(
+        &self,
+        machine: &mut Machine,
+        sink: &mut dyn Write,
+        observe: &mut dyn FnMut(Progress),
+        each: &mut dyn FnMut(&GroupReport),
+        stop: &AtomicBool,
+    ) -> std::io::Result<RunSummary> {
         loop {
-            match self.run_segment(machine, sink, observe, each, None) {
+            match self.run_segment_until(machine, sink, observe, each, None, stop) {
                 Ok(Segment::Finished(summary)) => return Ok(*summary),
                 Ok(Segment::Paused) => {}
                 Err(RunError::Io(e)) => return Err(e),
@@ -347,6 +391,11 @@ fn finish<W: Write>(writer: ReplayWriter<W>, mut summary: RunSummary) -> std::io
     Ok(summary)
 }
 
+/// Whether a run ended before every one of `total` groups ran to its end.
+fn cut_short(summary: &RunSummary, total: usize) -> bool {
+    summary.groups < total as u64 || summary.interrupted
+}
+
 fn failed<W: Write>(writer: &ReplayWriter<W>) -> Option<std::io::Error> {
     writer.io_error().map(|e| std::io::Error::new(e.kind(), e.to_string()))
 }
@@ -432,10 +481,13 @@ fn drive(
     messages: &mut u64,
     counted: &mut u64,
     budget: Option<u64>,
+    stop: &AtomicBool,
     tick: &mut dyn FnMut(u64),
 ) -> GroupEnd {
     loop {
-        let round = match *group.status() == GroupStatus::Running {
+        // Once `stop` is set no further round starts: the group ends its
+        // part of the run still `Running` (an interrupted run).
+        let round = match *group.status() == GroupStatus::Running && !stop.load(Ordering::Relaxed) {
             true => match round_caught(group) {
                 Ok(r) => Some(r),
                 Err(message) => return GroupEnd::Panicked(message),
@@ -463,13 +515,14 @@ fn drive(
 pub struct CooperativeRunner;
 
 impl Runner for CooperativeRunner {
-    fn run_segment(
+    fn run_segment_until(
         &self,
         machine: &mut Machine,
         sink: &mut dyn Write,
         observe: &mut dyn FnMut(Progress),
         each: &mut dyn FnMut(&GroupReport),
         pause_after: Option<u64>,
+        stop: &AtomicBool,
     ) -> Result<Segment, RunError> {
         let Start { mut writer, mut summary, next, inside, mut in_flight, mut messages } = start(machine, sink);
         let total = machine.group_count();
@@ -498,6 +551,7 @@ impl Runner for CooperativeRunner {
                 &mut messages,
                 &mut counted,
                 pause_after,
+                stop,
                 &mut |rounds| observe(Progress { groups_done: done, groups_total: total, rounds }),
             );
             let r = match end {
@@ -514,10 +568,14 @@ impl Runner for CooperativeRunner {
                 return Err(e.into());
             }
             observe(Progress { groups_done: summary.groups as usize, groups_total: total, rounds: 0 });
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             if pause_after.is_some_and(|n| counted >= n) && id + 1 < total {
                 return pause(machine, &mut writer, summary, (id + 1, false, None, 0));
             }
         }
+        summary.interrupted = cut_short(&summary, total);
         Ok(Segment::Finished(Box::new(finish(writer, summary)?)))
     }
 }
@@ -555,6 +613,10 @@ impl ThreadedRunner {
 /// bounds the finished batches held (in the channel, or waiting for an
 /// earlier one) while an early, long group runs.
 pub const BATCHES_AHEAD: usize = 4;
+
+/// How often a worker waiting for the written frontier looks at the
+/// interrupt flag.
+const INTERRUPT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Written block buffers a worker keeps for reuse; more are freed.
 const POOLED_PER_WORKER: usize = 2;
@@ -604,6 +666,9 @@ struct Work<'a> {
     /// Pause (or a panic): workers claim no further batch; claimed ones run.
     pause: AtomicBool,
     pools: Vec<Pool>,
+    /// Set from outside to stop at the next round boundary
+    /// ([`Runner::run_to_until`]).
+    interrupt: &'a AtomicBool,
 }
 
 /// How the writing thread's loop ended.
@@ -613,13 +678,14 @@ struct Written {
 }
 
 impl Runner for ThreadedRunner {
-    fn run_segment(
+    fn run_segment_until(
         &self,
         machine: &mut Machine,
         sink: &mut dyn Write,
         observe: &mut dyn FnMut(Progress),
         each: &mut dyn FnMut(&GroupReport),
         pause_after: Option<u64>,
+        stop: &AtomicBool,
     ) -> Result<Segment, RunError> {
         let Start { mut writer, mut summary, next, inside, in_flight, messages } = start(machine, sink);
         let total = machine.group_count();
@@ -635,8 +701,16 @@ impl Runner for ThreadedRunner {
             };
             if let Some(group) = group {
                 let (mut buf, mut messages, mut counted) = (Vec::new(), messages, 0);
-                let end =
-                    drive(group, &mut buf, &mut |e| writer.push(e), &mut messages, &mut counted, None, &mut |_| {});
+                let end = drive(
+                    group,
+                    &mut buf,
+                    &mut |e| writer.push(e),
+                    &mut messages,
+                    &mut counted,
+                    None,
+                    stop,
+                    &mut |_| {},
+                );
                 match end {
                     GroupEnd::Done(r) => {
                         summary.add(&r);
@@ -671,6 +745,7 @@ impl Runner for ThreadedRunner {
             stop: AtomicBool::new(false),
             pause: AtomicBool::new(false),
             pools: (0..workers).map(|_| Pool::default()).collect(),
+            interrupt: stop,
         };
         let mut ended = Written { done: first, panicked: None };
         if first < total {
@@ -695,6 +770,10 @@ impl Runner for ThreadedRunner {
             writer.pause()?;
             return Err(RunError::HostPanicked { group, message });
         }
+        if stop.load(Ordering::Relaxed) {
+            summary.interrupted = cut_short(&summary, total);
+            return Ok(Segment::Finished(Box::new(finish(writer, summary)?)));
+        }
         if ended.done < total {
             return pause(machine, &mut writer, summary, (ended.done, false, None, 0));
         }
@@ -707,21 +786,24 @@ impl Work<'_> {
     /// until none is left or the run pauses.
     fn run(&self, worker: usize, tx: &SyncSender<Batch>) {
         let mut events = Vec::new();
+        let halted = || self.stop.load(Ordering::Relaxed) || self.interrupt.load(Ordering::Relaxed);
         loop {
             if self.pause.load(Ordering::Relaxed) {
                 return;
             }
             let first = self.next.fetch_add(self.batch, Ordering::Relaxed);
-            if first >= self.total {
+            if first >= self.total || halted() {
                 return;
             }
-            // Wait until the batch is within the window past the written frontier.
+            // Wait until the batch is within the window past the written
+            // frontier. An interrupt cannot notify the condition variable,
+            // so the wait wakes now and then to look at it.
             let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-            while first >= *written + BATCHES_AHEAD * self.batch && !self.stop.load(Ordering::Relaxed) {
-                written = self.advanced.wait(written).unwrap_or_else(PoisonError::into_inner);
+            while first >= *written + BATCHES_AHEAD * self.batch && !halted() {
+                written = self.advanced.wait_timeout(written, INTERRUPT_POLL).unwrap_or_else(PoisonError::into_inner).0;
             }
             drop(written);
-            if self.stop.load(Ordering::Relaxed) {
+            if halted() {
                 return;
             }
             let end = (first + self.batch).min(self.total);
@@ -730,11 +812,14 @@ impl Work<'_> {
             let mut reports = Vec::with_capacity(end - first);
             let mut panicked = None;
             for id in first..end {
+                if self.interrupt.load(Ordering::Relaxed) {
+                    break; // later groups are left out of an interrupted run
+                }
                 let mark = encoder.mark();
                 let mut run = |group: &mut Group| {
                     let (mut messages, mut counted) = (0, 0);
                     let mut emit = |e: &Event| encoder.push(e);
-                    drive(group, &mut events, &mut emit, &mut messages, &mut counted, None, &mut |_| {})
+                    drive(group, &mut events, &mut emit, &mut messages, &mut counted, None, self.interrupt, &mut |_| {})
                 };
                 let end = match self.slots.get(id - self.base) {
                     // Each index is claimed by one worker, so the lock is never contended;

@@ -28,3 +28,77 @@ pub trait ErrorCode {
     /// The stable numeric code of this error value.
     fn code(&self) -> u16;
 }
+
+/// Declares an error family's code table and its [`ErrorCode`] impl from one
+/// list, so the two cannot drift apart: one row per variant, `Variant = code:
+/// "summary"`. The table lists the rows in order; `code()` maps each variant
+/// (of any shape) to its number.
+///
+/// ```
+/// #[derive(Debug)]
+/// pub enum MyError {
+///     Empty,
+///     Truncated { at: usize },
+/// }
+///
+/// canon_types::error_codes! {
+///     /// My family's codes.
+///     pub MY_CODES for MyError {
+///         Empty = 9001: "the input is empty",
+///         Truncated = 9002: "the input ends early",
+///     }
+/// }
+///
+/// use canon_types::ErrorCode;
+/// assert_eq!(MyError::Truncated { at: 3 }.code(), 9002);
+/// assert_eq!(MY_CODES[0].name, "Empty");
+/// ```
+#[macro_export]
+macro_rules! error_codes {
+    (
+        $(#[$meta:meta])*
+        $vis:vis $table:ident for $ty:ident {
+            $($variant:ident = $code:literal : $summary:literal),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis const $table: &[$crate::CodeEntry] = &[
+            $($crate::CodeEntry { code: $code, name: stringify!($variant), summary: $summary },)*
+        ];
+
+        impl $crate::ErrorCode for $ty {
+            fn code(&self) -> u16 {
+                match self {
+                    $($ty::$variant { .. } => $code,)*
+                }
+            }
+        }
+    };
+}
+
+/// [`error_codes!`] for a field-less code enum (one whose values *are* the
+/// codes): declares the enum with each code as its discriminant, and the
+/// table.
+#[macro_export]
+macro_rules! code_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $ty:ident;
+        $(#[$tmeta:meta])*
+        $tvis:vis $table:ident {
+            $($variant:ident = $code:literal : $summary:literal),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u16)]
+        $vis enum $ty {
+            $(#[doc = $summary] $variant = $code,)*
+        }
+
+        $(#[$tmeta])*
+        $tvis const $table: &[$crate::CodeEntry] = &[
+            $($crate::CodeEntry { code: $code, name: stringify!($variant), summary: $summary },)*
+        ];
+    };
+}

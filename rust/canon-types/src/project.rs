@@ -14,7 +14,7 @@
 //! to a [`LocalType`].
 
 use crate::action::{ActionBranch, LocalAction};
-use crate::codes::{CodeEntry, ErrorCode};
+use crate::codes::ErrorCode;
 use crate::global::{GlobalType, Origin, Protocol, Span};
 use crate::local::LocalType;
 use crate::wf;
@@ -59,73 +59,26 @@ pub enum ProjectionError {
     ZeroTimeout { from: String, label: String, span: Span },
 }
 
-/// The projection and well-formedness codes (6101..), pinned by the codes
-/// snapshot test. 6103 (a choice whose branches begin with messages to
-/// different roles) is retired: such choices project to a choose among
-/// peers, and the code is not reused.
-pub const PROJECTION_CODES: &[CodeEntry] = &[
-    CodeEntry {
-        code: 6101,
-        name: "ChoiceSubjectNotSender",
-        summary: "a choice branch does not begin with the subject sending",
-    },
-    CodeEntry {
-        code: 6102,
-        name: "DuplicateChoiceLabel",
-        summary: "two branches of a choice begin with the same label to the same role",
-    },
-    CodeEntry { code: 6104, name: "EmptyChoice", summary: "a choice has no branches" },
-    CodeEntry {
-        code: 6105,
-        name: "Unmergeable",
-        summary: "a third party's behaviours in a choice's branches do not merge",
-    },
-    CodeEntry {
-        code: 6106,
-        name: "UnguardedRecursion",
-        summary: "a continue is reached from its rec with no message in between",
-    },
-    CodeEntry { code: 6107, name: "UnboundRecVar", summary: "a continue names no enclosing rec" },
-    CodeEntry { code: 6108, name: "UnusedRole", summary: "a declared role never takes part" },
-    CodeEntry { code: 6109, name: "UnknownRole", summary: "a role is used (or projected on) but not declared" },
-    CodeEntry { code: 6110, name: "DuplicateRole", summary: "a role is declared more than once" },
-    CodeEntry { code: 6111, name: "SelfCommunication", summary: "a role sends a message to itself" },
-    CodeEntry {
-        code: 6112,
-        name: "SilentLoop",
-        summary: "a role invokes effects in a loop it does not communicate in",
-    },
-    CodeEntry { code: 6113, name: "ZeroTimeout", summary: "a message deadline of 0 rounds (`within 0`)" },
-    CodeEntry {
-        code: 6114,
-        name: "ChoiceLabelToSeveralRoles",
-        summary: "one label begins two branches of a choice, sent to different roles",
-    },
-    CodeEntry {
-        code: 6115,
-        name: "ActsBeforeEnabled",
-        summary: "a role left out of a loop's repeating branches acts before it is told the choice",
-    },
-];
-
-impl ErrorCode for ProjectionError {
-    fn code(&self) -> u16 {
-        match self {
-            ProjectionError::ChoiceSubjectNotSender { .. } => 6101,
-            ProjectionError::DuplicateChoiceLabel { .. } => 6102,
-            ProjectionError::EmptyChoice { .. } => 6104,
-            ProjectionError::Unmergeable { .. } => 6105,
-            ProjectionError::UnguardedRecursion { .. } => 6106,
-            ProjectionError::UnboundRecVar { .. } => 6107,
-            ProjectionError::UnusedRole { .. } => 6108,
-            ProjectionError::UnknownRole { .. } => 6109,
-            ProjectionError::DuplicateRole { .. } => 6110,
-            ProjectionError::SelfCommunication { .. } => 6111,
-            ProjectionError::SilentLoop { .. } => 6112,
-            ProjectionError::ZeroTimeout { .. } => 6113,
-            ProjectionError::ChoiceLabelToSeveralRoles { .. } => 6114,
-            ProjectionError::ActsBeforeEnabled { .. } => 6115,
-        }
+crate::error_codes! {
+    /// The projection and well-formedness codes (6101..), pinned by the codes
+    /// snapshot test. 6103 (a choice whose branches begin with messages to
+    /// different roles) is retired: such choices project to a choose among
+    /// peers, and the code is not reused.
+    pub PROJECTION_CODES for ProjectionError {
+        ChoiceSubjectNotSender = 6101: "a choice branch does not begin with the subject sending",
+        DuplicateChoiceLabel = 6102: "two branches of a choice begin with the same label to the same role",
+        EmptyChoice = 6104: "a choice has no branches",
+        Unmergeable = 6105: "a third party's behaviours in a choice's branches do not merge",
+        UnguardedRecursion = 6106: "a continue is reached from its rec with no message in between",
+        UnboundRecVar = 6107: "a continue names no enclosing rec",
+        UnusedRole = 6108: "a declared role never takes part",
+        UnknownRole = 6109: "a role is used (or projected on) but not declared",
+        DuplicateRole = 6110: "a role is declared more than once",
+        SelfCommunication = 6111: "a role sends a message to itself",
+        SilentLoop = 6112: "a role invokes effects in a loop it does not communicate in",
+        ZeroTimeout = 6113: "a message deadline of 0 rounds (`within 0`)",
+        ChoiceLabelToSeveralRoles = 6114: "one label begins two branches of a choice, sent to different roles",
+        ActsBeforeEnabled = 6115: "a role left out of a loop's repeating branches acts before it is told the choice",
     }
 }
 

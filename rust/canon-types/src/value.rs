@@ -300,8 +300,7 @@ impl std::fmt::Display for Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Bytes(b) => {
-                write!(f, "0x")?;
-                b.iter().try_for_each(|x| write!(f, "{x:02x}"))
+                write!(f, "0x{}", crate::Hex(b))
             }
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Label(SymId(id)) => write!(f, "label#{id}"),

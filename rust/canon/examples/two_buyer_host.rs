@@ -24,10 +24,6 @@ impl Host for Bookshop {
         }
     }
 
-    fn accept(&mut self, _: &HostCtx<'_>, _: SymId, _: &Value) -> bool {
-        true
-    }
-
     fn choose(&mut self, ctx: &HostCtx<'_>, labels: &[SymId]) -> usize {
         // Buyer2 accepts when the quote fits the budget (here it always does).
         let want = if 88 <= self.budget { "Accept" } else { "Reject" };
@@ -60,4 +56,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let replay = canon::Replay::decode(outcome.replay_bytes())?;
     print!("{}", canon::render_text(&replay));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_example_runs() {
+        super::main().expect("the two-buyer host example runs");
+    }
 }

@@ -22,14 +22,32 @@
 
 use std::path::Path;
 
-pub use canon_bytecode::{Module, VerifiedProgram};
-pub use canon_machine::{Event, EventKind, Host, HostCtx, KeySeed, KeySource};
-pub use canon_replay::{Replay, ReplayDiff, render_jsonl, render_text};
-pub use canon_runtime::{
-    Config, CooperativeRunner, Limits, LoadError, Machine, Owner, ReplayHost, RunOutcome, Runner, SeededHost,
-    ThreadedRunner,
+// Everything a host needs to load, run, verify, re-execute and diff, so a
+// host depends on this crate alone.
+pub use canon_bytecode::{BufferConfig, Module, VerifiedProgram, assemble, decode, disassemble, encode, verify};
+pub use canon_machine::{
+    Auth, CoroutineFault, Event, EventKind, EventSite, Fault, GroupOutcome, GroupStatus, Host, HostCtx, Injection,
+    KeySeed, KeySource, NullHost, ReplayMode, SessionStatus, SignatureError, SignatureReport, StallReport,
+    run_identity, verify_signatures,
 };
-pub use canon_types::{SymId, Value};
+pub use canon_replay::{
+    Replay, ReplayDiff, ReplayError, ReplayHeader, ReplayReader, diff, diff_readers, render_jsonl, render_text,
+};
+pub use canon_runtime::{
+    Config, CooperativeRunner, GroupReport, Limits, LoadError, Machine, Owner, Progress, ReexecError, Reexecution,
+    ReplayHost, RunOutcome, RunSummary, Runner, SeededHost, ThreadedRunner, reexecute, reexecute_reader,
+};
+pub use canon_types::{ErrorCode, Hex, SymId, Value, hex};
+
+/// The crates behind the facade, for what it does not re-export.
+pub mod crates {
+    pub use canon_bytecode as bytecode;
+    pub use canon_choreo as choreo;
+    pub use canon_machine as machine;
+    pub use canon_replay as replay;
+    pub use canon_runtime as runtime;
+    pub use canon_types as types;
+}
 
 /// Why a choreography did not compile.
 #[derive(Debug, thiserror::Error)]

@@ -220,7 +220,9 @@ impl<'a> Checker<'a> {
         }
         let msg = format!("unknown role `{}` in {what}", role.name);
         let note = format!("protocol `{}` declares the roles {}", self.decl.name.name, role_list(self.decl));
-        self.diags.push(Diagnostic::new(Code::UnknownRole, role.span, msg).with_note(note));
+        let d = Diagnostic::new(Code::UnknownRole, role.span, msg).with_note(note);
+        let d = d.with_suggestion(&role.name, self.decl.roles.iter().map(|r| r.name.as_str()));
+        self.diags.push(d);
         false
     }
 
@@ -358,7 +360,8 @@ impl<'a> Checker<'a> {
             let msg = format!("`do` of undefined protocol `{}`", d.protocol.name);
             let names: Vec<&str> = self.table.keys().copied().collect();
             let note = format!("the file defines {}", names.join(", "));
-            self.diags.push(Diagnostic::new(Code::UndefinedProtocol, d.protocol.span, msg).with_note(note));
+            let diag = Diagnostic::new(Code::UndefinedProtocol, d.protocol.span, msg).with_note(note);
+            self.diags.push(diag.with_suggestion(&d.protocol.name, names.iter().copied()));
             return;
         };
         let kinds = |k: ParamKind| if k == ParamKind::Sig { "sig" } else { "type" };

@@ -38,6 +38,11 @@ impl Parser<'_> {
             }
         }
         self.depth -= 1;
+        if *self.tok() == Tok::Eof && !self.too_many() {
+            let msg = format!("{}: the file ends before its `}}`", super::UNCLOSED);
+            let d = Diagnostic::new(Code::UnexpectedToken, start, msg).with_help("add the `}` that closes this block");
+            return Err(self.report(d));
+        }
         self.expect(Tok::RBrace, "a statement or `}`")?;
         Ok(Block { stmts, span: self.since(start) })
     }

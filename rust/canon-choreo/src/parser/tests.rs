@@ -102,7 +102,9 @@ fn reports_several_errors_and_recovers() {
     global protocol Q(role A) { ; }";
     let e = parse("t.canon", src).unwrap_err();
     let locs: Vec<(usize, usize)> = e.items.iter().map(|d| e.line_col(d.span.start)).collect();
-    assert_eq!(locs, vec![(2, 23), (4, 13), (5, 39), (7, 33)], "{}", e.render());
+    assert_eq!(locs, vec![(2, 23), (4, 13), (5, 38), (7, 33)], "{}", e.render());
+    // A missing `;` is reported right after the statement that lacks it.
+    assert_eq!(e.items[2].message, "expected `;` after this statement, found `}`");
     assert!(e.items.iter().all(|d| d.code == 6001));
     assert_eq!(e.items[0].message, "expected `to`, found `B`");
 }
@@ -147,4 +149,28 @@ fn top_level_garbage_recovers_at_the_next_declaration() {
     let e = parse("t", src).unwrap_err();
     let locs: Vec<(usize, usize)> = e.items.iter().map(|d| e.line_col(d.span.start)).collect();
     assert_eq!(locs, vec![(1, 1), (3, 8)], "{}", e.render());
+}
+
+#[test]
+fn a_missing_semicolon_is_reported_at_the_end_of_its_statement() {
+    let src = "global protocol P(role A, role B) {\n  Hi() from A to B\n  Bye() from B to A;\n}\n";
+    let e = parse("t.canon", src).unwrap_err();
+    assert_eq!(e.line_col(e.items[0].span.start), (2, 19), "{}", e.render());
+    assert_eq!(e.items[0].help, vec!["add `;` here".to_owned()]);
+}
+
+#[test]
+fn an_unclosed_brace_is_reported_at_the_brace() {
+    let src = "global protocol P(role A, role B) {\n  Hi() from A to B;\n  choice at A {\n    X() from A to B;\n  }\n";
+    let e = parse("t.canon", src).unwrap_err();
+    assert_eq!(e.items.len(), 1, "{}", e.render());
+    assert_eq!(e.line_col(e.items[0].span.start), (1, 35), "{}", e.render());
+    assert!(e.items[0].message.starts_with("unclosed `{`"), "{}", e.render());
+}
+
+#[test]
+fn a_misspelt_keyword_gets_a_suggestion() {
+    let src = "global protocol P(role A, role B) {\n  chioce at A { X() from A to B; } or { Y() from A to B; }\n}\n";
+    let e = parse("t.canon", src).unwrap_err();
+    assert!(e.render().contains("did you mean `choice`?"), "{}", e.render());
 }

@@ -116,6 +116,8 @@ pub enum Expect {
     Fault(u16),
     /// Exit code 4.
     Stalled,
+    /// Exit code 6: the run ended, but a session was cancelled or aborted.
+    Cancelled,
 }
 
 impl Expect {
@@ -125,6 +127,7 @@ impl Expect {
             Expect::Ok => 0,
             Expect::Fault(_) => 3,
             Expect::Stalled => 4,
+            Expect::Cancelled => 6,
         }
     }
 }
@@ -140,9 +143,9 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// The golden `replay show` view: `fixtures/expected/<name>.replay.txt`.
+    /// The insta snapshot of the `replay show` view: `fixtures/expected/<name>.replay.snap`.
     pub fn golden(&self) -> PathBuf {
-        expected_dir().join(format!("{}.replay.txt", self.name))
+        expected_dir().join(format!("{}.replay.snap", self.name))
     }
 
     /// Whether the program asks the host to choose between branches.
@@ -159,7 +162,7 @@ impl Fixture {
     }
 }
 
-/// Where golden replay views live.
+/// Where the replay-view snapshots live.
 pub fn expected_dir() -> PathBuf {
     repo_root().join("fixtures/expected")
 }
@@ -189,6 +192,7 @@ pub fn parse_expect(path: &Path, src: &str) -> Expect {
         }
         Some("ok") => Expect::Ok,
         Some("stalled") => Expect::Stalled,
+        Some("cancelled") => Expect::Cancelled,
         Some(h) => match h.strip_prefix("fault ").map(|c| c.trim().parse::<u16>()) {
             Some(Ok(code)) => Expect::Fault(code),
             _ => panic!("{}: unreadable expect header {h:?}", path.display()),
