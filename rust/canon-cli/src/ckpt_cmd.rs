@@ -208,7 +208,7 @@ fn check_prefix(replay: &mut std::fs::File, ck: &Checkpoint) -> Result<()> {
     Ok(())
 }
 
-pub fn resume(args: &ResumeArgs) -> Result<u8> {
+pub fn resume(args: &ResumeArgs, out: &mut crate::out::Out) -> Result<u8> {
     let ck = read_checkpoint(&args.checkpoint)?;
     let dir = args.checkpoint.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let record_path = dir.join("run.json");
@@ -270,14 +270,16 @@ pub fn resume(args: &ResumeArgs) -> Result<u8> {
     sink.flush()?;
     let status = crate::run_cmd::summary_status_line(&summary);
     if args.quiet {
-        println!("{status}");
+        writeln!(out, "{status}")?;
     } else {
-        println!("resumed {} from group {} into {}", record.input.display(), ck.header.next_group, output.display());
-        println!(
+        let from = ck.header.next_group;
+        writeln!(out, "resumed {} from group {from} into {}", record.input.display(), output.display())?;
+        writeln!(
+            out,
             "  instances {}, sessions {}, messages {}, events {}, rounds {}: {status}",
             summary.groups, summary.sessions, summary.messages, summary.events, summary.rounds
-        );
-        println!("  root {}", summary.root.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        )?;
+        writeln!(out, "  root {}", hex(&summary.root))?;
     }
     Ok(crate::run_cmd::summary_status(&summary))
 }

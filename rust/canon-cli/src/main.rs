@@ -91,9 +91,9 @@ fn dispatch(command: Command, out: &mut out::Out) -> anyhow::Result<u8> {
         Command::Bundle(cmd) => bundle_cmd::bundle(cmd, out),
         Command::Replay(cmd) => replay_cmd::replay(cmd, out),
         Command::Bench(args) => bench_cmd::bench(&args, out),
-        Command::Resume(args) => ckpt_cmd::resume(&args),
+        Command::Resume(args) => ckpt_cmd::resume(&args, out),
         Command::Worker(args) => cluster_cmd::worker(&args),
-        Command::Sim(args) => sim_cmd::sim(&args),
+        Command::Sim(args) => sim_cmd::sim(&args, out),
         Command::Explain { code } => explain::explain(&code, out),
         Command::Completions { shell } => {
             let mut buf = Vec::new();

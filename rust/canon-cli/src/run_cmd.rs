@@ -228,7 +228,12 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
                 output: std::path::absolute(output)?,
                 threaded: args.runner == RunnerKind::Threaded,
                 workers: args.workers,
-                key_seed_file: args.key_seed_file.as_deref().map(std::path::absolute).transpose()?,
+                // The key seed the run used (flag, environment or default
+                // file): a resume signs with the same keys.
+                key_seed_file: match &key_origin {
+                    crate::keygen_cmd::KeyOrigin::File(path) => Some(std::path::absolute(path)?),
+                    _ => None,
+                },
                 every,
                 keep: args.checkpoint.keep,
             };

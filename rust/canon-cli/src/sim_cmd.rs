@@ -4,6 +4,7 @@
 //! is checked after every round; a failing seed prints the one-line command
 //! that reproduces it.
 
+use crate::out::{Out, OutputError};
 use anyhow::Result;
 use canon_sim::{FaultSet, SeedReport, SimOptions, repro_command, run_seed};
 
@@ -35,7 +36,7 @@ pub struct SimArgs {
 }
 
 /// Runs the seeds; exit 1 if any seed broke an invariant.
-pub fn sim(args: &SimArgs) -> Result<u8> {
+pub fn sim(args: &SimArgs, out: &mut Out) -> Result<u8> {
     let opts = SimOptions { steps: args.steps.max(1), faults: args.faults, sabotage: None };
     let last = args.seed.saturating_add(args.seeds);
     let mut totals = Totals::default();
@@ -50,12 +51,13 @@ pub fn sim(args: &SimArgs) -> Result<u8> {
         for r in &reports {
             totals.add(r);
             if args.verbose || !r.passed() {
-                print_seed(r, &opts);
+                print_seed(out, r, &opts)?;
             }
         }
         seed = end;
     }
-    println!(
+    writeln!(
+        out,
         "{} seeds ({} failed): {} instances, {} rounds, {} events; {} transport faults applied of {} planned, \
          {} coroutine faults (all typed and recorded), {} instances cut short",
         totals.seeds,
@@ -67,22 +69,24 @@ pub fn sim(args: &SimArgs) -> Result<u8> {
         totals.planned,
         totals.faults,
         totals.cut
-    );
+    )?;
     Ok(if totals.failed == 0 { exit::OK } else { exit::FAILURE })
 }
 
-fn print_seed(r: &SeedReport, opts: &SimOptions) {
+fn print_seed(out: &mut Out, r: &SeedReport, opts: &SimOptions) -> Result<(), OutputError> {
     let verdict = if r.passed() { "ok" } else { "FAILED" };
-    println!(
+    writeln!(
+        out,
         "seed {} {verdict}: {} (auth {}, replay mode {}), {} instances, {} rounds, {} events, {} injected, {} faults",
         r.seed, r.program, r.auth, r.replay_mode, r.instances, r.rounds, r.events, r.injected, r.faults
-    );
+    )?;
     for v in &r.violations {
-        println!("  violated: {}: {}", v.invariant, v.detail);
+        writeln!(out, "  violated: {}: {}", v.invariant, v.detail)?;
     }
     if !r.passed() {
-        println!("  reproduce: {}", repro_command(r.seed, opts));
+        writeln!(out, "  reproduce: {}", repro_command(r.seed, opts))?;
     }
+    Ok(())
 }
 
 #[derive(Default)]

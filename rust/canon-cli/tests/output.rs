@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{arg, canon, repo_root, temp_dir};
+use common::{arg, canon, repo_root, temp_dir, test_key_seed};
 
 /// Every printing subcommand, with arguments that make it print more than a
 /// pipe buffer holds (so the write after the reader leaves fails), from the
@@ -42,8 +42,29 @@ fn printing_commands(dir: &Path) -> Vec<Vec<String>> {
     .expect_code(0);
     let lifecycle = dir.join("lifecycle.replay");
     canon(&["run", "fixtures/job_lifecycle.canon", "--sessions", "100", "-q", "-o", &arg(&lifecycle)]).expect_code(0);
+    // A checkpointed run, for `resume` (which continues a copy of its replay).
+    let ckpt_dir = dir.join("ckpt");
+    let ckpt_replay = dir.join("ckpt.replay");
+    canon(&[
+        "run",
+        "fixtures/two_buyer.canon",
+        "--sessions",
+        "60",
+        "-q",
+        "--checkpoint-every",
+        "20",
+        "--checkpoint-dir",
+        &arg(&ckpt_dir),
+        "-o",
+        &arg(&ckpt_replay),
+    ])
+    .expect_code(0);
+    let latest = arg(&ckpt_dir.join("latest.ckpt"));
+    let resumed = arg(&dir.join("resumed.replay"));
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
     vec![
+        s(&["resume", &latest, "-o", &resumed]),
+        s(&["sim", "--seed", "3", "--seeds", "2", "--steps", "40", "--verbose"]),
         s(&["keygen", "--verifying-keys-of", &key, "--instances", "300"]),
         s(&["keygen", "-o", &arg(&dir.join("new.key-seed"))]),
         s(&["bundle", "export", &arg(&small), "--key", &key, "-o", &arg(&dir.join("new-bundle"))]),
@@ -105,7 +126,8 @@ fn the_list_covers_every_printing_subcommand() {
         commands.iter().map(|c| c[0].clone()).filter(|c| !c.starts_with('-')).collect();
     let top = subcommands(&[]);
     assert!(top.len() >= 10, "{top:?}");
-    for c in top.iter().filter(|c| !["asm", "compile"].contains(&c.as_str())) {
+    // `worker` is a server: it prints only its log, on stderr, and needs a NATS server.
+    for c in top.iter().filter(|c| !["asm", "compile", "worker"].contains(&c.as_str())) {
         assert!(listed.contains(c), "subcommand `{c}` is not covered by the output tests");
         let nested = subcommands(&[c]);
         for n in nested {
@@ -123,6 +145,7 @@ fn a_reader_that_closes_early_is_a_clean_exit() {
     for args in printing_commands(&dir) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_canon"))
             .args(&args)
+            .env("CANON_KEY_SEED_FILE", test_key_seed())
             .current_dir(repo_root())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -155,6 +178,7 @@ fn a_full_disk_is_a_typed_failure() {
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("open /dev/full");
         let out = Command::new(env!("CARGO_BIN_EXE_canon"))
             .args(&args)
+            .env("CANON_KEY_SEED_FILE", test_key_seed())
             .current_dir(repo_root())
             .stdout(full)
             .output()
@@ -185,6 +209,7 @@ fn sigint_stops_a_long_run_with_a_partial_replay_that_verifies() {
     for runner in ["cooperative", "threaded"] {
         let _ = std::fs::remove_file(&replay);
         let child = Command::new(env!("CARGO_BIN_EXE_canon"))
+            .env("CANON_KEY_SEED_FILE", test_key_seed())
             .args(["run", &arg(&program), "--sessions", "4", "--runner", runner, "-o", &arg(&replay)])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -221,6 +246,7 @@ fn quiet_never_says_ok_for_an_interrupted_run() {
     let program = dir.join("forever.canon");
     std::fs::write(&program, FOREVER).expect("write the program");
     let child = Command::new(env!("CARGO_BIN_EXE_canon"))
+        .env("CANON_KEY_SEED_FILE", test_key_seed())
         .args(["run", &arg(&program), "-q"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
