@@ -304,13 +304,7 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     if let (Some(f), Some(_)) = (file, &args.output) {
         f.commit()?;
     }
-    let cancelled = summary
-        .statuses
-        .iter()
-        .filter(|(s, _)| matches!(s, SessionStatus::Cancelled | SessionStatus::Aborted))
-        .map(|(_, n)| n)
-        .sum();
-    let facts = RunFacts { summary, cut, cancelled, unapplied };
+    let facts = RunFacts { cut, unapplied, ..RunFacts::of(summary) };
     let status = report_status(&facts);
     if args.json {
         writeln!(out, "{}", run_json(args, &facts, program.module(), status))?;
@@ -354,14 +348,14 @@ pub fn load_machine(
 
 impl RunFacts {
     /// The facts of a run known only by its summary (a cluster or resumed run).
-    fn of(summary: &RunSummary) -> Self {
+    fn of(summary: RunSummary) -> Self {
         let cancelled = summary
             .statuses
             .iter()
             .filter(|(s, _)| matches!(s, SessionStatus::Cancelled | SessionStatus::Aborted))
             .map(|(_, n)| n)
             .sum();
-        RunFacts { summary: summary.clone(), cut: None, cancelled, unapplied: Vec::new() }
+        RunFacts { summary, cut: None, cancelled, unapplied: Vec::new() }
     }
 }
 
@@ -374,7 +368,7 @@ pub(crate) fn finish_run(
     runner: &str,
     key_origin: &crate::keygen_cmd::KeyOrigin,
 ) -> u8 {
-    let facts = RunFacts::of(summary);
+    let facts = RunFacts::of(summary.clone());
     let mut out = Out::stdout();
     let printed = if args.quiet {
         writeln!(out, "{}", status_line(&facts))
@@ -404,12 +398,12 @@ pub(crate) fn output_sink(args: &RunArgs) -> Result<Box<dyn std::io::Write>> {
 
 /// The `--quiet` line of a run known only by its summary.
 pub(crate) fn summary_status_line(summary: &RunSummary) -> String {
-    status_line(&RunFacts::of(summary))
+    status_line(&RunFacts::of(summary.clone()))
 }
 
 /// The exit code of a run known only by its summary.
 pub(crate) fn summary_status(summary: &RunSummary) -> u8 {
-    report_status(&RunFacts::of(summary))
+    report_status(&RunFacts::of(summary.clone()))
 }
 
 /// Where an interrupted run stopped: the instance cut short and its round.

@@ -5,7 +5,7 @@
 //!
 //! The state is per session ([`SessionOwnership`], kept in the session store
 //! by session id, so a claim may precede the session's `open`). Every
-//! operation is an [`OwnershipRecord`] *input*: [`apply`] checks it against
+//! operation is an [`OwnershipRecord`] *input*: `apply` checks it against
 //! the state, changes the state, and emits the input followed by its
 //! outputs (a refusal, an issued receipt or witness, invalidated witnesses,
 //! a semantic handoff, a terminal ownership reason, the session's terminal

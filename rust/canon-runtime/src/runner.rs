@@ -464,6 +464,15 @@ fn round_caught(group: &mut Group) -> Result<RoundReport, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| group.run_round())).map_err(panic_message)
 }
 
+/// When driving a group stops before its end: at the round boundary where
+/// `budget` rounds are counted (a pause), or once `stop` is set (the group
+/// stays `Running`: an interrupted run).
+#[derive(Clone, Copy)]
+struct Until<'s> {
+    budget: Option<u64>,
+    stop: &'s AtomicBool,
+}
+
 /// How driving a group stopped.
 enum GroupEnd {
     Done(GroupReport),
@@ -480,10 +489,10 @@ fn drive(
     emit: &mut dyn FnMut(&Event),
     messages: &mut u64,
     counted: &mut u64,
-    budget: Option<u64>,
-    stop: &AtomicBool,
+    until: Until<'_>,
     tick: &mut dyn FnMut(u64),
 ) -> GroupEnd {
+    let Until { budget, stop } = until;
     loop {
         // Once `stop` is set no further round starts: the group ends its
         // part of the run still `Running` (an interrupted run).
@@ -550,8 +559,7 @@ impl Runner for CooperativeRunner {
                 &mut |e| writer.push(e),
                 &mut messages,
                 &mut counted,
-                pause_after,
-                stop,
+                Until { budget: pause_after, stop },
                 &mut |rounds| observe(Progress { groups_done: done, groups_total: total, rounds }),
             );
             let r = match end {
@@ -707,8 +715,7 @@ impl Runner for ThreadedRunner {
                     &mut |e| writer.push(e),
                     &mut messages,
                     &mut counted,
-                    None,
-                    stop,
+                    Until { budget: None, stop },
                     &mut |_| {},
                 );
                 match end {
@@ -819,7 +826,15 @@ impl Work<'_> {
                 let mut run = |group: &mut Group| {
                     let (mut messages, mut counted) = (0, 0);
                     let mut emit = |e: &Event| encoder.push(e);
-                    drive(group, &mut events, &mut emit, &mut messages, &mut counted, None, self.interrupt, &mut |_| {})
+                    drive(
+                        group,
+                        &mut events,
+                        &mut emit,
+                        &mut messages,
+                        &mut counted,
+                        Until { budget: None, stop: self.interrupt },
+                        &mut |_| {},
+                    )
                 };
                 let end = match self.slots.get(id - self.base) {
                     // Each index is claimed by one worker, so the lock is never contended;

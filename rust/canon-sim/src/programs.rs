@@ -94,7 +94,7 @@ pub fn random_protocol(rng: &mut Rng) -> Result<SimProgram, ProgramError> {
 const MODULE_DRAWS: usize = 512;
 
 /// A random module from `canon_bytecode::testgen` that verifies, or `None`
-/// when none of [`MODULE_DRAWS`] draws did.
+/// when none of `MODULE_DRAWS` draws did.
 pub fn random_module(rng: &mut Rng) -> Option<SimProgram> {
     let mut seed = [0u8; 32];
     seed.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
