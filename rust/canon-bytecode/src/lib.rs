@@ -28,6 +28,7 @@ pub use encode::encode;
 
 pub mod asm;
 pub mod disasm;
+pub mod workloads;
 
 pub use asm::{AsmError, AsmErrorKind, assemble};
 pub use disasm::disassemble;
