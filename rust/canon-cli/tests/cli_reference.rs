@@ -6,19 +6,7 @@
 
 mod common;
 
-use common::{canon, repo_root};
-
-/// The subcommands a help text lists under `Commands:` (without `help`).
-fn listed(help: &str) -> Vec<String> {
-    help.lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .map(str::to_owned)
-        .collect()
-}
+use common::{canon, listed_subcommands as listed, repo_root};
 
 /// The reference: one section per command, depth first in the order the
 /// help lists them.

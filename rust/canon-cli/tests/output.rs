@@ -104,15 +104,7 @@ fn printing_commands(dir: &Path) -> Vec<Vec<String>> {
 fn subcommands(prefix: &[&str]) -> Vec<String> {
     let mut args = prefix.to_vec();
     args.push("--help");
-    let help = canon(&args).stdout;
-    help.lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .map(str::to_owned)
-        .collect()
+    common::listed_subcommands(&canon(&args).stdout)
 }
 
 /// The subcommands that only write files (asm, compile) print nothing to

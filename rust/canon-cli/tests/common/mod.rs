@@ -239,3 +239,15 @@ pub fn fixtures() -> Vec<Fixture> {
 pub fn arg(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
+
+/// The subcommands a `--help` text lists under `Commands:` (without `help`).
+pub fn listed_subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
