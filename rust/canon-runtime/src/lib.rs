@@ -10,12 +10,15 @@
 //! - [`SeededHost`] is the default host: deterministic answers from an
 //!   explicit seed, so any program runs with no host code. [`ReplayHost`]
 //!   answers from a recorded replay, for re-execution without the host.
+//! - [`MetricsCollector`] computes a run's [`Metrics`] from its group
+//!   reports and its replay, beside the run (never inside the machine).
 #![deny(missing_docs)]
 
 pub mod batch;
 pub mod checkpoint;
 pub mod host;
 pub mod machine;
+pub mod metrics;
 pub mod reexec;
 pub mod role_host;
 pub mod runner;
@@ -28,6 +31,7 @@ pub use checkpoint::{
 };
 pub use host::{ReplayHost, SeededHost};
 pub use machine::{HostFactory, LoadError, Machine, Owner, Receipt, Witness};
+pub use metrics::{Metrics, MetricsCollector};
 pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_faults, reexecute_group, reexecute_reader};
 pub use role_host::RoleHost;
 pub use runner::{
