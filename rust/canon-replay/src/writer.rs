@@ -116,6 +116,16 @@ impl EncodedBlocks {
         Some(digest)
     }
 
+    /// Adds `other`'s blocks after these, with their digests (blocks encoded
+    /// here, in pieces: the pieces of one run of consecutive groups).
+    pub fn extend_from(&mut self, other: &EncodedBlocks) {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|end| at + end));
+        self.digests.extend_from_slice(&other.digests);
+        self.events += other.events;
+    }
+
     /// Empties the blocks, keeping their allocations for reuse.
     pub fn clear(&mut self) {
         self.bytes.clear();
