@@ -23,7 +23,7 @@ pub mod reexec;
 pub mod role_host;
 pub mod runner;
 
-pub use batch::run_groups;
+pub use batch::{Batch, BatchSegment, run_groups};
 pub use canon_machine::{Config, Host, HostCtx, Limits};
 pub use checkpoint::{
     CHECKPOINT_CODES, CHECKPOINT_HEADER_BYTES, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, CheckpointError,
