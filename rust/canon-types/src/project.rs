@@ -7,7 +7,9 @@
 //! receives from one peer with compatible labels. A recursion a role takes no
 //! part in is pruned: a branch that jumps back to a loop the role has not
 //! communicated in since the loop began is dropped from the merge, and a loop
-//! whose body is only such a jump projects to `end`.
+//! whose body is only such a jump projects to `end`. Such a jump may not be
+//! dropped inside an inner loop the role takes part in and repeats: on a later
+//! pass it is reached after the role communicated (refused as unmergeable).
 //!
 //! Projection is written once, producing the annotated [`LocalAction`]
 //! (which keeps `invoke` steps and receive deadlines); [`project`] erases it
@@ -149,13 +151,16 @@ fn project_checked(protocol: &Protocol, role: &str) -> Result<LocalAction, Proje
         });
     }
     let mut unguarded = Vec::new();
-    Projector { role }.node(&protocol.body, &mut unguarded)
+    Projector { role, pruned: std::cell::RefCell::new(Vec::new()) }.node(&protocol.body, &mut unguarded)
 }
 
 /// Projects on one role. `unguarded` holds the recursion variables bound
 /// since the role last communicated, outermost first.
 struct Projector<'a> {
     role: &'a str,
+    /// Every jump left out of a merge (its loop variable and the choice's
+    /// span), in projection order: a loop checks the ones made in its body.
+    pruned: std::cell::RefCell<Vec<(String, Span)>>,
 }
 
 impl Projector<'_> {
@@ -227,6 +232,8 @@ impl Projector<'_> {
                 }
             }
             GlobalType::Rec { var, body, span } => {
+                let outer = unguarded.clone();
+                let pruned_before = self.pruned.borrow().len();
                 unguarded.push(var.clone());
                 let body = self.node(body, unguarded);
                 unguarded.retain(|v| v != var);
@@ -240,6 +247,24 @@ impl Projector<'_> {
                         });
                     }
                     return Ok(LocalAction::End);
+                }
+                // A jump back to an enclosing loop was left out of a merge in
+                // this loop's body, where the role had not communicated since
+                // the enclosing loop began. If the role also communicates in
+                // this loop and repeats it, the jump is reached again after
+                // that communication, on a later pass: the role would stay in
+                // this loop while the others go back to the enclosing one.
+                if body.mentions(var) {
+                    let pruned = self.pruned.borrow();
+                    if let Some((jump, at)) = pruned[pruned_before..].iter().find(|(v, _)| outer.contains(v)) {
+                        return Err(ProjectionError::Unmergeable {
+                            role: self.role.to_owned(),
+                            detail: format!(
+                                "takes part in `rec {var}` but not in this branch, which goes back to `rec {jump}`, so it cannot tell when `rec {var}` ends"
+                            ),
+                            span: *at,
+                        });
+                    }
                 }
                 Ok(if body.mentions(var) { LocalAction::Mu { var: var.clone(), body: Box::new(body) } } else { body })
             }
@@ -298,6 +323,14 @@ impl Projector<'_> {
     ) -> Result<LocalAction, ProjectionError> {
         let silent = |p: &LocalAction| matches!(p, LocalAction::Var { var } if unguarded.contains(var));
         let (jumps, live): (Vec<LocalAction>, Vec<LocalAction>) = projected.into_iter().partition(silent);
+        if !live.is_empty() {
+            let mut pruned = self.pruned.borrow_mut();
+            for j in &jumps {
+                if let LocalAction::Var { var } = j {
+                    pruned.push((var.clone(), span));
+                }
+            }
+        }
         let mut live = live.into_iter();
         let Some(first) = live.next() else {
             // Every branch loops back without this role: keep the outermost
