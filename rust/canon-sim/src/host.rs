@@ -50,7 +50,7 @@ impl SimHost {
             return;
         }
         let x = mix(self.seed ^ mix(u64::from(ctx.group) << 32 | u64::from(ctx.coroutine)) ^ mix(ctx.call_index));
-        if mix(x ^ 0x7061_6e69_63).is_multiple_of(HOST_PANIC_RATE) {
+        if mix(x ^ 0x0070_616e_6963).is_multiple_of(HOST_PANIC_RATE) {
             std::panic::panic_any(PLANNED_PANIC);
         }
     }

@@ -565,7 +565,7 @@ fn check_runners(
         }
     }
     if plan.checkpointing() || !applied.is_empty() {
-        let finish: &dyn Runner = if report.seed % 2 == 0 { &CooperativeRunner } else { &threaded };
+        let finish: &dyn Runner = if report.seed.is_multiple_of(2) { &CooperativeRunner } else { &threaded };
         match staged(plan, recorded, applied, ticks, finish, report) {
             Ok(bytes) if bytes == recorded => {}
             Ok(_) => report.violations.push(Violation {
