@@ -79,6 +79,12 @@ pub enum RestoreError {
     BadType { group: u32, sid: u64, ty: u32, len: usize },
     #[error("group {group}: a buffer of session {sid:#x} counts more visible messages than it holds")]
     BadBuffer { group: u32, sid: u64 },
+    #[error(
+        "group {group}: the live-session count, or a session's open-endpoint count or edge index, disagrees with the sessions"
+    )]
+    BadSessions { group: u32 },
+    #[error("group {group}: {alive} coroutines counted alive, {running} not ended")]
+    BadAlive { group: u32, alive: u32, running: usize },
     #[error("group {group}: a value refers to an endpoint of session {sid:#x}, which the group has not opened")]
     BadEndpoint { group: u32, sid: u64 },
     #[error(
@@ -163,6 +169,13 @@ fn check(image: &ProgramImage, st: &State) -> Result<(), RestoreError> {
         for v in &c.regs {
             check_value(st, v)?;
         }
+    }
+    let running = st.coroutines.iter().filter(|c| !c.ended).count();
+    if st.alive as usize != running {
+        return Err(RestoreError::BadAlive { group, alive: st.alive, running });
+    }
+    if !st.store.is_consistent() {
+        return Err(RestoreError::BadSessions { group });
     }
     let type_ok = |t: TypeId| (t.0 as usize) < types;
     for (n, s) in st.store.sessions.iter().enumerate() {

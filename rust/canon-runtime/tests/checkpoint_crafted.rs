@@ -95,3 +95,33 @@ fn a_group_saved_under_other_limits_is_refused() {
     let mut m = restore(&p, &bytes).expect("restores");
     CooperativeRunner.run_to(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}).expect("finishes");
 }
+
+/// Every little-endian u16 of a paused checkpoint's body, one more and one
+/// less, re-sealed: each is refused with a typed error or restores and runs
+/// to its end without the machine panicking (a panic inside a round
+/// surfaces as `HostPanicked`; `SeededHost` never panics). Found by the
+/// `checkpoint` fuzz target: a session's open-endpoint count one less than
+/// its open endpoints made the last `close` underflow it. Now
+/// `BadGroupState` (5116), as are a miscounted live-coroutine total and edge
+/// slots naming no edge.
+#[test]
+fn every_nudged_counter_is_refused_or_runs_without_a_panic() {
+    let (p, bytes) = paused();
+    let mut refused = 0;
+    for at in CHECKPOINT_HEADER_BYTES..bytes.len() - 1 {
+        for delta in [1u16, u16::MAX] {
+            let mut crafted = bytes.clone();
+            let v = u16::from_le_bytes([crafted[at], crafted[at + 1]]).wrapping_add(delta);
+            crafted[at..at + 2].copy_from_slice(&v.to_le_bytes());
+            let Ok(mut m) = restore(&p, &resealed(crafted)) else {
+                refused += 1;
+                continue;
+            };
+            match CooperativeRunner.run_to(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}) {
+                Ok(_) => {}
+                Err(e) => panic!("byte {at} {delta:+}: the restored run failed: {e}"),
+            }
+        }
+    }
+    assert!(refused > 0, "some edits are refused");
+}
