@@ -43,11 +43,12 @@ fn hex(b: &[u8]) -> String {
 fn bases() -> &'static [Files] {
     static BASES: OnceLock<Vec<Files>> = OnceLock::new();
     BASES.get_or_init(|| {
-        let runs = [
-            json!({"auth": "none", "fuel": 64, "max_rounds": 1000, "replay_mode": "off"}),
-            json!({"auth": "ed25519", "fuel": 64, "max_rounds": 1000, "replay_mode": "sequence"}),
-            json!({"auth": "ed25519-round", "fuel": 8, "max_rounds": 1000, "replay_mode": "nullifier"}),
-        ];
+        use canon_machine::{Auth, ReplayMode};
+        let runs = [(Auth::None, ReplayMode::Off, 64), (Auth::Ed25519, ReplayMode::Sequence, 64), (
+            Auth::Ed25519Round,
+            ReplayMode::Nullifier,
+            8,
+        )];
         let mut out = Vec::new();
         for (i, (name, text)) in SOURCES.iter().enumerate() {
             let program = Arc::new(if name.ends_with(".casm") {
@@ -55,8 +56,10 @@ fn bases() -> &'static [Files] {
             } else {
                 canon::compile_source(name, text, None).expect("compiles")
             });
-            let run = runs[i % runs.len()].clone();
-            let config = canon::bundle::run_config(&run, 11).expect("run flags");
+            let (auth, replay_mode, fuel) = runs[i % runs.len()];
+            let limits = canon_runtime::Limits { max_rounds: 1000, fuel_per_quantum: fuel, ..Default::default() };
+            let config = canon_runtime::Config { seed: 11, auth, replay_mode, limits, ..Default::default() };
+            let run = canon::bundle::run_flags(&config);
             let mut m = Machine::new(config);
             m.set_key_source(KeySource::Seed(KeySeed::from_bytes([9; 32])));
             m.load(&program, Box::new(SeededHost::new(11))).expect("loads");

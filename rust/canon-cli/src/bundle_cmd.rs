@@ -13,11 +13,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use canon::bundle::ExpectedSigner;
 use clap::Subcommand;
 use ed25519_dalek::SigningKey;
-use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
 use crate::out::Out;
-use crate::run_cmd::{AuthArg, ReplayModeArg, SecurityArgs};
+use crate::replay_cmd::Given;
+use crate::run_cmd::{AuthArg, ReplayModeArg};
 use crate::{exit, input, keygen_cmd};
 use canon_types::hex;
 
@@ -41,15 +41,22 @@ pub enum BundleCommand {
         /// The bundle directory (created; must not exist or be empty).
         #[arg(short, long)]
         output: PathBuf,
-        /// The run's --max-rounds (recorded in the manifest for re-execution).
-        #[arg(long, default_value_t = 1_000_000)]
-        max_rounds: u64,
-        /// The run's --fuel.
-        #[arg(long, default_value_t = canon_runtime::Limits::default().fuel_per_quantum)]
-        fuel: u32,
-        /// The run's --auth and --replay-mode.
-        #[command(flatten)]
-        security: SecurityArgs,
+        /// Optional check: the run's --max-rounds (an error if the recording differs; the replay
+        /// records its configuration, which the manifest copies).
+        #[arg(long)]
+        max_rounds: Option<u64>,
+        /// Optional check: the run's --fuel (an error if the recording differs).
+        #[arg(long)]
+        fuel: Option<u32>,
+        /// Optional check: the run's --max-instructions (an error if the recording differs).
+        #[arg(long)]
+        max_instructions: Option<u64>,
+        /// Optional check: the run's --auth (an error if the recording differs).
+        #[arg(long, value_enum)]
+        auth: Option<AuthArg>,
+        /// Optional check: the run's --replay-mode (an error if the recording differs).
+        #[arg(long, value_enum)]
+        replay_mode: Option<ReplayModeArg>,
     },
     /// Check every file of a bundle, its signature, its events and (with the program) its behaviour.
     Verify {
@@ -67,9 +74,20 @@ pub enum BundleCommand {
 
 pub fn bundle(cmd: BundleCommand, out: &mut Out) -> Result<u8> {
     match cmd {
-        BundleCommand::Export { replay, program, protocol, key, output, max_rounds, fuel, security } => {
-            let run = RunFlags { max_rounds, fuel, security };
-            export(&replay, program.as_deref(), protocol.as_deref(), &key, &output, run, out)
+        BundleCommand::Export {
+            replay,
+            program,
+            protocol,
+            key,
+            output,
+            max_rounds,
+            fuel,
+            max_instructions,
+            auth,
+            replay_mode,
+        } => {
+            let given = Given { max_rounds, fuel, max_instructions, auth, replay_mode };
+            export(&replay, program.as_deref(), protocol.as_deref(), &key, &output, &given, out)
         }
         BundleCommand::Verify { dir, pubkey } => verify(&dir, pubkey.as_deref(), out),
         BundleCommand::Pubkey { key } => {
@@ -79,37 +97,6 @@ pub fn bundle(cmd: BundleCommand, out: &mut Out) -> Result<u8> {
     }
 }
 
-struct RunFlags {
-    max_rounds: u64,
-    fuel: u32,
-    security: SecurityArgs,
-}
-
-impl RunFlags {
-    fn json(&self) -> Json {
-        let auth = match self.security.auth {
-            AuthArg::Ed25519 => "ed25519",
-            AuthArg::None => "none",
-            AuthArg::Ed25519Round => "ed25519-round",
-        };
-        let mode = match self.security.replay_mode {
-            ReplayModeArg::Off => "off",
-            ReplayModeArg::Sequence => "sequence",
-            ReplayModeArg::Nullifier => "nullifier",
-        };
-        json!({ "max_rounds": self.max_rounds, "fuel": self.fuel, "auth": auth, "replay_mode": mode })
-    }
-
-    fn config(&self, seed: u64) -> canon_runtime::Config {
-        crate::run_cmd::config(
-            seed,
-            self.max_rounds,
-            self.fuel,
-            canon_runtime::Limits::default().max_instructions,
-            self.security,
-        )
-    }
-}
 
 /// The bundle signing key of a key-seed file.
 fn signing_key(path: &Path) -> Result<SigningKey> {
@@ -125,18 +112,13 @@ fn export(
     protocol: Option<&str>,
     key: &Path,
     dir: &Path,
-    run: RunFlags,
+    given: &Given,
     out: &mut Out,
 ) -> Result<u8> {
     let replay_bytes = input::read_bytes(replay_path)?;
     let replay = canon_replay::Replay::decode(&replay_bytes).map_err(|e| anyhow!("{}: {e}", replay_path.display()))?;
-    let config = run.config(replay.header.seed());
-    if config.digest() != replay.header.config_digest() {
-        bail!(
-            "{}: the run flags given (--max-rounds, --fuel, --auth, --replay-mode) are not the recorded configuration",
-            replay_path.display()
-        );
-    }
+    // The replay is self-describing: its header records the configuration.
+    given.check(replay_path, &replay.header.config)?;
     let signing = signing_key(key)?;
     let program = match program {
         Some(p) => {
@@ -148,7 +130,8 @@ fn export(
         }
         None => None,
     };
-    let files = canon::bundle::seal(replay_bytes, &replay, program, run.json(), &signing);
+    let run = canon::bundle::run_flags(&replay.header.config);
+    let files = canon::bundle::seal(replay_bytes, &replay, program, run, &signing);
     let keyid = hex(&signing.verifying_key().to_bytes());
     if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("{} exists and is not an empty directory", dir.display());

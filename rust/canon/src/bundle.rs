@@ -8,9 +8,8 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use canon_machine::{Auth, ReplayMode};
 use canon_replay::Replay;
-use canon_runtime::{Config, Limits};
+use canon_runtime::Config;
 use canon_types::hex;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde_json::{Value as Json, json};
@@ -82,25 +81,15 @@ pub fn envelope_bytes(payload: &[u8], keyid: &str, sig: &[u8; 64]) -> Vec<u8> {
     out
 }
 
-/// The configuration a manifest's `run` flags and the replay's seed name
-/// (the flags `canon run` takes: `max_rounds`, `fuel`, `auth`, `replay_mode`).
-pub fn run_config(run: &Json, seed: u64) -> Option<Config> {
-    let auth = match run.get("auth")?.as_str()? {
-        "ed25519" => Auth::Ed25519,
-        "none" => Auth::None,
-        "ed25519-round" => Auth::Ed25519Round,
-        _ => return None,
-    };
-    let replay_mode = match run.get("replay_mode")?.as_str()? {
-        "off" => ReplayMode::Off,
-        "sequence" => ReplayMode::Sequence,
-        "nullifier" => ReplayMode::Nullifier,
-        _ => return None,
-    };
-    let max_rounds = run.get("max_rounds")?.as_u64()?;
-    let fuel = u32::try_from(run.get("fuel")?.as_u64()?).ok()?;
-    let limits = Limits { max_rounds, fuel_per_quantum: fuel.max(1), ..Limits::default() };
-    Some(Config { limits, seed, auth, replay_mode, ..Config::default() })
+/// The manifest's `run` object: the run flags of `config` (`max_rounds`,
+/// `fuel`, `auth`, `replay_mode`), as the replay header records them.
+pub fn run_flags(config: &Config) -> Json {
+    json!({
+        "max_rounds": config.limits.max_rounds,
+        "fuel": config.limits.fuel_per_quantum,
+        "auth": canon_replay::render::auth_name(config.auth),
+        "replay_mode": canon_replay::render::mode_name(config.replay_mode),
+    })
 }
 
 /// The files of a bundle of `replay` (decoded from `replay_bytes`), with
@@ -268,11 +257,8 @@ pub fn verify_dir(
             return Err(at(PROGRAM, "is not the program the replay was recorded from"));
         }
         // The replay records its configuration; the manifest's run flags must still be there and agree.
-        let config = manifest
-            .get("run")
-            .and_then(|run| run_config(run, replay.header.seed()))
-            .ok_or_else(|| at(MANIFEST, "no run flags"))?;
-        if config.digest() != replay.header.config_digest() {
+        let run = manifest.get("run").ok_or_else(|| at(MANIFEST, "no run flags"))?;
+        if *run != run_flags(&replay.header.config) {
             return Err(at(MANIFEST, "its run flags are not the replay's recorded configuration"));
         }
         let again = canon_runtime::reexecute(&program, &replay).map_err(|e| at(MANIFEST, e))?;
