@@ -24,7 +24,7 @@ pub struct SimArgs {
     pub steps: u64,
     /// Faults to inject: `all`, `none`, or a comma-separated list of
     /// duplicate, reorder, drop, corrupt-payload, corrupt-signature, reject,
-    /// bad-value, bad-choice, forge, cut.
+    /// bad-value, bad-choice, forge, cut, panic, checkpoint, owner-death, cancel.
     #[arg(long, default_value = "all", value_parser = FaultSet::parse)]
     pub faults: FaultSet,
     /// Threads running seeds (the results do not depend on it).
@@ -59,7 +59,8 @@ pub fn sim(args: &SimArgs, out: &mut Out) -> Result<u8> {
     writeln!(
         out,
         "{} seeds ({} failed): {} instances, {} rounds, {} events; {} transport faults applied of {} planned, \
-         {} coroutine faults (all typed and recorded), {} instances cut short",
+         {} coroutine faults (all typed and recorded), {} instances cut short; {} handler panics recovered, \
+         {} checkpoint restores, {} ownership operations",
         totals.seeds,
         totals.failed,
         totals.instances,
@@ -68,7 +69,10 @@ pub fn sim(args: &SimArgs, out: &mut Out) -> Result<u8> {
         totals.injected,
         totals.planned,
         totals.faults,
-        totals.cut
+        totals.cut,
+        totals.panics,
+        totals.restores,
+        totals.ownership
     )?;
     Ok(if totals.failed == 0 { exit::OK } else { exit::FAILURE })
 }
@@ -77,8 +81,20 @@ fn print_seed(out: &mut Out, r: &SeedReport, opts: &SimOptions) -> Result<(), Ou
     let verdict = if r.passed() { "ok" } else { "FAILED" };
     writeln!(
         out,
-        "seed {} {verdict}: {} (auth {}, replay mode {}), {} instances, {} rounds, {} events, {} injected, {} faults",
-        r.seed, r.program, r.auth, r.replay_mode, r.instances, r.rounds, r.events, r.injected, r.faults
+        "seed {} {verdict}: {} (auth {}, replay mode {}), {} instances, {} rounds, {} events, {} injected, {} faults, \
+         {} panics, {} restores, {} ownership",
+        r.seed,
+        r.program,
+        r.auth,
+        r.replay_mode,
+        r.instances,
+        r.rounds,
+        r.events,
+        r.injected,
+        r.faults,
+        r.panics,
+        r.restores,
+        r.ownership
     )?;
     for v in &r.violations {
         writeln!(out, "  violated: {}: {}", v.invariant, v.detail)?;
@@ -100,6 +116,9 @@ struct Totals {
     planned: u64,
     faults: u64,
     cut: u64,
+    panics: u64,
+    restores: u64,
+    ownership: u64,
 }
 
 impl Totals {
@@ -113,5 +132,8 @@ impl Totals {
         self.planned += r.planned;
         self.faults += r.faults;
         self.cut += u64::from(r.cut);
+        self.panics += r.panics;
+        self.restores += r.restores;
+        self.ownership += r.ownership;
     }
 }

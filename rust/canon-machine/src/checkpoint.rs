@@ -15,6 +15,7 @@ use canon_bytecode::Instr;
 use canon_types::{TypeId, Value};
 
 use crate::auth::KeySource;
+use crate::config::{Auth, Config, ReplayMode};
 use crate::group::{Group, GroupStatus, State};
 use crate::host::Host;
 use crate::image::ProgramImage;
@@ -66,6 +67,10 @@ pub enum SaveError {
 pub enum RestoreError {
     #[error("saved group {found} restored as group {want}")]
     WrongGroup { want: u32, found: u32 },
+    #[error(
+        "group {group}: its saved limits, buffer default, auth, replay mode or run identity are not the checkpoint's configuration"
+    )]
+    ConfigMismatch { group: u32 },
     #[error("group {group}: coroutine {coroutine} is at procedure {proc} instruction {pc}, outside the program")]
     BadFrame { group: u32, coroutine: u32, proc: u32, pc: u32 },
     #[error("group {group}: coroutine {coroutine}'s frames do not fit its {regs} registers")]
@@ -74,6 +79,12 @@ pub enum RestoreError {
     BadType { group: u32, sid: u64, ty: u32, len: usize },
     #[error("group {group}: a buffer of session {sid:#x} counts more visible messages than it holds")]
     BadBuffer { group: u32, sid: u64 },
+    #[error(
+        "group {group}: the live-session count, or a session's open-endpoint count or edge index, disagrees with the sessions"
+    )]
+    BadSessions { group: u32 },
+    #[error("group {group}: {alive} coroutines counted alive, {running} not ended")]
+    BadAlive { group: u32, alive: u32, running: usize },
     #[error("group {group}: a value refers to an endpoint of session {sid:#x}, which the group has not opened")]
     BadEndpoint { group: u32, sid: u64 },
     #[error(
@@ -94,18 +105,34 @@ impl Group {
         Ok(SavedGroup { st: &self.st, status: &self.status })
     }
 
-    /// Restores a saved group of `image`'s program, answered by `host`, with
-    /// endpoint keys from `keys` (every key of a live session must be the
-    /// source's: checked against the saved verifying key). The saved state
-    /// is checked against the program (frames, registers, types, endpoints),
-    /// so a damaged or foreign state is refused rather than run.
+    /// Restores a saved group of `image`'s program run under `config`,
+    /// answered by `host`, with endpoint keys from `keys` (every key of a
+    /// live session must be the source's: checked against the saved
+    /// verifying key). The saved state is checked against the program
+    /// (frames, registers, types, endpoints) and the configuration (limits,
+    /// buffer default, auth, replay mode, run identity: a group runs under
+    /// the configuration its replay records), so a damaged or foreign state
+    /// is refused rather than run.
     pub fn restore_state(
         image: Arc<ProgramImage>,
         saved: GroupState,
+        config: &Config,
         host: Box<dyn Host + Send>,
         keys: KeySource,
     ) -> Result<Group, RestoreError> {
         let GroupState { mut st, status } = saved;
+        let run = match config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
+            true => [0; 32],
+            false => image.run_identity(config),
+        };
+        let same = st.limits == config.limits
+            && st.default_buffer == config.default_buffer
+            && st.auth == config.auth
+            && st.replay_mode == config.replay_mode
+            && st.run == run;
+        if !same {
+            return Err(RestoreError::ConfigMismatch { group: st.group });
+        }
         check(&image, &st)?;
         for (n, session) in st.store.sessions.iter_mut().enumerate() {
             let sid = (u64::from(st.group) << 32) | n as u64;
@@ -142,6 +169,13 @@ fn check(image: &ProgramImage, st: &State) -> Result<(), RestoreError> {
         for v in &c.regs {
             check_value(st, v)?;
         }
+    }
+    let running = st.coroutines.iter().filter(|c| !c.ended).count();
+    if st.alive as usize != running {
+        return Err(RestoreError::BadAlive { group, alive: st.alive, running });
+    }
+    if !st.store.is_consistent() {
+        return Err(RestoreError::BadSessions { group });
     }
     let type_ok = |t: TypeId| (t.0 as usize) < types;
     for (n, s) in st.store.sessions.iter().enumerate() {

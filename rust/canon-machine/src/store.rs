@@ -257,6 +257,19 @@ pub fn unfold(resolved: &[TypeId], id: TypeId) -> Result<TypeId, Fault> {
     resolved.get(id.0 as usize).copied().ok_or(Fault::BadOperand { what: "local type out of range" })
 }
 
+impl SessionBody {
+    /// Whether the counters and indexes derived from a live session's
+    /// endpoints and edges agree with them (checked on a restored store):
+    /// the open-endpoint count is the endpoints not closed, and every edge
+    /// slot names an edge, in key order.
+    pub(crate) fn is_consistent(&self) -> bool {
+        let open = self.endpoints.iter().filter(|e| !e.closed).count();
+        open == usize::from(self.open_endpoints)
+            && self.edge_slots.iter().all(|&(_, i)| (i as usize) < self.edges.len())
+            && self.edge_slots.windows(2).all(|w| w[0].0 < w[1].0)
+    }
+}
+
 /// Every session of one group.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionStore {
@@ -330,6 +343,14 @@ impl SessionStore {
     /// Sessions neither closed nor otherwise terminal.
     pub fn live(&self) -> u32 {
         self.live
+    }
+
+    /// Whether the live-session count and every active session's derived
+    /// counters and indexes agree with the sessions (checked on a restored store).
+    pub(crate) fn is_consistent(&self) -> bool {
+        let live = self.sessions.iter().filter(|s| matches!(s.status, SessionStatus::Active | SessionStatus::Draining));
+        live.count() == self.live as usize
+            && self.sessions.iter().filter(|s| s.status == SessionStatus::Active).all(|s| s.body.is_consistent())
     }
 
     /// Seals every round batch of the round `tick` (signing each once) and

@@ -526,7 +526,7 @@ impl Machine {
             let mut host = hosts(id);
             host.restore_state(&entry.host)
                 .map_err(|e| CheckpointError::HostRestore { group: id, reason: e.to_string() })?;
-            let group = Group::restore_state(Arc::clone(&image), entry.state, host, keys.clone())
+            let group = Group::restore_state(Arc::clone(&image), entry.state, &config, host, keys.clone())
                 .map_err(CheckpointError::BadGroupState)?;
             machine.groups.push(group);
             machine.owners.push(entry.owner);

@@ -17,6 +17,7 @@ pub struct Violation {
 }
 
 /// What a live session looked like before a round.
+#[derive(Clone)]
 struct SessionBefore {
     sid: u64,
     types: Vec<TypeId>,
@@ -27,6 +28,7 @@ struct SessionBefore {
 
 /// The per-group checker: the state before the current round and what it
 /// has seen of the group so far.
+#[derive(Clone)]
 pub struct Checker {
     /// Extra messages the transport may add past a buffer's capacity: a
     /// duplicate and a released reordered message (0 with no transport fault).

@@ -26,11 +26,24 @@ pub enum FaultKind {
     /// A group's round budget cut short at a random round, as a timeout of
     /// the whole instance (a cancelled run).
     Cut,
+    /// A host handler panics (on the simulator's thread, the cooperative
+    /// runner's, or a threaded runner's worker): the run stops with a typed
+    /// error and is recovered from the last checkpoint.
+    Panic,
+    /// The machine is saved to a checkpoint file at random rounds and
+    /// restored from it, and the run continues on the restored machine.
+    Checkpoint,
+    /// The host-side owner of an instance's session dies at a random round
+    /// (`OwnerDied`, 4011).
+    OwnerDeath,
+    /// An instance's session is cancelled at a random round (a staged
+    /// ownership transfer abandoned).
+    Cancel,
 }
 
 impl FaultKind {
     /// Every kind, in the order `--faults` lists them.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::Duplicate,
         FaultKind::Reorder,
         FaultKind::Drop,
@@ -41,6 +54,10 @@ impl FaultKind {
         FaultKind::BadChoice,
         FaultKind::Forge,
         FaultKind::Cut,
+        FaultKind::Panic,
+        FaultKind::Checkpoint,
+        FaultKind::OwnerDeath,
+        FaultKind::Cancel,
     ];
 
     /// The kebab-case name (transport kinds as `canon run --inject` spells them).
@@ -52,6 +69,10 @@ impl FaultKind {
                 FaultKind::BadValue => "bad-value",
                 FaultKind::BadChoice => "bad-choice",
                 FaultKind::Forge => "forge",
+                FaultKind::Panic => "panic",
+                FaultKind::Checkpoint => "checkpoint",
+                FaultKind::OwnerDeath => "owner-death",
+                FaultKind::Cancel => "cancel",
                 _ => "cut",
             },
         }

@@ -39,6 +39,8 @@ pub use canon_runtime::{
 };
 pub use canon_types::{ErrorCode, Hex, SymId, Value, hex};
 
+pub mod bundle;
+
 /// The crates behind the facade, for what it does not re-export.
 pub mod crates {
     pub use canon_bytecode as bytecode;

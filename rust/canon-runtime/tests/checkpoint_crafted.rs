@@ -1,0 +1,127 @@
+//! Crafted checkpoints — bodies edited and re-sealed (length and SHA-256
+//! recomputed), as the `checkpoint` fuzz target makes them — are refused
+//! with a typed error before they run, never run under other terms than
+//! the replay records, and never panic the machine. Each input is rebuilt
+//! here from a valid checkpoint by a small generator.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use canon_bytecode::{VerifiedProgram, decode, verify};
+use canon_machine::{Auth, Config, Limits, ReplayMode};
+use canon_runtime::{
+    CHECKPOINT_HEADER_BYTES, Checkpoint, CheckpointError, CooperativeRunner, Machine, Runner, SeededHost, Segment,
+};
+use canon_types::ErrorCode;
+use sha2::{Digest, Sha256};
+
+fn program(name: &str) -> Arc<VerifiedProgram> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().and_then(Path::parent).expect("workspace root");
+    let bytes = std::fs::read(root.join("fixtures/asm").join(name)).expect("fixture");
+    Arc::new(verify(decode(&bytes).expect("decodes")).expect("verifies"))
+}
+
+/// Limits with values found nowhere else in a checkpoint body.
+const LIMITS: Limits = Limits {
+    max_sessions: 0x0A1B_2C3D,
+    max_coroutines: 0x0B1C_2D3E,
+    max_payload_bytes: 4096,
+    fuel_per_quantum: 37,
+    max_rounds: 1234,
+    max_call_depth: 64,
+    max_nullifiers_per_session: 1 << 16,
+    max_roles_per_open: 64,
+    max_instructions: 1 << 40,
+};
+
+fn config() -> Config {
+    Config { seed: 5, auth: Auth::None, replay_mode: ReplayMode::Off, limits: LIMITS, ..Config::default() }
+}
+
+/// A checkpoint of two `ping_pong_loop` instances paused after 3 rounds.
+fn paused() -> (Arc<VerifiedProgram>, Vec<u8>) {
+    let p = program("ping_pong_loop.cbc");
+    let mut m = Machine::new(config());
+    for _ in 0..2 {
+        m.load(&p, Box::new(SeededHost::new(1))).expect("loads");
+    }
+    let seg = CooperativeRunner.run_segment(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}, Some(3));
+    assert_eq!(seg.expect("runs"), Segment::Paused);
+    (p, m.checkpoint().expect("checkpoints").to_bytes())
+}
+
+/// `bytes` with its body length and digest recomputed.
+fn resealed(mut bytes: Vec<u8>) -> Vec<u8> {
+    let len = (bytes.len() - CHECKPOINT_HEADER_BYTES) as u64;
+    bytes[136..144].copy_from_slice(&len.to_le_bytes());
+    let digest = Sha256::digest(&bytes[CHECKPOINT_HEADER_BYTES..]);
+    bytes[144..176].copy_from_slice(&digest);
+    bytes
+}
+
+fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    (0..hay.len().saturating_sub(needle.len() - 1)).filter(|&i| hay[i..].starts_with(needle)).collect()
+}
+
+fn restore(p: &Arc<VerifiedProgram>, bytes: &[u8]) -> Result<Machine, CheckpointError> {
+    let ck = Checkpoint::from_bytes(bytes)?;
+    Machine::restore(p, &ck, Box::new(|_| Box::new(SeededHost::new(1))), canon_machine::KeySource::None)
+}
+
+/// A saved group whose limits are not the configuration's (here a fuel
+/// quantum of 4 billion instructions, which would let one round spin for
+/// hours) is refused: a restored group runs under the configuration its
+/// replay records. Before, the group's own saved limits were used.
+#[test]
+fn a_group_saved_under_other_limits_is_refused() {
+    let (p, bytes) = paused();
+    // The group states' limits: max_sessions and max_coroutines side by side (fixed-width little-endian).
+    let mut needle = LIMITS.max_sessions.to_le_bytes().to_vec();
+    needle.extend_from_slice(&LIMITS.max_coroutines.to_le_bytes());
+    let body = &bytes[CHECKPOINT_HEADER_BYTES..];
+    // The configuration's canonical bytes come first in the body, the two saved groups last.
+    let hits = find_all(body, &needle);
+    assert!(hits.len() >= 3, "the configuration and one Limits per saved group: {hits:?}");
+    for &hit in &hits[hits.len() - 2..] {
+        let fuel_at = CHECKPOINT_HEADER_BYTES + hit + 12;
+        assert_eq!(bytes[fuel_at..fuel_at + 4], 37u32.to_le_bytes());
+        let mut crafted = bytes.clone();
+        crafted[fuel_at..fuel_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = restore(&p, &resealed(crafted)).err().expect("refused");
+        assert_eq!(err.code(), 5116, "{err}");
+        assert!(err.to_string().contains("not the checkpoint's configuration"), "{err}");
+    }
+    // Unedited, it restores and finishes.
+    let mut m = restore(&p, &bytes).expect("restores");
+    CooperativeRunner.run_to(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}).expect("finishes");
+}
+
+/// Every little-endian u16 of a paused checkpoint's body, one more and one
+/// less, re-sealed: each is refused with a typed error or restores and runs
+/// to its end without the machine panicking (a panic inside a round
+/// surfaces as `HostPanicked`; `SeededHost` never panics). Found by the
+/// `checkpoint` fuzz target: a session's open-endpoint count one less than
+/// its open endpoints made the last `close` underflow it. Now
+/// `BadGroupState` (5116), as are a miscounted live-coroutine total and edge
+/// slots naming no edge.
+#[test]
+fn every_nudged_counter_is_refused_or_runs_without_a_panic() {
+    let (p, bytes) = paused();
+    let mut refused = 0;
+    for at in CHECKPOINT_HEADER_BYTES..bytes.len() - 1 {
+        for delta in [1u16, u16::MAX] {
+            let mut crafted = bytes.clone();
+            let v = u16::from_le_bytes([crafted[at], crafted[at + 1]]).wrapping_add(delta);
+            crafted[at..at + 2].copy_from_slice(&v.to_le_bytes());
+            let Ok(mut m) = restore(&p, &resealed(crafted)) else {
+                refused += 1;
+                continue;
+            };
+            match CooperativeRunner.run_to(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}) {
+                Ok(_) => {}
+                Err(e) => panic!("byte {at} {delta:+}: the restored run failed: {e}"),
+            }
+        }
+    }
+    assert!(refused > 0, "some edits are refused");
+}
