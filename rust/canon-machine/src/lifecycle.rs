@@ -63,6 +63,7 @@ impl Exec<'_> {
             if self.st.store.finish(ep.sid, SessionStatus::Faulted { code }).is_some() {
                 let reason = TerminalReason::Faulted { code };
                 self.emit(co, Some(ep), EventKind::SessionTerminal { reason });
+                self.emit_edge_histories(co, ep);
             }
         }
     }
@@ -102,6 +103,7 @@ impl Exec<'_> {
             if self.st.store.finish(sid, SessionStatus::Faulted { code }).is_some() {
                 let reason = TerminalReason::Faulted { code };
                 self.emit(co, Some(ep), EventKind::SessionTerminal { reason });
+                self.emit_edge_histories(co, ep);
             }
         }
     }
