@@ -81,8 +81,11 @@ pub fn check_protocols(choreo: &Choreography) -> Vec<ProtocolReport> {
                         CompileError::UnknownBufferRole { span, .. } => *span,
                         _ => p.span,
                     };
-                    let note = format!("while projecting protocol `{}`", p.protocol.name);
-                    Diagnostic { code: e.code(), message: e.to_string(), span, notes: vec![note], help: Vec::new() }
+                    let mut notes = vec![format!("while projecting protocol `{}`", p.protocol.name)];
+                    if let CompileError::Projection(pe) = &e {
+                        notes.extend(compile::projection_note(pe).map(str::to_owned));
+                    }
+                    Diagnostic { code: e.code(), message: e.to_string(), span, notes, help: Vec::new() }
                 })
             };
             ProtocolReport {
