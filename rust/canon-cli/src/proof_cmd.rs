@@ -102,6 +102,7 @@ pub struct GroupChecks {
     unsigned: u64,
     received: u64,
     consumed: u64,
+    edges: u64,
     sessions: u64,
     unkeyed_session: bool,
     /// Events before the current group.
@@ -132,6 +133,7 @@ impl GroupChecks {
             unsigned: 0,
             received: 0,
             consumed: 0,
+            edges: 0,
             sessions: 0,
             unkeyed_session: false,
             before: 0,
@@ -150,7 +152,11 @@ impl GroupChecks {
             }
         }
         match cross_check(&self.run, events) {
-            Ok(c) => (self.received, self.consumed) = (self.received + c.received, self.consumed + c.consumed),
+            Ok(c) => {
+                self.received += c.received;
+                self.consumed += c.consumed;
+                self.edges += c.edges;
+            }
             Err(e) => {
                 self.failed = Some(format!("cross-check failed in {}", at(e.to_string())));
                 return false;
@@ -180,8 +186,8 @@ impl GroupChecks {
     pub fn integrity_line(&self) -> String {
         format!(
             "hash chain, canonical order; {} signatures against the keys bound at open ({} unsigned messages); \
-             {} receives matched to their sends; {} consumption roots recomputed",
-            self.signatures, self.unsigned, self.received, self.consumed
+             {} receives matched to their sends; {} consumption roots recomputed; {} edge histories recomputed",
+            self.signatures, self.unsigned, self.received, self.consumed, self.edges
         )
     }
 
@@ -224,8 +230,8 @@ pub fn integrity(r: &Replay) -> std::result::Result<String, String> {
     let cross = cross_check(&run, &r.events).map_err(|e| format!("cross-check failed: {e}"))?;
     Ok(format!(
         "hash chain; {} signatures against the keys bound at open ({} unsigned messages); {} receives matched \
-         to their sends; {} consumption roots recomputed",
-        sigs.checked, sigs.unsigned, cross.received, cross.consumed
+         to their sends; {} consumption roots recomputed; {} edge histories recomputed",
+        sigs.checked, sigs.unsigned, cross.received, cross.consumed, cross.edges
     ))
 }
 

@@ -46,10 +46,10 @@ fn identical_replays_diff_to_zero() {
     let dir = temp_dir("diff-same");
     let a = record(&dir, "fixtures/asm/ping_pong.casm", "a.replay", &["--seed", "1"]);
     let b = record(&dir, "fixtures/asm/ping_pong.casm", "b.replay", &["--seed", "1"]);
-    diff(&a, &b, false).expect_code(0).stdout_has(&["identical: 18 events"]);
+    diff(&a, &b, false).expect_code(0).stdout_has(&["identical: 20 events"]);
     let json = parse_json(diff(&a, &b, true).expect_code(0));
     assert_eq!(json["identical"], true);
-    assert_eq!(json["a_events"], 18);
+    assert_eq!(json["a_events"], 20);
 }
 
 #[test]
@@ -101,7 +101,9 @@ fn a_header_only_difference_is_still_a_difference() {
     let a = record(&dir, "fixtures/asm/ping_pong.casm", "a.replay", &["--seed", "1", "--auth", "none"]);
     let b =
         record(&dir, "fixtures/asm/ping_pong.casm", "b.replay", &["--seed", "1", "--auth", "none", "--fuel", "2048"]);
-    diff(&a, &b, false).expect_code(1).stdout_has(&["header: config digest differs", "events: identical (18 events)"]);
+    // The events agree up to the edge histories: a history hashes the
+    // delivered envelopes, which bind the run identity (and so the configuration).
+    diff(&a, &b, false).expect_code(1).stdout_has(&["header: config digest differs", "first divergence at event 17"]);
     // Signed, the same change of configuration changes every signature: a
     // signature made in one run is not valid in another.
     let a = record(&dir, "fixtures/asm/ping_pong.casm", "sa.replay", &["--seed", "1"]);
@@ -149,7 +151,7 @@ fn verify_checks_the_program_and_the_configuration() {
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         canon(&args)
     };
-    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok, canonical order ok: 29 events"]);
+    verify(&[]).expect_code(0).stdout_has(&["format and hash chain ok, canonical order ok: 31 events"]);
     // The replay records its configuration: no flag is needed to re-execute it.
     verify(&["--program", &loop_casm]).expect_code(0).stdout_has(&["verified"]);
     verify(&["--program", &loop_casm, "--fuel", "3"]).expect_code(0).stdout_has(&["verified"]);

@@ -68,6 +68,9 @@ pub struct Peeked {
     pub arm: usize,
     /// The message identity, when the replay mode will record its consumption.
     pub identity: Option<[u8; 32]>,
+    /// SHA-256 of the message's canonical envelope (its identity whatever
+    /// the replay mode): what the edge's authenticated history chains.
+    pub envelope_id: [u8; 32],
 }
 
 /// A visible message as [`SessionStore::peek_visible`] found it: the
@@ -79,6 +82,8 @@ pub(crate) struct Visible<'s, 'g> {
     pub branch: &'g FlatBranch,
     pub payload: &'s Value,
     pub roles: &'s [SymId],
+    /// The handler bound to the message's edge.
+    pub handler: SymId,
 }
 
 /// What a receive expects: one label (`recv`) or one of some arms (`offer`).
@@ -339,7 +344,7 @@ impl SessionStore {
         let Some(msg) = body.edge(from, ep.role).and_then(|e| e.buffer.front_visible()) else {
             return Ok(None);
         };
-        let identity = admit(body, ep, from, msg, tr)?;
+        let (envelope_id, identity) = admit(body, ep, from, msg, tr)?;
         let unexpected = Fault::UnexpectedLabel { ep, label: msg.label, attempted: op };
         let Some(branch) = find(branches, msg.label) else {
             return Err(unexpected.into());
@@ -349,8 +354,9 @@ impl SessionStore {
             Expect::Label(_) => return Err(unexpected.into()),
             Expect::Arms(arms, _) => arms.iter().position(|a| a.label == msg.label).ok_or(unexpected)?,
         };
-        let peeked = Peeked { from, label: msg.label, seq: msg.seq, arm, identity };
-        Ok(Some(Visible { peeked, branch, payload: &msg.payload, roles: &body.roles }))
+        let peeked = Peeked { from, label: msg.label, seq: msg.seq, arm, identity, envelope_id };
+        let handler = body.edge_handler(from, ep.role).unwrap_or_default();
+        Ok(Some(Visible { peeked, branch, payload: &msg.payload, roles: &body.roles, handler }))
     }
 
     /// The payload of the message [`SessionStore::peek`] found.
@@ -359,9 +365,9 @@ impl SessionStore {
         body.edge(from, ep.role)?.buffer.front_visible().map(|m| &m.payload)
     }
 
-    /// Takes the message [`SessionStore::peek`] returned and advances the
-    /// endpoint's type past its label.
-    pub fn take(&mut self, tv: TypeView<'_>, ep: Endpoint, from: u16) -> Result<Message, Fault> {
+    /// Takes the message [`SessionStore::peek`] returned (whose envelope
+    /// identity is `envelope_id`) and advances the endpoint's type past its label.
+    pub fn take(&mut self, tv: TypeView<'_>, ep: Endpoint, from: u16, envelope_id: [u8; 32]) -> Result<Message, Fault> {
         let g = tv.graph;
         let session = self.get(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         let endpoint = session.body.endpoints.get(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
@@ -374,18 +380,20 @@ impl SessionStore {
             .ok_or(Fault::BadOperand { what: "take without a visible message" })?
             .label;
         let branch = find(branches, label).ok_or(Fault::UnexpectedLabel { ep, label, attempted: Op::Recv })?;
-        self.take_branch(tv.resolved, ep, from, branch)
+        self.take_branch(tv.resolved, ep, from, branch, envelope_id)
     }
 
-    /// Takes the visible message from `from` on `ep` and advances the
+    /// Takes the visible message from `from` on `ep`, advances the
     /// endpoint's type to `branch`'s continuation (the branch
-    /// [`SessionStore::peek_visible`] matched).
+    /// [`SessionStore::peek_visible`] matched) and chains the message's
+    /// envelope identity into the edge's authenticated history.
     pub(crate) fn take_branch(
         &mut self,
         resolved: &[TypeId],
         ep: Endpoint,
         from: u16,
         branch: &FlatBranch,
+        envelope_id: [u8; 32],
     ) -> Result<Message, Fault> {
         let cont = unfold(resolved, branch.cont)?;
         let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
@@ -395,6 +403,7 @@ impl SessionStore {
         let edge = &mut body.edges[edge_index];
         let msg = edge.buffer.pop_visible().ok_or(Fault::BadOperand { what: "take without a visible message" })?;
         edge.recv_seq += 1;
+        edge.history = crate::auth::chain(&edge.history, &envelope_id);
         let endpoint = body.endpoints.get_mut(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         endpoint.current = cont;
         Ok(msg)

@@ -398,6 +398,26 @@ pub fn identity(envelope: &[u8]) -> [u8; 32] {
     Sha256::digest(envelope).into()
 }
 
+/// The identity of the envelope of `f`, built in a buffer the thread keeps
+/// (so a path that has no envelope buffer of its own allocates nothing per
+/// message or per group once the buffer has grown).
+pub(crate) fn scratch_identity(f: EnvelopeFields<'_>) -> [u8; 32] {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        envelope_into(&mut buf, f);
+        identity(&buf)
+    })
+}
+
+/// One step of a running hash (an edge's authenticated history, a
+/// session's consumption root): `SHA-256(pre || identity)`.
+pub fn chain(pre: &[u8; 32], identity: &[u8; 32]) -> [u8; 32] {
+    Sha256::new().chain_update(pre).chain_update(identity).finalize().into()
+}
+
 /// Domain tag of a round batch's signed bytes.
 pub const BATCH_DOMAIN: &[u8] = b"canon-round-batch-v1";
 
@@ -637,6 +657,8 @@ pub struct CrossCheckReport {
     pub received: u64,
     /// `Consumed` events whose identity and roots were recomputed.
     pub consumed: u64,
+    /// `EdgeHistory` events whose counts and running hash were recomputed.
+    pub edges: u64,
 }
 
 /// Why a recorded event stream is internally inconsistent.
@@ -657,6 +679,29 @@ pub enum CrossCheckError {
         "event {index}: `Consumed` roots of session {sid:#x} do not chain (pre-root or post-root recomputed differently)"
     )]
     WrongRoot { index: usize, sid: u64 },
+    #[error(
+        "event {index}: `EdgeHistory` of session {sid:#x} is not the one recomputed for edge {from}->{to} (site, counts or running hash of the delivered envelopes)"
+    )]
+    WrongEdgeHistory { index: usize, sid: u64, from: u16, to: u16 },
+    #[error("event {index}: session {sid:#x} ended without the `EdgeHistory` of edge {from}->{to}")]
+    MissingEdgeHistory { index: usize, sid: u64, from: u16, to: u16 },
+    #[error("event {index}: `EdgeHistory` does not follow the terminal events of its session")]
+    UnexpectedEdgeHistory { index: usize },
+}
+
+/// One edge's trace recomputed from `Sent`/`Dropped`/`Received` events:
+/// `(sent, delivered, history)`.
+type EdgeTally = (u64, u64, [u8; 32]);
+
+/// The `EdgeHistory` events a session that just ended must record next,
+/// as [`cross_check`] expects them.
+struct ExpectedHistories {
+    /// The site of the session's `SessionTerminal` (theirs too).
+    site: crate::event::EventSite,
+    /// Whether an `EpochAdvanced` (a close) may still come first.
+    epoch_pending: bool,
+    /// `(from, to, tally)`, in `(from, to)` order, still to come.
+    rest: std::collections::VecDeque<(u16, u16, EdgeTally)>,
 }
 
 /// `(group, tick, sid, from)`: one endpoint's messages of one round.
@@ -668,14 +713,21 @@ type MessageKey = (u64, u16, u16, u64);
 /// Checks what ties the events of a replay together without re-execution:
 /// every `Received` matches a `Sent` on the same session, edge and seq (label
 /// and payload as sent, or as a recorded `CorruptPayload` injection of that
-/// message changes them), and every `Consumed` directly follows its
+/// message changes them); every `Consumed` directly follows its
 /// `Received`, names the identity of that message's envelope, and continues
 /// its session's consumption root (`post = SHA-256(pre ‖ identity)` from all
-/// zeros). `run` is the run identity of the envelopes ([`run_identity`]).
+/// zeros); and every session that ended is followed (after its
+/// `SessionTerminal`, and `EpochAdvanced` for a close) by exactly the
+/// `EdgeHistory` events recomputed from its `Sent`, `Dropped` and `Received`
+/// events, at the terminal's site. `run` is the run identity of the
+/// envelopes ([`run_identity`]).
 pub fn cross_check(run: &[u8; 32], events: &[Event]) -> Result<CrossCheckReport, CrossCheckError> {
     // (sid, from, to, seq) -> (identity of the envelope as sent, as corrupted if injected).
     let mut sent: BTreeMap<MessageKey, ([u8; 32], [u8; 32])> = BTreeMap::new();
     let mut roots: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
+    // (sid, from, to) -> the edge's trace so far.
+    let mut edges: BTreeMap<(u64, u16, u16), EdgeTally> = BTreeMap::new();
+    let mut expected: Option<ExpectedHistories> = None;
     let mut report = CrossCheckReport::default();
     let mut envelope = Vec::new();
     let mut id_of = |sid, from, to, seq, label, payload: &Value| {
@@ -685,8 +737,47 @@ pub fn cross_check(run: &[u8; 32], events: &[Event]) -> Result<CrossCheckReport,
     let mut last_received: Option<(usize, [u8; 32])> = None;
     for (index, ev) in events.iter().enumerate() {
         let (sid, role) = (ev.site.sid, ev.site.role);
+        // The edge histories of a session that just ended come next.
+        if let Some(x) = &mut expected {
+            let close_epoch =
+                x.epoch_pending && ev.site == x.site && matches!(ev.kind, EventKind::EpochAdvanced { .. });
+            x.epoch_pending = false;
+            if close_epoch {
+                continue;
+            }
+            match (&ev.kind, x.rest.pop_front()) {
+                (EventKind::EdgeHistory { from, to, sent: n, delivered, history }, Some((f, t, tally))) => {
+                    if ev.site != x.site || (*from, *to) != (f, t) || (*n, *delivered, *history) != tally {
+                        return Err(CrossCheckError::WrongEdgeHistory { index, sid: x.site.sid, from: f, to: t });
+                    }
+                    report.edges += 1;
+                    if x.rest.is_empty() {
+                        expected = None;
+                    }
+                    continue;
+                }
+                (_, Some((from, to, _))) => {
+                    return Err(CrossCheckError::MissingEdgeHistory { index, sid: x.site.sid, from, to });
+                }
+                (_, None) => expected = None,
+            }
+        }
+        match &ev.kind {
+            EventKind::SessionTerminal { reason } => {
+                let rest: std::collections::VecDeque<_> = edges
+                    .range((sid, 0, 0)..=(sid, u16::MAX, u16::MAX))
+                    .map(|(&(_, from, to), &tally)| (from, to, tally))
+                    .collect();
+                let epoch_pending = *reason == crate::event::TerminalReason::Closed;
+                expected = Some(ExpectedHistories { site: ev.site, epoch_pending, rest });
+            }
+            EventKind::EdgeHistory { .. } => return Err(CrossCheckError::UnexpectedEdgeHistory { index }),
+            EventKind::Dropped { to, .. } => edges.entry((sid, role, *to)).or_insert((0, 0, [0; 32])).0 += 1,
+            _ => {}
+        }
         match &ev.kind {
             EventKind::Sent { to, label, seq, payload, .. } => {
+                edges.entry((sid, role, *to)).or_insert((0, 0, [0; 32])).0 += 1;
                 let corrupted = id_of(sid, role, *to, *seq, *label, &crate::inject::corrupt_value(payload));
                 let id = id_of(sid, role, *to, *seq, *label, payload);
                 sent.insert((sid, role, *to, *seq), (id, corrupted));
@@ -709,6 +800,9 @@ pub fn cross_check(run: &[u8; 32], events: &[Event]) -> Result<CrossCheckReport,
                 if got != *want {
                     return Err(CrossCheckError::NotAsSent { index, sid, from: *from, to: role, seq: *seq });
                 }
+                let tally = edges.entry((sid, *from, role)).or_insert((0, 0, [0; 32]));
+                tally.1 += 1;
+                tally.2 = chain(&tally.2, &got);
                 report.received += 1;
                 last_received = Some((index, got));
                 continue;
@@ -733,6 +827,11 @@ pub fn cross_check(run: &[u8; 32], events: &[Event]) -> Result<CrossCheckReport,
             _ => {}
         }
         last_received = None;
+    }
+    if let Some(mut x) = expected
+        && let Some((from, to, _)) = x.rest.pop_front()
+    {
+        return Err(CrossCheckError::MissingEdgeHistory { index: events.len(), sid: x.site.sid, from, to });
     }
     Ok(report)
 }

@@ -154,17 +154,15 @@ impl Consumption {
 
 /// The receive-side admission of `msg` on edge `from → ep.role`: the
 /// signature first (under `Auth::Ed25519`), then the replay policy. Returns
-/// the message identity when the policy will record a consumption.
+/// the message's envelope identity (which the edge's authenticated history
+/// chains) and, when the policy will record a consumption, the identity again.
 pub(crate) fn admit(
     body: &SessionBody,
     ep: Endpoint,
     from: u16,
     msg: &Message,
     tr: &mut Transport<'_>,
-) -> Result<Option<[u8; 32]>, Fault> {
-    if tr.auth == Auth::None && tr.replay_mode == ReplayMode::Off {
-        return Ok(None);
-    }
+) -> Result<([u8; 32], Option<[u8; 32]>), Fault> {
     let fields = EnvelopeFields {
         run: tr.run,
         sid: ep.sid,
@@ -174,6 +172,11 @@ pub(crate) fn admit(
         label: msg.label,
         payload: &msg.payload,
     };
+    if tr.auth == Auth::None && tr.replay_mode == ReplayMode::Off {
+        // Nothing to verify or consume: only the history needs the identity
+        // (built in the thread's scratch buffer: no allocation per group).
+        return Ok((crate::auth::scratch_identity(fields), None));
+    }
     envelope_into(tr.envelope, fields);
     let mut round_id = None;
     if tr.auth == Auth::Ed25519Round {
@@ -194,14 +197,14 @@ pub(crate) fn admit(
             return Err(Fault::BadSignature { ep, from, seq: msg.seq });
         }
     }
-    if tr.replay_mode == ReplayMode::Off {
-        return Ok(None);
-    }
     let id = round_id.unwrap_or_else(|| identity(tr.envelope));
+    if tr.replay_mode == ReplayMode::Off {
+        return Ok((id, None));
+    }
     let edge = body.edge_index(from, ep.role).unwrap_or(usize::MAX);
     let lost = body.edges.get(edge).map_or(0, |e| e.lost);
     body.consumption.check(tr, ep, from, edge, lost, msg, &id)?;
-    Ok(Some(id))
+    Ok((id, Some(id)))
 }
 
 impl SessionStore {

@@ -251,6 +251,25 @@ pub enum EventKind {
     EpochAdvanced {
         epoch: u64,
     },
+    /// The trace of one directed edge `from → to` of a session that just
+    /// ended, recorded after the session's terminal events (one per edge a
+    /// message was sent or delivered on, in `(from, to)` order): `sent`
+    /// messages (`Sent` and `Dropped`), `delivered` ones (`Received`), and
+    /// `history`, the running hash of the delivered envelopes
+    /// (`h = SHA-256(h || SHA-256(envelope))` from 32 zero bytes). `canon
+    /// replay verify` recomputes all three from the recorded events.
+    EdgeHistory {
+        /// Sending role index.
+        from: u16,
+        /// Receiving role index.
+        to: u16,
+        /// Messages sent on the edge (`Sent` and `Dropped`).
+        sent: u64,
+        /// Messages delivered on the edge (`Received`).
+        delivered: u64,
+        /// Running hash of the delivered envelopes.
+        history: [u8; 32],
+    },
 }
 
 /// One event: where and what.

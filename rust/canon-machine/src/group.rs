@@ -161,7 +161,7 @@ impl State {
 
 /// Events a new group's outbox has room for before it grows (a round of a
 /// small protocol; runners drain the outbox every round).
-const OUTBOX_CAPACITY: usize = 8;
+const OUTBOX_CAPACITY: usize = 16;
 
 /// Why a host-supplied key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,13 +212,10 @@ impl Group {
             auth: config.auth,
             replay_mode: config.replay_mode,
             keys: KeySource::None,
-            // Only envelopes use the run identity; unsigned runs without a replay
-            // mode skip hashing the configuration.
-            run: if config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
-                [0; 32]
-            } else {
-                image.run_identity(config)
-            },
+            // Envelopes bind the run identity; every delivery hashes its
+            // envelope into its edge's history, whatever the configuration
+            // (computed once per configuration by the image).
+            run: image.run_identity(config),
             supplied_keys: BTreeMap::new(),
             // Only signing and replay-consumption build envelopes.
             envelope: if config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
@@ -301,8 +298,7 @@ impl Group {
         self.st.keys = keys;
     }
 
-    /// The run identity the group's message envelopes bind (all zeros when
-    /// the configuration builds no envelopes).
+    /// The run identity the group's message envelopes bind.
     pub fn run_identity(&self) -> [u8; 32] {
         self.st.run
     }

@@ -19,6 +19,13 @@ pub struct HostCtx<'a> {
     pub role_name: SymId,
     /// The peer role's name at this point of the local type, if any.
     pub peer: Option<SymId>,
+    /// The directed edge `(from, to)` (role indices) the interaction is on:
+    /// `produce` and `choose` the edge to the peer (when the choice names
+    /// one), `accept` the edge from the sender; `None` for `invoke`.
+    pub edge: Option<(u16, u16)>,
+    /// The handler bound to that edge (`open`'s binding of its sending
+    /// role; `SymId::default()` without an edge).
+    pub handler: SymId,
     /// The program, for names and payload type names.
     pub module: &'a Module,
     /// Payload type names of the message at hand (`produce`: the one to be

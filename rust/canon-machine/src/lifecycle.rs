@@ -71,6 +71,7 @@ impl Exec<'_> {
             if self.st.store.finish(ep.sid, SessionStatus::Faulted { code }).is_some() {
                 let reason = TerminalReason::Faulted { code };
                 self.emit(co, Some(ep), EventKind::SessionTerminal { reason });
+                self.emit_edge_histories(co, ep);
             }
         }
     }
@@ -110,6 +111,7 @@ impl Exec<'_> {
             if self.st.store.finish(sid, SessionStatus::Faulted { code }).is_some() {
                 let reason = TerminalReason::Faulted { code };
                 self.emit(co, Some(ep), EventKind::SessionTerminal { reason });
+                self.emit_edge_histories(co, ep);
             }
         }
     }

@@ -220,6 +220,16 @@ impl Sink<'_> {
         let site = EventSite { group: self.group, tick: self.tick, coroutine: u32::MAX, sid, role: EventSite::NO_ROLE };
         self.out.push(Event { site, kind });
     }
+
+    /// Records the edge traces of the session `store.finish` just ended.
+    fn edge_histories(&mut self, sid: u64) {
+        crate::store::drain_ended_edges(|t| {
+            let (from, to, sent, delivered, history) = (t.from, t.to, t.sent, t.delivered, t.history);
+            let site =
+                EventSite { group: self.group, tick: self.tick, coroutine: u32::MAX, sid, role: EventSite::NO_ROLE };
+            self.out.push(Event { site, kind: EventKind::EdgeHistory { from, to, sent, delivered, history } });
+        });
+    }
 }
 
 fn s(x: &str) -> Arc<str> {
@@ -354,9 +364,11 @@ fn end_session(
         store.finish(sid, status);
         sink.emit(sid, EventKind::Cancelled { witness: w });
         sink.emit(sid, EventKind::SessionTerminal { reason: TerminalReason::Cancelled });
+        sink.edge_histories(sid);
     } else if let SessionStatus::Faulted { code } = status {
         store.finish(sid, status);
         sink.emit(sid, EventKind::SessionTerminal { reason: TerminalReason::Faulted { code } });
+        sink.edge_histories(sid);
     }
     Ok(())
 }

@@ -102,6 +102,7 @@ impl<'a> Exec<'a> {
             }
             Err(Refusal::SessionEnded(_) | Refusal::Revoked) => {
                 let ep = self.blocking_endpoint(co, instr);
+                self.withdraw_timeout(co, ep);
                 self.emit(co, ep, EventKind::Halted);
                 self.end(co);
                 Flow::End
@@ -245,6 +246,17 @@ impl<'a> Exec<'a> {
         Ok(Flow::Next)
     }
 
+    /// A coroutine leaving a `recv_timeout` whose timeout is active by
+    /// another way than a message or the deadline (its session ended, or
+    /// the receive faulted): the issued witness is withdrawn
+    /// (`TimeoutWithdrawn`), so every `TimeoutIssued` is followed by exactly
+    /// one `TimeoutWithdrawn` or `TimeoutExpired`.
+    fn withdraw_timeout(&mut self, co: usize, at: Option<Endpoint>) {
+        if let Some(w) = self.st.coroutines[co].wait.take() {
+            self.emit(co, at, EventKind::TimeoutWithdrawn { witness: w.witness });
+        }
+    }
+
     /// Ends coroutine `co`.
     pub fn end(&mut self, co: usize) {
         let c = self.co(co);
@@ -261,6 +273,12 @@ impl<'a> Exec<'a> {
     /// and the coroutine ends.
     fn fault(&mut self, co: usize, frame: Frame, fault: Fault) {
         use canon_types::ErrorCode;
+        if self.st.coroutines[co].wait.is_some() {
+            let m = self.m;
+            let instr = m.procs.get(frame.proc as usize).and_then(|p| p.code.get(frame.pc as usize));
+            let at = self.blocking_endpoint(co, instr);
+            self.withdraw_timeout(co, at);
+        }
         let code = fault.code();
         let ep = fault.endpoint();
         self.emit(co, ep, EventKind::FailureBranchEntered { code });
@@ -270,6 +288,7 @@ impl<'a> Exec<'a> {
         {
             let reason = crate::event::TerminalReason::Faulted { code };
             self.emit(co, Some(ep), EventKind::SessionTerminal { reason });
+            self.emit_edge_histories(co, ep);
         }
         self.fault_owned_sessions(co, code);
         self.fault_orphaned_sessions(co, code);

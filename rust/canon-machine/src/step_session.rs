@@ -94,6 +94,7 @@ impl<'a> Exec<'a> {
             _ => &[],
         };
         let name = |i: u16| body.and_then(|b| b.roles.get(usize::from(i)).copied());
+        let edge = ep.zip(peer).map(|(e, to)| (e.role, to));
         HostCtx {
             group: self.st.group,
             tick: self.st.tick,
@@ -102,6 +103,8 @@ impl<'a> Exec<'a> {
             role: ep.map_or(EventSite::NO_ROLE, |e| e.role),
             role_name: ep.and_then(|e| name(e.role)).unwrap_or_default(),
             peer: peer.and_then(name),
+            edge,
+            handler: edge.and_then(|(from, to)| body?.edge_handler(from, to)).unwrap_or_default(),
             module: self.m,
             payload,
             call_index: self.st.coroutines[co].host_calls,
@@ -198,6 +201,8 @@ impl<'a> Exec<'a> {
             role: ep.role,
             role_name: v.roles.get(usize::from(ep.role)).copied().unwrap_or_default(),
             peer: v.roles.get(usize::from(p.from)).copied(),
+            edge: Some((p.from, ep.role)),
+            handler: v.handler,
             module: self.m,
             payload: &branch.payload,
             call_index,
@@ -209,7 +214,7 @@ impl<'a> Exec<'a> {
             self.emit(co, Some(ep), EventKind::HostAnswer { point, answer: Value::Bool(false) });
             return Err(Fault::HostRejected { ep, label: p.label }.into());
         }
-        let msg = self.st.store.take_branch(self.resolved, ep, p.from, branch)?;
+        let msg = self.st.store.take_branch(self.resolved, ep, p.from, branch, p.envelope_id)?;
         let payload = msg.payload.clone();
         self.emit(co, Some(ep), EventKind::Received { from: p.from, label: p.label, seq: p.seq, payload });
         if let Value::Endpoint(delegated) = msg.payload
@@ -351,6 +356,7 @@ impl<'a> Exec<'a> {
         self.emit(co, Some(ep), EventKind::Closed);
         self.emit(co, Some(ep), EventKind::SessionTerminal { reason: TerminalReason::Closed });
         self.emit(co, Some(ep), EventKind::EpochAdvanced { epoch });
+        self.emit_edge_histories(co, ep);
         Ok(Flow::Next)
     }
 
@@ -369,7 +375,25 @@ impl<'a> Exec<'a> {
         };
         self.st.store.finish(ep.sid, status);
         self.emit(co, Some(ep), EventKind::SessionTerminal { reason });
+        self.emit_edge_histories(co, ep);
         Ok(Flow::Next)
+    }
+
+    /// Records the edge traces of the session [`SessionStore::finish`] just
+    /// ended (`EdgeHistory`, after its terminal events), at `ep`'s site.
+    ///
+    /// [`SessionStore::finish`]: crate::store::SessionStore::finish
+    pub(crate) fn emit_edge_histories(&mut self, co: usize, ep: Endpoint) {
+        crate::store::drain_ended_edges(|t| {
+            let kind = EventKind::EdgeHistory {
+                from: t.from,
+                to: t.to,
+                sent: t.sent,
+                delivered: t.delivered,
+                history: t.history,
+            };
+            self.emit(co, Some(ep), kind);
+        });
     }
 
     fn next_witness(&mut self) -> u64 {

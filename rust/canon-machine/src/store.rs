@@ -74,6 +74,27 @@ pub struct Edge {
     /// ([`NO_WAITER`]: none). The barrier wakes it when the edge's messages
     /// become visible; nothing else makes a blocked receive succeed.
     pub(crate) waiter: u32,
+    /// The edge's authenticated history: a running hash of the envelopes
+    /// delivered on it, `h = SHA-256(h || identity)` from 32 zero bytes
+    /// (`identity` = SHA-256 of the message's canonical envelope). Recorded
+    /// in `EdgeHistory` when the session ends.
+    pub history: [u8; 32],
+}
+
+/// The trace of one directed edge of a session that ended: what the
+/// `EdgeHistory` event records (bytecode-spec/replay.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeTrace {
+    /// Sending role index.
+    pub from: u16,
+    /// Receiving role index.
+    pub to: u16,
+    /// Messages sent on the edge (`Sent` and `Dropped`).
+    pub sent: u64,
+    /// Messages delivered on the edge (`Received`).
+    pub delivered: u64,
+    /// The edge's authenticated history ([`Edge::history`]).
+    pub history: [u8; 32],
 }
 
 /// [`Edge::waiter`] of an edge no coroutine is parked on.
@@ -89,6 +110,7 @@ impl Default for Edge {
             dirty: false,
             held: None,
             waiter: NO_WAITER,
+            history: [0; 32],
         }
     }
 }
@@ -140,6 +162,15 @@ impl SessionBody {
             return self.edge_slots.iter().find(|(k, _)| *k == key).map(|(_, i)| *i as usize);
         }
         self.edge_slots.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| self.edge_slots[i].1 as usize)
+    }
+
+    /// The handler bound to the edge `from → to`. The bytecode binds a
+    /// handler per role (`open`'s `handlers`); every edge a role sends on is
+    /// bound to that role's handler, so both ends of an interaction on the
+    /// edge name the same one.
+    #[inline]
+    pub fn edge_handler(&self, from: u16, _to: u16) -> Option<SymId> {
+        self.handlers.get(usize::from(from)).copied()
     }
 
     /// Every edge in use with its `(from, to)`, in `(from, to)` order.
@@ -306,6 +337,21 @@ pub struct SessionStore {
     /// Host-side ownership per session id (a claim may precede the
     /// session's `open`; kept after the session ends). See `ownership.rs`.
     pub(crate) ownership: BTreeMap<u64, crate::ownership::SessionOwnership>,
+}
+
+thread_local! {
+    /// The edge traces of the session [`SessionStore::finish`] just ended,
+    /// for its caller to record (`EdgeHistory`) right after the session's
+    /// terminal events, in the same step on the same thread
+    /// ([`drain_ended_edges`]). Empty between steps, so not state; kept per
+    /// thread so that no group allocates it.
+    static ENDED_EDGES: std::cell::RefCell<Vec<EdgeTrace>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Hands the edge traces of the session [`SessionStore::finish`] just ended
+/// to `f`, in `(from, to)` order, and forgets them.
+pub(crate) fn drain_ended_edges(mut f: impl FnMut(EdgeTrace)) {
+    ENDED_EDGES.with(|v| v.borrow_mut().drain(..).for_each(&mut f));
 }
 
 /// An endpoint's round batch being filled (`Auth::Ed25519Round`).
@@ -512,6 +558,17 @@ impl SessionStore {
         }
         let epoch = session.epoch;
         let mut body = std::mem::take(&mut session.body);
+        // The edge traces, in `(from, to)` order, for `EdgeHistory`.
+        ENDED_EDGES.with(|v| {
+            let mut v = v.borrow_mut();
+            v.clear();
+            for (from, to, edge) in body.edges_in_order() {
+                if edge.send_seq > 0 || edge.recv_seq > 0 {
+                    let (sent, delivered, history) = (edge.send_seq, edge.recv_seq, edge.history);
+                    v.push(EdgeTrace { from, to, sent, delivered, history });
+                }
+            }
+        });
         // A receive parked on the session sees it ended in the same round,
         // as it would have polling.
         self.woken.extend(body.edges.iter().map(|e| e.waiter).filter(|&w| w != NO_WAITER));
@@ -525,6 +582,7 @@ impl SessionStore {
             edge.lost = 0;
             edge.dirty = false;
             edge.waiter = NO_WAITER;
+            edge.history = [0; 32];
         }
         if body.spare_edges.is_empty() {
             std::mem::swap(&mut body.edges, &mut body.spare_edges);

@@ -82,7 +82,7 @@ impl Fixture {
         let g = &self.mb.m.types;
         let p = store.peek(g, B, 0, Expect::Label(self.m), tr)?.expect("a visible message");
         let tv = TypeView { graph: g, kinds: &self.kinds, resolved: &self.resolved };
-        store.take(tv, B, p.from)?;
+        store.take(tv, B, p.from, p.envelope_id)?;
         if let Some(id) = p.identity {
             store.consume(tr.replay_mode, B, p.from, p.seq, id).expect("live session");
         }

@@ -309,6 +309,8 @@ fn a_corrupted_endpoint_payload_cannot_steal_an_endpoint_under_auth_none() {
             (2, 1, 1, EventKind::FailureBranchEntered { code: 3034 }),
             (2, 1, 1, EventKind::Faulted { code: 3034 }),
             (2, 1, 1, EventKind::SessionTerminal { reason: faulted }),
+            // The carrier's one message was sent and never delivered.
+            (2, 1, 1, EventKind::EdgeHistory { from: 0, to: 1, sent: 1, delivered: 0, history: [0; 32] }),
             (2, 0, 0, EventKind::SessionTerminal { reason: faulted }),
         ]
     );
@@ -335,7 +337,13 @@ fn every_close_is_visible_and_undelivered_messages_drain() {
         .iter()
         .filter(|e| {
             e.site.tick >= 1
-                && !matches!(e.kind, EventKind::Sent { .. } | EventKind::Received { .. } | EventKind::Halted)
+                && !matches!(
+                    e.kind,
+                    EventKind::Sent { .. }
+                        | EventKind::Received { .. }
+                        | EventKind::Halted
+                        | EventKind::EdgeHistory { .. }
+                )
         })
         .map(|e| (e.site.role, e.kind.clone()))
         .collect();
@@ -358,7 +366,20 @@ fn every_close_is_visible_and_undelivered_messages_drain() {
     let mut events = Vec::new();
     g.drain_events(&mut events);
     let at = events.iter().rposition(|e| e.kind == EventKind::EndpointClosed).unwrap();
-    let kinds: Vec<EventKind> = events[at..].iter().map(|e| e.kind.clone()).collect();
+    let histories: Vec<(u16, u16, u64, u64)> = events[at..]
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::EdgeHistory { from, to, sent, delivered, .. } => Some((from, to, sent, delivered)),
+            _ => None,
+        })
+        .collect();
+    // One message sent (the transport duplicated it), one delivered.
+    assert_eq!(histories, vec![(0, 1, 1, 1)]);
+    let kinds: Vec<EventKind> = events[at..]
+        .iter()
+        .filter(|e| !matches!(e.kind, EventKind::EdgeHistory { .. }))
+        .map(|e| e.kind.clone())
+        .collect();
     assert_eq!(
         kinds,
         vec![

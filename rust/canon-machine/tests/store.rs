@@ -162,7 +162,7 @@ fn drain(f: &Fixture, store: &mut SessionStore) -> Vec<Value> {
             Err(e) => panic!("{e:?}"),
         };
         let peeked = store.peek_payload(B, p.from).cloned();
-        let taken = store.take(f.tv(), B, p.from).unwrap().payload;
+        let taken = store.take(f.tv(), B, p.from, p.envelope_id).unwrap().payload;
         assert_eq!(Some(&taken), peeked.as_ref());
         out.push(taken);
     }
@@ -194,8 +194,8 @@ fn fifo_block_blocks_without_state_change_then_resumes() {
     // Backpressure counts visible messages too: still blocked.
     assert_eq!(store.send(f.tv(), A, 0, f.m, Value::Int(2), tr!(64)), Ok(SendOutcome::Blocked));
     assert_eq!(store.lookup_type(A), before);
-    store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)).unwrap().unwrap();
-    store.take(f.tv(), B, 0).unwrap();
+    let p = store.peek(&f.mb.m.types, B, 0, Expect::Label(f.m), tr!(64)).unwrap().unwrap();
+    store.take(f.tv(), B, 0, p.envelope_id).unwrap();
     assert_eq!(store.send(f.tv(), A, 0, f.m, Value::Int(2), tr!(64)), sent(1, 2));
     store.flush();
     assert_eq!(drain(&f, &mut store), vec![Value::Int(1), Value::Int(2)]);

@@ -99,6 +99,11 @@ struct Edge {
     /// delivery has skipped yet: how far past `expected_seq` a delivery may
     /// be in nullifier mode.
     lost: u64,
+    /// Messages delivered on the edge.
+    delivered: u64,
+    /// Running hash of the delivered envelopes: `SHA-256(h || SHA-256(envelope))`
+    /// from 32 zero bytes (replay.md, `EdgeHistory`).
+    history: [u8; 32],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +118,8 @@ enum SessionState {
 #[derive(Debug, Clone)]
 struct Session {
     roles: Vec<SymId>,
+    /// Handler binding per role: every edge a role sends on is bound to it.
+    handlers: Vec<SymId>,
     /// The current (unresolved) local type of each role's endpoint.
     types: Vec<TypeId>,
     /// The coroutine that owns each endpoint.
@@ -342,6 +349,7 @@ impl<'p> Reference<'p> {
     /// A fault ends the coroutine: `FailureBranchEntered → Faulted`, and when
     /// it concerns an endpoint whose session is live, `SessionTerminal{Faulted}`.
     fn fault(&mut self, c: u32, fault: Fault) {
+        self.withdraw_timeout(c);
         let code = fault.code;
         self.emit(c, fault.at, EventKind::FailureBranchEntered { code });
         self.emit(c, fault.at, EventKind::Faulted { code });
@@ -352,6 +360,7 @@ impl<'p> Reference<'p> {
             s.state = SessionState::Faulted;
             self.end_session(ep.sid);
             self.emit(c, fault.at, EventKind::SessionTerminal { reason: TerminalReason::Faulted { code } });
+            self.edge_histories(c, ep);
         }
         // Owner death: every other live session in which `c` owns an open endpoint.
         for n in 0..self.sessions.len() {
@@ -363,8 +372,9 @@ impl<'p> Reference<'p> {
             let sid = u64::from(self.group) << 32 | n as u64;
             self.sessions[n].state = SessionState::Faulted;
             self.end_session(sid);
-            let at = Some(Endpoint { sid, role: role as u16 });
-            self.emit(c, at, EventKind::SessionTerminal { reason: TerminalReason::Faulted { code } });
+            let at = Endpoint { sid, role: role as u16 };
+            self.emit(c, Some(at), EventKind::SessionTerminal { reason: TerminalReason::Faulted { code } });
+            self.edge_histories(c, at);
         }
     }
 
@@ -594,6 +604,22 @@ impl<'p> Reference<'p> {
         }
     }
 
+    /// The edge `(from, to)` of the interaction at `at` facing `peer` (from
+    /// the peer for a receive, to it otherwise) and the handler bound to it
+    /// (its sending role's).
+    fn host_ctx_edge(&self, at: Option<Endpoint>, peer: Option<SymId>) -> (Option<(u16, u16)>, SymId) {
+        let Some(ep) = at else { return (None, SymId::default()) };
+        let s = self.session(ep.sid).expect("checked session");
+        let Some(p) = peer.and_then(|p| s.roles.iter().position(|&r| r == p)) else {
+            return (None, SymId::default());
+        };
+        let edge = match self.node(s.types[usize::from(ep.role)]) {
+            TypeNode::Recv { .. } => (p as u16, ep.role),
+            _ => (ep.role, p as u16),
+        };
+        (Some(edge), s.handlers[usize::from(edge.0)])
+    }
+
     /// Calls the host at one of its four points; `f` gets the context.
     fn ask<T>(
         &mut self,
@@ -604,6 +630,7 @@ impl<'p> Reference<'p> {
         f: impl FnOnce(&mut dyn Host, &HostCtx<'_>) -> T,
     ) -> T {
         let (sid, role, role_name, peer) = self.host_ctx_parts(c, at, label);
+        let (edge, handler) = self.host_ctx_edge(at, peer);
         let call_index = self.coroutines[c as usize].host_calls;
         self.coroutines[c as usize].host_calls += 1;
         let ctx = HostCtx {
@@ -614,6 +641,8 @@ impl<'p> Reference<'p> {
             role,
             role_name,
             peer,
+            edge,
+            handler,
             module: self.program.module(),
             payload,
             call_index,
@@ -743,7 +772,9 @@ impl<'p> Reference<'p> {
                 self.advance(c);
                 Ok(Step::Next)
             }
-            Instr::Open { roles, types, handlers: _, dsts, buffers } => self.open(c, &roles, &types, &dsts, &buffers),
+            Instr::Open { roles, types, handlers, dsts, buffers } => {
+                self.open(c, &roles, &types, &handlers, &dsts, &buffers)
+            }
             Instr::Send { ep, label, src } => self.send(c, ep, label, src),
             Instr::Recv { ep, label, dst } => self.receive(c, ep, dst, &[(label, None)], None),
             Instr::Offer { ep, dst, arms } => {
@@ -815,6 +846,7 @@ impl<'p> Reference<'p> {
                     self.emit(c, Some(e), EventKind::Closed);
                     self.emit(c, Some(e), EventKind::SessionTerminal { reason: TerminalReason::Closed });
                     self.emit(c, Some(e), EventKind::EpochAdvanced { epoch: 1 });
+                    self.edge_histories(c, e);
                 }
                 self.set(c, ep, Value::Unit);
                 self.advance(c);
@@ -834,6 +866,7 @@ impl<'p> Reference<'p> {
                 self.emit(c, Some(e), EventKind::CancellationRequested { witness });
                 self.emit(c, Some(e), EventKind::Cancelled { witness });
                 self.emit(c, Some(e), EventKind::SessionTerminal { reason: TerminalReason::Cancelled });
+                self.edge_histories(c, e);
                 self.set(c, ep, Value::Unit);
                 self.advance(c);
                 Ok(Step::Next)
@@ -844,6 +877,7 @@ impl<'p> Reference<'p> {
                 self.end_session(e.sid);
                 self.emit(c, Some(e), EventKind::Aborted);
                 self.emit(c, Some(e), EventKind::SessionTerminal { reason: TerminalReason::Aborted });
+                self.edge_histories(c, e);
                 self.set(c, ep, Value::Unit);
                 self.advance(c);
                 Ok(Step::Next)

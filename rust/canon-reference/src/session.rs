@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use canon_bytecode::{Backpressure, BufferMode, Reg};
+use canon_bytecode::{Backpressure, BufferMode, Instr, Reg};
 use canon_machine::{Auth, Event, EventKind, EventSite, HostPoint, ReplayMode};
 use canon_types::{Endpoint, SymId, TIMEOUT_LABEL, TypeId, Value};
 use ed25519_dalek::{Signature, Signer, SigningKey};
@@ -13,6 +13,46 @@ use sha2::{Digest, Sha256};
 use crate::{Edge, Exec, Fault, Message, Reference, Session, SessionState, Step, code};
 
 impl Reference<'_> {
+    /// A coroutine leaving a `recv_timeout` whose timeout is active without
+    /// a message or the deadline (its session ended, or the receive faulted):
+    /// `TimeoutWithdrawn` of the issued witness, at the receive's endpoint.
+    pub(crate) fn withdraw_timeout(&mut self, c: u32) {
+        let Some((_, _, _, witness)) = self.coroutines[c as usize].waiting_since.take() else { return };
+        let frame = self.frame(c);
+        let instr = &self.program.module().procs[frame.proc as usize].code[frame.pc as usize];
+        let at = match instr {
+            Instr::RecvTimeout { ep, .. } => match self.reg(c, *ep) {
+                Value::Endpoint(e) => Some(e),
+                _ => None,
+            },
+            _ => None,
+        };
+        self.emit(c, at, EventKind::TimeoutWithdrawn { witness });
+    }
+
+    /// After a session's terminal events: one `EdgeHistory` per edge a
+    /// message was sent or delivered on, in `(from, to)` order, at `at`.
+    pub(crate) fn edge_histories(&mut self, c: u32, at: Endpoint) {
+        let Some(s) = self.session(at.sid) else { return };
+        let mut traces = Vec::new();
+        for (from, row) in s.edges.iter().enumerate() {
+            for (to, e) in row.iter().enumerate() {
+                if e.next_seq > 0 || e.delivered > 0 {
+                    traces.push(EventKind::EdgeHistory {
+                        from: from as u16,
+                        to: to as u16,
+                        sent: e.next_seq,
+                        delivered: e.delivered,
+                        history: e.history,
+                    });
+                }
+            }
+        }
+        for kind in traces {
+            self.emit(c, Some(at), kind);
+        }
+    }
+
     /// A session instruction on an endpoint whose session another coroutine
     /// ended: the coroutine ends with `Halted` at that endpoint.
     pub(crate) fn quiet_end(&mut self, c: u32, r: Reg) -> Exec<Step> {
@@ -20,6 +60,7 @@ impl Reference<'_> {
             Value::Endpoint(e) => Some(e),
             _ => None,
         };
+        self.withdraw_timeout(c);
         self.emit(c, at, EventKind::Halted);
         Ok(Step::Ended)
     }
@@ -29,6 +70,7 @@ impl Reference<'_> {
         c: u32,
         roles: &[SymId],
         types: &[TypeId],
+        handlers: &[SymId],
         dsts: &[Reg],
         buffers: &[canon_bytecode::EdgeBuffer],
     ) -> Exec<Step> {
@@ -55,6 +97,8 @@ impl Reference<'_> {
                     next_seq: 0,
                     lost: 0,
                     expected_seq: 0,
+                    delivered: 0,
+                    history: [0; 32],
                 });
             }
             edges.push(row);
@@ -67,6 +111,7 @@ impl Reference<'_> {
         };
         self.sessions.push(Session {
             roles: roles.to_vec(),
+            handlers: handlers.to_vec(),
             types: types.to_vec(),
             owners: vec![c; n],
             expired_timeout: None,
@@ -233,8 +278,9 @@ impl Reference<'_> {
         };
         let frame = self.frame(c);
         let here = (frame.proc, frame.pc);
+        // An active timeout stays armed until the message is taken: a fault
+        // before that withdraws it (`withdraw_timeout`).
         let armed = self.coroutines[c as usize].waiting_since.filter(|w| (w.0, w.1) == here).map(|w| w.3);
-        self.coroutines[c as usize].waiting_since = None;
         let s = self.session(e.sid).expect("checked");
         let edge = &s.edges[usize::from(from)][usize::from(e.role)];
         // Authentication before anything else, then replay consumption
@@ -285,12 +331,15 @@ impl Reference<'_> {
             return Err(Fault { code: code::HOST_REJECTED, at: Some(e) });
         }
         // Take the message.
+        self.coroutines[c as usize].waiting_since = None;
         let mode = self.config.replay_mode;
         let s = self.session_mut(e.sid).expect("checked");
         let edge = &mut s.edges[usize::from(from)][usize::from(e.role)];
         edge.queue.pop_front();
         edge.lost -= m.seq.saturating_sub(edge.expected_seq).min(edge.lost);
         edge.expected_seq = m.seq + 1;
+        edge.delivered += 1;
+        edge.history = Sha256::new().chain_update(edge.history).chain_update(identity).finalize().into();
         s.types[usize::from(e.role)] = b.cont;
         let pre_root = s.root;
         let consumed = match mode {

@@ -42,6 +42,7 @@ pub mod kind {
     pub const ENDPOINT_CLOSED: u8 = 0x3b;
     pub const DRAINING: u8 = 0x3c;
     pub const DISCARDED: u8 = 0x3d;
+    pub const EDGE_HISTORY: u8 = 0x3e;
     pub const DELEGATED: u8 = 0x16;
     pub const DELEGATION_COMPLETED: u8 = 0x17;
     pub const OWNERSHIP: u8 = 0x40;
@@ -75,6 +76,7 @@ pub fn kind_byte(k: &EventKind) -> u8 {
         K::EndpointClosed => kind::ENDPOINT_CLOSED,
         K::Draining { .. } => kind::DRAINING,
         K::Discarded { .. } => kind::DISCARDED,
+        K::EdgeHistory { .. } => kind::EDGE_HISTORY,
         K::Delegated { .. } => kind::DELEGATED,
         K::DelegationCompleted { .. } => kind::DELEGATION_COMPLETED,
         K::Ownership { .. } => kind::OWNERSHIP,
@@ -164,6 +166,15 @@ fn encode_kind(k: &EventKind, out: &mut Vec<u8>) {
             out.extend_from_slice(&from.to_le_bytes());
             put_msg(out, *to, *label, *seq);
         }
+        K::EdgeHistory { from, to, sent, delivered, history } => {
+            let mut fields = [0u8; 52];
+            fields[..2].copy_from_slice(&from.to_le_bytes());
+            fields[2..4].copy_from_slice(&to.to_le_bytes());
+            fields[4..12].copy_from_slice(&sent.to_le_bytes());
+            fields[12..20].copy_from_slice(&delivered.to_le_bytes());
+            fields[20..].copy_from_slice(history);
+            out.extend_from_slice(&fields);
+        }
         K::Delegated { endpoint } | K::DelegationCompleted { endpoint } => {
             out.extend_from_slice(&endpoint.sid.to_le_bytes());
             out.extend_from_slice(&endpoint.role.to_le_bytes());
@@ -208,6 +219,18 @@ impl At {
 
     fn bad_tag(self, offset: usize, field: &'static str, tag: u8) -> ReplayError {
         ReplayError::BadEventField { offset, block: self.block, event: self.event, field, tag }
+    }
+}
+
+/// Decodes exactly one event record, the inverse of [`encode_event`] (for
+/// tools and tests that edit records): errors as in a block's first record;
+/// bytes after the record are `TrailingBytes`.
+pub fn decode_record(bytes: &[u8]) -> Result<Event, ReplayError> {
+    let mut c = Cursor::new(bytes, 0);
+    let ev = decode_event(&mut c, At { block: 0, event: 0 })?;
+    match c.remaining() {
+        0 => Ok(ev),
+        extra => Err(ReplayError::TrailingBytes { offset: c.offset(), extra }),
     }
 }
 
@@ -294,6 +317,13 @@ fn decode_kind(c: &mut Cursor<'_>, code: u8, at: At) -> Result<EventKind, KindEr
             let (to, label, seq) = msg(c, at)?;
             K::Discarded { from, to, label, seq }
         }
+        kind::EDGE_HISTORY => K::EdgeHistory {
+            from: c.u16("from role").map_err(e)?,
+            to: c.u16("to role").map_err(e)?,
+            sent: c.u64("sent count").map_err(e)?,
+            delivered: c.u64("delivered count").map_err(e)?,
+            history: c.array("edge history").map_err(e)?,
+        },
         kind::DELEGATED => K::Delegated { endpoint: endpoint(c, at)? },
         kind::DELEGATION_COMPLETED => K::DelegationCompleted { endpoint: endpoint(c, at)? },
         kind::OWNERSHIP => K::Ownership { record: ownership(c, at)? },

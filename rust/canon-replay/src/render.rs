@@ -222,6 +222,12 @@ fn kind_text(names: &Names<'_>, s: &EventSite, kind: &EventKind) -> String {
         K::Discarded { from, to, label, seq } => {
             format!("Discarded {from}->{to} {} seq={seq}", names.sym(*label))
         }
+        K::EdgeHistory { from, to, sent, delivered, history } => format!(
+            "EdgeHistory {}->{} sent={sent} delivered={delivered} history={}",
+            role(*from),
+            role(*to),
+            short(history)
+        ),
         K::Delegated { endpoint } => format!("Delegated endpoint={endpoint}"),
         K::Ownership { record } => {
             let mut s = record.name().to_owned();
@@ -376,6 +382,7 @@ pub(crate) fn kind_name(kind: &EventKind) -> &'static str {
         K::EndpointClosed => "EndpointClosed",
         K::Draining { .. } => "Draining",
         K::Discarded { .. } => "Discarded",
+        K::EdgeHistory { .. } => "EdgeHistory",
         K::Delegated { .. } => "Delegated",
         K::DelegationCompleted { .. } => "DelegationCompleted",
         K::Ownership { .. } => "Ownership",
@@ -449,6 +456,13 @@ fn kind_fields(names: &Names<'_>, sid: u64, kind: &EventKind, obj: &mut Map<Stri
         }
         K::Delegated { endpoint } | K::DelegationCompleted { endpoint } => {
             put("endpoint", json!({ "sid": endpoint.sid, "role": endpoint.role }));
+        }
+        K::EdgeHistory { from, to, sent, delivered, history } => {
+            put("from", json!(from));
+            put("to", json!(to));
+            put("sent", json!(sent));
+            put("delivered", json!(delivered));
+            put("history", json!(hex(history)));
         }
         K::Ownership { record } => {
             put("op", json!(record.name()));

@@ -136,6 +136,7 @@ impl Order {
                     | EventKind::CancellationRequested { .. }
                     | EventKind::Cancelled { .. }
                     | EventKind::SessionTerminal { .. }
+                    | EventKind::EdgeHistory { .. }
             );
         if s.coroutine >= self.spawned && !host_side {
             return Err(ReplayError::UnknownCoroutine { offset, event, coroutine: s.coroutine, spawned: self.spawned });

@@ -216,6 +216,7 @@ fn replaced_keys_pass_internal_checks_and_fail_every_anchor() {
     let forger = KeySeed::from_bytes([0xf0; 32]);
     let mut forged = replay.clone();
     let mut env = Vec::new();
+    let mut histories: std::collections::BTreeMap<(u64, u16, u16), [u8; 32]> = std::collections::BTreeMap::new();
     for e in &mut forged.events {
         let site = e.site;
         match &mut e.kind {
@@ -240,7 +241,27 @@ fn replaced_keys_pass_internal_checks_and_fail_every_anchor() {
                 envelope_into(&mut env, f);
                 *signature = Some(forger.endpoint_key(site.sid, site.role).sign(&env));
             }
-            EventKind::Received { payload: Value::Int(i), .. } => *i += 1,
+            EventKind::Received { from, label, seq, payload } => {
+                if let Value::Int(i) = payload {
+                    *i += 1;
+                }
+                // The edge histories are unkeyed: the forger recomputes them.
+                let f = EnvelopeFields {
+                    run: &run,
+                    sid: site.sid,
+                    from: *from,
+                    to: site.role,
+                    seq: *seq,
+                    label: *label,
+                    payload,
+                };
+                envelope_into(&mut env, f);
+                let h = histories.entry((site.sid, *from, site.role)).or_insert([0; 32]);
+                *h = canon_machine::auth::chain(h, &canon_machine::auth::identity(&env));
+            }
+            EventKind::EdgeHistory { from, to, history, .. } => {
+                *history = histories.get(&(site.sid, *from, *to)).copied().unwrap_or([0; 32]);
+            }
             _ => {}
         }
     }

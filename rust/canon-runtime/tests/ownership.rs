@@ -58,6 +58,8 @@ fn finish(mut machine: Machine, again: impl FnOnce() -> Machine) -> (Replay, Str
     let replay = Replay::decode(outcome.replay_bytes()).unwrap();
     let re = reexecute(&program(), &replay).unwrap();
     assert_eq!(re.events, replay.events, "re-execution reproduces the replay");
+    let run = canon_machine::run_identity(&replay.header.program_digest, &replay.header.config_digest());
+    canon_machine::cross_check(&run, &replay.events).expect("deliveries and edge histories cross-check");
     let mut threaded = again();
     let t = ThreadedRunner::new(2).run(&mut threaded);
     assert_eq!(t.replay_bytes(), outcome.replay_bytes(), "cooperative == threaded");
@@ -382,6 +384,15 @@ fn job_lease_owner_death_wakes_the_waiting_dispatcher() {
     assert_eq!(t.replay_bytes(), outcome.replay_bytes());
     assert_eq!(status(&m, 0), Some(SessionStatus::Faulted { code: 4011 }));
     assert!(!replay.events.iter().any(|e| matches!(e.kind, EventKind::TimeoutExpired { .. })));
+    // The dispatcher's timeout witness is not left open: it is withdrawn
+    // when the dispatcher finds its session ended.
+    let settled: Vec<&EventKind> = replay
+        .events
+        .iter()
+        .map(|e| &e.kind)
+        .filter(|k| matches!(k, EventKind::TimeoutIssued { .. } | EventKind::TimeoutWithdrawn { .. }))
+        .collect();
+    assert_eq!(settled, [&EventKind::TimeoutIssued { witness: 0 }, &EventKind::TimeoutWithdrawn { witness: 0 }]);
     let text = canon_replay::render_text(&replay);
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("t=")).collect();
     insta::assert_snapshot!("job_lease_owner_death", lines.join("\n"));
