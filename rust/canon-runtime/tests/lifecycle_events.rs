@@ -544,9 +544,12 @@ fn a_removed_or_altered_delivery_fails_verify_through_the_edge_history() {
 
 // ---- Per-edge handler bindings in the host context ----------------------
 
+/// One host call: its point, the edge and the handler it belongs to.
+type Call = (&'static str, Option<(u16, u16)>, SymId);
+
 /// Records `(point, edge, handler)` of every host call.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<(&'static str, Option<(u16, u16)>, SymId)>>>);
+struct Recorder(Arc<Mutex<Vec<Call>>>);
 
 impl Host for Recorder {
     fn produce(&mut self, ctx: &HostCtx<'_>, _: SymId) -> Value {
