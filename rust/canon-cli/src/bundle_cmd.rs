@@ -97,7 +97,6 @@ pub fn bundle(cmd: BundleCommand, out: &mut Out) -> Result<u8> {
     }
 }
 
-
 /// The bundle signing key of a key-seed file.
 fn signing_key(path: &Path) -> Result<SigningKey> {
     let seed = keygen_cmd::read_key_seed(path)?;
