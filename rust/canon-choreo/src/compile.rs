@@ -105,7 +105,7 @@ pub fn projection_diagnostics(choreo: &Choreography) -> Vec<Diagnostic> {
         if let Err(e) = project_all_actions(&p.protocol) {
             let span = if e.span() == Span::default() { p.span } else { e.span() };
             let note = format!("while projecting protocol `{}`", p.protocol.name);
-            out.push(Diagnostic { code: e.code(), message: e.to_string(), span, notes: vec![note], help: Vec::new() });
+            out.push(Diagnostic::with_code(e.code(), span, e.to_string()).with_note(note));
         }
     }
     out

@@ -10,7 +10,7 @@
 //!
 //! Every error is a [`Diagnostic`] with a stable code (6001..=6099, see
 //! [`CHOREO_CODES`]) and a byte span; [`Diagnostics`] renders them rustc-style
-//! with `file:line:column`. Bad input never panics.
+//! (through `annotate-snippets`) with `file:line:column`. Bad input never panics.
 //!
 //! ```
 //! let src = "global protocol P(role A, role B) { Ping(Int) from A to B; }";
@@ -31,7 +31,7 @@ pub mod source_map;
 pub use compile::{
     COMPILE_CODES, CompileError, compile_choreography, compile_elaborated, compile_protocol, projection_diagnostics,
 };
-pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics, did_you_mean};
+pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics, Label, did_you_mean, render_without_source};
 pub use elaborate::{
     Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate, elaborate_modules, elaborate_modules_unchosen,
 };
@@ -82,7 +82,7 @@ pub fn check_protocols(choreo: &Choreography) -> Vec<ProtocolReport> {
                         _ => p.span,
                     };
                     let note = format!("while projecting protocol `{}`", p.protocol.name);
-                    Diagnostic { code: e.code(), message: e.to_string(), span, notes: vec![note], help: Vec::new() }
+                    Diagnostic::with_code(e.code(), span, e.to_string()).with_note(note)
                 })
             };
             ProtocolReport {
