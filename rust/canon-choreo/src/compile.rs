@@ -15,7 +15,7 @@
 
 use canon_bytecode::{EdgeBuffer, Instr, Module, Param, Proc, Reg};
 use canon_types::{
-    CodeEntry, ErrorCode, GraphError, LocalAction, ProjectionError, Protocol, Span, SymId, TypeId, project_all_actions,
+    ErrorCode, GraphError, LocalAction, ProjectionError, Protocol, Span, SymId, TypeId, project_all_actions,
 };
 
 use crate::diag::Diagnostic;
@@ -49,24 +49,15 @@ pub enum CompileError {
     UnboundLoop { role: String, var: String },
 }
 
-/// The compiler's own codes (projection errors keep their 61xx codes).
-pub const COMPILE_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 6150, name: "LocalType", summary: "a projected local type does not fit the type table" },
-    CodeEntry { code: 6151, name: "UnknownBufferRole", summary: "a buffer configuration names an undeclared role" },
-    CodeEntry { code: 6152, name: "TooManyRoles", summary: "more roles than one open can hold" },
-    CodeEntry { code: 6153, name: "UnboundLoop", summary: "a projected jump names no enclosing loop" },
-];
-
-impl ErrorCode for CompileError {
-    fn code(&self) -> u16 {
-        match self {
-            CompileError::Projection(e) => e.code(),
-            CompileError::LocalType { .. } => 6150,
-            CompileError::UnknownBufferRole { .. } => 6151,
-            CompileError::TooManyRoles { .. } => 6152,
-            CompileError::UnboundLoop { .. } => 6153,
-        }
+canon_types::error_codes! {
+    /// The compiler's own codes (projection errors keep their 61xx codes).
+    pub COMPILE_CODES for CompileError {
+        LocalType = 6150: "a projected local type does not fit the type table",
+        UnknownBufferRole = 6151: "a buffer configuration names an undeclared role",
+        TooManyRoles = 6152: "more roles than one open can hold",
+        UnboundLoop = 6153: "a projected jump names no enclosing loop",
     }
+    delegate { Projection }
 }
 
 /// A module's string table under construction: interns each string once.

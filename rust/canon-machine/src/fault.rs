@@ -2,7 +2,7 @@
 //! for protocol mismatches, the action the local type expected and the one
 //! attempted. Codes are stable; [`FAULT_CODES`] lists every one.
 
-use canon_types::{CodeEntry, Endpoint, ErrorCode, SymId, ValueKind};
+use canon_types::{Endpoint, SymId, ValueKind};
 
 /// A session operation, as named in faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -199,108 +199,46 @@ pub enum Fault {
     },
 }
 
-/// Every fault code, in code order. Pinned by a snapshot test.
-pub const FAULT_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 3001, name: "NotAnEndpoint", summary: "a session operand register does not hold an endpoint" },
-    CodeEntry { code: 3002, name: "NotOwner", summary: "the endpoint is owned by another coroutine" },
-    CodeEntry { code: 3003, name: "UnknownSession", summary: "the endpoint names no session of this group" },
-    CodeEntry { code: 3004, name: "SessionClosed", summary: "operation on a closed session" },
-    CodeEntry { code: 3005, name: "SendWhereRecvExpected", summary: "send where the local type expects a receive" },
-    CodeEntry { code: 3006, name: "RecvWhereSendExpected", summary: "receive where the local type expects a send" },
-    CodeEntry { code: 3007, name: "LabelNotOffered", summary: "the label is not one the local type offers" },
-    CodeEntry { code: 3008, name: "ActionAfterEnd", summary: "communication after the local type reached end" },
-    CodeEntry { code: 3009, name: "CloseBeforeEnd", summary: "close while the local type is not end" },
-    CodeEntry { code: 3010, name: "UnexpectedLabel", summary: "an arrived message's label has no arm" },
-    CodeEntry { code: 3011, name: "PayloadKindMismatch", summary: "payload value kind differs from its type name" },
-    CodeEntry { code: 3012, name: "PayloadArityMismatch", summary: "payload item count differs from the type" },
-    CodeEntry { code: 3013, name: "PayloadTooLarge", summary: "payload encoding exceeds max_payload_bytes" },
-    CodeEntry { code: 3014, name: "BufferFull", summary: "buffer full under the Error or exhausted Resize policy" },
-    CodeEntry { code: 3015, name: "HostRejected", summary: "the host refused a delivered message" },
-    CodeEntry { code: 3016, name: "BadChoice", summary: "the host chose an arm index out of range" },
-    CodeEntry { code: 3017, name: "ArithmeticTypeError", summary: "integer operation on a non-integer" },
-    CodeEntry { code: 3018, name: "CallDepthExceeded", summary: "call stack deeper than max_call_depth" },
-    CodeEntry { code: 3019, name: "TooManySessions", summary: "open beyond max_sessions live sessions" },
-    CodeEntry { code: 3020, name: "TooManyCoroutines", summary: "spawn beyond max_coroutines" },
-    CodeEntry { code: 3021, name: "DuplicateRole", summary: "open names a role twice" },
-    CodeEntry { code: 3022, name: "MissingHandler", summary: "open leaves a role without a handler" },
-    CodeEntry { code: 3023, name: "OpenArity", summary: "open's roles, types and destinations differ in length" },
-    CodeEntry { code: 3024, name: "BadEdgeBuffer", summary: "open's buffer override names a role out of range" },
-    CodeEntry { code: 3025, name: "UnknownPeer", summary: "the local type names a peer outside the session" },
-    CodeEntry { code: 3026, name: "EndpointClosed", summary: "operation on an endpoint already closed" },
-    CodeEntry { code: 3027, name: "BadOperand", summary: "malformed operand in an unverified program" },
-    CodeEntry {
-        code: 3028,
-        name: "BadSignature",
-        summary: "a received message's signature is missing or does not verify",
-    },
-    CodeEntry { code: 3029, name: "ReplayedSequence", summary: "sequence mode: a message seq below the next expected" },
-    CodeEntry {
-        code: 3030,
-        name: "SequenceGap",
-        summary: "sequence or nullifier mode: a message lost or out of order on its edge",
-    },
-    CodeEntry { code: 3031, name: "NullifierReused", summary: "nullifier mode: a message identity consumed before" },
-    CodeEntry { code: 3032, name: "NullifierSetFull", summary: "nullifier mode: max_nullifiers_per_session reached" },
-    CodeEntry { code: 3033, name: "HostEndpoint", summary: "a host answer contains an endpoint value" },
-    CodeEntry {
-        code: 3034,
-        name: "ForgedEndpoint",
-        summary: "a received payload carries an endpoint that was not delegated to it",
-    },
-    CodeEntry {
-        code: 3035,
-        name: "LateEffect",
-        summary: "invoke by a coroutine whose session was cancelled or faulted",
-    },
-    CodeEntry { code: 3036, name: "TooManyRoles", summary: "open names more roles than max_roles_per_open" },
-    CodeEntry {
-        code: 3037,
-        name: "NoEndpointKey",
-        summary: "open under ed25519 with no key seed or host-supplied key for a role",
-    },
-];
-
-impl ErrorCode for Fault {
-    fn code(&self) -> u16 {
-        match self {
-            Fault::NotAnEndpoint { .. } => 3001,
-            Fault::NotOwner { .. } => 3002,
-            Fault::UnknownSession { .. } => 3003,
-            Fault::SessionClosed { .. } => 3004,
-            Fault::SendWhereRecvExpected { .. } => 3005,
-            Fault::RecvWhereSendExpected { .. } => 3006,
-            Fault::LabelNotOffered { .. } => 3007,
-            Fault::ActionAfterEnd { .. } => 3008,
-            Fault::CloseBeforeEnd { .. } => 3009,
-            Fault::UnexpectedLabel { .. } => 3010,
-            Fault::PayloadKindMismatch { .. } => 3011,
-            Fault::PayloadArityMismatch { .. } => 3012,
-            Fault::PayloadTooLarge { .. } => 3013,
-            Fault::BufferFull { .. } => 3014,
-            Fault::HostRejected { .. } => 3015,
-            Fault::BadChoice { .. } => 3016,
-            Fault::ArithmeticTypeError { .. } => 3017,
-            Fault::CallDepthExceeded { .. } => 3018,
-            Fault::TooManySessions { .. } => 3019,
-            Fault::TooManyCoroutines { .. } => 3020,
-            Fault::DuplicateRole { .. } => 3021,
-            Fault::MissingHandler { .. } => 3022,
-            Fault::OpenArity { .. } => 3023,
-            Fault::BadEdgeBuffer { .. } => 3024,
-            Fault::UnknownPeer { .. } => 3025,
-            Fault::EndpointClosed { .. } => 3026,
-            Fault::BadOperand { .. } => 3027,
-            Fault::BadSignature { .. } => 3028,
-            Fault::ReplayedSequence { .. } => 3029,
-            Fault::SequenceGap { .. } => 3030,
-            Fault::NullifierReused { .. } => 3031,
-            Fault::NullifierSetFull { .. } => 3032,
-            Fault::HostEndpoint { .. } => 3033,
-            Fault::ForgedEndpoint { .. } => 3034,
-            Fault::LateEffect { .. } => 3035,
-            Fault::TooManyRoles { .. } => 3036,
-            Fault::NoEndpointKey { .. } => 3037,
-        }
+canon_types::error_codes! {
+    /// Every fault code, in code order. Pinned by a snapshot test.
+    pub FAULT_CODES for Fault {
+        NotAnEndpoint = 3001: "a session operand register does not hold an endpoint",
+        NotOwner = 3002: "the endpoint is owned by another coroutine",
+        UnknownSession = 3003: "the endpoint names no session of this group",
+        SessionClosed = 3004: "operation on a closed session",
+        SendWhereRecvExpected = 3005: "send where the local type expects a receive",
+        RecvWhereSendExpected = 3006: "receive where the local type expects a send",
+        LabelNotOffered = 3007: "the label is not one the local type offers",
+        ActionAfterEnd = 3008: "communication after the local type reached end",
+        CloseBeforeEnd = 3009: "close while the local type is not end",
+        UnexpectedLabel = 3010: "an arrived message's label has no arm",
+        PayloadKindMismatch = 3011: "payload value kind differs from its type name",
+        PayloadArityMismatch = 3012: "payload item count differs from the type",
+        PayloadTooLarge = 3013: "payload encoding exceeds max_payload_bytes",
+        BufferFull = 3014: "buffer full under the Error or exhausted Resize policy",
+        HostRejected = 3015: "the host refused a delivered message",
+        BadChoice = 3016: "the host chose an arm index out of range",
+        ArithmeticTypeError = 3017: "integer operation on a non-integer",
+        CallDepthExceeded = 3018: "call stack deeper than max_call_depth",
+        TooManySessions = 3019: "open beyond max_sessions live sessions",
+        TooManyCoroutines = 3020: "spawn beyond max_coroutines",
+        DuplicateRole = 3021: "open names a role twice",
+        MissingHandler = 3022: "open leaves a role without a handler",
+        OpenArity = 3023: "open's roles, types and destinations differ in length",
+        BadEdgeBuffer = 3024: "open's buffer override names a role out of range",
+        UnknownPeer = 3025: "the local type names a peer outside the session",
+        EndpointClosed = 3026: "operation on an endpoint already closed",
+        BadOperand = 3027: "malformed operand in an unverified program",
+        BadSignature = 3028: "a received message's signature is missing or does not verify",
+        ReplayedSequence = 3029: "sequence mode: a message seq below the next expected",
+        SequenceGap = 3030: "sequence or nullifier mode: a message lost or out of order on its edge",
+        NullifierReused = 3031: "nullifier mode: a message identity consumed before",
+        NullifierSetFull = 3032: "nullifier mode: max_nullifiers_per_session reached",
+        HostEndpoint = 3033: "a host answer contains an endpoint value",
+        ForgedEndpoint = 3034: "a received payload carries an endpoint that was not delegated to it",
+        LateEffect = 3035: "invoke by a coroutine whose session was cancelled or faulted",
+        TooManyRoles = 3036: "open names more roles than max_roles_per_open",
+        NoEndpointKey = 3037: "open under ed25519 with no key seed or host-supplied key for a role",
     }
 }
 

@@ -158,30 +158,42 @@ pub enum OwnershipError {
     ForeignSession { sid: u64, group: u32 },
 }
 
-impl canon_types::ErrorCode for OwnershipError {
-    fn code(&self) -> u16 {
-        match self {
-            OwnershipError::StaleOwner { .. } => 4005,
-            OwnershipError::Unclaimed { .. } => 4007,
-            OwnershipError::AlreadyClaimed { .. } => 4008,
-            OwnershipError::TransferPending { .. } => 4009,
-            OwnershipError::UnknownReceipt { .. } => 4010,
-            OwnershipError::ScopeTooWide { .. } => 4013,
-            OwnershipError::ScopeTooNarrow { .. } => 4014,
-            OwnershipError::ForgedWitness { .. } => 4015,
-            OwnershipError::ReusedWitness { .. } => 4016,
-            OwnershipError::StaleWitness { .. } => 4017,
-            OwnershipError::SessionEnded { .. } => 4018,
-            OwnershipError::NotOpen { .. } => 4019,
-            OwnershipError::ForeignSession { .. } => 4020,
-        }
+canon_types::error_codes! {
+    /// Stable codes of refused ownership operations: 4xxx (ownership and
+    /// authority), shared with `canon_runtime::LOAD_CODES` and
+    /// [`OWNERSHIP_FAULT_CODES`].
+    pub OWNERSHIP_CODES for OwnershipError {
+        StaleOwner = 4005: "an owner handle of an old generation or another owner was used",
+        Unclaimed = 4007: "the session has no host-side owner",
+        AlreadyClaimed = 4008: "the session already has an owner",
+        TransferPending = 4009: "a transfer is already staged for the session (one per claim)",
+        UnknownReceipt = 4010: "the receipt is not the session's pending transfer",
+        ScopeTooWide = 4013: "an attenuation asked for a scope outside the owner's",
+        ScopeTooNarrow = 4014: "the owner's fragment scope does not allow the operation",
+        ForgedWitness = 4015: "a readiness witness that was never issued as presented",
+        ReusedWitness = 4016: "a readiness witness consumed twice",
+        StaleWitness = 4017: "a readiness witness of an old owner generation",
+        SessionEnded = 4018: "the session has ended: its ownership no longer changes",
+        NotOpen = 4019: "the session is not open yet: it cannot be ended",
+        ForeignSession = 4020: "the session does not belong to the instance",
+    }
+}
+
+canon_types::code_enum! {
+    /// The ownership family's session faults: a session ends `Faulted` with
+    /// one of these codes (its owner died, or a staged transfer failed).
+    pub enum OwnershipFault;
+    /// The codes of [`OwnershipFault`] (4xxx).
+    pub OWNERSHIP_FAULT_CODES {
+        OwnerDied = 4011: "session fault: its host-side owner died (ownership owner ... died)",
+        TransferCommitFailed = 4012: "session fault: a staged ownership transfer failed to commit",
     }
 }
 
 /// The fault code of a session whose owner died (`Faulted { code }`).
-pub const OWNER_DIED: u16 = 4011;
+pub const OWNER_DIED: u16 = OwnershipFault::OwnerDied as u16;
 /// The fault code of a session whose staged transfer failed to commit.
-pub const TRANSFER_COMMIT_FAILED: u16 = 4012;
+pub const TRANSFER_COMMIT_FAILED: u16 = OwnershipFault::TransferCommitFailed as u16;
 
 /// What a successful operation produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

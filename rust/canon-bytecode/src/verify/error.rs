@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use canon_types::{CodeEntry, ErrorCode, GraphError};
+use canon_types::{CodeEntry, GraphError};
 
 use crate::module::ProcId;
 
@@ -129,67 +129,57 @@ pub enum VerifyError {
     TooManyRoles { at: Site, roles: usize, limit: usize },
 }
 
-/// Every verify error code: stable numbers in the 2xxx range, in the order of
-/// [`VerifyError`]'s variants.
-pub const VERIFY_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 2001, name: "DuplicateString", summary: "the string table holds one string twice" },
-    CodeEntry { code: 2002, name: "BadTypeGraph", summary: "the local-type table is not well formed" },
-    CodeEntry { code: 2003, name: "TypeSymOutOfRange", summary: "a type node names a missing string" },
-    CodeEntry { code: 2004, name: "ConstSymOutOfRange", summary: "a str/label constant names a missing string" },
-    CodeEntry { code: 2005, name: "EntryOutOfRange", summary: "the entry procedure does not exist" },
-    CodeEntry { code: 2006, name: "EntryHasParams", summary: "the entry procedure takes parameters" },
-    CodeEntry { code: 2007, name: "RegCountTooSmall", summary: "a frame has fewer registers than parameters" },
-    CodeEntry { code: 2008, name: "EmptyCode", summary: "a procedure has no instructions" },
-    CodeEntry { code: 2009, name: "FallsOffEnd", summary: "the last instruction can fall through" },
-    CodeEntry { code: 2010, name: "RegisterOutOfRange", summary: "a register operand is not below reg_count" },
-    CodeEntry { code: 2011, name: "TargetOutOfRange", summary: "a jump, arm or timeout target is outside the code" },
-    CodeEntry { code: 2012, name: "SymOutOfRange", summary: "a symbol id is not in the string table" },
-    CodeEntry { code: 2013, name: "TypeOutOfRange", summary: "a type id is not in the type table" },
-    CodeEntry { code: 2014, name: "ConstOutOfRange", summary: "a constant index is not in the pool" },
-    CodeEntry { code: 2015, name: "ProcOutOfRange", summary: "a call or spawn names a missing procedure" },
-    CodeEntry { code: 2016, name: "ArgCountMismatch", summary: "a call or spawn passes the wrong number of arguments" },
-    CodeEntry { code: 2017, name: "OpenArityMismatch", summary: "an open's roles/types/handlers/dsts lengths differ" },
-    CodeEntry { code: 2018, name: "OpenWithoutRoles", summary: "an open has no roles" },
-    CodeEntry { code: 2019, name: "DuplicateRole", summary: "an open names one role twice" },
-    CodeEntry { code: 2020, name: "DuplicateDst", summary: "an open writes two endpoints to one register" },
-    CodeEntry { code: 2021, name: "EdgeRoleOutOfRange", summary: "a buffer edge names a role index the open lacks" },
-    CodeEntry { code: 2022, name: "EdgeSelfLoop", summary: "a buffer edge goes from a role to itself" },
-    CodeEntry { code: 2023, name: "ZeroCapacity", summary: "a buffer edge has capacity 0" },
-    CodeEntry { code: 2024, name: "ResizeBelowCapacity", summary: "a resize buffer's max_capacity is below capacity" },
-    CodeEntry { code: 2025, name: "UnknownPeer", summary: "an opened local type talks to a role not in the open" },
-    CodeEntry { code: 2026, name: "SelfCommunication", summary: "an opened local type talks to its own role" },
-    CodeEntry { code: 2027, name: "DuplicateArmLabel", summary: "two arms of one select/offer have the same label" },
-    CodeEntry { code: 2028, name: "ZeroTimeout", summary: "a recv_timeout waits 0 ticks" },
-    CodeEntry { code: 2029, name: "NotAnEndpoint", summary: "a session instruction on a register holding a value" },
-    CodeEntry { code: 2030, name: "UseAfterMove", summary: "a session instruction on a moved or finished endpoint" },
-    CodeEntry { code: 2031, name: "EndpointOverwritten", summary: "an instruction overwrites a live endpoint" },
-    CodeEntry { code: 2032, name: "SendWhereRecvExpected", summary: "send/select/produce where the type receives" },
-    CodeEntry { code: 2033, name: "RecvWhereSendExpected", summary: "recv/offer where the type sends" },
-    CodeEntry { code: 2034, name: "LabelNotOffered", summary: "a label the endpoint's type does not offer" },
-    CodeEntry { code: 2035, name: "ActionAfterEnd", summary: "a session action on an endpoint whose type is end" },
-    CodeEntry { code: 2036, name: "CloseBeforeEnd", summary: "close on an endpoint whose type is not end" },
-    CodeEntry { code: 2037, name: "OfferArmsMismatch", summary: "offer arms differ from the type's label set" },
-    CodeEntry { code: 2038, name: "EndpointLeaked", summary: "a procedure ends holding an open endpoint" },
-    CodeEntry { code: 2039, name: "InconsistentStateAtJoin", summary: "paths join with different endpoint states" },
-    CodeEntry {
-        code: 2040,
-        name: "EndpointTypeMismatch",
-        summary: "an endpoint argument's type is not the parameter's",
-    },
-    CodeEntry {
-        code: 2041,
-        name: "WrongPeer",
-        summary: "an endpoint argument talks to another peer than the parameter",
-    },
-    CodeEntry { code: 2042, name: "EndpointToValueParam", summary: "an endpoint passed to a value parameter" },
-    CodeEntry { code: 2043, name: "TooComplex", summary: "the module exceeds the verifier's work budget" },
-    CodeEntry {
-        code: 2044,
-        name: "IncoherentOpen",
-        summary: "the local types of one open are not coherent (a message one role may send is not received)",
-    },
-    CodeEntry { code: 2045, name: "TooManyRoles", summary: "an open names more roles than MAX_ROLES_PER_OPEN" },
-];
+canon_types::error_codes! {
+    /// Every verify error code: stable numbers in the 2xxx range, in the order of
+    /// [`VerifyError`]'s variants.
+    pub VERIFY_CODES for VerifyError {
+        DuplicateString = 2001: "the string table holds one string twice",
+        BadTypeGraph = 2002: "the local-type table is not well formed",
+        TypeSymOutOfRange = 2003: "a type node names a missing string",
+        ConstSymOutOfRange = 2004: "a str/label constant names a missing string",
+        EntryOutOfRange = 2005: "the entry procedure does not exist",
+        EntryHasParams = 2006: "the entry procedure takes parameters",
+        RegCountTooSmall = 2007: "a frame has fewer registers than parameters",
+        EmptyCode = 2008: "a procedure has no instructions",
+        FallsOffEnd = 2009: "the last instruction can fall through",
+        RegisterOutOfRange = 2010: "a register operand is not below reg_count",
+        TargetOutOfRange = 2011: "a jump, arm or timeout target is outside the code",
+        SymOutOfRange = 2012: "a symbol id is not in the string table",
+        TypeOutOfRange = 2013: "a type id is not in the type table",
+        ConstOutOfRange = 2014: "a constant index is not in the pool",
+        ProcOutOfRange = 2015: "a call or spawn names a missing procedure",
+        ArgCountMismatch = 2016: "a call or spawn passes the wrong number of arguments",
+        OpenArityMismatch = 2017: "an open's roles/types/handlers/dsts lengths differ",
+        OpenWithoutRoles = 2018: "an open has no roles",
+        DuplicateRole = 2019: "an open names one role twice",
+        DuplicateDst = 2020: "an open writes two endpoints to one register",
+        EdgeRoleOutOfRange = 2021: "a buffer edge names a role index the open lacks",
+        EdgeSelfLoop = 2022: "a buffer edge goes from a role to itself",
+        ZeroCapacity = 2023: "a buffer edge has capacity 0",
+        ResizeBelowCapacity = 2024: "a resize buffer's max_capacity is below capacity",
+        UnknownPeer = 2025: "an opened local type talks to a role not in the open",
+        SelfCommunication = 2026: "an opened local type talks to its own role",
+        DuplicateArmLabel = 2027: "two arms of one select/offer have the same label",
+        ZeroTimeout = 2028: "a recv_timeout waits 0 ticks",
+        NotAnEndpoint = 2029: "a session instruction on a register holding a value",
+        UseAfterMove = 2030: "a session instruction on a moved or finished endpoint",
+        EndpointOverwritten = 2031: "an instruction overwrites a live endpoint",
+        SendWhereRecvExpected = 2032: "send/select/produce where the type receives",
+        RecvWhereSendExpected = 2033: "recv/offer where the type sends",
+        LabelNotOffered = 2034: "a label the endpoint's type does not offer",
+        ActionAfterEnd = 2035: "a session action on an endpoint whose type is end",
+        CloseBeforeEnd = 2036: "close on an endpoint whose type is not end",
+        OfferArmsMismatch = 2037: "offer arms differ from the type's label set",
+        EndpointLeaked = 2038: "a procedure ends holding an open endpoint",
+        InconsistentStateAtJoin = 2039: "paths join with different endpoint states",
+        EndpointTypeMismatch = 2040: "an endpoint argument's type is not the parameter's",
+        WrongPeer = 2041: "an endpoint argument talks to another peer than the parameter",
+        EndpointToValueParam = 2042: "an endpoint passed to a value parameter",
+        TooComplex = 2043: "the module exceeds the verifier's work budget",
+        IncoherentOpen = 2044: "the local types of one open are not coherent (a message one role may send is not received)",
+        TooManyRoles = 2045: "an open names more roles than MAX_ROLES_PER_OPEN",
+    }
+}
 
 impl VerifyError {
     /// The procedure and instruction the error is about; `None` for
@@ -245,64 +235,7 @@ impl VerifyError {
 
     /// This error's row of [`VERIFY_CODES`].
     pub fn entry(&self) -> &'static CodeEntry {
-        &VERIFY_CODES[self.index()]
-    }
-
-    fn index(&self) -> usize {
-        use VerifyError as E;
-        match self {
-            E::DuplicateString { .. } => 0,
-            E::BadTypeGraph { .. } => 1,
-            E::TypeSymOutOfRange { .. } => 2,
-            E::ConstSymOutOfRange { .. } => 3,
-            E::EntryOutOfRange { .. } => 4,
-            E::EntryHasParams { .. } => 5,
-            E::RegCountTooSmall { .. } => 6,
-            E::EmptyCode { .. } => 7,
-            E::FallsOffEnd { .. } => 8,
-            E::RegisterOutOfRange { .. } => 9,
-            E::TargetOutOfRange { .. } => 10,
-            E::SymOutOfRange { .. } => 11,
-            E::TypeOutOfRange { .. } => 12,
-            E::ConstOutOfRange { .. } => 13,
-            E::ProcOutOfRange { .. } => 14,
-            E::ArgCountMismatch { .. } => 15,
-            E::OpenArityMismatch { .. } => 16,
-            E::OpenWithoutRoles { .. } => 17,
-            E::DuplicateRole { .. } => 18,
-            E::DuplicateDst { .. } => 19,
-            E::EdgeRoleOutOfRange { .. } => 20,
-            E::EdgeSelfLoop { .. } => 21,
-            E::ZeroCapacity { .. } => 22,
-            E::ResizeBelowCapacity { .. } => 23,
-            E::UnknownPeer { .. } => 24,
-            E::SelfCommunication { .. } => 25,
-            E::DuplicateArmLabel { .. } => 26,
-            E::ZeroTimeout { .. } => 27,
-            E::NotAnEndpoint { .. } => 28,
-            E::UseAfterMove { .. } => 29,
-            E::EndpointOverwritten { .. } => 30,
-            E::SendWhereRecvExpected { .. } => 31,
-            E::RecvWhereSendExpected { .. } => 32,
-            E::LabelNotOffered { .. } => 33,
-            E::ActionAfterEnd { .. } => 34,
-            E::CloseBeforeEnd { .. } => 35,
-            E::OfferArmsMismatch { .. } => 36,
-            E::EndpointLeaked { .. } => 37,
-            E::InconsistentStateAtJoin { .. } => 38,
-            E::EndpointTypeMismatch { .. } => 39,
-            E::WrongPeer { .. } => 40,
-            E::EndpointToValueParam { .. } => 41,
-            E::TooComplex { .. } => 42,
-            E::IncoherentOpen { .. } => 43,
-            E::TooManyRoles { .. } => 44,
-        }
-    }
-}
-
-impl ErrorCode for VerifyError {
-    fn code(&self) -> u16 {
-        self.entry().code
+        self.code_entry()
     }
 }
 
