@@ -211,6 +211,47 @@ fn statements_after_a_loop_that_never_exits_are_unreachable() {
 }
 
 #[test]
+fn choices_scribble_refuses_canon_refuses_and_the_one_it_accepts_canon_explains() {
+    // A third party told the branch by different roles in different branches:
+    // Scribble refuses it (inconsistent external-choice subjects), canon too.
+    let mixed = "global protocol P(role A, role B, role C) {
+      choice at A { X() from A to B; X() from B to C; } or { Y() from A to C; Y() from A to B; }
+    }";
+    assert_eq!(error_codes(mixed), [6105]);
+    // Told by the same role in every branch: accepted.
+    let same = "global protocol P(role A, role B, role C) {
+      choice at A { X() from A to B; X() from B to C; } or { Y() from A to B; Y() from B to C; }
+    }";
+    assert!(error_codes(same).is_empty());
+    // Non-tail recursive `do`, in each form Scribble's reachability check
+    // refuses: a statement after the call, after the choice that ends with
+    // it, and after it with only roles outside the loop acting.
+    for body in [
+        "choice at A { M() from A to B; do P(A, B, C, D); N() from B to A; } or { S() from A to B; } Z() from C to D;",
+        "choice at A { M() from A to B; do P(A, B, C, D); } or { S() from A to B; } N() from B to A; Z() from C to D;",
+        "choice at A { M() from A to B; do P(A, B, C, D); } or { S() from A to B; } Z() from C to D;",
+    ] {
+        let src = format!("global protocol P(role A, role B, role C, role D) {{ {body} }}");
+        assert_eq!(error_codes(&src), [6018], "{body}");
+    }
+    // The same first label to two receivers: Scribble accepts it, canon
+    // refuses it and says why and what to do.
+    let dispatch = "global protocol D(role A, role B, role C) {
+      choice at A { Go() from A to B; Idle() from A to C; } or { Go() from A to C; Idle() from A to B; }
+    }";
+    let c = ok(dispatch);
+    let diags = canon_choreo::projection_diagnostics(&c);
+    assert_eq!(diags.iter().map(|d| d.code).collect::<Vec<_>>(), [6114]);
+    assert!(diags[0].notes.iter().any(|n| n.contains("distinct first labels")), "{:?}", diags[0].notes);
+    let reports = check_protocols(&c);
+    let Err(d) = &reports[0].outcome else { panic!("refused by check too") };
+    assert!(d.notes.iter().any(|n| n.contains("distinct first labels")), "{:?}", d.notes);
+    // Renamed, it is accepted: the subject chooses among peers.
+    let renamed = dispatch.replacen("Go() from A to C", "GoC() from A to C", 1);
+    assert!(error_codes(&renamed).is_empty());
+}
+
+#[test]
 fn par_is_refused_by_name() {
     let err =
         load("t.scr", "global protocol P(role A, role B) { par { M() from A to B; } and { N() from B to A; } }", None)
