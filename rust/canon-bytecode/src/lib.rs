@@ -7,6 +7,7 @@
 //! structurally valid but unchecked module), `verify(Module) ->
 //! VerifiedProgram` (checked module). The byte layout is specified in
 //! `bytecode-spec/format.md`.
+#![deny(missing_docs)]
 
 pub mod debug;
 pub mod instr;

@@ -35,18 +35,47 @@ pub enum CompileError {
     /// The protocol is not well formed or a role's projection fails.
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+    /// A projected local type does not fit the type table.
     #[error("role `{role}`: its local type cannot be stored in the type table: {source}")]
     LocalType {
+        /// The role whose projection failed.
         role: String,
+        /// Why the type table refused it.
         #[source]
         source: GraphError,
     },
+    /// A buffer configuration names an undeclared role.
     #[error("buffer {from} -> {to}: `{role}` is not a role of protocol `{protocol}`")]
-    UnknownBufferRole { from: String, to: String, role: String, protocol: String, span: Span },
+    UnknownBufferRole {
+        /// The buffer edge's sending role.
+        from: String,
+        /// The buffer edge's receiving role.
+        to: String,
+        /// The name that is not a role.
+        role: String,
+        /// The protocol's name.
+        protocol: String,
+        /// Where the buffer was declared.
+        span: Span,
+    },
+    /// More roles than one open can hold.
     #[error("protocol `{protocol}` has {roles} roles, more than the {max} one open can hold")]
-    TooManyRoles { protocol: String, roles: usize, max: usize },
+    TooManyRoles {
+        /// The protocol's name.
+        protocol: String,
+        /// How many roles the protocol declares.
+        roles: usize,
+        /// The most roles one `open` can hold.
+        max: usize,
+    },
+    /// A projected jump names no enclosing loop.
     #[error("role `{role}`: `{var}` jumps back to no enclosing loop")]
-    UnboundLoop { role: String, var: String },
+    UnboundLoop {
+        /// The role whose projection failed.
+        role: String,
+        /// The loop variable.
+        var: String,
+    },
 }
 
 canon_types::error_codes! {

@@ -17,6 +17,7 @@
 //! let choreo = canon_choreo::load("p.canon", src, None).unwrap();
 //! assert_eq!(choreo.entry().protocol.name, "P");
 //! ```
+#![deny(missing_docs)]
 
 pub mod ast;
 pub mod compile;

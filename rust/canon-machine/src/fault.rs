@@ -7,12 +7,19 @@ use canon_types::{Endpoint, SymId, ValueKind};
 /// A session operation, as named in faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Op {
+    /// `send`.
     Send,
+    /// `recv`.
     Recv,
+    /// `select`.
     Select,
+    /// `offer`.
     Offer,
+    /// `recv_timeout`.
     RecvTimeout,
+    /// `produce`.
     Produce,
+    /// `close`.
     Close,
 }
 
@@ -20,9 +27,15 @@ pub enum Op {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Expected {
     /// A send (or select) to `peer`.
-    Send { peer: SymId },
+    Send {
+        /// The peer role's name.
+        peer: SymId,
+    },
     /// A receive (or offer) from `peer`.
-    Recv { peer: SymId },
+    Recv {
+        /// The peer role's name.
+        peer: SymId,
+    },
     /// A send (or select) to one of several peers: a choice whose arms
     /// send to different roles.
     Choose,
@@ -36,165 +49,284 @@ pub enum Expected {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Fault {
+    /// A session operand register does not hold an endpoint.
     NotAnEndpoint {
+        /// The operand register.
         reg: u16,
+        /// The kind of value the register holds.
         found: ValueKind,
     },
+    /// The endpoint is owned by another coroutine.
     NotOwner {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The coroutine that owns the endpoint.
         owner: u32,
+        /// The coroutine that used it.
         coroutine: u32,
     },
+    /// The endpoint names no session of this group.
     UnknownSession {
+        /// The session id used.
         sid: u64,
     },
+    /// Operation on a closed session.
     SessionClosed {
+        /// The endpoint the instruction used.
         ep: Endpoint,
     },
+    /// Send where the local type expects a receive.
     SendWhereRecvExpected {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// The role the endpoint's type expects to receive from.
         peer: SymId,
     },
+    /// Receive where the local type expects a send.
     RecvWhereSendExpected {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The session operation the coroutine attempted.
         attempted: Op,
+        /// The role the endpoint's type expects to send to.
         peer: SymId,
     },
+    /// The label is not one the local type offers.
     LabelNotOffered {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// What the endpoint's type allows instead.
         expected: Expected,
     },
+    /// Communication after the local type reached end.
     ActionAfterEnd {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The session operation the coroutine attempted.
         attempted: Op,
     },
+    /// Close while the local type is not end.
     CloseBeforeEnd {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// What the endpoint's type still expects.
         expected: Expected,
     },
+    /// An arrived message's label has no arm.
     UnexpectedLabel {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// The session operation the coroutine attempted.
         attempted: Op,
     },
+    /// Payload value kind differs from its type name.
     PayloadKindMismatch {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// The payload type the endpoint's type names.
         expected: SymId,
+        /// The kind of value sent.
         found: ValueKind,
     },
+    /// Payload item count differs from the type.
     PayloadArityMismatch {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// The number of payload items the type names.
         expected: u32,
+        /// The number of items sent.
         found: u32,
     },
+    /// Payload encoding exceeds max_payload_bytes.
     PayloadTooLarge {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The payload's encoded size.
         len_bytes: u64,
+        /// The configured limit (`Limits::max_payload_bytes`).
         max_bytes: u32,
     },
+    /// Buffer full under the Error or exhausted Resize policy.
     BufferFull {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The receiving role's index in the session.
         to: u16,
+        /// The buffer's capacity, in messages.
         capacity: u32,
     },
+    /// The host refused a delivered message.
     HostRejected {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
     },
+    /// The host chose an arm index out of range.
     BadChoice {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The arm index the host chose.
         index: u64,
+        /// How many arms there were.
         arms: u32,
     },
+    /// Integer operation on a non-integer.
     ArithmeticTypeError {
+        /// The operation (`add`, `sub`, `lt`).
         #[serde(with = "static_text")]
         op: StaticText,
+        /// The kind of the left operand.
         a: ValueKind,
+        /// The kind of the right operand.
         b: ValueKind,
     },
+    /// Call stack deeper than max_call_depth.
     CallDepthExceeded {
+        /// The call depth reached (`Limits::max_call_depth`).
         depth: u32,
     },
+    /// Open beyond max_sessions live sessions.
     TooManySessions {
+        /// The limit (`Limits::max_sessions`).
         max: u32,
     },
+    /// Spawn beyond max_coroutines.
     TooManyCoroutines {
+        /// The limit (`Limits::max_coroutines`).
         max: u32,
     },
+    /// Open names a role twice.
     DuplicateRole {
+        /// The role named.
         role: SymId,
     },
+    /// Open leaves a role without a handler.
     MissingHandler {
+        /// The role named.
         role: SymId,
     },
+    /// Open's roles, types and destinations differ in length.
     OpenArity {
+        /// Length of the open's role list.
         roles: u32,
+        /// Length of its local-type list.
         types: u32,
+        /// Length of its destination-register list.
         dsts: u32,
     },
+    /// Open's buffer override names a role out of range.
     BadEdgeBuffer {
+        /// The edge's sending role index.
         from: u16,
+        /// The edge's receiving role index.
         to: u16,
     },
+    /// The local type names a peer outside the session.
     UnknownPeer {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The peer its type names.
         peer: SymId,
     },
+    /// Operation on an endpoint already closed.
     EndpointClosed {
+        /// The endpoint the instruction used.
         ep: Endpoint,
     },
+    /// Malformed operand in an unverified program.
     BadOperand {
+        /// What is wrong with the operand.
         #[serde(with = "static_text")]
         what: StaticText,
     },
+    /// A received message's signature is missing or does not verify.
     BadSignature {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The sending role's index in the session.
         from: u16,
+        /// The message's sequence number on its edge.
         seq: u64,
     },
+    /// Sequence mode: a message seq below the next expected.
     ReplayedSequence {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The sending role's index in the session.
         from: u16,
+        /// The next sequence number the edge expects.
         expected: u64,
+        /// The sequence number the message carries.
         found: u64,
     },
+    /// Sequence or nullifier mode: a message lost or out of order on its edge.
     SequenceGap {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The sending role's index in the session.
         from: u16,
+        /// The next sequence number the edge expects.
         expected: u64,
+        /// The sequence number the message carries.
         found: u64,
     },
+    /// Nullifier mode: a message identity consumed before.
     NullifierReused {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The sending role's index in the session.
         from: u16,
+        /// The message's sequence number on its edge.
         seq: u64,
     },
+    /// Nullifier mode: max_nullifiers_per_session reached.
     NullifierSetFull {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The limit (`Limits::max_nullifiers_per_session`).
         max: u32,
     },
+    /// A host answer contains an endpoint value.
     HostEndpoint {
+        /// The endpoint value that was not delegated.
         forged: Endpoint,
     },
+    /// A received payload carries an endpoint that was not delegated to it.
     ForgedEndpoint {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The endpoint value that was not delegated.
         forged: Endpoint,
     },
+    /// Invoke by a coroutine whose session was cancelled or faulted.
     LateEffect {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The effect invoked.
         effect: SymId,
     },
+    /// Open names more roles than max_roles_per_open.
     TooManyRoles {
+        /// How many roles the open names.
         roles: u32,
+        /// The limit (`Limits::max_roles_per_open`).
         max: u32,
     },
     /// `open` under `Auth::Ed25519` found no signing key for a role: no key
     /// seed and no host-supplied key (keys never derive from the seed).
     NoEndpointKey {
+        /// The role's index in the `open`.
         role: u16,
     },
 }

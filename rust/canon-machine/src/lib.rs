@@ -10,6 +10,7 @@
 //! endpoint (Ed25519, [`auth`]) and checked at receive against the replay
 //! policy ([`consume`]); [`inject`] injects transport faults for tests. The
 //! machine reads no clock, no randomness and no files.
+#![deny(missing_docs)]
 
 pub mod actions;
 pub mod auth;

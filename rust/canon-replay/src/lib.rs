@@ -14,6 +14,7 @@
 //!
 //! Same events, same header → same bytes: block cuts depend only on the
 //! event sequence ([`BLOCK_TARGET_BYTES`]).
+#![deny(missing_docs)]
 
 pub mod audit;
 mod cursor;

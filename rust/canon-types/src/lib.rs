@@ -3,6 +3,7 @@
 //! well-formedness, and the stable error-code registry.
 //!
 //! This crate does no I/O.
+#![deny(missing_docs)]
 
 pub mod action;
 pub mod codes;
