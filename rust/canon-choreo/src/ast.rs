@@ -201,7 +201,32 @@ pub struct MessageStmt {
     pub to: Vec<Ident>,
     /// canon extension: `within N` receive timeout in rounds.
     pub within: Option<Timeout>,
+    /// canon extension: the `on timeout { .. }` / `on cancel { .. }` blocks
+    /// written after `within N`, in order (at most one is accepted).
+    pub handlers: Vec<DeadlineHandler>,
     /// Where it was written.
+    pub span: Span,
+}
+
+/// What a deadline handler block handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerKind {
+    /// `on timeout { .. }`: the protocol continues with the block when the
+    /// deadline passes (the timeout branch).
+    Timeout,
+    /// `on cancel { .. }`: the receiver runs the block (host effects only)
+    /// before the session is cancelled at the deadline.
+    Cancel,
+}
+
+/// `on timeout { .. }` or `on cancel { .. }` after a message's `within N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlineHandler {
+    /// `on timeout` or `on cancel`.
+    pub kind: HandlerKind,
+    /// The block's statements.
+    pub body: Block,
+    /// From `on` to the closing brace.
     pub span: Span,
 }
 

@@ -58,6 +58,8 @@ canon_types::code_enum! {
         AlreadyConnected = 6025: "explicit protocol: a connect between roles that may already be connected",
         ConnectOutsideExplicit = 6026: "`connect`/`disconnect` in a protocol not declared `explicit`",
         ParamMismatch = 6027: "`do` passes the wrong number or kind of `sig`/`type` arguments",
+        UnsupportedDeadlineHandler = 6028: "`on timeout`/`on cancel` on a multicast, or both on one message",
+        CancelHandlerNotLocal = 6029: "an `on cancel` block doing more than host effects at the receiver",
     }
 }
 
@@ -300,7 +302,7 @@ mod tests {
             assert!((6001..=6099).contains(&e.code), "{} out of range", e.code);
             assert!(seen.insert(e.code), "{} twice", e.code);
         }
-        assert_eq!(Code::ParamMismatch.number() as usize, 6000 + CHOREO_CODES.len());
+        assert_eq!(Code::CancelHandlerNotLocal.number() as usize, 6000 + CHOREO_CODES.len());
         assert_eq!(CHOREO_CODES[2].name, "UnknownRole");
         assert_eq!(Code::UnknownRole.number(), 6003);
     }

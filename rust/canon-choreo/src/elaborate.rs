@@ -218,7 +218,8 @@ fn rename_dos(block: &mut Block, key: &impl Fn(&str) -> String) {
             Stmt::Do(d) => d.protocol.name = key(&d.protocol.name),
             Stmt::Choice(c) => c.branches.iter_mut().for_each(|b| rename_dos(b, key)),
             Stmt::Rec(r) => rename_dos(&mut r.body, key),
-            Stmt::Message(_) | Stmt::Continue(_) | Stmt::Invoke(_) | Stmt::Disconnect(_) => {}
+            Stmt::Message(m) => m.handlers.iter_mut().for_each(|h| rename_dos(&mut h.body, key)),
+            Stmt::Continue(_) | Stmt::Invoke(_) | Stmt::Disconnect(_) => {}
         }
     }
 }
@@ -246,10 +247,11 @@ pub fn roles_used(g: &GlobalType) -> BTreeSet<&str> {
     while let Some(g) = stack.pop() {
         match g {
             GlobalType::End | GlobalType::Continue { .. } => {}
-            GlobalType::Message { from, to, cont, .. } => {
+            GlobalType::Message { from, to, cont, on_timeout, .. } => {
                 used.insert(from.as_str());
                 used.insert(to.as_str());
                 stack.push(cont);
+                stack.extend(on_timeout.as_deref());
             }
             GlobalType::Invoke { role, cont, .. } => {
                 used.insert(role.as_str());

@@ -13,6 +13,8 @@
 //! | receive `L` | `recv r0, L -> r1` |
 //! | external choice | `offer r0 -> r1, [L1 -> a1, ..]`, then per arm the continuation |
 //! | receive with deadline `N` | `recv_timeout r0 -> r1, [arms], N, t` with `t: cancel r0 · halt` |
+//! | ... with `on cancel { invoke E at R; .. }` | the same, with `t: invoke r1, E, r1 · .. · cancel r0 · halt` |
+//! | ... with `on timeout { .. }` | the same, with `t:` the timeout branch's code (no cancel) |
 //! | `invoke E` | `invoke r1, E, r1` |
 //! | `mu X` / `X` | a loop head at the binder / `jmp` back to it |
 //! | `end` | `close r0` · `halt` |
@@ -57,6 +59,9 @@ pub fn lower_role_mapped(
     debug_assert_eq!(lowerer.code.len(), lowerer.spans.len());
     Ok((lowerer.code, lowerer.spans))
 }
+
+/// A receive's deadline: its rounds, its timeout branch, its `on cancel` effects.
+type Deadline<'a> = (u32, Option<&'a LocalAction>, &'a [String]);
 
 struct Lowerer<'a> {
     role: &'a str,
@@ -114,7 +119,9 @@ impl Lowerer<'_> {
                 }
                 _ => self.offer(branches, None),
             },
-            LocalAction::Recv { branches, timeout_ticks: Some(ticks), .. } => self.offer(branches, Some(*ticks)),
+            LocalAction::Recv { branches, timeout_ticks: Some(ticks), on_timeout, on_cancel, .. } => {
+                self.offer(branches, Some((*ticks, on_timeout.as_deref(), on_cancel.as_slice())))
+            }
             LocalAction::Invoke { effect, cont, origin } => {
                 self.at = origin.0;
                 let effect = self.strings.intern(effect);
@@ -166,8 +173,9 @@ impl Lowerer<'_> {
     }
 
     /// `offer` (or `recv_timeout` with a deadline), then each arm's
-    /// continuation; on timeout the session is cancelled.
-    fn offer(&mut self, branches: &[ActionBranch], timeout_ticks: Option<u32>) -> Result<(), CompileError> {
+    /// continuation; on timeout the role continues with its timeout branch,
+    /// or invokes its `on cancel` effects and cancels the session.
+    fn offer(&mut self, branches: &[ActionBranch], deadline: Option<Deadline<'_>>) -> Result<(), CompileError> {
         let first = branches.first().map_or(self.at, |b| b.origin.0);
         self.at = first;
         let at = self.emit(Instr::Nop);
@@ -178,12 +186,21 @@ impl Lowerer<'_> {
             self.action(&b.cont)?;
         }
         self.at = first;
-        self.code[at] = match timeout_ticks {
+        self.code[at] = match deadline {
             None => Instr::Offer { ep: EP, dst: VAL, arms },
-            Some(ticks) => {
+            Some((ticks, timeout_branch, on_cancel)) => {
                 let on_timeout = self.pc();
-                self.emit(Instr::Cancel { ep: EP });
-                self.emit(Instr::Halt);
+                match timeout_branch {
+                    Some(t) => self.action(t)?,
+                    None => {
+                        for effect in on_cancel {
+                            let effect = self.strings.intern(effect);
+                            self.emit(Instr::Invoke { dst: VAL, effect, arg: VAL });
+                        }
+                        self.emit(Instr::Cancel { ep: EP });
+                        self.emit(Instr::Halt);
+                    }
+                }
                 Instr::RecvTimeout { ep: EP, dst: VAL, arms, timeout_ticks: ticks, on_timeout }
             }
         };

@@ -61,15 +61,15 @@ fn fixture(name: &str) -> canon_choreo::Choreography {
 
 #[test]
 fn seed_fixtures_use_the_extensions() {
-    for name in ["decision_pipeline.canon", "job_lifecycle.canon"] {
+    for name in ["seeds/decision_pipeline.canon", "job_lifecycle.canon"] {
         let module = compile_choreography(&fixture(name)).unwrap();
         let code: Vec<&Instr> = module.procs.iter().flat_map(|p| &p.code).collect();
         assert!(code.iter().any(|i| matches!(i, Instr::RecvTimeout { .. })), "{name}: no deadline");
         assert!(code.iter().any(|i| matches!(i, Instr::Invoke { .. })), "{name}: no invoke");
         assert!(code.iter().any(|i| matches!(i, Instr::Select { .. })), "{name}: no choice");
     }
-    let pipeline = fixture("decision_pipeline.canon");
-    assert_eq!(pipeline.entry().protocol.roles.len(), 10, "source + nine stages");
+    let pipeline = fixture("seeds/decision_pipeline.canon");
+    assert_eq!(pipeline.entry().protocol.roles.len(), 13, "source + nine stages + three model services");
 }
 
 #[test]

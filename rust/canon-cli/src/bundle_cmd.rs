@@ -19,8 +19,10 @@ use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
 use crate::out::Out;
-use crate::run_cmd::{AuthArg, ReplayModeArg, SecurityArgs};
+use crate::replay_cmd::Given;
+use crate::run_cmd::{AuthArg, ReplayModeArg};
 use crate::{exit, input, keygen_cmd};
+use canon_replay::render::{auth_name, mode_name};
 use canon_types::hex;
 
 /// The DSSE payload type of a canon audit manifest.
@@ -53,15 +55,22 @@ pub enum BundleCommand {
         /// The bundle directory (created; must not exist or be empty).
         #[arg(short, long)]
         output: PathBuf,
-        /// The run's --max-rounds (recorded in the manifest for re-execution).
-        #[arg(long, default_value_t = 1_000_000)]
-        max_rounds: u64,
-        /// The run's --fuel.
-        #[arg(long, default_value_t = canon_runtime::Limits::default().fuel_per_quantum)]
-        fuel: u32,
-        /// The run's --auth and --replay-mode.
-        #[command(flatten)]
-        security: SecurityArgs,
+        /// Optional check: the run's --max-rounds (an error if the recording differs; the replay
+        /// records its configuration, which the manifest copies).
+        #[arg(long)]
+        max_rounds: Option<u64>,
+        /// Optional check: the run's --fuel (an error if the recording differs).
+        #[arg(long)]
+        fuel: Option<u32>,
+        /// Optional check: the run's --max-instructions (an error if the recording differs).
+        #[arg(long)]
+        max_instructions: Option<u64>,
+        /// Optional check: the run's --auth (an error if the recording differs).
+        #[arg(long, value_enum)]
+        auth: Option<AuthArg>,
+        /// Optional check: the run's --replay-mode (an error if the recording differs).
+        #[arg(long, value_enum)]
+        replay_mode: Option<ReplayModeArg>,
     },
     /// Check every file of a bundle, its signature, its events and (with the program) its behaviour.
     Verify {
@@ -79,9 +88,20 @@ pub enum BundleCommand {
 
 pub fn bundle(cmd: BundleCommand, out: &mut Out) -> Result<u8> {
     match cmd {
-        BundleCommand::Export { replay, program, protocol, key, output, max_rounds, fuel, security } => {
-            let run = RunFlags { max_rounds, fuel, security };
-            export(&replay, program.as_deref(), protocol.as_deref(), &key, &output, run, out)
+        BundleCommand::Export {
+            replay,
+            program,
+            protocol,
+            key,
+            output,
+            max_rounds,
+            fuel,
+            max_instructions,
+            auth,
+            replay_mode,
+        } => {
+            let given = Given { max_rounds, fuel, max_instructions, auth, replay_mode };
+            export(&replay, program.as_deref(), protocol.as_deref(), &key, &output, &given, out)
         }
         BundleCommand::Verify { dir, pubkey } => verify(&dir, pubkey.as_deref(), out),
         BundleCommand::Pubkey { key } => {
@@ -91,56 +111,15 @@ pub fn bundle(cmd: BundleCommand, out: &mut Out) -> Result<u8> {
     }
 }
 
-struct RunFlags {
-    max_rounds: u64,
-    fuel: u32,
-    security: SecurityArgs,
-}
-
-impl RunFlags {
-    fn json(&self) -> Json {
-        let auth = match self.security.auth {
-            AuthArg::Ed25519 => "ed25519",
-            AuthArg::None => "none",
-            AuthArg::Ed25519Round => "ed25519-round",
-        };
-        let mode = match self.security.replay_mode {
-            ReplayModeArg::Off => "off",
-            ReplayModeArg::Sequence => "sequence",
-            ReplayModeArg::Nullifier => "nullifier",
-        };
-        json!({ "max_rounds": self.max_rounds, "fuel": self.fuel, "auth": auth, "replay_mode": mode })
-    }
-
-    fn from_json(v: &Json) -> Option<RunFlags> {
-        let auth = match v.get("auth")?.as_str()? {
-            "ed25519" => AuthArg::Ed25519,
-            "none" => AuthArg::None,
-            "ed25519-round" => AuthArg::Ed25519Round,
-            _ => return None,
-        };
-        let replay_mode = match v.get("replay_mode")?.as_str()? {
-            "off" => ReplayModeArg::Off,
-            "sequence" => ReplayModeArg::Sequence,
-            "nullifier" => ReplayModeArg::Nullifier,
-            _ => return None,
-        };
-        Some(RunFlags {
-            max_rounds: v.get("max_rounds")?.as_u64()?,
-            fuel: u32::try_from(v.get("fuel")?.as_u64()?).ok()?,
-            security: SecurityArgs { auth, replay_mode },
-        })
-    }
-
-    fn config(&self, seed: u64) -> canon_runtime::Config {
-        crate::run_cmd::config(
-            seed,
-            self.max_rounds,
-            self.fuel,
-            canon_runtime::Limits::default().max_instructions,
-            self.security,
-        )
-    }
+/// The manifest's `run` object: the recorded configuration's run flags
+/// (bytecode-spec/bundle.md), read from the replay header.
+fn run_flags(config: &canon_runtime::Config) -> Json {
+    json!({
+        "max_rounds": config.limits.max_rounds,
+        "fuel": config.limits.fuel_per_quantum,
+        "auth": auth_name(config.auth),
+        "replay_mode": mode_name(config.replay_mode),
+    })
 }
 
 /// The bundle signing key of a key-seed file.
@@ -194,18 +173,13 @@ fn export(
     protocol: Option<&str>,
     key: &Path,
     dir: &Path,
-    run: RunFlags,
+    given: &Given,
     out: &mut Out,
 ) -> Result<u8> {
     let replay_bytes = input::read_bytes(replay_path)?;
     let replay = canon_replay::Replay::decode(&replay_bytes).map_err(|e| anyhow!("{}: {e}", replay_path.display()))?;
-    let config = run.config(replay.header.seed());
-    if config.digest() != replay.header.config_digest() {
-        bail!(
-            "{}: the run flags given (--max-rounds, --fuel, --auth, --replay-mode) are not the recorded configuration",
-            replay_path.display()
-        );
-    }
+    // The replay is self-describing: its header records the configuration.
+    given.check(replay_path, &replay.header.config)?;
     let signing = signing_key(key)?;
     let mut files: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     files.insert(REPLAY, replay_bytes);
@@ -227,7 +201,7 @@ fn export(
         "seed": replay.header.seed(),
         "root": hex(&replay.root),
         "events": replay.events.len(),
-        "run": run.json(),
+        "run": run_flags(&replay.header.config),
         "files": digests,
     });
     let mut manifest_bytes = manifest.to_string().into_bytes();
@@ -380,8 +354,8 @@ fn check(dir: &Path, pubkey: Option<&Path>) -> Result<Vec<String>> {
             return Err(at(PROGRAM, "is not the program the replay was recorded from"));
         }
         // The replay records its configuration; the manifest's run flags must still be there and agree.
-        let run = manifest.get("run").and_then(RunFlags::from_json).ok_or_else(|| at(MANIFEST, "no run flags"))?;
-        if run.config(replay.header.seed()).digest() != replay.header.config_digest() {
+        let run = manifest.get("run").ok_or_else(|| at(MANIFEST, "no run flags"))?;
+        if *run != run_flags(&replay.header.config) {
             return Err(at(MANIFEST, "its run flags are not the replay's recorded configuration"));
         }
         let again = canon_runtime::reexecute(&program, &replay).map_err(|e| at(MANIFEST, e))?;

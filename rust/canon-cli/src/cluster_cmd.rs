@@ -73,7 +73,14 @@ pub struct WorkerArgs {
     /// Stop after this many batches.
     #[arg(long, value_name = "N")]
     pub max_batches: Option<u64>,
+    /// Checkpoint a running batch every ROUNDS rounds (summed over its instances) to the server, so
+    /// that a batch redelivered after its worker died resumes from there; 0: never.
+    #[arg(long, default_value_t = DEFAULT_CHECKPOINT_ROUNDS, value_name = "ROUNDS")]
+    pub checkpoint_every: u64,
 }
+
+/// Default rounds between two checkpoints of a running batch (`canon worker --checkpoint-every`).
+pub const DEFAULT_CHECKPOINT_ROUNDS: u64 = 100_000;
 
 /// The run parameters that travel in the specification: what a worker
 /// needs, beyond the program and the instance count, to build the machine.
@@ -242,6 +249,7 @@ pub fn worker(args: &WorkerArgs) -> Result<u8> {
         grace: Duration::from_secs(args.grace),
         name: args.name.clone().unwrap_or_else(|| format!("worker-{}", std::process::id())),
         max_batches: args.max_batches,
+        checkpoint_every: (args.checkpoint_every > 0).then_some(args.checkpoint_every),
     };
     let metrics = Metrics::new();
     let rt = runtime()?;

@@ -13,6 +13,7 @@ mod explain;
 mod files;
 mod input;
 mod keygen_cmd;
+mod metrics;
 mod out;
 mod proof_cmd;
 mod replay_cmd;

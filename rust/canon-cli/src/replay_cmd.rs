@@ -238,19 +238,20 @@ pub fn replay(cmd: ReplayCommand, out: &mut Out) -> Result<u8> {
 /// A configuration field, its flag, and (recorded, given) when the flag was given.
 type Check = (&'static str, &'static str, Option<(String, String)>);
 
-/// Run flags given to `replay verify`: checks against the recorded configuration.
-struct Given {
-    max_rounds: Option<u64>,
-    fuel: Option<u32>,
-    max_instructions: Option<u64>,
-    auth: Option<AuthArg>,
-    replay_mode: Option<ReplayModeArg>,
+/// Run flags given to `replay verify` or `bundle export`: checks against
+/// the recorded configuration.
+pub(crate) struct Given {
+    pub max_rounds: Option<u64>,
+    pub fuel: Option<u32>,
+    pub max_instructions: Option<u64>,
+    pub auth: Option<AuthArg>,
+    pub replay_mode: Option<ReplayModeArg>,
 }
 
 impl Given {
     /// The first flag that differs from the recording, as an error naming
     /// the field, the recorded and the given value.
-    fn check(&self, file: &Path, recorded: &Config) -> Result<()> {
+    pub fn check(&self, file: &Path, recorded: &Config) -> Result<()> {
         let l = &recorded.limits;
         let auth = self.auth.map(|a| match a {
             AuthArg::Ed25519 => canon_machine::Auth::Ed25519,

@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use canon_bytecode::VerifiedProgram;
 use canon_machine::{Auth, Expected, GroupStatus, Injection, KeySource, ReplayMode, SessionStatus, StallReport};
 use canon_runtime::{
-    Config, CooperativeRunner, Limits, Machine, Progress, RunSummary, Runner, SeededHost, ThreadedRunner,
+    Config, CooperativeRunner, Limits, Machine, MetricsCollector, Progress, RunSummary, Runner, SeededHost,
+    ThreadedRunner,
 };
 use clap::{Args, ValueEnum};
 
@@ -131,6 +132,10 @@ pub struct RunArgs {
     /// duplicate, reorder, drop, corrupt-payload or corrupt-signature. Repeatable.
     #[arg(long, value_name = "KIND[@N]", value_parser = parse_inject)]
     pub inject: Vec<InjectArg>,
+    /// Print the run's metrics after the summary (json or prometheus: the Prometheus text format), or
+    /// write them to FILE atomically (json=FILE, prometheus=FILE). Not canonical output (docs/cli.md).
+    #[arg(long, value_name = "FORMAT[=FILE]", value_parser = crate::metrics::parse_metrics)]
+    pub metrics: Option<crate::metrics::MetricsArg>,
     #[command(flatten)]
     pub cluster: crate::cluster_cmd::ClusterArgs,
     #[command(flatten)]
@@ -212,7 +217,14 @@ struct RunFacts {
 pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     let program = input::program_file(&args.input, args.protocol.as_deref())?;
     check_counts(args)?;
+    if let Some(m) = &args.metrics {
+        m.check_with_json(args.json)?;
+        if args.cluster.cluster.is_some() {
+            anyhow::bail!("--metrics is not available with --cluster (a cluster's workers serve their own metrics)");
+        }
+    }
     let config = config(args.seed, args.max_rounds, args.fuel, args.max_instructions, args.security);
+    let mut collector = args.metrics.as_ref().map(|_| MetricsCollector::new(&program, config.default_buffer));
     let (keys, key_origin) = crate::keygen_cmd::run_key_source(args.key_seed_file.as_deref(), config.auth)?;
     let injections: Vec<(u64, Injection)> = args.inject.iter().map(|i| (i.nth, i.injection)).collect();
     let fingerprint = crate::cluster_cmd::key_fingerprint(&keys);
@@ -243,8 +255,9 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
         _ => None,
     };
     // The replay streams into a temporary file renamed into place at the end
-    // (also after Ctrl-C); with --inject and no -o, into an anonymous one
-    // read back to find the injections no instance reached. A checkpointed
+    // (also after Ctrl-C); with --inject or --metrics and no -o, into an
+    // anonymous one read back (to find the injections no instance reached,
+    // to count the metrics). A checkpointed
     // run writes its replay in place instead: `canon resume` continues the
     // file a killed run left.
     let mut direct = match (&checkpointing, &args.output) {
@@ -257,7 +270,9 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     let mut file = match &args.output {
         _ if direct.is_some() => None,
         Some(path) => Some(AtomicFile::create(path)?),
-        None if !args.inject.is_empty() => Some(AtomicFile::create(&std::env::temp_dir().join("canon-run.replay"))?),
+        None if !args.inject.is_empty() || args.metrics.is_some() => {
+            Some(AtomicFile::create(&std::env::temp_dir().join("canon-run.replay"))?)
+        }
         None => None,
     };
     let mut discard = std::io::sink();
@@ -273,6 +288,9 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     let mut each = |r: &GroupReport| {
         if r.outcome.status == GroupStatus::Running && cut.is_none() {
             cut = Some((r.group, r.outcome.rounds));
+        }
+        if let Some(c) = collector.as_mut() {
+            c.report(r);
         }
     };
     let runner: Box<dyn Runner> = match args.runner {
@@ -301,13 +319,29 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
         Some(f) if !args.inject.is_empty() => unapplied_injections(args, f.reread()?)?,
         _ => Vec::new(),
     };
+    let metrics = match (collector, &mut file, &args.output) {
+        (Some(c), Some(f), _) => Some(crate::metrics::with_replay(c, f.reread()?)?),
+        // A checkpointed run's replay, written in place.
+        (Some(c), None, Some(path)) => {
+            let replay = std::fs::File::open(path).with_context(|| format!("cannot read back {}", path.display()))?;
+            Some(crate::metrics::with_replay(c, replay)?)
+        }
+        _ => None,
+    };
     if let (Some(f), Some(_)) = (file, &args.output) {
         f.commit()?;
     }
     let facts = RunFacts { cut, unapplied, ..RunFacts::of(summary) };
     let status = report_status(&facts);
+    let metrics = args.metrics.as_ref().zip(metrics);
     if args.json {
-        writeln!(out, "{}", run_json(args, &facts, program.module(), status))?;
+        let mut object = run_json(args, &facts, program.module(), status);
+        if let Some((arg, m)) = &metrics
+            && arg.into_json_object(args.json)
+        {
+            object["metrics"] = serde_json::to_value(m)?;
+        }
+        writeln!(out, "{object}")?;
     } else if args.quiet {
         writeln!(out, "{}", status_line(&facts))?;
     } else {
@@ -315,6 +349,11 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
         if let crate::keygen_cmd::KeyOrigin::File(path) = key_origin {
             writeln!(out, "  signing keys derived from the key seed {}", path.display())?;
         }
+    }
+    if let Some((arg, m)) = &metrics
+        && !arg.into_json_object(args.json)
+    {
+        arg.emit(m, out)?;
     }
     if facts.summary.interrupted {
         eprintln!("interrupted: {}", where_stopped(&facts));

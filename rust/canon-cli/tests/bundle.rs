@@ -130,6 +130,51 @@ fn a_missing_or_extra_file_is_named() {
     again.expect_clean_failure();
 }
 
+#[test]
+fn export_reads_the_run_flags_from_the_replay() {
+    // A run under flags that are not the defaults: export needs none of them.
+    let dir = temp_dir("bundle-recorded-config");
+    let replay = dir.join("tb.replay");
+    let flags = ["--max-rounds", "500", "--fuel", "7", "--max-instructions", "100000", "--auth", "ed25519-round"];
+    let mut run = vec!["run", "fixtures/two_buyer.canon", "--replay-mode", "sequence", "-o"];
+    let replay_arg = arg(&replay);
+    run.push(&replay_arg);
+    run.extend(flags);
+    canon(&run).expect_code(0);
+    let key = arg(&test_key_seed());
+    let out = dir.join("bundle");
+    let program = "fixtures/two_buyer.canon";
+    canon(&["bundle", "export", &replay_arg, "--program", program, "--key", &key, "-o", &arg(&out)]).expect_code(0);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["run"],
+        serde_json::json!({ "max_rounds": 500, "fuel": 7, "auth": "ed25519-round", "replay_mode": "sequence" })
+    );
+    canon(&["bundle", "verify", &arg(&out)]).expect_code(0).stdout_has(&["behaviour: the program re-executed"]);
+    // The flags are checks: the recorded value passes, another is refused naming the field.
+    let again = dir.join("bundle2");
+    canon(&[
+        "bundle",
+        "export",
+        &replay_arg,
+        "--key",
+        &key,
+        "--fuel",
+        "7",
+        "--replay-mode",
+        "sequence",
+        "-o",
+        &arg(&again),
+    ])
+    .expect_code(0);
+    let refused = dir.join("bundle3");
+    canon(&["bundle", "export", &replay_arg, "--key", &key, "--fuel", "8", "-o", &arg(&refused)])
+        .expect_code(1)
+        .stderr_has(&["--fuel differs from the recording", "`fuel_per_quantum` is recorded as 7, given 8"]);
+    assert!(!refused.exists(), "nothing written for a refused export");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
 

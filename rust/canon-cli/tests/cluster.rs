@@ -351,3 +351,101 @@ fn an_unreachable_server_is_a_clear_error_not_a_hang() {
     o.expect_clean_failure().stderr_has(&["cannot reach NATS"]);
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
 }
+
+/// The checkpoint manifest of batch `batch` of `run`, once one is stored; at most 60 s.
+fn wait_for_checkpoint(url: &str, run: &str, batch: u32) -> canon_cluster::wire::CheckpointManifest {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let cluster = canon_cluster::Cluster::connect(url, "test").await.expect("connect");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let key = canon_cluster::store::checkpoint_key(run, batch);
+            if let Some(v) = cluster.checkpoints.get(&key).await.expect("read the checkpoints bucket") {
+                return serde_json::from_slice(&v).expect("a checkpoint manifest");
+            }
+            assert!(Instant::now() < deadline, "no checkpoint of batch {batch} of run {run} was stored");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+}
+
+/// The keys of the checkpoints bucket that belong to `run`.
+fn checkpoint_keys(url: &str, run: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        let cluster = canon_cluster::Cluster::connect(url, "test").await.expect("connect");
+        let mut keys = cluster.checkpoints.keys().await.expect("list keys");
+        let mut mine = Vec::new();
+        while let Some(k) = keys.next().await {
+            let k = k.unwrap();
+            if k.starts_with(&format!("{run}.")) {
+                mine.push(k);
+            }
+        }
+        mine
+    })
+}
+
+/// A worker SIGKILLed in the middle of a long batch, after it stored a
+/// checkpoint of it: the batch is redelivered to another worker, which
+/// resumes it from that checkpoint (its log and its `resumed` counter say
+/// so) rather than from its first group; the replay is the local run's, and
+/// the finished batch's checkpoint is deleted.
+#[test]
+fn a_redelivered_batch_resumes_from_its_checkpoint() {
+    let Some(bin) = nats_server() else {
+        println!("skipped: nats-server is not installed (apt-get install nats-server)");
+        return;
+    };
+    let dir = temp_dir("cluster-checkpoint");
+    let server = start_server(&bin, &dir);
+    let task = "fixtures/seeds/iterative_task.canon";
+    let sessions = "20000";
+    let local = dir.join("local.replay");
+    let l = run_command(canon_cmd().args(["run", task, "--sessions", sessions, "--auth", "none", "-o"]).arg(&local));
+    l.expect_code(0);
+    let every = ["--checkpoint-every", "2000"];
+    let mut first = start_worker(&server.url, "first", &dir.join("first.log"), &every);
+    // One batch of every instance: the worker holding it holds the whole run.
+    let out = dir.join("resumed.replay");
+    let mut coordinator = canon_cmd()
+        .args(["run", task, "--sessions", sessions, "--auth", "none", "--cluster", &server.url])
+        .args(["--batch", sessions, "-o"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (run, _lines) = run_id_of(&mut coordinator);
+    let stored = wait_for_checkpoint(&server.url, &run, 0);
+    first.0.kill().expect("SIGKILL the worker");
+    let _ = first.0.wait();
+    assert_eq!(stored.worker, "first");
+    assert!(!checkpoint_keys(&server.url, &run).is_empty());
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let second_log = dir.join("second.log");
+    let mut args = every.to_vec();
+    args.extend(["--metrics-addr", metrics.as_str()]);
+    let second = start_worker(&server.url, "second", &second_log, &args);
+    let o = coordinator.wait_with_output().expect("the coordinator finishes");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_identical(&(std::fs::read(&local).unwrap(), summary_tail(&l.stdout)), &out, &stdout, "resumed batch");
+    let log = std::fs::read_to_string(&second_log).unwrap();
+    assert!(
+        log.contains(&format!("resuming batch 0 of run {run} from its checkpoint at group"))
+            && log.contains("(stored by first)"),
+        "the redelivered batch was not resumed from its checkpoint:\n{log}"
+    );
+    let m = scrape(&metrics);
+    assert!(m.contains("canon_worker_resumed_total 1\n"), "{m}");
+    assert!(m.contains("canon_worker_batches_total 1\n"), "{m}");
+    // The finished batch's checkpoint (manifest and parts) is gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !checkpoint_keys(&server.url, &run).is_empty() {
+        assert!(Instant::now() < deadline, "checkpoint left behind: {:?}", checkpoint_keys(&server.url, &run));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(second);
+}

@@ -9,9 +9,11 @@
 //!
 //! - [`Cluster`] connects (with a bounded retry) and creates what a run needs
 //!   on the server: the work-queue stream, the workers' pull consumer, the
-//!   program object store and two key-value buckets;
+//!   program object store and three key-value buckets;
 //! - [`coordinator`] publishes a run and collects its results in group order;
-//! - [`worker`] pulls batches, runs them and stores their results.
+//! - [`worker`] pulls batches, runs them and stores their results; a long
+//!   batch is checkpointed at round boundaries, and a redelivered batch
+//!   resumes from its latest checkpoint.
 //!
 //! The machine, runners and replay stay synchronous and free of networking;
 //! nothing here is a dependency of them. See `docs/cluster.md`.
@@ -45,6 +47,9 @@ pub const PROGRAM_BUCKET: &str = "canon-programs";
 pub const RUNS_BUCKET: &str = "canon-runs";
 /// Result payload parts: `RUN.B.DIGEST.N`.
 pub const PARTS_BUCKET: &str = "canon-parts";
+/// Checkpoints of long batches: `RUN.B.latest` (the manifest of the latest)
+/// and the parts it names, `RUN.B.DIGEST.N`; deleted once the batch is done.
+pub const CHECKPOINT_BUCKET: &str = "canon-checkpoints";
 /// How long runs, results and programs are kept on the server.
 pub const KEEP: Duration = Duration::from_secs(24 * 3600);
 /// Connection attempts before giving up, and the time each may take.
@@ -100,6 +105,7 @@ pub struct Cluster {
     pub js: jetstream::Context,
     pub runs: kv::Store,
     pub parts: kv::Store,
+    pub checkpoints: kv::Store,
     pub programs: object_store::ObjectStore,
     url: String,
 }
@@ -134,6 +140,7 @@ impl Cluster {
         let js = jetstream::new(client.clone());
         let runs = bucket(&js, RUNS_BUCKET).await?;
         let parts = bucket(&js, PARTS_BUCKET).await?;
+        let checkpoints = bucket(&js, CHECKPOINT_BUCKET).await?;
         let programs = match js.get_object_store(PROGRAM_BUCKET).await {
             Ok(s) => s,
             Err(_) => js
@@ -155,7 +162,7 @@ impl Cluster {
         })
         .await
         .map_err(|e| js_err(format!("creating the stream {WORK_STREAM}: {e}")))?;
-        Ok(Cluster { client, js, runs, parts, programs, url: url.to_owned() })
+        Ok(Cluster { client, js, runs, parts, checkpoints, programs, url: url.to_owned() })
     }
 
     /// The server's URL.

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub bytes: Counter,
     pub duplicates: Counter,
     pub refused: Counter,
+    pub checkpoints: Counter,
+    pub resumed: Counter,
     registry: Arc<Registry>,
 }
 
@@ -38,6 +40,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("canon_worker");
         let (batches, groups, sessions, rounds, bytes, duplicates, refused) = Default::default();
+        let (checkpoints, resumed) = Default::default();
         registry.register("batches", "Batches run and stored", Clone::clone(&batches));
         registry.register("groups", "Groups (instances) run", Clone::clone(&groups));
         registry.register("sessions", "Sessions opened", Clone::clone(&sessions));
@@ -45,7 +48,20 @@ impl Metrics {
         registry.register("bytes", "Result bytes stored", Clone::clone(&bytes));
         registry.register("duplicates", "Batches finished again with the same result", Clone::clone(&duplicates));
         registry.register("refused", "Work items refused (program, keys or machine mismatch)", Clone::clone(&refused));
-        Metrics { batches, groups, sessions, rounds, bytes, duplicates, refused, registry: Arc::new(registry) }
+        registry.register("checkpoints", "Checkpoints of long batches stored", Clone::clone(&checkpoints));
+        registry.register("resumed", "Batches resumed from a checkpoint", Clone::clone(&resumed));
+        Metrics {
+            batches,
+            groups,
+            sessions,
+            rounds,
+            bytes,
+            duplicates,
+            refused,
+            checkpoints,
+            resumed,
+            registry: Arc::new(registry),
+        }
     }
 
     /// Counts one stored batch.

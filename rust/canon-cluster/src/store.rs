@@ -4,16 +4,26 @@
 //! *created* under `RUN.done.B` in the runs bucket — an atomic
 //! create-if-absent, so of two workers finishing one batch exactly one
 //! manifest is kept and the other learns it lost and compares digests.
+//!
+//! Checkpoints of long batches go to their own bucket: the segments of
+//! blocks closed between checkpoints and the checkpoint file, in parts named
+//! like result parts, and a manifest `RUN.B.latest` naming the latest
+//! checkpoint and every segment before it.
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
 
-use crate::wire::{Conflict, Manifest, Refusal, RunSpec, sha256_hex};
+use crate::wire::{CheckpointManifest, Conflict, Manifest, Refusal, RunSpec, SavedCheckpoint, sha256_hex};
 use crate::{Cluster, ClusterError};
 
 /// Key of the specification of `run`.
 pub fn spec_key(run: &str) -> String {
     format!("{run}.spec")
+}
+
+/// Key of batch `batch`'s latest checkpoint manifest in the checkpoints bucket.
+pub fn checkpoint_key(run: &str, batch: u32) -> String {
+    format!("{run}.{batch}.latest")
 }
 
 /// Key of batch `batch`'s manifest.
@@ -23,6 +33,15 @@ pub fn done_key(run: &str, batch: u32) -> String {
 
 fn part_key(run: &str, batch: u32, digest: &str, part: u32) -> String {
     format!("{run}.{batch}.{}.{part}", &digest[..16])
+}
+
+/// A stored checkpoint, read back: its manifest, its segments' payloads in
+/// order and the checkpoint file.
+#[derive(Debug)]
+pub struct LoadedCheckpoint {
+    pub manifest: CheckpointManifest,
+    pub segments: Vec<Vec<u8>>,
+    pub checkpoint: Vec<u8>,
 }
 
 /// What storing a result found.
@@ -57,21 +76,8 @@ impl Cluster {
         payload: &[u8],
         worker: &str,
     ) -> Result<Stored, ClusterError> {
-        let digest = sha256_hex(payload);
-        let chunk = self.part_bytes();
-        let chunks: Vec<&[u8]> = if payload.is_empty() { vec![] } else { payload.chunks(chunk).collect() };
-        for (i, part) in chunks.iter().enumerate() {
-            self.parts
-                .put(part_key(run, batch, &digest, i as u32), Bytes::copy_from_slice(part))
-                .await
-                .map_err(nats)?;
-        }
-        let manifest = Manifest {
-            digest: digest.clone(),
-            bytes: payload.len() as u64,
-            parts: chunks.len() as u32,
-            worker: worker.to_owned(),
-        };
+        let manifest = self.put_parts(&self.parts, run, batch, payload, worker).await?;
+        let digest = manifest.digest.clone();
         let value = Bytes::from(serde_json::to_vec(&manifest).expect("a manifest serialises"));
         match self.runs.create(done_key(run, batch), value).await {
             Ok(_) => Ok(Stored::New),
@@ -92,15 +98,39 @@ impl Cluster {
         }
     }
 
-    /// The payload a manifest names, checked against its digest.
-    pub async fn load_result(&self, run: &str, batch: u32, manifest: &Manifest) -> Result<Vec<u8>, ClusterError> {
+    /// Stores `payload` in `bucket`, cut into parts named by its digest;
+    /// returns what names them.
+    async fn put_parts(
+        &self,
+        bucket: &kv::Store,
+        run: &str,
+        batch: u32,
+        payload: &[u8],
+        worker: &str,
+    ) -> Result<Manifest, ClusterError> {
+        let digest = sha256_hex(payload);
+        let chunk = self.part_bytes();
+        let chunks: Vec<&[u8]> = if payload.is_empty() { vec![] } else { payload.chunks(chunk).collect() };
+        for (i, part) in chunks.iter().enumerate() {
+            bucket.put(part_key(run, batch, &digest, i as u32), Bytes::copy_from_slice(part)).await.map_err(nats)?;
+        }
+        Ok(Manifest { digest, bytes: payload.len() as u64, parts: chunks.len() as u32, worker: worker.to_owned() })
+    }
+
+    /// The payload `manifest` names in `bucket`, checked against its digest.
+    async fn get_parts(
+        &self,
+        bucket: &kv::Store,
+        run: &str,
+        batch: u32,
+        manifest: &Manifest,
+    ) -> Result<Vec<u8>, ClusterError> {
         if manifest.digest.len() != 64 {
             return Err(ClusterError::BadResult { batch, what: "manifest digest is not 32 bytes of hex".into() });
         }
         let mut payload = Vec::with_capacity(manifest.bytes.min(crate::wire::MAX_RESULT_BYTES as u64) as usize);
         for part in 0..manifest.parts {
-            let bytes = self
-                .parts
+            let bytes = bucket
                 .get(part_key(run, batch, &manifest.digest, part))
                 .await
                 .map_err(nats)?
@@ -118,6 +148,88 @@ impl Cluster {
             });
         }
         Ok(payload)
+    }
+
+    /// The payload a manifest names, checked against its digest.
+    pub async fn load_result(&self, run: &str, batch: u32, manifest: &Manifest) -> Result<Vec<u8>, ClusterError> {
+        self.get_parts(&self.parts, run, batch, manifest).await
+    }
+
+    /// Stores a checkpoint of `batch` taken by `worker` in the checkpoints
+    /// bucket: the blocks closed since the previous one (`segment`, a batch
+    /// result payload; nothing is stored when it holds no block), the
+    /// checkpoint file, then the manifest `RUN.B.latest` naming them with
+    /// every earlier segment of `previous`; the checkpoint file `previous`
+    /// named is then deleted. The newest manifest is the one to resume from.
+    pub async fn store_checkpoint(
+        &self,
+        run: &str,
+        batch: u32,
+        previous: Option<&CheckpointManifest>,
+        saved: &SavedCheckpoint,
+        worker: &str,
+    ) -> Result<CheckpointManifest, ClusterError> {
+        let mut segments = previous.map(|p| p.segments.clone()).unwrap_or_default();
+        if saved.blocks > 0 {
+            segments.push(self.put_parts(&self.checkpoints, run, batch, &saved.segment, worker).await?);
+        }
+        let checkpoint = self.put_parts(&self.checkpoints, run, batch, &saved.checkpoint, worker).await?;
+        let manifest = CheckpointManifest {
+            worker: worker.to_owned(),
+            next_group: saved.next_group,
+            summary: saved.summary.clone(),
+            segments,
+            checkpoint,
+        };
+        let value = Bytes::from(serde_json::to_vec(&manifest).expect("a checkpoint manifest serialises"));
+        self.checkpoints.put(checkpoint_key(run, batch), value).await.map_err(nats)?;
+        if let Some(old) = previous.map(|p| &p.checkpoint).filter(|old| old.digest != manifest.checkpoint.digest) {
+            self.delete_parts(&self.checkpoints, run, batch, old).await?;
+        }
+        Ok(manifest)
+    }
+
+    /// The latest checkpoint of `batch`, if one is stored: its manifest, its
+    /// segments' payloads in order and the checkpoint file (each checked
+    /// against its digest).
+    pub async fn load_checkpoint(&self, run: &str, batch: u32) -> Result<Option<LoadedCheckpoint>, ClusterError> {
+        let Some(value) = self.checkpoints.get(checkpoint_key(run, batch)).await.map_err(nats)? else {
+            return Ok(None);
+        };
+        let manifest: CheckpointManifest =
+            serde_json::from_slice(&value).map_err(|e| ClusterError::Malformed(format!("checkpoint manifest: {e}")))?;
+        let mut segments = Vec::with_capacity(manifest.segments.len());
+        for segment in &manifest.segments {
+            segments.push(self.get_parts(&self.checkpoints, run, batch, segment).await?);
+        }
+        let checkpoint = self.get_parts(&self.checkpoints, run, batch, &manifest.checkpoint).await?;
+        Ok(Some(LoadedCheckpoint { manifest, segments, checkpoint }))
+    }
+
+    /// Deletes the checkpoint of a finished `batch` (its manifest first, so
+    /// nobody resumes from a half-deleted one, then its parts). Returns
+    /// whether there was one.
+    pub async fn drop_checkpoint(&self, run: &str, batch: u32) -> Result<bool, ClusterError> {
+        let Some(value) = self.checkpoints.get(checkpoint_key(run, batch)).await.map_err(nats)? else {
+            return Ok(false);
+        };
+        self.checkpoints.delete(checkpoint_key(run, batch)).await.map_err(nats)?;
+        if let Ok(manifest) = serde_json::from_slice::<CheckpointManifest>(&value) {
+            for parts in manifest.segments.iter().chain([&manifest.checkpoint]) {
+                self.delete_parts(&self.checkpoints, run, batch, parts).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn delete_parts(&self, bucket: &kv::Store, run: &str, batch: u32, m: &Manifest) -> Result<(), ClusterError> {
+        if m.digest.len() != 64 {
+            return Ok(());
+        }
+        for part in 0..m.parts {
+            bucket.purge(part_key(run, batch, &m.digest, part)).await.map_err(nats)?;
+        }
+        Ok(())
     }
 
     /// Records that `worker` refused `run`.

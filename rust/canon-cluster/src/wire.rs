@@ -87,6 +87,35 @@ pub struct Manifest {
     pub worker: String,
 }
 
+/// The latest checkpoint of a batch (`RUN.B.latest` in the checkpoints
+/// bucket): where its parts are, and the totals of the groups it finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointManifest {
+    /// The worker that stored it (for messages only).
+    pub worker: String,
+    /// The group the batch continues with.
+    pub next_group: u64,
+    /// The totals of the batch's groups finished before the checkpoint.
+    pub summary: BatchSummary,
+    /// The blocks closed before the checkpoint: batch result payloads
+    /// (`CNCB`, with an empty summary), in order.
+    pub segments: Vec<Manifest>,
+    /// The checkpoint file (`bytecode-spec/checkpoint.md`).
+    pub checkpoint: Manifest,
+}
+
+/// A checkpoint taken by a worker, to store: the blocks closed since the
+/// previous one as a result payload, the checkpoint file and the totals.
+#[derive(Debug, Clone)]
+pub struct SavedCheckpoint {
+    pub next_group: u64,
+    pub summary: BatchSummary,
+    /// Blocks in `segment`.
+    pub blocks: usize,
+    pub segment: Vec<u8>,
+    pub checkpoint: Vec<u8>,
+}
+
 /// Two different results for one batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {

@@ -6,6 +6,12 @@
 //! replay header the run was specified with; its key seed must give the
 //! run's key fingerprint. Any mismatch refuses the run (recorded for the
 //! coordinator) and terminates the item instead of running it.
+//!
+//! A batch runs in segments of `checkpoint_every` rounds: at each pause it
+//! is checkpointed (`canon_runtime::Batch`, the checkpoint format) to the
+//! checkpoints bucket, and a batch redelivered after its worker died resumes
+//! from the latest checkpoint — checked as strictly as a program — instead
+//! of starting over. The blocks are the same either way.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,13 +19,15 @@ use std::time::Duration;
 
 use async_nats::jetstream::{AckKind, Message};
 use canon_bytecode::VerifiedProgram;
+use canon_replay::EncodedBlocks;
+use canon_runtime::{Batch, BatchSegment, Checkpoint};
 use futures_util::StreamExt;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
-use crate::store::Stored;
-use crate::wire::{BatchResult, BatchSummary, RunSpec, WorkItem, hex};
+use crate::store::{LoadedCheckpoint, Stored};
+use crate::wire::{BatchResult, BatchSummary, CheckpointManifest, RunSpec, SavedCheckpoint, WorkItem, hex};
 use crate::{Cluster, ClusterError, MachineFactory};
 
 /// How a worker runs.
@@ -37,6 +45,9 @@ pub struct WorkerOptions {
     pub name: String,
     /// Stop after this many batches (for tests and benchmarks).
     pub max_batches: Option<u64>,
+    /// Checkpoint a running batch every this many rounds (summed over its
+    /// groups) to the checkpoints bucket; `None`: never.
+    pub checkpoint_every: Option<u64>,
 }
 
 /// What a worker knows about one run: ready to run, or refused.
@@ -112,6 +123,7 @@ pub async fn run_worker(
             item,
             name: options.name.clone(),
             ack_wait: options.ack_wait,
+            checkpoint_every: options.checkpoint_every,
             metrics: metrics.clone(),
         };
         let release = release_rx.clone();
@@ -232,6 +244,7 @@ struct Job {
     item: WorkItem,
     name: String,
     ack_wait: Duration,
+    checkpoint_every: Option<u64>,
     metrics: Metrics,
 }
 
@@ -247,17 +260,66 @@ impl Job {
             return Ok(());
         }
         if self.cluster.manifest(&run, batch).await?.is_some() {
-            // Redelivered after another worker finished it.
+            // Redelivered after another worker finished it (a checkpoint a
+            // slow worker stored meanwhile is of no use any more).
             message.double_ack().await.map_err(|e| ClusterError::Nats(e.to_string()))?;
+            let _ = self.cluster.drop_checkpoint(&run, batch).await;
             return Ok(());
         }
+        // The latest checkpoint of a batch redelivered after its worker died.
+        let stored = match self.cluster.load_checkpoint(&run, batch).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                eprintln!("canon worker {}: batch {batch} of run {run}: its checkpoint is unreadable ({e})", self.name);
+                None
+            }
+        };
+        let had_checkpoint = stored.is_some();
         let (spec, factory, program) = (Arc::clone(&self.spec), Arc::clone(&self.factory), Arc::clone(&self.program));
-        let mut compute = tokio::task::spawn_blocking(move || run_batch(&spec, factory.as_ref(), program, batch));
+        let name = self.name.clone();
+        let started =
+            tokio::task::spawn_blocking(move || start_batch(&spec, factory.as_ref(), program, batch, stored, &name))
+                .await
+                .map_err(|e| ClusterError::Nats(format!("batch {batch} of run {run} panicked: {e}")))?;
+        let Started { run: batch_run, summary, blocks, from } = match started {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("canon worker {}: batch {batch} of run {run}: {e}", self.name);
+                let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                return Ok(());
+            }
+        };
+        if let Some(m) = &from {
+            self.metrics.resumed.inc();
+            eprintln!(
+                "canon worker {}: resuming batch {batch} of run {run} from its checkpoint at group {} (stored by {})",
+                self.name, m.next_group, m.worker
+            );
+        }
+        let (mut latest, mut storing) = (from, true);
+        let (saves, mut saved) = tokio::sync::mpsc::channel::<SavedCheckpoint>(1);
+        let (every, keys) = (self.checkpoint_every, self.factory.keys());
+        let mut compute =
+            tokio::task::spawn_blocking(move || finish_batch(batch_run, summary, blocks, every, batch, keys, &saves));
         let mut beat = tokio::time::interval((self.ack_wait / 3).max(Duration::from_millis(100)));
         beat.tick().await;
         let result = loop {
             tokio::select! {
                 r = &mut compute => break r,
+                Some(checkpoint) = saved.recv(), if storing => {
+                    match self.cluster.store_checkpoint(&run, batch, latest.as_ref(), &checkpoint, &self.name).await {
+                        Ok(m) => {
+                            self.metrics.checkpoints.inc();
+                            latest = Some(m);
+                        }
+                        Err(e) => {
+                            // A later checkpoint would lack this one's blocks: keep the latest stored.
+                            eprintln!("canon worker {}: batch {batch} of run {run}: storing a checkpoint: {e}; no more checkpoints of it", self.name);
+                            storing = false;
+                            saved.close();
+                        }
+                    }
+                }
                 _ = beat.tick() => { let _ = message.ack_with(AckKind::Progress).await; }
                 _ = release.changed() => {
                     let _ = message.ack_with(AckKind::Nak(None)).await;
@@ -290,21 +352,128 @@ impl Job {
             }
         }
         message.double_ack().await.map_err(|e| ClusterError::Nats(e.to_string()))?;
+        if (had_checkpoint || latest.is_some())
+            && let Err(e) = self.cluster.drop_checkpoint(&run, batch).await
+        {
+            eprintln!("canon worker {}: batch {batch} of run {run}: deleting its checkpoint: {e}", self.name);
+        }
         Ok(())
     }
 }
 
-/// Builds the run's machine and runs one batch of it.
-fn run_batch(
+/// A batch ready to run: from its start, or resumed from a checkpoint
+/// (`from`), with the totals and blocks of what ran before it.
+struct Started {
+    run: Batch,
+    summary: BatchSummary,
+    blocks: EncodedBlocks,
+    from: Option<CheckpointManifest>,
+}
+
+/// Builds the run's machine for `batch` and, given its stored checkpoint,
+/// resumes it from there — or, when the checkpoint does not check out,
+/// starts the batch over (a checkpoint saves time, it is never needed).
+fn start_batch(
     spec: &RunSpec,
     factory: &dyn MachineFactory,
     program: Arc<VerifiedProgram>,
     batch: u32,
-) -> Result<BatchResult, String> {
-    let mut machine = factory.machine(spec, program)?;
+    stored: Option<LoadedCheckpoint>,
+    name: &str,
+) -> Result<Started, String> {
+    if let Some(stored) = stored {
+        match resume_batch(spec, factory, Arc::clone(&program), batch, &stored) {
+            Ok((run, blocks)) => {
+                let LoadedCheckpoint { manifest, .. } = stored;
+                return Ok(Started { run, summary: manifest.summary.clone(), blocks, from: Some(manifest) });
+            }
+            Err(e) => {
+                eprintln!("canon worker {name}: batch {batch}: not resuming from its checkpoint ({e}); starting over")
+            }
+        }
+    }
+    let machine = factory.machine(spec, program)?;
+    let run = Batch::start(machine, spec.groups(batch)).map_err(|e| e.to_string())?;
+    Ok(Started { run, summary: BatchSummary::default(), blocks: EncodedBlocks::default(), from: None })
+}
+
+/// The batch restored from `stored`, checked: its segments are this
+/// batch's (every block digest recomputed), the checkpoint file is intact
+/// and is of this program, configuration and batch, the segments are the
+/// blocks it records, and the totals cover the groups before it.
+fn resume_batch(
+    spec: &RunSpec,
+    factory: &dyn MachineFactory,
+    program: Arc<VerifiedProgram>,
+    batch: u32,
+    stored: &LoadedCheckpoint,
+) -> Result<(Batch, EncodedBlocks), String> {
     let groups = spec.groups(batch);
-    let mut summary = BatchSummary::default();
-    let first = groups.start as u64;
-    let blocks = canon_runtime::run_groups(&mut machine, groups, &mut |r| summary.add(r));
-    Ok(BatchResult { batch, first, keys: factory.keys(), summary, blocks })
+    let mut blocks = EncodedBlocks::default();
+    for payload in &stored.segments {
+        let segment = BatchResult::decode(payload).map_err(|e| e.to_string())?;
+        if segment.batch != batch || segment.first != groups.start as u64 {
+            return Err(format!("a segment of batch {} from group {}", segment.batch, segment.first));
+        }
+        blocks.extend_from(&segment.blocks);
+    }
+    let checkpoint = Checkpoint::from_bytes(&stored.checkpoint).map_err(|e| e.to_string())?;
+    let machine = factory.machine(spec, program)?;
+    let run = Batch::resume(machine, groups.clone(), &checkpoint, &blocks).map_err(|e| e.to_string())?;
+    let next = run.next_group() as u64;
+    let m = &stored.manifest;
+    if m.next_group != next || m.summary.groups != next - groups.start as u64 {
+        return Err(format!(
+            "the manifest says group {} with {} groups finished, the checkpoint is at group {next}",
+            m.next_group, m.summary.groups
+        ));
+    }
+    Ok((run, blocks))
+}
+
+/// Runs a started batch to its end, handing a checkpoint to `saves` every
+/// `every` rounds, and returns its result.
+fn finish_batch(
+    mut run: Batch,
+    mut summary: BatchSummary,
+    mut blocks: EncodedBlocks,
+    mut every: Option<u64>,
+    batch: u32,
+    keys: Option<String>,
+    saves: &tokio::sync::mpsc::Sender<SavedCheckpoint>,
+) -> Result<BatchResult, String> {
+    let first = run.groups().start as u64;
+    loop {
+        match run.run(every, &mut |r| summary.add(r)).map_err(|e| e.to_string())? {
+            BatchSegment::Finished(last) => {
+                blocks.extend_from(&last);
+                return Ok(BatchResult { batch, first, keys, summary, blocks });
+            }
+            BatchSegment::Paused(segment) => {
+                blocks.extend_from(&segment);
+                let checkpoint = match run.checkpoint() {
+                    Ok(c) => c.to_bytes(),
+                    Err(e) => {
+                        // A host that cannot save its state: run on without checkpoints.
+                        eprintln!("canon worker: batch {batch} cannot be checkpointed ({e}); running it on without");
+                        every = None;
+                        continue;
+                    }
+                };
+                let count = segment.block_count();
+                let segment =
+                    BatchResult { batch, first, keys: keys.clone(), summary: BatchSummary::default(), blocks: segment }
+                        .encode();
+                let saved = SavedCheckpoint {
+                    next_group: run.next_group() as u64,
+                    summary: summary.clone(),
+                    blocks: count,
+                    segment,
+                    checkpoint,
+                };
+                // Gone when the batch was released: nothing more is stored.
+                let _ = saves.blocking_send(saved);
+            }
+        }
+    }
 }

@@ -23,6 +23,9 @@ pub enum Refusal {
     Fault(Fault),
     /// The session was cancelled, aborted or faulted: the coroutine ends.
     SessionEnded(SessionStatus),
+    /// The endpoint was revoked (its owner sent too late: the receiver took
+    /// its timeout branch): the coroutine ends, as on an ended session.
+    Revoked,
 }
 
 impl From<Fault> for Refusal {
@@ -141,6 +144,9 @@ impl SessionStore {
     #[inline]
     pub fn live_body(&self, ep: Endpoint, co: u32) -> Result<&SessionBody, Refusal> {
         let s = self.get(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        if s.lifecycle.revoked.contains(&ep.role) {
+            return Err(Refusal::Revoked);
+        }
         match s.status {
             SessionStatus::Active | SessionStatus::Draining => {}
             SessionStatus::Closed => return Err(Fault::SessionClosed { ep }.into()),

@@ -16,7 +16,11 @@
 //! - `invoke` by a coroutine holding an endpoint of a cancelled, aborted or
 //!   faulted session is refused before the host is asked (`LateEffect`, 3035);
 //! - the timeout witness `TimeoutIssued` names is the one that expires and
-//!   the one the session's next cancellation consumes.
+//!   the one the session's next cancellation consumes;
+//! - a receive whose type has a timeout branch continues with it when the
+//!   deadline passes (consuming the witness) and revokes the late sender's
+//!   endpoint: `EndpointClosed` at that endpoint; its owner's next operation
+//!   on the session ends it quietly (`Halted`) and its effects are late.
 
 use canon_types::{Endpoint, Value};
 
@@ -32,8 +36,12 @@ pub struct Lifecycle {
     /// The most recent expired timeout witness of the session not yet
     /// consumed by a cancellation.
     pub expired_timeout: Option<u64>,
-    /// Witness ids consumed by the session's cancellation, in order.
+    /// Witness ids consumed by the session's cancellation (or by a timeout
+    /// branch), in order.
     pub consumed: Vec<u64>,
+    /// The roles whose endpoints were revoked at a deadline (late senders
+    /// of receives that took their timeout branch), in order.
+    pub revoked: Vec<u16>,
 }
 
 /// The first endpoint value inside `v` (tuples searched depth-first).
@@ -154,12 +162,58 @@ impl Exec<'_> {
     pub(crate) fn check_effect(&self, co: usize, effect: canon_types::SymId) -> Result<(), Fault> {
         for v in &self.st.coroutines[co].regs {
             if let Value::Endpoint(ep) = v
-                && self.st.store.get(ep.sid).is_some_and(|s| s.status.is_abnormal())
+                && self
+                    .st
+                    .store
+                    .get(ep.sid)
+                    .is_some_and(|s| s.status.is_abnormal() || s.lifecycle.revoked.contains(&ep.role))
             {
                 return Err(Fault::LateEffect { ep: *ep, effect });
             }
         }
         Ok(())
+    }
+
+    /// The timeout branch of `ep`'s current type, if it is a receive with
+    /// one: the branch's continuation and the late sender's endpoint.
+    pub(crate) fn timeout_branch(&self, ep: Endpoint) -> Option<(canon_types::TypeId, Endpoint)> {
+        let s = self.st.store.get(ep.sid)?;
+        let current = s.body.endpoints.get(usize::from(ep.role))?.current;
+        let canon_types::TypeNode::Recv { peer, branches } = self.m.types.get(current)? else { return None };
+        let b = branches.iter().find(|b| self.m.sym(b.label) == canon_types::TIMEOUT_LABEL)?;
+        let role = s.body.role_index(*peer)?;
+        Some((b.cont, Endpoint { sid: ep.sid, role }))
+    }
+
+    /// The receiver `ep` takes its timeout branch (continuation `cont`) with
+    /// expired `witness`, which the branch consumes; the late sender's
+    /// endpoint is revoked. Returns whether the revocation closed it (it was
+    /// still open).
+    pub(crate) fn take_timeout_branch(
+        &mut self,
+        ep: Endpoint,
+        cont: canon_types::TypeId,
+        late: Endpoint,
+        witness: u64,
+    ) -> Result<bool, Fault> {
+        self.st.store.update_type(self.resolved, ep, cont)?;
+        let s = self.st.store.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
+        s.lifecycle.consumed.push(witness);
+        s.lifecycle.revoked.push(late.role);
+        // The late sender's owner, if parked on an edge of this session,
+        // runs again to find its endpoint revoked.
+        let owner = s.body.endpoints.get(usize::from(late.role)).map(|e| e.owner);
+        let parked = s.body.edges.iter_mut().find(|e| e.waiter != crate::store::NO_WAITER && Some(e.waiter) == owner);
+        if let Some(edge) = parked {
+            let waiter = edge.waiter;
+            edge.waiter = crate::store::NO_WAITER;
+            self.st.store.woken.push(waiter);
+        }
+        let was_open = self.st.store.endpoint(late).is_some_and(|e| !e.closed);
+        if was_open {
+            self.st.store.remove_type(late)?;
+        }
+        Ok(was_open)
     }
 
     /// Records that timeout `witness` of `ep`'s session expired.

@@ -100,7 +100,7 @@ impl<'a> Exec<'a> {
                 self.fault(co, frame, fault);
                 Flow::End
             }
-            Err(Refusal::SessionEnded(_)) => {
+            Err(Refusal::SessionEnded(_) | Refusal::Revoked) => {
                 let ep = self.blocking_endpoint(co, instr);
                 self.emit(co, ep, EventKind::Halted);
                 self.end(co);

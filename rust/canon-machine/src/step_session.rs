@@ -295,6 +295,16 @@ impl<'a> Exec<'a> {
             return Ok(Flow::Block);
         }
         self.co(co).wait = None;
+        if let Some((cont, late)) = self.timeout_branch(ep) {
+            // The timeout branch: the receiver continues the protocol, the
+            // late sender loses its endpoint.
+            let closed = self.take_timeout_branch(ep, cont, late, wait.witness)?;
+            self.emit(co, Some(ep), EventKind::TimeoutExpired { witness: wait.witness });
+            if closed {
+                self.emit(co, Some(late), EventKind::EndpointClosed);
+            }
+            return Ok(Flow::Jump(on_timeout));
+        }
         self.expire_timeout(ep, wait.witness);
         self.emit(co, Some(ep), EventKind::TimeoutExpired { witness: wait.witness });
         Ok(Flow::Jump(on_timeout))

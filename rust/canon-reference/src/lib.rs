@@ -119,6 +119,10 @@ struct Session {
     owners: Vec<u32>,
     /// The expired timeout witness a cancellation consumes (ownership.md).
     expired_timeout: Option<u64>,
+    /// Roles whose endpoints a deadline revoked (late senders of receives
+    /// that took their timeout branch): their next session operation ends
+    /// their coroutine quietly, their effects are late.
+    revoked: Vec<u16>,
     closed: Vec<bool>,
     state: SessionState,
     /// `edges[from][to]`.
@@ -451,6 +455,9 @@ impl<'p> Reference<'p> {
             return Err(Fault { code: code::UNKNOWN_SESSION, at: None });
         };
         let role = usize::from(ep.role);
+        if s.revoked.contains(&ep.role) {
+            return Ok(None);
+        }
         if role >= s.roles.len() {
             return Err(Fault { code: code::UNKNOWN_SESSION, at: None });
         }
@@ -852,7 +859,7 @@ impl<'p> Reference<'p> {
                                 matches!(
                                     s.state,
                                     SessionState::Cancelled | SessionState::Aborted | SessionState::Faulted
-                                )
+                                ) || s.revoked.contains(&ep.role)
                             }) =>
                         {
                             Some(*ep)

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use canon_bytecode::{Backpressure, BufferMode, Reg};
 use canon_machine::{Auth, Event, EventKind, EventSite, HostPoint, ReplayMode};
-use canon_types::{Endpoint, SymId, TypeId, Value};
+use canon_types::{Endpoint, SymId, TIMEOUT_LABEL, TypeId, Value};
 use ed25519_dalek::{Signature, Signer, SigningKey};
 use sha2::{Digest, Sha256};
 
@@ -70,6 +70,7 @@ impl Reference<'_> {
             types: types.to_vec(),
             owners: vec![c; n],
             expired_timeout: None,
+            revoked: Vec::new(),
             closed: vec![false; n],
             state: SessionState::Live,
             edges,
@@ -206,8 +207,24 @@ impl Reference<'_> {
                 };
                 if self.tick >= since + u64::from(ticks) {
                     self.coroutines[c as usize].waiting_since = None;
-                    self.session_mut(e.sid).expect("checked").expired_timeout = Some(witness);
-                    self.emit(c, Some(e), EventKind::TimeoutExpired { witness });
+                    // A timeout branch (a branch labelled `@timeout`): the
+                    // receiver continues with it and the late sender's
+                    // endpoint is revoked (closed if it was open).
+                    let timeout = branches.iter().find(|b| self.program.module().sym(b.label) == TIMEOUT_LABEL);
+                    if let Some(b) = timeout {
+                        let s = self.session_mut(e.sid).expect("checked");
+                        s.types[usize::from(e.role)] = b.cont;
+                        s.revoked.push(from);
+                        let was_open = !s.closed[usize::from(from)];
+                        s.closed[usize::from(from)] = true;
+                        self.emit(c, Some(e), EventKind::TimeoutExpired { witness });
+                        if was_open {
+                            self.emit(c, Some(Endpoint { sid: e.sid, role: from }), EventKind::EndpointClosed);
+                        }
+                    } else {
+                        self.session_mut(e.sid).expect("checked").expired_timeout = Some(witness);
+                        self.emit(c, Some(e), EventKind::TimeoutExpired { witness });
+                    }
                     self.jump(c, on_timeout);
                     return Ok(Step::Next);
                 }

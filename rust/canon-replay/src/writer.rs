@@ -116,6 +116,16 @@ impl EncodedBlocks {
         Some(digest)
     }
 
+    /// Adds `other`'s blocks after these, with their digests (blocks encoded
+    /// here, in pieces: the pieces of one run of consecutive groups).
+    pub fn extend_from(&mut self, other: &EncodedBlocks) {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|end| at + end));
+        self.digests.extend_from_slice(&other.digests);
+        self.events += other.events;
+    }
+
     /// Empties the blocks, keeping their allocations for reuse.
     pub fn clear(&mut self) {
         self.bytes.clear();
@@ -133,16 +143,60 @@ pub struct EncodedMark {
     events: u64,
 }
 
+/// The block being filled in some byte buffer: where its head starts, its
+/// events and their group. [`BlockEncoder`] and [`ReplayWriter`] both cut
+/// blocks with it, each into its own buffer, so the cut is the same.
+#[derive(Debug, Default, Clone, Copy)]
+struct OpenBlock {
+    /// Where the open block's head starts in the buffer, if a block is open.
+    start: Option<usize>,
+    events: u32,
+    group: u32,
+}
+
+impl OpenBlock {
+    /// Whether `event` must start a new block: it is of another group than
+    /// the open block's events.
+    #[inline]
+    fn ends_before(&self, event: &Event) -> bool {
+        self.start.is_some() && event.site.group != self.group
+    }
+
+    /// Encodes `event` at the end of `bytes`, opening a block (a head to be
+    /// filled in at close) if none is open. Returns whether the block has
+    /// reached its target size and must close now.
+    #[inline]
+    fn push(&mut self, bytes: &mut Vec<u8>, event: &Event) -> bool {
+        let start = *self.start.get_or_insert_with(|| {
+            let at = bytes.len();
+            bytes.extend_from_slice(&[0; BLOCK_HEAD_BYTES]);
+            at
+        });
+        self.group = event.site.group;
+        encode_event(event, bytes);
+        self.events += 1;
+        bytes.len() - start - BLOCK_HEAD_BYTES >= BLOCK_TARGET_BYTES
+    }
+
+    /// Closes the open block, the last bytes of `bytes`: fills in its head
+    /// and returns its digest `d_b`, taken where the block lies.
+    fn close(&mut self, bytes: &mut [u8]) -> Option<[u8; 32]> {
+        let start = self.start.take()?;
+        let len = bytes.len() - start - BLOCK_HEAD_BYTES;
+        bytes[start..start + 4].copy_from_slice(&self.events.to_le_bytes());
+        bytes[start + 4..start + 8].copy_from_slice(&len_u32(len).to_le_bytes());
+        self.events = 0;
+        Some(block_digest(&bytes[start..]))
+    }
+}
+
 /// Cuts events into canonical blocks and digests each one. Use one encoder
 /// for a run of consecutive events (whole groups); blocks from several
 /// encoders are then chained in order by [`ReplayWriter::append`].
 #[derive(Debug, Default)]
 pub struct BlockEncoder {
     out: EncodedBlocks,
-    /// Where the open block's head starts in `out.bytes`, if a block is open.
-    open: Option<usize>,
-    open_events: u32,
-    open_group: u32,
+    open: OpenBlock,
 }
 
 impl BlockEncoder {
@@ -159,31 +213,20 @@ impl BlockEncoder {
 
     /// Appends one event, in canonical order.
     pub fn push(&mut self, event: &Event) {
-        if self.open.is_some() && event.site.group != self.open_group {
+        if self.open.ends_before(event) {
             self.close_block();
         }
-        let start = *self.open.get_or_insert_with(|| {
-            let at = self.out.bytes.len();
-            self.out.bytes.extend_from_slice(&[0; BLOCK_HEAD_BYTES]);
-            at
-        });
-        self.open_group = event.site.group;
-        encode_event(event, &mut self.out.bytes);
-        self.open_events += 1;
         self.out.events += 1;
-        if self.out.bytes.len() - start - BLOCK_HEAD_BYTES >= BLOCK_TARGET_BYTES {
+        if self.open.push(&mut self.out.bytes, event) {
             self.close_block();
         }
     }
 
     fn close_block(&mut self) {
-        let Some(start) = self.open.take() else { return };
-        let len = self.out.bytes.len() - start - BLOCK_HEAD_BYTES;
-        self.out.bytes[start..start + 4].copy_from_slice(&self.open_events.to_le_bytes());
-        self.out.bytes[start + 4..start + 8].copy_from_slice(&len_u32(len).to_le_bytes());
-        self.out.digests.push(block_digest(&self.out.bytes[start..]));
-        self.out.ends.push(self.out.bytes.len());
-        self.open_events = 0;
+        if let Some(digest) = self.open.close(&mut self.out.bytes) {
+            self.out.digests.push(digest);
+            self.out.ends.push(self.out.bytes.len());
+        }
     }
 
     /// Ends the group whose events were pushed last: closes its block (blocks
@@ -201,8 +244,7 @@ impl BlockEncoder {
 
     /// Drops everything encoded after `mark` (e.g. a group that did not finish).
     pub fn truncate(&mut self, mark: EncodedMark) {
-        self.open = None;
-        self.open_events = 0;
+        self.open = OpenBlock::default();
         self.out.bytes.truncate(mark.bytes);
         self.out.ends.truncate(mark.blocks);
         self.out.digests.truncate(mark.blocks);
@@ -213,22 +255,6 @@ impl BlockEncoder {
     pub fn finish(mut self) -> EncodedBlocks {
         self.close_block();
         self.out
-    }
-
-    /// Moves the closed blocks out (the open one stays), for streaming.
-    fn take_closed(&mut self, into: &mut impl FnMut(&[u8], &[u8; 32])) {
-        if self.out.ends.is_empty() {
-            return;
-        }
-        let mut from = 0;
-        for (end, digest) in self.out.ends.iter().zip(&self.out.digests) {
-            into(&self.out.bytes[from..*end], digest);
-            from = *end;
-        }
-        self.out.bytes.drain(..from);
-        self.open = self.open.map(|o| o - from);
-        self.out.ends.clear();
-        self.out.digests.clear();
     }
 }
 
@@ -281,25 +307,31 @@ impl WriterPosition {
 /// Bytes the writer gathers before handing them to its sink.
 const FLUSH_BYTES: usize = 64 * 1024;
 
-/// The output buffer's first capacity beyond the header: one block and its
-/// chain hash. It grows (to about [`FLUSH_BYTES`]) only for runs that fill it,
-/// so a short run does not pay for a 64 KiB buffer.
-const FIRST_OUT_BYTES: usize = BLOCK_HEAD_BYTES + BLOCK_TARGET_BYTES + 256 + 32;
+/// The output buffer's first capacity beyond the header: one block (it may
+/// pass its target by one event) and its chain hash. It grows (to about
+/// [`FLUSH_BYTES`]) only for runs that fill it, so a short run does not pay
+/// for a 64 KiB buffer.
+const FIRST_OUT_BYTES: usize = BLOCK_HEAD_BYTES + BLOCK_TARGET_BYTES + 512 + 32;
 
 /// Lays out a replay fragment: the header, then chained blocks, then the
 /// trailer, handed to the sink `W` as soon as each block is complete (in
 /// writes of about 64 KiB). Memory is one open block plus that buffer,
 /// whatever the length of the run.
 ///
-/// `push` encodes into a reused buffer and hashes once per block, so in the
-/// steady state it allocates nothing. A failed write is kept: later writes
-/// are skipped and [`ReplayWriter::finish_sink`] returns the error
+/// `push` encodes each event straight into the output buffer, where the
+/// open block is the last bytes; closing it fills in its head, hashes it
+/// in place and appends its chain hash, so a recorded byte is written once
+/// before the sink takes it. In the steady state it allocates nothing. A
+/// failed write is kept: later writes are skipped and
+/// [`ReplayWriter::finish_sink`] returns the error
 /// ([`ReplayWriter::io_error`] tells a runner to stop early).
 #[derive(Debug)]
 pub struct ReplayWriter<W: Write = Vec<u8>> {
     sink: W,
+    /// Bytes not yet handed to the sink: chained blocks (the header at
+    /// first), then the open block, if any.
     out: Vec<u8>,
-    encoder: BlockEncoder,
+    open: OpenBlock,
     total_events: u64,
     blocks: u64,
     chain: [u8; 32],
@@ -355,16 +387,20 @@ impl<W: Write> ReplayWriter<W> {
     /// building a [`ReplayHeader`] (a runner borrows the program's strings).
     pub fn to_sink_parts(program_digest: &[u8; 32], config: &Config, strings: &[String], sink: W) -> Self {
         let header_len = HEADER_FIXED_BYTES + 128 + strings.iter().map(|s| 4 + s.len()).sum::<usize>();
+        // The header, then one block's bytes: the first block grows without reallocating.
         let mut out = Vec::with_capacity(header_len + FIRST_OUT_BYTES);
         ReplayHeader::encode_parts(program_digest, config, strings, &mut out);
         let chain = header_hash_memo(&out);
-        // One block's bytes up front: the open block grows without reallocating.
-        let blocks = EncodedBlocks {
-            bytes: Vec::with_capacity(BLOCK_HEAD_BYTES + BLOCK_TARGET_BYTES + 512),
-            ..EncodedBlocks::default()
-        };
-        let encoder = BlockEncoder::with_buffers(blocks);
-        ReplayWriter { sink, out, encoder, total_events: 0, blocks: 0, chain, error: None, written: 0 }
+        ReplayWriter {
+            sink,
+            out,
+            open: OpenBlock::default(),
+            total_events: 0,
+            blocks: 0,
+            chain,
+            error: None,
+            written: 0,
+        }
     }
 
     /// Continues a stream from `at` (taken by [`ReplayWriter::pause`]):
@@ -372,18 +408,17 @@ impl<W: Write> ReplayWriter<W> {
     /// positioned after them. The bytes then written are those the paused
     /// writer would have written.
     pub fn resume(at: &WriterPosition, sink: W) -> Self {
-        let mut encoder = BlockEncoder::new();
+        let mut out = Vec::with_capacity(FLUSH_BYTES);
+        let mut open = OpenBlock::default();
         if at.open_events > 0 {
-            encoder.out.bytes.extend_from_slice(&[0; BLOCK_HEAD_BYTES]);
-            encoder.out.bytes.extend_from_slice(&at.open);
-            encoder.open = Some(0);
-            encoder.open_events = at.open_events;
-            encoder.open_group = at.open_group;
+            out.extend_from_slice(&[0; BLOCK_HEAD_BYTES]);
+            out.extend_from_slice(&at.open);
+            open = OpenBlock { start: Some(0), events: at.open_events, group: at.open_group };
         }
         ReplayWriter {
             sink,
-            out: Vec::with_capacity(FLUSH_BYTES),
-            encoder,
+            out,
+            open,
             total_events: at.events,
             blocks: at.blocks,
             chain: at.chain,
@@ -396,13 +431,18 @@ impl<W: Write> ReplayWriter<W> {
     /// stands; the writer can go on (or be dropped and later resumed from
     /// the position on the same stream). Returns the sink's first error.
     pub fn pause(&mut self) -> std::io::Result<WriterPosition> {
-        self.flush_out();
+        let closed = self.open.start.unwrap_or(self.out.len());
+        self.write_out(closed);
+        self.out.drain(..closed);
+        if let Some(start) = &mut self.open.start {
+            *start = 0;
+        }
         if let Some(e) = &self.error {
             return Err(std::io::Error::new(e.kind(), e.to_string()));
         }
         self.sink.flush()?;
-        let open = match self.encoder.open {
-            Some(start) => self.encoder.out.bytes[start + BLOCK_HEAD_BYTES..].to_vec(),
+        let open = match self.open.start {
+            Some(start) => self.out[start + BLOCK_HEAD_BYTES..].to_vec(),
             None => Vec::new(),
         };
         Ok(WriterPosition {
@@ -411,18 +451,20 @@ impl<W: Write> ReplayWriter<W> {
             events: self.total_events,
             chain: self.chain,
             open,
-            open_events: if self.encoder.open.is_some() { self.encoder.open_events } else { 0 },
-            open_group: self.encoder.open_group,
+            open_events: if self.open.start.is_some() { self.open.events } else { 0 },
+            open_group: self.open.group,
         })
     }
 
     /// Appends one event. Events must arrive in canonical order
     /// `(group, tick, coroutine, emission order)`; the writer records them as given.
     pub fn push(&mut self, event: &Event) {
-        self.encoder.push(event);
+        if self.open.ends_before(event) {
+            self.close_block();
+        }
         self.total_events += 1;
-        if !self.encoder.out.ends.is_empty() {
-            self.chain_closed();
+        if self.open.push(&mut self.out, event) {
+            self.close_block();
         }
     }
 
@@ -430,46 +472,50 @@ impl<W: Write> ReplayWriter<W> {
     /// groups that follow every event written so far; the bytes are the same
     /// as pushing their events one by one.
     pub fn append(&mut self, blocks: &EncodedBlocks) {
-        self.encoder.close_block();
-        self.chain_closed();
+        self.close_block();
         let mut from = 0;
         for (end, digest) in blocks.ends.iter().zip(&blocks.digests) {
-            self.chain_block(&blocks.bytes[from..*end], digest);
+            self.out.extend_from_slice(&blocks.bytes[from..*end]);
+            self.chain_block(digest);
             from = *end;
         }
         self.total_events += blocks.events;
         self.flush_full();
     }
 
-    fn chain_closed(&mut self) {
-        let mut encoder = std::mem::take(&mut self.encoder);
-        encoder.take_closed(&mut |block, digest| self.chain_block(block, digest));
-        self.encoder = encoder;
-        self.flush_full();
+    /// Closes the open block: its head filled in, its digest taken where it
+    /// lies, its chain hash appended.
+    fn close_block(&mut self) {
+        if let Some(digest) = self.open.close(&mut self.out) {
+            self.chain_block(&digest);
+            self.flush_full();
+        }
     }
 
-    fn chain_block(&mut self, head_and_events: &[u8], digest: &[u8; 32]) {
+    /// Appends the chain hash of the block that ends `out`, whose digest is `digest`.
+    fn chain_block(&mut self, digest: &[u8; 32]) {
         let hash = chain_hash(&self.chain, digest);
-        self.out.extend_from_slice(head_and_events);
         self.out.extend_from_slice(&hash);
         self.chain = hash;
         self.blocks += 1;
     }
 
+    /// Hands the buffer to the sink once it is full (no block is open here).
     fn flush_full(&mut self) {
         if self.out.len() >= FLUSH_BYTES {
-            self.flush_out();
+            self.write_out(self.out.len());
+            self.out.clear();
         }
     }
 
-    fn flush_out(&mut self) {
+    /// Hands `out[..upto]` to the sink (unless it failed before).
+    fn write_out(&mut self, upto: usize) {
         if self.error.is_none() {
-            match self.sink.write_all(&self.out) {
-                Ok(()) => self.written += self.out.len() as u64,
+            match self.sink.write_all(&self.out[..upto]) {
+                Ok(()) => self.written += upto as u64,
                 Err(e) => self.error = Some(e),
             }
         }
-        self.out.clear();
     }
 
     /// Number of events written so far.
@@ -485,13 +531,13 @@ impl<W: Write> ReplayWriter<W> {
     /// Closes the last block, writes the trailer, flushes the sink and
     /// returns it with the root and counts.
     pub fn finish_sink(mut self) -> std::io::Result<Written<W>> {
-        self.encoder.close_block();
-        self.chain_closed();
+        self.close_block();
         self.out.extend_from_slice(&0u32.to_le_bytes());
         self.out.extend_from_slice(&len_u32(self.blocks as usize).to_le_bytes());
         self.out.extend_from_slice(&self.total_events.to_le_bytes());
         self.out.extend_from_slice(&self.chain);
-        self.flush_out();
+        self.write_out(self.out.len());
+        self.out.clear();
         if let Some(e) = self.error.take() {
             return Err(e);
         }

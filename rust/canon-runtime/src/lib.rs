@@ -10,17 +10,20 @@
 //! - [`SeededHost`] is the default host: deterministic answers from an
 //!   explicit seed, so any program runs with no host code. [`ReplayHost`]
 //!   answers from a recorded replay, for re-execution without the host.
+//! - [`MetricsCollector`] computes a run's [`Metrics`] from its group
+//!   reports and its replay, beside the run (never inside the machine).
 #![deny(missing_docs)]
 
 pub mod batch;
 pub mod checkpoint;
 pub mod host;
 pub mod machine;
+pub mod metrics;
 pub mod reexec;
 pub mod role_host;
 pub mod runner;
 
-pub use batch::run_groups;
+pub use batch::{Batch, BatchSegment, run_groups};
 pub use canon_machine::{Config, Host, HostCtx, Limits};
 pub use checkpoint::{
     CHECKPOINT_CODES, CHECKPOINT_HEADER_BYTES, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, CheckpointError,
@@ -28,6 +31,7 @@ pub use checkpoint::{
 };
 pub use host::{ReplayHost, SeededHost};
 pub use machine::{HostFactory, LoadError, Machine, Owner, Receipt, Witness};
+pub use metrics::{Metrics, MetricsCollector};
 pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_faults, reexecute_group, reexecute_reader};
 pub use role_host::RoleHost;
 pub use runner::{

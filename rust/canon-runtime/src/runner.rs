@@ -112,6 +112,44 @@ impl RunSummary {
     pub fn faulted(&self) -> bool {
         self.faults > 0
     }
+
+    /// Adds the totals of groups that follow every group added so far,
+    /// aggregated (by [`RunSummary::add`], in group order) elsewhere: the
+    /// result is the same as adding those groups here one by one. The
+    /// threaded runner's workers aggregate their batches, so the writing
+    /// thread adds one summary per batch.
+    pub(crate) fn merge(&mut self, later: &RunSummary) {
+        self.groups += later.groups;
+        self.sessions += later.sessions;
+        self.messages += later.messages;
+        self.events += later.events;
+        self.rounds = self.rounds.max(later.rounds);
+        for (status, count) in &later.statuses {
+            match self.statuses.iter_mut().find(|(s, _)| s == status) {
+                Some((_, n)) => *n += count,
+                None => self.statuses.push((*status, *count)),
+            }
+        }
+        self.faults += later.faults;
+        let room = SUMMARY_FAULTS.saturating_sub(self.first_faults.len());
+        self.first_faults.extend(later.first_faults.iter().take(room).cloned());
+        self.stalled += later.stalled;
+        if self.first_stalled.is_none() {
+            self.first_stalled.clone_from(&later.first_stalled);
+        }
+        self.budget_exhausted += later.budget_exhausted;
+        self.instruction_budget_exhausted += later.instruction_budget_exhausted;
+        self.interrupted |= later.interrupted;
+    }
+
+    /// Empties the summary, keeping its allocations for reuse.
+    fn clear(&mut self) {
+        let (mut statuses, mut first_faults) =
+            (std::mem::take(&mut self.statuses), std::mem::take(&mut self.first_faults));
+        statuses.clear();
+        first_faults.clear();
+        *self = RunSummary { statuses, first_faults, ..RunSummary::default() };
+    }
 }
 
 /// The result of an in-memory run: per-group reports and the canonical
@@ -518,6 +556,72 @@ fn drive(
     }
 }
 
+/// The error of a run whose host handler panicked in `group`: the writer
+/// is paused first, so every closed block is handed to the sink (the
+/// replay is a prefix of the full one, with no trailer).
+fn host_panicked(writer: &mut ReplayWriter<&mut dyn Write>, group: u32, message: String) -> RunError {
+    match writer.pause() {
+        Ok(_) => RunError::HostPanicked { group, message },
+        Err(e) => RunError::Io(e),
+    }
+}
+
+/// Group `id` of `machine` for a runner driving it on the calling thread:
+/// the part-run group handed over from a pause (`handed`), else the
+/// eagerly loaded one, else a lazily loaded one built now into `built`
+/// (which then owns it). `None` if there is no such group.
+fn group_at<'m>(
+    machine: &'m mut Machine,
+    id: usize,
+    handed: Option<Group>,
+    built: &'m mut Option<Group>,
+) -> Option<&'m mut Group> {
+    let eager = id.checked_sub(machine.base).filter(|&i| i < machine.groups.len());
+    *built = match handed {
+        Some(g) => Some(g),
+        None if eager.is_none() => machine.builder().build(id),
+        None => None,
+    };
+    match (built.as_mut(), eager) {
+        (Some(g), _) => Some(g),
+        (None, Some(i)) => machine.groups.get_mut(i),
+        (None, None) => None,
+    }
+}
+
+/// How driving one group on the calling thread ([`drive_here`]) ended.
+enum Driven {
+    Done(GroupReport),
+    /// The round budget was reached inside the group.
+    Paused,
+    /// There is no group with that id.
+    Absent,
+}
+
+/// Drives group `id` ([`group_at`]: handed over, eager, or built into
+/// `built`) on the calling thread, streaming its events into `writer`,
+/// until it ends or `until` stops it. A host handler's panic pauses the
+/// writer and is the error ([`host_panicked`]). Both runners use it: the
+/// cooperative one for every group, the threaded one for a group a pause
+/// left part-run.
+fn drive_here(
+    machine: &mut Machine,
+    (id, handed, built): (usize, Option<Group>, &mut Option<Group>),
+    writer: &mut ReplayWriter<&mut dyn Write>,
+    buf: &mut Vec<Event>,
+    (messages, counted): (&mut u64, &mut u64),
+    until: Until<'_>,
+    tick: &mut dyn FnMut(u64),
+) -> Result<Driven, RunError> {
+    let Some(group) = group_at(machine, id, handed, built) else { return Ok(Driven::Absent) };
+    let end = drive(group, buf, &mut |e| writer.push(e), messages, counted, until, tick);
+    match end {
+        GroupEnd::Done(r) => Ok(Driven::Done(r)),
+        GroupEnd::Paused => Ok(Driven::Paused),
+        GroupEnd::Panicked(message) => Err(host_panicked(writer, id as u32, message)),
+    }
+}
+
 /// Runs groups one after another on the calling thread, streaming each
 /// round's events into the replay writer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -541,34 +645,21 @@ impl Runner for CooperativeRunner {
             if id != next || !inside {
                 messages = 0;
             }
-            let eager = id.checked_sub(machine.base).filter(|&i| i < machine.groups.len());
-            let mut built = match (id == next).then(|| in_flight.take()).flatten() {
-                Some(g) => Some(g),
-                None if eager.is_none() => machine.builder().build(id),
-                None => None,
-            };
-            let group = match (built.as_mut(), eager) {
-                (Some(g), _) => g,
-                (None, Some(i)) => &mut machine.groups[i],
-                (None, None) => continue,
-            };
+            let handed = if id == next { in_flight.take() } else { None };
+            let mut built = None;
             let done = summary.groups as usize;
-            let end = drive(
-                group,
+            let r = match drive_here(
+                machine,
+                (id, handed, &mut built),
+                &mut writer,
                 &mut buf,
-                &mut |e| writer.push(e),
-                &mut messages,
-                &mut counted,
+                (&mut messages, &mut counted),
                 Until { budget: pause_after, stop },
                 &mut |rounds| observe(Progress { groups_done: done, groups_total: total, rounds }),
-            );
-            let r = match end {
-                GroupEnd::Done(r) => r,
-                GroupEnd::Paused => return pause(machine, &mut writer, summary, (id, true, built, messages)),
-                GroupEnd::Panicked(message) => {
-                    writer.pause()?;
-                    return Err(RunError::HostPanicked { group: id as u32, message });
-                }
+            )? {
+                Driven::Done(r) => r,
+                Driven::Paused => return pause(machine, &mut writer, summary, (id, true, built, messages)),
+                Driven::Absent => continue,
             };
             summary.add(&r);
             each(&r);
@@ -626,7 +717,7 @@ pub const BATCHES_AHEAD: usize = 4;
 /// interrupt flag.
 const INTERRUPT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Written block buffers a worker keeps for reuse; more are freed.
+/// Written batches a worker keeps for reuse; more are freed.
 const POOLED_PER_WORKER: usize = 2;
 
 /// Most groups a worker claims at once. Claiming (and handing over) groups
@@ -642,26 +733,38 @@ fn batch_size(groups: usize, workers: usize) -> usize {
 
 /// Consecutive finished groups `first..first + reports.len()`, from a worker
 /// to the writing thread, with their events already encoded into canonical
-/// blocks and digested (the part of replay writing that parallelises).
+/// blocks and digested and their reports already summed (the parts of
+/// replay writing and reporting that parallelise).
 struct Batch {
     worker: usize,
     first: usize,
-    blocks: EncodedBlocks,
-    reports: Vec<GroupReport>,
+    done: Done,
+    /// The rounds of the reported groups, summed.
+    rounds: u64,
     /// The group after the reported ones whose host handler panicked.
     panicked: Option<(u32, String)>,
 }
 
-/// Block buffers the writer has written, returned to the worker that filled
-/// them so their capacity is reused.
-type Pool = Mutex<Vec<EncodedBlocks>>;
+/// What a batch hands to the writing thread and gets back once written:
+/// its blocks, its groups' reports and their summary.
+#[derive(Default)]
+struct Done {
+    blocks: EncodedBlocks,
+    reports: Vec<GroupReport>,
+    summary: RunSummary,
+}
+
+/// Written batches, returned to the worker that filled them: it reuses
+/// their buffers' capacity and drops their reports itself (the memory goes
+/// back to the allocator of the thread that allocated it).
+type Pool = Mutex<Vec<Done>>;
 
 /// What every worker shares: the machine, the next unclaimed index, the
 /// batch size, the written frontier and one buffer pool per worker.
-struct Work<'a> {
+struct Work<'a, 'g> {
     lazy: Builder<'a>,
     /// The eagerly loaded groups from id `base` on.
-    slots: &'a [Mutex<Option<Group>>],
+    slots: &'a [Mutex<&'g mut Group>],
     base: usize,
     total: usize,
     next: AtomicUsize,
@@ -700,44 +803,29 @@ impl Runner for ThreadedRunner {
         let mut first = next;
         if inside && next < total {
             // A group paused inside runs on this thread: its events continue the open block.
-            let eager = next.checked_sub(machine.base).filter(|&i| i < machine.groups.len());
-            let mut built = in_flight;
-            let group = match (built.as_mut(), eager) {
-                (Some(g), _) => Some(g),
-                (None, Some(i)) => Some(&mut machine.groups[i]),
-                (None, None) => None,
-            };
-            if let Some(group) = group {
-                let (mut buf, mut messages, mut counted) = (Vec::new(), messages, 0);
-                let end = drive(
-                    group,
-                    &mut buf,
-                    &mut |e| writer.push(e),
-                    &mut messages,
-                    &mut counted,
-                    Until { budget: None, stop },
-                    &mut |_| {},
-                );
-                match end {
-                    GroupEnd::Done(r) => {
-                        summary.add(&r);
-                        each(&r);
-                    }
-                    GroupEnd::Paused => {}
-                    GroupEnd::Panicked(message) => {
-                        writer.pause()?;
-                        return Err(RunError::HostPanicked { group: next as u32, message });
-                    }
-                }
+            let (mut buf, mut messages, mut counted, mut built) = (Vec::new(), messages, 0, None);
+            let driven = drive_here(
+                machine,
+                (next, in_flight, &mut built),
+                &mut writer,
+                &mut buf,
+                (&mut messages, &mut counted),
+                Until { budget: None, stop },
+                &mut |_| {},
+            )?;
+            if let Driven::Done(r) = driven {
+                summary.add(&r);
+                each(&r);
             }
             first = next + 1;
             if let Some(e) = failed(&writer) {
                 return Err(e.into());
             }
         }
-        // Eagerly loaded groups move into slots for the run and back after it.
-        let eager = std::mem::take(&mut machine.groups);
-        let slots: Vec<Mutex<Option<Group>>> = eager.into_iter().map(|g| Mutex::new(Some(g))).collect();
+        // Workers reach the eagerly loaded groups through one lock each; the
+        // groups themselves stay where they are (no group is moved).
+        let mut eager = std::mem::take(&mut machine.groups);
+        let slots: Vec<Mutex<&mut Group>> = eager.iter_mut().map(Mutex::new).collect();
         let remaining = total.saturating_sub(first);
         let workers = self.workers.clamp(1, remaining.max(1));
         let work = Work {
@@ -768,14 +856,14 @@ impl Runner for ThreadedRunner {
                 });
             });
         }
-        machine.groups =
-            slots.into_iter().filter_map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner)).collect();
+        drop(work);
+        drop(slots);
+        machine.groups = eager;
         if let Some(e) = failed(&writer) {
             return Err(e.into());
         }
         if let Some((group, message)) = ended.panicked {
-            writer.pause()?;
-            return Err(RunError::HostPanicked { group, message });
+            return Err(host_panicked(&mut writer, group, message));
         }
         if stop.load(Ordering::Relaxed) {
             summary.interrupted = cut_short(&summary, total);
@@ -788,7 +876,7 @@ impl Runner for ThreadedRunner {
     }
 }
 
-impl Work<'_> {
+impl Work<'_, '_> {
     /// A worker: claims batches of unrun groups and runs each to its end
     /// until none is left or the run pauses.
     fn run(&self, worker: usize, tx: &SyncSender<Batch>) {
@@ -814,10 +902,13 @@ impl Work<'_> {
                 return;
             }
             let end = (first + self.batch).min(self.total);
-            let reuse = self.pools[worker].lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
-            let mut encoder = BlockEncoder::with_buffers(reuse);
-            let mut reports = Vec::with_capacity(end - first);
-            let mut panicked = None;
+            let Done { blocks, mut reports, mut summary } =
+                self.pools[worker].lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
+            let mut encoder = BlockEncoder::with_buffers(blocks);
+            reports.clear();
+            reports.reserve(end - first);
+            summary.clear();
+            let (mut rounds, mut panicked) = (0, None);
             for id in first..end {
                 if self.interrupt.load(Ordering::Relaxed) {
                     break; // later groups are left out of an interrupted run
@@ -839,12 +930,16 @@ impl Work<'_> {
                 let end = match self.slots.get(id - self.base) {
                     // Each index is claimed by one worker, so the lock is never contended;
                     // a panic is caught inside, so it is never poisoned.
-                    Some(slot) => slot.lock().unwrap_or_else(PoisonError::into_inner).as_mut().map(&mut run),
+                    Some(slot) => Some(run(&mut slot.lock().unwrap_or_else(PoisonError::into_inner))),
                     None => self.lazy.build(id).as_mut().map(&mut run),
                 };
                 encoder.end_group();
                 match end {
-                    Some(GroupEnd::Done(r)) => reports.push(r),
+                    Some(GroupEnd::Done(r)) => {
+                        summary.add(&r);
+                        rounds += r.outcome.rounds;
+                        reports.push(r);
+                    }
                     Some(GroupEnd::Panicked(message)) => {
                         encoder.truncate(mark);
                         events.clear();
@@ -855,7 +950,8 @@ impl Work<'_> {
                     Some(GroupEnd::Paused) | None => {}
                 }
             }
-            let batch = Batch { worker, first, blocks: encoder.finish(), reports, panicked };
+            let done = Done { blocks: encoder.finish(), reports, summary };
+            let batch = Batch { worker, first, done, rounds, panicked };
             if tx.send(batch).is_err() {
                 return; // the writer is gone: nothing would be written
             }
@@ -883,18 +979,16 @@ impl Work<'_> {
             }
             pending.insert(batch.first, batch);
             while let Some(batch) = pending.remove(&ended.done) {
-                writer.append(&batch.blocks);
+                writer.append(&batch.done.blocks);
+                summary.merge(&batch.done.summary);
+                batch.done.reports.iter().for_each(&mut *each);
+                counted += batch.rounds;
+                ended.done += batch.done.reports.len();
                 let mut pool = self.pools[batch.worker].lock().unwrap_or_else(PoisonError::into_inner);
                 if pool.len() < POOLED_PER_WORKER {
-                    pool.push(batch.blocks);
+                    pool.push(batch.done);
                 }
                 drop(pool);
-                for r in &batch.reports {
-                    summary.add(r);
-                    each(r);
-                    counted += r.outcome.rounds;
-                }
-                ended.done += batch.reports.len();
                 *self.written.lock().unwrap_or_else(PoisonError::into_inner) = ended.done;
                 self.advanced.notify_all();
                 progress(ended.done);
@@ -915,5 +1009,57 @@ impl Work<'_> {
             }
         }
         ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use canon_machine::{Fault, StallReport};
+
+    use super::*;
+
+    /// Group `g`'s report: statuses, sessions and faults vary with `g`.
+    fn report_of(g: u32) -> GroupReport {
+        let status = match g % 7 {
+            0 => GroupStatus::Stalled(StallReport { tick: u64::from(g), blocked: Vec::new() }),
+            1 => GroupStatus::BudgetExhausted,
+            2 => GroupStatus::InstructionBudgetExhausted,
+            3 if g > 20 => GroupStatus::Running,
+            _ => GroupStatus::Completed,
+        };
+        let session_status = match g % 4 {
+            0 => SessionStatus::Closed,
+            1 => SessionStatus::Cancelled,
+            2 => SessionStatus::Faulted { code: 3000 + (g % 3) as u16 },
+            _ => SessionStatus::Active,
+        };
+        let faults: Vec<CoroutineFault> = (0..g % 3)
+            .map(|c| CoroutineFault { coroutine: c, proc: 0, pc: g, tick: 1, fault: Fault::UnknownSession { sid: 9 } })
+            .collect();
+        GroupReport {
+            group: g,
+            outcome: GroupOutcome { status, rounds: u64::from(g * 13 % 17), steps: u64::from(g), faults: faults.len() },
+            sessions: (0..g % 3).map(|i| ((u64::from(g) << 32) | u64::from(i), session_status)).collect(),
+            faults,
+            messages: u64::from(g % 5),
+        }
+    }
+
+    #[test]
+    fn merging_batch_summaries_equals_adding_every_group() {
+        let reports: Vec<GroupReport> = (0..60).map(report_of).collect();
+        let mut one_by_one = RunSummary::default();
+        reports.iter().for_each(|r| one_by_one.add(r));
+        assert!(one_by_one.faults > SUMMARY_FAULTS as u64 && one_by_one.interrupted && one_by_one.stalled > 1);
+        for size in [1, 2, 5, 7, 16, 59, 60] {
+            let mut merged = RunSummary::default();
+            let mut part = RunSummary::default();
+            for chunk in reports.chunks(size) {
+                part.clear();
+                chunk.iter().for_each(|r| part.add(r));
+                merged.merge(&part);
+            }
+            assert_eq!(merged, one_by_one, "batches of {size}");
+        }
     }
 }

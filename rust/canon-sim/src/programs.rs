@@ -26,7 +26,7 @@ macro_rules! fixture {
 /// Every choreography and assembly fixture of the repository.
 const FIXTURES: &[Fixture] = &[
     fixture!("fixtures/calculator.canon"),
-    fixture!("fixtures/decision_pipeline.canon"),
+    fixture!("fixtures/seeds/decision_pipeline.canon"),
     fixture!("fixtures/double_buffering.canon"),
     fixture!("fixtures/fibonacci_server.canon"),
     fixture!("fixtures/job_lifecycle.canon"),

@@ -47,7 +47,8 @@ pub enum LocalAction {
         arms: Vec<LocalAction>,
     },
     /// Receive one of `branches` from `from`, waiting at most `timeout_ticks`
-    /// rounds if set (on timeout the session is cancelled).
+    /// rounds if set: on timeout the session is cancelled, or, with
+    /// `on_timeout`, this role continues with it (the timeout branch).
     Recv {
         /// The peer received from.
         from: String,
@@ -55,6 +56,14 @@ pub enum LocalAction {
         branches: Vec<ActionBranch>,
         /// The receive deadline in rounds, if any.
         timeout_ticks: Option<u32>,
+        /// The timeout branch: what this role does when the deadline passes
+        /// (it then continues the protocol instead of cancelling).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        on_timeout: Option<Box<LocalAction>>,
+        /// Without a timeout branch: the effects invoked, in order, when the
+        /// deadline passes, before the session is cancelled (`on cancel`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        on_cancel: Vec<String>,
     },
     /// Perform host effect `effect`, then continue. Invisible in local types.
     Invoke {
@@ -86,7 +95,8 @@ pub enum LocalAction {
 pub(crate) struct MergeConflict(pub String);
 
 impl LocalAction {
-    /// The local type: drops `Invoke` steps and receive deadlines.
+    /// The local type: drops `Invoke` steps and receive deadlines; a timeout
+    /// branch becomes a branch labelled [`crate::TIMEOUT_LABEL`] (no payload).
     pub fn erase(&self) -> LocalType {
         let branches = |bs: &[ActionBranch]| -> Vec<Branch> {
             bs.iter()
@@ -96,8 +106,12 @@ impl LocalAction {
         match self {
             LocalAction::End => LocalType::End,
             LocalAction::Send { to, branches: bs } => LocalType::Send { to: to.clone(), branches: branches(bs) },
-            LocalAction::Recv { from, branches: bs, .. } => {
-                LocalType::Recv { from: from.clone(), branches: branches(bs) }
+            LocalAction::Recv { from, branches: bs, on_timeout, .. } => {
+                let mut all = branches(bs);
+                if let Some(t) = on_timeout {
+                    all.push(Branch { label: crate::TIMEOUT_LABEL.to_owned(), payload: Vec::new(), cont: t.erase() });
+                }
+                LocalType::Recv { from: from.clone(), branches: all }
             }
             LocalAction::Choose { arms } => LocalType::Choose { arms: arms.iter().map(LocalAction::erase).collect() },
             LocalAction::Invoke { cont, .. } => cont.erase(),
@@ -110,8 +124,9 @@ impl LocalAction {
     pub fn mentions(&self, var: &str) -> bool {
         match self {
             LocalAction::End => false,
-            LocalAction::Send { branches, .. } | LocalAction::Recv { branches, .. } => {
-                branches.iter().any(|b| b.cont.mentions(var))
+            LocalAction::Send { branches, .. } => branches.iter().any(|b| b.cont.mentions(var)),
+            LocalAction::Recv { branches, on_timeout, .. } => {
+                branches.iter().any(|b| b.cont.mentions(var)) || on_timeout.as_ref().is_some_and(|t| t.mentions(var))
             }
             LocalAction::Choose { arms } => arms.iter().any(|a| a.mentions(var)),
             LocalAction::Invoke { cont, .. } => cont.mentions(var),
@@ -177,9 +192,13 @@ impl LocalAction {
             LocalAction::Choose { arms } => {
                 LocalAction::Choose { arms: arms.iter().map(|a| a.substitute(var, with)).collect() }
             }
-            LocalAction::Recv { from, branches: bs, timeout_ticks } => {
-                LocalAction::Recv { from: from.clone(), branches: branches(bs), timeout_ticks: *timeout_ticks }
-            }
+            LocalAction::Recv { from, branches: bs, timeout_ticks, on_timeout, on_cancel } => LocalAction::Recv {
+                from: from.clone(),
+                branches: branches(bs),
+                timeout_ticks: *timeout_ticks,
+                on_timeout: on_timeout.as_ref().map(|t| Box::new(t.substitute(var, with))),
+                on_cancel: on_cancel.clone(),
+            },
             LocalAction::Invoke { effect, cont, origin } => LocalAction::Invoke {
                 effect: effect.clone(),
                 cont: Box::new(cont.substitute(var, with)),
@@ -218,9 +237,12 @@ impl LocalAction {
     fn merge_shapes(&self, other: &LocalAction, unfolds: usize) -> Result<LocalAction, MergeConflict> {
         match (self, other) {
             (
-                LocalAction::Recv { from: f1, branches: b1, timeout_ticks: t1 },
-                LocalAction::Recv { from: f2, branches: b2, timeout_ticks: t2 },
+                LocalAction::Recv { from: f1, branches: b1, timeout_ticks: t1, on_timeout: o1, on_cancel: c1 },
+                LocalAction::Recv { from: f2, branches: b2, timeout_ticks: t2, on_timeout: o2, on_cancel: c2 },
             ) => {
+                if c1 != c2 {
+                    return Err(MergeConflict(format!("receives from `{f1}` with different `on cancel` effects")));
+                }
                 if f1 != f2 {
                     return Err(MergeConflict(format!(
                         "receives from `{f1}` in one branch and from `{f2}` in another"
@@ -229,8 +251,23 @@ impl LocalAction {
                 if t1 != t2 {
                     return Err(MergeConflict(format!("receives from `{f1}` with different deadlines")));
                 }
+                let on_timeout = match (o1, o2) {
+                    (None, None) => None,
+                    (Some(a), Some(b)) => Some(Box::new(a.merge_within(b, unfolds)?)),
+                    _ => {
+                        return Err(MergeConflict(format!(
+                            "receives from `{f1}` with a timeout branch in one branch and without one in another"
+                        )));
+                    }
+                };
                 let branches = merge_branches(b1, b2, unfolds)?;
-                Ok(LocalAction::Recv { from: f1.clone(), branches, timeout_ticks: *t1 })
+                Ok(LocalAction::Recv {
+                    from: f1.clone(),
+                    branches,
+                    timeout_ticks: *t1,
+                    on_timeout,
+                    on_cancel: c1.clone(),
+                })
             }
             (
                 LocalAction::Invoke { effect: e1, cont: c1, origin },
@@ -291,6 +328,8 @@ mod tests {
                 origin: Origin::default(),
             }],
             timeout_ticks: None,
+            on_timeout: None,
+            on_cancel: Vec::new(),
         }
     }
 
@@ -331,6 +370,28 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_branch_erases_to_a_timeout_labelled_branch_and_merges_only_with_its_like() {
+        let timed = |t: Option<LocalAction>| LocalAction::Recv {
+            from: "W".into(),
+            branches: vec![ActionBranch {
+                label: "Report".into(),
+                payload: vec![],
+                cont: LocalAction::End,
+                same_payload: false,
+                origin: Origin::default(),
+            }],
+            timeout_ticks: Some(3),
+            on_timeout: t.map(Box::new),
+            on_cancel: Vec::new(),
+        };
+        let with = timed(Some(recv("X", "Gone", LocalAction::End)));
+        assert_eq!(with.erase().to_string(), "W?{Report().end, @timeout().X?Gone().end}");
+        assert_eq!(with.merge(&with.clone()).unwrap(), with);
+        assert!(with.merge(&timed(None)).is_err(), "a timeout branch on one side only");
+        assert!(with.merge(&timed(Some(LocalAction::End))).is_err(), "different timeout branches");
+    }
+
+    #[test]
     fn erase_drops_invokes_and_deadlines() {
         let a = LocalAction::Invoke {
             effect: "Log".into(),
@@ -344,6 +405,8 @@ mod tests {
                     origin: Origin::default(),
                 }],
                 timeout_ticks: Some(3),
+                on_timeout: None,
+                on_cancel: Vec::new(),
             }),
             origin: Origin::default(),
         };

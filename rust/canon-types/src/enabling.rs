@@ -45,7 +45,11 @@ fn needs_rewrite(g: &GlobalType) -> bool {
     while let Some(g) = stack.pop() {
         match g {
             GlobalType::End | GlobalType::Continue { .. } => {}
-            GlobalType::Message { cont, .. } | GlobalType::Invoke { cont, .. } => stack.push(cont),
+            GlobalType::Message { cont, on_timeout, .. } => {
+                stack.push(cont);
+                stack.extend(on_timeout.as_deref());
+            }
+            GlobalType::Invoke { cont, .. } => stack.push(cont),
             GlobalType::Rec { body, .. } => stack.push(body),
             GlobalType::Choice { at, branches, .. } => {
                 for b in branches {
@@ -68,7 +72,11 @@ fn size(g: &GlobalType) -> usize {
         n += 1;
         match g {
             GlobalType::End | GlobalType::Continue { .. } => {}
-            GlobalType::Message { cont, .. } | GlobalType::Invoke { cont, .. } => stack.push(cont),
+            GlobalType::Message { cont, on_timeout, .. } => {
+                stack.push(cont);
+                stack.extend(on_timeout.as_deref());
+            }
+            GlobalType::Invoke { cont, .. } => stack.push(cont),
             GlobalType::Rec { body, .. } => stack.push(body),
             GlobalType::Choice { branches, .. } => stack.extend(branches.iter()),
         }
@@ -145,18 +153,29 @@ fn starts_at(g: &GlobalType, at: &str) -> bool {
 fn map_children(g: &GlobalType, f: &mut impl FnMut(&GlobalType) -> GlobalType) -> GlobalType {
     match g {
         GlobalType::End | GlobalType::Continue { .. } => g.clone(),
-        GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span, same_payload } => {
-            GlobalType::Message {
-                from: from.clone(),
-                to: to.clone(),
-                label: label.clone(),
-                payload: payload.clone(),
-                timeout_ticks: *timeout_ticks,
-                cont: Box::new(f(cont)),
-                span: *span,
-                same_payload: *same_payload,
-            }
-        }
+        GlobalType::Message {
+            from,
+            to,
+            label,
+            payload,
+            timeout_ticks,
+            cont,
+            span,
+            same_payload,
+            on_timeout,
+            on_cancel,
+        } => GlobalType::Message {
+            from: from.clone(),
+            to: to.clone(),
+            label: label.clone(),
+            payload: payload.clone(),
+            timeout_ticks: *timeout_ticks,
+            cont: Box::new(f(cont)),
+            span: *span,
+            same_payload: *same_payload,
+            on_timeout: on_timeout.as_ref().map(|t| Box::new(f(t))),
+            on_cancel: on_cancel.clone(),
+        },
         GlobalType::Invoke { role, effect, cont, span } => {
             GlobalType::Invoke { role: role.clone(), effect: effect.clone(), cont: Box::new(f(cont)), span: *span }
         }
@@ -183,7 +202,10 @@ fn substitute(g: &GlobalType, var: &str, with: &GlobalType) -> GlobalType {
 fn has_head_continue(g: &GlobalType, var: &str) -> bool {
     match g {
         GlobalType::End | GlobalType::Continue { .. } => false,
-        GlobalType::Message { cont, .. } | GlobalType::Invoke { cont, .. } => has_head_continue(cont, var),
+        GlobalType::Message { cont, on_timeout, .. } => {
+            has_head_continue(cont, var) || on_timeout.as_ref().is_some_and(|t| has_head_continue(t, var))
+        }
+        GlobalType::Invoke { cont, .. } => has_head_continue(cont, var),
         GlobalType::Rec { var: v, body, .. } => v != var && has_head_continue(body, var),
         GlobalType::Choice { branches, .. } => branches
             .iter()
@@ -196,7 +218,13 @@ fn has_head_continue(g: &GlobalType, var: &str) -> bool {
 fn head_continue_choices(g: &GlobalType, var: &str, at: &str, out: &mut Vec<GlobalType>) {
     match g {
         GlobalType::End | GlobalType::Continue { .. } => {}
-        GlobalType::Message { cont, .. } | GlobalType::Invoke { cont, .. } => head_continue_choices(cont, var, at, out),
+        GlobalType::Message { cont, on_timeout, .. } => {
+            head_continue_choices(cont, var, at, out);
+            if let Some(t) = on_timeout {
+                head_continue_choices(t, var, at, out);
+            }
+        }
+        GlobalType::Invoke { cont, .. } => head_continue_choices(cont, var, at, out),
         GlobalType::Rec { var: v, body, .. } => {
             if v != var {
                 head_continue_choices(body, var, at, out)
@@ -264,7 +292,19 @@ fn rotate(var: &str, body: GlobalType, span: crate::global::Span, budget: &mut u
     if !rotatable || !charge(budget, size(&body)) {
         return GlobalType::Rec { var: var.to_owned(), body: Box::new(body), span };
     }
-    let GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span: m_span, same_payload } = body else {
+    let GlobalType::Message {
+        from,
+        to,
+        label,
+        payload,
+        timeout_ticks,
+        cont,
+        span: m_span,
+        same_payload,
+        on_timeout,
+        on_cancel,
+    } = body
+    else {
         return GlobalType::Rec { var: var.to_owned(), body: Box::new(body), span };
     };
     let head = |cont: GlobalType| GlobalType::Message {
@@ -276,6 +316,8 @@ fn rotate(var: &str, body: GlobalType, span: crate::global::Span, budget: &mut u
         cont: Box::new(cont),
         span: m_span,
         same_payload,
+        on_timeout: on_timeout.clone(),
+        on_cancel: on_cancel.clone(),
     };
     let again = head(GlobalType::Continue { var: var.to_owned(), span });
     let rest = substitute(&cont, var, &again);
@@ -297,6 +339,8 @@ mod tests {
             cont: Box::new(cont),
             span: Span::default(),
             same_payload: false,
+            on_timeout: None,
+            on_cancel: Vec::new(),
         }
     }
 

@@ -46,7 +46,10 @@ pub enum GlobalType {
     End,
     /// `label(payload) from from to to; cont`. With `timeout_ticks` (the
     /// canon extension `... within N;`), the receiver waits at most that many
-    /// rounds and on timeout cancels the session.
+    /// rounds; on timeout it cancels the session, or, with `on_timeout`
+    /// (`... within N on timeout { .. }`), the protocol continues with
+    /// `on_timeout` instead of `cont` (the receiver decides, the sender is
+    /// left out of that path).
     Message {
         /// The sending role.
         from: String,
@@ -62,6 +65,15 @@ pub enum GlobalType {
         cont: Box<GlobalType>,
         /// Where in the choreography source (`Span::default()` if none).
         span: Span,
+        /// The timeout branch: what the protocol does when the deadline
+        /// passes (only with `timeout_ticks`). The sender takes no part in it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        on_timeout: Option<Box<GlobalType>>,
+        /// The cancellation handler (`... within N on cancel { invoke E at
+        /// Receiver; .. }`): the effects the receiver invokes, in order,
+        /// when the deadline passes, before it cancels the session.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        on_cancel: Vec<String>,
         /// Set on the second and later receivers of a multicast
         /// (`Quote(Int) from S to B1, B2;`): the sender sends the payload of
         /// the message just before this one instead of producing a new one.

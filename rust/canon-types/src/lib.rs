@@ -29,7 +29,7 @@ pub use global::{GlobalType, Origin, Protocol, Span};
 pub use graph::GraphError;
 pub use graph::{FlatBranch, TypeGraph, TypeId, TypeNode};
 pub use hex::{Hex, hex};
-pub use local::{Branch, LocalType, Payload};
+pub use local::{Branch, LocalType, Payload, TIMEOUT_LABEL};
 pub use project::{PROJECTION_CODES, ProjectionError, project, project_actions, project_all, project_all_actions};
 pub use suggest::did_you_mean;
 pub use value::{Endpoint, SymId, Value, ValueKind};

@@ -5,6 +5,14 @@
 
 use std::fmt;
 
+/// The label of a receive's **timeout branch** (`within N on timeout { .. }`):
+/// the branch its receiver takes when the deadline passes. No message
+/// carries it (a choreography label is a word, a number or empty), so in the
+/// flat type table it marks that branch: a `recv_timeout` covers every other
+/// label of the node with its arms and continues with this branch's
+/// continuation at its timeout target.
+pub const TIMEOUT_LABEL: &str = "@timeout";
+
 /// One payload item of a message: an optional name (`x: int`), a type name
 /// and an optional nuscr refinement (`x: int{x > 0}`, the text between the
 /// braces). Refinements are kept for printing; the flat type graph drops them.

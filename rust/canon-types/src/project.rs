@@ -163,6 +163,20 @@ pub enum ProjectionError {
         /// Where in the choreography source (`Span::default()` if unknown).
         span: Span,
     },
+    /// The sender of a message takes part in its timeout branch.
+    #[error(
+        "the timeout branch of `{label}` {detail}, but `{sender}` has lost its place in the session when the deadline passes"
+    )]
+    LateSenderInTimeout {
+        /// The role that sent the message.
+        sender: String,
+        /// The message label.
+        label: String,
+        /// What the timeout branch makes the sender do.
+        detail: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
 }
 
 crate::error_codes! {
@@ -185,6 +199,7 @@ crate::error_codes! {
         ZeroTimeout = 6113: "a message deadline of 0 rounds (`within 0`)",
         ChoiceLabelToSeveralRoles = 6114: "one label begins two branches of a choice, sent to different roles",
         ActsBeforeEnabled = 6115: "a role left out of a loop's repeating branches acts before it is told the choice",
+        LateSenderInTimeout = 6116: "the sender of a message takes part in its timeout branch",
     }
 }
 
@@ -205,7 +220,8 @@ impl ProjectionError {
             | ProjectionError::SilentLoop { span, .. }
             | ProjectionError::ZeroTimeout { span, .. }
             | ProjectionError::ChoiceLabelToSeveralRoles { span, .. }
-            | ProjectionError::ActsBeforeEnabled { span, .. } => *span,
+            | ProjectionError::ActsBeforeEnabled { span, .. }
+            | ProjectionError::LateSenderInTimeout { span, .. } => *span,
         }
     }
 
@@ -262,10 +278,30 @@ impl Projector<'_> {
     fn node(&self, g: &GlobalType, unguarded: &mut Vec<String>) -> Result<LocalAction, ProjectionError> {
         match g {
             GlobalType::End => Ok(LocalAction::End),
-            GlobalType::Message { from, to, label, payload, timeout_ticks, cont, same_payload, span } => {
+            GlobalType::Message {
+                from,
+                to,
+                label,
+                payload,
+                timeout_ticks,
+                cont,
+                same_payload,
+                span,
+                on_timeout,
+                on_cancel,
+            } => {
                 if from != self.role && to != self.role {
-                    return self.node(cont, unguarded);
+                    let Some(t) = on_timeout else { return self.node(cont, unguarded) };
+                    // A third party: the receiver decides between the message
+                    // and its timeout branch, as in a choice at the receiver.
+                    let normal = self.node(cont, &mut unguarded.clone())?;
+                    let timed_out = self.node(t, &mut unguarded.clone())?;
+                    return self.merge(vec![normal, timed_out], unguarded, *span);
                 }
+                let on_timeout = match on_timeout {
+                    Some(t) if to == self.role => Some(Box::new(self.node(t, &mut Vec::new())?)),
+                    _ => None,
+                };
                 let cont = self.node(cont, &mut Vec::new())?;
                 let same_payload = *same_payload && from == self.role;
                 let branches = vec![ActionBranch {
@@ -278,7 +314,13 @@ impl Projector<'_> {
                 Ok(if from == self.role {
                     LocalAction::Send { to: to.clone(), branches }
                 } else {
-                    LocalAction::Recv { from: from.clone(), branches, timeout_ticks: *timeout_ticks }
+                    LocalAction::Recv {
+                        from: from.clone(),
+                        branches,
+                        timeout_ticks: *timeout_ticks,
+                        on_timeout,
+                        on_cancel: on_cancel.clone(),
+                    }
                 })
             }
             GlobalType::Invoke { role, effect, cont, span } => {

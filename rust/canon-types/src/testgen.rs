@@ -34,6 +34,8 @@ fn message(
         cont: Box::new(cont),
         span: Span::default(),
         same_payload: false,
+        on_timeout: None,
+        on_cancel: Vec::new(),
     }
 }
 

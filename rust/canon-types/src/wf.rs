@@ -37,6 +37,58 @@ pub fn check(protocol: &Protocol) -> Result<(), ProjectionError> {
     }
 }
 
+/// The timeout branch `t` of message `label` from `sender`: the sender has
+/// lost its place in the session when the deadline passes, so it may not
+/// take part in the branch, and the branch may not jump back to a loop
+/// around the message (that loop has the sender send it again).
+fn late_sender(sender: &str, label: &str, t: &GlobalType, span: Span) -> Result<(), ProjectionError> {
+    let refuse = |detail: String, at: Span| ProjectionError::LateSenderInTimeout {
+        sender: sender.to_owned(),
+        label: label.to_owned(),
+        detail,
+        span: if at == Span::default() { span } else { at },
+    };
+    let mut bound: Vec<&str> = Vec::new();
+    let mut stack: Vec<(&GlobalType, usize)> = vec![(t, 0)];
+    while let Some((g, depth)) = stack.pop() {
+        bound.truncate(depth);
+        match g {
+            GlobalType::End => {}
+            GlobalType::Message { from, to, cont, on_timeout, span, .. } => {
+                if from == sender || to == sender {
+                    return Err(refuse(format!("has `{sender}` exchange a message"), *span));
+                }
+                stack.push((cont, depth));
+                if let Some(o) = on_timeout {
+                    stack.push((o, depth));
+                }
+            }
+            GlobalType::Invoke { role, cont, span, .. } => {
+                if role == sender {
+                    return Err(refuse(format!("has `{sender}` invoke an effect"), *span));
+                }
+                stack.push((cont, depth));
+            }
+            GlobalType::Choice { at, branches, span } => {
+                if at == sender {
+                    return Err(refuse(format!("has `{sender}` choose"), *span));
+                }
+                stack.extend(branches.iter().map(|b| (b, depth)));
+            }
+            GlobalType::Rec { var, body, .. } => {
+                bound.push(var);
+                stack.push((body, depth + 1));
+            }
+            GlobalType::Continue { var, span } => {
+                if !bound.contains(&var.as_str()) {
+                    return Err(refuse(format!("jumps back to `rec {var}` around the message"), *span));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 struct Checker<'a> {
     protocol: &'a Protocol,
     /// Per declared role: does it appear anywhere?
@@ -62,7 +114,7 @@ impl Checker<'_> {
     fn node(&mut self, g: &GlobalType, unguarded: &mut Vec<String>) -> Result<(), ProjectionError> {
         match g {
             GlobalType::End => Ok(()),
-            GlobalType::Message { from, to, label, timeout_ticks, cont, span, .. } => {
+            GlobalType::Message { from, to, label, timeout_ticks, cont, span, on_timeout, .. } => {
                 self.role(from, *span)?;
                 self.role(to, *span)?;
                 if from == to {
@@ -74,6 +126,10 @@ impl Checker<'_> {
                 }
                 if *timeout_ticks == Some(0) {
                     return Err(ProjectionError::ZeroTimeout { from: from.clone(), label: label.clone(), span: *span });
+                }
+                if let Some(t) = on_timeout {
+                    late_sender(from, label, t, *span)?;
+                    self.node(t, &mut Vec::new())?;
                 }
                 self.node(cont, &mut Vec::new())
             }

@@ -20,14 +20,25 @@ fn msg(from: &str, to: &str, label: &str, ty: Option<&str>, cont: GlobalType) ->
         cont: Box::new(cont),
         span: Span::default(),
         same_payload: false,
+        on_timeout: None,
+        on_cancel: Vec::new(),
     }
 }
 
 fn msg_at(from: &str, to: &str, label: &str, at: u32, cont: GlobalType) -> GlobalType {
     match msg(from, to, label, None, cont) {
-        GlobalType::Message { from, to, label, payload, timeout_ticks, cont, .. } => {
-            GlobalType::Message { from, to, label, payload, timeout_ticks, cont, span: sp(at), same_payload: false }
-        }
+        GlobalType::Message { from, to, label, payload, timeout_ticks, cont, .. } => GlobalType::Message {
+            from,
+            to,
+            label,
+            payload,
+            timeout_ticks,
+            cont,
+            span: sp(at),
+            same_payload: false,
+            on_timeout: None,
+            on_cancel: Vec::new(),
+        },
         _ => unreachable!("msg builds a message"),
     }
 }
@@ -143,6 +154,8 @@ fn invokes_and_deadlines_are_kept_in_actions_and_erased_in_local_types() {
         cont: Box::new(GlobalType::End),
         span: Span::default(),
         same_payload: false,
+        on_timeout: None,
+        on_cancel: Vec::new(),
     };
     let body = GlobalType::Invoke { role: "B".into(), effect: "Log".into(), cont: Box::new(timed), span: sp(1) };
     let p = protocol(&["A", "B"], body);

@@ -40,6 +40,8 @@ impl Gen<'_> {
             cont: Box::new(cont),
             span: Span::default(),
             same_payload: false,
+            on_timeout: None,
+            on_cancel: Vec::new(),
         }
     }
 
@@ -147,6 +149,8 @@ fn append_at_ends(g: &mut GlobalType) {
                 cont: Box::new(GlobalType::End),
                 span: Span::default(),
                 same_payload: false,
+                on_timeout: None,
+                on_cancel: Vec::new(),
             }
         }
         GlobalType::Message { cont, .. } | GlobalType::Invoke { cont, .. } => append_at_ends(cont),

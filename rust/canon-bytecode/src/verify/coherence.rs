@@ -13,6 +13,13 @@
 //!   offer, or payload types other than the receiver's for that label;
 //! - every role at `end` with a message still on an edge.
 //!
+//! A receive with a timeout branch (labelled [`canon_types::TIMEOUT_LABEL`])
+//! may also take that branch while the edge from its peer is empty: the
+//! receiver continues with the branch and the peer (the late sender) leaves
+//! the session, which counts as `end` for it from then on; messages left on
+//! edges to it are not an error (the machine reports them as `Discarded`
+//! when the session closes).
+//!
 //! A deadlock is not an error here (a protocol may wait on the host or on
 //! timeouts; the machine reports stalls). Exploration stops after
 //! [`COHERENCE_MAX_STATES`] states; types whose composition is larger are
@@ -26,6 +33,10 @@ use canon_types::{FlatBranch, SymId, TypeId, TypeNode};
 use super::error::VerifyError;
 use super::structural::ProcCheck;
 use crate::instr::Instr;
+
+/// The type of a role that left the session (a late sender whose receiver
+/// took its timeout branch): it acts no more and counts as at `end`.
+const LEFT: TypeId = TypeId(u32::MAX);
 
 /// Messages per directed edge the exploration lets queue up.
 pub const COHERENCE_EDGE_BOUND: usize = 2;
@@ -71,8 +82,11 @@ pub(super) fn check_coherence(c: &ProcCheck<'_>, i: u32, instr: &Instr) -> Resul
         if !seen.insert(state.clone()) {
             continue;
         }
-        let all_end = state.types.iter().all(|&t| matches!(g.get(t), Some(TypeNode::End)));
-        if all_end && let Some(e) = state.edges.iter().position(|q| !q.is_empty()) {
+        let all_end = state.types.iter().all(|&t| t == LEFT || matches!(g.get(t), Some(TypeNode::End)));
+        // Messages to a role that left stay undelivered: the machine reports
+        // them when the session closes (`Draining`, `Discarded`).
+        let left_over = |(e, q): &(usize, &Vec<Msg>)| !q.is_empty() && state.types[e % n] != LEFT;
+        if all_end && let Some((e, _)) = state.edges.iter().enumerate().find(left_over) {
             let label = branch(state.edges[e][0]).map_or_else(String::new, |b| name(b.label));
             return Err(incoherent(format!(
                 "every role reaches end with message {label} from {} to {} undelivered",
@@ -105,7 +119,16 @@ pub(super) fn check_coherence(c: &ProcCheck<'_>, i: u32, instr: &Instr) -> Resul
             if let Some(TypeNode::Recv { peer, branches }) = g.get(state.types[r]) {
                 let Some(p) = index(*peer) else { continue };
                 let e = p * n + r;
-                let Some(&front) = state.edges[e].first() else { continue };
+                let Some(&front) = state.edges[e].first() else {
+                    let timeout = branches.iter().find(|b| c.m.sym(b.label) == canon_types::TIMEOUT_LABEL);
+                    if let Some(t) = timeout {
+                        let mut next = state.clone();
+                        next.types[r] = resolve(t.cont)?;
+                        next.types[p] = LEFT;
+                        queue.push_back(next);
+                    }
+                    continue;
+                };
                 let Some(sent) = branch(front) else { continue };
                 let Some(got) = branches.iter().find(|b| b.label == sent.label) else {
                     return Err(incoherent(format!(

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use canon_bytecode::Backpressure;
 
 use crate::ast::{
-    Block, BufferDecl, ChoiceStmt, DisconnectStmt, DoStmt, Ident, MessageStmt, ParamKind, ProtocolDecl, Stmt,
+    Block, BufferDecl, ChoiceStmt, DisconnectStmt, DoStmt, HandlerKind, Ident, MessageStmt, ParamKind, ProtocolDecl,
+    Stmt,
 };
 use crate::diag::{Code, Diagnostic};
 
@@ -118,7 +119,13 @@ impl Connections {
 
     fn stmt(&mut self, stmt: &Stmt, st: ConnState) -> Option<ConnState> {
         match stmt {
-            Stmt::Message(m) => Some(self.message(m, st)),
+            Stmt::Message(m) => {
+                let st = self.message(m, st);
+                for h in &m.handlers {
+                    self.block(&h.body, st.clone());
+                }
+                Some(st)
+            }
             Stmt::Disconnect(d) => Some(self.disconnect(d, st)),
             Stmt::Choice(c) => {
                 let outs: Vec<ConnState> = c.branches.iter().filter_map(|b| self.block(b, st.clone())).collect();
@@ -320,7 +327,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn message(&mut self, m: &MessageStmt) {
+    fn message(&mut self, m: &'a MessageStmt) {
         let from_ok = self.role(&m.from, "message");
         for (i, to) in m.to.iter().enumerate() {
             if !self.role(to, "message") {
@@ -333,6 +340,42 @@ impl<'a> Checker<'a> {
             if m.to[..i].iter().any(|p| p.name == to.name) {
                 let msg = format!("role `{}` is named twice as a receiver", to.name);
                 self.diags.push(Diagnostic::new(Code::DuplicateRole, to.span, msg));
+            }
+        }
+        self.handlers(m);
+    }
+
+    /// `on timeout { .. }` / `on cancel { .. }`: one per message, on a
+    /// message to one receiver; an `on cancel` block only invokes effects at
+    /// the receiver (the session is cancelled right after it).
+    fn handlers(&mut self, m: &'a MessageStmt) {
+        if let Some(extra) = m.handlers.get(1) {
+            let msg = "a message has at most one `on timeout` or `on cancel` block";
+            let note = "`on timeout` continues the protocol and `on cancel` ends it: choose one";
+            self.diags.push(Diagnostic::new(Code::UnsupportedDeadlineHandler, extra.span, msg).with_note(note));
+        }
+        if let (Some(h), [_, _, ..]) = (m.handlers.first(), m.to.as_slice()) {
+            let msg = "`on timeout`/`on cancel` on a message to several receivers";
+            let note = "each receiver would decide on its own; write one message per receiver";
+            self.diags.push(Diagnostic::new(Code::UnsupportedDeadlineHandler, h.span, msg).with_note(note));
+        }
+        for h in &m.handlers {
+            if h.kind == HandlerKind::Cancel {
+                self.cancel_block(m, &h.body);
+            }
+            self.block(&h.body);
+        }
+    }
+
+    fn cancel_block(&mut self, m: &MessageStmt, body: &Block) {
+        let receiver = m.to.first().map_or("", |r| r.name.as_str());
+        for stmt in &body.stmts {
+            let local = matches!(stmt, Stmt::Invoke(inv) if inv.at.name == receiver);
+            if !local {
+                let msg = format!("an `on cancel` block may only `invoke` effects at `{receiver}`");
+                let note = "the session is cancelled when the deadline passes: no message can follow, and only \
+                            the receiver knows the deadline passed";
+                self.diags.push(Diagnostic::new(Code::CancelHandlerNotLocal, stmt.span(), msg).with_note(note));
             }
         }
     }

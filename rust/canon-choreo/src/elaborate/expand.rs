@@ -14,7 +14,7 @@ use canon_types::{GlobalType, Payload, Span};
 
 use super::check::Table;
 use super::{MAX_DO_DEPTH, MAX_GLOBAL_NODES};
-use crate::ast::{Block, DoStmt, MessageStmt, ParamKind, ProtocolDecl, Stmt};
+use crate::ast::{Block, DoStmt, HandlerKind, MessageStmt, ParamKind, ProtocolDecl, Stmt};
 use crate::diag::{Code, Diagnostic};
 
 /// One protocol instance being expanded (the root, or a `do`).
@@ -82,7 +82,11 @@ pub fn count_nodes(g: &GlobalType) -> usize {
         n += 1;
         match g {
             GlobalType::End | GlobalType::Continue { .. } => {}
-            GlobalType::Message { cont, .. } | GlobalType::Invoke { cont, .. } => stack.push(cont),
+            GlobalType::Message { cont, on_timeout, .. } => {
+                stack.push(cont);
+                stack.extend(on_timeout.as_deref());
+            }
+            GlobalType::Invoke { cont, .. } => stack.push(cont),
             GlobalType::Rec { body, .. } => stack.push(body),
             GlobalType::Choice { branches, .. } => stack.extend(branches.iter()),
         }
@@ -251,6 +255,22 @@ impl Expander<'_> {
             None => written,
         };
         let timeout_ticks = m.within.map(|t| t.ticks);
+        // The handlers (source checks allow one, on a message to one
+        // receiver). A timeout branch is the whole rest of the protocol on
+        // that path: nothing after the message follows it.
+        let mut on_timeout = None;
+        let mut on_cancel = Vec::new();
+        for h in &m.handlers {
+            match h.kind {
+                HandlerKind::Timeout => {
+                    on_timeout = Some(Box::new(self.block(&h.body, GlobalType::End, true)?));
+                }
+                HandlerKind::Cancel => on_cancel.extend(h.body.stmts.iter().filter_map(|s| match s {
+                    Stmt::Invoke(inv) => Some(inv.effect.name.clone()),
+                    _ => None,
+                })),
+            }
+        }
         let mut cont = k;
         for (i, to) in m.to.iter().enumerate().rev() {
             cont = GlobalType::Message {
@@ -262,6 +282,8 @@ impl Expander<'_> {
                 timeout_ticks,
                 cont: Box::new(cont),
                 span: m.span,
+                on_timeout: if i == 0 { on_timeout.clone() } else { None },
+                on_cancel: if i == 0 { on_cancel.clone() } else { Vec::new() },
             };
         }
         Ok(cont)

@@ -2,8 +2,8 @@
 
 use super::{MAX_NESTING, PResult, Parser, Reported};
 use crate::ast::{
-    Block, BufferDecl, ChoiceStmt, ContinueStmt, DisconnectStmt, DoStmt, Ident, InvokeStmt, MessageStmt, ParamArg,
-    PayloadItem, RecStmt, Stmt, Timeout,
+    Block, BufferDecl, ChoiceStmt, ContinueStmt, DeadlineHandler, DisconnectStmt, DoStmt, HandlerKind, Ident,
+    InvokeStmt, MessageStmt, ParamArg, PayloadItem, RecStmt, Stmt, Timeout,
 };
 use crate::diag::{Code, Diagnostic};
 use crate::lexer::Tok;
@@ -181,7 +181,17 @@ impl Parser<'_> {
             let to = vec![self.ident("the role to connect to")?];
             self.expect(Tok::Semi, "`;`")?;
             let span = self.since(start);
-            return Ok(MessageStmt { label, payload, sig_name, connect, from, to, within: None, span });
+            return Ok(MessageStmt {
+                label,
+                payload,
+                sig_name,
+                connect,
+                from,
+                to,
+                within: None,
+                handlers: Vec::new(),
+                span,
+            });
         }
         let mut to = vec![self.ident("a receiving role")?];
         while *self.tok() == Tok::Comma {
@@ -195,8 +205,35 @@ impl Parser<'_> {
         } else {
             None
         };
-        self.expect(Tok::Semi, "`;`")?;
-        Ok(MessageStmt { label, payload, sig_name, connect: false, from, to, within, span: self.since(start) })
+        let handlers = if within.is_some() { self.deadline_handlers()? } else { Vec::new() };
+        // A message ending with a handler block needs no `;` (like `choice`).
+        if handlers.is_empty() || *self.tok() == Tok::Semi {
+            self.expect(Tok::Semi, "`;`")?;
+        }
+        Ok(MessageStmt {
+            label,
+            payload,
+            sig_name,
+            connect: false,
+            from,
+            to,
+            within,
+            handlers,
+            span: self.since(start),
+        })
+    }
+
+    /// `on timeout { .. }` and `on cancel { .. }` after `within N`.
+    fn deadline_handlers(&mut self) -> PResult<Vec<DeadlineHandler>> {
+        let mut handlers = Vec::new();
+        while self.is_kw("on") && (self.is_kw_at(1, "timeout") || self.is_kw_at(1, "cancel")) {
+            let start = self.bump().span;
+            let kind = if self.is_kw("timeout") { HandlerKind::Timeout } else { HandlerKind::Cancel };
+            self.bump();
+            let body = self.block(None)?;
+            handlers.push(DeadlineHandler { kind, body, span: self.since(start) });
+        }
+        Ok(handlers)
     }
 
     /// `connect A to B;`: the empty message that opens a connection.
@@ -215,6 +252,7 @@ impl Parser<'_> {
             from,
             to,
             within: None,
+            handlers: Vec::new(),
             span,
         })
     }

@@ -62,12 +62,20 @@ impl Walker<'_> {
                 return Ok(Flow::Stop);
             }
             Instr::Offer { ep, dst, arms } => {
-                self.offer(i, cur, *ep, *dst, arms)?;
+                self.offer(i, cur, *ep, *dst, arms, None)?;
                 return Ok(Flow::Stop);
             }
             Instr::RecvTimeout { ep, dst, arms, on_timeout, .. } => {
-                self.offer(i, cur, *ep, *dst, arms)?;
+                // A type with a timeout branch: the arms cover the other
+                // labels, and the timeout target continues with that branch.
+                let timeout = self.timeout_branch(cur, *ep)?;
+                self.offer(i, cur, *ep, *dst, arms, timeout.map(|(label, _)| label))?;
+                let saved = cur[*ep as usize];
+                if let Some((_, cont)) = timeout {
+                    cur[*ep as usize] = RegState::Ep(cont);
+                }
                 self.merge(*on_timeout, cur)?;
+                cur[*ep as usize] = saved;
                 return Ok(Flow::Stop);
             }
             Instr::Close { ep } => self.close(i, cur, *ep)?,
@@ -120,17 +128,40 @@ impl Walker<'_> {
         Ok(())
     }
 
-    /// `offer`/`recv_timeout`: the arms must cover exactly the type's labels;
-    /// each arm continues with its branch's continuation and `dst` received.
-    fn offer(&mut self, i: u32, cur: &mut [RegState], ep: Reg, dst: Reg, arms: &[Arm]) -> Result<(), VerifyError> {
+    /// The timeout branch of `reg`'s type, if it is a receive that has one
+    /// (a branch labelled [`canon_types::TIMEOUT_LABEL`]): its label and
+    /// resolved continuation.
+    fn timeout_branch(&self, cur: &[RegState], reg: Reg) -> Result<Option<(SymId, canon_types::TypeId)>, VerifyError> {
+        let RegState::Ep(t) = cur[reg as usize] else { return Ok(None) };
+        let TypeNode::Recv { branches, .. } = self.node(t) else { return Ok(None) };
+        self.spend(branches.len() as u64)?;
+        Ok(branches
+            .iter()
+            .find(|b| self.m.sym(b.label) == canon_types::TIMEOUT_LABEL)
+            .map(|b| (b.label, self.resolved[b.cont.0 as usize])))
+    }
+
+    /// `offer`/`recv_timeout`: the arms must cover exactly the type's labels
+    /// (but `timeout`, the label of a `recv_timeout`'s timeout branch); each
+    /// arm continues with its branch's continuation and `dst` received.
+    fn offer(
+        &mut self,
+        i: u32,
+        cur: &mut [RegState],
+        ep: Reg,
+        dst: Reg,
+        arms: &[Arm],
+        timeout: Option<SymId>,
+    ) -> Result<(), VerifyError> {
         let branches = self.recv_branches(i, cur, ep)?;
         if let Some((t, branches)) = branches {
             // Arm labels are distinct (pass 1), so equal counts and every arm
-            // offered mean equal label sets.
+            // offered (none of them the timeout label) mean equal label sets.
             self.spend(arms.len() as u64 * LabelIndex::find_cost(branches.len()))?;
-            let all_offered = arms.iter().all(|a| self.labels.find(t, branches, a.label).is_some());
-            if arms.len() != branches.len() || !all_offered {
-                return Err(self.arms_mismatch(i, ep, branches, arms));
+            let all_offered =
+                arms.iter().all(|a| Some(a.label) != timeout && self.labels.find(t, branches, a.label).is_some());
+            if arms.len() + usize::from(timeout.is_some()) != branches.len() || !all_offered {
+                return Err(self.arms_mismatch(i, ep, branches, arms, timeout));
             }
         }
         if let RegState::Ep(_) = cur[dst as usize] {
@@ -151,10 +182,21 @@ impl Walker<'_> {
     /// `OfferArmsMismatch` listing the labels offered but not handled and
     /// handled but not offered, in branch and arm order (sorted lookups, so
     /// the error costs O(n log n) to build as well).
-    fn arms_mismatch(&self, i: u32, ep: Reg, branches: &[FlatBranch], arms: &[Arm]) -> VerifyError {
-        let offered: BTreeSet<SymId> = branches.iter().map(|b| b.label).collect();
+    fn arms_mismatch(
+        &self,
+        i: u32,
+        ep: Reg,
+        branches: &[FlatBranch],
+        arms: &[Arm],
+        timeout: Option<SymId>,
+    ) -> VerifyError {
+        let offered: BTreeSet<SymId> = branches.iter().map(|b| b.label).filter(|l| Some(*l) != timeout).collect();
         let handled: BTreeSet<SymId> = arms.iter().map(|a| a.label).collect();
-        let missing = branches.iter().filter(|b| !handled.contains(&b.label)).map(|b| self.name(b.label)).collect();
+        let missing = branches
+            .iter()
+            .filter(|b| !handled.contains(&b.label) && Some(b.label) != timeout)
+            .map(|b| self.name(b.label))
+            .collect();
         let extra = arms.iter().filter(|a| !offered.contains(&a.label)).map(|a| self.name(a.label)).collect();
         VerifyError::OfferArmsMismatch { at: self.err_at(i), reg: ep, missing, extra }
     }
