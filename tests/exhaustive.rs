@@ -196,6 +196,8 @@ fn message(p: u8, q: u8, l: u8, cont: GlobalType) -> GlobalType {
         label: LABELS[usize::from(l)].into(),
         payload: Vec::new(),
         timeout_ticks: None,
+        on_timeout: None,
+        on_cancel: Vec::new(),
         cont: Box::new(cont),
         span: Span::default(),
         same_payload: false,
