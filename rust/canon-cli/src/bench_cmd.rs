@@ -229,6 +229,28 @@ fn run_recorded(program: &Arc<VerifiedProgram>, config: &Config, groups: u32, se
     Ok(outcome.replay_bytes().len())
 }
 
+/// Runs `groups` instances of `program` as `canon run --sessions` does:
+/// loaded lazily (each built when the runner reaches it and dropped once
+/// written), through the cooperative runner, with the replay streamed into
+/// memory (where `-o` streams it to a file); returns the replay's length.
+/// Host `g` is seeded as in [`run_unrecorded`], so the two run the same
+/// sessions and differ only in the recording.
+fn run_recorded_lazy(program: &Arc<VerifiedProgram>, config: &Config, groups: u32) -> Result<usize> {
+    let mut machine = Machine::new(*config);
+    machine.set_key_source(bench_keys());
+    let seed = config.seed;
+    let hosts = Box::new(move |g: u32| -> Box<dyn canon_runtime::Host + Send> {
+        Box::new(SeededHost::new(seed ^ u64::from(g)))
+    });
+    machine.load_lazy(program, groups, hosts, &[])?;
+    let mut replay = Vec::new();
+    let summary = CooperativeRunner.run_to(&mut machine, &mut replay, &mut |_| {}, &mut |_| {})?;
+    if summary.faulted() || summary.stalled > 0 {
+        bail!("the bench program did not complete");
+    }
+    Ok(replay.len())
+}
+
 /// Runs `groups` instances of `program` round by round, draining (and
 /// dropping) the events as a runner does, but writing no replay.
 fn run_unrecorded(program: &Arc<VerifiedProgram>, config: &Config, groups: u32, events: &mut Vec<Event>) {
@@ -348,7 +370,7 @@ fn two_buyer_with(
     let program = two_buyer_program()?;
     let mut failed = None;
     emit(measure(name, "session", size.pick(3, 1), u64::from(sessions), || {
-        if let Err(e) = run_recorded(&program, &config, sessions, true) {
+        if let Err(e) = run_recorded_lazy(&program, &config, sessions) {
             failed = Some(e);
         }
     }));
@@ -380,32 +402,35 @@ fn two_buyer_round_signed(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()
 }
 
 /// Two-buyer instances through the cooperative runner and the threaded
-/// runner on two workers (same replay bytes); per session.
+/// runner on two workers, loaded lazily as `canon run --sessions` loads them
+/// (each built when the runner reaches it, on a worker under the threaded
+/// runner, and dropped once written) with the replay streamed to a
+/// discarding sink, as `canon run` without `-o`; per session. The replays'
+/// roots are checked equal.
 fn parallel_sessions(size: Size, emit: &mut dyn FnMut(Figure)) -> Result<()> {
     let sessions: u32 = size.pick(100_000, 8);
     let program = two_buyer_program()?;
     let config = unsigned();
-    let load = || -> Result<Machine> {
-        let mut machine = Machine::new(config);
-        machine.set_key_source(bench_keys());
-        for g in 0..sessions {
-            machine.load(&program, Box::new(SeededHost::new(config.seed ^ u64::from(g))))?;
-        }
-        Ok(machine)
-    };
     let mut roots = Vec::new();
     let mut failed = None;
     for (op, workers) in [("cooperative", 0usize), ("threaded_2", 2)] {
-        emit(measure("parallel_sessions", op, 1, u64::from(sessions), || match load() {
-            Ok(mut machine) => {
-                let outcome = if workers == 0 {
-                    CooperativeRunner.run(&mut machine)
-                } else {
-                    ThreadedRunner::new(workers).run(&mut machine)
-                };
-                roots.push(outcome.root());
+        emit(measure("parallel_sessions", op, 1, u64::from(sessions), || {
+            let mut machine = Machine::new(config);
+            machine.set_key_source(bench_keys());
+            let seed = config.seed;
+            let hosts = Box::new(move |g: u32| -> Box<dyn canon_runtime::Host + Send> {
+                Box::new(SeededHost::new(seed ^ u64::from(g)))
+            });
+            if let Err(e) = machine.load_lazy(&program, sessions, hosts, &[]) {
+                failed = Some(e.into());
+                return;
             }
-            Err(e) => failed = Some(e),
+            let threaded = ThreadedRunner::new(workers);
+            let runner: &dyn Runner = if workers == 0 { &CooperativeRunner } else { &threaded };
+            match runner.run_to(&mut machine, &mut std::io::sink(), &mut |_| {}, &mut |_| {}) {
+                Ok(summary) => roots.push(summary.root),
+                Err(e) => failed = Some(e.into()),
+            }
         }));
     }
     if let Some(e) = failed {

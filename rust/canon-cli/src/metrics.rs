@@ -52,7 +52,7 @@ impl MetricsArg {
     }
 
     /// Whether the metrics go into the `--json` object (as `metrics`).
-    pub fn into_json_object(&self, json: bool) -> bool {
+    pub fn in_json_object(&self, json: bool) -> bool {
         json && self.file.is_none()
     }
 

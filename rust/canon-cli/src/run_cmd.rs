@@ -337,7 +337,7 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     if args.json {
         let mut object = run_json(args, &facts, program.module(), status);
         if let Some((arg, m)) = &metrics
-            && arg.into_json_object(args.json)
+            && arg.in_json_object(args.json)
         {
             object["metrics"] = serde_json::to_value(m)?;
         }
@@ -351,7 +351,7 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
         }
     }
     if let Some((arg, m)) = &metrics
-        && !arg.into_json_object(args.json)
+        && !arg.in_json_object(args.json)
     {
         arg.emit(m, out)?;
     }

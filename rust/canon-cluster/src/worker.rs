@@ -10,8 +10,8 @@
 //! A batch runs in segments of `checkpoint_every` rounds: at each pause it
 //! is checkpointed (`canon_runtime::Batch`, the checkpoint format) to the
 //! checkpoints bucket, and a batch redelivered after its worker died resumes
-//! from the latest checkpoint — checked as strictly as a program — instead
-//! of starting over. The blocks are the same either way.
+//! from the latest checkpoint — checked for integrity and fit before it is
+//! used — instead of starting over. The blocks are the same either way.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
