@@ -90,9 +90,10 @@ pub struct Diagnostic {
     /// Where, as a byte range of the source.
     pub span: Span,
     /// A few words shown under the primary span (what is wrong *there*).
-    pub label: Option<String>,
-    /// Other places shown with the primary one, each with its own label.
-    pub related: Vec<Label>,
+    pub label: Option<Box<str>>,
+    /// Other places shown with the primary one, each with its own label
+    /// (boxed slices keep a diagnostic small: it is the `Err` of many results).
+    pub related: Box<[Label]>,
     /// Extra lines rendered as `= note: ...`.
     pub notes: Vec<String>,
     /// Suggestions rendered as `= help: ...` (after the notes).
@@ -113,7 +114,7 @@ impl Diagnostic {
             message: message.into(),
             span,
             label: None,
-            related: Vec::new(),
+            related: Box::default(),
             notes: Vec::new(),
             help: Vec::new(),
         }
@@ -121,13 +122,15 @@ impl Diagnostic {
 
     /// Sets the label shown under the primary span.
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
+        self.label = Some(label.into().into_boxed_str());
         self
     }
 
     /// Adds a related place with its label.
     pub fn with_related(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.related.push(Label { span, text: text.into() });
+        let mut related = std::mem::take(&mut self.related).into_vec();
+        related.push(Label { span, text: text.into() });
+        self.related = related.into_boxed_slice();
         self
     }
 
@@ -281,7 +284,7 @@ fn render_one(file: &str, src: &str, d: &Diagnostic, color: bool) -> String {
     let line_start = line_col(src, from).0;
     let mut primary = AnnotationKind::Primary.span(start - from..end - from);
     if let Some(label) = &d.label {
-        primary = primary.label(label.as_str());
+        primary = primary.label(&**label);
     }
     let mut snippet = Snippet::source(excerpt).path(file).line_start(line_start).annotation(primary);
     for ((s, e), text) in related {
