@@ -73,6 +73,20 @@ fn unfence(lines: &[&str]) -> String {
     out.join("\n")
 }
 
+pub fn explain(code: &str, out: &mut Out) -> Result<u8> {
+    let digits = code.trim_start_matches(['E', 'e']);
+    let Ok(n) = digits.parse::<u16>() else {
+        bail!("`{code}` is not an error code; codes look like E6101 or 6101 (see docs/errors.md)")
+    };
+    match explanation(n) {
+        Some(text) => {
+            out.text(&text)?;
+            Ok(exit::OK)
+        }
+        None => bail!("no error code {n}; docs/errors.md lists every code"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::explanation;
@@ -88,19 +102,5 @@ mod tests {
         let other = explanation(6004).expect("6004 is documented");
         assert!(!other.contains("declare it in the protocol's role list"), "{other}");
         assert_eq!(explanation(9999), None);
-    }
-}
-
-pub fn explain(code: &str, out: &mut Out) -> Result<u8> {
-    let digits = code.trim_start_matches(['E', 'e']);
-    let Ok(n) = digits.parse::<u16>() else {
-        bail!("`{code}` is not an error code; codes look like E6101 or 6101 (see docs/errors.md)")
-    };
-    match explanation(n) {
-        Some(text) => {
-            out.text(&text)?;
-            Ok(exit::OK)
-        }
-        None => bail!("no error code {n}; docs/errors.md lists every code"),
     }
 }

@@ -416,6 +416,7 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canon_types::ErrorCode;
 
     fn one_of_each() -> Vec<Fault> {
         let ep = Endpoint { sid: 0, role: 0 };
