@@ -574,6 +574,7 @@ impl VerifyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canon_types::ErrorCode;
 
     #[test]
     fn codes_are_contiguous_from_2001_with_unique_names() {
