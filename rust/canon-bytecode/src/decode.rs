@@ -19,38 +19,152 @@ use crate::module::{Backpressure, BufferConfig, BufferMode, Const, FORMAT_VERSIO
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
+    /// The input is empty.
     #[error("empty input at byte {offset}: expected the magic bytes \"CNBC\"")]
-    Empty { offset: usize },
+    Empty {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+    },
+    /// The input ends inside a field.
     #[error("truncated at byte {offset}: {what} needs {needed} more byte(s)")]
-    Truncated { offset: usize, what: &'static str, needed: usize },
+    Truncated {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// What was being read (a field, a tag kind, a table).
+        what: &'static str,
+        /// How many more bytes it needs.
+        needed: usize,
+    },
+    /// The input does not start with "CNBC".
     #[error("bad magic at byte {offset}: expected \"CNBC\" (43 4e 42 43), found {}", hex_bytes(.found))]
-    BadMagic { offset: usize, found: Vec<u8> },
+    BadMagic {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// The first bytes of the input.
+        found: Vec<u8>,
+    },
+    /// The format version is not the one this build reads.
     #[error("unsupported format version {version} at byte {offset}: this build reads version {FORMAT_VERSION}")]
-    UnsupportedVersion { offset: usize, version: u16 },
+    UnsupportedVersion {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// The format version the input declares.
+        version: u16,
+    },
+    /// The header flags are not zero.
     #[error("non-zero header flags 0x{flags:04x} at byte {offset}")]
-    BadFlags { offset: usize, flags: u16 },
+    BadFlags {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// The header flags found.
+        flags: u16,
+    },
+    /// A section id is not one of 1..=5.
     #[error("unknown section id {id} at byte {offset}")]
-    UnknownSection { offset: usize, id: u8 },
+    UnknownSection {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// The section id read.
+        id: u8,
+    },
+    /// A section is missing, repeated or out of order.
     #[error("section {id} at byte {offset} is out of order: expected section {expected}")]
-    SectionOutOfOrder { offset: usize, id: u8, expected: u8 },
+    SectionOutOfOrder {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// The section id read.
+        id: u8,
+        /// The section id that must come next.
+        expected: u8,
+    },
+    /// A section's content is shorter than its length.
     #[error("section {id} declares {declared} body byte(s) but its content ends after {used}, at byte {offset}")]
-    SectionLengthMismatch { offset: usize, id: u8, declared: u32, used: usize },
+    SectionLengthMismatch {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// The section id read.
+        id: u8,
+        /// The body length the section header declares.
+        declared: u32,
+        /// The bytes its content actually took.
+        used: usize,
+    },
+    /// An instruction starts with an unassigned opcode.
     #[error("unknown opcode 0x{byte:02x} at byte {offset}")]
-    UnknownOpcode { offset: usize, byte: u8 },
+    UnknownOpcode {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// The opcode byte read.
+        byte: u8,
+    },
+    /// A type-node, constant, parameter or buffer tag is unknown.
     #[error("unknown {what} tag 0x{tag:02x} at byte {offset}")]
-    UnknownTag { offset: usize, what: &'static str, tag: u8 },
+    UnknownTag {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// What was being read (a field, a tag kind, a table).
+        what: &'static str,
+        /// The tag byte read.
+        tag: u8,
+    },
+    /// A string-table entry is not UTF-8.
     #[error("invalid UTF-8 in a string at byte {offset}")]
-    BadUtf8 { offset: usize },
+    BadUtf8 {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+    },
+    /// A field has a second, non-canonical encoding.
     #[error("non-canonical {what} at byte {offset}")]
-    NonCanonical { offset: usize, what: &'static str },
+    NonCanonical {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// What was being read (a field, a tag kind, a table).
+        what: &'static str,
+    },
+    /// Bytes follow the entry section.
     #[error("{count} trailing byte(s) after the entry section, at byte {offset}")]
-    TrailingBytes { offset: usize, count: usize },
+    TrailingBytes {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// How many bytes follow the entry section.
+        count: usize,
+    },
+    /// A count exceeds what the remaining input can hold.
     #[error("{what} count {count} at byte {offset} cannot fit in the {remaining} byte(s) that remain")]
-    TooLarge { offset: usize, what: &'static str, count: u32, remaining: usize },
+    TooLarge {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// What was being read (a field, a tag kind, a table).
+        what: &'static str,
+        /// The count read.
+        count: u32,
+        /// The bytes left in the section or input.
+        remaining: usize,
+    },
+    /// A debug-section string exceeds its named limit.
     #[error("debug section: {what} of {len} bytes at byte {offset} exceeds the limit of {max}")]
-    DebugLimit { offset: usize, what: &'static str, len: u32, max: usize },
+    DebugLimit {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// What was being read (a field, a tag kind, a table).
+        what: &'static str,
+        /// The string's length in bytes.
+        len: u32,
+        /// The named limit for that string.
+        max: usize,
+    },
+    /// A debug-section index or map does not fit the module's files, spans or code.
     #[error("debug section: {what} {found} at byte {offset} does not fit the module (bound {bound})")]
-    DebugMismatch { offset: usize, what: &'static str, found: u32, bound: u32 },
+    DebugMismatch {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// What was being read (a field, a tag kind, a table).
+        what: &'static str,
+        /// The index or count read.
+        found: u32,
+        /// The bound it must stay below.
+        bound: u32,
+    },
 }
 
 canon_types::error_codes! {

@@ -19,10 +19,15 @@ pub const HEADER_LEN: usize = 8;
 pub mod tag {
     /// Section ids, in the one order sections appear.
     pub mod section {
+        /// The string table.
         pub const STRINGS: u8 = 1;
+        /// The local-type table.
         pub const TYPES: u8 = 2;
+        /// The constant pool.
         pub const CONSTS: u8 = 3;
+        /// The procedures.
         pub const PROCS: u8 = 4;
+        /// The entry procedure index.
         pub const ENTRY: u8 = 5;
         /// The optional debug section (source map), after the entry.
         pub const DEBUG: u8 = 6;
@@ -30,11 +35,17 @@ pub mod tag {
 
     /// Local-type node tags.
     pub mod ty {
+        /// The tag of [`canon_types::TypeNode::End`].
         pub const END: u8 = 0;
+        /// The tag of [`canon_types::TypeNode::Send`].
         pub const SEND: u8 = 1;
+        /// The tag of [`canon_types::TypeNode::Recv`].
         pub const RECV: u8 = 2;
+        /// The tag of [`canon_types::TypeNode::Mu`].
         pub const MU: u8 = 3;
+        /// The tag of [`canon_types::TypeNode::Var`].
         pub const VAR: u8 = 4;
+        /// The tag of [`canon_types::TypeNode::Choose`].
         pub const CHOOSE: u8 = 5;
     }
 
@@ -43,31 +54,45 @@ pub mod tag {
     pub mod konst {
         use canon_types::value::tag;
 
+        /// The tag of [`crate::module::Const::Unit`].
         pub const UNIT: u8 = tag::UNIT;
+        /// The tag of [`crate::module::Const::Bool`].
         pub const BOOL: u8 = tag::BOOL;
+        /// The tag of [`crate::module::Const::Int`].
         pub const INT: u8 = tag::INT;
+        /// The tag of [`crate::module::Const::Bytes`].
         pub const BYTES: u8 = tag::BYTES;
+        /// The tag of [`crate::module::Const::Str`].
         pub const STR: u8 = tag::STR;
+        /// The tag of [`crate::module::Const::Label`].
         pub const LABEL: u8 = tag::LABEL;
     }
 
     /// Procedure parameter tags.
     pub mod param {
+        /// The tag of [`crate::module::Param::Value`].
         pub const VALUE: u8 = 0;
+        /// The tag of [`crate::module::Param::Endpoint`].
         pub const ENDPOINT: u8 = 1;
     }
 
     /// Buffer mode tags.
     pub mod mode {
+        /// The tag of [`crate::module::BufferMode::Fifo`].
         pub const FIFO: u8 = 0;
+        /// The tag of [`crate::module::BufferMode::LatestValue`].
         pub const LATEST_VALUE: u8 = 1;
     }
 
     /// Backpressure policy tags.
     pub mod policy {
+        /// The tag of [`crate::module::Backpressure::Block`].
         pub const BLOCK: u8 = 0;
+        /// The tag of [`crate::module::Backpressure::Drop`].
         pub const DROP: u8 = 1;
+        /// The tag of [`crate::module::Backpressure::Error`].
         pub const ERROR: u8 = 2;
+        /// The tag of [`crate::module::Backpressure::Resize`].
         pub const RESIZE: u8 = 3;
     }
 }

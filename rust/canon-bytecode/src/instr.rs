@@ -15,7 +15,9 @@ pub type Reg = u16;
 /// instruction index to continue at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Arm {
+    /// The label this arm handles.
     pub label: SymId,
+    /// The instruction index to continue at.
     pub target: u32,
 }
 
@@ -23,8 +25,11 @@ pub struct Arm {
 /// into the `open`'s role list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EdgeBuffer {
+    /// The sending role's index in the `open`'s role list.
     pub from: u16,
+    /// The receiving role's index in the `open`'s role list.
     pub to: u16,
+    /// The edge's buffer configuration.
     pub config: BufferConfig,
 }
 
@@ -36,12 +41,25 @@ pub enum Instr {
     /// Does nothing.
     Nop,
     /// Continue at `target`.
-    Jmp { target: u32 },
+    Jmp {
+        /// The instruction index to continue at.
+        target: u32,
+    },
     /// Continue at `target` if `cond` holds `Bool(true)` or a non-zero `Int`.
-    JmpIf { cond: Reg, target: u32 },
+    JmpIf {
+        /// The register holding the condition.
+        cond: Reg,
+        /// The instruction index to continue at.
+        target: u32,
+    },
     /// Call `proc` in the same coroutine, copying `args` into its parameter
     /// registers; endpoints passed move with the call and come back on `ret`.
-    Call { proc: ProcId, args: Vec<Reg> },
+    Call {
+        /// The procedure called.
+        proc: ProcId,
+        /// The registers copied into the callee's parameters, in order.
+        args: Vec<Reg>,
+    },
     /// Return from a `call`; in a coroutine's first frame, same as `halt`.
     Ret,
     /// End this coroutine's quantum for the current round.
@@ -51,91 +69,230 @@ pub enum Instr {
 
     // ----- data -----
     /// `dst := consts[k]`.
-    Const { dst: Reg, k: u32 },
+    Const {
+        /// The register written.
+        dst: Reg,
+        /// The index of the constant in the module's pool.
+        k: u32,
+    },
     /// `dst := src`.
-    Mov { dst: Reg, src: Reg },
+    Mov {
+        /// The register written.
+        dst: Reg,
+        /// The register read.
+        src: Reg,
+    },
     /// `dst := a + b` (wrapping i64).
-    Add { dst: Reg, a: Reg, b: Reg },
+    Add {
+        /// The register written.
+        dst: Reg,
+        /// The left operand register.
+        a: Reg,
+        /// The right operand register.
+        b: Reg,
+    },
     /// `dst := a - b` (wrapping i64).
-    Sub { dst: Reg, a: Reg, b: Reg },
+    Sub {
+        /// The register written.
+        dst: Reg,
+        /// The left operand register.
+        a: Reg,
+        /// The right operand register.
+        b: Reg,
+    },
     /// `dst := Bool(a == b)` on any values.
-    Eq { dst: Reg, a: Reg, b: Reg },
+    Eq {
+        /// The register written.
+        dst: Reg,
+        /// The left operand register.
+        a: Reg,
+        /// The right operand register.
+        b: Reg,
+    },
     /// `dst := Bool(a < b)` on i64.
-    Lt { dst: Reg, a: Reg, b: Reg },
+    Lt {
+        /// The register written.
+        dst: Reg,
+        /// The left operand register.
+        a: Reg,
+        /// The right operand register.
+        b: Reg,
+    },
 
     // ----- session -----
     /// Open a session: one role per entry of `roles`, with local type
     /// `types[i]`, host handler binding `handlers[i]`, and the new endpoint
     /// written to `dsts[i]`. `buffers` overrides the default buffer
     /// configuration of some directed edges.
-    Open { roles: Vec<SymId>, types: Vec<TypeId>, handlers: Vec<SymId>, dsts: Vec<Reg>, buffers: Vec<EdgeBuffer> },
+    Open {
+        /// The roles opened, one endpoint each.
+        roles: Vec<SymId>,
+        /// The local type of each role's endpoint.
+        types: Vec<TypeId>,
+        /// The host handler binding of each role.
+        handlers: Vec<SymId>,
+        /// The register each role's endpoint is written to.
+        dsts: Vec<Reg>,
+        /// Buffer configurations of the edges that do not use the default.
+        buffers: Vec<EdgeBuffer>,
+    },
     /// Send `label` with payload `src` on endpoint `ep` (type: `Send` with that label).
-    Send { ep: Reg, label: SymId, src: Reg },
+    Send {
+        /// The register holding the endpoint.
+        ep: Reg,
+        /// The message label.
+        label: SymId,
+        /// The register read.
+        src: Reg,
+    },
     /// Receive `label` on `ep` into `dst`, blocking until a message is visible
     /// (type: `Recv` with that label).
-    Recv { ep: Reg, label: SymId, dst: Reg },
+    Recv {
+        /// The register holding the endpoint.
+        ep: Reg,
+        /// The message label.
+        label: SymId,
+        /// The register written.
+        dst: Reg,
+    },
     /// Ask the host to choose one of `arms` (type: `Send` offering each arm's
     /// label) and continue at the chosen arm's target. Sends nothing: the
     /// chosen arm's code then performs the `send`.
-    Select { ep: Reg, arms: Vec<Arm> },
+    Select {
+        /// The register holding the endpoint.
+        ep: Reg,
+        /// The labels accepted, each with the instruction to continue at.
+        arms: Vec<Arm>,
+    },
     /// Receive any message on `ep` (type: `Recv` whose labels are exactly the
     /// arms' labels), payload into `dst`, continue at the arm of its label.
-    Offer { ep: Reg, dst: Reg, arms: Vec<Arm> },
+    Offer {
+        /// The register holding the endpoint.
+        ep: Reg,
+        /// The register the received payload is written to.
+        dst: Reg,
+        /// The labels accepted, each with the instruction to continue at.
+        arms: Vec<Arm>,
+    },
     /// Close endpoint `ep` (type: `End`). The session closes when its last
     /// endpoint closes.
-    Close { ep: Reg },
+    Close {
+        /// The register holding the endpoint.
+        ep: Reg,
+    },
 
     // ----- lifecycle -----
     /// `offer` with a deadline: if no message is visible within
     /// `timeout_ticks` rounds, `TimeoutIssued` is recorded and execution
     /// continues at `on_timeout` with the endpoint's type unchanged.
-    RecvTimeout { ep: Reg, dst: Reg, arms: Vec<Arm>, timeout_ticks: u32, on_timeout: u32 },
+    RecvTimeout {
+        /// The register holding the endpoint.
+        ep: Reg,
+        /// The register the received payload is written to.
+        dst: Reg,
+        /// The labels accepted, each with the instruction to continue at.
+        arms: Vec<Arm>,
+        /// How many rounds to wait for a message (at least 1).
+        timeout_ticks: u32,
+        /// The instruction to continue at when no message arrived in time.
+        on_timeout: u32,
+    },
     /// Cancel `ep`'s session: `CancellationRequested → Cancelled → SessionTerminal{Cancelled}`.
-    Cancel { ep: Reg },
+    Cancel {
+        /// The register holding the endpoint.
+        ep: Reg,
+    },
     /// Abort `ep`'s session: `Aborted → SessionTerminal{Aborted}`.
-    Abort { ep: Reg },
+    Abort {
+        /// The register holding the endpoint.
+        ep: Reg,
+    },
 
     // ----- host -----
     /// Perform host effect `effect` with argument `arg`; the answer goes to `dst`
     /// and is recorded.
-    Invoke { dst: Reg, effect: SymId, arg: Reg },
+    Invoke {
+        /// The register the host's answer is written to.
+        dst: Reg,
+        /// The host effect's name.
+        effect: SymId,
+        /// The register holding the effect's argument.
+        arg: Reg,
+    },
     /// Start a new coroutine running `proc` with `args` copied into its
     /// parameter registers; endpoints passed move to the new coroutine.
-    Spawn { proc: ProcId, args: Vec<Reg> },
+    Spawn {
+        /// The procedure the new coroutine runs.
+        proc: ProcId,
+        /// The registers copied into the callee's parameters, in order.
+        args: Vec<Reg>,
+    },
     /// Ask the host to produce the payload for sending `label` on `ep`; the
     /// answer goes to `dst` and is recorded (type: `Send` offering `label`;
     /// does not advance it).
-    Produce { dst: Reg, ep: Reg, label: SymId },
+    Produce {
+        /// The register the host's payload is written to.
+        dst: Reg,
+        /// The register holding the endpoint.
+        ep: Reg,
+        /// The message label.
+        label: SymId,
+    },
 }
 
 /// An opcode: the stable byte that starts an encoded instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum Opcode {
+    /// The opcode of [`Instr::Nop`].
     Nop = 0x00,
+    /// The opcode of [`Instr::Jmp`].
     Jmp = 0x01,
+    /// The opcode of [`Instr::JmpIf`].
     JmpIf = 0x02,
+    /// The opcode of [`Instr::Call`].
     Call = 0x03,
+    /// The opcode of [`Instr::Ret`].
     Ret = 0x04,
+    /// The opcode of [`Instr::Yield`].
     Yield = 0x05,
+    /// The opcode of [`Instr::Halt`].
     Halt = 0x06,
+    /// The opcode of [`Instr::Const`].
     Const = 0x10,
+    /// The opcode of [`Instr::Mov`].
     Mov = 0x11,
+    /// The opcode of [`Instr::Add`].
     Add = 0x12,
+    /// The opcode of [`Instr::Sub`].
     Sub = 0x13,
+    /// The opcode of [`Instr::Eq`].
     Eq = 0x14,
+    /// The opcode of [`Instr::Lt`].
     Lt = 0x15,
+    /// The opcode of [`Instr::Open`].
     Open = 0x20,
+    /// The opcode of [`Instr::Send`].
     Send = 0x21,
+    /// The opcode of [`Instr::Recv`].
     Recv = 0x22,
+    /// The opcode of [`Instr::Select`].
     Select = 0x23,
+    /// The opcode of [`Instr::Offer`].
     Offer = 0x24,
+    /// The opcode of [`Instr::Close`].
     Close = 0x25,
+    /// The opcode of [`Instr::RecvTimeout`].
     RecvTimeout = 0x28,
+    /// The opcode of [`Instr::Cancel`].
     Cancel = 0x29,
+    /// The opcode of [`Instr::Abort`].
     Abort = 0x2A,
+    /// The opcode of [`Instr::Invoke`].
     Invoke = 0x30,
+    /// The opcode of [`Instr::Spawn`].
     Spawn = 0x31,
+    /// The opcode of [`Instr::Produce`].
     Produce = 0x32,
 }
 

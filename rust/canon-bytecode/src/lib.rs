@@ -7,6 +7,7 @@
 //! structurally valid but unchecked module), `verify(Module) ->
 //! VerifiedProgram` (checked module). The byte layout is specified in
 //! `bytecode-spec/format.md`.
+#![deny(missing_docs)]
 
 pub mod debug;
 pub mod instr;
@@ -16,7 +17,7 @@ pub mod names;
 pub use debug::{DebugInfo, MAX_DEBUG_FILE_NAME_BYTES, MAX_DEBUG_STATEMENT_BYTES, NO_SPAN, SourceLoc, SourceSpan};
 pub use instr::{Arm, EdgeBuffer, Instr, OPCODES, Opcode, Reg};
 pub use module::{Backpressure, BufferConfig, BufferMode, Const, FORMAT_VERSION, MAGIC, Module, Param, Proc, ProcId};
-pub use names::{NameKind, UnknownName};
+pub use names::{NAME_CODES, NameKind, UnknownName};
 
 pub mod decode;
 pub mod encode;

@@ -17,13 +17,17 @@ pub type ProcId = u32;
 /// A constant-pool entry, loaded into a register by `const`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Const {
+    /// The unit value, loaded as `Value::Unit`.
     Unit,
+    /// A boolean, loaded as `Value::Bool`.
     Bool(bool),
+    /// A 64-bit integer, loaded as `Value::Int`.
     Int(i64),
     /// A string of the module's string table, loaded as `Value::Str`.
     Str(SymId),
     /// A label of the module's string table, loaded as `Value::Label`.
     Label(SymId),
+    /// A byte string, loaded as `Value::Bytes`.
     Bytes(Vec<u8>),
 }
 
@@ -31,17 +35,22 @@ pub enum Const {
 /// procedure expects it to have on entry (what the verifier walks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Param {
+    /// A plain value (never an endpoint).
     Value,
+    /// An endpoint whose local type on entry is the given type id.
     Endpoint(TypeId),
 }
 
 /// A procedure: parameters arrive in registers `0..params.len()`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Proc {
+    /// The procedure's name (a string-table id).
     pub name: SymId,
+    /// Its parameters, in register order.
     pub params: Vec<Param>,
     /// Total registers in a frame (parameters included).
     pub reg_count: u16,
+    /// Its instructions.
     pub code: Vec<Instr>,
 }
 
@@ -66,13 +75,18 @@ pub enum Backpressure {
     /// The sender faults.
     Error,
     /// The buffer grows, up to `max_capacity` messages, then the sender faults.
-    Resize { max_capacity: u32 },
+    Resize {
+        /// The most messages the buffer may grow to.
+        max_capacity: u32,
+    },
 }
 
 /// Configuration of one directed edge's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct BufferConfig {
+    /// FIFO or latest-value.
     pub mode: BufferMode,
+    /// What a send does when the buffer is full.
     pub policy: Backpressure,
     /// Messages held before the policy applies; at least 1.
     pub capacity: u32,
@@ -94,6 +108,7 @@ pub struct Module {
     pub types: TypeGraph,
     /// The constant pool.
     pub consts: Vec<Const>,
+    /// The procedures; a `ProcId` is an index into this list.
     pub procs: Vec<Proc>,
     /// The procedure run first; it takes no parameters.
     pub entry: ProcId,

@@ -7,6 +7,9 @@
 //! assert_eq!(program.module().sym(ping), "Ping");
 //! assert!(program.label("Pong").is_ok());
 //! assert!(program.label("role_a").is_err(), "a procedure name is not a label");
+//! let typo = program.label("Pnig").unwrap_err();
+//! assert_eq!(typo.to_string(), "the program has no label `Pnig`; did you mean `Ping`?");
+//! assert_eq!(canon_types::ErrorCode::code(&typo), 2101);
 //! # Ok::<(), canon_bytecode::UnknownName>(())
 //! ```
 
@@ -29,14 +32,28 @@ pub enum NameKind {
     Effect,
 }
 
-/// A name the program does not use as the kind asked for.
+/// A name the program does not use as the kind asked for (code 2101).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the program has no {} `{name}`", match kind { NameKind::Label => "label", NameKind::Role => "role", NameKind::Effect => "effect" })]
+#[error(
+    "the program has no {} `{name}`{}",
+    match kind { NameKind::Label => "label", NameKind::Role => "role", NameKind::Effect => "effect" },
+    suggestion.as_ref().map_or(String::new(), |s| format!("; did you mean `{s}`?"))
+)]
+#[non_exhaustive]
 pub struct UnknownName {
     /// What was looked for.
     pub kind: NameKind,
     /// The name asked for.
     pub name: String,
+    /// The name of that kind the program does use that is closest to
+    /// `name`, when one is close enough to be a likely typo.
+    pub suggestion: Option<String>,
+}
+
+canon_types::error_codes! {
+    /// The code of a host's name lookup that failed: 21xx, program names
+    /// (beside verification's 20xx).
+    pub NAME_CODES for struct UnknownName = 2101: "a label, role or effect name the program does not use"
 }
 
 impl Module {
@@ -73,7 +90,12 @@ impl Module {
     }
 
     fn find_used(&self, name: &str, kind: NameKind, used: impl Fn(SymId) -> bool) -> Result<SymId, UnknownName> {
-        self.find_sym(name).filter(|id| used(*id)).ok_or_else(|| UnknownName { kind, name: name.to_owned() })
+        self.find_sym(name).filter(|id| used(*id)).ok_or_else(|| {
+            // Only on a miss: the names of that kind, for "did you mean".
+            let known = (0..self.strings.len() as u32).map(SymId).filter(|id| used(*id));
+            let suggestion = canon_types::did_you_mean(name, known.map(|id| self.sym(id))).map(str::to_owned);
+            UnknownName { kind, name: name.to_owned(), suggestion }
+        })
     }
 }
 

@@ -8,14 +8,18 @@ use canon_types::Span;
 /// A name and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ident {
+    /// The name as written.
     pub name: String,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// A dotted name such as `shop.TwoBuyer`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QualName {
+    /// The dot-separated parts, in order.
     pub parts: Vec<Ident>,
+    /// Where it was written.
     pub span: Span,
 }
 
@@ -36,15 +40,20 @@ pub struct File {
     pub imports: Vec<Import>,
     /// `type`/`data`/`sig` payload type declarations.
     pub types: Vec<TypeDecl>,
+    /// The protocols, in source order.
     pub protocols: Vec<ProtocolDecl>,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// `import name [as alias];`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Import {
+    /// The imported module's name.
     pub name: QualName,
+    /// The `as` name, if given.
     pub alias: Option<Ident>,
+    /// Where it was written.
     pub span: Span,
 }
 
@@ -62,6 +71,7 @@ pub enum TypeDeclKind {
 /// `type <schema> "extern" from "source" as Alias;`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeDecl {
+    /// Which keyword declared it.
     pub kind: TypeDeclKind,
     /// The schema between angle brackets, e.g. `java`.
     pub schema: Ident,
@@ -71,12 +81,14 @@ pub struct TypeDecl {
     pub source: String,
     /// The name protocols use.
     pub alias: Ident,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// `[aux] [explicit] global protocol Name(role A, role B) { ... }`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolDecl {
+    /// The protocol's name.
     pub name: Ident,
     /// `aux`: not an entry point, only reachable through `do`.
     pub aux: bool,
@@ -85,10 +97,13 @@ pub struct ProtocolDecl {
     pub explicit: bool,
     /// Scribble protocol parameters `<sig M, type T>`, in order.
     pub params: Vec<ProtoParam>,
+    /// The declared roles, in order.
     pub roles: Vec<Ident>,
     /// The canon `buffer A -> B ...;` declarations of the body's top level.
     pub buffers: Vec<BufferDecl>,
+    /// The protocol's statements.
     pub body: Block,
+    /// Where it was written.
     pub span: Span,
 }
 
@@ -104,7 +119,9 @@ pub enum ParamKind {
 /// One protocol parameter: `sig M` or `type T`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtoParam {
+    /// Whether it is a `sig` or a `type` parameter.
     pub kind: ParamKind,
+    /// The parameter's name.
     pub name: Ident,
 }
 
@@ -112,27 +129,37 @@ pub struct ProtoParam {
 /// message signature (`Msg1(Int)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamArg {
+    /// The argument's (possibly qualified) name.
     pub name: QualName,
     /// `Some` when written as a message signature `L(payload)`.
     pub payload: Option<Vec<PayloadItem>>,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// A `{ ... }` sequence of statements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
+    /// The statements, in order.
     pub stmts: Vec<Stmt>,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// One statement of a protocol body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stmt {
+    /// `Label(payload) from A to B, C;`
     Message(MessageStmt),
+    /// `choice at A { … } or { … }`
     Choice(ChoiceStmt),
+    /// `rec L { … }`
     Rec(RecStmt),
+    /// `continue L;`
     Continue(ContinueStmt),
+    /// `do P(roles);`
     Do(DoStmt),
+    /// `invoke Effect at Role;`
     Invoke(InvokeStmt),
     /// Scribble explicit protocols: `disconnect A and B;`.
     Disconnect(DisconnectStmt),
@@ -160,6 +187,7 @@ pub struct MessageStmt {
     /// `None` for the empty label `(Int) from A to B;`. A label may be a
     /// word or a number (`250() from S to C;`).
     pub label: Option<Ident>,
+    /// The payload items, in order.
     pub payload: Vec<PayloadItem>,
     /// Written without parentheses (`M from A to B;`): `M` names a `sig`
     /// (a declaration or a protocol parameter).
@@ -167,6 +195,7 @@ pub struct MessageStmt {
     /// `connect` instead of `from`: opens the connection `from`–`to` and
     /// carries this message over it.
     pub connect: bool,
+    /// The sending role.
     pub from: Ident,
     /// One or more receivers (multicast when more than one).
     pub to: Vec<Ident>,
@@ -175,6 +204,7 @@ pub struct MessageStmt {
     /// canon extension: the `on timeout { .. }` / `on cancel { .. }` blocks
     /// written after `within N`, in order (at most one is accepted).
     pub handlers: Vec<DeadlineHandler>,
+    /// Where it was written.
     pub span: Span,
 }
 
@@ -203,7 +233,9 @@ pub struct DeadlineHandler {
 /// `within N`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeout {
+    /// The deadline in rounds.
     pub ticks: u32,
+    /// Where it was written.
     pub span: Span,
 }
 
@@ -211,33 +243,44 @@ pub struct Timeout {
 /// `x: int{x > 0}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadItem {
+    /// The item's name (`name: Type`), if given.
     pub name: Option<Ident>,
+    /// The item's type name.
     pub ty: QualName,
     /// The refinement between braces, as written (whitespace normalised).
     pub refinement: Option<String>,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// `choice at A { ... } or { ... }`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChoiceStmt {
+    /// The role that chooses.
     pub at: Ident,
+    /// The branches, in source order.
     pub branches: Vec<Block>,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// `rec Label { ... }`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecStmt {
+    /// The loop's label (what `continue` names).
     pub label: Ident,
+    /// The loop body.
     pub body: Block,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// `continue Label;`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContinueStmt {
+    /// The label of the `rec` it jumps back to.
     pub label: Ident,
+    /// Where it was written.
     pub span: Span,
 }
 
@@ -246,26 +289,35 @@ pub struct ContinueStmt {
 /// table (the dotted name as written until then).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoStmt {
+    /// The protocol run.
     pub protocol: Ident,
     /// The `<...>` arguments for the callee's `sig`/`type` parameters.
     pub params: Vec<ParamArg>,
+    /// The roles passed, in the callee's declaration order.
     pub args: Vec<Ident>,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// `disconnect A and B;` (explicit protocols).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisconnectStmt {
+    /// One role.
     pub a: Ident,
+    /// The other role.
     pub b: Ident,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// canon extension `invoke Effect at Role;`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvokeStmt {
+    /// The host effect's name.
     pub effect: Ident,
+    /// The role that performs it.
     pub at: Ident,
+    /// Where it was written.
     pub span: Span,
 }
 
@@ -273,13 +325,18 @@ pub struct InvokeStmt {
 /// `buffer A -> B fifo resize 2 max 8;`, `buffer A -> B fifo error 1;`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BufferDecl {
+    /// The sending role of the edge.
     pub from: Ident,
+    /// The receiving role of the edge.
     pub to: Ident,
+    /// FIFO or latest-value.
     pub mode: BufferMode,
     /// For `resize`, `max_capacity` is the `max N` value.
     pub policy: Backpressure,
+    /// How many messages the buffer holds.
     pub capacity: u32,
     /// The span of the capacity number (and `max N`), for diagnostics.
     pub capacity_span: Span,
+    /// Where it was written.
     pub span: Span,
 }

@@ -15,7 +15,7 @@
 
 use canon_bytecode::{EdgeBuffer, Instr, Module, Param, Proc, Reg};
 use canon_types::{
-    CodeEntry, ErrorCode, GraphError, LocalAction, ProjectionError, Protocol, Span, SymId, TypeId, project_all_actions,
+    ErrorCode, GraphError, LocalAction, ProjectionError, Protocol, Span, SymId, TypeId, project_all_actions,
 };
 
 use crate::diag::Diagnostic;
@@ -35,38 +35,58 @@ pub enum CompileError {
     /// The protocol is not well formed or a role's projection fails.
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+    /// A projected local type does not fit the type table.
     #[error("role `{role}`: its local type cannot be stored in the type table: {source}")]
     LocalType {
+        /// The role whose projection failed.
         role: String,
+        /// Why the type table refused it.
         #[source]
         source: GraphError,
     },
+    /// A buffer configuration names an undeclared role.
     #[error("buffer {from} -> {to}: `{role}` is not a role of protocol `{protocol}`")]
-    UnknownBufferRole { from: String, to: String, role: String, protocol: String, span: Span },
+    UnknownBufferRole {
+        /// The buffer edge's sending role.
+        from: String,
+        /// The buffer edge's receiving role.
+        to: String,
+        /// The name that is not a role.
+        role: String,
+        /// The protocol's name.
+        protocol: String,
+        /// Where the buffer was declared.
+        span: Span,
+    },
+    /// More roles than one open can hold.
     #[error("protocol `{protocol}` has {roles} roles, more than the {max} one open can hold")]
-    TooManyRoles { protocol: String, roles: usize, max: usize },
+    TooManyRoles {
+        /// The protocol's name.
+        protocol: String,
+        /// How many roles the protocol declares.
+        roles: usize,
+        /// The most roles one `open` can hold.
+        max: usize,
+    },
+    /// A projected jump names no enclosing loop.
     #[error("role `{role}`: `{var}` jumps back to no enclosing loop")]
-    UnboundLoop { role: String, var: String },
+    UnboundLoop {
+        /// The role whose projection failed.
+        role: String,
+        /// The loop variable.
+        var: String,
+    },
 }
 
-/// The compiler's own codes (projection errors keep their 61xx codes).
-pub const COMPILE_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 6150, name: "LocalType", summary: "a projected local type does not fit the type table" },
-    CodeEntry { code: 6151, name: "UnknownBufferRole", summary: "a buffer configuration names an undeclared role" },
-    CodeEntry { code: 6152, name: "TooManyRoles", summary: "more roles than one open can hold" },
-    CodeEntry { code: 6153, name: "UnboundLoop", summary: "a projected jump names no enclosing loop" },
-];
-
-impl ErrorCode for CompileError {
-    fn code(&self) -> u16 {
-        match self {
-            CompileError::Projection(e) => e.code(),
-            CompileError::LocalType { .. } => 6150,
-            CompileError::UnknownBufferRole { .. } => 6151,
-            CompileError::TooManyRoles { .. } => 6152,
-            CompileError::UnboundLoop { .. } => 6153,
-        }
+canon_types::error_codes! {
+    /// The compiler's own codes (projection errors keep their 61xx codes).
+    pub COMPILE_CODES for CompileError {
+        LocalType = 6150: "a projected local type does not fit the type table",
+        UnknownBufferRole = 6151: "a buffer configuration names an undeclared role",
+        TooManyRoles = 6152: "more roles than one open can hold",
+        UnboundLoop = 6153: "a projected jump names no enclosing loop",
     }
+    delegate { Projection }
 }
 
 /// A module's string table under construction: interns each string once.
@@ -106,7 +126,9 @@ pub fn projection_diagnostics(choreo: &Choreography) -> Vec<Diagnostic> {
             let span = if e.span() == Span::default() { p.span } else { e.span() };
             let mut notes = vec![format!("while projecting protocol `{}`", p.protocol.name)];
             notes.extend(projection_note(&e).map(str::to_owned));
-            out.push(Diagnostic { code: e.code(), message: e.to_string(), span, notes, help: Vec::new() });
+            let mut d = Diagnostic::with_code(e.code(), span, e.to_string());
+            d.notes = notes;
+            out.push(d);
         }
     }
     out

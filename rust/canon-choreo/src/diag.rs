@@ -1,18 +1,28 @@
-//! Diagnostics: stable codes (6001..=6099), spans, and rustc-style rendering.
+//! Diagnostics: stable codes (6001..=6099), spans, and their rendering.
 //!
-//! A [`Diagnostic`] points at a byte [`Span`] of the source; [`Diagnostics`]
-//! keeps the file name and source text so that it can render every entry as
+//! A [`Diagnostic`] points at a byte [`Span`] of the source, optionally with
+//! a label under it and related spans; [`Diagnostics`] keeps the file name
+//! and source text so that it can render every entry. Rendering is done by
+//! `annotate-snippets` (the renderer of rustc's own diagnostics), so the
+//! output is the layout Rust users already read:
 //!
 //! ```text
-//! shop.canon:4:32: error[E6003]: unknown role `Selr` in message
+//! error[E6003]: unknown role `Selr` in message
+//!  --> shop.canon:4:32
 //!   |
 //! 4 |   Title(String) from Buyer1 to Selr;
-//!   |                                ^^^^
-//!   = note: the declared roles are Buyer1, Buyer2, Seller
+//!   |                                ^^^^ not a role of protocol `Shop`
+//!   |
+//!   = note: protocol `Shop` declares the roles Buyer1, Buyer2, Seller
+//!   = help: did you mean `Seller`?
 //! ```
+//!
+//! [`Diagnostics::render`] is plain text (what tests and files hold);
+//! [`Diagnostics::render_styled`] adds ANSI colours for a terminal.
 
 use std::fmt;
 
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use canon_types::{ErrorCode, Span};
 
 canon_types::code_enum! {
@@ -60,6 +70,16 @@ impl Code {
     }
 }
 
+/// A secondary place a diagnostic points at (a first declaration, the
+/// block a statement belongs to), with the text shown under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Where, as a byte range of the source.
+    pub span: Span,
+    /// What this place has to do with the error.
+    pub text: String,
+}
+
 /// One error found in a choreography source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -69,6 +89,11 @@ pub struct Diagnostic {
     pub message: String,
     /// Where, as a byte range of the source.
     pub span: Span,
+    /// A few words shown under the primary span (what is wrong *there*).
+    pub label: Option<Box<str>>,
+    /// Other places shown with the primary one, each with its own label
+    /// (boxed slices keep a diagnostic small: it is the `Err` of many results).
+    pub related: Box<[Label]>,
     /// Extra lines rendered as `= note: ...`.
     pub notes: Vec<String>,
     /// Suggestions rendered as `= help: ...` (after the notes).
@@ -78,7 +103,35 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic with one of this crate's codes.
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { code: code.number(), message: message.into(), span, notes: Vec::new(), help: Vec::new() }
+        Self::with_code(code.number(), span, message)
+    }
+
+    /// A diagnostic with a code of another family (projection's 61xx,
+    /// the compiler's 615x).
+    pub fn with_code(code: u16, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            message: message.into(),
+            span,
+            label: None,
+            related: Box::default(),
+            notes: Vec::new(),
+            help: Vec::new(),
+        }
+    }
+
+    /// Sets the label shown under the primary span.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into().into_boxed_str());
+        self
+    }
+
+    /// Adds a related place with its label.
+    pub fn with_related(mut self, span: Span, text: impl Into<String>) -> Self {
+        let mut related = std::mem::take(&mut self.related).into_vec();
+        related.push(Label { span, text: text.into() });
+        self.related = related.into_boxed_slice();
+        self
     }
 
     /// Adds a help line (a suggestion).
@@ -102,27 +155,7 @@ impl Diagnostic {
     }
 }
 
-/// The candidate closest to `word`, if it is close enough to be a likely
-/// typo (Jaro-Winkler similarity of at least 0.8, or one edit away in a word
-/// of three or more characters), and not
-/// `word` itself. Ties go to the first candidate, so the answer is
-/// deterministic.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let mut best: Option<(f64, &str)> = None;
-    for c in candidates {
-        if c == word {
-            continue;
-        }
-        let score = strsim::jaro_winkler(word, c);
-        // One edit is a typo only in a word long enough for one edit not to
-        // turn it into any other short name (`C` is not a typo of `B`).
-        let close = score >= 0.8 || (word.chars().count() >= 3 && strsim::damerau_levenshtein(word, c) <= 1);
-        if close && best.is_none_or(|(b, _)| score > b) {
-            best = Some((score, c));
-        }
-    }
-    best.map(|(_, c)| c)
-}
+pub use canon_types::did_you_mean;
 
 impl ErrorCode for Diagnostic {
     fn code(&self) -> u16 {
@@ -131,7 +164,7 @@ impl ErrorCode for Diagnostic {
 }
 
 /// The diagnostics of one source file, with the file name and text needed to
-/// render them. `Display` renders them all, separated by blank lines.
+/// render them. `Display` renders them all (plain), separated by blank lines.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Diagnostics {
     /// The file name shown in rendered locations.
@@ -154,14 +187,20 @@ impl Diagnostics {
         line_col(&self.source_text, at as usize)
     }
 
-    /// Renders every diagnostic, rustc style.
+    /// Renders every diagnostic as plain text (no colour), rustc style.
     pub fn render(&self) -> String {
+        self.render_styled(false)
+    }
+
+    /// Renders every diagnostic, with ANSI colours when `color` is set (for
+    /// a terminal; the text is otherwise the same as [`Diagnostics::render`]).
+    pub fn render_styled(&self, color: bool) -> String {
         let mut out = String::new();
         for (i, d) in self.items.iter().enumerate() {
             if i > 0 {
                 out.push('\n');
             }
-            render_one(&mut out, &self.file_name, &self.source_text, d);
+            out.push_str(&render_one(&self.file_name, &self.source_text, d, color));
         }
         out
     }
@@ -178,6 +217,15 @@ impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render())
     }
+}
+
+/// Renders `d` without a source excerpt, for a diagnostic whose spans point
+/// into a file whose text is not at hand (a protocol of an imported module,
+/// reported while checking the file that imports it): the title, notes and
+/// help.
+pub fn render_without_source(d: &Diagnostic, color: bool) -> String {
+    let group = Group::with_title(Level::ERROR.primary_title(d.message.as_str()).id(format!("E{}", d.code)));
+    finish(add_messages(group, d), color)
 }
 
 /// Clamps `at` to the source and back onto a character boundary.
@@ -197,27 +245,53 @@ fn line_col(src: &str, at: usize) -> (usize, usize) {
     (line, src[line_start..at].chars().count() + 1)
 }
 
-fn render_one(out: &mut String, file: &str, src: &str, d: &Diagnostic) {
-    use std::fmt::Write as _;
-    let start = floor_boundary(src, d.span.start as usize);
-    let (line, col) = line_col(src, start);
-    let _ = writeln!(out, "{file}:{line}:{col}: error[E{}]: {}", d.code, d.message);
-    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+/// The byte range of `span` in `src`, on character boundaries and cut at the
+/// end of its first line (a span over a whole protocol shows its first line).
+fn clip(src: &str, span: Span) -> (usize, usize) {
+    let start = floor_boundary(src, span.start as usize);
     let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
-    let text = src[line_start..line_end].trim_end_matches('\r');
-    let gutter = " ".repeat(line.to_string().len());
-    let end = floor_boundary(src, (d.span.end as usize).max(start)).min(line_start + text.len());
-    let pad: String = src[line_start..start].chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-    let width = src[start.min(end)..end].chars().count().max(1);
-    let _ = writeln!(out, "{gutter} |");
-    let _ = writeln!(out, "{line} | {text}");
-    let _ = writeln!(out, "{gutter} | {pad}{}", "^".repeat(width));
+    let end = floor_boundary(src, (span.end as usize).max(start)).min(line_end);
+    (start, end)
+}
+
+fn add_messages<'a>(mut group: Group<'a>, d: &'a Diagnostic) -> Group<'a> {
     for note in &d.notes {
-        let _ = writeln!(out, "{gutter} = note: {note}");
+        group = group.element(Level::NOTE.message(note.as_str()));
     }
     for help in &d.help {
-        let _ = writeln!(out, "{gutter} = help: {help}");
+        group = group.element(Level::HELP.message(help.as_str()));
     }
+    group
+}
+
+fn finish(group: Group<'_>, color: bool) -> String {
+    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    let mut text = renderer.render(&[group]);
+    text.push('\n');
+    text
+}
+
+fn render_one(file: &str, src: &str, d: &Diagnostic, color: bool) -> String {
+    // The excerpt is the lines from the first to the last span shown, so the
+    // renderer never walks a whole large file; line numbers start there.
+    let (start, end) = clip(src, d.span);
+    let related: Vec<((usize, usize), &str)> = d.related.iter().map(|l| (clip(src, l.span), l.text.as_str())).collect();
+    let first = related.iter().map(|((s, _), _)| *s).fold(start, usize::min);
+    let last = related.iter().map(|((_, e), _)| *e).fold(end, usize::max);
+    let from = src[..first].rfind('\n').map_or(0, |i| i + 1);
+    let to = src[last..].find('\n').map_or(src.len(), |i| last + i);
+    let excerpt = &src[from..to];
+    let line_start = line_col(src, from).0;
+    let mut primary = AnnotationKind::Primary.span(start - from..end - from);
+    if let Some(label) = &d.label {
+        primary = primary.label(&**label);
+    }
+    let mut snippet = Snippet::source(excerpt).path(file).line_start(line_start).annotation(primary);
+    for ((s, e), text) in related {
+        snippet = snippet.annotation(AnnotationKind::Context.span(s - from..e - from).label(text));
+    }
+    let group = Level::ERROR.primary_title(d.message.as_str()).id(format!("E{}", d.code)).element(snippet);
+    finish(add_messages(group, d), color)
 }
 
 #[cfg(test)]
@@ -237,34 +311,43 @@ mod tests {
     }
 
     #[test]
-    fn renders_location_line_and_caret() {
+    fn renders_title_location_line_caret_label_and_notes() {
         let src = "a\n\tFoo() from A to Selr;\n";
         let start = src.find("Selr").unwrap() as u32;
         let d = Diagnostic::new(Code::UnknownRole, Span { start, end: start + 4 }, "unknown role `Selr`")
+            .with_label("not declared")
             .with_note("declared roles: A, B");
         let text = Diagnostics::new("x.canon", src, vec![d]).render();
-        let want = "x.canon:2:18: error[E6003]: unknown role `Selr`\n  |\n2 | \tFoo() from A to Selr;\n  \
-                    | \t                ^^^^\n  = note: declared roles: A, B\n";
+        let want = "error[E6003]: unknown role `Selr`\n --> x.canon:2:18\n  |\n2 |     Foo() from A to Selr;\n  \
+                    |                     ^^^^ not declared\n  |\n  = note: declared roles: A, B\n";
         assert_eq!(text, want);
     }
 
     #[test]
-    fn suggests_the_closest_name_only_when_close() {
-        assert_eq!(did_you_mean("Bider2", ["A", "Bider"]), Some("Bider"));
-        assert_eq!(did_you_mean("chioce", ["choice", "continue", "rec"]), Some("choice"));
-        assert_eq!(did_you_mean("Selr", ["Buyer1", "Buyer2", "Seller"]), Some("Seller"));
-        assert_eq!(did_you_mean("Zebra", ["Buyer1", "Seller"]), None);
-        assert_eq!(did_you_mean("A", ["A"]), None);
-        assert_eq!(did_you_mean("C", ["A", "B"]), None);
+    fn related_spans_are_shown_with_their_labels() {
+        let src = "protocol P(role A, role A) {\n}\n";
+        let (first, second) = (src.find("A").unwrap() as u32, src.rfind("A").unwrap() as u32);
+        let d = Diagnostic::new(Code::DuplicateRole, Span { start: second, end: second + 1 }, "role `A` twice")
+            .with_label("declared again")
+            .with_related(Span { start: first, end: first + 1 }, "first declared here");
+        let text = Diagnostics::new("x.canon", src, vec![d]).render();
+        assert!(text.contains("first declared here") && text.contains("declared again"), "{text}");
+        assert!(text.contains(" --> x.canon:1:25\n"), "{text}");
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let d = Diagnostic::new(Code::UnknownRole, Span { start: 0, end: 1 }, "m").with_help("h");
+        let all = Diagnostics::new("f", "x", vec![d]);
+        assert!(!all.render().contains('\x1b'));
+        assert!(all.render_styled(true).contains('\x1b'));
+    }
+
+    #[test]
+    fn a_suggestion_is_a_help_line() {
         let d = Diagnostic::new(Code::UnknownRole, Span { start: 0, end: 1 }, "m").with_suggestion("Bidr", ["Bid"]);
         let text = Diagnostics::new("f", "x", vec![d]).render();
-        assert!(
-            text.ends_with(
-                "  = help: did you mean `Bid`?
-"
-            ),
-            "{text}"
-        );
+        assert!(text.ends_with("  = help: did you mean `Bid`?\n"), "{text}");
     }
 
     #[test]
@@ -272,10 +355,29 @@ mod tests {
         let src = "héllo";
         let d = Diagnostic::new(Code::UnexpectedToken, Span { start: 2, end: 900 }, "x");
         let text = Diagnostics::new("f", src, vec![d]).render();
-        assert!(text.starts_with("f:1:2: error[E6001]: x\n"), "{text}");
+        assert!(text.starts_with("error[E6001]: x\n --> f:1:2\n"), "{text}");
         let d = Diagnostic::new(Code::UnexpectedToken, Span { start: 900, end: 901 }, "eof");
         let text = Diagnostics::new("f", src, vec![d]).render();
-        assert!(text.starts_with("f:1:6: "), "{text}");
-        assert!(text.ends_with("|      ^\n"), "{text:?}");
+        assert!(text.contains(" --> f:1:6\n"), "{text}");
+        let d = Diagnostic::new(Code::InvalidToken, Span::default(), "too large");
+        let text = Diagnostics::new("f", "", vec![d]).render();
+        assert!(text.starts_with("error[E6002]: too large\n"), "{text}");
+    }
+
+    #[test]
+    fn a_multi_line_span_shows_its_first_line() {
+        let src = "global protocol P(role A) {\n  x\n  y\n}\n";
+        let d = Diagnostic::new(Code::UnusedRole, Span { start: 0, end: src.len() as u32 }, "m");
+        let text = Diagnostics::new("f", src, vec![d]).render();
+        assert!(text.contains("1 | global protocol P(role A) {\n"), "{text}");
+        assert!(!text.contains("  x"), "{text}");
+    }
+
+    #[test]
+    fn without_source_is_title_and_notes() {
+        let d = Diagnostic::with_code(6105, Span::default(), "m").with_note("in imported protocol `lib.Q`");
+        let text = render_without_source(&d, false);
+        assert!(text.starts_with("error[E6105]: m\n"), "{text}");
+        assert!(text.contains("= note: in imported protocol `lib.Q`\n"), "{text}");
     }
 }

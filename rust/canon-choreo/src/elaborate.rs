@@ -73,9 +73,13 @@ pub struct ElaboratedProtocol {
 /// A checked `buffer A -> B ...;` declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeBufferDecl {
+    /// The sending role.
     pub from: String,
+    /// The receiving role.
     pub to: String,
+    /// The edge's buffer configuration.
     pub config: BufferConfig,
+    /// Where it was written.
     pub span: Span,
 }
 

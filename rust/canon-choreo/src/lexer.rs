@@ -19,15 +19,25 @@ pub enum Tok {
     Int(u64),
     /// A double-quoted string literal, escapes resolved.
     Str(String),
+    /// `(`
     LParen,
+    /// `)`
     RParen,
+    /// `{`
     LBrace,
+    /// `}`
     RBrace,
+    /// `,`
     Comma,
+    /// `;`
     Semi,
+    /// `:`
     Colon,
+    /// `.`
     Dot,
+    /// `<`
     Lt,
+    /// `>`
     Gt,
     /// `->`
     Arrow,
@@ -72,7 +82,9 @@ impl Tok {
 /// A token and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
+    /// The token.
     pub tok: Tok,
+    /// Where it was written.
     pub span: Span,
 }
 

@@ -10,13 +10,14 @@
 //!
 //! Every error is a [`Diagnostic`] with a stable code (6001..=6099, see
 //! [`CHOREO_CODES`]) and a byte span; [`Diagnostics`] renders them rustc-style
-//! with `file:line:column`. Bad input never panics.
+//! (through `annotate-snippets`) with `file:line:column`. Bad input never panics.
 //!
 //! ```
 //! let src = "global protocol P(role A, role B) { Ping(Int) from A to B; }";
 //! let choreo = canon_choreo::load("p.canon", src, None).unwrap();
 //! assert_eq!(choreo.entry().protocol.name, "P");
 //! ```
+#![deny(missing_docs)]
 
 pub mod ast;
 pub mod compile;
@@ -31,7 +32,7 @@ pub mod source_map;
 pub use compile::{
     COMPILE_CODES, CompileError, compile_choreography, compile_elaborated, compile_protocol, projection_diagnostics,
 };
-pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics, did_you_mean};
+pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics, Label, did_you_mean, render_without_source};
 pub use elaborate::{
     Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate, elaborate_modules, elaborate_modules_unchosen,
 };
@@ -85,7 +86,9 @@ pub fn check_protocols(choreo: &Choreography) -> Vec<ProtocolReport> {
                     if let CompileError::Projection(pe) = &e {
                         notes.extend(compile::projection_note(pe).map(str::to_owned));
                     }
-                    Diagnostic { code: e.code(), message: e.to_string(), span, notes, help: Vec::new() }
+                    let mut d = Diagnostic::with_code(e.code(), span, e.to_string());
+                    d.notes = notes;
+                    d
                 })
             };
             ProtocolReport {

@@ -25,6 +25,7 @@ pub const MAX_MODULES: usize = 256;
 /// importing file's own module root.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportPaths {
+    /// Extra directories, searched in order after the importing file's module root.
     pub dirs: Vec<PathBuf>,
 }
 

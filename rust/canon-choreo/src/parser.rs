@@ -170,7 +170,8 @@ impl Parser<'_> {
             // the next token (often on the next line).
             let at = Span { start: self.prev_end, end: self.prev_end + 1 };
             let msg = format!("expected `;` after this statement, found {}", self.tok().describe());
-            let d = Diagnostic::new(Code::UnexpectedToken, at, msg).with_help("add `;` here");
+            let d =
+                Diagnostic::new(Code::UnexpectedToken, at, msg).with_label("expected `;`").with_help("add `;` here");
             return Err(self.report(d));
         }
         Err(self.expected(what))

@@ -92,8 +92,9 @@ pub fn check_with(
                 "{name}: ok: {what} {} with {n} roles ({roles}), compiles to {instrs} instructions",
                 report.name
             )?,
-            Err(d) if report.imported => failures
-                .push(format!("{name}: error[E{}]: {} (in imported protocol {})\n", d.code, d.message, report.name)),
+            Err(d) if report.imported => {
+                failures.push(d.with_note(format!("in imported protocol `{}`, imported by {name}", report.name)))
+            }
             Err(d) => failed.push(d),
         }
     }
@@ -112,8 +113,7 @@ pub fn check_with(
     if failures.is_empty() {
         return Err(input::Diags(canon_choreo::Diagnostics::new(&name, &src, failed)).into());
     }
-    failures.extend(failed.into_iter().map(|d| canon_choreo::Diagnostics::new(&name, &src, vec![d]).render()));
-    Err(input::Rendered(failures.join("\n")).into())
+    Err(input::CheckFailures { local: canon_choreo::Diagnostics::new(&name, &src, failed), imported: failures }.into())
 }
 
 pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<&str>) -> Result<u8> {

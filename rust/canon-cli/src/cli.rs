@@ -39,12 +39,38 @@ pub struct Cli {
     /// How errors are printed on stderr: human (rendered) or json (one object per line).
     #[arg(long, global = true, value_enum, default_value = "human")]
     pub message_format: MessageFormat,
+    /// Colour diagnostics: auto (when stderr is a terminal and NO_COLOR is unset), always or never.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: Color,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    // Colour when stderr is a terminal and `NO_COLOR` is unset or empty.
+    Auto,
+    // Always colour (ANSI escapes even into a file or pipe).
+    Always,
+    // Never colour.
+    Never,
+}
+
+impl Color {
+    /// Whether to colour, given whether stderr is a terminal and the value
+    /// of `NO_COLOR` (any non-empty value turns colour off, see no-color.org).
+    pub fn enabled(self, terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
 }
 
 /// `--message-format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MessageFormat {
-    // `file:line:column: error[E…]`, the source line, a caret, notes and help.
+    // `error[E…]`, `--> file:line:column`, the source line with a caret and label, notes and help.
     Human,
     // One JSON object per diagnostic (schema in docs/cli.md).
     Json,
@@ -129,4 +155,19 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Color;
+
+    #[test]
+    fn auto_colours_a_terminal_unless_no_color_is_set() {
+        assert!(Color::Auto.enabled(true, None));
+        assert!(Color::Auto.enabled(true, Some("".into())), "an empty NO_COLOR does not count");
+        assert!(!Color::Auto.enabled(true, Some("1".into())));
+        assert!(!Color::Auto.enabled(false, None));
+        assert!(Color::Always.enabled(false, Some("1".into())));
+        assert!(!Color::Never.enabled(true, None));
+    }
 }

@@ -61,21 +61,27 @@ pub fn verify(path: &Path, module: Module) -> Result<VerifiedProgram> {
     canon_bytecode::verify(module).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Choreography diagnostics (`file:line:column: error[E…]`, source line,
-/// caret, notes, help): `main` prints them rendered, without an `error:`
-/// prefix, or as JSON lines with `--message-format json`.
+/// Choreography diagnostics (`error[E…]`, `--> file:line:column`, the
+/// source line with a caret and label, notes, help): `main` prints them
+/// rendered, without an `error:` prefix (coloured on a terminal), or as JSON
+/// lines with `--message-format json`.
 #[derive(Debug)]
 pub struct Diags(pub canon_choreo::Diagnostics);
 
 impl std::fmt::Display for Diags {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0.render().trim_end())
+        f.write_str(&self.render(false))
     }
 }
 
 impl std::error::Error for Diags {}
 
 impl Diags {
+    /// The rendered diagnostics, with ANSI colours when `color` is set.
+    pub fn render(&self, color: bool) -> String {
+        self.0.render_styled(color).trim_end().to_owned()
+    }
+
     /// One JSON object per diagnostic (schema in docs/cli.md).
     pub fn json_lines(&self) -> String {
         let d = &self.0;
@@ -102,18 +108,60 @@ impl Diags {
     }
 }
 
-/// Several files' diagnostics already rendered (`check` of imported
-/// protocols): printed as they are.
+/// What `check` of a choreography found wrong in several protocols: those of
+/// the checked file (with its source) and those of the modules it imports
+/// (whose source is not at hand: title, notes and help only).
 #[derive(Debug)]
-pub struct Rendered(pub String);
+pub struct CheckFailures {
+    /// The failed protocols of the checked file.
+    pub local: canon_choreo::Diagnostics,
+    /// The failed imported protocols, each with a note naming it.
+    pub imported: Vec<canon_choreo::Diagnostic>,
+}
 
-impl std::fmt::Display for Rendered {
+impl std::fmt::Display for CheckFailures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0.trim_end())
+        f.write_str(&self.render(false))
     }
 }
 
-impl std::error::Error for Rendered {}
+impl std::error::Error for CheckFailures {}
+
+impl CheckFailures {
+    /// Every failure rendered, the checked file's first, with ANSI colours
+    /// when `color` is set.
+    pub fn render(&self, color: bool) -> String {
+        let mut parts = Vec::new();
+        if !self.local.items.is_empty() {
+            parts.push(self.local.render_styled(color));
+        }
+        parts.extend(self.imported.iter().map(|d| canon_choreo::render_without_source(d, color)));
+        parts.join("\n").trim_end().to_owned()
+    }
+
+    /// One JSON object per failure, as [`Diags::json_lines`]; an imported
+    /// protocol's has `null` line and column (its file is not read here).
+    pub fn json_lines(&self) -> String {
+        let mut out = Diags(self.local.clone()).json_lines();
+        for item in &self.imported {
+            let v = serde_json::json!({
+                "file": self.local.file_name,
+                "line": null,
+                "column": null,
+                "end_line": null,
+                "end_column": null,
+                "code": format!("E{}", item.code),
+                "message": item.message,
+                "notes": item.notes,
+                "help": item.help,
+                "rendered": canon_choreo::render_without_source(item, false),
+            });
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+        out
+    }
+}
 
 /// Compiles a choreography file; the error is the rendered diagnostics.
 pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgram> {

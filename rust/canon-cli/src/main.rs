@@ -20,6 +20,7 @@ mod replay_cmd;
 mod run_cmd;
 mod sim_cmd;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -37,6 +38,7 @@ pub(crate) static ALLOC: peakmem_alloc::PeakMemAlloc<&stats_alloc::StatsAlloc<st
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json_messages = cli.message_format == cli::MessageFormat::Json;
+    let color = cli.color.enabled(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
     let mut out = out::Out::stdout();
     let result = dispatch(cli.command, &mut out).and_then(|code| {
         out.flush()?;
@@ -53,13 +55,16 @@ fn main() -> ExitCode {
                 eprintln!("error: {e}");
                 return ExitCode::from(exit::FAILURE);
             }
-            if let Some(rendered) = err.downcast_ref::<input::Rendered>() {
-                eprintln!("{rendered}");
+            if let Some(failures) = err.downcast_ref::<input::CheckFailures>() {
+                match json_messages {
+                    true => eprint!("{}", failures.json_lines()),
+                    false => eprintln!("{}", failures.render(color)),
+                }
                 return ExitCode::from(exit::FAILURE);
             }
             match err.downcast_ref::<input::Diags>() {
                 Some(diagnostics) if json_messages => eprint!("{}", diagnostics.json_lines()),
-                Some(diagnostics) => eprintln!("{diagnostics}"),
+                Some(diagnostics) => eprintln!("{}", diagnostics.render(color)),
                 None if json_messages => {
                     eprintln!("{}", serde_json::json!({ "code": null, "message": format!("{err:#}") }))
                 }

@@ -33,8 +33,8 @@ pub enum ReplayCommand {
         /// The program the replay was recorded from: each `Faulted` event
         /// then names the faulting instruction, and for a choreography its
         /// `file:line:col` and protocol statement (the replay is re-executed
-        /// once to find them; text output only).
-        #[arg(long, conflicts_with = "json")]
+        /// once to find them; with --json, a `fault_site` object).
+        #[arg(long)]
         program: Option<PathBuf>,
         /// The protocol, when the choreography file has several.
         #[arg(long, requires = "program")]
@@ -88,13 +88,43 @@ pub enum ReplayCommand {
 /// are shown without their instruction.
 const MAX_SHOWN_FAULT_SITES: usize = 100_000;
 
-/// Where each fault of a replay happened, by (group, coroutine): the
-/// instruction and, when the program has a source map, its source position.
+/// Where a fault happened: the instruction and, when the program has a
+/// source map, its source position.
+struct FaultSite {
+    proc: u32,
+    instr: u32,
+    source: Option<(String, u32, u32, String)>,
+}
+
+impl FaultSite {
+    /// `at proc P instr I [file:line:col `statement`]`, appended to the text line.
+    fn text(&self) -> String {
+        let mut at = format!("at proc {} instr {}", self.proc, self.instr);
+        if let Some((file, line, col, statement)) = &self.source {
+            at.push_str(&format!(" {file}:{line}:{col}"));
+            if !statement.is_empty() {
+                at.push_str(&format!(" `{statement}`"));
+            }
+        }
+        at
+    }
+
+    /// The `fault_site` field of the event's JSON object (schema in docs/cli.md).
+    fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let source = self.source.as_ref().map(|(file, line, column, statement)| {
+            json!({ "file": file, "line": line, "column": column, "statement": statement })
+        });
+        let site = json!({ "proc": self.proc, "instr": self.instr, "source": source });
+        serde_json::Map::from_iter([("fault_site".to_owned(), site)])
+    }
+}
+
+/// Where each fault of a replay happened, by (group, coroutine).
 #[derive(Default)]
-struct FaultSites(std::collections::BTreeMap<(u32, u32), String>);
+struct FaultSites(std::collections::BTreeMap<(u32, u32), FaultSite>);
 
 impl FaultSites {
-    fn note(&mut self, ev: &canon_machine::Event) -> Option<String> {
+    fn take(&mut self, ev: &canon_machine::Event) -> Option<FaultSite> {
         match ev.kind {
             canon_machine::EventKind::Faulted { .. } => self.0.remove(&(ev.site.group, ev.site.coroutine)),
             _ => None,
@@ -120,11 +150,10 @@ fn fault_sites(replay: &Path, program: &Path, protocol: Option<&str>) -> Result<
     let mut sites = FaultSites::default();
     canon_runtime::reexecute_faults(&prog, reader, &mut |group, f| {
         if sites.0.len() < MAX_SHOWN_FAULT_SITES {
-            let at = match module.source_of(f.proc, f.pc) {
-                Some(loc) => format!("at proc {} instr {} {loc}", f.proc, f.pc),
-                None => format!("at proc {} instr {}", f.proc, f.pc),
-            };
-            sites.0.insert((group, f.coroutine), at);
+            let source = module
+                .source_of(f.proc, f.pc)
+                .map(|loc| (loc.file.to_owned(), loc.line, loc.col, loc.statement.to_owned()));
+            sites.0.insert((group, f.coroutine), FaultSite { proc: f.proc, instr: f.pc, source });
         }
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", replay.display()))?;
@@ -154,10 +183,15 @@ pub fn replay(cmd: ReplayCommand, out: &mut Out) -> Result<u8> {
             };
             let reader = open_replay(&file)?;
             if json {
-                canon_replay::write_jsonl(reader, out.writer()).map_err(stream_err(&file))?;
+                canon_replay::write_jsonl_annotated(reader, out.writer(), &mut |ev| {
+                    annotate.take(ev).map(|site| site.json())
+                })
+                .map_err(stream_err(&file))?;
             } else {
-                canon_replay::write_text_annotated(reader, out.writer(), &mut |ev| annotate.note(ev))
-                    .map_err(stream_err(&file))?;
+                canon_replay::write_text_annotated(reader, out.writer(), &mut |ev| {
+                    annotate.take(ev).map(|site| site.text())
+                })
+                .map_err(stream_err(&file))?;
             }
             Ok(exit::OK)
         }

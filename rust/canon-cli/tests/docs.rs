@@ -277,10 +277,13 @@ fn every_shell_block_in_the_docs_runs_and_prints_what_it_shows() {
             eprintln!("blessed {doc}");
         }
     }
-    eprintln!(
-        "doc-command test: {} shell blocks run ({} commands), {} opted out",
+    // Straight to the process's stderr, past the test harness's capture, so
+    // the count shows in every `cargo test` run, not only on failure.
+    let count = format!(
+        "doc-command test: {} shell blocks run ({} commands), {} opted out\n",
         tally.run, tally.commands, tally.skipped
     );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), count.as_bytes());
     assert!(tally.run >= 10, "expected the docs to hold runnable examples, found {}", tally.run);
     assert!(
         tally.failures.is_empty(),

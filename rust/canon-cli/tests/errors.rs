@@ -133,14 +133,40 @@ fn a_choreography_with_an_unknown_role_shows_file_line_column_and_a_caret() {
     let path = write(&dir, "typo.canon", UNKNOWN_ROLE);
     for cmd in ["check", "compile", "project", "run"] {
         let o = canon(&[cmd.to_owned(), arg(&path)]);
-        o.expect_clean_failure().stderr_has(&[&format!("{}:5:29:", arg(&path)), "unknown role `Buyr`"]);
+        o.expect_clean_failure().stderr_has(&[&format!(" --> {}:5:29\n", arg(&path)), "unknown role `Buyr`"]);
         let source = o.stderr.lines().position(|l| l.ends_with("Quote(Int) from Seller to Buyr;"));
         let caret = source.and_then(|i| o.stderr.lines().nth(i + 1)).unwrap_or_default();
         let column = caret.find('^').map(|c| c - caret.find('|').unwrap_or(0));
         // `| ` precedes the source text, so column 29 is 2 + 28 bytes after the bar.
         assert_eq!(column, Some(30), "{cmd}: no caret under `Buyr`\n{o}");
-        assert!(caret.trim_end().ends_with("^^^^"), "{cmd}: the caret spans `Buyr`\n{o}");
+        assert!(caret.trim_end().ends_with("^^^^ not a declared role"), "{cmd}: the caret spans `Buyr`\n{o}");
+        assert!(o.stderr.contains("= help: did you mean `Buyer`?"), "{cmd}: no suggestion\n{o}");
+        assert!(!o.stderr.contains('\x1b'), "{cmd}: colour into a pipe\n{o}");
     }
+}
+
+#[test]
+fn diagnostics_are_coloured_only_when_asked_or_on_a_terminal() {
+    let dir = temp_dir("color");
+    let path = write(&dir, "typo.canon", UNKNOWN_ROLE);
+    let always = canon(&["check".to_owned(), arg(&path), "--color".to_owned(), "always".to_owned()]);
+    always.expect_clean_failure();
+    assert!(always.stderr.contains("\x1b["), "--color always colours\n{always}");
+    let plain: String = {
+        let mut s = always.stderr.clone();
+        while let Some(i) = s.find("\x1b[") {
+            let end = s[i..].find('m').map_or(s.len(), |m| i + m + 1);
+            s.replace_range(i..end, "");
+        }
+        s
+    };
+    let never = canon(&["check".to_owned(), arg(&path), "--color".to_owned(), "never".to_owned()]);
+    // Colour changes nothing but the escapes.
+    assert_eq!(plain, never.stderr, "{always}\n{never}");
+    // stderr is a pipe here, so `auto` (the default) does not colour.
+    assert_eq!(canon(&["check".to_owned(), arg(&path)]).stderr, never.stderr);
+    let json = canon(&["check", "--color", "always", "--message-format", "json", arg(&path).as_str()]);
+    assert!(!json.stderr.contains('\x1b'), "JSON messages are never coloured\n{json}");
 }
 
 /// Every ill-formed choreography fixture fails `canon check` with exactly its

@@ -164,6 +164,22 @@ fn replay_show_with_the_program_names_where_each_fault_happened() {
         "t=3 g0 c2 s0:Buyer2 Faulted code=3028 at proc 2 instr 0 {program}:10:3 `Quote(Int) from Seller to Buyer1, Buyer2;`"
     );
     assert_eq!(faulted.first().copied(), Some(expected.as_str()), "\n{o}");
+    // With --json, the same site as a `fault_site` object of the event.
+    let o = canon(&["replay", "show", &out, "--program", &program, "--json"].map(String::from));
+    o.expect_code(0);
+    let event = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .find(|v| v["kind"] == "Faulted")
+        .unwrap_or_else(|| panic!("a Faulted event\n{o}"));
+    let want = serde_json::json!({
+        "proc": 2, "instr": 0,
+        "source": { "file": program, "line": 10, "column": 3, "statement": "Quote(Int) from Seller to Buyer1, Buyer2;" },
+    });
+    assert_eq!(event["fault_site"], want, "\n{o}");
+    let recorded = canon(&["replay", "show", &out, "--json"].map(String::from));
+    assert!(!recorded.stdout.contains("fault_site"), "\n{recorded}");
     // Without --program the line is as recorded; with another program, an error.
     let plain = canon(&["replay", "show", &out].map(String::from));
     assert!(plain.stdout.lines().any(|l| l == "t=3 g0 c2 s0:Buyer2 Faulted code=3028"), "\n{plain}");

@@ -37,7 +37,9 @@ impl From<Fault> for Refusal {
 /// The program tables the checks read.
 #[derive(Debug, Clone, Copy)]
 pub struct TypeView<'a> {
+    /// The program's local-type table.
     pub graph: &'a TypeGraph,
+    /// The payload kinds of every message type.
     pub kinds: &'a PayloadKinds,
     /// The `mu` resolution of every type id, computed once at verification.
     pub resolved: &'a [TypeId],
@@ -50,9 +52,23 @@ pub enum SendOutcome {
     /// when it replaced an undelivered message. `signature` is the sender's
     /// signature of the envelope (`None` under `Auth::None`). A requested
     /// injection was applied exactly when the outcome is `Sent`.
-    Sent { to: u16, seq: u64, overwrote: bool, signature: Option<[u8; 64]> },
+    Sent {
+        /// The receiving role's index.
+        to: u16,
+        /// The message's sequence number on its edge.
+        seq: u64,
+        /// Whether it replaced an undelivered message (`LatestValue`).
+        overwrote: bool,
+        /// The sender's signature of the envelope (`None` under `Auth::None`).
+        signature: Option<[u8; 64]>,
+    },
     /// Discarded under `Drop`.
-    Dropped { to: u16, seq: u64 },
+    Dropped {
+        /// The receiving role's index.
+        to: u16,
+        /// The message's sequence number on its edge.
+        seq: u64,
+    },
     /// Full under `Block`: retry next round.
     Blocked,
 }
@@ -61,8 +77,11 @@ pub enum SendOutcome {
 /// [`SessionStore::peek_payload`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peeked {
+    /// The sending role's index.
     pub from: u16,
+    /// The message label.
     pub label: SymId,
+    /// The message's sequence number on its edge.
     pub seq: u64,
     /// The arm index (offer) or 0 (recv).
     pub arm: usize,
@@ -89,7 +108,9 @@ pub(crate) struct Visible<'s, 'g> {
 /// What a receive expects: one label (`recv`) or one of some arms (`offer`).
 #[derive(Debug, Clone, Copy)]
 pub enum Expect<'a> {
+    /// A send or receive of this label.
     Label(SymId),
+    /// One of these arms, for this operation (`select`, `offer`, `recv_timeout`).
     Arms(&'a [Arm], Op),
 }
 
@@ -99,7 +120,10 @@ pub enum CloseOutcome {
     /// This endpoint closed; others are still open.
     EndpointClosed,
     /// The last endpoint closed: the session is Closed with this epoch.
-    SessionClosed { epoch: u64 },
+    SessionClosed {
+        /// The session's epoch after closing.
+        epoch: u64,
+    },
     /// The last endpoint closed while messages were undelivered: the
     /// session is `Draining` until [`SessionStore::drain`] reports them and
     /// closes it.

@@ -57,12 +57,21 @@ pub const KEY_SEED_FILE_TAG: &str = "canon-key-seed-v1";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeySeedError {
+    /// The file has no key line.
     #[error("no `{KEY_SEED_FILE_TAG} <64 hex digits>` line")]
     Missing,
+    /// A line that is not a key line.
     #[error("line {line}: expected `{KEY_SEED_FILE_TAG} <64 hex digits>`")]
-    Malformed { line: usize },
+    Malformed {
+        /// The 1-based line number in the file.
+        line: usize,
+    },
+    /// A second key line.
     #[error("line {line}: a second key line (a key-seed file holds one key)")]
-    Duplicate { line: usize },
+    Duplicate {
+        /// The 1-based line number in the file.
+        line: usize,
+    },
 }
 
 impl KeySeed {
@@ -370,11 +379,17 @@ fn verify_with(key: &VerifyingKey, envelope: &[u8], signature: &[u8; 64]) -> boo
 pub struct EnvelopeFields<'a> {
     /// The run identity ([`run_identity`]).
     pub run: &'a [u8; 32],
+    /// The session id.
     pub sid: u64,
+    /// The sending role's index.
     pub from: u16,
+    /// The receiving role's index.
     pub to: u16,
+    /// The message's sequence number on its edge.
     pub seq: u64,
+    /// The message label.
     pub label: SymId,
+    /// The message payload.
     pub payload: &'a Value,
 }
 
@@ -457,11 +472,15 @@ impl Eq for RoundBatch {}
 /// A sealed round batch.
 #[derive(Debug)]
 pub struct SealedBatch {
+    /// The session id.
     pub sid: u64,
+    /// The sending role's index.
     pub from: u16,
+    /// The round the messages were sent in.
     pub tick: u64,
     /// Message identities in send order.
     pub ids: Vec<[u8; 32]>,
+    /// The sender's signature over the round's identities.
     pub signature: [u8; 64],
     /// Whether the signature verified, once checked (receivers check it once).
     verified: std::sync::OnceLock<bool>,
@@ -525,20 +544,64 @@ pub struct SignatureReport {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignatureError {
+    /// A message signature that does not verify against the key bound at open.
     #[error("event {index}: forged signature on message seq {seq} from role {from} to role {to} of session {sid:#x}")]
-    Forged { index: usize, sid: u64, from: u16, to: u16, seq: u64 },
+    Forged {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+        /// The sending role's index.
+        from: u16,
+        /// The receiving role's index.
+        to: u16,
+        /// The message's sequence number on its edge.
+        seq: u64,
+    },
+    /// An unsigned message in a session opened with keys.
     #[error(
         "event {index}: message seq {seq} of session {sid:#x} has no signature, but the session was opened with keys"
     )]
-    Missing { index: usize, sid: u64, seq: u64 },
+    Missing {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+        /// The message's sequence number on its edge.
+        seq: u64,
+    },
+    /// A signed message in a session opened without keys.
     #[error("event {index}: message seq {seq} of session {sid:#x} is signed, but the session was opened without keys")]
-    Unexpected { index: usize, sid: u64, seq: u64 },
+    Unexpected {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+        /// The message's sequence number on its edge.
+        seq: u64,
+    },
+    /// A message of a session no earlier event opened.
     #[error("event {index}: a message of session {sid:#x}, which no earlier event opened")]
-    UnknownSession { index: usize, sid: u64 },
+    UnknownSession {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+    },
+    /// An `Opened` event whose keys do not match its roles or are not curve points.
     #[error(
         "event {index}: session {sid:#x} records {keys} keys for {roles} roles, or a key that is not a curve point"
     )]
-    BadKeys { index: usize, sid: u64, roles: usize, keys: usize },
+    BadKeys {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+        /// How many roles the session opened.
+        roles: usize,
+        /// How many keys the `Opened` event records.
+        keys: usize,
+    },
 }
 
 /// Checks every `Sent` signature in `events` against the verifying keys the
@@ -665,28 +728,90 @@ pub struct CrossCheckReport {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CrossCheckError {
+    /// A receive of a message no earlier event sent.
     #[error("event {index}: session {sid:#x} role {to} received seq {seq} from role {from}, which was never sent")]
-    NeverSent { index: usize, sid: u64, from: u16, to: u16, seq: u64 },
+    NeverSent {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+        /// The sending role's index.
+        from: u16,
+        /// The receiving role's index.
+        to: u16,
+        /// The message's sequence number on its edge.
+        seq: u64,
+    },
+    /// A receive whose label or payload differs from the send.
     #[error(
         "event {index}: session {sid:#x} role {to} received seq {seq} from role {from} with another label or payload than was sent"
     )]
-    NotAsSent { index: usize, sid: u64, from: u16, to: u16, seq: u64 },
+    NotAsSent {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+        /// The sending role's index.
+        from: u16,
+        /// The receiving role's index.
+        to: u16,
+        /// The message's sequence number on its edge.
+        seq: u64,
+    },
+    /// A `Consumed` event not right after its `Received`.
     #[error("event {index}: `Consumed` does not directly follow the `Received` of the same endpoint")]
-    ConsumedWithoutReceive { index: usize },
+    ConsumedWithoutReceive {
+        /// The event's index in the replay.
+        index: usize,
+    },
+    /// A `Consumed` identity that is not the hash of the received envelope.
     #[error("event {index}: `Consumed` identity is not the SHA-256 of the received message's envelope")]
-    WrongIdentity { index: usize },
+    WrongIdentity {
+        /// The event's index in the replay.
+        index: usize,
+    },
+    /// `Consumed` roots that do not chain.
     #[error(
         "event {index}: `Consumed` roots of session {sid:#x} do not chain (pre-root or post-root recomputed differently)"
     )]
-    WrongRoot { index: usize, sid: u64 },
+    WrongRoot {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+    },
+    /// An `EdgeHistory` that is not the one recomputed from the edge's events.
     #[error(
         "event {index}: `EdgeHistory` of session {sid:#x} is not the one recomputed for edge {from}->{to} (site, counts or running hash of the delivered envelopes)"
     )]
-    WrongEdgeHistory { index: usize, sid: u64, from: u16, to: u16 },
+    WrongEdgeHistory {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+        /// The edge's sending role.
+        from: u16,
+        /// The edge's receiving role.
+        to: u16,
+    },
+    /// A session that ended without the `EdgeHistory` of an edge that carried traffic.
     #[error("event {index}: session {sid:#x} ended without the `EdgeHistory` of edge {from}->{to}")]
-    MissingEdgeHistory { index: usize, sid: u64, from: u16, to: u16 },
+    MissingEdgeHistory {
+        /// The event's index in the replay.
+        index: usize,
+        /// The session id.
+        sid: u64,
+        /// The edge's sending role.
+        from: u16,
+        /// The edge's receiving role.
+        to: u16,
+    },
+    /// An `EdgeHistory` in a place where none is due.
     #[error("event {index}: `EdgeHistory` does not follow the terminal events of its session")]
-    UnexpectedEdgeHistory { index: usize },
+    UnexpectedEdgeHistory {
+        /// The event's index in the replay.
+        index: usize,
+    },
 }
 
 /// One edge's trace recomputed from `Sent`/`Dropped`/`Received` events:

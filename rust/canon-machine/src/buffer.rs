@@ -10,9 +10,11 @@ use canon_types::{SymId, Value};
 /// A message in flight.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
+    /// The message label.
     pub label: SymId,
     /// Position on the directed edge, counted from 0.
     pub seq: u64,
+    /// The message payload.
     pub payload: Value,
     /// The sender's Ed25519 signature of the message's envelope (`None`
     /// under `Auth::None`). A fixed array: signing does not allocate.
@@ -35,7 +37,10 @@ pub enum PushOutcome {
     /// `LatestValue`: the message replaced an undelivered one.
     Overwritten,
     /// Full under `Error`, or under `Resize` at its maximum.
-    Full { capacity: u32 },
+    Full {
+        /// The buffer's capacity, in messages.
+        capacity: u32,
+    },
 }
 
 /// A bounded message buffer. Capacity counts visible and pending messages.
@@ -169,6 +174,7 @@ impl BoundedBuffer {
         self.visible <= self.queue.len() && self.capacity >= 1
     }
 
+    /// The buffered messages, oldest first (visible or not).
     pub fn iter(&self) -> impl Iterator<Item = &Message> {
         self.queue.iter()
     }

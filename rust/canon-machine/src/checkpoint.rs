@@ -56,41 +56,115 @@ impl GroupState {
 /// Why a group cannot be saved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SaveError {
+    /// The group holds host-supplied endpoint secrets, which a checkpoint never holds.
     #[error(
         "group {group} holds host-supplied endpoint secrets; a checkpoint holds no secret, so the group cannot be saved"
     )]
-    SuppliedKeys { group: u32 },
+    SuppliedKeys {
+        /// The group that cannot be saved.
+        group: u32,
+    },
 }
 
 /// Why a saved group does not fit the program it is restored with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RestoreError {
+    /// A saved group restored under another group id.
     #[error("saved group {found} restored as group {want}")]
-    WrongGroup { want: u32, found: u32 },
+    WrongGroup {
+        /// The group id it was restored as.
+        want: u32,
+        /// The group id it was saved as.
+        found: u32,
+    },
+    /// A saved group whose configuration is not the checkpoint's.
     #[error(
         "group {group}: its saved limits, buffer default, auth, replay mode or run identity are not the checkpoint's configuration"
     )]
-    ConfigMismatch { group: u32 },
+    ConfigMismatch {
+        /// The group concerned.
+        group: u32,
+    },
+    /// A coroutine frame outside the program's code.
     #[error("group {group}: coroutine {coroutine} is at procedure {proc} instruction {pc}, outside the program")]
-    BadFrame { group: u32, coroutine: u32, proc: u32, pc: u32 },
+    BadFrame {
+        /// The group concerned.
+        group: u32,
+        /// The coroutine concerned.
+        coroutine: u32,
+        /// The procedure its frame is at.
+        proc: u32,
+        /// The instruction index its frame is at.
+        pc: u32,
+    },
+    /// A coroutine's frames that do not fit its saved registers.
     #[error("group {group}: coroutine {coroutine}'s frames do not fit its {regs} registers")]
-    BadRegisters { group: u32, coroutine: u32, regs: usize },
+    BadRegisters {
+        /// The group concerned.
+        group: u32,
+        /// The coroutine concerned.
+        coroutine: u32,
+        /// How many registers the coroutine has saved.
+        regs: usize,
+    },
+    /// A session local type outside the program's type table.
     #[error("group {group}: session {sid:#x} refers to local type {ty}, outside the program's {len} types")]
-    BadType { group: u32, sid: u64, ty: u32, len: usize },
+    BadType {
+        /// The group concerned.
+        group: u32,
+        /// The session concerned.
+        sid: u64,
+        /// The local type id saved.
+        ty: u32,
+        /// How many types the program has.
+        len: usize,
+    },
+    /// A buffer whose visible-message count exceeds what it holds.
     #[error("group {group}: a buffer of session {sid:#x} counts more visible messages than it holds")]
-    BadBuffer { group: u32, sid: u64 },
+    BadBuffer {
+        /// The group concerned.
+        group: u32,
+        /// The session concerned.
+        sid: u64,
+    },
+    /// Session counters that disagree with the saved sessions.
     #[error(
         "group {group}: the live-session count, or a session's open-endpoint count or edge index, disagrees with the sessions"
     )]
-    BadSessions { group: u32 },
+    BadSessions {
+        /// The group concerned.
+        group: u32,
+    },
+    /// A live-coroutine count that disagrees with the saved coroutines.
     #[error("group {group}: {alive} coroutines counted alive, {running} not ended")]
-    BadAlive { group: u32, alive: u32, running: usize },
+    BadAlive {
+        /// The group concerned.
+        group: u32,
+        /// The count of coroutines saved as alive.
+        alive: u32,
+        /// The coroutines that have not ended.
+        running: usize,
+    },
+    /// A value naming an endpoint of a session the group never opened.
     #[error("group {group}: a value refers to an endpoint of session {sid:#x}, which the group has not opened")]
-    BadEndpoint { group: u32, sid: u64 },
+    BadEndpoint {
+        /// The group concerned.
+        group: u32,
+        /// The session concerned.
+        sid: u64,
+    },
+    /// An endpoint whose key the key source given does not hold.
     #[error(
         "group {group}: no key for endpoint {role} of session {sid:#x} in the key source (or a different one): restore with the key source of the run"
     )]
-    KeyUnavailable { group: u32, sid: u64, role: u16 },
+    KeyUnavailable {
+        /// The group concerned.
+        group: u32,
+        /// The session concerned.
+        sid: u64,
+        /// The endpoint's role index.
+        role: u16,
+    },
 }
 
 impl Group {

@@ -121,6 +121,7 @@ impl ReplayMode {
 /// so that fields added later keep their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Config {
+    /// Resource limits (sessions, coroutines, payload sizes, call depth, ...).
     pub limits: Limits,
     /// Buffer configuration of every edge an `open` does not override.
     pub default_buffer: BufferConfig,

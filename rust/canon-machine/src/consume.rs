@@ -21,7 +21,9 @@ use crate::store::{SessionBody, SessionStore};
 /// The transport settings and scratch space the send and receive paths use.
 #[derive(Debug)]
 pub struct Transport<'s> {
+    /// Whether messages are signed.
     pub auth: Auth,
+    /// How receives are checked for replays.
     pub replay_mode: ReplayMode,
     /// `Limits::max_nullifiers_per_session`.
     pub max_nullifiers: u32,
@@ -54,8 +56,11 @@ pub struct Consumption {
 /// The root transition a consumption recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Consumed {
+    /// SHA-256 of the message's envelope.
     pub identity: [u8; 32],
+    /// The session's consumption root before.
     pub pre_root: [u8; 32],
+    /// The root after: SHA-256(pre_root || identity).
     pub post_root: [u8; 32],
 }
 

@@ -18,11 +18,15 @@ use crate::inject::Injection;
 /// Why a session reached a terminal state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TerminalReason {
+    /// Every endpoint closed.
     Closed,
+    /// The session was cancelled (`cancel`, a timeout, an abandoned transfer).
     Cancelled,
+    /// The session was aborted (`abort`).
     Aborted,
     /// Faulted with a 3xxx/4xxx code.
     Faulted {
+        /// The fault code.
         code: u16,
     },
 }
@@ -31,13 +35,22 @@ pub enum TerminalReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum HostPoint {
     /// `produce`: the payload for `label`.
-    Produce { label: SymId },
+    Produce {
+        /// The message label.
+        label: SymId,
+    },
     /// `recv`/`offer` delivery accepted by the host (answer: `Bool`).
-    Accept { label: SymId },
+    Accept {
+        /// The message label.
+        label: SymId,
+    },
     /// `select`: the chosen label (answer: `Value::Label`).
     Choose,
     /// `invoke` of an effect.
-    Invoke { effect: SymId },
+    Invoke {
+        /// The effect invoked.
+        effect: SymId,
+    },
 }
 
 /// A host-side ownership record of one session (site: the session, the
@@ -47,65 +60,184 @@ pub enum HostPoint {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OwnershipRecord {
     /// Operation: the session was claimed by `owner` at `generation` 0.
-    Claimed { owner: Arc<str>, generation: u64 },
+    Claimed {
+        /// The owner label presented (or claiming).
+        owner: Arc<str>,
+        /// The owner generation presented, or reached.
+        generation: u64,
+    },
     /// Output of a commit: the owner `from` handed the session to `to`, now at `generation`.
-    Transferred { from: Arc<str>, to: Arc<str>, generation: u64 },
+    Transferred {
+        /// The previous owner.
+        from: Arc<str>,
+        /// The owner the session goes to.
+        to: Arc<str>,
+        /// The owner generation presented, or reached.
+        generation: u64,
+    },
     /// Output: the operation just recorded, presenting handle (`owner`,
     /// `generation`; empty and 0 for a receipt), was refused with ownership
     /// error `code` (4xxx); nothing changed.
-    Rejected { code: u16, owner: Arc<str>, generation: u64 },
+    Rejected {
+        /// The ownership error code (4xxx).
+        code: u16,
+        /// The owner label presented (or claiming).
+        owner: Arc<str>,
+        /// The owner generation presented, or reached.
+        generation: u64,
+    },
     /// Operation: the owner (`owner`, `generation`) stages a transfer to `to`.
-    TransferBegun { owner: Arc<str>, generation: u64, to: Arc<str> },
+    TransferBegun {
+        /// The owner label presented (or claiming).
+        owner: Arc<str>,
+        /// The owner generation presented, or reached.
+        generation: u64,
+        /// The owner the session goes to.
+        to: Arc<str>,
+    },
     /// Output: the staged transfer's receipt.
-    ReceiptIssued { receipt: u64, to: Arc<str> },
+    ReceiptIssued {
+        /// The receipt id of the staged transfer.
+        receipt: u64,
+        /// The owner the session goes to.
+        to: Arc<str>,
+    },
     /// Operation: commit the staged transfer `receipt`.
-    Commit { receipt: u64 },
+    Commit {
+        /// The receipt id of the staged transfer.
+        receipt: u64,
+    },
     /// Operation: roll back the staged transfer `receipt` (the owner stays).
-    Rollback { receipt: u64 },
+    Rollback {
+        /// The receipt id of the staged transfer.
+        receipt: u64,
+    },
     /// Operation: the staged transfer `receipt` was abandoned (the session is cancelled).
-    Abandon { receipt: u64 },
+    Abandon {
+        /// The receipt id of the staged transfer.
+        receipt: u64,
+    },
     /// Operation: the staged transfer `receipt` failed to commit (the session faults).
-    CommitFailed { receipt: u64, reason: Arc<str> },
+    CommitFailed {
+        /// The receipt id of the staged transfer.
+        receipt: u64,
+        /// Why, as the host stated it.
+        reason: Arc<str>,
+    },
     /// Operation: the owner narrows its scope to `scope` (the generation increments).
-    Attenuate { owner: Arc<str>, generation: u64, scope: crate::ownership::Scope },
+    Attenuate {
+        /// The owner label presented (or claiming).
+        owner: Arc<str>,
+        /// The owner generation presented, or reached.
+        generation: u64,
+        /// The fragment scope.
+        scope: crate::ownership::Scope,
+    },
     /// Operation: the owner issues a readiness witness for `check`.
-    IssueReadiness { owner: Arc<str>, generation: u64, check: Arc<str> },
+    IssueReadiness {
+        /// The owner label presented (or claiming).
+        owner: Arc<str>,
+        /// The owner generation presented, or reached.
+        generation: u64,
+        /// The readiness check the witness attests.
+        check: Arc<str>,
+    },
     /// Output: readiness witness `witness`, bound to `generation`, for `check`.
-    WitnessIssued { witness: u64, generation: u64, check: Arc<str> },
+    WitnessIssued {
+        /// The readiness witness id.
+        witness: u64,
+        /// The owner generation presented, or reached.
+        generation: u64,
+        /// The readiness check the witness attests.
+        check: Arc<str>,
+    },
     /// Operation: readiness witness `witness` (as presented) is consumed.
-    Consume { witness: u64, generation: u64, check: Arc<str> },
+    Consume {
+        /// The readiness witness id.
+        witness: u64,
+        /// The owner generation presented, or reached.
+        generation: u64,
+        /// The readiness check the witness attests.
+        check: Arc<str>,
+    },
     /// Output: an outstanding readiness witness was invalidated by a new generation.
-    WitnessInvalidated { witness: u64 },
+    WitnessInvalidated {
+        /// The readiness witness id.
+        witness: u64,
+    },
     /// Output: a presented readiness witness was refused (forged, reused, stale).
-    WitnessRejected { witness: u64, code: u16 },
+    WitnessRejected {
+        /// The readiness witness id.
+        witness: u64,
+        /// The ownership error code (4xxx).
+        code: u16,
+    },
     /// Operation: the owner (`owner`, `generation`) died for `reason`.
-    OwnerDied { owner: Arc<str>, generation: u64, reason: Arc<str> },
+    OwnerDied {
+        /// The owner label presented (or claiming).
+        owner: Arc<str>,
+        /// The owner generation presented, or reached.
+        generation: u64,
+        /// Why, as the host stated it.
+        reason: Arc<str>,
+    },
     /// Output: the terminal ownership reason, before the session's terminal events.
-    Terminal { reason: Arc<str> },
+    Terminal {
+        /// Why, as the host stated it.
+        reason: Arc<str>,
+    },
     /// Output of a commit: the old owner revoked, the new one activated.
-    SemanticHandoff { revoked: Arc<str>, activated: Arc<str>, receipt: u64, generation: u64 },
+    SemanticHandoff {
+        /// The owner label revoked.
+        revoked: Arc<str>,
+        /// The owner label activated.
+        activated: Arc<str>,
+        /// The receipt id of the staged transfer.
+        receipt: u64,
+        /// The owner generation presented, or reached.
+        generation: u64,
+    },
     /// Output of a commit: the obligations the handoff induces: the
     /// fragment transferred (`scope`) and the readiness witnesses of the old
     /// generation invalidated (witnesses are never transported).
-    TransformationObligation { receipt: u64, scope: crate::ownership::Scope, invalidated_witnesses: Vec<u64> },
+    TransformationObligation {
+        /// The receipt id of the staged transfer.
+        receipt: u64,
+        /// The fragment scope.
+        scope: crate::ownership::Scope,
+        /// The old generation's witnesses invalidated.
+        invalidated_witnesses: Vec<u64>,
+    },
     /// Operation: a host-side mutation presented handle (`owner`,
     /// `generation`); recorded only when refused.
-    Mutate { owner: Arc<str>, generation: u64 },
+    Mutate {
+        /// The owner label presented (or claiming).
+        owner: Arc<str>,
+        /// The owner generation presented, or reached.
+        generation: u64,
+    },
 }
 
 /// Where an event happened. `sid` is `u64::MAX` and `role` is `u16::MAX`
 /// when the event has no session (e.g. a coroutine that holds none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EventSite {
+    /// The group (instance).
     pub group: u32,
+    /// The group's round when the event happened.
     pub tick: u64,
+    /// The coroutine (`u32::MAX` for host-side ownership records).
     pub coroutine: u32,
+    /// The session id, or `EventSite::NO_SID`.
     pub sid: u64,
+    /// The role index in the session, or `EventSite::NO_ROLE`.
     pub role: u16,
 }
 
 impl EventSite {
+    /// The `sid` of an event outside any session.
     pub const NO_SID: u64 = u64::MAX;
+    /// The `role` of an event with no session.
     pub const NO_ROLE: u16 = u16::MAX;
 }
 
@@ -114,6 +246,7 @@ impl EventSite {
 pub enum EventKind {
     /// A coroutine started running `proc` (the entry procedure or a `spawn`).
     Spawned {
+        /// The procedure the coroutine runs.
         proc: u32,
     },
     /// A coroutine ended normally (`halt`, or `ret` from its first frame).
@@ -123,7 +256,9 @@ pub enum EventKind {
     /// `i` at open (so a replay's signatures verify without the seed);
     /// empty under `Auth::None`.
     Opened {
+        /// The role names, in the `open`'s order.
         roles: Vec<SymId>,
+        /// Each role's Ed25519 verifying key (empty under `Auth::None`).
         keys: Vec<[u8; 32]>,
     },
     /// A message left `role` for role index `to` (it becomes visible at the
@@ -131,53 +266,78 @@ pub enum EventKind {
     /// `signature` is the sender's Ed25519 signature of the message's
     /// canonical envelope (`None` under `Auth::None`).
     Sent {
+        /// The receiving role's index in the session.
         to: u16,
+        /// The message label.
         label: SymId,
+        /// The message's sequence number on its directed edge, from 0.
         seq: u64,
+        /// The message payload.
         payload: Value,
+        /// The sender's Ed25519 signature of the envelope (`None` under `Auth::None`).
         #[serde(with = "crate::auth::signature_serde")]
         signature: Option<[u8; 64]>,
     },
     /// A message from role index `from` was delivered to `role`.
     Received {
+        /// The sending role's index in the session.
         from: u16,
+        /// The message label.
         label: SymId,
+        /// The message's sequence number on its directed edge, from 0.
         seq: u64,
+        /// The message payload.
         payload: Value,
     },
     /// A send found the buffer full under `Drop` and discarded the message.
     Dropped {
+        /// The receiving role's index in the session.
         to: u16,
+        /// The message label.
         label: SymId,
+        /// The message's sequence number on its directed edge, from 0.
         seq: u64,
     },
     /// Under `LatestValue`, message `seq` replaced an undelivered one.
     Overwritten {
+        /// The receiving role's index in the session.
         to: u16,
+        /// The message label.
         label: SymId,
+        /// The message's sequence number on its directed edge, from 0.
         seq: u64,
     },
     /// A received message was consumed under a replay mode (never `Off`):
     /// `identity` is SHA-256 of its envelope; the session's consumption root
     /// went from `pre_root` to `post_root = SHA-256(pre_root || identity)`.
     Consumed {
+        /// The replay mode the message was consumed under.
         mode: ReplayMode,
+        /// SHA-256 of the message's envelope.
         identity: [u8; 32],
+        /// The session's consumption root before.
         pre_root: [u8; 32],
+        /// The root after: SHA-256(pre_root || identity).
         post_root: [u8; 32],
     },
     /// A fault was injected at the transport boundary into the group's
     /// `nth` sent message (seq `seq` to role index `to`); see `Group::inject`.
     Injected {
+        /// The fault injected.
         injection: Injection,
+        /// Which sent message of the group (counted from 0) it hit.
         nth: u64,
+        /// The receiving role's index in the session.
         to: u16,
+        /// The message's sequence number on its directed edge, from 0.
         seq: u64,
     },
     /// A host handler answered at a named point. Re-execution feeds these
     /// answers back instead of asking the host.
     HostAnswer {
+        /// Where the host was asked.
         point: HostPoint,
+        /// What it answered.
         answer: Value,
     },
     /// A timeout became active at this tick (the first attempt of a
@@ -185,40 +345,52 @@ pub enum EventKind {
     /// witness id (unique per group). Exactly one of `TimeoutExpired` or
     /// `TimeoutWithdrawn` with the same witness follows.
     TimeoutIssued {
+        /// The timeout witness id (unique per group).
         witness: u64,
     },
     /// The deadline of timeout `witness` passed: the issued witness expired
     /// and is stored in the session; a `cancel` of the session consumes it.
     TimeoutExpired {
+        /// The timeout witness id (unique per group).
         witness: u64,
     },
     /// A message arrived before the deadline: timeout `witness` is withdrawn unused.
     TimeoutWithdrawn {
+        /// The timeout witness id (unique per group).
         witness: u64,
     },
     /// An endpoint sent as a payload left its sender, which no longer owns
     /// it: the endpoint is in transit (delegation begins).
     Delegated {
+        /// The endpoint moved.
         endpoint: Endpoint,
     },
     /// A delegated endpoint was received: the receiving coroutine owns it
     /// (delegation completed).
     DelegationCompleted {
+        /// The endpoint moved.
         endpoint: Endpoint,
     },
+    /// A `cancel` of the session was requested; `witness` is the expired timeout witness it consumes, or a fresh one.
     CancellationRequested {
+        /// The timeout witness id (unique per group).
         witness: u64,
     },
+    /// The session was cancelled (after `CancellationRequested`).
     Cancelled {
+        /// The timeout witness id (unique per group).
         witness: u64,
     },
+    /// The session was aborted (`abort`).
     Aborted,
     /// A coroutine fault became visible, before terminal fault handling.
     FailureBranchEntered {
+        /// The fault code.
         code: u16,
     },
     /// The session (or, with no session, the coroutine) faulted.
     Faulted {
+        /// The fault code.
         code: u16,
     },
     /// One endpoint (the site's role) closed.
@@ -228,27 +400,36 @@ pub enum EventKind {
     /// type is `end`, so no one can receive them: each is reported by a
     /// `Discarded` event, then the session closes.
     Draining {
+        /// How many messages were still buffered.
         undelivered: u32,
     },
     /// An undelivered message on edge `from → to` discarded while draining.
     Discarded {
+        /// The sending role's index in the session.
         from: u16,
+        /// The receiving role's index in the session.
         to: u16,
+        /// The message label.
         label: SymId,
+        /// The message's sequence number on its directed edge, from 0.
         seq: u64,
     },
     /// The last endpoint of the session closed.
     Closed,
+    /// The session reached its terminal state, with the reason.
     SessionTerminal {
+        /// Why the session ended.
         reason: TerminalReason,
     },
     /// A host-side ownership record (site: the session, the group's current
     /// tick, coroutine `u32::MAX`).
     Ownership {
+        /// The ownership operation or its output.
         record: OwnershipRecord,
     },
     /// The session's epoch advanced to `epoch` (after close).
     EpochAdvanced {
+        /// The session's new epoch.
         epoch: u64,
     },
     /// The trace of one directed edge `from → to` of a session that just
@@ -275,16 +456,22 @@ pub enum EventKind {
 /// One event: where and what.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
+    /// Where and when it happened.
     pub site: EventSite,
+    /// What happened.
     pub kind: EventKind,
 }
 
 /// One field of an [`OwnershipRecord`], for rendering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordField<'a> {
+    /// A string field.
     Str(&'a str),
+    /// A number field.
     U64(u64),
+    /// An ownership scope.
     Scope(&'a crate::ownership::Scope),
+    /// A list of ids.
     List(&'a [u64]),
 }
 

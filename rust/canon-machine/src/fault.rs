@@ -2,17 +2,24 @@
 //! for protocol mismatches, the action the local type expected and the one
 //! attempted. Codes are stable; [`FAULT_CODES`] lists every one.
 
-use canon_types::{CodeEntry, Endpoint, ErrorCode, SymId, ValueKind};
+use canon_types::{Endpoint, SymId, ValueKind};
 
 /// A session operation, as named in faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Op {
+    /// `send`.
     Send,
+    /// `recv`.
     Recv,
+    /// `select`.
     Select,
+    /// `offer`.
     Offer,
+    /// `recv_timeout`.
     RecvTimeout,
+    /// `produce`.
     Produce,
+    /// `close`.
     Close,
 }
 
@@ -20,9 +27,15 @@ pub enum Op {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Expected {
     /// A send (or select) to `peer`.
-    Send { peer: SymId },
+    Send {
+        /// The peer role's name.
+        peer: SymId,
+    },
     /// A receive (or offer) from `peer`.
-    Recv { peer: SymId },
+    Recv {
+        /// The peer role's name.
+        peer: SymId,
+    },
     /// A send (or select) to one of several peers: a choice whose arms
     /// send to different roles.
     Choose,
@@ -36,271 +49,328 @@ pub enum Expected {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Fault {
+    /// A session operand register does not hold an endpoint.
     NotAnEndpoint {
+        /// The operand register.
         reg: u16,
+        /// The kind of value the register holds.
         found: ValueKind,
     },
+    /// The endpoint is owned by another coroutine.
     NotOwner {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The coroutine that owns the endpoint.
         owner: u32,
+        /// The coroutine that used it.
         coroutine: u32,
     },
+    /// The endpoint names no session of this group.
     UnknownSession {
+        /// The session id used.
         sid: u64,
     },
+    /// Operation on a closed session.
     SessionClosed {
+        /// The endpoint the instruction used.
         ep: Endpoint,
     },
+    /// Send where the local type expects a receive.
     SendWhereRecvExpected {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// The role the endpoint's type expects to receive from.
         peer: SymId,
     },
+    /// Receive where the local type expects a send.
     RecvWhereSendExpected {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The session operation the coroutine attempted.
         attempted: Op,
+        /// The role the endpoint's type expects to send to.
         peer: SymId,
     },
+    /// The label is not one the local type offers.
     LabelNotOffered {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// What the endpoint's type allows instead.
         expected: Expected,
     },
+    /// Communication after the local type reached end.
     ActionAfterEnd {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The session operation the coroutine attempted.
         attempted: Op,
     },
+    /// Close while the local type is not end.
     CloseBeforeEnd {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// What the endpoint's type still expects.
         expected: Expected,
     },
+    /// An arrived message's label has no arm.
     UnexpectedLabel {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// The session operation the coroutine attempted.
         attempted: Op,
     },
+    /// Payload value kind differs from its type name.
     PayloadKindMismatch {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// The payload type the endpoint's type names.
         expected: SymId,
+        /// The kind of value sent.
         found: ValueKind,
     },
+    /// Payload item count differs from the type.
     PayloadArityMismatch {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
+        /// The number of payload items the type names.
         expected: u32,
+        /// The number of items sent.
         found: u32,
     },
+    /// Payload encoding exceeds max_payload_bytes.
     PayloadTooLarge {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The payload's encoded size.
         len_bytes: u64,
+        /// The configured limit (`Limits::max_payload_bytes`).
         max_bytes: u32,
     },
+    /// Buffer full under the Error or exhausted Resize policy.
     BufferFull {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The receiving role's index in the session.
         to: u16,
+        /// The buffer's capacity, in messages.
         capacity: u32,
     },
+    /// The host refused a delivered message.
     HostRejected {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The message label involved.
         label: SymId,
     },
+    /// The host chose an arm index out of range.
     BadChoice {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The arm index the host chose.
         index: u64,
+        /// How many arms there were.
         arms: u32,
     },
+    /// Integer operation on a non-integer.
     ArithmeticTypeError {
+        /// The operation (`add`, `sub`, `lt`).
         #[serde(with = "static_text")]
         op: StaticText,
+        /// The kind of the left operand.
         a: ValueKind,
+        /// The kind of the right operand.
         b: ValueKind,
     },
+    /// Call stack deeper than max_call_depth.
     CallDepthExceeded {
+        /// The call depth reached (`Limits::max_call_depth`).
         depth: u32,
     },
+    /// Open beyond max_sessions live sessions.
     TooManySessions {
+        /// The limit (`Limits::max_sessions`).
         max: u32,
     },
+    /// Spawn beyond max_coroutines.
     TooManyCoroutines {
+        /// The limit (`Limits::max_coroutines`).
         max: u32,
     },
+    /// Open names a role twice.
     DuplicateRole {
+        /// The role named.
         role: SymId,
     },
+    /// Open leaves a role without a handler.
     MissingHandler {
+        /// The role named.
         role: SymId,
     },
+    /// Open's roles, types and destinations differ in length.
     OpenArity {
+        /// Length of the open's role list.
         roles: u32,
+        /// Length of its local-type list.
         types: u32,
+        /// Length of its destination-register list.
         dsts: u32,
     },
+    /// Open's buffer override names a role out of range.
     BadEdgeBuffer {
+        /// The edge's sending role index.
         from: u16,
+        /// The edge's receiving role index.
         to: u16,
     },
+    /// The local type names a peer outside the session.
     UnknownPeer {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The peer its type names.
         peer: SymId,
     },
+    /// Operation on an endpoint already closed.
     EndpointClosed {
+        /// The endpoint the instruction used.
         ep: Endpoint,
     },
+    /// Malformed operand in an unverified program.
     BadOperand {
+        /// What is wrong with the operand.
         #[serde(with = "static_text")]
         what: StaticText,
     },
+    /// A received message's signature is missing or does not verify.
     BadSignature {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The sending role's index in the session.
         from: u16,
+        /// The message's sequence number on its edge.
         seq: u64,
     },
+    /// Sequence mode: a message seq below the next expected.
     ReplayedSequence {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The sending role's index in the session.
         from: u16,
+        /// The next sequence number the edge expects.
         expected: u64,
+        /// The sequence number the message carries.
         found: u64,
     },
+    /// Sequence or nullifier mode: a message lost or out of order on its edge.
     SequenceGap {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The sending role's index in the session.
         from: u16,
+        /// The next sequence number the edge expects.
         expected: u64,
+        /// The sequence number the message carries.
         found: u64,
     },
+    /// Nullifier mode: a message identity consumed before.
     NullifierReused {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The sending role's index in the session.
         from: u16,
+        /// The message's sequence number on its edge.
         seq: u64,
     },
+    /// Nullifier mode: max_nullifiers_per_session reached.
     NullifierSetFull {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The limit (`Limits::max_nullifiers_per_session`).
         max: u32,
     },
+    /// A host answer contains an endpoint value.
     HostEndpoint {
+        /// The endpoint value that was not delegated.
         forged: Endpoint,
     },
+    /// A received payload carries an endpoint that was not delegated to it.
     ForgedEndpoint {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The endpoint value that was not delegated.
         forged: Endpoint,
     },
+    /// Invoke by a coroutine whose session was cancelled or faulted.
     LateEffect {
+        /// The endpoint the instruction used.
         ep: Endpoint,
+        /// The effect invoked.
         effect: SymId,
     },
+    /// Open names more roles than max_roles_per_open.
     TooManyRoles {
+        /// How many roles the open names.
         roles: u32,
+        /// The limit (`Limits::max_roles_per_open`).
         max: u32,
     },
     /// `open` under `Auth::Ed25519` found no signing key for a role: no key
     /// seed and no host-supplied key (keys never derive from the seed).
     NoEndpointKey {
+        /// The role's index in the `open`.
         role: u16,
     },
 }
 
-/// Every fault code, in code order. Pinned by a snapshot test.
-pub const FAULT_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 3001, name: "NotAnEndpoint", summary: "a session operand register does not hold an endpoint" },
-    CodeEntry { code: 3002, name: "NotOwner", summary: "the endpoint is owned by another coroutine" },
-    CodeEntry { code: 3003, name: "UnknownSession", summary: "the endpoint names no session of this group" },
-    CodeEntry { code: 3004, name: "SessionClosed", summary: "operation on a closed session" },
-    CodeEntry { code: 3005, name: "SendWhereRecvExpected", summary: "send where the local type expects a receive" },
-    CodeEntry { code: 3006, name: "RecvWhereSendExpected", summary: "receive where the local type expects a send" },
-    CodeEntry { code: 3007, name: "LabelNotOffered", summary: "the label is not one the local type offers" },
-    CodeEntry { code: 3008, name: "ActionAfterEnd", summary: "communication after the local type reached end" },
-    CodeEntry { code: 3009, name: "CloseBeforeEnd", summary: "close while the local type is not end" },
-    CodeEntry { code: 3010, name: "UnexpectedLabel", summary: "an arrived message's label has no arm" },
-    CodeEntry { code: 3011, name: "PayloadKindMismatch", summary: "payload value kind differs from its type name" },
-    CodeEntry { code: 3012, name: "PayloadArityMismatch", summary: "payload item count differs from the type" },
-    CodeEntry { code: 3013, name: "PayloadTooLarge", summary: "payload encoding exceeds max_payload_bytes" },
-    CodeEntry { code: 3014, name: "BufferFull", summary: "buffer full under the Error or exhausted Resize policy" },
-    CodeEntry { code: 3015, name: "HostRejected", summary: "the host refused a delivered message" },
-    CodeEntry { code: 3016, name: "BadChoice", summary: "the host chose an arm index out of range" },
-    CodeEntry { code: 3017, name: "ArithmeticTypeError", summary: "integer operation on a non-integer" },
-    CodeEntry { code: 3018, name: "CallDepthExceeded", summary: "call stack deeper than max_call_depth" },
-    CodeEntry { code: 3019, name: "TooManySessions", summary: "open beyond max_sessions live sessions" },
-    CodeEntry { code: 3020, name: "TooManyCoroutines", summary: "spawn beyond max_coroutines" },
-    CodeEntry { code: 3021, name: "DuplicateRole", summary: "open names a role twice" },
-    CodeEntry { code: 3022, name: "MissingHandler", summary: "open leaves a role without a handler" },
-    CodeEntry { code: 3023, name: "OpenArity", summary: "open's roles, types and destinations differ in length" },
-    CodeEntry { code: 3024, name: "BadEdgeBuffer", summary: "open's buffer override names a role out of range" },
-    CodeEntry { code: 3025, name: "UnknownPeer", summary: "the local type names a peer outside the session" },
-    CodeEntry { code: 3026, name: "EndpointClosed", summary: "operation on an endpoint already closed" },
-    CodeEntry { code: 3027, name: "BadOperand", summary: "malformed operand in an unverified program" },
-    CodeEntry {
-        code: 3028,
-        name: "BadSignature",
-        summary: "a received message's signature is missing or does not verify",
-    },
-    CodeEntry { code: 3029, name: "ReplayedSequence", summary: "sequence mode: a message seq below the next expected" },
-    CodeEntry {
-        code: 3030,
-        name: "SequenceGap",
-        summary: "sequence or nullifier mode: a message lost or out of order on its edge",
-    },
-    CodeEntry { code: 3031, name: "NullifierReused", summary: "nullifier mode: a message identity consumed before" },
-    CodeEntry { code: 3032, name: "NullifierSetFull", summary: "nullifier mode: max_nullifiers_per_session reached" },
-    CodeEntry { code: 3033, name: "HostEndpoint", summary: "a host answer contains an endpoint value" },
-    CodeEntry {
-        code: 3034,
-        name: "ForgedEndpoint",
-        summary: "a received payload carries an endpoint that was not delegated to it",
-    },
-    CodeEntry {
-        code: 3035,
-        name: "LateEffect",
-        summary: "invoke by a coroutine whose session was cancelled or faulted",
-    },
-    CodeEntry { code: 3036, name: "TooManyRoles", summary: "open names more roles than max_roles_per_open" },
-    CodeEntry {
-        code: 3037,
-        name: "NoEndpointKey",
-        summary: "open under ed25519 with no key seed or host-supplied key for a role",
-    },
-];
-
-impl ErrorCode for Fault {
-    fn code(&self) -> u16 {
-        match self {
-            Fault::NotAnEndpoint { .. } => 3001,
-            Fault::NotOwner { .. } => 3002,
-            Fault::UnknownSession { .. } => 3003,
-            Fault::SessionClosed { .. } => 3004,
-            Fault::SendWhereRecvExpected { .. } => 3005,
-            Fault::RecvWhereSendExpected { .. } => 3006,
-            Fault::LabelNotOffered { .. } => 3007,
-            Fault::ActionAfterEnd { .. } => 3008,
-            Fault::CloseBeforeEnd { .. } => 3009,
-            Fault::UnexpectedLabel { .. } => 3010,
-            Fault::PayloadKindMismatch { .. } => 3011,
-            Fault::PayloadArityMismatch { .. } => 3012,
-            Fault::PayloadTooLarge { .. } => 3013,
-            Fault::BufferFull { .. } => 3014,
-            Fault::HostRejected { .. } => 3015,
-            Fault::BadChoice { .. } => 3016,
-            Fault::ArithmeticTypeError { .. } => 3017,
-            Fault::CallDepthExceeded { .. } => 3018,
-            Fault::TooManySessions { .. } => 3019,
-            Fault::TooManyCoroutines { .. } => 3020,
-            Fault::DuplicateRole { .. } => 3021,
-            Fault::MissingHandler { .. } => 3022,
-            Fault::OpenArity { .. } => 3023,
-            Fault::BadEdgeBuffer { .. } => 3024,
-            Fault::UnknownPeer { .. } => 3025,
-            Fault::EndpointClosed { .. } => 3026,
-            Fault::BadOperand { .. } => 3027,
-            Fault::BadSignature { .. } => 3028,
-            Fault::ReplayedSequence { .. } => 3029,
-            Fault::SequenceGap { .. } => 3030,
-            Fault::NullifierReused { .. } => 3031,
-            Fault::NullifierSetFull { .. } => 3032,
-            Fault::HostEndpoint { .. } => 3033,
-            Fault::ForgedEndpoint { .. } => 3034,
-            Fault::LateEffect { .. } => 3035,
-            Fault::TooManyRoles { .. } => 3036,
-            Fault::NoEndpointKey { .. } => 3037,
-        }
+canon_types::error_codes! {
+    /// Every fault code, in code order. Pinned by a snapshot test.
+    pub FAULT_CODES for Fault {
+        NotAnEndpoint = 3001: "a session operand register does not hold an endpoint",
+        NotOwner = 3002: "the endpoint is owned by another coroutine",
+        UnknownSession = 3003: "the endpoint names no session of this group",
+        SessionClosed = 3004: "operation on a closed session",
+        SendWhereRecvExpected = 3005: "send where the local type expects a receive",
+        RecvWhereSendExpected = 3006: "receive where the local type expects a send",
+        LabelNotOffered = 3007: "the label is not one the local type offers",
+        ActionAfterEnd = 3008: "communication after the local type reached end",
+        CloseBeforeEnd = 3009: "close while the local type is not end",
+        UnexpectedLabel = 3010: "an arrived message's label has no arm",
+        PayloadKindMismatch = 3011: "payload value kind differs from its type name",
+        PayloadArityMismatch = 3012: "payload item count differs from the type",
+        PayloadTooLarge = 3013: "payload encoding exceeds max_payload_bytes",
+        BufferFull = 3014: "buffer full under the Error or exhausted Resize policy",
+        HostRejected = 3015: "the host refused a delivered message",
+        BadChoice = 3016: "the host chose an arm index out of range",
+        ArithmeticTypeError = 3017: "integer operation on a non-integer",
+        CallDepthExceeded = 3018: "call stack deeper than max_call_depth",
+        TooManySessions = 3019: "open beyond max_sessions live sessions",
+        TooManyCoroutines = 3020: "spawn beyond max_coroutines",
+        DuplicateRole = 3021: "open names a role twice",
+        MissingHandler = 3022: "open leaves a role without a handler",
+        OpenArity = 3023: "open's roles, types and destinations differ in length",
+        BadEdgeBuffer = 3024: "open's buffer override names a role out of range",
+        UnknownPeer = 3025: "the local type names a peer outside the session",
+        EndpointClosed = 3026: "operation on an endpoint already closed",
+        BadOperand = 3027: "malformed operand in an unverified program",
+        BadSignature = 3028: "a received message's signature is missing or does not verify",
+        ReplayedSequence = 3029: "sequence mode: a message seq below the next expected",
+        SequenceGap = 3030: "sequence or nullifier mode: a message lost or out of order on its edge",
+        NullifierReused = 3031: "nullifier mode: a message identity consumed before",
+        NullifierSetFull = 3032: "nullifier mode: max_nullifiers_per_session reached",
+        HostEndpoint = 3033: "a host answer contains an endpoint value",
+        ForgedEndpoint = 3034: "a received payload carries an endpoint that was not delegated to it",
+        LateEffect = 3035: "invoke by a coroutine whose session was cancelled or faulted",
+        TooManyRoles = 3036: "open names more roles than max_roles_per_open",
+        NoEndpointKey = 3037: "open under ed25519 with no key seed or host-supplied key for a role",
     }
 }
 
@@ -346,6 +416,7 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canon_types::ErrorCode;
 
     fn one_of_each() -> Vec<Fault> {
         let ep = Endpoint { sid: 0, role: 0 };

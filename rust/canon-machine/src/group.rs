@@ -24,19 +24,26 @@ use crate::store::SessionStore;
 /// A fault that ended a coroutine, with where it happened.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CoroutineFault {
+    /// The coroutine that faulted.
     pub coroutine: u32,
     /// Procedure and instruction index of the faulting instruction.
     pub proc: u32,
+    /// The instruction index within `proc`.
     pub pc: u32,
+    /// The round it faulted in.
     pub tick: u64,
+    /// What went wrong.
     pub fault: Fault,
 }
 
 /// An endpoint a stalled coroutine is blocked on.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlockedEndpoint {
+    /// The coroutine waiting.
     pub coroutine: u32,
+    /// The session of the endpoint it waits on.
     pub sid: u64,
+    /// The endpoint's role index.
     pub role: u16,
     /// The role's name.
     pub role_name: SymId,
@@ -51,6 +58,7 @@ pub struct BlockedEndpoint {
 pub struct StallReport {
     /// The round in which no coroutine progressed.
     pub tick: u64,
+    /// Every coroutine blocked on an endpoint, with what it waits for.
     pub blocked: Vec<BlockedEndpoint>,
 }
 
@@ -58,6 +66,7 @@ pub struct StallReport {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum GroupStatus {
+    /// Some coroutine can still run.
     Running,
     /// Every coroutine ended.
     Completed,
@@ -84,6 +93,7 @@ pub struct RoundReport {
 /// How a group ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupOutcome {
+    /// How the group ended.
     pub status: GroupStatus,
     /// Rounds run (the final tick).
     pub rounds: u64,
@@ -167,10 +177,20 @@ const OUTBOX_CAPACITY: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
+    /// The session is open: its keys were bound at open.
     #[error("session {sid:#x} is already open: its keys were bound at open")]
-    AlreadyOpen { sid: u64 },
+    AlreadyOpen {
+        /// The session id.
+        sid: u64,
+    },
+    /// The session belongs to another group.
     #[error("session {sid:#x} does not belong to group {group}")]
-    ForeignSession { sid: u64, group: u32 },
+    ForeignSession {
+        /// The session id.
+        sid: u64,
+        /// The group asked about.
+        group: u32,
+    },
 }
 
 /// One group of coroutines and sessions. `Send`: a threaded runner moves

@@ -8,8 +8,11 @@ use canon_types::{SymId, Value};
 /// on is here; nothing here depends on scheduling beyond the group's rounds.
 #[derive(Debug, Clone, Copy)]
 pub struct HostCtx<'a> {
+    /// The group (instance) making the call.
     pub group: u32,
+    /// The group's current tick.
     pub tick: u64,
+    /// The coroutine making the call.
     pub coroutine: u32,
     /// Session id, or `EventSite::NO_SID` for `invoke` outside a session.
     pub sid: u64,
@@ -80,10 +83,15 @@ pub trait Host {
 /// Why a host's state was not saved or restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostStateError {
+    /// The host does not save or restore state (the default).
     #[error("the host cannot save or restore its state")]
     Unsupported,
+    /// The host refused the saved state it was given.
     #[error("the host refused its saved state: {reason}")]
-    Invalid { reason: String },
+    Invalid {
+        /// Why, as the host states it.
+        reason: String,
+    },
 }
 
 /// A host that produces `Unit`, accepts everything, always picks the first

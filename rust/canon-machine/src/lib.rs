@@ -10,6 +10,7 @@
 //! endpoint (Ed25519, [`auth`]) and checked at receive against the replay
 //! policy ([`consume`]); [`inject`] injects transport faults for tests. The
 //! machine reads no clock, no randomness and no files.
+#![deny(missing_docs)]
 
 pub mod actions;
 pub mod auth;
@@ -50,7 +51,7 @@ pub use image::ProgramImage;
 pub use inject::Injection;
 pub use lifecycle::Lifecycle;
 pub use ownership::{
-    Applied, IssuedWitness, OWNER_DIED, OwnerCap, OwnershipError, PendingTransfer, Scope, SessionOwnership,
-    TRANSFER_COMMIT_FAILED,
+    Applied, IssuedWitness, OWNER_DIED, OWNERSHIP_CODES, OWNERSHIP_FAULT_CODES, OwnerCap, OwnershipError,
+    OwnershipFault, PendingTransfer, Scope, SessionOwnership, TRANSFER_COMMIT_FAILED,
 };
 pub use store::{OpenRequest, PayloadKinds, Security, Session, SessionStatus, SessionStore, unfold};

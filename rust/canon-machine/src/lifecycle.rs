@@ -247,9 +247,13 @@ impl Exec<'_> {
 /// A message left in a session's buffers when its last endpoint closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Undelivered {
+    /// The sending role's index.
     pub from: u16,
+    /// The receiving role's index.
     pub to: u16,
+    /// The message label.
     pub label: canon_types::SymId,
+    /// The message's sequence number on its edge.
     pub seq: u64,
 }
 

@@ -36,6 +36,7 @@ use crate::store::{SessionStatus, SessionStore};
 /// mutation of the session (keys, injections).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Scope {
+    /// Every interaction of the session.
     Full,
     /// Only these roles' interactions.
     Roles(Vec<String>),
@@ -67,23 +68,31 @@ impl Scope {
 /// The live owner capability of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnerCap {
+    /// The owner's label.
     pub label: String,
+    /// The owner's generation; every transfer or attenuation increments it.
     pub generation: u64,
+    /// The fragment of the session the owner may act on.
     pub scope: Scope,
 }
 
 /// A staged transfer: it must be committed, rolled back, abandoned or fail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingTransfer {
+    /// The receipt id, unique within the session.
     pub receipt: u64,
+    /// The owner the session is handed to on commit.
     pub to: String,
 }
 
 /// An issued readiness witness not consumed yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedWitness {
+    /// The witness id, unique within the session.
     pub id: u64,
+    /// The owner generation it is bound to.
     pub generation: u64,
+    /// The readiness check it attests.
     pub check: String,
 }
 
@@ -92,6 +101,7 @@ pub struct IssuedWitness {
 /// [`crate::lifecycle::Lifecycle`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionOwnership {
+    /// The live owner capability.
     pub owner: OwnerCap,
     /// At most one pending transfer per claim.
     pub pending: Option<PendingTransfer>,
@@ -128,60 +138,148 @@ impl SessionOwnership {
 /// Why an ownership operation was refused (4xxx). Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OwnershipError {
+    /// An owner handle of an old generation or another owner was used.
     #[error(
         "stale owner for session {sid:#x}: `{label}` generation {presented}, current is `{current}` generation {generation}"
     )]
-    StaleOwner { sid: u64, label: String, presented: u64, current: String, generation: u64 },
+    StaleOwner {
+        /// The session id.
+        sid: u64,
+        /// The owner label presented.
+        label: String,
+        /// The generation presented.
+        presented: u64,
+        /// The session's current owner label.
+        current: String,
+        /// The current owner generation.
+        generation: u64,
+    },
+    /// The session has no host-side owner.
     #[error("session {sid:#x} has no owner")]
-    Unclaimed { sid: u64 },
+    Unclaimed {
+        /// The session id.
+        sid: u64,
+    },
+    /// The session already has an owner.
     #[error("session {sid:#x} is already claimed")]
-    AlreadyClaimed { sid: u64 },
+    AlreadyClaimed {
+        /// The session id.
+        sid: u64,
+    },
+    /// A transfer is already staged for the session (one per claim).
     #[error("session {sid:#x} already has a pending transfer (receipt {receipt}): commit or roll it back first")]
-    TransferPending { sid: u64, receipt: u64 },
+    TransferPending {
+        /// The session id.
+        sid: u64,
+        /// The receipt id.
+        receipt: u64,
+    },
+    /// The receipt is not the session's pending transfer.
     #[error("receipt {receipt} is not the pending transfer of session {sid:#x}")]
-    UnknownReceipt { sid: u64, receipt: u64 },
+    UnknownReceipt {
+        /// The session id.
+        sid: u64,
+        /// The receipt id.
+        receipt: u64,
+    },
+    /// An attenuation asked for a scope outside the owner's.
     #[error("scope {requested:?} is not within the owner's scope {current:?}")]
-    ScopeTooWide { requested: Scope, current: Scope },
+    ScopeTooWide {
+        /// The scope asked for.
+        requested: Scope,
+        /// The owner's scope.
+        current: Scope,
+    },
+    /// The owner's fragment scope does not allow the operation.
     #[error("the owner's scope {scope:?} does not allow {what}")]
-    ScopeTooNarrow { scope: Scope, what: String },
+    ScopeTooNarrow {
+        /// The owner's scope.
+        scope: Scope,
+        /// The operation refused.
+        what: String,
+    },
+    /// A readiness witness that was never issued as presented.
     #[error("readiness witness {witness} of session {sid:#x} was never issued as presented")]
-    ForgedWitness { sid: u64, witness: u64 },
+    ForgedWitness {
+        /// The session id.
+        sid: u64,
+        /// The readiness witness id presented.
+        witness: u64,
+    },
+    /// A readiness witness consumed twice.
     #[error("readiness witness {witness} of session {sid:#x} was already consumed")]
-    ReusedWitness { sid: u64, witness: u64 },
+    ReusedWitness {
+        /// The session id.
+        sid: u64,
+        /// The readiness witness id presented.
+        witness: u64,
+    },
+    /// A readiness witness of an old owner generation.
     #[error("readiness witness {witness} of session {sid:#x} belongs to an old owner generation")]
-    StaleWitness { sid: u64, witness: u64 },
+    StaleWitness {
+        /// The session id.
+        sid: u64,
+        /// The readiness witness id presented.
+        witness: u64,
+    },
+    /// The session has ended: its ownership no longer changes.
     #[error("session {sid:#x} has ended: its ownership can no longer change")]
-    SessionEnded { sid: u64 },
+    SessionEnded {
+        /// The session id.
+        sid: u64,
+    },
+    /// The session is not open yet: it cannot be ended.
     #[error("session {sid:#x} is not open yet: it cannot be ended")]
-    NotOpen { sid: u64 },
+    NotOpen {
+        /// The session id.
+        sid: u64,
+    },
+    /// The session does not belong to the instance.
     #[error("session {sid:#x} does not belong to group {group}")]
-    ForeignSession { sid: u64, group: u32 },
+    ForeignSession {
+        /// The session id.
+        sid: u64,
+        /// The group (instance) asked about.
+        group: u32,
+    },
 }
 
-impl canon_types::ErrorCode for OwnershipError {
-    fn code(&self) -> u16 {
-        match self {
-            OwnershipError::StaleOwner { .. } => 4005,
-            OwnershipError::Unclaimed { .. } => 4007,
-            OwnershipError::AlreadyClaimed { .. } => 4008,
-            OwnershipError::TransferPending { .. } => 4009,
-            OwnershipError::UnknownReceipt { .. } => 4010,
-            OwnershipError::ScopeTooWide { .. } => 4013,
-            OwnershipError::ScopeTooNarrow { .. } => 4014,
-            OwnershipError::ForgedWitness { .. } => 4015,
-            OwnershipError::ReusedWitness { .. } => 4016,
-            OwnershipError::StaleWitness { .. } => 4017,
-            OwnershipError::SessionEnded { .. } => 4018,
-            OwnershipError::NotOpen { .. } => 4019,
-            OwnershipError::ForeignSession { .. } => 4020,
-        }
+canon_types::error_codes! {
+    /// Stable codes of refused ownership operations: 4xxx (ownership and
+    /// authority), shared with `canon_runtime::LOAD_CODES` and
+    /// [`OWNERSHIP_FAULT_CODES`].
+    pub OWNERSHIP_CODES for OwnershipError {
+        StaleOwner = 4005: "an owner handle of an old generation or another owner was used",
+        Unclaimed = 4007: "the session has no host-side owner",
+        AlreadyClaimed = 4008: "the session already has an owner",
+        TransferPending = 4009: "a transfer is already staged for the session (one per claim)",
+        UnknownReceipt = 4010: "the receipt is not the session's pending transfer",
+        ScopeTooWide = 4013: "an attenuation asked for a scope outside the owner's",
+        ScopeTooNarrow = 4014: "the owner's fragment scope does not allow the operation",
+        ForgedWitness = 4015: "a readiness witness that was never issued as presented",
+        ReusedWitness = 4016: "a readiness witness consumed twice",
+        StaleWitness = 4017: "a readiness witness of an old owner generation",
+        SessionEnded = 4018: "the session has ended: its ownership no longer changes",
+        NotOpen = 4019: "the session is not open yet: it cannot be ended",
+        ForeignSession = 4020: "the session does not belong to the instance",
+    }
+}
+
+canon_types::code_enum! {
+    /// The ownership family's session faults: a session ends `Faulted` with
+    /// one of these codes (its owner died, or a staged transfer failed).
+    pub enum OwnershipFault;
+    /// The codes of [`OwnershipFault`] (4xxx).
+    pub OWNERSHIP_FAULT_CODES {
+        OwnerDied = 4011: "session fault: its host-side owner died (ownership owner ... died)",
+        TransferCommitFailed = 4012: "session fault: a staged ownership transfer failed to commit",
     }
 }
 
 /// The fault code of a session whose owner died (`Faulted { code }`).
-pub const OWNER_DIED: u16 = 4011;
+pub const OWNER_DIED: u16 = OwnershipFault::OwnerDied as u16;
 /// The fault code of a session whose staged transfer failed to commit.
-pub const TRANSFER_COMMIT_FAILED: u16 = 4012;
+pub const TRANSFER_COMMIT_FAILED: u16 = OwnershipFault::TransferCommitFailed as u16;
 
 /// What a successful operation produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

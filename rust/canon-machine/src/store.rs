@@ -20,16 +20,21 @@ use crate::fault::Fault;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum SessionStatus {
+    /// Open: endpoints may still act.
     Active,
     /// The last endpoint closed with undelivered messages: they are
     /// reported (`Draining`, `Discarded` events), then the session is `Closed`.
     Draining,
+    /// Every endpoint closed and every message was delivered or reported.
     Closed,
+    /// Cancelled (`cancel`, a timeout, an abandoned transfer).
     Cancelled,
     /// Ended by an explicit `abort` (distinct from `Cancelled` so the terminal
     /// reason survives in the status).
     Aborted,
+    /// Ended by a fault of one of its endpoints, or an ownership fault.
     Faulted {
+        /// The fault code (3xxx, or 4xxx for the ownership faults).
         code: u16,
     },
 }
@@ -50,12 +55,14 @@ pub struct EndpointState {
     pub original: TypeId,
     /// The coroutine (id within the group) that owns the endpoint.
     pub owner: u32,
+    /// Whether the endpoint has closed.
     pub closed: bool,
 }
 
 /// One directed edge: its buffer and sequence counters.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Edge {
+    /// The edge's buffered messages.
     pub buffer: BoundedBuffer,
     /// Sequence number of the next message sent on the edge.
     pub send_seq: u64,
@@ -119,9 +126,11 @@ impl Default for Edge {
 /// churning sessions reuses its allocations.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionBody {
+    /// The role names, in the `open`'s order.
     pub roles: SmallVec<[SymId; 4]>,
     /// Edge handler binding per role.
     pub handlers: SmallVec<[SymId; 4]>,
+    /// The state of each role's endpoint.
     pub endpoints: SmallVec<[EndpointState; 4]>,
     /// The edges in use, in the order of their first send (sparse: an edge
     /// exists once a message was sent on it, so an open of n roles never
@@ -220,9 +229,11 @@ fn edge_key(from: u16, to: u16) -> u32 {
 /// One session: status, epoch and (while live) its body.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Session {
+    /// Where the session is in its life.
     pub status: SessionStatus,
     /// Advances when the session closes.
     pub epoch: u64,
+    /// Its roles, endpoints, edges and keys.
     pub body: SessionBody,
     /// Timeout and cancellation witnesses (kept after the session ends).
     pub lifecycle: crate::lifecycle::Lifecycle,
@@ -231,11 +242,15 @@ pub struct Session {
 /// The operands of an `open`, for [`SessionStore::open`].
 #[derive(Debug, Clone, Copy)]
 pub struct OpenRequest<'a> {
+    /// The role names.
     pub roles: &'a [SymId],
+    /// Each role's local type.
     pub types: &'a [TypeId],
+    /// Each role's host handler binding.
     pub handlers: &'a [SymId],
     /// Number of destination registers.
     pub dsts_len: usize,
+    /// Per-edge buffer overrides.
     pub buffers: &'a [EdgeBuffer],
 }
 
@@ -243,7 +258,9 @@ pub struct OpenRequest<'a> {
 /// replay-consumption policy.
 #[derive(Debug, Clone, Copy)]
 pub struct Security<'a> {
+    /// Whether messages are signed.
     pub auth: Auth,
+    /// How receives are checked for replays.
     pub replay_mode: ReplayMode,
     /// Where keys come from when the host supplied none (never the seed).
     pub keys: &'a KeySource,
@@ -357,11 +374,15 @@ pub(crate) fn drain_ended_edges(mut f: impl FnMut(EdgeTrace)) {
 /// An endpoint's round batch being filled (`Auth::Ed25519Round`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PendingBatch {
+    /// The session id.
     pub sid: u64,
+    /// The sending role's index.
     pub role: u16,
+    /// The round's batch of message identities.
     pub batch: std::sync::Arc<crate::auth::RoundBatch>,
     /// Identities of the messages recorded as `Sent`, in order.
     pub ids: Vec<[u8; 32]>,
+    /// The sender's key, which signs the batch at the barrier.
     pub key: EndpointKey,
 }
 

@@ -21,19 +21,48 @@ use crate::replay::Replay;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditObject {
     /// A session (`sid`).
-    Session { sid: u64 },
+    Session {
+        /// The session id.
+        sid: u64,
+    },
     /// A timeout or cancellation witness of the group.
-    Witness { id: u64 },
+    Witness {
+        /// The witness id (unique per group).
+        id: u64,
+    },
     /// An endpoint that was delegated.
-    Endpoint { sid: u64, role: u16 },
+    Endpoint {
+        /// The session id.
+        sid: u64,
+        /// The endpoint's role index in the session.
+        role: u16,
+    },
     /// A host-side owner of a session (the site's).
-    Owner { label: String, generation: u64 },
+    Owner {
+        /// The owner's label.
+        label: String,
+        /// The owner's generation.
+        generation: u64,
+    },
     /// A staged ownership transfer's receipt.
-    Receipt { sid: u64, id: u64 },
+    Receipt {
+        /// The session id.
+        sid: u64,
+        /// The receipt id, unique within the session.
+        id: u64,
+    },
     /// A host-issued readiness witness.
-    Readiness { sid: u64, id: u64 },
+    Readiness {
+        /// The session id.
+        sid: u64,
+        /// The witness id, unique within the session.
+        id: u64,
+    },
     /// A coroutine (a fault).
-    Coroutine { id: u32 },
+    Coroutine {
+        /// The coroutine id within its group.
+        id: u32,
+    },
 }
 
 /// One audit entry: which event, where, about what, and what happened.
@@ -41,7 +70,9 @@ pub enum AuditObject {
 pub struct AuditEntry {
     /// Index of the event in the replay.
     pub event: usize,
+    /// Where and when it happened.
     pub site: EventSite,
+    /// The object the entry is about.
     pub object: AuditObject,
     /// What happened (e.g. `issued`, `consumed`, `expired`, `Closed`).
     pub action: String,

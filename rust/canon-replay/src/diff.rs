@@ -24,22 +24,34 @@ pub const CONTEXT_EVENTS: usize = 3;
 /// One header field that differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderDiff {
+    /// The replays were recorded from different programs.
     ProgramDigest {
+        /// The value in the first replay.
         a: [u8; 32],
+        /// The value in the second replay.
         b: [u8; 32],
     },
+    /// The replays were recorded under different configurations.
     ConfigDigest {
+        /// The value in the first replay.
         a: [u8; 32],
+        /// The value in the second replay.
         b: [u8; 32],
     },
+    /// The replays were recorded with different seeds.
     Seed {
+        /// The value in the first replay.
         a: u64,
+        /// The value in the second replay.
         b: u64,
     },
     /// The first string-table entry that differs (`None`: that table is shorter).
     String {
+        /// The entry's index in the string table.
         index: usize,
+        /// The value in the first replay.
         a: Option<String>,
+        /// The value in the second replay.
         b: Option<String>,
     },
 }
@@ -79,10 +91,28 @@ pub enum Divergence {
     None,
     /// Event `index` is the first that differs; `context` holds up to
     /// [`CONTEXT_EVENTS`] (equal) events before it.
-    Event { index: usize, context: Vec<DiffEvent>, a: DiffEvent, b: DiffEvent },
+    Event {
+        /// The index of the event.
+        index: usize,
+        /// Up to `CONTEXT_EVENTS` equal events before it.
+        context: Vec<DiffEvent>,
+        /// The event in the first stream.
+        a: DiffEvent,
+        /// The event in the second stream.
+        b: DiffEvent,
+    },
     /// The `shorter` stream is a proper prefix of the other, which continues
     /// with `next` at `index`.
-    Prefix { shorter: Side, index: usize, context: Vec<DiffEvent>, next: DiffEvent },
+    Prefix {
+        /// Which stream ends first.
+        shorter: Side,
+        /// The index of the event.
+        index: usize,
+        /// Up to `CONTEXT_EVENTS` equal events before it.
+        context: Vec<DiffEvent>,
+        /// The longer stream's next event.
+        next: DiffEvent,
+    },
 }
 
 /// The result of [`diff`].

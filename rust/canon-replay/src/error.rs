@@ -13,73 +13,214 @@ use canon_types::value::ValueDecodeError;
 pub enum ReplayError {
     /// The file does not start with `CNRP`.
     #[error("bad magic {found:02x?} at byte {offset}: not a canon replay")]
-    BadMagic { offset: usize, found: [u8; 4] },
+    BadMagic {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The first four bytes of the file.
+        found: [u8; 4],
+    },
     /// The format version is not one this reader understands.
     #[error("unsupported replay format version {version} at byte {offset}")]
-    UnsupportedVersion { offset: usize, version: u16 },
+    UnsupportedVersion {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The format version the file declares.
+        version: u16,
+    },
     /// Reserved header flags are set.
     #[error("unsupported replay flags 0x{flags:04x} at byte {offset}")]
-    UnsupportedFlags { offset: usize, flags: u16 },
+    UnsupportedFlags {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The header flags found.
+        flags: u16,
+    },
     /// The file ends inside a field.
     #[error("replay truncated at byte {offset}: {what} needs {needed} bytes, {available} left")]
-    Truncated { offset: usize, what: &'static str, needed: usize, available: usize },
+    Truncated {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// What was being read.
+        what: &'static str,
+        /// How many bytes it needs.
+        needed: usize,
+        /// How many bytes are left.
+        available: usize,
+    },
     /// A string-table entry is not UTF-8.
     #[error("string {index} at byte {offset} is not UTF-8")]
-    BadString { offset: usize, index: usize },
+    BadString {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The string's index in the header's string table.
+        index: usize,
+    },
     /// A block's stored chain hash is not `SHA-256(h_{b-1} || block)`.
     #[error("hash chain broken at block {block} (byte {offset}, first event {first_event}): block or header damaged")]
-    ChainMismatch { offset: usize, block: usize, first_event: u64 },
+    ChainMismatch {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The block's index, from 0.
+        block: usize,
+        /// The index of the block's first event.
+        first_event: u64,
+    },
     /// The trailer's root is not the last chain hash.
     #[error("root at byte {offset} does not match the hash chain")]
-    RootMismatch { offset: usize },
+    RootMismatch {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+    },
     /// An event record has an unknown kind byte.
     #[error("unknown event kind 0x{kind:02x} at byte {offset} (block {block}, event {event})")]
-    UnknownEventKind { offset: usize, block: usize, event: u64, kind: u8 },
+    UnknownEventKind {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The block's index, from 0.
+        block: usize,
+        /// The event's index in the file, from 0.
+        event: u64,
+        /// The kind byte read.
+        kind: u8,
+    },
     /// An event's payload or answer is not a canonical value encoding.
     #[error("bad value at byte {offset} (block {block}, event {event}): {source}")]
     BadValue {
+        /// The byte offset in the file where reading failed.
         offset: usize,
+        /// The block's index, from 0.
         block: usize,
+        /// The event's index in the file, from 0.
         event: u64,
+        /// Why the value does not decode.
         #[source]
         source: ValueDecodeError,
     },
     /// A tagged field inside an event record (host point, terminal reason) is unknown.
     #[error("bad {field} tag 0x{tag:02x} at byte {offset} (block {block}, event {event})")]
-    BadEventField { offset: usize, block: usize, event: u64, field: &'static str, tag: u8 },
+    BadEventField {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The block's index, from 0.
+        block: usize,
+        /// The event's index in the file, from 0.
+        event: u64,
+        /// Which field is wrong.
+        field: &'static str,
+        /// The tag byte read.
+        tag: u8,
+    },
     /// An event record runs past the end of its block.
     #[error("event overruns its block at byte {offset} (block {block}, event {event}): {what} needs {needed} bytes")]
-    EventOverrun { offset: usize, block: usize, event: u64, what: &'static str, needed: usize },
+    EventOverrun {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The block's index, from 0.
+        block: usize,
+        /// The event's index in the file, from 0.
+        event: u64,
+        /// What was being read.
+        what: &'static str,
+        /// How many bytes it needs.
+        needed: usize,
+    },
     /// A block's event count disagrees with the records in its bytes.
     #[error("block {block} at byte {offset} records {recorded} events but holds {decoded}")]
-    CountMismatch { offset: usize, block: usize, recorded: u32, decoded: u32 },
+    CountMismatch {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The block's index, from 0.
+        block: usize,
+        /// The event count the block's header records.
+        recorded: u32,
+        /// The events its bytes hold.
+        decoded: u32,
+    },
     /// The trailer's block or event count disagrees with the file.
     #[error("trailer {field} at byte {offset} records {recorded}, the file has {actual}")]
-    TrailerMismatch { offset: usize, field: &'static str, recorded: u64, actual: u64 },
+    TrailerMismatch {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// Which field is wrong.
+        field: &'static str,
+        /// The count the trailer records.
+        recorded: u64,
+        /// The count the file has.
+        actual: u64,
+    },
     /// A block is not cut where the canonical writer cuts blocks.
     #[error("block {block} at byte {offset} (first event {first_event}) is not cut canonically")]
-    NonCanonicalBlock { offset: usize, block: usize, first_event: u64 },
+    NonCanonicalBlock {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The block's index, from 0.
+        block: usize,
+        /// The index of the block's first event.
+        first_event: u64,
+    },
     /// Bytes follow the trailer.
     #[error("{extra} trailing bytes after the trailer at byte {offset}")]
-    TrailingBytes { offset: usize, extra: usize },
+    TrailingBytes {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// How many bytes follow the trailer.
+        extra: usize,
+    },
     /// The header's configuration is not a canonical configuration encoding.
     #[error("bad configuration at byte {offset} ({length} bytes): not a canonical canon configuration")]
-    BadConfig { offset: usize, length: usize },
+    BadConfig {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The configuration's length in bytes.
+        length: usize,
+    },
     /// An event's group breaks canonical order: groups run from 0, each
     /// contiguous, each the one after the previous.
     #[error(
         "event {event} at byte {offset} is in group {group} after group {previous:?}: groups must be contiguous and numbered 0, 1, 2, …"
     )]
-    GroupOrder { offset: usize, event: u64, group: u32, previous: Option<u32> },
+    GroupOrder {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The event's index in the file, from 0.
+        event: u64,
+        /// The event's group.
+        group: u32,
+        /// The previous event's group (`None` for the first event).
+        previous: Option<u32>,
+    },
     /// An event's tick is lower than the previous event's in its group.
     #[error("event {event} at byte {offset} has tick {tick} after tick {previous} in its group")]
-    TickOrder { offset: usize, event: u64, tick: u64, previous: u64 },
+    TickOrder {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The event's index in the file, from 0.
+        event: u64,
+        /// The event's tick.
+        tick: u64,
+        /// The previous event's tick in the same group.
+        previous: u64,
+    },
     /// An event names a coroutine its group has not spawned (yet).
     #[error("event {event} at byte {offset} names coroutine {coroutine}, but its group has spawned {spawned}")]
-    UnknownCoroutine { offset: usize, event: u64, coroutine: u32, spawned: u32 },
+    UnknownCoroutine {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The event's index in the file, from 0.
+        event: u64,
+        /// The coroutine the event names.
+        coroutine: u32,
+        /// How many coroutines the group has spawned so far.
+        spawned: u32,
+    },
     /// Reading the input failed.
     #[error("cannot read the replay at byte {offset}: {message}")]
-    Io { offset: usize, message: String },
+    Io {
+        /// The byte offset in the file where reading failed.
+        offset: usize,
+        /// The I/O error's message.
+        message: String,
+    },
 }
 
 canon_types::error_codes! {

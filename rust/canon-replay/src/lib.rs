@@ -14,6 +14,7 @@
 //!
 //! Same events, same header → same bytes: block cuts depend only on the
 //! event sequence ([`BLOCK_TARGET_BYTES`]).
+#![deny(missing_docs)]
 
 pub mod audit;
 mod cursor;
@@ -32,7 +33,8 @@ pub use diff::{DiffEvent, Divergence, HeaderDiff, Lockstep, ReplayDiff, Side, di
 pub use error::{REPLAY_CODES, ReplayError};
 pub use header::{FORMAT_VERSION, MAGIC, ReplayHeader};
 pub use render::{
-    RenderError, config_fields, config_json, render_jsonl, render_text, write_jsonl, write_text, write_text_annotated,
+    RenderError, config_fields, config_json, render_jsonl, render_text, write_jsonl, write_jsonl_annotated, write_text,
+    write_text_annotated,
 };
 pub use replay::{BlockInfo, Events, Replay, ReplayEnd, ReplayReader};
 pub use writer::{BLOCK_TARGET_BYTES, BlockEncoder, EncodedBlocks, EncodedMark, ReplayWriter, WriterPosition, Written};

@@ -18,33 +18,61 @@ pub const SITE_BYTES: usize = 1 + 4 + 8 + 4 + 8 + 2;
 
 /// Stable event-kind bytes, one per [`EventKind`] variant.
 pub mod kind {
+    /// The kind byte of [`canon_machine::EventKind::Spawned`].
     pub const SPAWNED: u8 = 0x01;
+    /// The kind byte of [`canon_machine::EventKind::Halted`].
     pub const HALTED: u8 = 0x02;
+    /// The kind byte of [`canon_machine::EventKind::Opened`].
     pub const OPENED: u8 = 0x03;
+    /// The kind byte of [`canon_machine::EventKind::Sent`].
     pub const SENT: u8 = 0x10;
+    /// The kind byte of [`canon_machine::EventKind::Received`].
     pub const RECEIVED: u8 = 0x11;
+    /// The kind byte of [`canon_machine::EventKind::Dropped`].
     pub const DROPPED: u8 = 0x12;
+    /// The kind byte of [`canon_machine::EventKind::Overwritten`].
     pub const OVERWRITTEN: u8 = 0x13;
+    /// The kind byte of [`canon_machine::EventKind::Consumed`].
     pub const CONSUMED: u8 = 0x14;
+    /// The kind byte of [`canon_machine::EventKind::Injected`].
     pub const INJECTED: u8 = 0x15;
+    /// The kind byte of [`canon_machine::EventKind::HostAnswer`].
     pub const HOST_ANSWER: u8 = 0x20;
+    /// The kind byte of [`canon_machine::EventKind::TimeoutIssued`].
     pub const TIMEOUT_ISSUED: u8 = 0x30;
+    /// The kind byte of [`canon_machine::EventKind::CancellationRequested`].
     pub const CANCELLATION_REQUESTED: u8 = 0x31;
+    /// The kind byte of [`canon_machine::EventKind::Cancelled`].
     pub const CANCELLED: u8 = 0x32;
+    /// The kind byte of [`canon_machine::EventKind::Aborted`].
     pub const ABORTED: u8 = 0x33;
+    /// The kind byte of [`canon_machine::EventKind::FailureBranchEntered`].
     pub const FAILURE_BRANCH_ENTERED: u8 = 0x34;
+    /// The kind byte of [`canon_machine::EventKind::Faulted`].
     pub const FAULTED: u8 = 0x35;
+    /// The kind byte of [`canon_machine::EventKind::Closed`].
     pub const CLOSED: u8 = 0x36;
+    /// The kind byte of [`canon_machine::EventKind::SessionTerminal`].
     pub const SESSION_TERMINAL: u8 = 0x37;
+    /// The kind byte of [`canon_machine::EventKind::EpochAdvanced`].
     pub const EPOCH_ADVANCED: u8 = 0x38;
+    /// The kind byte of [`canon_machine::EventKind::TimeoutExpired`].
     pub const TIMEOUT_EXPIRED: u8 = 0x39;
+    /// The kind byte of [`canon_machine::EventKind::TimeoutWithdrawn`].
     pub const TIMEOUT_WITHDRAWN: u8 = 0x3a;
+    /// The kind byte of [`canon_machine::EventKind::EndpointClosed`].
     pub const ENDPOINT_CLOSED: u8 = 0x3b;
+    /// The kind byte of [`canon_machine::EventKind::Draining`].
     pub const DRAINING: u8 = 0x3c;
+    /// The kind byte of [`canon_machine::EventKind::Discarded`].
     pub const DISCARDED: u8 = 0x3d;
+    /// The kind byte of [`canon_machine::EventKind::EdgeHistory`].
     pub const EDGE_HISTORY: u8 = 0x3e;
+    /// The kind byte of [`canon_machine::EventKind::Delegated`].
     pub const DELEGATED: u8 = 0x16;
+    /// The kind byte of [`canon_machine::EventKind::DelegationCompleted`].
     pub const DELEGATION_COMPLETED: u8 = 0x17;
+    /// The kind byte of [`canon_machine::EventKind::Ownership`].
     pub const OWNERSHIP: u8 = 0x40;
 }
 

@@ -320,14 +320,32 @@ pub fn render_jsonl(replay: &Replay) -> String {
 }
 
 /// [`render_jsonl`], streamed from `reader` to `out` event by event.
-pub fn write_jsonl<R: Read, W: Write>(mut reader: ReplayReader<R>, out: &mut W) -> Result<ReplayEnd, RenderError> {
+pub fn write_jsonl<R: Read, W: Write>(reader: ReplayReader<R>, out: &mut W) -> Result<ReplayEnd, RenderError> {
+    write_jsonl_annotated(reader, out, &mut |_| None)
+}
+
+/// [`write_jsonl`], with the fields of `annotate(event)` added to an event's
+/// object when it returns some (`canon replay show --program --json` adds a
+/// `fault_site` to each `Faulted` event this way). A field the event already
+/// has is kept as recorded.
+pub fn write_jsonl_annotated<R: Read, W: Write>(
+    mut reader: ReplayReader<R>,
+    out: &mut W,
+    annotate: &mut dyn FnMut(&Event) -> Option<Map<String, serde_json::Value>>,
+) -> Result<ReplayEnd, RenderError> {
     let header = reader.header().clone();
     writeln!(out, "{}", header_json(&header))?;
     let mut names = Names::new(&header.strings);
     let mut index = 0usize;
     while let Some(ev) = reader.next_event()? {
         names.observe(&ev);
-        writeln!(out, "{}", event_json(&names, index, &ev))?;
+        let mut obj = event_json(&names, index, &ev);
+        if let (Some(fields), Some(map)) = (annotate(&ev), obj.as_object_mut()) {
+            for (k, v) in fields {
+                map.entry(k).or_insert(v);
+            }
+        }
+        writeln!(out, "{obj}")?;
         index += 1;
     }
     let end = reader.end().expect("the trailer was read");

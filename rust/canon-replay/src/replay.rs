@@ -85,8 +85,11 @@ pub struct BlockInfo {
 /// What the reader knows at the end of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayEnd {
+    /// How many blocks the replay holds.
     pub blocks: usize,
+    /// How many events it holds.
     pub events: u64,
+    /// The root: the last chain hash.
     pub root: [u8; 32],
 }
 
@@ -188,6 +191,7 @@ impl<R: Read> ReplayReader<R> {
         })
     }
 
+    /// The replay's header, read when the reader was created.
     pub fn header(&self) -> &ReplayHeader {
         &self.header
     }

@@ -200,6 +200,7 @@ pub struct BlockEncoder {
 }
 
 impl BlockEncoder {
+    /// An encoder with nothing encoded yet.
     pub fn new() -> Self {
         BlockEncoder::default()
     }
@@ -346,7 +347,9 @@ pub struct Written<W> {
     pub sink: W,
     /// The root (the last chain hash).
     pub root: [u8; 32],
+    /// How many blocks were written.
     pub blocks: u64,
+    /// How many events were written.
     pub events: u64,
 }
 

@@ -18,7 +18,6 @@ use canon_machine::{
     Config, Group, GroupState, Injection, KeySource, ProgramImage, RestoreError, SaveError, SavedGroup,
 };
 use canon_replay::WriterPosition;
-use canon_types::{CodeEntry, ErrorCode};
 use sha2::{Digest, Sha256};
 
 use crate::machine::{HostFactory, Lazy, Machine};
@@ -240,48 +239,26 @@ pub enum CheckpointError {
     NoProgram,
 }
 
-/// Stable codes: 51xx, checkpoints (within the replay family's 5xxx).
-pub const CHECKPOINT_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 5101, name: "BadMagic", summary: "the file does not start with CNCK" },
-    CodeEntry { code: 5102, name: "UnsupportedVersion", summary: "unknown checkpoint format version" },
-    CodeEntry { code: 5103, name: "UnsupportedFlags", summary: "reserved checkpoint header flags are set" },
-    CodeEntry { code: 5104, name: "Truncated", summary: "the checkpoint ends inside its header or body" },
-    CodeEntry { code: 5105, name: "TooLarge", summary: "the checkpoint body exceeds MAX_CHECKPOINT_BODY_BYTES" },
-    CodeEntry { code: 5106, name: "BodyDigestMismatch", summary: "the body's SHA-256 differs from the header's" },
-    CodeEntry { code: 5107, name: "TrailingBytes", summary: "bytes after the checkpoint body" },
-    CodeEntry { code: 5108, name: "BadBody", summary: "the checkpoint body does not decode" },
-    CodeEntry { code: 5109, name: "HeaderMismatch", summary: "a checkpoint header field disagrees with the body" },
-    CodeEntry { code: 5110, name: "ProgramMismatch", summary: "the checkpoint is of another program" },
-    CodeEntry { code: 5111, name: "ConfigMismatch", summary: "the checkpoint configuration differs from its digest" },
-    CodeEntry { code: 5112, name: "BadPosition", summary: "the checkpoint's run position is inconsistent" },
-    CodeEntry { code: 5113, name: "HostCannotSave", summary: "a host cannot save its state for a checkpoint" },
-    CodeEntry { code: 5114, name: "HostRestore", summary: "a host refused its saved state" },
-    CodeEntry { code: 5115, name: "GroupNotSavable", summary: "a group cannot be saved at this point" },
-    CodeEntry { code: 5116, name: "BadGroupState", summary: "a saved group does not fit the program or keys" },
-    CodeEntry { code: 5117, name: "NoProgram", summary: "a machine with no program was checkpointed" },
-];
-
-impl ErrorCode for CheckpointError {
-    fn code(&self) -> u16 {
-        match self {
-            CheckpointError::BadMagic => 5101,
-            CheckpointError::UnsupportedVersion { .. } => 5102,
-            CheckpointError::UnsupportedFlags { .. } => 5103,
-            CheckpointError::Truncated { .. } => 5104,
-            CheckpointError::TooLarge { .. } => 5105,
-            CheckpointError::BodyDigestMismatch => 5106,
-            CheckpointError::TrailingBytes { .. } => 5107,
-            CheckpointError::BadBody { .. } => 5108,
-            CheckpointError::HeaderMismatch { .. } => 5109,
-            CheckpointError::ProgramMismatch { .. } => 5110,
-            CheckpointError::ConfigMismatch => 5111,
-            CheckpointError::BadPosition { .. } => 5112,
-            CheckpointError::HostCannotSave { .. } => 5113,
-            CheckpointError::HostRestore { .. } => 5114,
-            CheckpointError::GroupNotSavable(_) => 5115,
-            CheckpointError::BadGroupState(_) => 5116,
-            CheckpointError::NoProgram => 5117,
-        }
+canon_types::error_codes! {
+    /// Stable codes: 51xx, checkpoints (within the replay family's 5xxx).
+    pub CHECKPOINT_CODES for CheckpointError {
+        BadMagic = 5101: "the file does not start with CNCK",
+        UnsupportedVersion = 5102: "unknown checkpoint format version",
+        UnsupportedFlags = 5103: "reserved checkpoint header flags are set",
+        Truncated = 5104: "the checkpoint ends inside its header or body",
+        TooLarge = 5105: "the checkpoint body exceeds MAX_CHECKPOINT_BODY_BYTES",
+        BodyDigestMismatch = 5106: "the body's SHA-256 differs from the header's",
+        TrailingBytes = 5107: "bytes after the checkpoint body",
+        BadBody = 5108: "the checkpoint body does not decode",
+        HeaderMismatch = 5109: "a checkpoint header field disagrees with the body",
+        ProgramMismatch = 5110: "the checkpoint is of another program",
+        ConfigMismatch = 5111: "the checkpoint configuration differs from its digest",
+        BadPosition = 5112: "the checkpoint's run position is inconsistent",
+        HostCannotSave = 5113: "a host cannot save its state for a checkpoint",
+        HostRestore = 5114: "a host refused its saved state",
+        GroupNotSavable = 5115: "a group cannot be saved at this point",
+        BadGroupState = 5116: "a saved group does not fit the program or keys",
+        NoProgram = 5117: "a machine with no program was checkpointed",
     }
 }
 

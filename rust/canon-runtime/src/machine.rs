@@ -8,7 +8,6 @@ use canon_machine::{
     Applied, Config, Group, Host, Injection, KeySource, OwnershipError, OwnershipRecord, ProgramImage, Scope,
     SessionOwnership,
 };
-use canon_types::ErrorCode;
 
 /// A handle on a session's host-side ownership (seed 003's owner
 /// capability): the session, the owner label, the generation (it increments
@@ -100,89 +99,19 @@ pub enum LoadError {
     },
 }
 
-/// Stable codes: 4xxx (ownership and authority).
-pub const LOAD_CODES: &[canon_types::CodeEntry] = &[
-    canon_types::CodeEntry { code: 4001, name: "ProgramMismatch", summary: "a machine runs exactly one program" },
-    canon_types::CodeEntry { code: 4002, name: "TooManyGroups", summary: "the instance limit was reached" },
-    canon_types::CodeEntry { code: 4003, name: "UnknownGroup", summary: "no instance with that id" },
-    canon_types::CodeEntry { code: 4004, name: "NotOwned", summary: "the instance was loaded without ownership" },
-    canon_types::CodeEntry {
-        code: 4005,
-        name: "StaleOwner",
-        summary: "an owner handle of an old generation or another owner was used",
-    },
-    canon_types::CodeEntry {
-        code: 4006,
-        name: "AfterLazy",
-        summary: "an instance was loaded after lazily loaded instances",
-    },
-    canon_types::CodeEntry { code: 4007, name: "Unclaimed", summary: "the session has no host-side owner" },
-    canon_types::CodeEntry { code: 4008, name: "AlreadyClaimed", summary: "the session already has an owner" },
-    canon_types::CodeEntry {
-        code: 4009,
-        name: "TransferPending",
-        summary: "a transfer is already staged for the session (one per claim)",
-    },
-    canon_types::CodeEntry {
-        code: 4010,
-        name: "UnknownReceipt",
-        summary: "the receipt is not the session's pending transfer",
-    },
-    canon_types::CodeEntry {
-        code: 4011,
-        name: "OwnerDied",
-        summary: "session fault: its host-side owner died (ownership owner ... died)",
-    },
-    canon_types::CodeEntry {
-        code: 4012,
-        name: "TransferCommitFailed",
-        summary: "session fault: a staged ownership transfer failed to commit",
-    },
-    canon_types::CodeEntry {
-        code: 4013,
-        name: "ScopeTooWide",
-        summary: "an attenuation asked for a scope outside the owner's",
-    },
-    canon_types::CodeEntry {
-        code: 4014,
-        name: "ScopeTooNarrow",
-        summary: "the owner's fragment scope does not allow the operation",
-    },
-    canon_types::CodeEntry {
-        code: 4015,
-        name: "ForgedWitness",
-        summary: "a readiness witness that was never issued as presented",
-    },
-    canon_types::CodeEntry { code: 4016, name: "ReusedWitness", summary: "a readiness witness consumed twice" },
-    canon_types::CodeEntry {
-        code: 4017,
-        name: "StaleWitness",
-        summary: "a readiness witness of an old owner generation",
-    },
-    canon_types::CodeEntry {
-        code: 4018,
-        name: "SessionEnded",
-        summary: "the session has ended: its ownership no longer changes",
-    },
-    canon_types::CodeEntry { code: 4019, name: "NotOpen", summary: "the session is not open yet: it cannot be ended" },
-    canon_types::CodeEntry {
-        code: 4020,
-        name: "ForeignSession",
-        summary: "the session does not belong to the instance",
-    },
-];
-
-impl ErrorCode for LoadError {
-    fn code(&self) -> u16 {
-        match self {
-            LoadError::ProgramMismatch { .. } => 4001,
-            LoadError::TooManyGroups { .. } => 4002,
-            LoadError::UnknownGroup { .. } => 4003,
-            LoadError::NotOwned { .. } => 4004,
-            LoadError::Ownership(e) => e.code(),
-            LoadError::AfterLazy { .. } => 4006,
-        }
+canon_types::error_codes! {
+    /// Stable codes of refused loads: 4xxx (ownership and authority). A
+    /// refused ownership operation keeps its own code
+    /// (`canon_machine::OWNERSHIP_CODES`); the family's session faults are
+    /// `canon_machine::OWNERSHIP_FAULT_CODES`.
+    pub LOAD_CODES for LoadError {
+        ProgramMismatch = 4001: "a machine runs exactly one program",
+        TooManyGroups = 4002: "the instance limit was reached",
+        UnknownGroup = 4003: "no instance with that id",
+        NotOwned = 4004: "the instance was loaded without ownership",
+        AfterLazy = 4006: "an instance was loaded after lazily loaded instances",
     }
+    delegate { Ownership }
 }
 
 /// The groups of one program, ready for a runner.

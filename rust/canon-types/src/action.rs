@@ -11,8 +11,11 @@ use crate::local::{Branch, LocalType, Payload};
 /// One labelled branch of an annotated send or receive.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct ActionBranch {
+    /// The message label.
     pub label: String,
+    /// The payload's declared types.
     pub payload: Vec<Payload>,
+    /// What the role does after this message.
     pub cont: LocalAction,
     /// On a send: the payload is the one sent just before (a later receiver
     /// of a multicast), not a new one.
@@ -27,24 +30,31 @@ pub struct ActionBranch {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(tag = "kind")]
 pub enum LocalAction {
+    /// The role's part ends.
     End,
     /// Send one of `branches` to `to`; more than one branch means this role
     /// chooses (it is the subject of a choice).
     Send {
+        /// The peer sent to.
         to: String,
+        /// The labels this step may send or receive, each with its continuation.
         branches: Vec<ActionBranch>,
     },
     /// Choose one of `arms`, each a `Send` to a different peer (the subject
     /// of a choice whose branches begin with messages to different roles).
     Choose {
+        /// The arms, each a `Send` to a peer of its own.
         arms: Vec<LocalAction>,
     },
     /// Receive one of `branches` from `from`, waiting at most `timeout_ticks`
     /// rounds if set: on timeout the session is cancelled, or, with
     /// `on_timeout`, this role continues with it (the timeout branch).
     Recv {
+        /// The peer received from.
         from: String,
+        /// The labels this step may send or receive, each with its continuation.
         branches: Vec<ActionBranch>,
+        /// The receive deadline in rounds, if any.
         timeout_ticks: Option<u32>,
         /// The timeout branch: what this role does when the deadline passes
         /// (it then continues the protocol instead of cancelling).
@@ -57,7 +67,9 @@ pub enum LocalAction {
     },
     /// Perform host effect `effect`, then continue. Invisible in local types.
     Invoke {
+        /// The host effect's name.
         effect: String,
+        /// What follows.
         cont: Box<LocalAction>,
         /// The `invoke` statement this step was projected from.
         #[serde(skip)]
@@ -65,11 +77,14 @@ pub enum LocalAction {
     },
     /// Recursion binder.
     Mu {
+        /// The recursion variable.
         var: String,
+        /// The loop body.
         body: Box<LocalAction>,
     },
     /// Jump back to the enclosing binder `var`.
     Var {
+        /// The recursion variable.
         var: String,
     },
 }

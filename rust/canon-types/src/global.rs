@@ -12,7 +12,9 @@ use crate::local::Payload;
 /// have no source (synthesised in tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 pub struct Span {
+    /// Byte offset of the first byte.
     pub start: u32,
+    /// Byte offset one past the last byte.
     pub end: u32,
 }
 
@@ -40,6 +42,7 @@ impl std::hash::Hash for Origin {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(tag = "kind")]
 pub enum GlobalType {
+    /// The protocol ends.
     End,
     /// `label(payload) from from to to; cont`. With `timeout_ticks` (the
     /// canon extension `... within N;`), the receiver waits at most that many
@@ -48,12 +51,19 @@ pub enum GlobalType {
     /// `on_timeout` instead of `cont` (the receiver decides, the sender is
     /// left out of that path).
     Message {
+        /// The sending role.
         from: String,
+        /// The receiving role.
         to: String,
+        /// The message label.
         label: String,
+        /// The payload's declared types.
         payload: Vec<Payload>,
+        /// The receive deadline in rounds (`within N`), if any.
         timeout_ticks: Option<u32>,
+        /// What follows.
         cont: Box<GlobalType>,
+        /// Where in the choreography source (`Span::default()` if none).
         span: Span,
         /// The timeout branch: what the protocol does when the deadline
         /// passes (only with `timeout_ticks`). The sender takes no part in it.
@@ -74,27 +84,39 @@ pub enum GlobalType {
     /// `effect` (no communication; invisible in local types, lowered to an
     /// `invoke` instruction).
     Invoke {
+        /// The role that performs the effect.
         role: String,
+        /// The host effect's name.
         effect: String,
+        /// What follows.
         cont: Box<GlobalType>,
+        /// Where in the choreography source (`Span::default()` if none).
         span: Span,
     },
     /// `choice at at { b0 } or { b1 } ...`: every branch must begin with a
     /// message sent by `at`.
     Choice {
+        /// The role that chooses.
         at: String,
+        /// The branches, in source order.
         branches: Vec<GlobalType>,
+        /// Where in the choreography source (`Span::default()` if none).
         span: Span,
     },
     /// `rec var { body }`
     Rec {
+        /// The recursion variable.
         var: String,
+        /// The loop body.
         body: Box<GlobalType>,
+        /// Where in the choreography source (`Span::default()` if none).
         span: Span,
     },
     /// `continue var;`
     Continue {
+        /// The recursion variable.
         var: String,
+        /// Where in the choreography source (`Span::default()` if none).
         span: Span,
     },
 }
@@ -102,7 +124,10 @@ pub enum GlobalType {
 /// A named protocol with its declared roles, ready to project.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Protocol {
+    /// The protocol's name.
     pub name: String,
+    /// The declared roles, in order.
     pub roles: Vec<String>,
+    /// The protocol's interactions.
     pub body: GlobalType,
 }

@@ -16,22 +16,31 @@ pub struct TypeId(pub u32);
 /// One labelled branch in the flat form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FlatBranch {
+    /// The message label (a string-table id).
     pub label: SymId,
     /// Payload type names, in order (payload item names are not kept).
     pub payload: Vec<SymId>,
+    /// The id of the node after this message.
     pub cont: TypeId,
 }
 
 /// One node of the flat graph.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TypeNode {
+    /// The session ends for this role.
     End,
+    /// Send one of the branches' labels to `peer`.
     Send {
+        /// The peer's role name (a string-table id).
         peer: SymId,
+        /// The labels, each with its payload and continuation.
         branches: Vec<FlatBranch>,
     },
+    /// Receive one of the branches' labels from `peer`.
     Recv {
+        /// The peer's role name (a string-table id).
         peer: SymId,
+        /// The labels, each with its payload and continuation.
         branches: Vec<FlatBranch>,
     },
     /// Internal choice among peers: each arm is the id of a `Send` node
@@ -39,15 +48,19 @@ pub enum TypeNode {
     /// begins two arms. Sending a label on it performs the arm that offers
     /// the label.
     Choose {
+        /// The ids of the `Send` nodes, one per peer.
         arms: Vec<TypeId>,
     },
     /// `μ`: the binder's variable name (kept for printing) and its body.
     Mu {
+        /// The variable's name (a string-table id), kept for printing.
         var: SymId,
+        /// The id of the body node.
         body: TypeId,
     },
     /// A recursion variable: the id of the `Mu` node that binds it.
     Var {
+        /// The id of the binding `Mu` node.
         mu: TypeId,
     },
 }
@@ -56,31 +69,71 @@ pub enum TypeNode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GraphError {
+    /// A node refers to a node id outside the table.
     #[error("type {at}: reference to type {target} is out of range ({len} types)")]
-    OutOfRange { at: u32, target: u32, len: u32 },
+    OutOfRange {
+        /// The index of the node at fault.
+        at: u32,
+        /// The node id it refers to.
+        target: u32,
+        /// How many nodes the table has.
+        len: u32,
+    },
+    /// A variable points at a node that is not a `Mu` binder.
     #[error("type {at}: variable points at type {target}, which is not a mu binder")]
-    VarNotMu { at: u32, target: u32 },
+    VarNotMu {
+        /// The index of the node at fault.
+        at: u32,
+        /// The node id it refers to.
+        target: u32,
+    },
+    /// A `Mu`/`Var` cycle with no message in it.
     #[error("type {at}: unguarded recursion (mu/var cycle with no message)")]
-    Unguarded { at: u32 },
+    Unguarded {
+        /// The index of the node at fault.
+        at: u32,
+    },
+    /// Two branches of one node with the same label.
     #[error("type {at}: duplicate label in one choice")]
-    DuplicateLabel { at: u32 },
+    DuplicateLabel {
+        /// The index of the node at fault.
+        at: u32,
+    },
+    /// A send, receive or choose node with no branches.
     #[error("type {at}: a choice with no branches")]
-    EmptyChoice { at: u32 },
+    EmptyChoice {
+        /// The index of the node at fault.
+        at: u32,
+    },
+    /// An arm of a `Choose` that is not a `Send` node.
     #[error("type {at}: an arm of a choose is not a send node")]
-    ChooseArmNotSend { at: u32 },
+    ChooseArmNotSend {
+        /// The index of the node at fault.
+        at: u32,
+    },
+    /// Two arms of a `Choose` that send to the same peer.
     #[error("type {at}: two arms of a choose send to the same peer")]
-    ChooseSamePeer { at: u32 },
+    ChooseSamePeer {
+        /// The index of the node at fault.
+        at: u32,
+    },
+    /// A recursion variable with no enclosing binder (building from a tree).
     #[error("unbound recursion variable `{var}`")]
-    UnboundVar { var: String },
+    UnboundVar {
+        /// The variable's name.
+        var: String,
+    },
 }
 
 /// A table of local-type nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
 pub struct TypeGraph {
+    /// The nodes; a `TypeId` is an index into this list.
     pub nodes: Vec<TypeNode>,
 }
 
 impl TypeGraph {
+    /// The node with id `id`, or `None` if it is out of range.
     pub fn get(&self, id: TypeId) -> Option<&TypeNode> {
         self.nodes.get(id.0 as usize)
     }

@@ -3,6 +3,7 @@
 //! well-formedness, and the stable error-code registry.
 //!
 //! This crate does no I/O.
+#![deny(missing_docs)]
 
 pub mod action;
 pub mod codes;
@@ -14,6 +15,7 @@ pub mod hex;
 pub mod local;
 pub mod pretty;
 pub mod project;
+pub mod suggest;
 #[cfg(feature = "testgen")]
 pub mod testgen;
 pub mod value;
@@ -21,7 +23,7 @@ pub mod value_convert;
 pub mod wf;
 
 pub use action::{ActionBranch, LocalAction};
-pub use codes::{CodeEntry, ErrorCode};
+pub use codes::{CodeEntry, ErrorCode, code_entry};
 pub use enabling::normalize_choices;
 pub use global::{GlobalType, Origin, Protocol, Span};
 pub use graph::GraphError;
@@ -29,5 +31,6 @@ pub use graph::{FlatBranch, TypeGraph, TypeId, TypeNode};
 pub use hex::{Hex, hex};
 pub use local::{Branch, LocalType, Payload, TIMEOUT_LABEL};
 pub use project::{PROJECTION_CODES, ProjectionError, project, project_actions, project_all, project_all_actions};
+pub use suggest::did_you_mean;
 pub use value::{Endpoint, SymId, Value, ValueKind};
 pub use value_convert::ValueTypeError;

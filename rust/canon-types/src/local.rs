@@ -18,8 +18,11 @@ pub const TIMEOUT_LABEL: &str = "@timeout";
 /// braces). Refinements are kept for printing; the flat type graph drops them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Payload {
+    /// The item's name (`name: Type`), if given.
     pub name: Option<String>,
+    /// The item's type name.
     pub ty: String,
+    /// Scribble's refinement annotation, kept as written (canon does not check it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refinement: Option<String>,
 }
@@ -34,8 +37,11 @@ impl Payload {
 /// One labelled branch of a send (select) or receive (offer).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Branch {
+    /// The message label.
     pub label: String,
+    /// The payload's declared types.
     pub payload: Vec<Payload>,
+    /// The local type after this message.
     pub cont: LocalType,
 }
 
@@ -43,15 +49,20 @@ pub struct Branch {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(tag = "kind")]
 pub enum LocalType {
+    /// The role's part ends.
     End,
     /// Internal choice: send one of the branches' labels to `to`.
     Send {
+        /// The peer sent to.
         to: String,
+        /// The labels, each with its payload and continuation.
         branches: Vec<Branch>,
     },
     /// External choice: receive one of the branches' labels from `from`.
     Recv {
+        /// The peer received from.
         from: String,
+        /// The labels, each with its payload and continuation.
         branches: Vec<Branch>,
     },
     /// Internal choice among sends to different peers: the role picks one
@@ -60,15 +71,19 @@ pub enum LocalType {
     /// names the arm. (A choice whose branches all send to one peer is a
     /// `Send` with several branches.)
     Choose {
+        /// The arms, each a `Send` to a peer of its own.
         arms: Vec<LocalType>,
     },
     /// Recursion binder `μ var. body`.
     Mu {
+        /// The recursion variable.
         var: String,
+        /// The loop body.
         body: Box<LocalType>,
     },
     /// A recursion variable bound by an enclosing `Mu`.
     Var {
+        /// The recursion variable.
         var: String,
     },
 }

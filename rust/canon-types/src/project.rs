@@ -27,42 +27,158 @@ use crate::wf;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProjectionError {
+    /// A choice branch does not begin with the subject sending.
     #[error("choice at `{subject}`: a branch does not begin with a message sent by `{subject}`")]
-    ChoiceSubjectNotSender { subject: String, span: Span },
+    ChoiceSubjectNotSender {
+        /// The role that makes the choice.
+        subject: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// Two branches of a choice begin with the same label to the same role.
     #[error("choice at `{subject}`: more than one branch begins with `{label}` to `{to}`")]
-    DuplicateChoiceLabel { subject: String, label: String, to: String, span: Span },
+    DuplicateChoiceLabel {
+        /// The role that makes the choice.
+        subject: String,
+        /// The message label.
+        label: String,
+        /// The role both branches send it to.
+        to: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// One label begins two branches of a choice, sent to different roles.
     #[error(
         "choice at `{subject}`: `{label}` begins one branch sent to `{first}` and another sent to `{other}`; canon needs the first labels of a choice's branches to be distinct"
     )]
-    ChoiceLabelToSeveralRoles { subject: String, label: String, first: String, other: String, span: Span },
+    ChoiceLabelToSeveralRoles {
+        /// The role that makes the choice.
+        subject: String,
+        /// The message label.
+        label: String,
+        /// The receiver in the first branch.
+        first: String,
+        /// The receiver in another branch.
+        other: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A choice has no branches.
     #[error("choice at `{subject}` has no branches")]
-    EmptyChoice { subject: String, span: Span },
+    EmptyChoice {
+        /// The role that makes the choice.
+        subject: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A third party's behaviours in a choice's branches do not merge.
     #[error("role `{role}` cannot tell the branches of this choice apart: it {detail}")]
-    Unmergeable { role: String, detail: String, span: Span },
+    Unmergeable {
+        /// The role concerned.
+        role: String,
+        /// How its behaviours in the branches differ.
+        detail: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A continue is reached from its rec with no message in between.
     #[error("unguarded recursion: `continue {var}` is reached with no message since `rec {var}`")]
-    UnguardedRecursion { var: String, span: Span },
+    UnguardedRecursion {
+        /// The recursion variable.
+        var: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A continue names no enclosing rec.
     #[error("`continue {var}` is not inside `rec {var}`")]
-    UnboundRecVar { var: String, span: Span },
+    UnboundRecVar {
+        /// The recursion variable.
+        var: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A declared role never takes part.
     #[error("role `{role}` is declared but never sends, receives or invokes")]
-    UnusedRole { role: String, span: Span },
+    UnusedRole {
+        /// The role concerned.
+        role: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A role is used (or projected on) but not declared.
     #[error("role `{role}` is not declared in protocol `{protocol}`")]
-    UnknownRole { role: String, protocol: String, span: Span },
+    UnknownRole {
+        /// The role concerned.
+        role: String,
+        /// The protocol's name.
+        protocol: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A role is declared more than once.
     #[error("role `{role}` is declared more than once")]
-    DuplicateRole { role: String, span: Span },
+    DuplicateRole {
+        /// The role concerned.
+        role: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A role sends a message to itself.
     #[error("role `{role}` sends `{label}` to itself")]
-    SelfCommunication { role: String, label: String, span: Span },
+    SelfCommunication {
+        /// The role concerned.
+        role: String,
+        /// The message label.
+        label: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A role invokes effects in a loop it does not communicate in.
     #[error("role `{role}` invokes effects in `rec {var}` but takes no part in its messages, so it would loop forever")]
-    SilentLoop { role: String, var: String, span: Span },
+    SilentLoop {
+        /// The role concerned.
+        role: String,
+        /// The recursion variable.
+        var: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A role left out of a loop's repeating branches acts before it is told the choice.
     #[error(
         "role `{role}` takes no part in the branches of this choice that repeat a loop, and in the others it {action} before receiving anything, so it could act before the choice is made"
     )]
-    ActsBeforeEnabled { role: String, action: String, span: Span },
+    ActsBeforeEnabled {
+        /// The role concerned.
+        role: String,
+        /// What it does first in those branches.
+        action: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// A message deadline of 0 rounds (`within 0`).
     #[error("`{label}` from `{from}` has a deadline of 0 rounds (`within 0`); a deadline must be at least 1")]
-    ZeroTimeout { from: String, label: String, span: Span },
+    ZeroTimeout {
+        /// The sending role.
+        from: String,
+        /// The message label.
+        label: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
+    /// The sender of a message takes part in its timeout branch.
     #[error(
         "the timeout branch of `{label}` {detail}, but `{sender}` has lost its place in the session when the deadline passes"
     )]
-    LateSenderInTimeout { sender: String, label: String, detail: String, span: Span },
+    LateSenderInTimeout {
+        /// The role that sent the message.
+        sender: String,
+        /// The message label.
+        label: String,
+        /// What the timeout branch makes the sender do.
+        detail: String,
+        /// Where in the choreography source (`Span::default()` if unknown).
+        span: Span,
+    },
 }
 
 crate::error_codes! {

@@ -35,38 +35,60 @@ pub enum Value {
     /// The unit value `()`; also the initial content of every register.
     #[default]
     Unit,
+    /// A boolean.
     Bool(bool),
+    /// A signed 64-bit integer.
     Int(i64),
+    /// A byte string.
     Bytes(Arc<[u8]>),
+    /// A UTF-8 string.
     Str(Arc<str>),
     /// A label of the program's string table.
     Label(SymId),
+    /// A session endpoint (delegation: it moves with the message).
     Endpoint(Endpoint),
+    /// A tuple of values (a message with several payload items).
     Tuple(Arc<[Value]>),
 }
 
 /// The kind of a value, used by payload type checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ValueKind {
+    /// [`Value::Unit`].
     Unit,
+    /// [`Value::Bool`].
     Bool,
+    /// [`Value::Int`].
     Int,
+    /// [`Value::Bytes`].
     Bytes,
+    /// [`Value::Str`].
     Str,
+    /// [`Value::Label`].
     Label,
+    /// [`Value::Endpoint`].
     Endpoint,
+    /// [`Value::Tuple`].
     Tuple,
 }
 
 /// Canonical encoding tags, one byte each (see `bytecode-spec/format.md`).
 pub mod tag {
+    /// The tag of [`crate::value::Value::Unit`].
     pub const UNIT: u8 = 0x00;
+    /// The tag of [`crate::value::Value::Bool`].
     pub const BOOL: u8 = 0x01;
+    /// The tag of [`crate::value::Value::Int`].
     pub const INT: u8 = 0x02;
+    /// The tag of [`crate::value::Value::Bytes`].
     pub const BYTES: u8 = 0x03;
+    /// The tag of [`crate::value::Value::Str`].
     pub const STR: u8 = 0x04;
+    /// The tag of [`crate::value::Value::Label`].
     pub const LABEL: u8 = 0x05;
+    /// The tag of [`crate::value::Value::Endpoint`].
     pub const ENDPOINT: u8 = 0x06;
+    /// The tag of [`crate::value::Value::Tuple`].
     pub const TUPLE: u8 = 0x07;
 }
 
@@ -77,16 +99,40 @@ pub const MAX_VALUE_DEPTH: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ValueDecodeError {
+    /// The input ends inside a value.
     #[error("value truncated at byte {offset}")]
-    Truncated { offset: usize },
+    Truncated {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+    },
+    /// A value tag that is not assigned.
     #[error("unknown value tag 0x{tag:02x} at byte {offset}")]
-    UnknownTag { offset: usize, tag: u8 },
+    UnknownTag {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// The tag byte read.
+        tag: u8,
+    },
+    /// A bool encoded as something other than 0 or 1.
     #[error("non-canonical bool byte 0x{byte:02x} at byte {offset}")]
-    BadBool { offset: usize, byte: u8 },
+    BadBool {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+        /// The byte read.
+        byte: u8,
+    },
+    /// A string that is not UTF-8.
     #[error("string at byte {offset} is not UTF-8")]
-    BadUtf8 { offset: usize },
+    BadUtf8 {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+    },
+    /// Tuples nested deeper than `MAX_VALUE_DEPTH`.
     #[error("tuple nesting deeper than {MAX_VALUE_DEPTH} at byte {offset}")]
-    TooDeep { offset: usize },
+    TooDeep {
+        /// The byte offset in the input where decoding failed.
+        offset: usize,
+    },
 }
 
 impl ValueDecodeError {

@@ -1,46 +1,16 @@
 //! One handler per role: the two-buyer bookshop where Buyer1, Buyer2 and the
-//! Seller each have their own host object. Role and label names are looked
-//! up once, when the program is loaded; the handlers then compare interned
-//! ids, never strings.
+//! Seller each have their own host object, dispatched by `canon::RoleHost`.
+//! Role and label names are looked up once, when the program is loaded; the
+//! handlers then compare interned ids, never strings.
 //!
 //! Run with `cargo run -p canon --example per_role` (it also runs in
 //! `cargo test -p canon --examples`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use canon::{Config, CooperativeRunner, Host, HostCtx, Machine, Module, Runner, SeededHost, SymId, Value};
-
-/// Dispatches every host call to the handler of the calling role, and to a
-/// seeded fallback for roles without one.
-struct PerRole {
-    handlers: BTreeMap<SymId, Box<dyn Host + Send>>,
-    fallback: SeededHost,
-}
-
-impl PerRole {
-    fn handler(&mut self, ctx: &HostCtx<'_>) -> &mut dyn Host {
-        match self.handlers.get_mut(&ctx.role_name) {
-            Some(h) => h.as_mut(),
-            None => &mut self.fallback,
-        }
-    }
-}
-
-impl Host for PerRole {
-    fn produce(&mut self, ctx: &HostCtx<'_>, label: SymId) -> Value {
-        self.handler(ctx).produce(ctx, label)
-    }
-    fn accept(&mut self, ctx: &HostCtx<'_>, label: SymId, payload: &Value) -> bool {
-        self.handler(ctx).accept(ctx, label, payload)
-    }
-    fn choose(&mut self, ctx: &HostCtx<'_>, labels: &[SymId]) -> usize {
-        self.handler(ctx).choose(ctx, labels)
-    }
-    fn invoke(&mut self, ctx: &HostCtx<'_>, effect: SymId, arg: &Value) -> Value {
-        self.handler(ctx).invoke(ctx, effect, arg)
-    }
-}
+use canon::{
+    Config, CooperativeRunner, Host, HostCtx, Machine, RoleHost, Runner, SeededHost, SymId, Value, VerifiedProgram,
+};
 
 /// The labels the bookshop's handlers care about, interned once.
 #[derive(Clone, Copy)]
@@ -53,14 +23,15 @@ struct Labels {
 }
 
 impl Labels {
-    fn of(module: &Module) -> Option<Labels> {
-        let id = |s: &str| module.find_sym(s);
-        Some(Labels {
-            title: id("Title")?,
-            quote: id("Quote")?,
-            share: id("Share")?,
-            accept: id("Accept")?,
-            date: id("Date")?,
+    /// Looks the labels up once; a misspelt one is an `UnknownName` naming
+    /// the closest label the program has.
+    fn of(program: &VerifiedProgram) -> Result<Labels, canon::UnknownName> {
+        Ok(Labels {
+            title: program.label("Title")?,
+            quote: program.label("Quote")?,
+            share: program.label("Share")?,
+            accept: program.label("Accept")?,
+            date: program.label("Date")?,
         })
     }
 }
@@ -112,14 +83,15 @@ impl Host for Seller {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/two_buyer.canon");
     let program = Arc::new(canon::compile_file(path)?);
-    let module = program.module();
-    let labels = Labels::of(module).ok_or("the program lacks a bookshop label")?;
-    let role = |name: &str| module.find_sym(name).ok_or(format!("no role {name}"));
-    let mut handlers: BTreeMap<SymId, Box<dyn Host + Send>> = BTreeMap::new();
-    handlers.insert(role("Buyer1")?, Box::new(Buyer1(labels)));
-    handlers.insert(role("Buyer2")?, Box::new(Buyer2 { labels, budget: 50 }));
-    handlers.insert(role("Seller")?, Box::new(Seller(labels)));
-    let host = PerRole { handlers, fallback: SeededHost::new(1) };
+    let labels = Labels::of(&program)?;
+    // Calls outside a session, and of roles without a handler, go to the seeded fallback.
+    let host = RoleHost::new(SeededHost::new(1))
+        .with_role(&program, "Buyer1", Buyer1(labels))?
+        .with_role(&program, "Buyer2", Buyer2 { labels, budget: 50 })?
+        .with_role(&program, "Seller", Seller(labels))?;
+    // A misspelt name is refused, naming the closest one the program has.
+    let typo = program.label("Qoute").map_err(|e| e.to_string());
+    assert_eq!(typo, Err("the program has no label `Qoute`; did you mean `Quote`?".to_owned()));
 
     let mut machine = Machine::new(Config { seed: 1, ..Config::default() });
     // Signing keys derive from a secret key seed (`canon keygen`); the public

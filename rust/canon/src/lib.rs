@@ -24,7 +24,9 @@ use std::path::Path;
 
 // Everything a host needs to load, run, verify, re-execute and diff, so a
 // host depends on this crate alone.
-pub use canon_bytecode::{BufferConfig, Module, VerifiedProgram, assemble, decode, disassemble, encode, verify};
+pub use canon_bytecode::{
+    BufferConfig, Module, NameKind, UnknownName, VerifiedProgram, assemble, decode, disassemble, encode, verify,
+};
 pub use canon_machine::{
     Auth, CoroutineFault, Event, EventKind, EventSite, Fault, GroupOutcome, GroupStatus, Host, HostCtx, Injection,
     KeySeed, KeySource, NullHost, ReplayMode, SessionStatus, SignatureError, SignatureReport, StallReport,
@@ -35,9 +37,9 @@ pub use canon_replay::{
 };
 pub use canon_runtime::{
     Config, CooperativeRunner, GroupReport, Limits, LoadError, Machine, Owner, Progress, ReexecError, Reexecution,
-    ReplayHost, RunOutcome, RunSummary, Runner, SeededHost, ThreadedRunner, reexecute, reexecute_reader,
+    ReplayHost, RoleHost, RunOutcome, RunSummary, Runner, SeededHost, ThreadedRunner, reexecute, reexecute_reader,
 };
-pub use canon_types::{ErrorCode, Hex, SymId, Value, hex};
+pub use canon_types::{ErrorCode, Hex, SymId, Value, ValueTypeError, hex};
 
 pub mod bundle;
 

@@ -40,62 +40,120 @@ pub struct AsmError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AsmErrorKind {
+    /// A character that starts no token.
     #[error("unexpected character `{0}`")]
     UnexpectedChar(char),
+    /// A string literal with no closing quote.
     #[error("unterminated string")]
     UnterminatedString,
+    /// An escape sequence a string literal does not allow.
     #[error("bad escape in string (use \\\" \\\\ \\n \\t \\r \\0 or \\u{{hex}})")]
     BadEscape,
+    /// A byte-string literal that is not an even number of hex digits.
     #[error("bad byte string (an even number of hex digits expected)")]
     BadBytes,
+    /// A number that does not parse or does not fit its operand.
     #[error("bad number `{0}`")]
     BadNumber(String),
+    /// Brackets that do not pair up.
     #[error("unbalanced brackets")]
     Unbalanced,
+    /// Something other than what the syntax needs here.
     #[error("expected {what}, found {found}")]
-    Expected { what: &'static str, found: String },
+    Expected {
+        /// What the assembler expected.
+        what: &'static str,
+        /// What it found instead.
+        found: String,
+    },
+    /// A `.directive` the assembler does not know.
     #[error("unknown directive `.{0}`")]
     UnknownDirective(String),
+    /// An instruction name the assembler does not know.
     #[error("unknown mnemonic `{0}`")]
     UnknownMnemonic(String),
+    /// An instruction with the wrong number of operands.
     #[error("`{mnemonic}` takes {expected} operand(s), found {found}")]
-    OperandCount { mnemonic: &'static str, expected: &'static str, found: usize },
+    OperandCount {
+        /// The instruction's mnemonic.
+        mnemonic: &'static str,
+        /// How many operands it takes.
+        expected: &'static str,
+        /// How many were written.
+        found: usize,
+    },
+    /// A register at or above the procedure's register count.
     #[error("register r{reg} out of range: the procedure has {reg_count} register(s)")]
-    BadRegister { reg: u64, reg_count: u16 },
+    BadRegister {
+        /// The register number written.
+        reg: u64,
+        /// The procedure's register count.
+        reg_count: u16,
+    },
+    /// A jump or arm to a code label the procedure does not define.
     #[error("undefined label `{0}`")]
     UndefinedLabel(String),
+    /// A code label defined twice in one procedure.
     #[error("duplicate label `{0}`")]
     DuplicateLabel(String),
+    /// A local-type name no `.type` defines.
     #[error("undefined type `{0}`")]
     UndefinedType(String),
+    /// A `.type` name defined twice.
     #[error("duplicate type name `{0}`")]
     DuplicateType(String),
+    /// A constant name no `.const` defines.
     #[error("undefined constant `{0}`")]
     UndefinedConst(String),
+    /// A `.const` name defined twice.
     #[error("duplicate constant name `{0}`")]
     DuplicateConst(String),
+    /// A procedure name no `.proc` defines.
     #[error("undefined procedure `{0}`")]
     UndefinedProc(String),
+    /// A procedure name several procedures share (write `proc#N`).
     #[error("ambiguous procedure `{0}`: several procedures have that name (use proc#N)")]
     AmbiguousProc(String),
+    /// A buffer edge naming a role the `open` does not list.
     #[error("`{0}` is not one of this open's roles")]
     UndefinedRole(String),
+    /// A raw id (`kind#N`) of a kind this operand does not take.
     #[error("unknown raw id kind `{kind}#` here (expected {expected}#N)")]
-    BadRawKind { kind: String, expected: &'static str },
+    BadRawKind {
+        /// The raw id prefix written (before `#`).
+        kind: String,
+        /// The prefix this operand takes.
+        expected: &'static str,
+    },
+    /// An explicitly indexed table entry that is not the next index.
     #[error("{table} index {found} out of order: the next entry is {next}")]
-    IndexOutOfOrder { table: &'static str, found: u64, next: usize },
+    IndexOutOfOrder {
+        /// The table the indexed entry belongs to.
+        table: &'static str,
+        /// The index written.
+        found: u64,
+        /// The index the next entry must have.
+        next: usize,
+    },
+    /// An instruction before any `.proc`.
     #[error("instruction outside a procedure (start one with `.proc`)")]
     OutsideProc,
+    /// A module-level directive inside a procedure.
     #[error("`.{0}` inside a procedure (close it with `.end` first)")]
     DirectiveInProc(String),
+    /// `.end` with no open procedure.
     #[error("`.end` without `.proc`")]
     EndWithoutProc,
+    /// A procedure the file ends inside.
     #[error("procedure not closed with `.end`")]
     UnclosedProc,
+    /// A second `.entry` directive.
     #[error("second `.entry`")]
     DuplicateEntry,
+    /// A local type nested deeper than the assembler allows.
     #[error("local type nested too deeply")]
     TooDeep,
+    /// A local type that is not well formed.
     #[error("bad local type: {0}")]
     Type(GraphError),
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use canon_types::{CodeEntry, ErrorCode, GraphError};
+use canon_types::{CodeEntry, GraphError};
 
 use crate::module::ProcId;
 
@@ -34,162 +34,484 @@ impl fmt::Display for Site {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
+    /// The string table holds one string twice.
     #[error("string table: entry {index} duplicates entry {first}")]
-    DuplicateString { index: u32, first: u32 },
+    DuplicateString {
+        /// The index of the repeated entry.
+        index: u32,
+        /// The index of its first occurrence.
+        first: u32,
+    },
+    /// The local-type table is not well formed.
     #[error("type table: {source}")]
     BadTypeGraph {
+        /// What is wrong with the type table.
         #[source]
         source: GraphError,
     },
+    /// A type node names a missing string.
     #[error("type {at}: symbol {sym} out of range ({len} strings)")]
-    TypeSymOutOfRange { at: u32, sym: u32, len: usize },
+    TypeSymOutOfRange {
+        /// The index of the type node in the type table.
+        at: u32,
+        /// The symbol id (string-table index) used.
+        sym: u32,
+        /// The length of the table or code the index must be below.
+        len: usize,
+    },
+    /// A str/label constant names a missing string.
     #[error("const {index}: symbol {sym} out of range ({len} strings)")]
-    ConstSymOutOfRange { index: u32, sym: u32, len: usize },
+    ConstSymOutOfRange {
+        /// The index of the constant in the pool.
+        index: u32,
+        /// The symbol id (string-table index) used.
+        sym: u32,
+        /// The length of the table or code the index must be below.
+        len: usize,
+    },
+    /// The entry procedure does not exist.
     #[error("entry procedure {entry} out of range ({procs} procedures)")]
-    EntryOutOfRange { entry: ProcId, procs: usize },
+    EntryOutOfRange {
+        /// The entry procedure index the module names.
+        entry: ProcId,
+        /// How many procedures the module has.
+        procs: usize,
+    },
+    /// The entry procedure takes parameters.
     #[error("{at}: the entry procedure takes {params} parameter(s), it must take none")]
-    EntryHasParams { at: Site, params: usize },
+    EntryHasParams {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// How many parameters the procedure takes.
+        params: usize,
+    },
+    /// A frame has fewer registers than parameters.
     #[error("{at}: reg_count {reg_count} is smaller than the {params} parameter(s)")]
-    RegCountTooSmall { at: Site, reg_count: u16, params: usize },
+    RegCountTooSmall {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The procedure's frame size (registers r0 to reg_count-1).
+        reg_count: u16,
+        /// How many parameters the procedure takes.
+        params: usize,
+    },
+    /// A procedure has no instructions.
     #[error("{at}: the procedure has no code")]
-    EmptyCode { at: Site },
+    EmptyCode {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+    },
+    /// The last instruction can fall through.
     #[error("{at}: execution can fall off the end (the last instruction must be jmp, ret, halt, select or offer)")]
-    FallsOffEnd { at: Site },
+    FallsOffEnd {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+    },
+    /// A register operand is not below reg_count.
     #[error("{at}: register r{reg} out of range (reg_count {reg_count})")]
-    RegisterOutOfRange { at: Site, reg: u16, reg_count: u16 },
+    RegisterOutOfRange {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// The procedure's frame size (registers r0 to reg_count-1).
+        reg_count: u16,
+    },
+    /// A jump, arm or timeout target is outside the code.
     #[error("{at}: jump target {target} out of range ({len} instructions)")]
-    TargetOutOfRange { at: Site, target: u32, len: usize },
+    TargetOutOfRange {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The instruction index jumped to.
+        target: u32,
+        /// The length of the table or code the index must be below.
+        len: usize,
+    },
+    /// A symbol id is not in the string table.
     #[error("{at}: symbol {sym} out of range ({len} strings)")]
-    SymOutOfRange { at: Site, sym: u32, len: usize },
+    SymOutOfRange {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The symbol id (string-table index) used.
+        sym: u32,
+        /// The length of the table or code the index must be below.
+        len: usize,
+    },
+    /// A type id is not in the type table.
     #[error("{at}: type {ty} out of range ({len} types)")]
-    TypeOutOfRange { at: Site, ty: u32, len: usize },
+    TypeOutOfRange {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The type id used.
+        ty: u32,
+        /// The length of the table or code the index must be below.
+        len: usize,
+    },
+    /// A constant index is not in the pool.
     #[error("{at}: constant {k} out of range ({len} constants)")]
-    ConstOutOfRange { at: Site, k: u32, len: usize },
+    ConstOutOfRange {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The constant index used.
+        k: u32,
+        /// The length of the table or code the index must be below.
+        len: usize,
+    },
+    /// A call or spawn names a missing procedure.
     #[error("{at}: procedure {callee} out of range ({len} procedures)")]
-    ProcOutOfRange { at: Site, callee: ProcId, len: usize },
+    ProcOutOfRange {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The procedure called or spawned.
+        callee: ProcId,
+        /// The length of the table or code the index must be below.
+        len: usize,
+    },
+    /// A call or spawn passes the wrong number of arguments.
     #[error("{at}: {found} argument(s) passed to proc {callee}, which takes {expected}")]
-    ArgCountMismatch { at: Site, callee: ProcId, expected: usize, found: usize },
+    ArgCountMismatch {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The procedure called or spawned.
+        callee: ProcId,
+        /// How many parameters the callee takes.
+        expected: usize,
+        /// How many arguments were passed.
+        found: usize,
+    },
+    /// An open's roles/types/handlers/dsts lengths differ.
     #[error("{at}: open has {roles} roles, {types} types, {handlers} handlers and {dsts} destinations")]
-    OpenArityMismatch { at: Site, roles: usize, types: usize, handlers: usize, dsts: usize },
+    OpenArityMismatch {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// Length of the open's role list.
+        roles: usize,
+        /// Length of the open's local-type list.
+        types: usize,
+        /// Length of the open's handler list.
+        handlers: usize,
+        /// Length of the open's destination-register list.
+        dsts: usize,
+    },
+    /// An open has no roles.
     #[error("{at}: open with no roles")]
-    OpenWithoutRoles { at: Site },
+    OpenWithoutRoles {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+    },
+    /// An open names one role twice.
     #[error("{at}: role `{role}` appears twice in one open")]
-    DuplicateRole { at: Site, role: String },
+    DuplicateRole {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The repeated role name.
+        role: String,
+    },
+    /// An open writes two endpoints to one register.
     #[error("{at}: register r{reg} is the destination of two roles of one open")]
-    DuplicateDst { at: Site, reg: u16 },
+    DuplicateDst {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+    },
+    /// A buffer edge names a role index the open lacks.
     #[error("{at}: buffer edge names role index {index}, but the open has {roles} roles")]
-    EdgeRoleOutOfRange { at: Site, index: u16, roles: usize },
+    EdgeRoleOutOfRange {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The role index the buffer edge names.
+        index: u16,
+        /// How many roles the open has.
+        roles: usize,
+    },
+    /// A buffer edge goes from a role to itself.
     #[error("{at}: buffer edge from role index {role} to itself")]
-    EdgeSelfLoop { at: Site, role: u16 },
+    EdgeSelfLoop {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The role index at both ends of the edge.
+        role: u16,
+    },
+    /// A buffer edge has capacity 0.
     #[error("{at}: buffer edge {from}->{to} has capacity 0")]
-    ZeroCapacity { at: Site, from: u16, to: u16 },
+    ZeroCapacity {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The sending role's index in the open.
+        from: u16,
+        /// The receiving role's index in the open.
+        to: u16,
+    },
+    /// A resize buffer's max_capacity is below capacity.
     #[error("{at}: buffer max_capacity {max_capacity} is below its capacity {capacity}")]
-    ResizeBelowCapacity { at: Site, max_capacity: u32, capacity: u32 },
+    ResizeBelowCapacity {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The most messages a resizing buffer may grow to.
+        max_capacity: u32,
+        /// The buffer's initial capacity.
+        capacity: u32,
+    },
+    /// An opened local type talks to a role not in the open.
     #[error("{at}: role `{role}`'s local type talks to `{peer}`, which is not a role of this open")]
-    UnknownPeer { at: Site, role: String, peer: String },
+    UnknownPeer {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The role whose local type is at fault.
+        role: String,
+        /// The peer its local type names.
+        peer: String,
+    },
+    /// An opened local type talks to its own role.
     #[error("{at}: role `{role}`'s local type talks to itself")]
-    SelfCommunication { at: Site, role: String },
+    SelfCommunication {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The role whose local type talks to itself.
+        role: String,
+    },
+    /// Two arms of one select/offer have the same label.
     #[error("{at}: label `{label}` has two arms")]
-    DuplicateArmLabel { at: Site, label: String },
+    DuplicateArmLabel {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The label of the repeated arm.
+        label: String,
+    },
+    /// A recv_timeout waits 0 ticks.
     #[error("{at}: recv_timeout with timeout_ticks 0")]
-    ZeroTimeout { at: Site },
+    ZeroTimeout {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+    },
+    /// A session instruction on a register holding a value.
     #[error("{at}: register r{reg} holds a value, not an endpoint")]
-    NotAnEndpoint { at: Site, reg: u16 },
+    NotAnEndpoint {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+    },
+    /// A session instruction on a moved or finished endpoint.
     #[error("{at}: register r{reg} was moved away or its session ended")]
-    UseAfterMove { at: Site, reg: u16 },
+    UseAfterMove {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+    },
+    /// An instruction overwrites a live endpoint.
     #[error("{at}: writing r{reg} would drop the live endpoint it holds")]
-    EndpointOverwritten { at: Site, reg: u16 },
+    EndpointOverwritten {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+    },
+    /// Send/select/produce where the type receives.
     #[error("{at}: r{reg} attempts to send, but its type expects a receive from `{peer}`")]
-    SendWhereRecvExpected { at: Site, reg: u16, peer: String },
+    SendWhereRecvExpected {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// The peer the endpoint's type expects to talk to.
+        peer: String,
+    },
+    /// Recv/offer where the type sends.
     #[error("{at}: r{reg} attempts to receive, but its type expects a send to `{peer}`")]
-    RecvWhereSendExpected { at: Site, reg: u16, peer: String },
+    RecvWhereSendExpected {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// The peer the endpoint's type expects to talk to.
+        peer: String,
+    },
+    /// A label the endpoint's type does not offer.
     #[error("{at}: r{reg}'s type does not offer label `{label}`")]
-    LabelNotOffered { at: Site, reg: u16, label: String },
+    LabelNotOffered {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// The label the instruction uses.
+        label: String,
+    },
+    /// A session action on an endpoint whose type is end.
     #[error("{at}: r{reg} attempts a session action, but its type is end")]
-    ActionAfterEnd { at: Site, reg: u16 },
+    ActionAfterEnd {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+    },
+    /// Close on an endpoint whose type is not end.
     #[error("{at}: r{reg} is closed before its type reaches end")]
-    CloseBeforeEnd { at: Site, reg: u16 },
+    CloseBeforeEnd {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+    },
+    /// Offer arms differ from the type's label set.
     #[error("{at}: arms of r{reg} do not match its type (missing {missing:?}, not offered {extra:?})")]
-    OfferArmsMismatch { at: Site, reg: u16, missing: Vec<String>, extra: Vec<String> },
+    OfferArmsMismatch {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// Labels the type offers that have no arm.
+        missing: Vec<String>,
+        /// Arm labels the type does not offer.
+        extra: Vec<String>,
+    },
+    /// A procedure ends holding an open endpoint.
     #[error("{at}: r{reg} still holds an open endpoint when the procedure ends")]
-    EndpointLeaked { at: Site, reg: u16 },
+    EndpointLeaked {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+    },
+    /// Paths join with different endpoint states.
     #[error("{at}: paths join with r{reg} as {first} on one and {second} on another")]
-    InconsistentStateAtJoin { at: Site, reg: u16, first: String, second: String },
+    InconsistentStateAtJoin {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// The endpoint's state on one path.
+        first: String,
+        /// Its state on another path.
+        second: String,
+    },
+    /// An endpoint argument's type is not the parameter's.
     #[error("{at}: argument r{reg} has type {found}, but parameter {param} of proc {callee} expects type {expected}")]
-    EndpointTypeMismatch { at: Site, reg: u16, callee: ProcId, param: usize, expected: u32, found: u32 },
+    EndpointTypeMismatch {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// The procedure called or spawned.
+        callee: ProcId,
+        /// The parameter's index.
+        param: usize,
+        /// The type id the parameter expects.
+        expected: u32,
+        /// The type id of the argument.
+        found: u32,
+    },
+    /// An endpoint argument talks to another peer than the parameter.
     #[error("{at}: argument r{reg} talks to `{found}`, but parameter {param} of proc {callee} talks to `{expected}`")]
-    WrongPeer { at: Site, reg: u16, callee: ProcId, param: usize, expected: String, found: String },
+    WrongPeer {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// The procedure called or spawned.
+        callee: ProcId,
+        /// The parameter's index.
+        param: usize,
+        /// The peer the parameter's type talks to.
+        expected: String,
+        /// The peer the argument's type talks to.
+        found: String,
+    },
+    /// An endpoint passed to a value parameter.
     #[error("{at}: endpoint r{reg} passed to value parameter {param} of proc {callee}")]
-    EndpointToValueParam { at: Site, reg: u16, callee: ProcId, param: usize },
+    EndpointToValueParam {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// The procedure called or spawned.
+        callee: ProcId,
+        /// The parameter's index.
+        param: usize,
+    },
+    /// The module exceeds the verifier's work budget.
     #[error("{at}: verifying the module reaches {cost} steps here, over the module's limit of {limit}")]
-    TooComplex { at: Site, cost: u64, limit: u64 },
+    TooComplex {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The verification steps spent when the limit was reached.
+        cost: u64,
+        /// The module's step budget.
+        limit: u64,
+    },
+    /// The local types of one open are not coherent (a message one role may send is not received).
     #[error("{at}: the opened local types are not coherent: {detail}")]
-    IncoherentOpen { at: Site, detail: String },
+    IncoherentOpen {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// Which message one role may send that no role receives.
+        detail: String,
+    },
+    /// An open names more roles than MAX_ROLES_PER_OPEN.
     #[error("{at}: the open names {roles} roles, over the limit of {limit}")]
-    TooManyRoles { at: Site, roles: usize, limit: usize },
+    TooManyRoles {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// How many roles the open names.
+        roles: usize,
+        /// The most roles one open may name (MAX_ROLES_PER_OPEN).
+        limit: usize,
+    },
 }
 
-/// Every verify error code: stable numbers in the 2xxx range, in the order of
-/// [`VerifyError`]'s variants.
-pub const VERIFY_CODES: &[CodeEntry] = &[
-    CodeEntry { code: 2001, name: "DuplicateString", summary: "the string table holds one string twice" },
-    CodeEntry { code: 2002, name: "BadTypeGraph", summary: "the local-type table is not well formed" },
-    CodeEntry { code: 2003, name: "TypeSymOutOfRange", summary: "a type node names a missing string" },
-    CodeEntry { code: 2004, name: "ConstSymOutOfRange", summary: "a str/label constant names a missing string" },
-    CodeEntry { code: 2005, name: "EntryOutOfRange", summary: "the entry procedure does not exist" },
-    CodeEntry { code: 2006, name: "EntryHasParams", summary: "the entry procedure takes parameters" },
-    CodeEntry { code: 2007, name: "RegCountTooSmall", summary: "a frame has fewer registers than parameters" },
-    CodeEntry { code: 2008, name: "EmptyCode", summary: "a procedure has no instructions" },
-    CodeEntry { code: 2009, name: "FallsOffEnd", summary: "the last instruction can fall through" },
-    CodeEntry { code: 2010, name: "RegisterOutOfRange", summary: "a register operand is not below reg_count" },
-    CodeEntry { code: 2011, name: "TargetOutOfRange", summary: "a jump, arm or timeout target is outside the code" },
-    CodeEntry { code: 2012, name: "SymOutOfRange", summary: "a symbol id is not in the string table" },
-    CodeEntry { code: 2013, name: "TypeOutOfRange", summary: "a type id is not in the type table" },
-    CodeEntry { code: 2014, name: "ConstOutOfRange", summary: "a constant index is not in the pool" },
-    CodeEntry { code: 2015, name: "ProcOutOfRange", summary: "a call or spawn names a missing procedure" },
-    CodeEntry { code: 2016, name: "ArgCountMismatch", summary: "a call or spawn passes the wrong number of arguments" },
-    CodeEntry { code: 2017, name: "OpenArityMismatch", summary: "an open's roles/types/handlers/dsts lengths differ" },
-    CodeEntry { code: 2018, name: "OpenWithoutRoles", summary: "an open has no roles" },
-    CodeEntry { code: 2019, name: "DuplicateRole", summary: "an open names one role twice" },
-    CodeEntry { code: 2020, name: "DuplicateDst", summary: "an open writes two endpoints to one register" },
-    CodeEntry { code: 2021, name: "EdgeRoleOutOfRange", summary: "a buffer edge names a role index the open lacks" },
-    CodeEntry { code: 2022, name: "EdgeSelfLoop", summary: "a buffer edge goes from a role to itself" },
-    CodeEntry { code: 2023, name: "ZeroCapacity", summary: "a buffer edge has capacity 0" },
-    CodeEntry { code: 2024, name: "ResizeBelowCapacity", summary: "a resize buffer's max_capacity is below capacity" },
-    CodeEntry { code: 2025, name: "UnknownPeer", summary: "an opened local type talks to a role not in the open" },
-    CodeEntry { code: 2026, name: "SelfCommunication", summary: "an opened local type talks to its own role" },
-    CodeEntry { code: 2027, name: "DuplicateArmLabel", summary: "two arms of one select/offer have the same label" },
-    CodeEntry { code: 2028, name: "ZeroTimeout", summary: "a recv_timeout waits 0 ticks" },
-    CodeEntry { code: 2029, name: "NotAnEndpoint", summary: "a session instruction on a register holding a value" },
-    CodeEntry { code: 2030, name: "UseAfterMove", summary: "a session instruction on a moved or finished endpoint" },
-    CodeEntry { code: 2031, name: "EndpointOverwritten", summary: "an instruction overwrites a live endpoint" },
-    CodeEntry { code: 2032, name: "SendWhereRecvExpected", summary: "send/select/produce where the type receives" },
-    CodeEntry { code: 2033, name: "RecvWhereSendExpected", summary: "recv/offer where the type sends" },
-    CodeEntry { code: 2034, name: "LabelNotOffered", summary: "a label the endpoint's type does not offer" },
-    CodeEntry { code: 2035, name: "ActionAfterEnd", summary: "a session action on an endpoint whose type is end" },
-    CodeEntry { code: 2036, name: "CloseBeforeEnd", summary: "close on an endpoint whose type is not end" },
-    CodeEntry { code: 2037, name: "OfferArmsMismatch", summary: "offer arms differ from the type's label set" },
-    CodeEntry { code: 2038, name: "EndpointLeaked", summary: "a procedure ends holding an open endpoint" },
-    CodeEntry { code: 2039, name: "InconsistentStateAtJoin", summary: "paths join with different endpoint states" },
-    CodeEntry {
-        code: 2040,
-        name: "EndpointTypeMismatch",
-        summary: "an endpoint argument's type is not the parameter's",
-    },
-    CodeEntry {
-        code: 2041,
-        name: "WrongPeer",
-        summary: "an endpoint argument talks to another peer than the parameter",
-    },
-    CodeEntry { code: 2042, name: "EndpointToValueParam", summary: "an endpoint passed to a value parameter" },
-    CodeEntry { code: 2043, name: "TooComplex", summary: "the module exceeds the verifier's work budget" },
-    CodeEntry {
-        code: 2044,
-        name: "IncoherentOpen",
-        summary: "the local types of one open are not coherent (a message one role may send is not received)",
-    },
-    CodeEntry { code: 2045, name: "TooManyRoles", summary: "an open names more roles than MAX_ROLES_PER_OPEN" },
-];
+canon_types::error_codes! {
+    /// Every verify error code: stable numbers in the 2xxx range, in the order of
+    /// [`VerifyError`]'s variants.
+    pub VERIFY_CODES for VerifyError {
+        DuplicateString = 2001: "the string table holds one string twice",
+        BadTypeGraph = 2002: "the local-type table is not well formed",
+        TypeSymOutOfRange = 2003: "a type node names a missing string",
+        ConstSymOutOfRange = 2004: "a str/label constant names a missing string",
+        EntryOutOfRange = 2005: "the entry procedure does not exist",
+        EntryHasParams = 2006: "the entry procedure takes parameters",
+        RegCountTooSmall = 2007: "a frame has fewer registers than parameters",
+        EmptyCode = 2008: "a procedure has no instructions",
+        FallsOffEnd = 2009: "the last instruction can fall through",
+        RegisterOutOfRange = 2010: "a register operand is not below reg_count",
+        TargetOutOfRange = 2011: "a jump, arm or timeout target is outside the code",
+        SymOutOfRange = 2012: "a symbol id is not in the string table",
+        TypeOutOfRange = 2013: "a type id is not in the type table",
+        ConstOutOfRange = 2014: "a constant index is not in the pool",
+        ProcOutOfRange = 2015: "a call or spawn names a missing procedure",
+        ArgCountMismatch = 2016: "a call or spawn passes the wrong number of arguments",
+        OpenArityMismatch = 2017: "an open's roles/types/handlers/dsts lengths differ",
+        OpenWithoutRoles = 2018: "an open has no roles",
+        DuplicateRole = 2019: "an open names one role twice",
+        DuplicateDst = 2020: "an open writes two endpoints to one register",
+        EdgeRoleOutOfRange = 2021: "a buffer edge names a role index the open lacks",
+        EdgeSelfLoop = 2022: "a buffer edge goes from a role to itself",
+        ZeroCapacity = 2023: "a buffer edge has capacity 0",
+        ResizeBelowCapacity = 2024: "a resize buffer's max_capacity is below capacity",
+        UnknownPeer = 2025: "an opened local type talks to a role not in the open",
+        SelfCommunication = 2026: "an opened local type talks to its own role",
+        DuplicateArmLabel = 2027: "two arms of one select/offer have the same label",
+        ZeroTimeout = 2028: "a recv_timeout waits 0 ticks",
+        NotAnEndpoint = 2029: "a session instruction on a register holding a value",
+        UseAfterMove = 2030: "a session instruction on a moved or finished endpoint",
+        EndpointOverwritten = 2031: "an instruction overwrites a live endpoint",
+        SendWhereRecvExpected = 2032: "send/select/produce where the type receives",
+        RecvWhereSendExpected = 2033: "recv/offer where the type sends",
+        LabelNotOffered = 2034: "a label the endpoint's type does not offer",
+        ActionAfterEnd = 2035: "a session action on an endpoint whose type is end",
+        CloseBeforeEnd = 2036: "close on an endpoint whose type is not end",
+        OfferArmsMismatch = 2037: "offer arms differ from the type's label set",
+        EndpointLeaked = 2038: "a procedure ends holding an open endpoint",
+        InconsistentStateAtJoin = 2039: "paths join with different endpoint states",
+        EndpointTypeMismatch = 2040: "an endpoint argument's type is not the parameter's",
+        WrongPeer = 2041: "an endpoint argument talks to another peer than the parameter",
+        EndpointToValueParam = 2042: "an endpoint passed to a value parameter",
+        TooComplex = 2043: "the module exceeds the verifier's work budget",
+        IncoherentOpen = 2044: "the local types of one open are not coherent (a message one role may send is not received)",
+        TooManyRoles = 2045: "an open names more roles than MAX_ROLES_PER_OPEN",
+    }
+}
 
 impl VerifyError {
     /// The procedure and instruction the error is about; `None` for
@@ -245,70 +567,14 @@ impl VerifyError {
 
     /// This error's row of [`VERIFY_CODES`].
     pub fn entry(&self) -> &'static CodeEntry {
-        &VERIFY_CODES[self.index()]
-    }
-
-    fn index(&self) -> usize {
-        use VerifyError as E;
-        match self {
-            E::DuplicateString { .. } => 0,
-            E::BadTypeGraph { .. } => 1,
-            E::TypeSymOutOfRange { .. } => 2,
-            E::ConstSymOutOfRange { .. } => 3,
-            E::EntryOutOfRange { .. } => 4,
-            E::EntryHasParams { .. } => 5,
-            E::RegCountTooSmall { .. } => 6,
-            E::EmptyCode { .. } => 7,
-            E::FallsOffEnd { .. } => 8,
-            E::RegisterOutOfRange { .. } => 9,
-            E::TargetOutOfRange { .. } => 10,
-            E::SymOutOfRange { .. } => 11,
-            E::TypeOutOfRange { .. } => 12,
-            E::ConstOutOfRange { .. } => 13,
-            E::ProcOutOfRange { .. } => 14,
-            E::ArgCountMismatch { .. } => 15,
-            E::OpenArityMismatch { .. } => 16,
-            E::OpenWithoutRoles { .. } => 17,
-            E::DuplicateRole { .. } => 18,
-            E::DuplicateDst { .. } => 19,
-            E::EdgeRoleOutOfRange { .. } => 20,
-            E::EdgeSelfLoop { .. } => 21,
-            E::ZeroCapacity { .. } => 22,
-            E::ResizeBelowCapacity { .. } => 23,
-            E::UnknownPeer { .. } => 24,
-            E::SelfCommunication { .. } => 25,
-            E::DuplicateArmLabel { .. } => 26,
-            E::ZeroTimeout { .. } => 27,
-            E::NotAnEndpoint { .. } => 28,
-            E::UseAfterMove { .. } => 29,
-            E::EndpointOverwritten { .. } => 30,
-            E::SendWhereRecvExpected { .. } => 31,
-            E::RecvWhereSendExpected { .. } => 32,
-            E::LabelNotOffered { .. } => 33,
-            E::ActionAfterEnd { .. } => 34,
-            E::CloseBeforeEnd { .. } => 35,
-            E::OfferArmsMismatch { .. } => 36,
-            E::EndpointLeaked { .. } => 37,
-            E::InconsistentStateAtJoin { .. } => 38,
-            E::EndpointTypeMismatch { .. } => 39,
-            E::WrongPeer { .. } => 40,
-            E::EndpointToValueParam { .. } => 41,
-            E::TooComplex { .. } => 42,
-            E::IncoherentOpen { .. } => 43,
-            E::TooManyRoles { .. } => 44,
-        }
-    }
-}
-
-impl ErrorCode for VerifyError {
-    fn code(&self) -> u16 {
-        self.entry().code
+        self.code_entry()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canon_types::ErrorCode;
 
     #[test]
     fn codes_are_contiguous_from_2001_with_unique_names() {

@@ -213,9 +213,10 @@ fn role_list(decl: &ProtocolDecl) -> String {
 impl<'a> Checker<'a> {
     fn roles(&mut self) {
         for (i, r) in self.decl.roles.iter().enumerate() {
-            if self.decl.roles[..i].iter().any(|p| p.name == r.name) {
+            if let Some(first) = self.decl.roles[..i].iter().find(|p| p.name == r.name) {
                 let msg = format!("role `{}` is declared twice in protocol `{}`", r.name, self.decl.name.name);
-                self.diags.push(Diagnostic::new(Code::DuplicateRole, r.span, msg));
+                let d = Diagnostic::new(Code::DuplicateRole, r.span, msg).with_label("declared again");
+                self.diags.push(d.with_related(first.span, "first declared here"));
             }
         }
     }
@@ -227,7 +228,7 @@ impl<'a> Checker<'a> {
         }
         let msg = format!("unknown role `{}` in {what}", role.name);
         let note = format!("protocol `{}` declares the roles {}", self.decl.name.name, role_list(self.decl));
-        let d = Diagnostic::new(Code::UnknownRole, role.span, msg).with_note(note);
+        let d = Diagnostic::new(Code::UnknownRole, role.span, msg).with_label("not a declared role").with_note(note);
         let d = d.with_suggestion(&role.name, self.decl.roles.iter().map(|r| r.name.as_str()));
         self.diags.push(d);
         false

@@ -40,7 +40,10 @@ impl Parser<'_> {
         self.depth -= 1;
         if *self.tok() == Tok::Eof && !self.too_many() {
             let msg = format!("{}: the file ends before its `}}`", super::UNCLOSED);
-            let d = Diagnostic::new(Code::UnexpectedToken, start, msg).with_help("add the `}` that closes this block");
+            let d = Diagnostic::new(Code::UnexpectedToken, start, msg)
+                .with_label("this `{` is never closed")
+                .with_related(self.span(), "the file ends here")
+                .with_help("add the `}` that closes this block");
             return Err(self.report(d));
         }
         self.expect(Tok::RBrace, "a statement or `}`")?;
