@@ -15,7 +15,7 @@ use canon_bytecode::Instr;
 use canon_types::{TypeId, Value};
 
 use crate::auth::KeySource;
-use crate::config::{Auth, Config, ReplayMode};
+use crate::config::Config;
 use crate::group::{Group, GroupStatus, State};
 use crate::host::Host;
 use crate::image::ProgramImage;
@@ -195,10 +195,9 @@ impl Group {
         keys: KeySource,
     ) -> Result<Group, RestoreError> {
         let GroupState { mut st, status } = saved;
-        let run = match config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
-            true => [0; 32],
-            false => image.run_identity(config),
-        };
+        // Every group binds the run identity (edge histories hash it under
+        // every auth mode), as `Group::with_image` computes it.
+        let run = image.run_identity(config);
         let same = st.limits == config.limits
             && st.default_buffer == config.default_buffer
             && st.auth == config.auth
