@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use canon_bytecode::{BufferConfig, Const, Instr, Param, Reg, VerifiedProgram};
+use canon_machine::event::OwnershipRecord;
 use canon_machine::{Config, Event, EventKind, EventSite, Host, HostCtx, HostPoint, TerminalReason};
 use canon_types::{Endpoint, SymId, TypeId, TypeNode, Value, ValueKind};
 use ed25519_dalek::SigningKey;
@@ -49,6 +50,9 @@ pub mod code {
     pub const SEQUENCE_GAP: u16 = 3030;
     pub const NULLIFIER_REUSED: u16 = 3031;
     pub const NULLIFIER_SET_FULL: u16 = 3032;
+    pub const CHECK_REFUSED: u16 = 3039;
+    /// Ownership (4xxx): the session has no host-side owner.
+    pub const UNCLAIMED: u16 = 4007;
 }
 
 /// How a reference run of one group ended.
@@ -457,6 +461,22 @@ impl<'p> Reference<'p> {
     /// Checks that register `r` holds an endpoint this coroutine may use on a
     /// live session. `Ok(None)`: the session has ended (cancelled, aborted or
     /// faulted by another coroutine): the coroutine ends quietly.
+    /// A late effect: an endpoint the coroutine holds whose session was
+    /// cancelled, aborted or faulted, or whose role was revoked (ownership.md).
+    fn late_endpoint(&self, c: u32) -> Option<Endpoint> {
+        self.coroutines[c as usize].frames.iter().flat_map(|f| f.regs.iter()).find_map(|v| match v {
+            Value::Endpoint(ep)
+                if self.session(ep.sid).is_some_and(|s| {
+                    matches!(s.state, SessionState::Cancelled | SessionState::Aborted | SessionState::Faulted)
+                        || s.revoked.contains(&ep.role)
+                }) =>
+            {
+                Some(*ep)
+            }
+            _ => None,
+        })
+    }
+
     fn endpoint(&self, c: u32, r: Reg) -> Exec<Option<Endpoint>> {
         let Value::Endpoint(ep) = self.reg(c, r) else {
             return Err(Fault { code: code::NOT_AN_ENDPOINT, at: None });
@@ -884,23 +904,7 @@ impl<'p> Reference<'p> {
             }
             Instr::Invoke { dst, effect, arg } => {
                 let a = self.reg(c, arg);
-                // A late effect: the coroutine holds an endpoint of a session
-                // that was cancelled, aborted or faulted (ownership.md).
-                let late =
-                    self.coroutines[c as usize].frames.iter().flat_map(|f| f.regs.iter()).find_map(|v| match v {
-                        Value::Endpoint(ep)
-                            if self.session(ep.sid).is_some_and(|s| {
-                                matches!(
-                                    s.state,
-                                    SessionState::Cancelled | SessionState::Aborted | SessionState::Faulted
-                                ) || s.revoked.contains(&ep.role)
-                            }) =>
-                        {
-                            Some(*ep)
-                        }
-                        _ => None,
-                    });
-                if let Some(ep) = late {
+                if let Some(ep) = self.late_endpoint(c) {
                     return Err(Fault { code: code::LATE_EFFECT, at: Some(ep) });
                 }
                 let v = self.ask(c, None, None, &[], |h, ctx| h.invoke(ctx, effect, &a));
@@ -908,6 +912,35 @@ impl<'p> Reference<'p> {
                 self.set(c, dst, v);
                 self.advance(c);
                 Ok(Step::Next)
+            }
+            // The reference runs groups without host-side owners, so every
+            // session is unclaimed: a `check` that may act is refused before
+            // the host is asked, and every `consume` is refused, each with
+            // its ownership record and the refusal (ownership.md).
+            Instr::Check { ep, effect, .. } => {
+                let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
+                if let Some(late) = self.late_endpoint(c) {
+                    return Err(Fault { code: code::LATE_EFFECT, at: Some(late) });
+                }
+                let check: Arc<str> = Arc::from(self.program.module().sym(effect));
+                let none: Arc<str> = Arc::from("");
+                let op = OwnershipRecord::IssueReadiness { owner: none.clone(), generation: 0, check };
+                self.emit(c, Some(e), EventKind::Ownership { record: op });
+                let refusal = OwnershipRecord::Rejected { code: code::UNCLAIMED, owner: none, generation: 0 };
+                self.emit(c, Some(e), EventKind::Ownership { record: refusal });
+                Err(Fault { code: code::CHECK_REFUSED, at: Some(e) })
+            }
+            Instr::Consume { ep, witness } => {
+                let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
+                let id = match self.reg(c, witness) {
+                    Value::Int(n) => u64::try_from(n).unwrap_or(u64::MAX),
+                    _ => u64::MAX,
+                };
+                let op = OwnershipRecord::Consume { witness: id, generation: 0, check: Arc::from("") };
+                self.emit(c, Some(e), EventKind::Ownership { record: op });
+                let refusal = OwnershipRecord::WitnessRejected { witness: id, code: code::UNCLAIMED };
+                self.emit(c, Some(e), EventKind::Ownership { record: refusal });
+                Err(Fault { code: code::CHECK_REFUSED, at: Some(e) })
             }
             Instr::Spawn { proc, args } => {
                 if self.coroutines.len() as u64 >= u64::from(self.config.limits.max_coroutines) {
@@ -967,6 +1000,8 @@ pub fn mnemonic(i: &Instr) -> &'static str {
         Instr::Invoke { .. } => "invoke",
         Instr::Spawn { .. } => "spawn",
         Instr::Produce { .. } => "produce",
+        Instr::Check { .. } => "check",
+        Instr::Consume { .. } => "consume",
     }
 }
 
