@@ -2,7 +2,7 @@
 //! the session's readiness witnesses (docs/ownership.md, "Readiness checks
 //! in choreographies").
 //!
-//! `check` asks the host to perform the check ([`Host::check`], recorded as
+//! `check` asks the host to perform the check ([`Host::check_readiness`], recorded as
 //! the `HostAnswer` of an `invoke` of the check, `Bool`); `true` issues a readiness
 //! witness through the session's host-side owner, exactly as
 //! `Machine::issue_readiness` would for the current owner handle. `consume`
@@ -12,7 +12,7 @@
 //! are sited at the coroutine (not `host`), which tells re-execution that
 //! they are outputs of the coroutine's step, not host inputs to apply again.
 //!
-//! [`Host::check`]: crate::host::Host::check
+//! [`Host::check_readiness`]: crate::host::Host::check_readiness
 
 use std::sync::Arc;
 
@@ -48,7 +48,7 @@ impl Exec<'_> {
             }
         };
         let ctx = self.ctx(co, Some(ep), None, None);
-        let ok = self.host.check(&ctx, effect, &arg);
+        let ok = self.host.check_readiness(&ctx, effect, &arg);
         self.co(co).host_calls += 1;
         self.emit(co, Some(ep), EventKind::HostAnswer { point: HostPoint::Invoke { effect }, answer: Value::Bool(ok) });
         if !ok {

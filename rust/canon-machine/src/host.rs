@@ -68,7 +68,7 @@ pub trait Host {
     /// is then issued). Recorded as the `HostAnswer` of an `invoke` of
     /// `check` with answer `Bool`. Default: [`Host::invoke`] answered
     /// `Bool(true)` (so a host replaying recorded answers needs nothing more).
-    fn check(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
+    fn check_readiness(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
         self.invoke(ctx, check, arg) == Value::Bool(true)
     }
 

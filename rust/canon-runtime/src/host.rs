@@ -94,7 +94,7 @@ impl Host for SeededHost {
 
     /// Every readiness check succeeds: a failed check needs a host that
     /// says so.
-    fn check(&mut self, _: &HostCtx<'_>, _: SymId, _: &Value) -> bool {
+    fn check_readiness(&mut self, _: &HostCtx<'_>, _: SymId, _: &Value) -> bool {
         true
     }
 

@@ -121,7 +121,7 @@ impl Host for RoleHost {
         self.handler(ctx).invoke(ctx, effect, arg)
     }
 
-    fn check(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
-        self.handler(ctx).check(ctx, check, arg)
+    fn check_readiness(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
+        self.handler(ctx).check_readiness(ctx, check, arg)
     }
 }

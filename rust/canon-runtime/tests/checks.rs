@@ -47,7 +47,7 @@ impl Host for Refusing {
     fn produce(&mut self, ctx: &HostCtx<'_>, label: SymId) -> Value {
         self.0.produce(ctx, label)
     }
-    fn check(&mut self, _: &HostCtx<'_>, _: SymId, _: &Value) -> bool {
+    fn check_readiness(&mut self, _: &HostCtx<'_>, _: SymId, _: &Value) -> bool {
         false
     }
 }

@@ -102,9 +102,9 @@ impl Host for SimHost {
         self.inner.invoke(ctx, effect, arg)
     }
 
-    fn check(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
+    fn check_readiness(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
         self.maybe_panic(ctx);
-        self.inner.check(ctx, check, arg)
+        self.inner.check_readiness(ctx, check, arg)
     }
 
     /// Answers are functions of the seed and the call's position: the seed
