@@ -14,12 +14,12 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use canon_bytecode::{BufferConfig, Const, Instr, Param, Reg, VerifiedProgram};
-use canon_machine::event::OwnershipRecord;
 use canon_machine::{Config, Event, EventKind, EventSite, Host, HostCtx, HostPoint, TerminalReason};
 use canon_types::{Endpoint, SymId, TypeId, TypeNode, Value, ValueKind};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 
+mod checks;
 mod session;
 
 /// Runtime fault codes (docs/errors.md, 3xxx), by name.
@@ -461,22 +461,6 @@ impl<'p> Reference<'p> {
     /// Checks that register `r` holds an endpoint this coroutine may use on a
     /// live session. `Ok(None)`: the session has ended (cancelled, aborted or
     /// faulted by another coroutine): the coroutine ends quietly.
-    /// A late effect: an endpoint the coroutine holds whose session was
-    /// cancelled, aborted or faulted, or whose role was revoked (ownership.md).
-    fn late_endpoint(&self, c: u32) -> Option<Endpoint> {
-        self.coroutines[c as usize].frames.iter().flat_map(|f| f.regs.iter()).find_map(|v| match v {
-            Value::Endpoint(ep)
-                if self.session(ep.sid).is_some_and(|s| {
-                    matches!(s.state, SessionState::Cancelled | SessionState::Aborted | SessionState::Faulted)
-                        || s.revoked.contains(&ep.role)
-                }) =>
-            {
-                Some(*ep)
-            }
-            _ => None,
-        })
-    }
-
     fn endpoint(&self, c: u32, r: Reg) -> Exec<Option<Endpoint>> {
         let Value::Endpoint(ep) = self.reg(c, r) else {
             return Err(Fault { code: code::NOT_AN_ENDPOINT, at: None });
@@ -913,35 +897,8 @@ impl<'p> Reference<'p> {
                 self.advance(c);
                 Ok(Step::Next)
             }
-            // The reference runs groups without host-side owners, so every
-            // session is unclaimed: a `check` that may act is refused before
-            // the host is asked, and every `consume` is refused, each with
-            // its ownership record and the refusal (ownership.md).
-            Instr::Check { ep, effect, .. } => {
-                let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
-                if let Some(late) = self.late_endpoint(c) {
-                    return Err(Fault { code: code::LATE_EFFECT, at: Some(late) });
-                }
-                let check: Arc<str> = Arc::from(self.program.module().sym(effect));
-                let none: Arc<str> = Arc::from("");
-                let op = OwnershipRecord::IssueReadiness { owner: none.clone(), generation: 0, check };
-                self.emit(c, Some(e), EventKind::Ownership { record: op });
-                let refusal = OwnershipRecord::Rejected { code: code::UNCLAIMED, owner: none, generation: 0 };
-                self.emit(c, Some(e), EventKind::Ownership { record: refusal });
-                Err(Fault { code: code::CHECK_REFUSED, at: Some(e) })
-            }
-            Instr::Consume { ep, witness } => {
-                let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
-                let id = match self.reg(c, witness) {
-                    Value::Int(n) => u64::try_from(n).unwrap_or(u64::MAX),
-                    _ => u64::MAX,
-                };
-                let op = OwnershipRecord::Consume { witness: id, generation: 0, check: Arc::from("") };
-                self.emit(c, Some(e), EventKind::Ownership { record: op });
-                let refusal = OwnershipRecord::WitnessRejected { witness: id, code: code::UNCLAIMED };
-                self.emit(c, Some(e), EventKind::Ownership { record: refusal });
-                Err(Fault { code: code::CHECK_REFUSED, at: Some(e) })
-            }
+            Instr::Check { ep, effect, .. } => self.check(c, ep, effect),
+            Instr::Consume { ep, witness } => self.consume(c, ep, witness),
             Instr::Spawn { proc, args } => {
                 if self.coroutines.len() as u64 >= u64::from(self.config.limits.max_coroutines) {
                     return Err(Fault { code: code::TOO_MANY_COROUTINES, at: None });
