@@ -237,3 +237,30 @@ fn the_session_status_after_a_stale_witness_is_faulted_not_cancelled() {
     assert_eq!((o.owner.label.as_str(), o.owner.generation), ("bob", 1));
     assert_eq!((o.consumed.clone(), o.invalidated.clone()), (vec![], vec![0]));
 }
+
+/// Lazily loaded instances claimed by [`Machine::claim_lazy`] (what `canon
+/// run --owner` does): every instance issues and consumes its witness, and
+/// the replay is the same bytes on every runner and worker count, and
+/// re-executes.
+#[test]
+fn lazily_loaded_owned_instances_check_identically_on_every_runner() {
+    let build = || {
+        let mut m = Machine::new(config());
+        m.load_lazy(&program(), 7, Box::new(|i| Box::new(SeededHost::new(u64::from(i) + 1))), &[]).unwrap();
+        assert!(m.claim_lazy("alice"));
+        m
+    };
+    let bytes = CooperativeRunner.run(&mut build()).replay_bytes().to_vec();
+    for workers in [1, 2, 4] {
+        let threaded = ThreadedRunner::new(workers).run(&mut build());
+        assert!(threaded.replay_bytes() == bytes.as_slice(), "threaded({workers}) differs from cooperative");
+    }
+    let replay = Replay::decode(&bytes).unwrap();
+    let re = reexecute(&program(), &replay).unwrap();
+    assert_eq!(re.events, replay.events, "re-execution reproduces the replay");
+    let audit = capabilities(&replay);
+    assert_eq!(audit.matches(": claimed").count(), 7, "{audit}");
+    assert_eq!(audit.matches("issued check=\"Ledger.reserve\"").count(), 7, "{audit}");
+    assert_eq!(audit.matches(": consumed").count(), 7, "{audit}");
+    assert_eq!(status(&replay), vec!["Closed"; 7]);
+}
