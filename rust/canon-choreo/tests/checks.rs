@@ -174,3 +174,20 @@ fn the_check_names_a_declared_role_and_is_not_a_cancel_handler() {
     let e = error("global protocol P(role A, role B) { M() from A to B; check Ledger.reserve at B; }");
     assert!(e.contains("error[E6001]"), "{e}");
 }
+
+/// The example of docs/language.md ("Readiness checks: `check`") is the
+/// corpus file `tests/compat/accept/099_check_readiness.canon` (which the
+/// runtime and CLI tests run), and compiles to the listing above.
+#[test]
+fn the_documented_example_is_the_one_the_tests_run() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/language.md")).expect("docs/language.md");
+    let section = &doc[doc.find("### Readiness checks: `check`").expect("the section")..];
+    let block = &section[section.find("```canon\n").expect("a canon block") + 9..];
+    let example = &block[..block.find("```").expect("the block's end")];
+    let corpus = std::fs::read_to_string(root.join("tests/compat/accept/099_check_readiness.canon")).expect("corpus");
+    let protocol = &corpus[corpus.find("global protocol").expect("a protocol")..];
+    assert_eq!(example, protocol);
+    let m = compile(example);
+    assert!(listing(&m, "role_Seller").contains(&"check r2, r0, Ledger.reserve, r1".to_owned()));
+}
