@@ -55,7 +55,7 @@ fn main() -> ExitCode {
                 eprintln!("error: {e}");
                 return ExitCode::from(exit::FAILURE);
             }
-            if let Some(failures) = err.downcast_ref::<input::CheckFailures>() {
+            if let Some(failures) = err.downcast_ref::<input::DiagsByFile>() {
                 match json_messages {
                     true => eprint!("{}", failures.json_lines()),
                     false => eprintln!("{}", failures.render(color)),
