@@ -120,7 +120,7 @@ pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<
     };
     let out = output.map(Path::to_path_buf).unwrap_or_else(|| path.with_extension(ext));
     files::write_atomic(&out, &bytes)?;
-    eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
+    crate::out::stderrln!("wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(exit::OK)
 }
 
