@@ -67,3 +67,32 @@ fn completions_name_every_subcommand_in_every_shell() {
     }
     canon(&["completions", "tcsh"]).expect_code(2);
 }
+
+/// The first-column numbers of the table under the heading `## Exit codes`
+/// of `doc`.
+fn documented_exit_codes(doc: &str) -> Vec<u8> {
+    let text = std::fs::read_to_string(common::repo_root().join(doc)).expect("a document");
+    let section = text.split("\n## Exit codes\n").nth(1).unwrap_or_else(|| panic!("{doc}: no `## Exit codes`"));
+    let section = section.split("\n## ").next().unwrap_or_default();
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next()?.trim().parse().ok())
+        .collect()
+}
+
+/// docs/cli.md's and docs/ci.md's exit-code tables list exactly the codes of
+/// the binary's `exit` module, in order.
+#[test]
+fn the_exit_code_tables_list_every_exit_code() {
+    let src = std::fs::read_to_string(common::repo_root().join("rust/canon-cli/src/cli.rs")).expect("cli.rs");
+    let module = src.split("pub mod exit {").nth(1).and_then(|m| m.split("\n}").next()).expect("the exit module");
+    let codes: Vec<u8> = module
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub const ")?.split("= ").nth(1)?.trim_end_matches(';').parse().ok())
+        .collect();
+    assert!(codes.len() >= 8 && codes.contains(&6) && codes.contains(&130), "{codes:?}");
+    for doc in ["docs/cli.md", "docs/ci.md"] {
+        assert_eq!(documented_exit_codes(doc), codes, "{doc}'s exit-code table");
+    }
+}
