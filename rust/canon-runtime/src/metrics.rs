@@ -391,6 +391,8 @@ impl MetricsCollector {
             // edge's next message (counted in place here).
             EventKind::Injected { injection: Injection::Duplicate, to, .. } => level(live, sid, (role, *to), 1),
             EventKind::Injected { injection: Injection::Drop, to, .. } => level(live, sid, (role, *to), -1),
+            // ...unless the nullifier check refused the copy at arrival.
+            EventKind::DuplicateRefused { to, .. } => level(live, sid, (role, *to), -1),
             EventKind::HostAnswer { .. } => m.host_calls += 1,
             EventKind::TimeoutIssued { .. } => m.timeouts.issued += 1,
             EventKind::TimeoutExpired { .. } => m.timeouts.expired += 1,
