@@ -223,9 +223,6 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     check_counts(args)?;
     if let Some(m) = &args.metrics {
         m.check_with_json(args.json)?;
-        if args.cluster.cluster.is_some() {
-            anyhow::bail!("--metrics is not available with --cluster (a cluster's workers serve their own metrics)");
-        }
     }
     let config = config(args.seed, args.max_rounds, args.fuel, args.max_instructions, args.security);
     let mut collector = args.metrics.as_ref().map(|_| MetricsCollector::new(&program, config.default_buffer));

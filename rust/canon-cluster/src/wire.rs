@@ -5,7 +5,7 @@
 use canon_machine::GroupStatus;
 use canon_machine::SessionStatus;
 use canon_replay::EncodedBlocks;
-use canon_runtime::{GroupReport, RunSummary, SUMMARY_FAULTS};
+use canon_runtime::{GroupReport, ReportTotals, RunSummary, SUMMARY_FAULTS};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -201,6 +201,10 @@ pub struct BatchSummary {
     pub budget_exhausted: u64,
     /// Groups stopped by the instruction budget.
     pub instruction_budget_exhausted: u64,
+    /// What the batch's group reports add to the run's metrics (absent
+    /// from a result written before it was added: all zero).
+    #[serde(default)]
+    pub totals: ReportTotals,
 }
 
 impl BatchSummary {
@@ -211,6 +215,7 @@ impl BatchSummary {
         self.messages += r.messages;
         self.rounds_max = self.rounds_max.max(r.outcome.rounds);
         self.rounds_total += r.outcome.rounds;
+        self.totals.add(r);
         for (_, status) in &r.sessions {
             let (kind, code) = status_code(*status);
             match self.statuses.iter_mut().find(|(k, c, _)| (*k, *c) == (kind, code)) {
@@ -244,6 +249,7 @@ impl BatchSummary {
         summary.sessions += self.sessions;
         summary.messages += self.messages;
         summary.rounds = summary.rounds.max(self.rounds_max);
+        summary.totals.merge(&self.totals);
         for &(kind, code, n) in &self.statuses {
             let status = status_from(kind, code)
                 .ok_or_else(|| ClusterError::Malformed(format!("unknown session status kind {kind}")))?;

@@ -332,6 +332,19 @@ pub enum EventKind {
         /// The message's sequence number on its directed edge, from 0.
         seq: u64,
     },
+    /// Under the nullifier replay mode, a copy of the message just sent
+    /// (seq `seq` to role index `to`) that the transport delivered again
+    /// (the `Injected` duplicate before it) was refused at arrival: its
+    /// envelope identity `identity` had already been admitted on the edge.
+    /// The copy never entered the buffer; nothing else changed.
+    DuplicateRefused {
+        /// The receiving role's index in the session.
+        to: u16,
+        /// The message's sequence number on its directed edge.
+        seq: u64,
+        /// SHA-256 of the message's envelope (its nullifier).
+        identity: [u8; 32],
+    },
     /// A host handler answered at a named point. Re-execution feeds these
     /// answers back instead of asking the host.
     HostAnswer {

@@ -162,12 +162,15 @@ impl<'a> Exec<'a> {
                 self.emit(co, Some(ep), EventKind::Dropped { to, label, seq });
                 Ok(Flow::Next)
             }
-            SendOutcome::Sent { to, seq, overwrote, signature } => {
+            SendOutcome::Sent { to, seq, overwrote, signature, refused } => {
                 self.st.sent_count += 1;
                 self.emit(co, Some(ep), EventKind::Sent { to, label, seq, payload, signature });
                 if let Some(injection) = inject {
                     self.st.injections.remove(&nth);
                     self.emit(co, Some(ep), EventKind::Injected { injection, nth, to, seq });
+                }
+                if let Some(identity) = refused {
+                    self.emit(co, Some(ep), EventKind::DuplicateRefused { to, seq, identity });
                 }
                 if overwrote {
                     self.emit(co, Some(ep), EventKind::Overwritten { to, label, seq });
