@@ -247,3 +247,46 @@ fn generated_timeout_branches_are_taken_at_run_time() {
     }
     assert!(taken >= 5, "only {taken} of 200 runs took a timeout branch");
 }
+
+/// The rule against a late sender's debts (E6117) is exercised both ways by
+/// random protocols whose timed messages may come while their sender still
+/// owes other roles messages: some are refused (and only with 6117), and
+/// every accepted one runs, in cooperative and threaded order, to an end
+/// with no stall and no fault, timeout branches taken or not.
+#[test]
+fn protocols_with_late_sender_debts_are_refused_or_never_stall() {
+    let mut x: u64 = 11;
+    let (mut refused, mut accepted, mut taken) = (0, 0, 0);
+    for case in 0..300u64 {
+        let bytes: Vec<u8> = (0..96)
+            .map(|_| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                (x >> 33) as u8
+            })
+            .collect();
+        let k = 2 + (case % 3) as usize;
+        let p = canon_types::testgen::protocol_with_debts(k, &bytes);
+        match project_all(&p) {
+            Err(e) => {
+                assert_eq!(canon_types::ErrorCode::code(&e), 6117, "{e}\n{p:#?}");
+                refused += 1;
+                continue;
+            }
+            Ok(_) => accepted += 1,
+        }
+        let program = compile(&p);
+        let outcome = run(&program, case, 1);
+        assert!(!outcome.faulted() && outcome.stalled().is_none(), "{:?}\n{p:#?}", outcome.groups);
+        let threaded = {
+            let mut machine = Machine::new(Config { seed: case, ..Config::default() });
+            machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
+            machine.load(&program, Box::new(SeededHost::new(case))).expect("loads");
+            canon_runtime::ThreadedRunner::new(2).run(&mut machine)
+        };
+        assert!(threaded.replay_bytes() == outcome.replay_bytes(), "threaded differs\n{p:#?}");
+        let replay = Replay::decode(outcome.replay_bytes()).expect("own replay decodes");
+        taken += usize::from(!revoked(&replay).is_empty());
+    }
+    assert!(refused >= 10, "only {refused} of 300 refused");
+    assert!(accepted >= 100 && taken >= 5, "{accepted} accepted, {taken} took a timeout branch");
+}

@@ -17,6 +17,9 @@ struct Gen<'a> {
     /// The roles the part being generated may use: all `k`, or, inside a
     /// timeout branch, all but the late sender (it lost its place).
     allowed: Vec<usize>,
+    /// Whether a timed message's sender first tells its receiver (`Sync`),
+    /// so that it owes nobody anything when the deadline may pass.
+    sync: bool,
 }
 
 fn message(
@@ -161,7 +164,7 @@ impl Gen<'_> {
             let g = told.get(pick).copied().unwrap_or(t);
             m = self.msg(g, f, "Delay", m);
         }
-        self.msg(f, t, "Sync", m)
+        if self.sync { self.msg(f, t, "Sync", m) } else { m }
     }
 
     /// `choice at s`: each branch is `s -> r: Li`, then `s` tells the informed
@@ -264,8 +267,21 @@ fn roles_in(g: &GlobalType, used: &mut [bool; 4]) {
 /// `on cancel` handler, and some a timeout branch (`within 3 on timeout`);
 /// some roles invoke effects. Reading past the end of `bytes` reads zeros.
 pub fn protocol(k: usize, bytes: &[u8]) -> Protocol {
+    generate(k, bytes, true)
+}
+
+/// Like [`protocol`], but a timed message with a timeout branch is not
+/// preceded by its sender telling the receiver, so the sender may still owe
+/// other roles messages when the receiver starts waiting: some of these
+/// protocols are refused (E6117, `OwedByLateSender`), the others must run
+/// without a stall whatever the deadline does.
+pub fn protocol_with_debts(k: usize, bytes: &[u8]) -> Protocol {
+    generate(k, bytes, false)
+}
+
+fn generate(k: usize, bytes: &[u8], sync: bool) -> Protocol {
     assert!((2..=4).contains(&k), "2 to 4 roles");
-    let mut g = Gen { bytes, pos: 0, fresh: 0, allowed: (0..k).collect() };
+    let mut g = Gen { bytes, pos: 0, fresh: 0, allowed: (0..k).collect(), sync };
     let body = g.global(5);
     let body = g.msg(0, 1, "Start", body);
     let mut used = [false; 4];
