@@ -95,7 +95,7 @@ impl Gen<'_> {
                 Some(role) if depth > 0 && self.byte().is_multiple_of(4) => {
                     let effect = self.label("Effect");
                     let cont = Box::new(GlobalType::End);
-                    GlobalType::Invoke { role: ROLES[role].into(), effect, cont, span: Span::default() }
+                    GlobalType::Invoke { role: ROLES[role].into(), effect, check: false, cont, span: Span::default() }
                 }
                 _ => GlobalType::End,
             },
@@ -122,7 +122,13 @@ impl Gen<'_> {
                 let role = self.role();
                 let effect = self.label("Effect");
                 let cont = self.global(depth - 1);
-                GlobalType::Invoke { role: ROLES[role].into(), effect, cont: Box::new(cont), span: Span::default() }
+                GlobalType::Invoke {
+                    role: ROLES[role].into(),
+                    effect,
+                    check: false,
+                    cont: Box::new(cont),
+                    span: Span::default(),
+                }
             }
             4 => self.choice(depth),
             _ => self.rec(depth),
