@@ -35,6 +35,8 @@ pub struct SimHost {
 }
 
 impl SimHost {
+    /// A host answering as `SeededHost` does for `seed`, misbehaving as
+    /// `faults` allows (a handler panic when it contains `Panic`).
     pub fn new(seed: u64, faults: FaultSet) -> SimHost {
         SimHost { seed, faults, armed: faults.contains(FaultKind::Panic), inner: SeededHost::new(seed) }
     }
