@@ -361,7 +361,8 @@ mod generated {
         fn block(&mut self, indent: usize) {
             let all: Vec<usize> = (0..self.k).collect();
             for _ in 0..1 + self.byte() % 4 {
-                match self.byte() % 6 {
+                match self.byte() % 7 {
+                    6 => self.timed(indent),
                     0..=2 => self.fresh_message(indent, "M", &all),
                     3 => {
                         let role = self.pick(&all);
@@ -372,6 +373,54 @@ mod generated {
                     4 => self.choice(indent),
                     _ => self.rec(indent),
                 }
+            }
+        }
+
+        /// `Sync from f to t; [Delay from g to f;] Timed from f to t within N
+        /// on timeout { t tells the others `Late`; messages and effects among
+        /// every role but f }`, then `t` tells the others `Got`: the rest of
+        /// the protocol follows on the normal path only. `Sync` leaves `f`
+        /// owing nobody anything when `t` starts waiting (E6117); `Delay`
+        /// lets the deadline pass at run time.
+        fn timed(&mut self, indent: usize) {
+            let all: Vec<usize> = (0..self.k).collect();
+            let f = self.pick(&all);
+            let t = self.other(f, &all);
+            let others: Vec<usize> = all.iter().copied().filter(|&r| r != f && r != t).collect();
+            let sync = self.label("Sync");
+            self.message(indent, &sync, f, t, false);
+            if !self.byte().is_multiple_of(4) {
+                let g = others.first().copied().unwrap_or(t);
+                let delay = self.label("Delay");
+                self.message(indent, &delay, g, f, false);
+            }
+            let label = self.label("Timed");
+            self.used[f] = true;
+            self.used[t] = true;
+            let payload = PAYLOADS[usize::from(self.byte()) % PAYLOADS.len()];
+            let ticks = 1 + self.byte() % 3;
+            self.line(
+                indent,
+                &format!("{label}({payload}) from {} to {} within {ticks} on timeout {{", ROLES[f], ROLES[t]),
+            );
+            for &x in &others {
+                let late = self.label("Late");
+                self.message(indent + 1, &late, t, x, false);
+            }
+            let inside: Vec<usize> = all.iter().copied().filter(|&r| r != f).collect();
+            for _ in 0..self.byte() % 3 {
+                if inside.len() >= 2 && !self.byte().is_multiple_of(3) {
+                    self.fresh_message(indent + 1, "Branch", &inside);
+                } else {
+                    let role = self.pick(&inside);
+                    let effect = self.label("Effect");
+                    self.line(indent + 1, &format!("invoke {effect} at {};", ROLES[role]));
+                }
+            }
+            self.line(indent, "}");
+            for &x in &others {
+                let got = self.label("Got");
+                self.message(indent, &got, t, x, false);
             }
         }
 
@@ -611,4 +660,22 @@ fn owned_instances_with_transfers_replay_identically_at_every_worker_count() {
             );
         }
     }
+}
+
+/// The source-text generator writes timeout branches (and their sources
+/// compile), so the random choreographies above cover them.
+#[test]
+fn the_source_generator_writes_timeout_branches() {
+    let mut with_branch = 0;
+    for seed in 0u8..64 {
+        let bytes: Vec<u8> = (0u8..80).map(|i| i.wrapping_mul(seed.wrapping_add(13)).wrapping_add(seed)).collect();
+        let src = generated::Gen::new(2 + usize::from(seed % 3), &bytes).protocol();
+        if src.contains("on timeout {") {
+            with_branch += 1;
+            if let Err(e) = canon::compile_source("random.canon", &src, None) {
+                panic!("{e}\n{src}");
+            }
+        }
+    }
+    assert!(with_branch >= 4, "only {with_branch} of 64 sources have a timeout branch");
 }

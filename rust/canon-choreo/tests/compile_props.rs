@@ -37,11 +37,16 @@ proptest! {
     }
 }
 
-fn kinds(g: &GlobalType, seen: &mut [bool; 5]) {
+fn kinds(g: &GlobalType, seen: &mut [bool; 7]) {
     match g {
         GlobalType::End | GlobalType::Continue { .. } => {}
-        GlobalType::Message { timeout_ticks, cont, .. } => {
+        GlobalType::Message { timeout_ticks, cont, on_timeout, on_cancel, .. } => {
             seen[0] |= timeout_ticks.is_some();
+            seen[5] |= on_timeout.is_some();
+            seen[6] |= !on_cancel.is_empty();
+            if let Some(t) = on_timeout {
+                kinds(t, seen);
+            }
             kinds(cont, seen);
         }
         GlobalType::Invoke { cont, .. } => {
@@ -71,11 +76,12 @@ fn has_choose(t: &LocalType) -> bool {
 }
 
 /// The generator is not degenerate: over a few fixed streams it produces
-/// deadlines, invokes, choices, loops, protocols with four roles and choices
-/// whose branches begin with messages to different receivers.
+/// deadlines, invokes, choices, loops, protocols with four roles, timeout
+/// branches, cancellation handlers and choices whose branches begin with
+/// messages to different receivers.
 #[test]
 fn the_generator_covers_every_construct() {
-    let mut seen = [false; 5];
+    let mut seen = [false; 7];
     let mut choose = false;
     for seed in 0u8..64 {
         let bytes: Vec<u8> = (0u8..96).map(|i| i.wrapping_mul(seed.wrapping_add(7)).wrapping_add(seed)).collect();
@@ -95,6 +101,6 @@ fn the_generator_covers_every_construct() {
             .collect();
         choose |= project_all(&protocol(4, &bytes)).expect("projects").iter().any(|(_, t)| has_choose(t));
     }
-    assert_eq!(seen, [true; 5]);
+    assert_eq!(seen, [true; 7], "deadline, invoke, choice, rec, four roles, on timeout, on cancel");
     assert!(choose, "no generated protocol has a choice among peers");
 }

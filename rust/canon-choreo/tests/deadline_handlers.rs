@@ -138,3 +138,151 @@ fn the_refused_forms_have_their_codes() {
     let bare = "global protocol L(role S, role W) { Done() from W to S on timeout { } }";
     assert_eq!(error_codes(bare), [6001]);
 }
+
+/// The diagnostic text of the first projection error of `src`.
+fn first_message(src: &str) -> String {
+    let c = ok(src);
+    let all = canon_choreo::projection_diagnostics(&c);
+    all.first().map(|d| format!("E{} {}", d.code, d.message)).unwrap_or_default()
+}
+
+#[test]
+fn a_role_the_late_sender_owes_a_message_is_refused_naming_it() {
+    // R starts waiting for Done as soon as it has sent Job; S may miss the
+    // deadline before it sends Note, and T would wait for Note for good.
+    let owed = "global protocol L(role S, role R, role T) {
+      Job() from R to S;
+      Note() from S to T;
+      Done() from S to R within 3 on timeout { Gone() from R to T; }
+      Ok() from R to T;
+    }";
+    assert_eq!(error_codes(owed), [6117]);
+    let m = first_message(owed);
+    assert!(m.contains("`T` may wait forever for `Note` from `S`"), "{m}");
+    assert!(m.contains("`R` may start waiting for `Done`"), "{m}");
+    // The debt may come from before R's own exchange with S: R sends Job
+    // without learning that S has sent Note.
+    let earlier = "global protocol L(role S, role R, role T) {
+      Note() from S to T;
+      Job() from R to S;
+      Done() from S to R within 3 on timeout { Gone() from R to T; }
+      Ok() from R to T;
+    }";
+    assert_eq!(error_codes(earlier), [6117]);
+    // A debt left over from the previous pass of a loop: S tells T after
+    // each Done, and R waits for the next Done as soon as it has the last.
+    // (Without the check, every role projects: T learns the path from R.)
+    let looped = "global protocol L(role S, role R, role T) {
+      rec X {
+        choice at R {
+          More() from R to S;
+          More() from R to T;
+          Done() from S to R within 3 on timeout { Gone() from R to T; }
+          Next() from R to T;
+          Note() from S to T;
+          continue X;
+        } or {
+          Stop() from R to S;
+          Stop() from R to T;
+        }
+      }
+    }";
+    assert_eq!(error_codes(looped), [6117]);
+    assert!(first_message(looped).contains("`T` may wait forever for `Note` from `S`"));
+    // The debt is found inside a third party's chain too: S owes U, U owes T.
+    let chained = "global protocol L(role S, role R, role T, role U) {
+      Job() from R to S;
+      Note() from S to U;
+      Relay() from U to T;
+      Done() from S to R within 3 on timeout { Gone() from R to T; }
+      Ok() from R to T;
+    }";
+    assert_eq!(error_codes(chained), [6117]);
+}
+
+#[test]
+fn the_accepted_neighbours_of_the_owed_message() {
+    // R learns that Note was sent (T tells it) before it waits.
+    let acknowledged = "global protocol L(role S, role R, role T) {
+      Job() from R to S;
+      Note() from S to T;
+      Seen() from T to R;
+      Done() from S to R within 3 on timeout { Gone() from R to T; }
+      Ok() from R to T;
+    }";
+    assert_eq!(error_codes(acknowledged), Vec::<u16>::new());
+    // S tells R after Note: R's wait starts after that.
+    let told = "global protocol L(role S, role R, role T) {
+      Job() from R to S;
+      Note() from S to T;
+      Started() from S to R;
+      Done() from S to R within 3 on timeout { Gone() from R to T; }
+      Ok() from R to T;
+    }";
+    assert_eq!(error_codes(told), Vec::<u16>::new());
+    // Note has a deadline of its own: T does not wait for good.
+    let own_deadline = "global protocol L(role S, role R, role T) {
+      Job() from R to S;
+      Note() from S to T within 5;
+      Done() from S to R within 3 on timeout { Gone() from R to T; }
+      Ok() from R to T;
+    }";
+    assert_eq!(error_codes(own_deadline), Vec::<u16>::new());
+    // Without a timeout branch the deadline cancels the session, which
+    // releases every waiting role.
+    let cancels = "global protocol L(role S, role R, role T) {
+      Job() from R to S;
+      Note() from S to T;
+      Done() from S to R within 3;
+      Ok() from R to T;
+    }";
+    assert_eq!(error_codes(cancels), Vec::<u16>::new());
+    // The loop whose debt is paid before the next wait: R hears from T.
+    let looped = "global protocol L(role S, role R, role T) {
+      rec X {
+        choice at R {
+          More() from R to S;
+          More() from R to T;
+          Done() from S to R within 3 on timeout { Gone() from R to T; }
+          Next() from R to T;
+          Note() from S to T;
+          Seen() from T to R;
+          continue X;
+        } or {
+          Stop() from R to S;
+          Stop() from R to T;
+        }
+      }
+    }";
+    assert_eq!(error_codes(looped), Vec::<u16>::new());
+}
+
+#[test]
+fn the_job_lease_fixture_projects_and_its_unbounded_fetch_is_refused() {
+    let src = include_str!("../../../fixtures/job_lease.canon");
+    assert_eq!(error_codes(src), Vec::<u16>::new());
+    let unbounded = src.replace("from Worker1 to Store within 5;", "from Worker1 to Store;");
+    assert_ne!(unbounded, src);
+    assert_eq!(error_codes(&unbounded), [6117]);
+    let m = first_message(&unbounded);
+    assert!(m.contains("`Store` may wait forever for `Fetch` from `Worker1`"), "{m}");
+}
+
+/// The two `Owed` examples of docs/language.md's timeout-branch rules: the
+/// first is refused with E6117, the second (the acknowledged note) checks.
+#[test]
+fn the_language_reference_owed_examples() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/language.md");
+    let doc = std::fs::read_to_string(path).expect("docs/language.md exists");
+    let examples: Vec<&str> = doc
+        .match_indices("global protocol Owed(")
+        .map(|(at, _)| {
+            let rest = &doc[at..];
+            &rest[..rest.find("\n}\n").expect("a closed protocol") + 2]
+        })
+        .collect();
+    assert_eq!(examples.len(), 2, "{examples:?}");
+    assert_eq!(error_codes(examples[0]), [6117]);
+    assert!(first_message(examples[0]).contains("`T` may wait forever for `Note` from `S`"));
+    assert_eq!(error_codes(examples[1]), Vec::<u16>::new());
+}

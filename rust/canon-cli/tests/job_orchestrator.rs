@@ -36,11 +36,12 @@ fn a_silent_worker_loses_its_lease_and_the_job_is_requeued() {
     let replay = dir.join("lease.replay");
     canon(&["run".to_owned(), lease(), "-o".to_owned(), arg(&replay), "-q".to_owned()]).expect_code(0);
     let view = shown(&replay);
-    // The scheduler starts waiting when it has sent the lease (witness 0),
-    // the same witness expires three rounds later, and the late worker's
-    // endpoint is closed by that deadline, before the job is re-queued.
-    let issued = line_of(&view, "s0:Scheduler TimeoutIssued witness=0");
-    let expired = line_of(&view, "s0:Scheduler TimeoutExpired witness=0");
+    // The scheduler starts waiting when it has sent the lease (witness 1;
+    // witness 0 is the store's own deadline for the fetch), the same
+    // witness expires three rounds later, and the late worker's endpoint is
+    // closed by that deadline, before the job is re-queued.
+    let issued = line_of(&view, "s0:Scheduler TimeoutIssued witness=1");
+    let expired = line_of(&view, "s0:Scheduler TimeoutExpired witness=1");
     let revoked = line_of(&view, "s0:Worker1 EndpointClosed");
     let requeued = line_of(&view, "Sent -> Worker2 Requeue");
     assert!(issued < expired && expired + 1 == revoked && revoked < requeued, "{view}");

@@ -29,6 +29,7 @@ const FIXTURES: &[Fixture] = &[
     fixture!("fixtures/seeds/decision_pipeline.canon"),
     fixture!("fixtures/double_buffering.canon"),
     fixture!("fixtures/fibonacci_server.canon"),
+    fixture!("fixtures/job_lease.canon"),
     fixture!("fixtures/job_lifecycle.canon"),
     fixture!("fixtures/oauth_login.canon"),
     fixture!("fixtures/ring5.canon"),

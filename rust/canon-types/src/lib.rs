@@ -13,6 +13,7 @@ pub mod global;
 pub mod graph;
 pub mod hex;
 pub mod local;
+mod owed;
 pub mod pretty;
 pub mod project;
 pub mod suggest;

@@ -179,6 +179,26 @@ pub enum ProjectionError {
         /// Where in the choreography source (`Span::default()` if unknown).
         span: Span,
     },
+    /// A role may wait for good for a message the late sender of a timed
+    /// message owes it from before that message. (Names are boxed strings to
+    /// keep the error small.)
+    #[error(
+        "`{waiting}` may wait forever for `{owed}` from `{sender}`: `{receiver}` may start waiting for `{label}` before `{sender}` sends `{owed}`, and when that deadline passes `{sender}` loses its place and never sends it; have `{receiver}` learn that `{owed}` was sent before it waits (by a message after it from `{sender}` or `{waiting}`), or give `{owed}` a deadline of its own"
+    )]
+    OwedByLateSender {
+        /// The role that would wait.
+        waiting: Box<str>,
+        /// The label of the message it would wait for.
+        owed: Box<str>,
+        /// The sender of the timed message (and of the owed one).
+        sender: Box<str>,
+        /// The timed message's label.
+        label: Box<str>,
+        /// The timed message's receiver, who decides the timeout.
+        receiver: Box<str>,
+        /// Where in the choreography source: the timed message.
+        span: Span,
+    },
 }
 
 crate::error_codes! {
@@ -202,6 +222,7 @@ crate::error_codes! {
         ChoiceLabelToSeveralRoles = 6114: "one label begins two branches of a choice, sent to different roles",
         ActsBeforeEnabled = 6115: "a role left out of a loop's repeating branches acts before it is told the choice",
         LateSenderInTimeout = 6116: "the sender of a message takes part in its timeout branch",
+        OwedByLateSender = 6117: "a role may wait forever for a message the late sender of a timed message owes it",
     }
 }
 
@@ -223,7 +244,8 @@ impl ProjectionError {
             | ProjectionError::ZeroTimeout { span, .. }
             | ProjectionError::ChoiceLabelToSeveralRoles { span, .. }
             | ProjectionError::ActsBeforeEnabled { span, .. }
-            | ProjectionError::LateSenderInTimeout { span, .. } => *span,
+            | ProjectionError::LateSenderInTimeout { span, .. }
+            | ProjectionError::OwedByLateSender { span, .. } => *span,
         }
     }
 

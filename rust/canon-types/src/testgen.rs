@@ -13,8 +13,13 @@ pub const ROLES: [&str; 4] = ["A", "B", "C", "D"];
 struct Gen<'a> {
     bytes: &'a [u8],
     pos: usize,
-    k: usize,
     fresh: u32,
+    /// The roles the part being generated may use: all `k`, or, inside a
+    /// timeout branch, all but the late sender (it lost its place).
+    allowed: Vec<usize>,
+    /// Whether a timed message's sender first tells its receiver (`Sync`),
+    /// so that it owes nobody anything when the deadline may pass.
+    sync: bool,
 }
 
 fn message(
@@ -47,11 +52,15 @@ impl Gen<'_> {
     }
 
     fn role(&mut self) -> usize {
-        usize::from(self.byte()) % self.k
+        let b = usize::from(self.byte());
+        self.allowed[b % self.allowed.len()]
     }
 
     fn other(&mut self, not: usize) -> usize {
-        (not + 1 + usize::from(self.byte()) % (self.k - 1)) % self.k
+        let at = self.allowed.iter().position(|&r| r == not).unwrap_or(0);
+        let n = self.allowed.len();
+        let b = usize::from(self.byte());
+        self.allowed[(at + 1 + b % (n - 1)) % n]
     }
 
     fn label(&mut self, prefix: &str) -> String {
@@ -79,17 +88,36 @@ impl Gen<'_> {
     }
 
     fn global(&mut self, depth: u32) -> GlobalType {
-        let kind = if depth == 0 { 0 } else { self.byte() % 6 };
+        // Messages need two roles; inside a timeout branch there may be one.
+        let kind = if depth == 0 || self.allowed.len() < 2 { 0 } else { self.byte() % 7 };
         match kind {
-            0 => GlobalType::End,
+            0 => match self.allowed.first().copied() {
+                Some(role) if depth > 0 && self.byte().is_multiple_of(4) => {
+                    let effect = self.label("Effect");
+                    let cont = Box::new(GlobalType::End);
+                    GlobalType::Invoke { role: ROLES[role].into(), effect, check: false, cont, span: Span::default() }
+                }
+                _ => GlobalType::End,
+            },
             1 | 2 => {
                 let from = self.role();
                 let to = self.other(from);
                 let timeout = (self.byte().is_multiple_of(4)).then_some(3);
                 let (label, payload) = (self.label("M"), self.payload());
+                let on_cancel = match timeout {
+                    Some(_) if self.byte().is_multiple_of(2) => {
+                        (0..1 + self.byte() % 2).map(|_| self.label("Cancelled")).collect()
+                    }
+                    _ => Vec::new(),
+                };
                 let cont = self.global(depth - 1);
-                message(from, to, label, payload, timeout, cont)
+                let mut m = message(from, to, label, payload, timeout, cont);
+                if let GlobalType::Message { on_cancel: c, .. } = &mut m {
+                    *c = on_cancel;
+                }
+                m
             }
+            6 => self.timed(depth),
             3 => {
                 let role = self.role();
                 let effect = self.label("Effect");
@@ -107,6 +135,44 @@ impl Gen<'_> {
         }
     }
 
+    /// `Sync from f to t; [Delay from g to f;] M from f to t within 1|2 on
+    /// timeout { B }; cont`. `Sync` comes first so that `t` starts waiting
+    /// only once `f` owes nobody anything (E6117); on each path `t` tells every other allowed
+    /// role which one was taken (`Got` or `Late`), so third parties merge;
+    /// `B` is a random protocol among the allowed roles but `f`, which never
+    /// jumps back to a loop around the message.
+    fn timed(&mut self, depth: u32) -> GlobalType {
+        let f = self.role();
+        let t = self.other(f);
+        let told: Vec<usize> = self.allowed.iter().copied().filter(|&r| r != f && r != t).collect();
+        let mut cont = self.global(depth - 1);
+        for &r in told.iter().rev() {
+            cont = self.msg(t, r, "Got", cont);
+        }
+        let inner: Vec<usize> = self.allowed.iter().copied().filter(|&r| r != f).collect();
+        let outer = std::mem::replace(&mut self.allowed, inner);
+        let mut branch = self.global(depth - 1);
+        self.allowed = outer;
+        for &r in told.iter().rev() {
+            branch = self.msg(t, r, "Late", branch);
+        }
+        let (label, payload) = (self.label("Timed"), self.payload());
+        let ticks = 1 + u32::from(self.byte() % 2);
+        let mut m = message(f, t, label, payload, Some(ticks), cont);
+        if let GlobalType::Message { on_timeout, .. } = &mut m {
+            *on_timeout = Some(Box::new(branch));
+        }
+        // Mostly `f` first waits for another role (`t` itself or a third),
+        // so that the deadline may pass at run time (a message to `f` is no
+        // debt of `f`'s).
+        if !self.byte().is_multiple_of(4) {
+            let pick = usize::from(self.byte()) % (told.len() + 1);
+            let g = told.get(pick).copied().unwrap_or(t);
+            m = self.msg(g, f, "Delay", m);
+        }
+        if self.sync { self.msg(f, t, "Sync", m) } else { m }
+    }
+
     /// `choice at s`: each branch is `s -> r: Li`, then `s` tells the informed
     /// third parties the branch, then a few messages between `s` and `r` only,
     /// then a tail common to every branch. Some branches tell the first
@@ -115,7 +181,8 @@ impl Gen<'_> {
     fn choice(&mut self, depth: u32) -> GlobalType {
         let s = self.role();
         let r = self.other(s);
-        let informed: Vec<usize> = (0..self.k).filter(|&t| t != s && t != r && self.byte().is_multiple_of(2)).collect();
+        let informed: Vec<usize> =
+            self.allowed.clone().into_iter().filter(|&t| t != s && t != r && self.byte().is_multiple_of(2)).collect();
         let tail = self.global(depth - 1);
         let n = 2 + usize::from(self.byte() % 2);
         let branches = (0..n)
@@ -147,7 +214,7 @@ impl Gen<'_> {
         let s = self.role();
         let r = self.other(s);
         let mut members: Vec<usize> = vec![s, r];
-        members.extend((0..self.k).filter(|&t| t != s && t != r && self.byte().is_multiple_of(2)));
+        members.extend(self.allowed.clone().into_iter().filter(|&t| t != s && t != r && self.byte().is_multiple_of(2)));
         let branch = |g: &mut Self, prefix: &str, cont: GlobalType| {
             let mut body = cont;
             for &t in members[2..].iter().rev() {
@@ -159,7 +226,7 @@ impl Gen<'_> {
         let mut tail = self.global(depth - 1);
         // Roles outside the loop are told it ended before the tail, so that
         // none acts before it is enabled (E6115).
-        for t in (0..self.k).rev().filter(|t| !members.contains(t)) {
+        for t in self.allowed.clone().into_iter().rev().filter(|t| !members.contains(t)) {
             tail = self.msg(s, t, "Over", tail);
         }
         let exit = branch(self, "Exit", tail);
@@ -178,10 +245,13 @@ fn roles_in(g: &GlobalType, used: &mut [bool; 4]) {
     let mut mark = |r: &str| used[ROLES.iter().position(|x| *x == r).unwrap_or(0)] = true;
     match g {
         GlobalType::End | GlobalType::Continue { .. } => {}
-        GlobalType::Message { from, to, cont, .. } => {
+        GlobalType::Message { from, to, cont, on_timeout, .. } => {
             mark(from);
             mark(to);
             roles_in(cont, used);
+            if let Some(t) = on_timeout {
+                roles_in(t, used);
+            }
         }
         GlobalType::Invoke { role, cont, .. } => {
             mark(role);
@@ -199,11 +269,25 @@ fn roles_in(g: &GlobalType, used: &mut [bool; 4]) {
 /// stream: every byte string gives a protocol, so proptest and fuzzers shrink
 /// and mutate bytes. Choices inform every third party that acts in them or
 /// are followed by a tail common to all branches; loops always have an exit
-/// branch; some messages carry a `within 3` deadline; some roles invoke
-/// effects. Reading past the end of `bytes` reads zeros.
+/// branch; some messages carry a `within 3` deadline, some of them with an
+/// `on cancel` handler, and some a timeout branch (`within 3 on timeout`);
+/// some roles invoke effects. Reading past the end of `bytes` reads zeros.
 pub fn protocol(k: usize, bytes: &[u8]) -> Protocol {
+    generate(k, bytes, true)
+}
+
+/// Like [`protocol`], but a timed message with a timeout branch is not
+/// preceded by its sender telling the receiver, so the sender may still owe
+/// other roles messages when the receiver starts waiting: some of these
+/// protocols are refused (E6117, `OwedByLateSender`), the others must run
+/// without a stall whatever the deadline does.
+pub fn protocol_with_debts(k: usize, bytes: &[u8]) -> Protocol {
+    generate(k, bytes, false)
+}
+
+fn generate(k: usize, bytes: &[u8], sync: bool) -> Protocol {
     assert!((2..=4).contains(&k), "2 to 4 roles");
-    let mut g = Gen { bytes, pos: 0, k, fresh: 0 };
+    let mut g = Gen { bytes, pos: 0, fresh: 0, allowed: (0..k).collect(), sync };
     let body = g.global(5);
     let body = g.msg(0, 1, "Start", body);
     let mut used = [false; 4];

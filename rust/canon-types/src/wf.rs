@@ -2,7 +2,9 @@
 //! declared once and used, nobody talks to itself, every choice branch begins
 //! with its subject sending (with distinct labels), and every
 //! `continue` names an enclosing `rec` and is guarded by a message, and every
-//! deadline is at least one round.
+//! deadline is at least one round. Timeout branches leave the late sender
+//! out, and the late sender owes nobody a message that role would wait for
+//! for good (`crate::owed`).
 //!
 //! Mergeability is not checked here: it depends on the role and is found by
 //! projection itself.
@@ -31,10 +33,10 @@ pub fn check(protocol: &Protocol) -> Result<(), ProjectionError> {
     }
     let mut checker = Checker { protocol, used: vec![false; protocol.roles.len()], bound: Vec::new() };
     checker.node(&protocol.body, &mut Vec::new())?;
-    match protocol.roles.iter().zip(&checker.used).find(|(_, used)| !**used) {
-        Some((role, _)) => Err(ProjectionError::UnusedRole { role: role.clone(), span: Span::default() }),
-        None => Ok(()),
+    if let Some((role, _)) = protocol.roles.iter().zip(&checker.used).find(|(_, used)| !**used) {
+        return Err(ProjectionError::UnusedRole { role: role.clone(), span: Span::default() });
     }
+    crate::owed::check(protocol)
 }
 
 /// The timeout branch `t` of message `label` from `sender`: the sender has
