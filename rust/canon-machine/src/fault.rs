@@ -102,6 +102,18 @@ pub enum Fault {
         /// What the endpoint's type allows instead.
         expected: Expected,
     },
+    /// A send, produce or select names a label that two arms of the
+    /// endpoint's choice among peers send, and no receiver.
+    AmbiguousLabel {
+        /// The endpoint the instruction used.
+        ep: Endpoint,
+        /// The message label involved.
+        label: SymId,
+        /// The first receiver the type sends the label to.
+        first: SymId,
+        /// Another receiver the type sends the label to.
+        other: SymId,
+    },
     /// Communication after the local type reached end.
     ActionAfterEnd {
         /// The endpoint the instruction used.
@@ -371,6 +383,7 @@ canon_types::error_codes! {
         LateEffect = 3035: "invoke by a coroutine whose session was cancelled or faulted",
         TooManyRoles = 3036: "open names more roles than max_roles_per_open",
         NoEndpointKey = 3037: "open under ed25519 with no key seed or host-supplied key for a role",
+        AmbiguousLabel = 3038: "a label sent to several receivers, used where no receiver is named",
     }
 }
 
@@ -390,6 +403,7 @@ impl Fault {
             | Fault::SendWhereRecvExpected { ep, .. }
             | Fault::RecvWhereSendExpected { ep, .. }
             | Fault::LabelNotOffered { ep, .. }
+            | Fault::AmbiguousLabel { ep, .. }
             | Fault::ActionAfterEnd { ep, .. }
             | Fault::CloseBeforeEnd { ep, .. }
             | Fault::UnexpectedLabel { ep, .. }
@@ -459,6 +473,7 @@ mod tests {
             Fault::LateEffect { ep, effect: s },
             Fault::TooManyRoles { roles: 2, max: 1 },
             Fault::NoEndpointKey { role: 1 },
+            Fault::AmbiguousLabel { ep, label: s, first: s, other: s },
         ]
     }
 

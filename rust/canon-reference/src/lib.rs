@@ -49,6 +49,7 @@ pub mod code {
     pub const SEQUENCE_GAP: u16 = 3030;
     pub const NULLIFIER_REUSED: u16 = 3031;
     pub const NULLIFIER_SET_FULL: u16 = 3032;
+    pub const AMBIGUOUS_LABEL: u16 = 3038;
 }
 
 /// How a reference run of one group ended.
@@ -531,7 +532,32 @@ impl<'p> Reference<'p> {
         label: SymId,
         at: Endpoint,
     ) -> Exec<(u16, canon_types::FlatBranch)> {
-        options.into_iter().find(|(_, b)| b.label == label).ok_or(Fault { code: code::LABEL_NOT_OFFERED, at: Some(at) })
+        let mut sending = options.into_iter().filter(|(_, b)| b.label == label);
+        let first = sending.next().ok_or(Fault { code: code::LABEL_NOT_OFFERED, at: Some(at) })?;
+        // Two options sending the label are two arms of a choose (one send
+        // node never repeats a label): the label alone names no arm.
+        match sending.next() {
+            Some(_) => Err(Fault { code: code::AMBIGUOUS_LABEL, at: Some(at) }),
+            None => Ok(first),
+        }
+    }
+
+    /// `select_to`'s chosen arm: the send node that sends `label` to the
+    /// role named `to` — the endpoint's own send node, or the choose arm
+    /// whose peer is `to` — where the endpoint's type narrows to.
+    fn arm_to(&self, ep: Endpoint, to: SymId, label: SymId) -> Exec<TypeId> {
+        let s = self.session(ep.sid).expect("checked session");
+        let current = s.types[usize::from(ep.role)];
+        let candidates: Vec<TypeId> = match self.node(current) {
+            TypeNode::Choose { arms } => arms.clone(),
+            TypeNode::Send { .. } => vec![current],
+            _ => Vec::new(),
+        };
+        let sends = |id: &TypeId| {
+            matches!(self.node(*id), TypeNode::Send { peer, branches }
+                if *peer == to && branches.iter().any(|b| b.label == label))
+        };
+        candidates.into_iter().find(sends).ok_or(Fault { code: code::LABEL_NOT_OFFERED, at: Some(ep) })
     }
 
     fn branch(branches: &[canon_types::FlatBranch], label: SymId, at: Endpoint) -> Exec<canon_types::FlatBranch> {
@@ -645,6 +671,7 @@ impl<'p> Reference<'p> {
             handler,
             module: self.program.module(),
             payload,
+            receivers: &[],
             call_index,
         };
         f(self.host.as_mut(), &ctx)
@@ -804,6 +831,23 @@ impl<'p> Reference<'p> {
                 self.jump(c, arm.target);
                 Ok(Step::Next)
             }
+            Instr::SelectTo { ep, arms } => {
+                let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
+                self.send_options(e)?;
+                let labels: Vec<SymId> = arms.iter().map(|a| a.label).collect();
+                let receivers: Vec<SymId> = arms.iter().map(|a| a.to).collect();
+                let i = self
+                    .ask(c, Some(e), None, &[], |h, ctx| h.choose(&HostCtx { receivers: &receivers, ..*ctx }, &labels));
+                let Some(arm) = arms.get(i) else {
+                    return Err(Fault { code: code::BAD_CHOICE, at: Some(e) });
+                };
+                let point = HostPoint::ChooseTo { to: arm.to };
+                self.emit(c, Some(e), EventKind::HostAnswer { point, answer: Value::Label(arm.label) });
+                let narrowed = self.arm_to(e, arm.to, arm.label)?;
+                self.session_mut(e.sid).expect("checked").types[usize::from(e.role)] = narrowed;
+                self.jump(c, arm.target);
+                Ok(Step::Next)
+            }
             Instr::Produce { dst, ep, label } => {
                 let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
                 let (_, b) = Self::send_option(self.send_options(e)?, label, e)?;
@@ -959,6 +1003,7 @@ pub fn mnemonic(i: &Instr) -> &'static str {
         Instr::Send { .. } => "send",
         Instr::Recv { .. } => "recv",
         Instr::Select { .. } => "select",
+        Instr::SelectTo { .. } => "select_to",
         Instr::Offer { .. } => "offer",
         Instr::Close { .. } => "close",
         Instr::RecvTimeout { .. } => "recv_timeout",
