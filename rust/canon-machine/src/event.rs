@@ -428,7 +428,8 @@ pub enum EventKind {
         reason: TerminalReason,
     },
     /// A host-side ownership record (site: the session, the group's current
-    /// tick, coroutine `u32::MAX`).
+    /// tick, coroutine `u32::MAX`), or one a coroutine's `check`/`consume`
+    /// recorded (site: that coroutine and its endpoint's role).
     Ownership {
         /// The ownership operation or its output.
         record: OwnershipRecord,

@@ -76,13 +76,15 @@ impl<'a> Exec<'a> {
                 self.co(co).set(*dst, v)?;
                 Ok(Flow::Next)
             }
+            Instr::Check { dst, ep, effect, arg } => self.check(co, *dst, *ep, *effect, *arg),
+            Instr::Consume { ep, witness } => self.consume_witness(co, *ep, *witness),
             _ => Err(Fault::BadOperand { what: "not a session instruction" }.into()),
         }
     }
 
     /// The host context for coroutine `co` at endpoint `ep` facing role index
     /// `peer`, about message `label` of the endpoint's current type.
-    fn ctx(&self, co: usize, ep: Option<Endpoint>, peer: Option<u16>, label: Option<SymId>) -> HostCtx<'a> {
+    pub(crate) fn ctx(&self, co: usize, ep: Option<Endpoint>, peer: Option<u16>, label: Option<SymId>) -> HostCtx<'a> {
         let body = ep.and_then(|e| self.st.store.get(e.sid)).map(|s| &s.body);
         let graph: &'a canon_types::TypeGraph = &self.m.types;
         let payload = match (ep.and_then(|e| self.st.store.lookup_type(e)), label) {
@@ -446,7 +448,9 @@ impl<'a> Exec<'a> {
             | Instr::RecvTimeout { ep, .. }
             | Instr::Cancel { ep }
             | Instr::Abort { ep }
-            | Instr::Produce { ep, .. } => *ep,
+            | Instr::Produce { ep, .. }
+            | Instr::Check { ep, .. }
+            | Instr::Consume { ep, .. } => *ep,
             _ => return None,
         };
         self.st.coroutines[co].endpoint(reg).ok()

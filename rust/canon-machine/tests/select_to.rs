@@ -1,6 +1,6 @@
 //! `select_to` at run time on an endpoint the verifier cannot follow (one
 //! received by delegation): a label two arms of its choose send, used with
-//! no receiver, is the typed fault `AmbiguousLabel` (3038); after a
+//! no receiver, is the typed fault `AmbiguousLabel` (3040); after a
 //! `select_to` names the receiver, the same `send` goes to it.
 
 mod common;
@@ -65,7 +65,7 @@ fn a_shared_label_without_a_receiver_is_a_typed_fault() {
     let m = program.module().find_sym("M").expect("M");
     let (b, c) = (program.module().find_sym("B").expect("B"), program.module().find_sym("C").expect("C"));
     assert_eq!(*fault, Fault::AmbiguousLabel { ep: Endpoint { sid: 0, role: 0 }, label: m, first: b, other: c });
-    assert_eq!(fault.code(), 3038);
+    assert_eq!(fault.code(), 3040);
 }
 
 #[test]

@@ -102,6 +102,11 @@ impl Host for SimHost {
         self.inner.invoke(ctx, effect, arg)
     }
 
+    fn check_readiness(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
+        self.maybe_panic(ctx);
+        self.inner.check_readiness(ctx, check, arg)
+    }
+
     /// Answers are functions of the seed and the call's position: the seed
     /// is the whole state (arming is the environment's, not saved).
     fn save_state(&self) -> Result<Vec<u8>, HostStateError> {
