@@ -11,7 +11,7 @@ use canon_types::{ErrorCode, FlatBranch, SymId, TypeGraph, TypeId, TypeNode};
 
 use crate::debug::{DebugInfo, MAX_DEBUG_FILE_NAME_BYTES, MAX_DEBUG_STATEMENT_BYTES, NO_SPAN, SourceSpan};
 use crate::encode::{HEADER_LEN, tag};
-use crate::instr::{Arm, EdgeBuffer, Instr, Opcode, Reg};
+use crate::instr::{Arm, EdgeBuffer, Instr, Opcode, PeerArm, Reg};
 use crate::module::{Backpressure, BufferConfig, BufferMode, Const, FORMAT_VERSION, MAGIC, Module, Param, Proc};
 
 /// Why a byte string is not a canonical module encoding. Every variant carries
@@ -501,6 +501,12 @@ fn arms(r: &mut Reader) -> Result<Vec<Arm>> {
     r.list("arm", 8, |r| Ok(Arm { label: r.sym("arm label")?, target: r.u32("arm target")? }))
 }
 
+fn peer_arms(r: &mut Reader) -> Result<Vec<PeerArm>> {
+    r.list("arm", 12, |r| {
+        Ok(PeerArm { to: r.sym("arm receiver")?, label: r.sym("arm label")?, target: r.u32("arm target")? })
+    })
+}
+
 fn edge_buffer(r: &mut Reader) -> Result<EdgeBuffer> {
     let from = r.u16("buffer from")?;
     let to = r.u16("buffer to")?;
@@ -562,6 +568,7 @@ fn instr(r: &mut Reader) -> Result<Instr> {
         Opcode::Select => Instr::Select { ep: reg(r)?, arms: arms(r)? },
         Opcode::Offer => Instr::Offer { ep: reg(r)?, dst: reg(r)?, arms: arms(r)? },
         Opcode::Close => Instr::Close { ep: reg(r)? },
+        Opcode::SelectTo => Instr::SelectTo { ep: reg(r)?, arms: peer_arms(r)? },
         Opcode::RecvTimeout => Instr::RecvTimeout {
             ep: reg(r)?,
             dst: reg(r)?,

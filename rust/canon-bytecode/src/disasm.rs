@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use canon_types::{SymId, TypeId, TypeNode};
 
 use crate::asm::{is_ident, quote};
-use crate::instr::{Arm, EdgeBuffer, Instr, Reg};
+use crate::instr::{Arm, EdgeBuffer, Instr, PeerArm, Reg};
 use crate::module::{Backpressure, BufferMode, Const, Module, Param, Proc};
 
 /// How many type nodes a root's notation comment may print before it is left out.
@@ -240,6 +240,7 @@ fn jump_targets(proc: &Proc) -> BTreeSet<u32> {
         match instr {
             Instr::Jmp { target } | Instr::JmpIf { target, .. } => add(*target),
             Instr::Select { arms, .. } | Instr::Offer { arms, .. } => arms.iter().for_each(|a| add(a.target)),
+            Instr::SelectTo { arms, .. } => arms.iter().for_each(|a| add(a.target)),
             Instr::RecvTimeout { arms, on_timeout, .. } => {
                 arms.iter().for_each(|a| add(a.target));
                 add(*on_timeout);
@@ -283,6 +284,14 @@ impl Body<'_> {
         format!("[{}]", items.join(", "))
     }
 
+    fn peer_arms(&self, arms: &[PeerArm]) -> String {
+        let items: Vec<String> = arms
+            .iter()
+            .map(|a| format!("{} {} -> {}", self.names.sym(a.to), self.names.sym(a.label), self.target(a.target)))
+            .collect();
+        format!("[{}]", items.join(", "))
+    }
+
     fn instr(&self, instr: &Instr) -> String {
         let m = instr.opcode().mnemonic();
         let sym = |s: &SymId| self.names.sym(*s);
@@ -307,6 +316,7 @@ impl Body<'_> {
                 format!("{m} {}, {}, {}", self.reg(*ep), sym(label), self.reg(*r))
             }
             Instr::Select { ep, arms } => format!("{m} {}, {}", self.reg(*ep), self.arms(arms)),
+            Instr::SelectTo { ep, arms } => format!("{m} {}, {}", self.reg(*ep), self.peer_arms(arms)),
             Instr::Offer { ep, dst, arms } => {
                 format!("{m} {}, {}, {}", self.reg(*ep), self.reg(*dst), self.arms(arms))
             }

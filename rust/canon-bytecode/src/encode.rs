@@ -9,7 +9,7 @@ use canon_types::{FlatBranch, TypeGraph, TypeNode};
 use sha2::{Digest, Sha256};
 
 use crate::debug::DebugInfo;
-use crate::instr::{Arm, EdgeBuffer, Instr, Reg};
+use crate::instr::{Arm, EdgeBuffer, Instr, PeerArm, Reg};
 use crate::module::{Backpressure, BufferMode, Const, FORMAT_VERSION, MAGIC, Module, Param, Proc};
 
 /// Length in bytes of the fixed header: magic (4), version (2), flags (2).
@@ -273,6 +273,14 @@ fn arms(w: &mut Writer, arms: &[Arm]) {
     });
 }
 
+fn peer_arms(w: &mut Writer, arms: &[PeerArm]) {
+    w.list(arms, |w, a| {
+        w.u32(a.to.0);
+        w.u32(a.label.0);
+        w.u32(a.target);
+    });
+}
+
 fn edge_buffer(w: &mut Writer, e: &EdgeBuffer) {
     w.u16(e.from);
     w.u16(e.to);
@@ -333,6 +341,10 @@ fn instr(w: &mut Writer, i: &Instr) {
         Instr::Select { ep, arms: a } => {
             w.u16(*ep);
             arms(w, a);
+        }
+        Instr::SelectTo { ep, arms: a } => {
+            w.u16(*ep);
+            peer_arms(w, a);
         }
         Instr::Offer { ep, dst, arms: a } => {
             w.u16(*ep);

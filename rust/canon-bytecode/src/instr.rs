@@ -21,6 +21,19 @@ pub struct Arm {
     pub target: u32,
 }
 
+/// One arm of a `select_to`: the receiving role, the label sent to it, and
+/// the instruction index to continue at. A choice among peers may send one
+/// label to several roles; the receiver names the arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerArm {
+    /// The role the chosen branch sends to (a role name of the string table).
+    pub to: SymId,
+    /// The label the chosen branch sends.
+    pub label: SymId,
+    /// The instruction index to continue at.
+    pub target: u32,
+}
+
 /// A per-edge buffer configuration carried by `open`. `from`/`to` are indices
 /// into the `open`'s role list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -164,6 +177,17 @@ pub enum Instr {
         /// The labels accepted, each with the instruction to continue at.
         arms: Vec<Arm>,
     },
+    /// Ask the host to choose one of `arms`, each naming its receiver (type:
+    /// `Choose` with an arm to each arm's receiver offering its label, or
+    /// `Send` to that receiver), narrow the endpoint's type to the chosen
+    /// receiver's arm and continue at the chosen arm's target. Sends nothing.
+    SelectTo {
+        /// The register holding the endpoint.
+        ep: Reg,
+        /// The (receiver, label) pairs accepted, each with the instruction to
+        /// continue at.
+        arms: Vec<PeerArm>,
+    },
     /// Receive any message on `ep` (type: `Recv` whose labels are exactly the
     /// arms' labels), payload into `dst`, continue at the arm of its label.
     Offer {
@@ -305,6 +329,8 @@ pub enum Opcode {
     Offer = 0x24,
     /// The opcode of [`Instr::Close`].
     Close = 0x25,
+    /// The opcode of [`Instr::SelectTo`].
+    SelectTo = 0x26,
     /// The opcode of [`Instr::RecvTimeout`].
     RecvTimeout = 0x28,
     /// The opcode of [`Instr::Cancel`].
@@ -344,6 +370,7 @@ pub const OPCODES: &[(Opcode, &str, &str)] = &[
     (Opcode::Select, "select", "session"),
     (Opcode::Offer, "offer", "session"),
     (Opcode::Close, "close", "session"),
+    (Opcode::SelectTo, "select_to", "session"),
     (Opcode::RecvTimeout, "recv_timeout", "lifecycle"),
     (Opcode::Cancel, "cancel", "lifecycle"),
     (Opcode::Abort, "abort", "lifecycle"),
@@ -394,6 +421,7 @@ impl Instr {
             Instr::Select { .. } => Opcode::Select,
             Instr::Offer { .. } => Opcode::Offer,
             Instr::Close { .. } => Opcode::Close,
+            Instr::SelectTo { .. } => Opcode::SelectTo,
             Instr::RecvTimeout { .. } => Opcode::RecvTimeout,
             Instr::Cancel { .. } => Opcode::Cancel,
             Instr::Abort { .. } => Opcode::Abort,

@@ -15,7 +15,7 @@ pub mod module;
 pub mod names;
 
 pub use debug::{DebugInfo, MAX_DEBUG_FILE_NAME_BYTES, MAX_DEBUG_STATEMENT_BYTES, NO_SPAN, SourceLoc, SourceSpan};
-pub use instr::{Arm, EdgeBuffer, Instr, OPCODES, Opcode, Reg};
+pub use instr::{Arm, EdgeBuffer, Instr, OPCODES, Opcode, PeerArm, Reg};
 pub use module::{Backpressure, BufferConfig, BufferMode, Const, FORMAT_VERSION, MAGIC, Module, Param, Proc, ProcId};
 pub use names::{NAME_CODES, NameKind, UnknownName};
 

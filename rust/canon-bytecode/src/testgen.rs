@@ -15,7 +15,7 @@ use proptest::collection::{btree_set, vec};
 use proptest::prelude::*;
 use proptest::strategy::Union;
 
-use crate::instr::{Arm, EdgeBuffer, Instr, Reg};
+use crate::instr::{Arm, EdgeBuffer, Instr, PeerArm, Reg};
 use crate::module::{Backpressure, BufferConfig, BufferMode, Const, Module, Param, Proc};
 
 /// Inclusive upper bounds for the ids and indices a generated item may use.
@@ -135,6 +135,10 @@ fn arms(b: Bounds) -> impl Strategy<Value = Vec<Arm>> + Clone {
     vec((b.sym(), b.target()).prop_map(|(label, target)| Arm { label, target }), 0..3)
 }
 
+fn peer_arms(b: Bounds) -> impl Strategy<Value = Vec<PeerArm>> + Clone {
+    vec((b.sym(), b.sym(), b.target()).prop_map(|(to, label, target)| PeerArm { to, label, target }), 0..3)
+}
+
 fn control(b: Bounds) -> impl Strategy<Value = Instr> {
     prop_oneof![
         Just(Instr::Nop),
@@ -188,6 +192,7 @@ fn session(b: Bounds) -> impl Strategy<Value = Instr> {
         (b.reg(), arms(b)).prop_map(|(ep, arms)| Instr::Select { ep, arms }),
         (b.reg(), b.reg(), arms(b)).prop_map(|(ep, dst, arms)| Instr::Offer { ep, dst, arms }),
         b.reg().prop_map(|ep| Instr::Close { ep }),
+        (b.reg(), peer_arms(b)).prop_map(|(ep, arms)| Instr::SelectTo { ep, arms }),
     ]
 }
 

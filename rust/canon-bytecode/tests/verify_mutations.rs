@@ -279,6 +279,46 @@ const TYPESTATE: &[Mutation] = &[
         },
         "SendWhereRecvExpected",
     ),
+    ("produce a label two arms share", select_to, |m| m.procs[1].code[0] = Instr::Nop, "AmbiguousLabel"),
+    (
+        "select a label two arms share",
+        select_to,
+        |m| {
+            let arms = vec![arm(m, "Win", 1)];
+            m.procs[1].code[0] = Instr::Select { ep: 0, arms };
+        },
+        "AmbiguousLabel",
+    ),
+    (
+        "select_to a receiver the type does not send to",
+        select_to,
+        |m| {
+            let a = m.intern("A");
+            if let Instr::SelectTo { arms, .. } = &mut m.procs[1].code[0] {
+                arms[1].to = a;
+            }
+        },
+        "LabelNotOffered",
+    ),
+    (
+        "select_to one receiver and label twice",
+        select_to,
+        |m| {
+            if let Instr::SelectTo { arms, .. } = &mut m.procs[1].code[0] {
+                arms[1].to = arms[0].to;
+            }
+        },
+        "DuplicateArmLabel",
+    ),
+    (
+        "arm narrowed to one receiver sends to the other",
+        select_to,
+        |m| {
+            let lose = m.intern("Lose");
+            m.procs[1].code[2] = Instr::Send { ep: 0, label: lose, src: 1 };
+        },
+        "LabelNotOffered",
+    ),
 ];
 
 fn run(table: &[Mutation]) {

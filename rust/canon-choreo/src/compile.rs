@@ -131,10 +131,8 @@ pub fn projection_diagnostics(choreo: &Choreography) -> Vec<Diagnostic> {
 fn projection_failure(p: &ElaboratedProtocol) -> Option<Diagnostic> {
     let e = project_all_actions(&p.protocol).err()?;
     let span = if e.span() == Span::default() { p.span } else { e.span() };
-    let mut notes = vec![format!("while projecting protocol `{}`", p.protocol.name)];
-    notes.extend(projection_note(&e).map(str::to_owned));
     let mut d = Diagnostic::with_code(e.code(), span, e.to_string());
-    d.notes = notes;
+    d.notes = vec![format!("while projecting protocol `{}`", p.protocol.name)];
     Some(d)
 }
 
@@ -150,19 +148,6 @@ pub fn projection_failures(choreo: &Choreography) -> Vec<Diagnostics> {
         by_file.entry(file).or_default().push(d);
     }
     by_file.into_iter().map(|(file, items)| choreo.diagnostics_in(file, items)).collect()
-}
-
-/// Why canon refuses a protocol that Scribble accepts, for the projection
-/// errors where the two differ (rendered as a second `= note:`).
-pub(crate) fn projection_note(e: &ProjectionError) -> Option<&'static str> {
-    match e {
-        ProjectionError::ChoiceLabelToSeveralRoles { .. } => Some(
-            "Scribble tells such branches apart by their receiver; canon's code names a branch by its label \
-             alone (`select` offers and records labels, `send` names a label, not a receiver), so give the \
-             branches distinct first labels",
-        ),
-        _ => None,
-    }
 }
 
 /// Checks and projects `protocol`, then compiles it (see the module docs).

@@ -89,12 +89,8 @@ pub fn check_protocols(choreo: &Choreography) -> Vec<ProtocolReport> {
                         CompileError::UnknownBufferRole { span, .. } => *span,
                         _ => p.span,
                     };
-                    let mut notes = vec![format!("while projecting protocol `{}`", p.protocol.name)];
-                    if let CompileError::Projection(pe) = &e {
-                        notes.extend(compile::projection_note(pe).map(str::to_owned));
-                    }
                     let mut d = Diagnostic::with_code(e.code(), span, e.to_string());
-                    d.notes = notes;
+                    d.notes = vec![format!("while projecting protocol `{}`", p.protocol.name)];
                     d
                 })
             };

@@ -10,6 +10,7 @@
 //! | send `L` to a later receiver of a multicast | `send r0, L, r1` (the payload already produced) |
 //! | internal choice | `select r0, [L1 -> a1, ..]`, then per arm: produce + send + continuation |
 //! | choice among peers (`choose`) | the same: one `select` over every arm's labels; each arm's `send` goes to its own peer |
+//! | ... where one label begins arms to several peers | `select_to r0, [B L -> a1, C L -> a2, ..]` (receiver and label), then per arm: produce + send + continuation |
 //! | receive `L` | `recv r0, L -> r1` |
 //! | external choice | `offer r0 -> r1, [L1 -> a1, ..]`, then per arm the continuation |
 //! | receive with deadline `N` | `recv_timeout r0 -> r1, [arms], N, t` with `t: cancel r0 · halt` |
@@ -38,7 +39,7 @@
 //! loop's `jmp`, a timeout's `cancel`) with the statement the role performed
 //! last on that path.
 
-use canon_bytecode::{Arm, Instr, Reg};
+use canon_bytecode::{Arm, Instr, PeerArm, Reg};
 use canon_types::{ActionBranch, LocalAction, Span};
 
 use crate::compile::{CompileError, Strings};
@@ -138,15 +139,19 @@ impl Lowerer<'_> {
                 self.protect();
                 let mut branches = Vec::new();
                 for (at, arm) in arms.iter().enumerate() {
-                    let LocalAction::Send { branches: bs, .. } = arm else {
+                    let LocalAction::Send { to, branches: bs } = arm else {
                         return Err(CompileError::LocalType {
                             role: self.role.to_owned(),
                             source: canon_types::GraphError::ChooseArmNotSend { at: at as u32 },
                         });
                     };
-                    branches.extend(bs);
+                    branches.extend(bs.iter().map(|b| (to.as_str(), b)));
                 }
-                self.select(branches.into_iter())
+                let shared = branches
+                    .iter()
+                    .enumerate()
+                    .any(|(i, (_, b))| branches[..i].iter().any(|(_, o)| o.label == b.label));
+                if shared { self.select_to(&branches) } else { self.select(branches.into_iter().map(|(_, b)| b)) }
             }
             LocalAction::Recv { branches, timeout_ticks: None, .. } => match branches.as_slice() {
                 [only] => {
@@ -217,6 +222,24 @@ impl Lowerer<'_> {
             self.send(b)?;
         }
         self.code[at] = Instr::Select { ep: EP, arms };
+        Ok(())
+    }
+
+    /// A choice among peers where one label begins arms to several
+    /// receivers: the host chooses a (receiver, label) pair, which narrows
+    /// the endpoint to that receiver; each arm sends and continues.
+    fn select_to(&mut self, branches: &[(&str, &ActionBranch)]) -> Result<(), CompileError> {
+        if let Some((_, first)) = branches.first() {
+            self.at = first.origin.0;
+        }
+        let at = self.emit(Instr::SelectTo { ep: EP, arms: Vec::new() });
+        let mut arms = Vec::with_capacity(branches.len());
+        for (to, b) in branches {
+            let to = self.strings.intern(to);
+            arms.push(PeerArm { to, label: self.strings.intern(&b.label), target: self.pc() });
+            self.send(b)?;
+        }
+        self.code[at] = Instr::SelectTo { ep: EP, arms };
         Ok(())
     }
 

@@ -234,21 +234,27 @@ fn choices_scribble_refuses_canon_refuses_and_the_one_it_accepts_canon_explains(
         let src = format!("global protocol P(role A, role B, role C, role D) {{ {body} }}");
         assert_eq!(error_codes(&src), [6018], "{body}");
     }
-    // The same first label to two receivers: Scribble accepts it, canon
-    // refuses it and says why and what to do.
+    // The same first label to two receivers: Scribble accepts it, and so
+    // does canon; the subject's code names the receiver (`select_to`).
     let dispatch = "global protocol D(role A, role B, role C) {
       choice at A { Go() from A to B; Idle() from A to C; } or { Go() from A to C; Idle() from A to B; }
     }";
     let c = ok(dispatch);
-    let diags = canon_choreo::projection_diagnostics(&c);
-    assert_eq!(diags.iter().map(|d| d.code).collect::<Vec<_>>(), [6114]);
-    assert!(diags[0].notes.iter().any(|n| n.contains("distinct first labels")), "{:?}", diags[0].notes);
-    let reports = check_protocols(&c);
-    let Err(d) = &reports[0].outcome else { panic!("refused by check too") };
-    assert!(d.notes.iter().any(|n| n.contains("distinct first labels")), "{:?}", d.notes);
-    // Renamed, it is accepted: the subject chooses among peers.
+    assert!(canon_choreo::projection_diagnostics(&c).is_empty());
+    assert!(check_protocols(&c)[0].outcome.is_ok());
+    let module = canon_choreo::compile_choreography(&c).expect("compiles");
+    let a = &module.procs[1].code;
+    let Some(Instr::SelectTo { arms, .. }) = a.first() else { panic!("{a:?}") };
+    let pairs: Vec<(&str, &str)> = arms.iter().map(|x| (module.sym(x.to), module.sym(x.label))).collect();
+    assert_eq!(pairs, [("B", "Go"), ("C", "Go")]);
+    // Distinct first labels still compile to a label-only `select`.
     let renamed = dispatch.replacen("Go() from A to C", "GoC() from A to C", 1);
     assert!(error_codes(&renamed).is_empty());
+    let module = canon_choreo::compile_choreography(&ok(&renamed)).expect("compiles");
+    assert!(matches!(module.procs[1].code.first(), Some(Instr::Select { .. })));
+    // The same label to the same receiver twice stays an error.
+    let twice = dispatch.replacen("Go() from A to C", "Go() from A to B", 1);
+    assert_eq!(error_codes(&twice), [6102]);
 }
 
 #[test]

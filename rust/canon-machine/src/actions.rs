@@ -199,6 +199,9 @@ impl SessionStore {
             TypeNode::Send { .. } | TypeNode::Choose { .. } => {
                 let peer = match label {
                     Some(label) => match g.send_branch(id, label) {
+                        Some(_) if let Some((first, other)) = g.ambiguous_receivers(id, label) => {
+                            return Err(Fault::AmbiguousLabel { ep, label, first, other }.into());
+                        }
                         Some((peer, _)) => peer,
                         None => return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into()),
                     },
@@ -221,6 +224,30 @@ impl SessionStore {
         }
     }
 
+    /// `select_to`'s chosen arm: checks that `ep`'s type sends `label` to
+    /// `to` (its own `Send` node, or the `Choose` arm to `to`) and narrows
+    /// the endpoint's type to that `Send` node.
+    pub fn narrow_to(
+        &mut self,
+        tv: TypeView<'_>,
+        ep: Endpoint,
+        co: u32,
+        to: SymId,
+        label: SymId,
+    ) -> Result<(), Refusal> {
+        let g = tv.graph;
+        self.expect_send(g, ep, co, None, Op::Select)?;
+        let body = self.live_body(ep, co)?;
+        let current = body.endpoints[ep.role as usize].current;
+        let Some(arm) = g.send_arm_to(current, to, label) else {
+            let expected = g.get(current).map_or(Expected::End, expected_of);
+            return Err(Fault::LabelNotOffered { ep, label, expected }.into());
+        };
+        // An arm is a `Send` node: it resolves to itself.
+        self.update_type(tv.resolved, ep, arm)?;
+        Ok(())
+    }
+
     /// `send`: checks the type and the payload, signs the envelope (under
     /// `Auth::Ed25519`; the payload limit is `tr.max_payload_bytes`), hands the message to the transport (applying
     /// `tr.inject`) and advances the type (unless the buffer blocks).
@@ -239,6 +266,9 @@ impl SessionStore {
         let (peer, branch) = match tv.graph.get(current) {
             Some(node @ (TypeNode::Send { .. } | TypeNode::Choose { .. })) => {
                 match tv.graph.send_branch(current, label) {
+                    Some(_) if let Some((first, other)) = tv.graph.ambiguous_receivers(current, label) => {
+                        return Err(Fault::AmbiguousLabel { ep, label, first, other }.into());
+                    }
                     Some(found) => found,
                     None => return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into()),
                 }

@@ -46,6 +46,12 @@ pub enum HostPoint {
     },
     /// `select`: the chosen label (answer: `Value::Label`).
     Choose,
+    /// `select_to`: the chosen arm's receiver; the answer is its label
+    /// (`Value::Label`).
+    ChooseTo {
+        /// The receiving role's name.
+        to: SymId,
+    },
     /// `invoke` of an effect.
     Invoke {
         /// The effect invoked.

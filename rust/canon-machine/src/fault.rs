@@ -102,6 +102,18 @@ pub enum Fault {
         /// What the endpoint's type allows instead.
         expected: Expected,
     },
+    /// A send, produce or select names a label that two arms of the
+    /// endpoint's choice among peers send, and no receiver.
+    AmbiguousLabel {
+        /// The endpoint the instruction used.
+        ep: Endpoint,
+        /// The message label involved.
+        label: SymId,
+        /// The first receiver the type sends the label to.
+        first: SymId,
+        /// Another receiver the type sends the label to.
+        other: SymId,
+    },
     /// Communication after the local type reached end.
     ActionAfterEnd {
         /// The endpoint the instruction used.
@@ -389,6 +401,7 @@ canon_types::error_codes! {
         NoEndpointKey = 3037: "open under ed25519 with no key seed or host-supplied key for a role",
         CheckFailed = 3038: "a readiness check the host answered with anything but true",
         CheckRefused = 3039: "the session's ownership refused to issue or consume a readiness witness",
+        AmbiguousLabel = 3040: "a label sent to several receivers, used where no receiver is named",
     }
 }
 
@@ -408,6 +421,7 @@ impl Fault {
             | Fault::SendWhereRecvExpected { ep, .. }
             | Fault::RecvWhereSendExpected { ep, .. }
             | Fault::LabelNotOffered { ep, .. }
+            | Fault::AmbiguousLabel { ep, .. }
             | Fault::ActionAfterEnd { ep, .. }
             | Fault::CloseBeforeEnd { ep, .. }
             | Fault::UnexpectedLabel { ep, .. }
@@ -481,6 +495,7 @@ mod tests {
             Fault::NoEndpointKey { role: 1 },
             Fault::CheckFailed { ep, effect: s },
             Fault::CheckRefused { ep, code: 4017 },
+            Fault::AmbiguousLabel { ep, label: s, first: s, other: s },
         ]
     }
 

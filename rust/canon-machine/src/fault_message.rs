@@ -133,6 +133,14 @@ impl Fault {
                 n.sym(label),
                 n.expected(expected)
             ),
+            Fault::AmbiguousLabel { ep, label, first, other } => write!(
+                f,
+                "endpoint {}: its type sends label {} to {} and to {}; a select_to must name the receiver",
+                n.ep(ep),
+                n.sym(label),
+                n.sym(first),
+                n.sym(other)
+            ),
             Fault::ActionAfterEnd { ep, attempted } => {
                 write!(f, "endpoint {} attempted {} after its type reached end", n.ep(ep), op(attempted))
             }

@@ -121,6 +121,10 @@ pub(crate) struct State {
     pub faults: Vec<CoroutineFault>,
     #[serde(skip)]
     pub scratch_labels: Vec<SymId>,
+    /// Reused buffer for a `select_to`'s arm receivers, parallel to
+    /// `scratch_labels` (no allocation per choice).
+    #[serde(skip)]
+    pub scratch_receivers: Vec<SymId>,
     pub steps: u64,
     pub auth: Auth,
     pub replay_mode: ReplayMode,
@@ -228,6 +232,7 @@ impl Group {
             next_witness: 0,
             faults: Vec::new(),
             scratch_labels: Vec::new(),
+            scratch_receivers: Vec::new(),
             steps: 0,
             auth: config.auth,
             replay_mode: config.replay_mode,

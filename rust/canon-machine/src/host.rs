@@ -34,6 +34,10 @@ pub struct HostCtx<'a> {
     /// Payload type names of the message at hand (`produce`: the one to be
     /// sent; `accept`: the one delivered), in order; empty elsewhere.
     pub payload: &'a [SymId],
+    /// `choose` at a `select_to`: the receiving role of each arm, parallel
+    /// to the labels (a label may go to several receivers, so the pair names
+    /// the arm); empty elsewhere.
+    pub receivers: &'a [SymId],
     /// How many host calls this coroutine made before this one.
     pub call_index: u64,
 }
@@ -54,6 +58,8 @@ pub trait Host {
         true
     }
     /// The index into `labels` of the branch to take. Default: the first.
+    /// At a `select_to`, `ctx.receivers[i]` is the role arm `i` sends
+    /// `labels[i]` to; a label alone names an arm when no other arm has it.
     fn choose(&mut self, ctx: &HostCtx<'_>, labels: &[SymId]) -> usize {
         let _ = (ctx, labels);
         0

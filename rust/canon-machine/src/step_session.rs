@@ -2,7 +2,7 @@
 //! endpoint against its local type through the store's typed actions, emits
 //! the events, and reaches the host only at its four named points.
 
-use canon_bytecode::{Arm, Instr};
+use canon_bytecode::{Arm, Instr, PeerArm};
 use canon_types::{Endpoint, SymId, TypeNode, Value};
 
 use crate::actions::{CloseOutcome, Expect, Refusal, SendOutcome};
@@ -42,6 +42,7 @@ impl<'a> Exec<'a> {
                 self.recv_timeout(co, *ep, *dst, arms, *timeout_ticks, *on_timeout)
             }
             Instr::Select { ep, arms } => self.select(co, *ep, arms),
+            Instr::SelectTo { ep, arms } => self.select_to(co, *ep, arms),
             Instr::Produce { dst, ep, label } => {
                 let ep = self.co(co).endpoint(*ep)?;
                 let to = self.st.store.expect_send(&self.m.types, ep, co as u32, Some(*label), Op::Produce)?;
@@ -109,6 +110,7 @@ impl<'a> Exec<'a> {
             handler: edge.and_then(|(from, to)| body?.edge_handler(from, to)).unwrap_or_default(),
             module: self.m,
             payload,
+            receivers: &[],
             call_index: self.st.coroutines[co].host_calls,
         }
     }
@@ -210,6 +212,7 @@ impl<'a> Exec<'a> {
             handler: v.handler,
             module: self.m,
             payload: &branch.payload,
+            receivers: &[],
             call_index,
         };
         let accepted = self.host.accept(&ctx, p.label, v.payload);
@@ -340,6 +343,35 @@ impl<'a> Exec<'a> {
         Ok(Flow::Jump(arm.target))
     }
 
+    /// `select_to`: the host picks an arm by index (told each arm's label
+    /// and receiver); the record names the receiver and the label, and the
+    /// endpoint's type narrows to the receiver's `Send` node.
+    fn select_to(&mut self, co: usize, ep: u16, arms: &[PeerArm]) -> Result<Flow, Refusal> {
+        let ep = self.co(co).endpoint(ep)?;
+        let to = self.st.store.expect_send(&self.m.types, ep, co as u32, None, Op::Select)?;
+        let mut labels = std::mem::take(&mut self.st.scratch_labels);
+        let mut receivers = std::mem::take(&mut self.st.scratch_receivers);
+        labels.clear();
+        receivers.clear();
+        labels.extend(arms.iter().map(|a| a.label));
+        receivers.extend(arms.iter().map(|a| a.to));
+        let ctx = HostCtx { receivers: &receivers, ..self.ctx(co, Some(ep), to, None) };
+        let index = self.host.choose(&ctx, &labels);
+        self.st.scratch_labels = labels;
+        self.st.scratch_receivers = receivers;
+        self.co(co).host_calls += 1;
+        let Some(arm) = arms.get(index) else {
+            let answer = Value::Int(i64::try_from(index).unwrap_or(i64::MAX));
+            self.emit(co, Some(ep), EventKind::HostAnswer { point: HostPoint::Choose, answer });
+            return Err(Fault::BadChoice { ep, index: index as u64, arms: arms.len() as u32 }.into());
+        };
+        let point = HostPoint::ChooseTo { to: arm.to };
+        self.emit(co, Some(ep), EventKind::HostAnswer { point, answer: Value::Label(arm.label) });
+        let tv = self.tv();
+        self.st.store.narrow_to(tv, ep, co as u32, arm.to, arm.label)?;
+        Ok(Flow::Jump(arm.target))
+    }
+
     fn close(&mut self, co: usize, ep: u16) -> Result<Flow, Refusal> {
         let ep = self.co(co).endpoint(ep)?;
         let outcome = self.st.store.close(&self.m.types, ep, co as u32)?;
@@ -413,6 +445,7 @@ impl<'a> Exec<'a> {
             Instr::Send { ep, .. }
             | Instr::Recv { ep, .. }
             | Instr::Select { ep, .. }
+            | Instr::SelectTo { ep, .. }
             | Instr::Offer { ep, .. }
             | Instr::Close { ep }
             | Instr::RecvTimeout { ep, .. }

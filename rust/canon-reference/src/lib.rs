@@ -20,6 +20,7 @@ use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 
 mod checks;
+mod sending;
 mod session;
 
 /// Runtime fault codes (docs/errors.md, 3xxx), by name.
@@ -53,6 +54,7 @@ pub mod code {
     pub const CHECK_REFUSED: u16 = 3039;
     /// Ownership (4xxx): the session has no host-side owner.
     pub const UNCLAIMED: u16 = 4007;
+    pub const AMBIGUOUS_LABEL: u16 = 3040;
 }
 
 /// How a reference run of one group ended.
@@ -504,40 +506,6 @@ impl<'p> Reference<'p> {
         }
     }
 
-    /// Every message `ep` may send now, each with the role index it goes to:
-    /// a `Send` node's branches to its peer, or (format.md, type tag `0x05`)
-    /// the branches of every arm of a `choose`, each to its arm's peer.
-    fn send_options(&self, ep: Endpoint) -> Exec<Vec<(u16, canon_types::FlatBranch)>> {
-        let s = self.session(ep.sid).expect("checked session");
-        let graph = &self.program.module().types;
-        let arms: Vec<TypeId> = match self.node(s.types[usize::from(ep.role)]) {
-            TypeNode::Choose { arms } => arms.clone(),
-            TypeNode::Send { .. } => {
-                let (to, branches) = self.expect(ep, true)?;
-                return Ok(branches.into_iter().map(|b| (to, b)).collect());
-            }
-            TypeNode::End => return Err(Fault { code: code::ACTION_AFTER_END, at: Some(ep) }),
-            _ => return Err(Fault { code: code::SEND_WHERE_RECV_EXPECTED, at: Some(ep) }),
-        };
-        let mut out = Vec::new();
-        for arm in arms {
-            if let Some(TypeNode::Send { peer, branches }) = graph.get(arm) {
-                let to = s.roles.iter().position(|r| r == peer).expect("verified peer") as u16;
-                out.extend(branches.iter().map(|b| (to, b.clone())));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The option of `options` that sends `label`.
-    fn send_option(
-        options: Vec<(u16, canon_types::FlatBranch)>,
-        label: SymId,
-        at: Endpoint,
-    ) -> Exec<(u16, canon_types::FlatBranch)> {
-        options.into_iter().find(|(_, b)| b.label == label).ok_or(Fault { code: code::LABEL_NOT_OFFERED, at: Some(at) })
-    }
-
     fn branch(branches: &[canon_types::FlatBranch], label: SymId, at: Endpoint) -> Exec<canon_types::FlatBranch> {
         branches.iter().find(|b| b.label == label).cloned().ok_or(Fault { code: code::LABEL_NOT_OFFERED, at: Some(at) })
     }
@@ -649,6 +617,7 @@ impl<'p> Reference<'p> {
             handler,
             module: self.program.module(),
             payload,
+            receivers: &[],
             call_index,
         };
         f(self.host.as_mut(), &ctx)
@@ -808,6 +777,23 @@ impl<'p> Reference<'p> {
                 self.jump(c, arm.target);
                 Ok(Step::Next)
             }
+            Instr::SelectTo { ep, arms } => {
+                let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
+                self.send_options(e)?;
+                let labels: Vec<SymId> = arms.iter().map(|a| a.label).collect();
+                let receivers: Vec<SymId> = arms.iter().map(|a| a.to).collect();
+                let i = self
+                    .ask(c, Some(e), None, &[], |h, ctx| h.choose(&HostCtx { receivers: &receivers, ..*ctx }, &labels));
+                let Some(arm) = arms.get(i) else {
+                    return Err(Fault { code: code::BAD_CHOICE, at: Some(e) });
+                };
+                let point = HostPoint::ChooseTo { to: arm.to };
+                self.emit(c, Some(e), EventKind::HostAnswer { point, answer: Value::Label(arm.label) });
+                let narrowed = self.arm_to(e, arm.to, arm.label)?;
+                self.session_mut(e.sid).expect("checked").types[usize::from(e.role)] = narrowed;
+                self.jump(c, arm.target);
+                Ok(Step::Next)
+            }
             Instr::Produce { dst, ep, label } => {
                 let Some(e) = self.endpoint(c, ep)? else { return self.quiet_end(c, ep) };
                 let (_, b) = Self::send_option(self.send_options(e)?, label, e)?;
@@ -949,6 +935,7 @@ pub fn mnemonic(i: &Instr) -> &'static str {
         Instr::Send { .. } => "send",
         Instr::Recv { .. } => "recv",
         Instr::Select { .. } => "select",
+        Instr::SelectTo { .. } => "select_to",
         Instr::Offer { .. } => "offer",
         Instr::Close { .. } => "close",
         Instr::RecvTimeout { .. } => "recv_timeout",

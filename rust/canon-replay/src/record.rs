@@ -187,6 +187,7 @@ fn encode_kind(k: &EventKind, out: &mut Vec<u8>) {
                 HostPoint::Accept { label } => put_tag_sym(out, 1, *label),
                 HostPoint::Choose => out.push(2),
                 HostPoint::Invoke { effect } => put_tag_sym(out, 3, *effect),
+                HostPoint::ChooseTo { to } => put_tag_sym(out, 4, *to),
             }
             answer.encode(out);
         }
@@ -644,6 +645,7 @@ fn host_point(c: &mut Cursor<'_>, at: At) -> Result<HostPoint, ReplayError> {
         1 => HostPoint::Accept { label: SymId(c.u32("label").map_err(e)?) },
         2 => HostPoint::Choose,
         3 => HostPoint::Invoke { effect: SymId(c.u32("effect").map_err(e)?) },
+        4 => HostPoint::ChooseTo { to: SymId(c.u32("receiver").map_err(e)?) },
         tag => return Err(at.bad_tag(tag_at, "host point", tag)),
     })
 }

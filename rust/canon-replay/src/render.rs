@@ -205,6 +205,7 @@ fn kind_text(names: &Names<'_>, s: &EventSite, kind: &EventKind) -> String {
                 HostPoint::Produce { label } => format!("produce {}", names.sym(*label)),
                 HostPoint::Accept { label } => format!("accept {}", names.sym(*label)),
                 HostPoint::Choose => "choose".to_owned(),
+                HostPoint::ChooseTo { to } => format!("choose to {}", names.sym(*to)),
                 HostPoint::Invoke { effect } => format!("invoke {}", names.sym(*effect)),
             };
             format!("HostAnswer {point} = {}", names.value(answer))
@@ -463,6 +464,7 @@ fn kind_fields(names: &Names<'_>, sid: u64, kind: &EventKind, obj: &mut Map<Stri
                 HostPoint::Produce { label } => json!({ "point": "produce", "label": names.sym(*label) }),
                 HostPoint::Accept { label } => json!({ "point": "accept", "label": names.sym(*label) }),
                 HostPoint::Choose => json!({ "point": "choose" }),
+                HostPoint::ChooseTo { to } => json!({ "point": "choose", "to": names.sym(*to) }),
                 HostPoint::Invoke { effect } => json!({ "point": "invoke", "effect": names.sym(*effect) }),
             };
             put("point", point);

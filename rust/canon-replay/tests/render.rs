@@ -117,3 +117,21 @@ fn streamed_views_equal_the_in_memory_views() {
     canon_replay::write_jsonl(canon_replay::ReplayReader::new(bytes.as_slice()).unwrap(), &mut jsonl).unwrap();
     assert_eq!(String::from_utf8(jsonl).unwrap(), render_jsonl(&replay));
 }
+
+/// A `select_to` answer names its receiver in both views.
+#[test]
+fn a_choice_by_receiver_names_the_receiver() {
+    let mut events = two_buyer();
+    let to = SymId(1);
+    let answer = Value::Label(SymId(3));
+    let at = events.iter().rev().find(|e| e.site.sid != EventSite::NO_SID).expect("a session event").site;
+    events.push(ev(at, EventKind::HostAnswer { point: HostPoint::ChooseTo { to }, answer }));
+    let replay = Replay::from_events(&header(), &events);
+    let names = &replay.header.strings;
+    let line = render_text(&replay).lines().rev().find(|l| l.contains("HostAnswer")).unwrap().to_owned();
+    assert!(line.ends_with(&format!("HostAnswer choose to {} = {}", names[1], names[3])), "{line}");
+    let out = render_jsonl(&replay);
+    let last: serde_json::Value = serde_json::from_str(out.lines().rev().nth(1).unwrap()).unwrap();
+    assert_eq!(last["point"], serde_json::json!({ "point": "choose", "to": names[1] }));
+    assert_eq!(last["answer"]["label"], names[3].as_str());
+}

@@ -165,6 +165,16 @@ impl ReplayHost {
         host
     }
 
+    /// The next recorded answer of a choice: `select` records `Choose`,
+    /// `select_to` records `ChooseTo` (and `Choose` for an answer out of
+    /// range). `None` if the next answer is of another point.
+    fn next_choice(&mut self, ctx: &HostCtx<'_>) -> Option<(HostPoint, Value)> {
+        match self.answers.get_mut(&ctx.coroutine)?.pop_front()? {
+            Recorded::Answer(point @ (HostPoint::Choose | HostPoint::ChooseTo { .. }), value) => Some((point, value)),
+            Recorded::Answer(..) => None,
+        }
+    }
+
     fn next(&mut self, ctx: &HostCtx<'_>, want: HostPoint) -> Option<Value> {
         match self.answers.get_mut(&ctx.coroutine)?.pop_front()? {
             Recorded::Answer(point, value) if point == want => Some(value),
@@ -182,9 +192,16 @@ impl Host for ReplayHost {
         self.accepts.entry(ctx.coroutine).or_default().pop_front().unwrap_or(true)
     }
 
+    /// The arm recorded: by label at a `select`, by receiver and label at a
+    /// `select_to` (where a label may begin several arms).
     fn choose(&mut self, ctx: &HostCtx<'_>, labels: &[SymId]) -> usize {
-        match self.next(ctx, HostPoint::Choose) {
-            Some(Value::Label(l)) => labels.iter().position(|x| *x == l).unwrap_or(labels.len()),
+        match self.next_choice(ctx) {
+            Some((HostPoint::ChooseTo { to }, Value::Label(l))) => {
+                (0..labels.len()).find(|&i| labels[i] == l && ctx.receivers.get(i) == Some(&to)).unwrap_or(labels.len())
+            }
+            Some((HostPoint::Choose, Value::Label(l))) if ctx.receivers.is_empty() => {
+                labels.iter().position(|x| *x == l).unwrap_or(labels.len())
+            }
             _ => labels.len(),
         }
     }

@@ -44,9 +44,10 @@ pub enum TypeNode {
         branches: Vec<FlatBranch>,
     },
     /// Internal choice among peers: each arm is the id of a `Send` node
-    /// (directly, not through `Mu`/`Var`) to a peer of its own, and no label
-    /// begins two arms. Sending a label on it performs the arm that offers
-    /// the label.
+    /// (directly, not through `Mu`/`Var`) to a peer of its own. Arms may
+    /// send the same label (to their different peers): a `select_to` names
+    /// the receiver and narrows the endpoint to its arm; sending a label no
+    /// other arm sends performs the arm that offers it.
     Choose {
         /// The ids of the `Send` nodes, one per peer.
         arms: Vec<TypeId>,
@@ -153,6 +154,33 @@ impl TypeGraph {
         }
     }
 
+    /// For a `Choose` node that sends `label` in two arms, the receivers of
+    /// the first two (a `send` naming only the label is ambiguous there);
+    /// `None` for every other node and label.
+    pub fn ambiguous_receivers(&self, id: TypeId, label: SymId) -> Option<(SymId, SymId)> {
+        let TypeNode::Choose { arms } = self.get(id)? else { return None };
+        let mut offering = arms.iter().filter_map(|&a| match self.get(a)? {
+            TypeNode::Send { peer, branches } if branches.iter().any(|b| b.label == label) => Some(*peer),
+            _ => None,
+        });
+        Some((offering.next()?, offering.next()?))
+    }
+
+    /// The `Send` node among `id`'s own node (a `Send` to `to`) or its
+    /// `Choose` arms that sends to `to`, if it offers `label`: where a
+    /// `select_to` arm naming `to` and `label` narrows the endpoint.
+    pub fn send_arm_to(&self, id: TypeId, to: SymId, label: SymId) -> Option<TypeId> {
+        let offers = |a: TypeId| match self.get(a) {
+            Some(TypeNode::Send { peer, branches }) => *peer == to && branches.iter().any(|b| b.label == label),
+            _ => false,
+        };
+        match self.get(id)? {
+            TypeNode::Send { .. } => offers(id).then_some(id),
+            TypeNode::Choose { arms } => arms.iter().copied().find(|&a| offers(a)),
+            _ => None,
+        }
+    }
+
     /// Follows `Mu` bodies and `Var` back-pointers until a communication or
     /// `End` node. Returns `None` if the walk leaves the table or loops (an
     /// unguarded recursion); a verified graph never does either.
@@ -207,24 +235,18 @@ impl TypeGraph {
                     if arms.is_empty() {
                         return Err(GraphError::EmptyChoice { at });
                     }
-                    labels.clear();
                     let mut peers: Vec<SymId> = Vec::with_capacity(arms.len());
                     for &arm in arms {
                         in_range(at, arm)?;
-                        let TypeNode::Send { peer, branches } = &self.nodes[arm.0 as usize] else {
+                        let TypeNode::Send { peer, .. } = &self.nodes[arm.0 as usize] else {
                             return Err(GraphError::ChooseArmNotSend { at });
                         };
                         peers.push(*peer);
-                        labels.extend(branches.iter().map(|b| b.label));
                     }
                     peers.sort_unstable();
-                    labels.sort_unstable();
-                    *work += sort_cost(labels.len()) + sort_cost(peers.len());
+                    *work += sort_cost(peers.len());
                     if peers.windows(2).any(|w| w[0] == w[1]) {
                         return Err(GraphError::ChooseSamePeer { at });
-                    }
-                    if labels.windows(2).any(|w| w[0] == w[1]) {
-                        return Err(GraphError::DuplicateLabel { at });
                     }
                 }
                 TypeNode::Mu { body, .. } => in_range(at, *body)?,
@@ -524,7 +546,8 @@ mod tests {
         assert_eq!((peer, branch.label), (sym("C"), sym("Quit")));
         assert!(graph.send_branch(root, sym("B")).is_none());
 
-        // Arms must be send nodes, to distinct peers, with distinct labels.
+        // Arms must be send nodes, to distinct peers; a label may begin two
+        // arms, which a label alone then does not tell apart.
         let arm = |peer: u32, label: u32| TypeNode::Send {
             peer: SymId(peer),
             branches: vec![FlatBranch { label: SymId(label), payload: vec![], cont: TypeId(3) }],
@@ -535,7 +558,12 @@ mod tests {
         assert_eq!(with(vec![1, 2], arm(0, 5), arm(1, 6)).check(), Ok(()));
         assert_eq!(with(vec![1, 3], arm(0, 5), arm(1, 6)).check(), Err(GraphError::ChooseArmNotSend { at: 0 }));
         assert_eq!(with(vec![1, 2], arm(0, 5), arm(0, 6)).check(), Err(GraphError::ChooseSamePeer { at: 0 }));
-        assert_eq!(with(vec![1, 2], arm(0, 5), arm(1, 5)).check(), Err(GraphError::DuplicateLabel { at: 0 }));
+        let shared = with(vec![1, 2], arm(0, 5), arm(1, 5));
+        assert_eq!(shared.check(), Ok(()));
+        assert_eq!(shared.ambiguous_receivers(TypeId(0), SymId(5)), Some((SymId(0), SymId(1))));
+        assert_eq!(shared.send_arm_to(TypeId(0), SymId(1), SymId(5)), Some(TypeId(2)));
+        assert_eq!(shared.send_arm_to(TypeId(0), SymId(1), SymId(6)), None);
+        assert_eq!(with(vec![1, 2], arm(0, 5), arm(1, 6)).ambiguous_receivers(TypeId(0), SymId(5)), None);
         assert_eq!(with(vec![], arm(0, 5), arm(1, 6)).check(), Err(GraphError::EmptyChoice { at: 0 }));
         assert!(matches!(with(vec![1, 9], arm(0, 5), arm(1, 6)).check(), Err(GraphError::OutOfRange { .. })));
     }

@@ -47,22 +47,6 @@ pub enum ProjectionError {
         /// Where in the choreography source (`Span::default()` if unknown).
         span: Span,
     },
-    /// One label begins two branches of a choice, sent to different roles.
-    #[error(
-        "choice at `{subject}`: `{label}` begins one branch sent to `{first}` and another sent to `{other}`; canon needs the first labels of a choice's branches to be distinct"
-    )]
-    ChoiceLabelToSeveralRoles {
-        /// The role that makes the choice.
-        subject: String,
-        /// The message label.
-        label: String,
-        /// The receiver in the first branch.
-        first: String,
-        /// The receiver in another branch.
-        other: String,
-        /// Where in the choreography source (`Span::default()` if unknown).
-        span: Span,
-    },
     /// A choice has no branches.
     #[error("choice at `{subject}` has no branches")]
     EmptyChoice {
@@ -204,8 +188,9 @@ pub enum ProjectionError {
 crate::error_codes! {
     /// The projection and well-formedness codes (6101..), pinned by the codes
     /// snapshot test. 6103 (a choice whose branches begin with messages to
-    /// different roles) is retired: such choices project to a choose among
-    /// peers, and the code is not reused.
+    /// different roles) and 6114 (one label beginning branches to different
+    /// roles) are retired: such choices project to a choose among peers,
+    /// whose `select_to` names the receiver, and the codes are not reused.
     pub PROJECTION_CODES for ProjectionError {
         ChoiceSubjectNotSender = 6101: "a choice branch does not begin with the subject sending",
         DuplicateChoiceLabel = 6102: "two branches of a choice begin with the same label to the same role",
@@ -219,7 +204,6 @@ crate::error_codes! {
         SelfCommunication = 6111: "a role sends a message to itself",
         SilentLoop = 6112: "a role invokes effects in a loop it does not communicate in",
         ZeroTimeout = 6113: "a message deadline of 0 rounds (`within 0`)",
-        ChoiceLabelToSeveralRoles = 6114: "one label begins two branches of a choice, sent to different roles",
         ActsBeforeEnabled = 6115: "a role left out of a loop's repeating branches acts before it is told the choice",
         LateSenderInTimeout = 6116: "the sender of a message takes part in its timeout branch",
         OwedByLateSender = 6117: "a role may wait forever for a message the late sender of a timed message owes it",
@@ -242,7 +226,6 @@ impl ProjectionError {
             | ProjectionError::SelfCommunication { span, .. }
             | ProjectionError::SilentLoop { span, .. }
             | ProjectionError::ZeroTimeout { span, .. }
-            | ProjectionError::ChoiceLabelToSeveralRoles { span, .. }
             | ProjectionError::ActsBeforeEnabled { span, .. }
             | ProjectionError::LateSenderInTimeout { span, .. }
             | ProjectionError::OwedByLateSender { span, .. } => *span,
@@ -420,29 +403,14 @@ impl Projector<'_> {
     /// branches are those messages; branches that send to different peers
     /// give a [`LocalAction::Choose`] with one send per peer, in order of
     /// first appearance (well-formedness guarantees each branch projects to
-    /// a one-branch send). No label may begin two branches, whatever their
-    /// receivers: the label sent names the branch.
+    /// a one-branch send). One label may begin branches to different
+    /// receivers: the receiver and the label name the branch.
     fn select(&self, at: &str, projected: Vec<LocalAction>, span: Span) -> Result<LocalAction, ProjectionError> {
         let mut groups: Vec<(String, Vec<crate::action::ActionBranch>)> = Vec::new();
-        let mut labels: Vec<(String, String)> = Vec::new();
         for p in projected {
             let LocalAction::Send { to, branches } = p else {
                 return Err(ProjectionError::ChoiceSubjectNotSender { subject: at.to_owned(), span });
             };
-            for b in &branches {
-                if let Some((_, first)) = labels.iter().find(|(l, _)| *l == b.label)
-                    && *first != to
-                {
-                    return Err(ProjectionError::ChoiceLabelToSeveralRoles {
-                        subject: at.to_owned(),
-                        label: b.label.clone(),
-                        first: first.clone(),
-                        other: to.clone(),
-                        span,
-                    });
-                }
-                labels.push((b.label.clone(), to.clone()));
-            }
             match groups.iter_mut().find(|(peer, _)| *peer == to) {
                 Some((_, all)) => all.extend(branches),
                 None => groups.push((to, branches)),

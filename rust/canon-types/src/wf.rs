@@ -167,10 +167,11 @@ impl Checker<'_> {
         }
     }
 
-    /// Every branch begins with `at` sending, with distinct labels (the
-    /// branches may send to different receivers: each other role learns the
-    /// branch from the first message it receives, which projection's merge
-    /// checks).
+    /// Every branch begins with `at` sending, with distinct (receiver,
+    /// label) pairs: the branches may send to different receivers, even the
+    /// same label (the subject's code names the receiver); each other role
+    /// learns the branch from the first message it receives, which
+    /// projection's merge checks.
     fn choice_heads(&self, at: &str, branches: &[GlobalType], span: Span) -> Result<(), ProjectionError> {
         if branches.is_empty() {
             return Err(ProjectionError::EmptyChoice { subject: at.to_owned(), span });
@@ -184,16 +185,7 @@ impl Checker<'_> {
             if from != at {
                 return Err(ProjectionError::ChoiceSubjectNotSender { subject: at.to_owned(), span: *head_span });
             }
-            if let Some((first, _)) = heads.iter().find(|(_, l)| l == label) {
-                if first != to {
-                    return Err(ProjectionError::ChoiceLabelToSeveralRoles {
-                        subject: at.to_owned(),
-                        label: label.clone(),
-                        first: (*first).to_owned(),
-                        other: to.clone(),
-                        span: *head_span,
-                    });
-                }
+            if heads.iter().any(|(t, l)| t == to && l == label) {
                 return Err(ProjectionError::DuplicateChoiceLabel {
                     subject: at.to_owned(),
                     label: label.clone(),

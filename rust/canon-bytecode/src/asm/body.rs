@@ -8,7 +8,7 @@ use super::cursor::Cursor;
 use super::lex::{Line, Tok};
 use super::operand::{buffer_config, number_operand, raw, reg_list, reg_operand};
 use super::{AsmError, AsmErrorKind, Assembler};
-use crate::instr::{Arm, EdgeBuffer, Instr, Opcode};
+use crate::instr::{Arm, EdgeBuffer, Instr, Opcode, PeerArm};
 use crate::module::Param;
 
 /// What instructions of one procedure may refer to.
@@ -70,7 +70,7 @@ fn operand_count(op: Opcode) -> (&'static str, &'static [usize]) {
     match op {
         Nop | Ret | Yield | Halt => ("no", &[0]),
         Jmp | Close | Cancel | Abort => ("1", &[1]),
-        JmpIf | Call | Spawn | Const | Mov | Select | Consume => ("2", &[2]),
+        JmpIf | Call | Spawn | Const | Mov | Select | SelectTo | Consume => ("2", &[2]),
         Add | Sub | Eq | Lt | Send | Recv | Offer | Invoke | Produce => ("3", &[3]),
         Check => ("4", &[4]),
         Open => ("4 or 5", &[4, 5]),
@@ -158,6 +158,7 @@ impl Assembler {
                 dst: reg_operand(next(), n)?,
             },
             Opcode::Select => Instr::Select { ep: reg_operand(next(), n)?, arms: self.arms(ctx, next())? },
+            Opcode::SelectTo => Instr::SelectTo { ep: reg_operand(next(), n)?, arms: self.peer_arms(ctx, next())? },
             Opcode::Offer => Instr::Offer {
                 ep: reg_operand(next(), n)?,
                 dst: reg_operand(next(), n)?,
@@ -216,6 +217,22 @@ impl Assembler {
             let target = target(ctx, &mut item)?;
             item.finish()?;
             arms.push(Arm { label, target });
+        }
+        Ok(arms)
+    }
+
+    /// `[Role Label -> target, ..]`.
+    fn peer_arms(&mut self, ctx: &ProcCtx, mut c: Cursor<'_>) -> Result<Vec<PeerArm>, AsmError> {
+        let items = c.list()?;
+        c.finish()?;
+        let mut arms = Vec::with_capacity(items.len());
+        for mut item in items {
+            let to = self.sym(&mut item)?;
+            let label = self.sym(&mut item)?;
+            item.arrow()?;
+            let target = target(ctx, &mut item)?;
+            item.finish()?;
+            arms.push(PeerArm { to, label, target });
         }
         Ok(arms)
     }

@@ -339,6 +339,23 @@ pub enum VerifyError {
         /// The label the instruction uses.
         label: String,
     },
+    /// A label that two arms of a choose among peers send, used by an
+    /// instruction that names no receiver (`send`, `produce`, `select`).
+    #[error(
+        "{at}: r{reg}'s type sends label `{label}` to `{first}` and to `{other}`; name the receiver with select_to first"
+    )]
+    AmbiguousLabel {
+        /// Where: the procedure and, for an instruction-level error, the instruction.
+        at: Site,
+        /// The register operand.
+        reg: u16,
+        /// The label the instruction uses.
+        label: String,
+        /// The first receiver the type sends the label to.
+        first: String,
+        /// Another receiver the type sends the label to.
+        other: String,
+    },
     /// A session action on an endpoint whose type is end.
     #[error("{at}: r{reg} attempts a session action, but its type is end")]
     ActionAfterEnd {
@@ -510,6 +527,7 @@ canon_types::error_codes! {
         TooComplex = 2043: "the module exceeds the verifier's work budget",
         IncoherentOpen = 2044: "the local types of one open are not coherent (a message one role may send is not received)",
         TooManyRoles = 2045: "an open names more roles than MAX_ROLES_PER_OPEN",
+        AmbiguousLabel = 2046: "a label sent to several receivers, used where no receiver is named",
     }
 }
 
@@ -552,6 +570,7 @@ impl VerifyError {
             | E::SendWhereRecvExpected { at, .. }
             | E::RecvWhereSendExpected { at, .. }
             | E::LabelNotOffered { at, .. }
+            | E::AmbiguousLabel { at, .. }
             | E::ActionAfterEnd { at, .. }
             | E::CloseBeforeEnd { at, .. }
             | E::OfferArmsMismatch { at, .. }

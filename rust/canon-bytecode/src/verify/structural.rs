@@ -7,7 +7,7 @@ use canon_types::{SymId, TypeId, TypeNode};
 use super::budget::{Work, sort_cost};
 use super::error::VerifyError;
 use super::{open, site};
-use crate::instr::{Arm, Instr, Reg};
+use crate::instr::{Arm, Instr, PeerArm, Reg};
 use crate::module::{Const, Module, Param, Proc, ProcId};
 
 /// Checks the string, type and constant tables and the entry procedure.
@@ -69,6 +69,7 @@ pub(super) fn falls_through(instr: &Instr) -> bool {
             | Instr::Ret
             | Instr::Halt
             | Instr::Select { .. }
+            | Instr::SelectTo { .. }
             | Instr::Offer { .. }
             | Instr::RecvTimeout { .. }
     )
@@ -80,6 +81,7 @@ pub(super) fn for_each_target(instr: &Instr, mut f: impl FnMut(u32)) {
     match instr {
         Instr::Jmp { target } | Instr::JmpIf { target, .. } => f(*target),
         Instr::Select { arms, .. } | Instr::Offer { arms, .. } => arms.iter().for_each(|a| f(a.target)),
+        Instr::SelectTo { arms, .. } => arms.iter().for_each(|a| f(a.target)),
         Instr::RecvTimeout { arms, on_timeout, .. } => {
             arms.iter().for_each(|a| f(a.target));
             f(*on_timeout);
@@ -188,6 +190,24 @@ impl ProcCheck<'_> {
         Ok(())
     }
 
+    /// A `select_to`'s arms: symbols in range, no (receiver, label) pair twice.
+    fn peer_arms(&self, i: u32, arms: &[PeerArm]) -> Result<(), VerifyError> {
+        self.spend(i, sort_cost(arms.len()))?;
+        let mut pairs: Vec<(SymId, SymId)> = Vec::with_capacity(arms.len());
+        for arm in arms {
+            self.sym(i, arm.to)?;
+            self.sym(i, arm.label)?;
+            pairs.push((arm.to, arm.label));
+        }
+        pairs.sort_unstable();
+        if let Some(w) = pairs.windows(2).find(|w| w[0] == w[1]) {
+            let (to, label) = w[0];
+            let label = format!("{} to {}", self.m.sym(label), self.m.sym(to));
+            return Err(VerifyError::DuplicateArmLabel { at: self.at(Some(i)), label });
+        }
+        Ok(())
+    }
+
     fn callee(&self, i: u32, callee: ProcId, args: &[Reg]) -> Result<(), VerifyError> {
         let len = self.m.procs.len();
         let Some(target) = self.m.procs.get(callee as usize) else {
@@ -235,6 +255,10 @@ impl ProcCheck<'_> {
             Instr::Select { ep, arms } => {
                 self.reg(i, *ep)?;
                 self.arms(i, arms)
+            }
+            Instr::SelectTo { ep, arms } => {
+                self.reg(i, *ep)?;
+                self.peer_arms(i, arms)
             }
             Instr::Offer { ep, dst, arms } => {
                 self.regs(i, &[*ep, *dst])?;

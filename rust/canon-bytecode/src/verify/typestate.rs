@@ -227,20 +227,71 @@ impl<'a> Walker<'a> {
             }
             TypeNode::Send { branches, .. } => self.branch_cont(i, reg, t, branches, label).map(Some),
             TypeNode::Choose { arms } => {
-                // Each arm is a `Send` node (checked with the type table);
-                // arms' labels are distinct, so at most one offers `label`.
+                // Each arm is a `Send` node (checked with the type table).
+                // Without a receiver, the label must name one arm.
+                let mut found: Option<(SymId, TypeId)> = None;
                 for &arm in arms {
-                    if let TypeNode::Send { branches, .. } = self.node(arm) {
+                    if let TypeNode::Send { peer, branches } = self.node(arm) {
                         self.spend(LabelIndex::find_cost(branches.len()))?;
                         if let Some(b) = self.labels.find(arm, branches, label) {
-                            return Ok(Some(self.resolved[b.cont.0 as usize]));
+                            if let Some((first, _)) = found {
+                                return Err(VerifyError::AmbiguousLabel {
+                                    at: self.err_at(i),
+                                    reg,
+                                    label: self.name(label),
+                                    first: self.name(first),
+                                    other: self.name(*peer),
+                                });
+                            }
+                            found = Some((*peer, self.resolved[b.cont.0 as usize]));
                         }
                     }
                 }
-                Err(VerifyError::LabelNotOffered { at: self.err_at(i), reg, label: self.name(label) })
+                match found {
+                    Some((_, cont)) => Ok(Some(cont)),
+                    None => Err(VerifyError::LabelNotOffered { at: self.err_at(i), reg, label: self.name(label) }),
+                }
             }
             TypeNode::Mu { .. } | TypeNode::Var { .. } => Ok(None),
         }
+    }
+
+    /// `select_to`'s arm `label` to `to`: the node the endpoint continues at
+    /// (its own `Send` node, or the `Choose` arm that sends to `to`), which
+    /// must offer `label`. `None` if the endpoint is not tracked.
+    fn peer_arm(
+        &self,
+        i: u32,
+        cur: &[RegState],
+        reg: Reg,
+        to: SymId,
+        label: SymId,
+    ) -> Result<Option<TypeId>, VerifyError> {
+        let Some(t) = self.endpoint(i, cur, reg)? else { return Ok(None) };
+        let not_offered = || VerifyError::LabelNotOffered {
+            at: self.err_at(i),
+            reg,
+            label: format!("{} to {}", self.name(label), self.name(to)),
+        };
+        let arm = match self.node(t) {
+            TypeNode::End => return Err(VerifyError::ActionAfterEnd { at: self.err_at(i), reg }),
+            TypeNode::Recv { peer, .. } => {
+                return Err(VerifyError::SendWhereRecvExpected { at: self.err_at(i), reg, peer: self.name(*peer) });
+            }
+            TypeNode::Send { .. } => t,
+            TypeNode::Choose { arms } => {
+                self.spend(arms.len() as u64)?;
+                let to_peer = |&a: &TypeId| matches!(self.node(a), TypeNode::Send { peer, .. } if *peer == to);
+                *arms.iter().find(|a| to_peer(a)).ok_or_else(not_offered)?
+            }
+            TypeNode::Mu { .. } | TypeNode::Var { .. } => return Ok(None),
+        };
+        let TypeNode::Send { peer, branches } = self.node(arm) else { return Err(not_offered()) };
+        self.spend(LabelIndex::find_cost(branches.len()))?;
+        if *peer != to || self.labels.find(arm, branches, label).is_none() {
+            return Err(not_offered());
+        }
+        Ok(Some(arm))
     }
 
     /// Checks that `reg`'s type receives; returns its node and branches.

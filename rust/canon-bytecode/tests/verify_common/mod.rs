@@ -183,9 +183,24 @@ pub fn select_timeout() -> Module {
     m
 }
 
+/// A choice among peers whose branches begin with the same label sent to
+/// different receivers: the auctioneer (proc 1) tells one bidder `Win` and
+/// the other `Lose`, naming the receiver with `select_to`.
+pub const SELECT_TO_CASM: &str = include_str!("../../../../tests/differential/select_to.casm");
+
+/// [`SELECT_TO_CASM`], assembled.
+pub fn select_to() -> Module {
+    canon_bytecode::assemble(SELECT_TO_CASM).expect("the select_to example assembles")
+}
+
 /// Every valid example, by name.
 pub fn valid_modules() -> Vec<(&'static str, Module)> {
-    vec![("ping_pong", ping_pong()), ("offer_loop", offer_loop()), ("select_timeout", select_timeout())]
+    vec![
+        ("ping_pong", ping_pong()),
+        ("offer_loop", offer_loop()),
+        ("select_timeout", select_timeout()),
+        ("select_to", select_to()),
+    ]
 }
 
 /// Verifies `m`, expecting an error.

@@ -91,6 +91,7 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
         sym.clone().prop_map(|label| HostPoint::Produce { label }),
         sym.clone().prop_map(|label| HostPoint::Accept { label }),
         Just(HostPoint::Choose),
+        sym.clone().prop_map(|to| HostPoint::ChooseTo { to }),
         sym.clone().prop_map(|effect| HostPoint::Invoke { effect }),
     ];
     let reason = prop_oneof![

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use canon_types::{FlatBranch, SymId, TypeNode};
 
 use super::{Flow, RegState, Walker};
-use crate::instr::{Arm, Instr, Reg};
+use crate::instr::{Arm, Instr, PeerArm, Reg};
 use crate::module::{Param, ProcId};
 use crate::verify::budget::LabelIndex;
 use crate::verify::error::VerifyError;
@@ -70,6 +70,10 @@ impl Walker<'_> {
                 self.select(i, cur, *ep, arms)?;
                 return Ok(Flow::Stop);
             }
+            Instr::SelectTo { ep, arms } => {
+                self.select_to(i, cur, *ep, arms)?;
+                return Ok(Flow::Stop);
+            }
             Instr::Offer { ep, dst, arms } => {
                 self.offer(i, cur, *ep, *dst, arms, None)?;
                 return Ok(Flow::Stop);
@@ -125,6 +129,21 @@ impl Walker<'_> {
             self.send_cont(i, cur, ep, arm.label)?;
         }
         arms.iter().try_for_each(|arm| self.merge(arm.target, cur))
+    }
+
+    /// `select_to`: each arm's receiver and label must be sent by the type;
+    /// each arm continues with the endpoint narrowed to the `Send` node of
+    /// its receiver (the arm's code then performs the `send`).
+    fn select_to(&mut self, i: u32, cur: &mut [RegState], ep: Reg, arms: &[PeerArm]) -> Result<(), VerifyError> {
+        let saved = cur[ep as usize];
+        for arm in arms {
+            if let Some(node) = self.peer_arm(i, cur, ep, arm.to, arm.label)? {
+                cur[ep as usize] = RegState::Ep(node);
+            }
+            self.merge(arm.target, cur)?;
+            cur[ep as usize] = saved;
+        }
+        Ok(())
     }
 
     fn close(&self, i: u32, cur: &mut [RegState], ep: Reg) -> Result<(), VerifyError> {
@@ -271,6 +290,7 @@ fn operand_count(instr: &Instr) -> u64 {
     1 + match instr {
         Instr::Open { roles, buffers, .. } => 3 * roles.len() + buffers.len(),
         Instr::Select { arms, .. } | Instr::Offer { arms, .. } | Instr::RecvTimeout { arms, .. } => arms.len(),
+        Instr::SelectTo { arms, .. } => arms.len(),
         Instr::Call { args, .. } | Instr::Spawn { args, .. } => args.len(),
         _ => 0,
     } as u64
