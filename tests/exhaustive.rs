@@ -795,3 +795,25 @@ fn projection_is_sound_and_complete_at_the_larger_bound() {
     );
     assert!(t.failures.is_empty(), "{} violations: {:#?}", t.failures.len(), t.failures);
 }
+
+/// Found by `CANON_EXHAUSTIVE_STRICT=1` at the larger bound: a role that
+/// takes no part in an inner loop, whose other branch goes back to an outer
+/// loop that begins with the role sending, would send again once per pass
+/// of the inner loop, before the choice is made. Projection now refuses it
+/// (E6115), as Scribble does (the role is not enabled).
+#[test]
+fn a_role_acting_first_in_the_outer_loop_a_branch_goes_back_to_is_refused() {
+    use canon_types::ErrorCode;
+    // rec X.A->B:l0.C->A:l1.rec Y.A->B:{l0.X, l1.Y}: C sends l1 again while A and B loop in Y.
+    let inner = G::Rec(1, Box::new(G::Msg(0, 1, vec![(0, G::Var(0)), (1, G::Var(1))])));
+    let c_first = G::Rec(0, Box::new(G::Msg(0, 1, vec![(0, G::Msg(2, 0, vec![(1, inner)]))])));
+    // rec X.A->B:l0.rec Y.C->B:{l0.C->B:l1.Y, l1.X}: A sends l0 again while B and C loop in Y.
+    let inner = G::Rec(1, Box::new(G::Msg(2, 1, vec![(0, G::Msg(2, 1, vec![(1, G::Var(1))])), (1, G::Var(0))])));
+    let a_first = G::Rec(0, Box::new(G::Msg(0, 1, vec![(0, inner)])));
+    for g in [c_first, a_first] {
+        let protocol =
+            Protocol { name: "P".into(), roles: ROLES.iter().map(|r| r.to_string()).collect(), body: to_global(&g) };
+        let err = project_all(&protocol).err().unwrap_or_else(|| panic!("{} projects", show(&g)));
+        assert_eq!(err.code(), 6115, "{}: {err}", show(&g));
+    }
+}
