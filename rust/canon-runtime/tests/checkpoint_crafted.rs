@@ -230,3 +230,30 @@ fn a_waiter_that_is_no_coroutine_is_refused() {
         assert_ne!(e.code(), 5118, "no waiter is not a dangling waiter: {e}");
     }
 }
+
+/// A checkpoint carries the run summary of the groups before it, and a
+/// re-sealed body can give any counts. Found by the `checkpoint` fuzz
+/// target: a summary counting u64::MAX sessions made the next finished
+/// group overflow it (a panic in debug builds). Counts now saturate.
+#[test]
+fn a_restored_summary_at_the_top_of_its_counts_does_not_overflow() {
+    use canon_machine::{GroupOutcome, GroupStatus, SessionStatus};
+    use canon_runtime::{GroupReport, RunSummary};
+    let top = u64::MAX;
+    let mut summary = RunSummary {
+        groups: top,
+        sessions: top,
+        messages: top,
+        faults: top,
+        stalled: top,
+        budget_exhausted: top,
+        ..RunSummary::default()
+    };
+    summary.statuses.push((SessionStatus::Closed, top));
+    let outcome = GroupOutcome { status: GroupStatus::BudgetExhausted, rounds: 3, steps: 9, faults: 0 };
+    let report =
+        GroupReport { group: 0, outcome, sessions: vec![(0, SessionStatus::Closed)], faults: Vec::new(), messages: 5 };
+    summary.add(&report);
+    assert_eq!((summary.groups, summary.sessions, summary.messages, summary.budget_exhausted), (top, top, top, top));
+    assert_eq!(summary.statuses, vec![(SessionStatus::Closed, top)]);
+}
