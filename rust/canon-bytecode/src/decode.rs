@@ -574,6 +574,8 @@ fn instr(r: &mut Reader) -> Result<Instr> {
         Opcode::Invoke => Instr::Invoke { dst: reg(r)?, effect: r.sym("effect")?, arg: reg(r)? },
         Opcode::Spawn => Instr::Spawn { proc: r.u32("procedure")?, args: r.regs("argument")? },
         Opcode::Produce => Instr::Produce { dst: reg(r)?, ep: reg(r)?, label: r.sym("label")? },
+        Opcode::Check => Instr::Check { dst: reg(r)?, ep: reg(r)?, effect: r.sym("check")?, arg: reg(r)? },
+        Opcode::Consume => Instr::Consume { ep: reg(r)?, witness: reg(r)? },
     })
 }
 

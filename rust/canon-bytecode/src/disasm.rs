@@ -324,6 +324,10 @@ impl Body<'_> {
             Instr::Produce { dst, ep, label } => {
                 format!("{m} {}, {}, {}", self.reg(*dst), self.reg(*ep), sym(label))
             }
+            Instr::Check { dst, ep, effect, arg } => {
+                format!("{m} {}, {}, {}, {}", self.reg(*dst), self.reg(*ep), sym(effect), self.reg(*arg))
+            }
+            Instr::Consume { ep, witness } => format!("{m} {}, {}", self.reg(*ep), self.reg(*witness)),
         }
     }
 

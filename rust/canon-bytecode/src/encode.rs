@@ -357,5 +357,15 @@ fn instr(w: &mut Writer, i: &Instr) {
             w.u16(*ep);
             w.u32(label.0);
         }
+        Instr::Check { dst, ep, effect, arg } => {
+            w.u16(*dst);
+            w.u16(*ep);
+            w.u32(effect.0);
+            w.u16(*arg);
+        }
+        Instr::Consume { ep, witness } => {
+            w.u16(*ep);
+            w.u16(*witness);
+        }
     }
 }

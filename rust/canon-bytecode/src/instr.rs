@@ -238,6 +238,29 @@ pub enum Instr {
         /// The message label.
         label: SymId,
     },
+    /// Readiness check `effect` (a choreography's `check Effect.op(..)`):
+    /// ask the host to perform `effect` with argument `arg`; an answer of
+    /// `true` issues a readiness witness for `ep`'s session through its
+    /// host-side owner (docs/ownership.md), whose id goes to `dst`.
+    Check {
+        /// The register the witness id is written to.
+        dst: Reg,
+        /// The register holding the endpoint whose session the check is for.
+        ep: Reg,
+        /// The check's name (`Effect.op`).
+        effect: SymId,
+        /// The register holding the check's argument.
+        arg: Reg,
+    },
+    /// Consume the readiness witness whose id is in `witness` for `ep`'s
+    /// session: the step the check protects. Single use, bound to the owner
+    /// generation that issued it.
+    Consume {
+        /// The register holding the endpoint.
+        ep: Reg,
+        /// The register holding the witness id.
+        witness: Reg,
+    },
 }
 
 /// An opcode: the stable byte that starts an encoded instruction.
@@ -294,6 +317,10 @@ pub enum Opcode {
     Spawn = 0x31,
     /// The opcode of [`Instr::Produce`].
     Produce = 0x32,
+    /// The opcode of [`Instr::Check`].
+    Check = 0x33,
+    /// The opcode of [`Instr::Consume`].
+    Consume = 0x34,
 }
 
 /// Every opcode with its assembly mnemonic and instruction group, in byte order.
@@ -323,6 +350,8 @@ pub const OPCODES: &[(Opcode, &str, &str)] = &[
     (Opcode::Invoke, "invoke", "host"),
     (Opcode::Spawn, "spawn", "host"),
     (Opcode::Produce, "produce", "host"),
+    (Opcode::Check, "check", "host"),
+    (Opcode::Consume, "consume", "host"),
 ];
 
 impl Opcode {
@@ -371,6 +400,8 @@ impl Instr {
             Instr::Invoke { .. } => Opcode::Invoke,
             Instr::Spawn { .. } => Opcode::Spawn,
             Instr::Produce { .. } => Opcode::Produce,
+            Instr::Check { .. } => Opcode::Check,
+            Instr::Consume { .. } => Opcode::Consume,
         }
     }
 }

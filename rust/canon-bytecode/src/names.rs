@@ -81,7 +81,8 @@ impl Module {
     /// The id of host effect `name`: an effect some `invoke` performs.
     pub fn effect(&self, name: &str) -> Result<SymId, UnknownName> {
         self.find_used(name, NameKind::Effect, |id| {
-            self.instrs().any(|i| matches!(i, Instr::Invoke { effect, .. } if *effect == id))
+            self.instrs()
+                .any(|i| matches!(i, Instr::Invoke { effect, .. } | Instr::Check { effect, .. } if *effect == id))
         })
     }
 

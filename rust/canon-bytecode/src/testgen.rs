@@ -204,6 +204,8 @@ fn host(b: Bounds) -> impl Strategy<Value = Instr> {
         (b.reg(), b.sym(), b.reg()).prop_map(|(dst, effect, arg)| Instr::Invoke { dst, effect, arg }),
         (0..=b.proc, regs(b)).prop_map(|(proc, args)| Instr::Spawn { proc, args }),
         (b.reg(), b.reg(), b.sym()).prop_map(|(dst, ep, label)| Instr::Produce { dst, ep, label }),
+        (b.reg(), b.reg(), b.sym(), b.reg()).prop_map(|(dst, ep, effect, arg)| Instr::Check { dst, ep, effect, arg }),
+        (b.reg(), b.reg()).prop_map(|(ep, witness)| Instr::Consume { ep, witness }),
     ]
 }
 

@@ -159,7 +159,7 @@ pub enum Stmt {
     Continue(ContinueStmt),
     /// `do P(roles);`
     Do(DoStmt),
-    /// `invoke Effect at Role;`
+    /// `invoke Effect at Role;`, and `check Effect.op(args) at Role;`
     Invoke(InvokeStmt),
     /// Scribble explicit protocols: `disconnect A and B;`.
     Disconnect(DisconnectStmt),
@@ -310,11 +310,15 @@ pub struct DisconnectStmt {
     pub span: Span,
 }
 
-/// canon extension `invoke Effect at Role;`
+/// canon extension `invoke Effect at Role;`, and the readiness check
+/// `check Effect.op(args) at Role;`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvokeStmt {
-    /// The host effect's name.
+    /// The host effect's name (`Effect.op` for a check, its span covering both).
     pub effect: Ident,
+    /// For a `check`: its argument names, in order (kept as written, not
+    /// evaluated); `None` for an `invoke`.
+    pub check: Option<Vec<Ident>>,
     /// The role that performs it.
     pub at: Ident,
     /// Where it was written.

@@ -21,7 +21,7 @@ use canon_types::{
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::elaborate::{Choreography, EdgeBufferDecl, ElaboratedProtocol};
 
-use crate::lower::{self, ROLE_REG_COUNT};
+use crate::lower;
 
 /// The handler binding every role is opened with.
 pub const DEFAULT_HANDLER: &str = "default";
@@ -219,7 +219,12 @@ pub fn compile_projections_mapped(
     for ((role, action), root) in roles.iter().zip(&roots) {
         let name = strings.intern(&format!("role_{role}"));
         let (code, code_spans) = lower::lower_role_mapped(role, action, &mut strings, decl)?;
-        module.procs.push(Proc { name, params: vec![Param::Endpoint(*root)], reg_count: ROLE_REG_COUNT, code });
+        module.procs.push(Proc {
+            name,
+            params: vec![Param::Endpoint(*root)],
+            reg_count: lower::reg_count(&code),
+            code,
+        });
         spans.push(code_spans);
     }
     module.strings = strings.0;

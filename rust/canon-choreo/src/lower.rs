@@ -16,10 +16,20 @@
 //! | ... with `on cancel { invoke E at R; .. }` | the same, with `t: invoke r1, E, r1 · .. · cancel r0 · halt` |
 //! | ... with `on timeout { .. }` | the same, with `t:` the timeout branch's code (no cancel) |
 //! | `invoke E` | `invoke r1, E, r1` |
+//! | `check E.op(..)` | `check r2, r0, E.op, r1`; then `consume r0, r2` right before the role's next protected step |
 //! | `mu X` / `X` | a loop head at the binder / `jmp` back to it |
 //! | `end` | `close r0` · `halt` |
 //!
 //! Every path ends in `halt` or a backward `jmp`, so no code falls through.
+//!
+//! A check's witness (in `r2`) is consumed by the role's **protected step**:
+//! its next send (or `select`) on every path after the check, or, if the
+//! path reaches the role's `end`, a loop head or a loop's `jmp` first, right
+//! before that `close`, loop or `jmp` (a loop is never entered with a witness
+//! outstanding); a second check consumes the first's witness before it is
+//! issued. Receives and effects between the check and its protected step
+//! leave the witness outstanding. A timeout's `cancel` path drops it (the
+//! session ends; the witness stays issued and unconsumed).
 //!
 //! Each instruction is recorded with the span of the statement it came from
 //! (the source map, `bytecode-spec/format.md` section 6): a send, select or
@@ -37,8 +47,16 @@ use crate::compile::{CompileError, Strings};
 pub const EP: Reg = 0;
 /// The register holding payloads and effect answers.
 pub const VAL: Reg = 1;
+/// The register holding a check's readiness witness until its protected step.
+pub const WITNESS: Reg = 2;
 /// Registers a role procedure uses.
 pub const ROLE_REG_COUNT: u16 = 2;
+
+/// Registers the role procedure `code` uses: one more for a witness if it
+/// has a `check`.
+pub fn reg_count(code: &[Instr]) -> u16 {
+    if code.iter().any(|i| matches!(i, Instr::Check { .. })) { WITNESS + 1 } else { ROLE_REG_COUNT }
+}
 
 /// Lowers `action` (the projection on `role`) to a procedure body.
 pub fn lower_role(role: &str, action: &LocalAction, strings: &mut Strings) -> Result<Vec<Instr>, CompileError> {
@@ -54,7 +72,8 @@ pub fn lower_role_mapped(
     strings: &mut Strings,
     start: Span,
 ) -> Result<(Vec<Instr>, Vec<Span>), CompileError> {
-    let mut lowerer = Lowerer { role, strings, code: Vec::new(), spans: Vec::new(), at: start, loops: Vec::new() };
+    let mut lowerer =
+        Lowerer { role, strings, code: Vec::new(), spans: Vec::new(), at: start, loops: Vec::new(), pending: false };
     lowerer.action(action)?;
     debug_assert_eq!(lowerer.code.len(), lowerer.spans.len());
     Ok((lowerer.code, lowerer.spans))
@@ -73,6 +92,9 @@ struct Lowerer<'a> {
     at: Span,
     /// Enclosing loop heads: variable and instruction index, innermost last.
     loops: Vec<(String, u32)>,
+    /// Whether a check's witness is outstanding in [`WITNESS`] on the path
+    /// being lowered.
+    pending: bool,
 }
 
 impl Lowerer<'_> {
@@ -86,18 +108,34 @@ impl Lowerer<'_> {
         self.code.len() - 1
     }
 
+    /// The protected step: consumes the outstanding witness, if any.
+    fn protect(&mut self) {
+        if self.pending {
+            self.emit(Instr::Consume { ep: EP, witness: WITNESS });
+            self.pending = false;
+        }
+    }
+
     fn action(&mut self, action: &LocalAction) -> Result<(), CompileError> {
         match action {
             LocalAction::End => {
+                self.protect();
                 self.emit(Instr::Close { ep: EP });
                 self.emit(Instr::Halt);
                 Ok(())
             }
-            LocalAction::Send { branches, .. } => match branches.as_slice() {
-                [only] => self.send(only),
-                _ => self.select(branches.iter()),
-            },
+            LocalAction::Send { branches, .. } => {
+                if let Some(first) = branches.first() {
+                    self.at = first.origin.0;
+                }
+                self.protect();
+                match branches.as_slice() {
+                    [only] => self.send(only),
+                    _ => self.select(branches.iter()),
+                }
+            }
             LocalAction::Choose { arms } => {
+                self.protect();
                 let mut branches = Vec::new();
                 for (at, arm) in arms.iter().enumerate() {
                     let LocalAction::Send { branches: bs, .. } = arm else {
@@ -122,13 +160,22 @@ impl Lowerer<'_> {
             LocalAction::Recv { branches, timeout_ticks: Some(ticks), on_timeout, on_cancel, .. } => {
                 self.offer(branches, Some((*ticks, on_timeout.as_deref(), on_cancel.as_slice())))
             }
-            LocalAction::Invoke { effect, cont, origin } => {
+            LocalAction::Invoke { effect, check: false, cont, origin } => {
                 self.at = origin.0;
                 let effect = self.strings.intern(effect);
                 self.emit(Instr::Invoke { dst: VAL, effect, arg: VAL });
                 self.action(cont)
             }
+            LocalAction::Invoke { effect, check: true, cont, origin } => {
+                self.at = origin.0;
+                self.protect();
+                let effect = self.strings.intern(effect);
+                self.emit(Instr::Check { dst: WITNESS, ep: EP, effect, arg: VAL });
+                self.pending = true;
+                self.action(cont)
+            }
             LocalAction::Mu { var, body } => {
+                self.protect();
                 self.loops.push((var.clone(), self.pc()));
                 let result = self.action(body);
                 self.loops.pop();
@@ -139,6 +186,7 @@ impl Lowerer<'_> {
                     return Err(CompileError::UnboundLoop { role: self.role.to_owned(), var: var.clone() });
                 };
                 let target = *head;
+                self.protect();
                 self.emit(Instr::Jmp { target });
                 Ok(())
             }
@@ -180,11 +228,16 @@ impl Lowerer<'_> {
         self.at = first;
         let at = self.emit(Instr::Nop);
         let mut arms = Vec::with_capacity(branches.len());
+        // Every arm (and the timeout path) starts with the witness state
+        // the receive found.
+        let pending = self.pending;
         for b in branches {
             arms.push(Arm { label: self.strings.intern(&b.label), target: self.pc() });
             self.at = b.origin.0;
+            self.pending = pending;
             self.action(&b.cont)?;
         }
+        self.pending = pending;
         self.at = first;
         self.code[at] = match deadline {
             None => Instr::Offer { ep: EP, dst: VAL, arms },

@@ -92,6 +92,7 @@ const KEYWORDS: &[&str] = &[
     "buffer",
     "within",
     "invoke",
+    "check",
     "par",
     "and",
     "as",

@@ -171,6 +171,10 @@ pub struct ResumeArgs {
     /// Print only one status line.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print the whole run's metrics after the summary (json or prometheus), or write them to FILE: the
+    /// same as the uninterrupted run's (the groups finished before the checkpoint included).
+    #[arg(long, value_name = "FORMAT[=FILE]", value_parser = crate::metrics::parse_metrics)]
+    pub metrics: Option<crate::metrics::MetricsArg>,
 }
 
 /// Reads a checkpoint file, bounded by the format's limit.
@@ -280,6 +284,14 @@ pub fn resume(args: &ResumeArgs, out: &mut crate::out::Out) -> Result<u8> {
             summary.groups, summary.sessions, summary.messages, summary.events, summary.rounds
         )?;
         writeln!(out, "  root {}", hex(&summary.root))?;
+    }
+    if let Some(arg) = &args.metrics {
+        // The summary's report totals count every group (those before the
+        // checkpoint came with it); the replay is read back whole.
+        let mut collector = canon_runtime::MetricsCollector::new(&program, config.default_buffer);
+        collector.report_totals(&summary.totals);
+        let replay = std::fs::File::open(&output).with_context(|| format!("cannot read back {}", output.display()))?;
+        arg.emit(&crate::metrics::with_replay(collector, replay)?, out)?;
     }
     Ok(crate::run_cmd::summary_status(&summary))
 }

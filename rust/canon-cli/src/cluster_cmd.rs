@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use canon_bytecode::VerifiedProgram;
 use canon_cluster::{Cluster, MachineFactory, RunSpec, Submission, WorkerOptions, metrics::Metrics, wire};
 use canon_machine::{Injection, KeySeed, KeySource};
-use canon_runtime::Machine;
+use canon_runtime::{Machine, MetricsCollector};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
@@ -180,7 +180,16 @@ pub fn run_on_cluster(
         resume: args.cluster.resume.is_some(),
         lost_after: Duration::from_secs(args.cluster.lost_after),
     };
-    let mut sink = run_cmd::output_sink(args)?;
+    // --metrics reads the replay back: without -o it goes to an anonymous file.
+    let mut scratch = None;
+    let mut sink: Box<dyn std::io::Write> = match (&args.output, &args.metrics) {
+        (None, Some(_)) => {
+            let file = tempfile::tempfile().context("cannot create a temporary file for the replay")?;
+            scratch = Some(file.try_clone()?);
+            Box::new(std::io::BufWriter::with_capacity(1 << 16, file))
+        }
+        _ => run_cmd::output_sink(args)?,
+    };
     let mut progress = ProgressLine::new(!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let rt = runtime()?;
     let collected = rt.block_on(async {
@@ -196,8 +205,31 @@ pub fn run_on_cluster(
         }
         (Err(e), _) => return Err(anyhow::Error::new(e).context(format!("cluster run {run}"))),
     };
+    std::io::Write::flush(&mut sink).context("cannot write the replay")?;
+    drop(sink);
+    // The metrics: the batches' report totals (summed into the summary),
+    // then the replay read back, as a local run computes them.
+    let metrics = match &args.metrics {
+        Some(arg) => {
+            let replay = match (scratch, &args.output) {
+                (Some(f), _) => f,
+                (None, path) => {
+                    let path = path.as_ref().context("the replay was written nowhere")?;
+                    std::fs::File::open(path).with_context(|| format!("cannot read back {}", path.display()))?
+                }
+            };
+            let mut collector = MetricsCollector::new(program, machine.config().default_buffer);
+            collector.report_totals(&collected.summary.totals);
+            Some((arg, crate::metrics::with_replay(collector, replay)?))
+        }
+        None => None,
+    };
     let runner = format!("cluster runner, run {run}");
-    Ok(run_cmd::finish_run(args, &collected.summary, program, &runner, key_origin))
+    let status = run_cmd::finish_run(args, &collected.summary, program, &runner, key_origin);
+    if let Some((arg, m)) = metrics {
+        arg.emit(&m, &mut crate::out::Out::stdout())?;
+    }
+    Ok(status)
 }
 
 /// What a worker builds machines with: the run parameters and its own key seed.

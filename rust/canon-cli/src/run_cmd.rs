@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// write them to FILE atomically (json=FILE, prometheus=FILE). Not canonical output (docs/cli.md).
     #[arg(long, value_name = "FORMAT[=FILE]", value_parser = crate::metrics::parse_metrics)]
     pub metrics: Option<crate::metrics::MetricsArg>,
+    /// Claim each instance's choreography session for this host-side owner before it runs (what
+    /// `check Effect.op(..)` needs to issue readiness witnesses; docs/ownership.md).
+    #[arg(long, value_name = "LABEL")]
+    pub owner: Option<String>,
     #[command(flatten)]
     pub cluster: crate::cluster_cmd::ClusterArgs,
     #[command(flatten)]
@@ -219,9 +223,6 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     check_counts(args)?;
     if let Some(m) = &args.metrics {
         m.check_with_json(args.json)?;
-        if args.cluster.cluster.is_some() {
-            anyhow::bail!("--metrics is not available with --cluster (a cluster's workers serve their own metrics)");
-        }
     }
     let config = config(args.seed, args.max_rounds, args.fuel, args.max_instructions, args.security);
     let mut collector = args.metrics.as_ref().map(|_| MetricsCollector::new(&program, config.default_buffer));
@@ -229,6 +230,12 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     let injections: Vec<(u64, Injection)> = args.inject.iter().map(|i| (i.nth, i.injection)).collect();
     let fingerprint = crate::cluster_cmd::key_fingerprint(&keys);
     let mut machine = load_machine(&program, config, keys, args.sessions.max(1), &injections)?;
+    if let Some(owner) = &args.owner {
+        if args.cluster.cluster.is_some() || args.checkpoint.checkpoint_dir.is_some() {
+            anyhow::bail!("--owner is not available with --cluster or --checkpoint-dir");
+        }
+        machine.claim_lazy(owner);
+    }
     if let Some(url) = &args.cluster.cluster {
         return crate::cluster_cmd::run_on_cluster(args, url, &program, &mut machine, fingerprint, &key_origin);
     }

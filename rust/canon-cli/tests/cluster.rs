@@ -449,3 +449,37 @@ fn a_redelivered_batch_resumes_from_its_checkpoint() {
     }
     drop(second);
 }
+
+/// `--metrics` on a cluster run: the batches' report totals and the replay
+/// read back give the metrics of the local run, in JSON and in the
+/// Prometheus text, whether the replay goes to a file or nowhere.
+#[test]
+fn a_cluster_run_has_the_metrics_of_the_local_run() {
+    let Some(bin) = nats_server() else {
+        println!("skipped: nats-server is not installed (apt-get install nats-server)");
+        return;
+    };
+    let dir = temp_dir("cluster-metrics");
+    let server = start_server(&bin, &dir);
+    let base = ["run", PROGRAM, "--sessions", "1000", "--auth", "none"];
+    let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    for format in ["json", "prometheus"] {
+        let local = format!("{format}={}", file(&format!("local.{format}")));
+        run_command(canon_cmd().args(base).args(["--metrics", &local])).expect_code(0);
+    }
+    let _worker = start_worker(&server.url, "w0", &dir.join("w0.log"), &[]);
+    let cluster = ["--cluster", &server.url, "--batch", "100"];
+    // With -o, the metrics in a file; without, printed after the summary.
+    let json = format!("json={}", file("cluster.json"));
+    let out = file("cluster.replay");
+    run_command(canon_cmd().args(base).args(cluster).args(["-o", &out, "--metrics", &json])).expect_code(0);
+    let printed = run_command(canon_cmd().args(base).args(cluster).args(["--metrics", "prometheus"]));
+    printed.expect_code(0);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
+    assert_eq!(read("cluster.json"), read("local.json"));
+    let prom = printed.stdout.find("# HELP").map(|at| &printed.stdout[at..]).expect("the metrics follow the summary");
+    assert_eq!(prom, read("local.prometheus"));
+    let j: serde_json::Value = serde_json::from_str(&read("cluster.json")).unwrap();
+    assert_eq!(j["instances"].as_u64(), Some(1000));
+    assert!(j["instructions"].as_u64().is_some_and(|n| n > 0));
+}

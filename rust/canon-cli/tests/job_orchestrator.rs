@@ -1,7 +1,8 @@
 //! The job orchestrator seed system end to end (docs/tutorial-seed-systems.md):
 //! a job leased to a worker that stops reporting loses its lease after the
 //! configured rounds and is re-queued to another worker; a duplicated
-//! submission under `--replay-mode nullifier` is never consumed twice; the
+//! submission under `--replay-mode nullifier` is refused where it arrives,
+//! with no state change, and shows in `replay show` and the audit; the
 //! run replays deterministically; its audit bundle exports and verifies, and
 //! a tampered bundle is refused naming the file.
 
@@ -62,25 +63,54 @@ fn a_silent_worker_loses_its_lease_and_the_job_is_requeued() {
 }
 
 #[test]
-fn a_duplicated_submission_is_consumed_once_under_nullifier_mode() {
+fn a_duplicated_submission_is_refused_with_no_state_change_under_nullifier_mode() {
     let dir = temp_dir("job-dup");
-    let replay = dir.join("dup.replay");
-    let args = ["run", &lease(), "--replay-mode", "nullifier", "--inject", "duplicate@0", "-o", &arg(&replay), "-q"]
-        .map(str::to_owned);
-    canon(&args).expect_code(0);
+    let (replay, clean) = (dir.join("dup.replay"), dir.join("clean.replay"));
+    let program = lease();
+    let run = |out: &std::path::Path, inject: &[&str]| {
+        let out = arg(out);
+        let mut args = vec!["run", program.as_str(), "--replay-mode", "nullifier", "-o", out.as_str(), "-q"];
+        args.extend_from_slice(inject);
+        canon(&args).expect_code(0);
+    };
+    run(&replay, &["--inject", "duplicate@0"]);
+    run(&clean, &[]);
     let view = shown(&replay);
     // The transport delivered the submission twice (message #0 is the
-    // client's Submit); the scheduler consumed its identity once, leased one
-    // job, and the second copy was never delivered: it is reported at close.
-    assert_eq!(count(&view, "Injected"), 1, "{view}");
+    // client's Submit): the copy is refused where it arrives, right after
+    // the injection, with the identity the scheduler then consumes, once.
+    let injected = line_of(&view, "Injected duplicate nth=0 -> Scheduler");
+    let refused = line_of(&view, "DuplicateRefused -> Scheduler seq=0");
+    assert_eq!(refused, injected + 1, "{view}");
+    let id = view.lines().nth(refused).and_then(|l| l.split("id=").nth(1)).and_then(|r| r.split(' ').next());
+    let id = id.expect("the refused identity");
+    assert_eq!(count(&view, &format!("Scheduler Consumed nullifier id={id}")), 1, "{view}");
     assert_eq!(count(&view, "Received <- Client Submit"), 1, "{view}");
     assert_eq!(count(&view, "Sent -> Worker1 Lease"), 1, "{view}");
-    assert_eq!(count(&view, "Sent -> Worker2 Requeue"), 1, "{view}");
-    assert!(view.lines().any(|l| l.contains("Discarded") && l.contains("Submit")), "{view}");
+    // Nothing else changed: no fault, no copy left to discard, and every
+    // other line is the clean run's (the signatures too: the same keys sign
+    // the same envelopes).
+    assert!(!view.lines().any(|l| l.contains("Discarded") && l.contains("Submit")), "{view}");
+    assert!(!view.contains("Faulted"), "{view}");
+    let other = |v: &str| -> Vec<String> {
+        v.lines().filter(|l| !l.contains("Injected") && !l.contains("DuplicateRefused")).map(str::to_owned).collect()
+    };
+    let (with, without) = (other(&view), other(&shown(&clean)));
+    // The trailer (events, blocks, root) differs; the events do not.
+    let events = |v: &[String]| v.iter().filter(|l| l.starts_with("t=")).cloned().collect::<Vec<_>>();
+    assert_eq!(events(&with), events(&without));
+    // The audit log shows the refusal.
+    let audit = canon(&["replay".to_owned(), "audit".to_owned(), arg(&replay)]);
+    audit.expect_code(0);
+    assert!(audit.stdout.lines().any(|l| l.contains(&format!("DuplicateRefused 0->1 seq=0 id={id}"))), "{audit}");
     // Re-executing the replay reaches the same verdict (the configuration,
-    // the replay mode and the injection are recorded in it).
+    // the replay mode and the injection are recorded in it), and a second
+    // run writes the same bytes.
     let verify = ["replay", "verify", &arg(&replay), "--program", &lease()].map(str::to_owned);
     canon(&verify).expect_code(0).stdout_has(&["behaviour    yes"]);
+    let again = dir.join("again.replay");
+    run(&again, &["--inject", "duplicate@0"]);
+    assert!(std::fs::read(&again).unwrap() == std::fs::read(&replay).unwrap(), "two runs differ");
 }
 
 #[test]

@@ -128,3 +128,48 @@ fn a_bad_metrics_flag_is_a_usage_error() {
         canon(&["run", "fixtures/two_buyer.canon", "--metrics", bad]).expect_code(2);
     }
 }
+
+#[test]
+fn a_resumed_run_has_the_metrics_of_the_uninterrupted_run() {
+    let dir = temp_dir("metrics-resume");
+    let base = ["run", "fixtures/two_buyer.canon", "--sessions", "300", "--seed", "2"];
+    let file = |name: &str| arg(&dir.join(name));
+    // The uninterrupted run, its metrics in both formats.
+    for m in ["json=local.json", "prometheus=local.prom"] {
+        let (format, name) = m.split_once('=').unwrap();
+        let metrics = format!("{format}={}", file(name));
+        canon(&[&base[..], &["-o", &file("local.replay"), "--metrics", &metrics]].concat()).expect_code(0);
+    }
+    // The same run checkpointed; resumed from its last checkpoint (most of
+    // the instances behind it) into another file, with the metrics asked of
+    // the resume only.
+    let cks = file("cks");
+    canon(&[&base[..], &["-o", &file("ck.replay"), "--checkpoint-every", "200", "--checkpoint-dir", &cks]].concat())
+        .expect_code(0);
+    // A resume checkpoints on into the same directory: both resume from a copy.
+    let latest = format!("{cks}/chosen.ckpt");
+    std::fs::copy(format!("{cks}/latest.ckpt"), &latest).expect("the last checkpoint");
+    for m in ["json=resumed.json", "prometheus=resumed.prom"] {
+        let (format, name) = m.split_once('=').unwrap();
+        let metrics = format!("{format}={}", file(name));
+        let o = canon(&["resume", &latest, "-o", &file("resumed.replay"), "--metrics", &metrics]);
+        o.expect_code(0);
+        let from: u64 = o
+            .stdout
+            .split_once("from group ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|g| g.parse().ok())
+            .unwrap_or_else(|| panic!("where the run resumed: {o}"));
+        assert!(from > 0 && from < 300, "the checkpoint is not inside the run: group {from}");
+    }
+    let read = |name: &str| std::fs::read(dir.join(name)).expect(name);
+    assert!(read("resumed.replay") == read("local.replay"), "the resumed replay differs");
+    let json = String::from_utf8(read("resumed.json")).unwrap();
+    assert_eq!(json, String::from_utf8(read("local.json")).unwrap());
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(j["instances"].as_u64(), Some(300), "{json}");
+    assert!(j["instructions"].as_u64().is_some_and(|n| n > 0), "{json}");
+    let prom = String::from_utf8(read("resumed.prom")).unwrap();
+    assert_eq!(prom, String::from_utf8(read("local.prom")).unwrap());
+    assert_eq!(parse(&prom)["canon_instances_total"], 300.0);
+}

@@ -30,7 +30,9 @@ pub fn header_digest(machine: &Machine) -> String {
 
 /// A run to publish (or resume).
 pub struct Submission {
+    /// The run id (16 hex digits), the key of everything stored for the run.
     pub run: String,
+    /// What workers need to rebuild the run's machine.
     pub spec: RunSpec,
     /// The program's canonical encoding.
     pub program: Vec<u8>,
@@ -42,6 +44,7 @@ pub struct Submission {
 
 /// What a finished run gave back.
 pub struct Collected {
+    /// The totals of the run, as a local run reports them.
     pub summary: RunSummary,
     /// Batches whose results were already on the server when collection began.
     pub reused: u32,

@@ -18,6 +18,8 @@
 //! The machine, runners and replay stay synchronous and free of networking;
 //! nothing here is a dependency of them. See `docs/cluster.md`.
 
+#![deny(missing_docs)]
+
 pub mod coordinator;
 pub mod metrics;
 pub mod store;
@@ -37,6 +39,7 @@ pub use worker::{WorkerOptions, run_worker};
 
 /// The work-queue stream and the subjects of its items.
 pub const WORK_STREAM: &str = "CANON_WORK";
+/// The subject work items are published on.
 pub const WORK_SUBJECT: &str = "canon.work";
 /// The durable pull consumer every worker shares.
 pub const WORKER_CONSUMER: &str = "canon-workers";
@@ -54,33 +57,82 @@ pub const CHECKPOINT_BUCKET: &str = "canon-checkpoints";
 pub const KEEP: Duration = Duration::from_secs(24 * 3600);
 /// Connection attempts before giving up, and the time each may take.
 pub const CONNECT_ATTEMPTS: u32 = 3;
+/// The time one connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Errors of the cluster layer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
+    /// The server did not answer within the bounded retry.
     #[error("cannot reach NATS at {url} after {attempts} attempts: {last}")]
-    Unreachable { url: String, attempts: u32, last: String },
+    Unreachable {
+        /// The server's URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        last: String,
+    },
+    /// The connection stayed lost this long.
     #[error("lost the connection to NATS for {0:?}; giving up")]
     Disconnected(Duration),
+    /// JetStream refused or is missing.
     #[error("NATS JetStream: {0} (is the server started with -js?)")]
     JetStream(String),
+    /// Any other error of the NATS client.
     #[error("NATS: {0}")]
     Nats(String),
+    /// Bytes from the server that do not decode.
     #[error("malformed data from the bus: {0}")]
     Malformed(String),
+    /// One batch finished twice with different results.
     #[error(
         "determinism violation: batch {batch} (groups {first}..{end}) finished twice with different results: {kept} (kept) and {other} (from worker {worker})"
     )]
-    DeterminismViolation { batch: u32, first: usize, end: usize, kept: String, other: String, worker: String },
+    DeterminismViolation {
+        /// The batch.
+        batch: u32,
+        /// Its first group.
+        first: usize,
+        /// One past its last group.
+        end: usize,
+        /// The digest of the result kept.
+        kept: String,
+        /// The digest of the other result.
+        other: String,
+        /// The worker that produced the other result.
+        worker: String,
+    },
+    /// A worker refused the run.
     #[error("worker {worker} refused run {run}: {reason}")]
-    Refused { run: String, worker: String, reason: String },
+    Refused {
+        /// The run id.
+        run: String,
+        /// The refusing worker.
+        worker: String,
+        /// Why it refused.
+        reason: String,
+    },
+    /// `--resume` named a run the server does not have.
     #[error("run {0} is not on the server (finished more than a day ago, or never started)")]
     UnknownRun(String),
+    /// `--resume` with arguments that differ from the run's.
     #[error("run {run} was started with different arguments ({what} differs)")]
-    ResumeMismatch { run: String, what: String },
+    ResumeMismatch {
+        /// The run id.
+        run: String,
+        /// The first argument that differs.
+        what: String,
+    },
+    /// A stored result that does not check out.
     #[error("batch {batch}: {what}")]
-    BadResult { batch: u32, what: String },
+    BadResult {
+        /// The batch.
+        batch: u32,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// Writing the replay failed.
     #[error("writing the replay: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -93,6 +145,7 @@ fn nats<E: std::fmt::Display>(e: E) -> ClusterError {
 /// `params` and the verified program (the front end's business: seeds,
 /// limits, hosts, keys). It must give the coordinator's machine exactly.
 pub trait MachineFactory: Send + Sync {
+    /// The machine for `spec` and `program`, or why this worker cannot build it.
     fn machine(&self, spec: &RunSpec, program: Arc<VerifiedProgram>) -> Result<Machine, String>;
     /// The fingerprint of this process's key seed ([`RunSpec::keys`]), if it has one.
     fn keys(&self) -> Option<String>;
@@ -101,11 +154,17 @@ pub trait MachineFactory: Send + Sync {
 /// A connection to a NATS server with JetStream, and the run's buckets.
 #[derive(Clone)]
 pub struct Cluster {
+    /// The connection.
     pub client: async_nats::Client,
+    /// Its JetStream context.
     pub js: jetstream::Context,
+    /// Run specifications, batch manifests, conflicts and refusals ([`RUNS_BUCKET`]).
     pub runs: kv::Store,
+    /// Result payload parts ([`PARTS_BUCKET`]).
     pub parts: kv::Store,
+    /// Checkpoints of long batches ([`CHECKPOINT_BUCKET`]).
     pub checkpoints: kv::Store,
+    /// Programs by digest ([`PROGRAM_BUCKET`]).
     pub programs: object_store::ObjectStore,
     url: String,
 }

@@ -18,14 +18,23 @@ const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// The counters of one worker.
 #[derive(Clone)]
 pub struct Metrics {
+    /// Batches finished and stored.
     pub batches: Counter,
+    /// Groups run.
     pub groups: Counter,
+    /// Sessions run.
     pub sessions: Counter,
+    /// Rounds run, summed over groups.
     pub rounds: Counter,
+    /// Result payload bytes stored.
     pub bytes: Counter,
+    /// Batches found already finished with an identical result.
     pub duplicates: Counter,
+    /// Runs refused (for example a program whose digest does not match).
     pub refused: Counter,
+    /// Checkpoints of long batches stored.
     pub checkpoints: Counter,
+    /// Batches resumed from a stored checkpoint.
     pub resumed: Counter,
     registry: Arc<Registry>,
 }
@@ -37,6 +46,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Zeroed counters, registered under the `canon_worker` prefix.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("canon_worker");
         let (batches, groups, sessions, rounds, bytes, duplicates, refused) = Default::default();

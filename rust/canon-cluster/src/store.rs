@@ -39,8 +39,11 @@ fn part_key(run: &str, batch: u32, digest: &str, part: u32) -> String {
 /// order and the checkpoint file.
 #[derive(Debug)]
 pub struct LoadedCheckpoint {
+    /// The manifest it was found by.
     pub manifest: CheckpointManifest,
+    /// The payloads of the blocks closed before it, in order.
     pub segments: Vec<Vec<u8>>,
+    /// The checkpoint file.
     pub checkpoint: Vec<u8>,
 }
 

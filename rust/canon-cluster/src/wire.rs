@@ -5,7 +5,7 @@
 use canon_machine::GroupStatus;
 use canon_machine::SessionStatus;
 use canon_replay::EncodedBlocks;
-use canon_runtime::{GroupReport, RunSummary, SUMMARY_FAULTS};
+use canon_runtime::{GroupReport, ReportTotals, RunSummary, SUMMARY_FAULTS};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -36,6 +36,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// and only the fingerprint of the verifying keys it derives travels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSpec {
+    /// The version of this specification's layout.
     pub version: u32,
     /// SHA-256 of the program's canonical encoding (its object name).
     pub program: String,
@@ -71,7 +72,9 @@ impl RunSpec {
 /// One work item: run batch `batch` of run `run`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkItem {
+    /// The run id.
     pub run: String,
+    /// The batch number within the run.
     pub batch: u32,
 }
 
@@ -80,8 +83,9 @@ pub struct WorkItem {
 pub struct Manifest {
     /// SHA-256 of the whole result payload.
     pub digest: String,
-    /// Payload bytes and the parts they are split into.
+    /// Payload bytes.
     pub bytes: u64,
+    /// The parts the payload is split into.
     pub parts: u32,
     /// The worker that stored it (for messages only).
     pub worker: String,
@@ -108,27 +112,37 @@ pub struct CheckpointManifest {
 /// previous one as a result payload, the checkpoint file and the totals.
 #[derive(Debug, Clone)]
 pub struct SavedCheckpoint {
+    /// The group the batch continues with.
     pub next_group: u64,
+    /// The totals of the batch's groups finished before the checkpoint.
     pub summary: BatchSummary,
     /// Blocks in `segment`.
     pub blocks: usize,
+    /// The blocks closed since the previous checkpoint, as a result payload.
     pub segment: Vec<u8>,
+    /// The checkpoint file (`bytecode-spec/checkpoint.md`).
     pub checkpoint: Vec<u8>,
 }
 
 /// Two different results for one batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {
+    /// The batch.
     pub batch: u32,
+    /// The digest of the result kept.
     pub kept: String,
+    /// The digest of the other result.
     pub other: String,
+    /// The worker that produced the other result.
     pub worker: String,
 }
 
 /// A worker's refusal of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
+    /// The refusing worker.
     pub worker: String,
+    /// Why it refused.
     pub reason: String,
 }
 
@@ -163,21 +177,34 @@ fn status_from(kind: u8, code: u16) -> Option<SessionStatus> {
 /// coordinator re-runs itself rather than receive faults over the wire.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSummary {
+    /// Groups in the batch.
     pub groups: u64,
+    /// Sessions run.
     pub sessions: u64,
+    /// Messages delivered.
     pub messages: u64,
+    /// The most rounds any group ran.
     pub rounds_max: u64,
     /// The sum of every group's rounds (for metrics).
     pub rounds_total: u64,
     /// (kind, code, count), in order of first appearance.
     pub statuses: Vec<(u8, u16, u64)>,
+    /// Coroutine faults.
     pub faults: u64,
     /// Groups with faults, with their fault count, up to [`SUMMARY_FAULTS`] faults.
     pub fault_groups: Vec<(u32, u64)>,
+    /// Groups that stalled.
     pub stalled: u64,
+    /// The first stalled group, if any.
     pub first_stalled: Option<u32>,
+    /// Groups stopped by the round budget.
     pub budget_exhausted: u64,
+    /// Groups stopped by the instruction budget.
     pub instruction_budget_exhausted: u64,
+    /// What the batch's group reports add to the run's metrics (absent
+    /// from a result written before it was added: all zero).
+    #[serde(default)]
+    pub totals: ReportTotals,
 }
 
 impl BatchSummary {
@@ -188,6 +215,7 @@ impl BatchSummary {
         self.messages += r.messages;
         self.rounds_max = self.rounds_max.max(r.outcome.rounds);
         self.rounds_total += r.outcome.rounds;
+        self.totals.add(r);
         for (_, status) in &r.sessions {
             let (kind, code) = status_code(*status);
             match self.statuses.iter_mut().find(|(k, c, _)| (*k, *c) == (kind, code)) {
@@ -221,6 +249,7 @@ impl BatchSummary {
         summary.sessions += self.sessions;
         summary.messages += self.messages;
         summary.rounds = summary.rounds.max(self.rounds_max);
+        summary.totals.merge(&self.totals);
         for &(kind, code, n) in &self.statuses {
             let status = status_from(kind, code)
                 .ok_or_else(|| ClusterError::Malformed(format!("unknown session status kind {kind}")))?;
@@ -241,10 +270,15 @@ impl BatchSummary {
 /// ran under, its summary and its blocks.
 #[derive(Debug)]
 pub struct BatchResult {
+    /// The batch number.
     pub batch: u32,
+    /// The index of its first group in the run.
     pub first: u64,
+    /// The fingerprint of the verifying keys it ran under, if signed.
     pub keys: Option<String>,
+    /// Its totals.
     pub summary: BatchSummary,
+    /// Its encoded replay blocks.
     pub blocks: EncodedBlocks,
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::auth::{EnvelopeFields, envelope_into, identity};
 use crate::buffer::{BoundedBuffer, Message, PushOutcome};
-use crate::config::Auth;
+use crate::config::{Auth, ReplayMode};
 use crate::consume::{Transport, admit};
 use crate::fault::{Expected, Fault, Op};
 use crate::inject::{Injection, corrupt_value};
@@ -61,6 +61,12 @@ pub enum SendOutcome {
         overwrote: bool,
         /// The sender's signature of the envelope (`None` under `Auth::None`).
         signature: Option<[u8; 64]>,
+        /// Under `ReplayMode::Nullifier`, the identity of a copy of the
+        /// message the transport delivered again (`Injection::Duplicate`)
+        /// and the consumption check refused at arrival
+        /// ([`crate::consume::Consumption::refuses_copy`]): the copy never
+        /// entered the buffer.
+        refused: Option<[u8; 32]>,
     },
     /// Discarded under `Drop`.
     Dropped {
@@ -286,14 +292,29 @@ impl SessionStore {
             }
             _ => {}
         }
+        // A copy the transport delivers again arrives carrying the identity
+        // of the message queued just before it: under nullifier mode the
+        // consumption check refuses it at arrival (computed only then).
+        let copy = match (tr.inject, tr.replay_mode) {
+            (Some(Injection::Duplicate), ReplayMode::Nullifier) => {
+                envelope_into(
+                    tr.envelope,
+                    EnvelopeFields { run: tr.run, sid: ep.sid, from: ep.role, to, seq, label, payload: &payload },
+                );
+                let id = identity(tr.envelope);
+                body.consumption.refuses_copy(&id, true).then_some(id)
+            }
+            _ => None,
+        };
+        let inject = if copy.is_some() { None } else { tr.inject };
         let edge = &mut body.edges[edge_index];
         let msg = Message { label, seq, payload, signature, batch: batch.as_ref().map(|b| (Arc::clone(&b.0), b.1)) };
-        let outcome = match transmit(&mut edge.buffer, &mut edge.held, msg, tr.inject) {
+        let outcome = match transmit(&mut edge.buffer, &mut edge.held, msg, inject) {
             PushOutcome::Blocked => return Ok(SendOutcome::Blocked),
             PushOutcome::Full { capacity } => return Err(Fault::BufferFull { ep, to, capacity }.into()),
             PushOutcome::Dropped => SendOutcome::Dropped { to, seq },
-            PushOutcome::Queued => SendOutcome::Sent { to, seq, overwrote: false, signature },
-            PushOutcome::Overwritten => SendOutcome::Sent { to, seq, overwrote: true, signature },
+            PushOutcome::Queued => SendOutcome::Sent { to, seq, overwrote: false, signature, refused: copy },
+            PushOutcome::Overwritten => SendOutcome::Sent { to, seq, overwrote: true, signature, refused: copy },
         };
         edge.send_seq += 1;
         if matches!(outcome, SendOutcome::Dropped { .. } | SendOutcome::Sent { overwrote: true, .. }) {

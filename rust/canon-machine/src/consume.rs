@@ -141,6 +141,17 @@ impl Consumption {
         }
     }
 
+    /// Nullifier mode, at the transport boundary: whether a copy of a
+    /// message with identity `id` arriving on the session is refused, because
+    /// that identity was already admitted — consumed (in the nullifier set)
+    /// or queued on its edge and not yet consumed (`in_flight`). A refused
+    /// copy never enters the buffer: the session's buffers, types, sequence
+    /// counters, nullifiers and consumption root do not change, the receiver
+    /// never sees it, and nothing faults.
+    pub(crate) fn refuses_copy(&self, id: &[u8; 32], in_flight: bool) -> bool {
+        in_flight || self.nullifiers.contains(id)
+    }
+
     fn commit(&mut self, mode: ReplayMode, edge: usize, seq: u64, id: [u8; 32]) -> Consumed {
         if mode != ReplayMode::Off {
             if self.next_seq.len() <= edge {

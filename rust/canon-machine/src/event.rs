@@ -332,6 +332,19 @@ pub enum EventKind {
         /// The message's sequence number on its directed edge, from 0.
         seq: u64,
     },
+    /// Under the nullifier replay mode, a copy of the message just sent
+    /// (seq `seq` to role index `to`) that the transport delivered again
+    /// (the `Injected` duplicate before it) was refused at arrival: its
+    /// envelope identity `identity` had already been admitted on the edge.
+    /// The copy never entered the buffer; nothing else changed.
+    DuplicateRefused {
+        /// The receiving role's index in the session.
+        to: u16,
+        /// The message's sequence number on its directed edge.
+        seq: u64,
+        /// SHA-256 of the message's envelope (its nullifier).
+        identity: [u8; 32],
+    },
     /// A host handler answered at a named point. Re-execution feeds these
     /// answers back instead of asking the host.
     HostAnswer {
@@ -422,7 +435,8 @@ pub enum EventKind {
         reason: TerminalReason,
     },
     /// A host-side ownership record (site: the session, the group's current
-    /// tick, coroutine `u32::MAX`).
+    /// tick, coroutine `u32::MAX`), or one a coroutine's `check`/`consume`
+    /// recorded (site: that coroutine and its endpoint's role).
     Ownership {
         /// The ownership operation or its output.
         record: OwnershipRecord,

@@ -329,6 +329,22 @@ pub enum Fault {
         /// The role's index in the `open`.
         role: u16,
     },
+    /// A readiness check the host answered with anything but `true`.
+    CheckFailed {
+        /// The endpoint whose session the check is for.
+        ep: Endpoint,
+        /// The check (`Effect.op`).
+        effect: SymId,
+    },
+    /// The session's ownership refused to issue or consume a readiness
+    /// witness (no owner, scope too narrow, or a forged, reused or stale
+    /// witness); the refusal is recorded with its ownership code.
+    CheckRefused {
+        /// The endpoint whose session the witness is for.
+        ep: Endpoint,
+        /// The ownership error's code (4xxx).
+        code: u16,
+    },
 }
 
 canon_types::error_codes! {
@@ -371,6 +387,8 @@ canon_types::error_codes! {
         LateEffect = 3035: "invoke by a coroutine whose session was cancelled or faulted",
         TooManyRoles = 3036: "open names more roles than max_roles_per_open",
         NoEndpointKey = 3037: "open under ed25519 with no key seed or host-supplied key for a role",
+        CheckFailed = 3038: "a readiness check the host answered with anything but true",
+        CheckRefused = 3039: "the session's ownership refused to issue or consume a readiness witness",
     }
 }
 
@@ -407,7 +425,9 @@ impl Fault {
             | Fault::NullifierReused { ep, .. }
             | Fault::NullifierSetFull { ep, .. }
             | Fault::ForgedEndpoint { ep, .. }
-            | Fault::LateEffect { ep, .. } => Some(ep),
+            | Fault::LateEffect { ep, .. }
+            | Fault::CheckFailed { ep, .. }
+            | Fault::CheckRefused { ep, .. } => Some(ep),
             _ => None,
         }
     }
@@ -459,6 +479,8 @@ mod tests {
             Fault::LateEffect { ep, effect: s },
             Fault::TooManyRoles { roles: 2, max: 1 },
             Fault::NoEndpointKey { role: 1 },
+            Fault::CheckFailed { ep, effect: s },
+            Fault::CheckRefused { ep, code: 4017 },
         ]
     }
 

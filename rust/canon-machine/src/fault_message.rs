@@ -253,6 +253,14 @@ impl Fault {
                 n.sym(effect),
                 n.ep(ep)
             ),
+            Fault::CheckFailed { ep, effect } => {
+                write!(f, "check {} at endpoint {} failed: the host did not answer true", n.sym(effect), n.ep(ep))
+            }
+            Fault::CheckRefused { ep, code } => write!(
+                f,
+                "readiness witness for endpoint {} refused by the session's ownership (E{code}): the protected step does not run",
+                n.ep(ep)
+            ),
             // Every variant is rendered above; a new one shows its fields until it has a template.
             _ => write!(f, "{self:?}"),
         }

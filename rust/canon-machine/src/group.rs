@@ -363,6 +363,8 @@ impl Group {
             tick: self.st.tick,
             out: &mut self.st.outbox,
             next_witness: &mut self.st.next_witness,
+            coroutine: u32::MAX,
+            role: crate::event::EventSite::NO_ROLE,
         };
         let result = crate::ownership::apply(&mut self.st.store, &mut sink, sid, op);
         // Coroutines parked on a session the operation ended run again.

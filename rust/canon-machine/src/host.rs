@@ -63,6 +63,14 @@ pub trait Host {
         let _ = (ctx, effect);
         arg.clone()
     }
+    /// Performs readiness check `check` (`Effect.op`) with argument `arg`
+    /// for the session in `ctx`: `true` if it succeeded (a readiness witness
+    /// is then issued). Recorded as the `HostAnswer` of an `invoke` of
+    /// `check` with answer `Bool`. Default: [`Host::invoke`] answered
+    /// `Bool(true)` (so a host replaying recorded answers needs nothing more).
+    fn check_readiness(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
+        self.invoke(ctx, check, arg) == Value::Bool(true)
+    }
 
     /// The host's own state, saved beside a machine checkpoint (the bytes
     /// are the host's; the checkpoint stores them as given). The default

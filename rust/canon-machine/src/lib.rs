@@ -15,6 +15,7 @@
 pub mod actions;
 pub mod auth;
 pub mod buffer;
+mod check;
 pub mod checkpoint;
 pub mod config;
 pub mod consume;

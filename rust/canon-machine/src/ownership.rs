@@ -304,18 +304,21 @@ impl Applied {
     }
 }
 
-/// Where [`apply`] writes: the group, its tick and outbox, and the group's
-/// timeout/cancellation witness counter.
+/// Where [`apply`] writes: the group, its tick and outbox, the group's
+/// timeout/cancellation witness counter, and who acts: the host (coroutine
+/// `u32::MAX`, no role) or a coroutine's `check`/`consume` at its role.
 pub(crate) struct Sink<'a> {
     pub group: u32,
     pub tick: u64,
     pub out: &'a mut Vec<Event>,
     pub next_witness: &'a mut u64,
+    pub coroutine: u32,
+    pub role: u16,
 }
 
 impl Sink<'_> {
     fn emit(&mut self, sid: u64, kind: EventKind) {
-        let site = EventSite { group: self.group, tick: self.tick, coroutine: u32::MAX, sid, role: EventSite::NO_ROLE };
+        let site = EventSite { group: self.group, tick: self.tick, coroutine: self.coroutine, sid, role: self.role };
         self.out.push(Event { site, kind });
     }
 
@@ -386,6 +389,28 @@ fn live_ref(store: &SessionStore, sid: u64) -> Result<&SessionOwnership, Ownersh
 fn live(store: &mut SessionStore, sid: u64) -> Result<&mut SessionOwnership, OwnershipError> {
     live_ref(store, sid)?;
     store.ownership.get_mut(&sid).ok_or(OwnershipError::Unclaimed { sid })
+}
+
+/// The current owner (label, generation) of session `sid` if it may issue a
+/// readiness witness for `check` now (claimed, live, scope allowing it),
+/// without recording anything: what a coroutine's `check` presents.
+pub(crate) fn issuer(store: &SessionStore, sid: u64, check: &str) -> Result<(Arc<str>, u64), OwnershipError> {
+    let o = live_ref(store, sid)?;
+    if !o.owner.scope.allows_check(check) {
+        let what = format!("readiness check `{check}`");
+        return Err(OwnershipError::ScopeTooNarrow { scope: o.owner.scope.clone(), what });
+    }
+    Ok((s(&o.owner.label), o.owner.generation))
+}
+
+/// What a coroutine's `consume` of witness `witness` presents for session
+/// `sid`: the current owner generation (the step runs under the current
+/// owner) and the check the witness was issued for (empty if it is not
+/// outstanding, which the consume then refuses as forged, reused or stale).
+pub(crate) fn presented_consume(store: &SessionStore, sid: u64, witness: u64) -> (u64, Arc<str>) {
+    let Some(o) = store.ownership.get(&sid) else { return (0, s("")) };
+    let check = o.issued.iter().find(|w| w.id == witness).map_or_else(|| s(""), |w| s(&w.check));
+    (o.owner.generation, check)
 }
 
 /// Whether the handle (`label`, `generation`) may mutate session `sid`

@@ -75,13 +75,15 @@ impl<'a> Exec<'a> {
                 self.co(co).set(*dst, v)?;
                 Ok(Flow::Next)
             }
+            Instr::Check { dst, ep, effect, arg } => self.check(co, *dst, *ep, *effect, *arg),
+            Instr::Consume { ep, witness } => self.consume_witness(co, *ep, *witness),
             _ => Err(Fault::BadOperand { what: "not a session instruction" }.into()),
         }
     }
 
     /// The host context for coroutine `co` at endpoint `ep` facing role index
     /// `peer`, about message `label` of the endpoint's current type.
-    fn ctx(&self, co: usize, ep: Option<Endpoint>, peer: Option<u16>, label: Option<SymId>) -> HostCtx<'a> {
+    pub(crate) fn ctx(&self, co: usize, ep: Option<Endpoint>, peer: Option<u16>, label: Option<SymId>) -> HostCtx<'a> {
         let body = ep.and_then(|e| self.st.store.get(e.sid)).map(|s| &s.body);
         let graph: &'a canon_types::TypeGraph = &self.m.types;
         let payload = match (ep.and_then(|e| self.st.store.lookup_type(e)), label) {
@@ -160,12 +162,15 @@ impl<'a> Exec<'a> {
                 self.emit(co, Some(ep), EventKind::Dropped { to, label, seq });
                 Ok(Flow::Next)
             }
-            SendOutcome::Sent { to, seq, overwrote, signature } => {
+            SendOutcome::Sent { to, seq, overwrote, signature, refused } => {
                 self.st.sent_count += 1;
                 self.emit(co, Some(ep), EventKind::Sent { to, label, seq, payload, signature });
                 if let Some(injection) = inject {
                     self.st.injections.remove(&nth);
                     self.emit(co, Some(ep), EventKind::Injected { injection, nth, to, seq });
+                }
+                if let Some(identity) = refused {
+                    self.emit(co, Some(ep), EventKind::DuplicateRefused { to, seq, identity });
                 }
                 if overwrote {
                     self.emit(co, Some(ep), EventKind::Overwritten { to, label, seq });
@@ -413,7 +418,9 @@ impl<'a> Exec<'a> {
             | Instr::RecvTimeout { ep, .. }
             | Instr::Cancel { ep }
             | Instr::Abort { ep }
-            | Instr::Produce { ep, .. } => *ep,
+            | Instr::Produce { ep, .. }
+            | Instr::Check { ep, .. }
+            | Instr::Consume { ep, .. } => *ep,
             _ => return None,
         };
         self.st.coroutines[co].endpoint(reg).ok()

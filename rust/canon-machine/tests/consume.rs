@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use canon_bytecode::BufferConfig;
 use canon_machine::{
-    Auth, Expect, Fault, Injection, OpenRequest, PayloadKinds, Refusal, ReplayMode, Security, SessionStore, Transport,
-    TypeView,
+    Auth, Expect, Fault, Injection, OpenRequest, PayloadKinds, Refusal, ReplayMode, Security, SendOutcome,
+    SessionStore, Transport, TypeView,
 };
 use canon_types::{Endpoint, SymId, TypeId, Value};
 use common::*;
@@ -123,9 +123,41 @@ fn rejections_change_no_session_state() {
     let replayed = Fault::ReplayedSequence { ep: B, from: 0, expected: 1, found: 0 };
     rejected(Auth::Ed25519, ReplayMode::Sequence, Injection::Duplicate, 1, replayed.clone());
     rejected(Auth::None, ReplayMode::Sequence, Injection::Duplicate, 1, replayed);
-    let reused = Fault::NullifierReused { ep: B, from: 0, seq: 0 };
-    rejected(Auth::Ed25519, ReplayMode::Nullifier, Injection::Duplicate, 1, reused.clone());
-    rejected(Auth::None, ReplayMode::Nullifier, Injection::Duplicate, 1, reused);
+}
+
+/// Under nullifier mode a duplicated message is refused where the copy
+/// arrives: the send reports the refused identity, the store is exactly
+/// that of the same send without the copy, and the receiver takes the
+/// message once, then finds nothing more (no fault).
+#[test]
+fn a_duplicate_is_refused_at_arrival_under_nullifier_mode() {
+    let f = fixture();
+    let tv = TypeView { graph: &f.mb.m.types, kinds: &f.kinds, resolved: &f.resolved };
+    let mode = ReplayMode::Nullifier;
+    for auth in [Auth::Ed25519, Auth::None] {
+        let mut buf = Vec::new();
+        let mut sent = |inject| {
+            let mut store = SessionStore::new(0);
+            f.open(&mut store, auth, mode);
+            let outcome = store.send(tv, A, 0, f.m, Value::Int(0), &mut transport(auth, mode, &mut buf, inject));
+            store.flush();
+            (store, outcome.unwrap())
+        };
+        let (clean, clean_outcome) = sent(None);
+        let (mut store, outcome) = sent(Some(Injection::Duplicate));
+        let SendOutcome::Sent { refused: Some(id), .. } = outcome else { panic!("{auth:?}: not refused: {outcome:?}") };
+        assert!(matches!(clean_outcome, SendOutcome::Sent { refused: None, .. }));
+        assert_eq!(f.snapshot(&store), f.snapshot(&clean), "{auth:?}: the refused copy changed the session");
+        let whole = |s: &SessionStore| format!("{s:?}");
+        assert!(whole(&store) == whole(&clean), "{auth:?}: the refused copy changed the store");
+        // The receiver consumes the message once, under the refused identity.
+        let g = &f.mb.m.types;
+        let mut tr = transport(auth, mode, &mut buf, None);
+        let p = store.peek(g, B, 0, Expect::Label(f.m), &mut tr).unwrap().expect("the message");
+        assert_eq!(p.identity, Some(id));
+        f.receive(&mut store, &mut tr).unwrap();
+        assert_eq!(store.peek(g, B, 0, Expect::Label(f.m), &mut tr), Ok(None), "{auth:?}: the copy is not there");
+    }
 }
 
 #[test]

@@ -174,7 +174,7 @@ fn fifo(policy: Backpressure) -> BufferConfig {
 }
 
 fn sent(to: u16, seq: u64) -> Result<SendOutcome, Refusal> {
-    Ok(SendOutcome::Sent { to, seq, overwrote: false, signature: None })
+    Ok(SendOutcome::Sent { to, seq, overwrote: false, signature: None, refused: None })
 }
 
 #[test]
@@ -234,7 +234,11 @@ fn latest_value_keeps_the_newest_capacity_messages_under_every_policy() {
         let (f, mut store, results) = send_n(config, 3);
         assert_eq!(
             results,
-            vec![sent(1, 0), sent(1, 1), Ok(SendOutcome::Sent { to: 1, seq: 2, overwrote: true, signature: None })],
+            vec![
+                sent(1, 0),
+                sent(1, 1),
+                Ok(SendOutcome::Sent { to: 1, seq: 2, overwrote: true, signature: None, refused: None })
+            ],
             "{policy:?}"
         );
         store.flush();
@@ -250,7 +254,7 @@ fn latest_value_of_capacity_four_holds_four() {
     let config = BufferConfig { mode: BufferMode::LatestValue, policy: Backpressure::Block, capacity: 4 };
     let (_, store, results) = send_n(config, 5);
     assert_eq!(results[..4], [sent(1, 0), sent(1, 1), sent(1, 2), sent(1, 3)]);
-    assert_eq!(results[4], Ok(SendOutcome::Sent { to: 1, seq: 4, overwrote: true, signature: None }));
+    assert_eq!(results[4], Ok(SendOutcome::Sent { to: 1, seq: 4, overwrote: true, signature: None, refused: None }));
     let seqs: Vec<u64> = store.get(0).unwrap().body.edge(0, 1).unwrap().buffer.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
 }

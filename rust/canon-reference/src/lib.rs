@@ -19,6 +19,7 @@ use canon_types::{Endpoint, SymId, TypeId, TypeNode, Value, ValueKind};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 
+mod checks;
 mod session;
 
 /// Runtime fault codes (docs/errors.md, 3xxx), by name.
@@ -49,6 +50,9 @@ pub mod code {
     pub const SEQUENCE_GAP: u16 = 3030;
     pub const NULLIFIER_REUSED: u16 = 3031;
     pub const NULLIFIER_SET_FULL: u16 = 3032;
+    pub const CHECK_REFUSED: u16 = 3039;
+    /// Ownership (4xxx): the session has no host-side owner.
+    pub const UNCLAIMED: u16 = 4007;
 }
 
 /// How a reference run of one group ended.
@@ -884,23 +888,7 @@ impl<'p> Reference<'p> {
             }
             Instr::Invoke { dst, effect, arg } => {
                 let a = self.reg(c, arg);
-                // A late effect: the coroutine holds an endpoint of a session
-                // that was cancelled, aborted or faulted (ownership.md).
-                let late =
-                    self.coroutines[c as usize].frames.iter().flat_map(|f| f.regs.iter()).find_map(|v| match v {
-                        Value::Endpoint(ep)
-                            if self.session(ep.sid).is_some_and(|s| {
-                                matches!(
-                                    s.state,
-                                    SessionState::Cancelled | SessionState::Aborted | SessionState::Faulted
-                                ) || s.revoked.contains(&ep.role)
-                            }) =>
-                        {
-                            Some(*ep)
-                        }
-                        _ => None,
-                    });
-                if let Some(ep) = late {
+                if let Some(ep) = self.late_endpoint(c) {
                     return Err(Fault { code: code::LATE_EFFECT, at: Some(ep) });
                 }
                 let v = self.ask(c, None, None, &[], |h, ctx| h.invoke(ctx, effect, &a));
@@ -909,6 +897,8 @@ impl<'p> Reference<'p> {
                 self.advance(c);
                 Ok(Step::Next)
             }
+            Instr::Check { ep, effect, .. } => self.check(c, ep, effect),
+            Instr::Consume { ep, witness } => self.consume(c, ep, witness),
             Instr::Spawn { proc, args } => {
                 if self.coroutines.len() as u64 >= u64::from(self.config.limits.max_coroutines) {
                     return Err(Fault { code: code::TOO_MANY_COROUTINES, at: None });
@@ -967,6 +957,8 @@ pub fn mnemonic(i: &Instr) -> &'static str {
         Instr::Invoke { .. } => "invoke",
         Instr::Spawn { .. } => "spawn",
         Instr::Produce { .. } => "produce",
+        Instr::Check { .. } => "check",
+        Instr::Consume { .. } => "consume",
     }
 }
 

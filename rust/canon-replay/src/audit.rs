@@ -198,6 +198,11 @@ pub fn semantic_audit_log(replay: &Replay) -> Vec<AuditEntry> {
             K::Discarded { from, to, seq, .. } => {
                 out.push(entry(i, site, session, format!("Discarded {from}->{to} seq={seq}")));
             }
+            K::DuplicateRefused { to, seq, identity } => {
+                let from = site.role;
+                let id = canon_types::hex(&identity[..4]);
+                out.push(entry(i, site, session, format!("DuplicateRefused {from}->{to} seq={seq} id={id}")));
+            }
             K::Closed => out.push(entry(i, site, session, "Closed")),
             K::SessionTerminal { reason } => out.push(entry(i, site, session, terminal(reason))),
             K::EpochAdvanced { epoch } => out.push(entry(i, site, session, format!("EpochAdvanced epoch={epoch}"))),

@@ -36,6 +36,8 @@ pub mod kind {
     pub const CONSUMED: u8 = 0x14;
     /// The kind byte of [`canon_machine::EventKind::Injected`].
     pub const INJECTED: u8 = 0x15;
+    /// The kind byte of [`canon_machine::EventKind::DuplicateRefused`].
+    pub const DUPLICATE_REFUSED: u8 = 0x18;
     /// The kind byte of [`canon_machine::EventKind::HostAnswer`].
     pub const HOST_ANSWER: u8 = 0x20;
     /// The kind byte of [`canon_machine::EventKind::TimeoutIssued`].
@@ -89,6 +91,7 @@ pub fn kind_byte(k: &EventKind) -> u8 {
         K::Overwritten { .. } => kind::OVERWRITTEN,
         K::Consumed { .. } => kind::CONSUMED,
         K::Injected { .. } => kind::INJECTED,
+        K::DuplicateRefused { .. } => kind::DUPLICATE_REFUSED,
         K::HostAnswer { .. } => kind::HOST_ANSWER,
         K::TimeoutIssued { .. } => kind::TIMEOUT_ISSUED,
         K::CancellationRequested { .. } => kind::CANCELLATION_REQUESTED,
@@ -171,6 +174,11 @@ fn encode_kind(k: &EventKind, out: &mut Vec<u8>) {
             out.extend_from_slice(&nth.to_le_bytes());
             out.extend_from_slice(&to.to_le_bytes());
             out.extend_from_slice(&seq.to_le_bytes());
+        }
+        K::DuplicateRefused { to, seq, identity } => {
+            out.extend_from_slice(&to.to_le_bytes());
+            out.extend_from_slice(&seq.to_le_bytes());
+            out.extend_from_slice(identity);
         }
         K::Dropped { to, label, seq } | K::Overwritten { to, label, seq } => put_msg(out, *to, *label, *seq),
         K::HostAnswer { point, answer } => {
@@ -326,6 +334,11 @@ fn decode_kind(c: &mut Cursor<'_>, code: u8, at: At) -> Result<EventKind, KindEr
             let nth = c.u64("nth").map_err(e)?;
             K::Injected { injection, nth, to: c.u16("peer role").map_err(e)?, seq: c.u64("seq").map_err(e)? }
         }
+        kind::DUPLICATE_REFUSED => K::DuplicateRefused {
+            to: c.u16("peer role").map_err(e)?,
+            seq: c.u64("seq").map_err(e)?,
+            identity: c.array("identity").map_err(e)?,
+        },
         kind::HOST_ANSWER => K::HostAnswer { point: host_point(c, at)?, answer: value(c, at)? },
         kind::TIMEOUT_ISSUED => K::TimeoutIssued { witness: c.u64("witness").map_err(e)? },
         kind::CANCELLATION_REQUESTED => K::CancellationRequested { witness: c.u64("witness").map_err(e)? },

@@ -192,6 +192,9 @@ fn kind_text(names: &Names<'_>, s: &EventSite, kind: &EventKind) -> String {
         K::Injected { injection, nth, to, seq } => {
             format!("Injected {} nth={nth} -> {} seq={seq}", injection.name(), role(*to))
         }
+        K::DuplicateRefused { to, seq, identity } => {
+            format!("DuplicateRefused -> {} seq={seq} id={} (nullifier already admitted)", role(*to), short(identity))
+        }
         K::Received { from, label, seq, payload } => {
             format!("Received <- {} {} seq={seq}", role(*from), names.message(*label, payload))
         }
@@ -385,6 +388,7 @@ pub(crate) fn kind_name(kind: &EventKind) -> &'static str {
         K::Overwritten { .. } => "Overwritten",
         K::Consumed { .. } => "Consumed",
         K::Injected { .. } => "Injected",
+        K::DuplicateRefused { .. } => "DuplicateRefused",
         K::HostAnswer { .. } => "HostAnswer",
         K::TimeoutIssued { .. } => "TimeoutIssued",
         K::CancellationRequested { .. } => "CancellationRequested",
@@ -441,6 +445,12 @@ fn kind_fields(names: &Names<'_>, sid: u64, kind: &EventKind, obj: &mut Map<Stri
             put("to", json!(to));
             put("to_name", json!(names.role_name(sid, *to)));
             put("seq", json!(seq));
+        }
+        K::DuplicateRefused { to, seq, identity } => {
+            put("to", json!(to));
+            put("to_name", json!(names.role_name(sid, *to)));
+            put("seq", json!(seq));
+            put("identity", json!(hex(identity)));
         }
         K::Dropped { to, label, seq } | K::Overwritten { to, label, seq } => {
             put("to", json!(to));

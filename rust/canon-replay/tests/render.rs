@@ -35,6 +35,7 @@ fn sample() -> Replay {
             EventKind::Opened { roles: vec![SymId(0), SymId(1)], keys: vec![[0xab; 32], [0xcd; 32]] },
         ),
         ev(s, EventKind::Injected { injection: Injection::CorruptSignature, nth: 9, to: 0, seq: 7 }),
+        ev(s, EventKind::DuplicateRefused { to: 0, seq: 7, identity: [0x11; 32] }),
         ev(
             s,
             EventKind::Consumed {
@@ -93,7 +94,9 @@ fn jsonl_has_a_header_line_then_one_object_per_event() {
     assert_eq!(sent["signature"], serde_json::Value::Null);
     assert_eq!(lines[8]["signature"], "07".repeat(64));
     let n = lines.len();
-    let (opened, injected, consumed) = (&lines[n - 6], &lines[n - 5], &lines[n - 4]);
+    let (opened, injected, refused, consumed) = (&lines[n - 7], &lines[n - 6], &lines[n - 5], &lines[n - 4]);
+    assert_eq!((refused["kind"].as_str(), refused["seq"].as_u64()), (Some("DuplicateRefused"), Some(7)));
+    assert_eq!(refused["identity"], "11".repeat(32));
     assert_eq!(opened["keys"], serde_json::json!(["ab".repeat(32), "cd".repeat(32)]));
     assert_eq!((injected["injection"].as_str(), injected["nth"].as_u64()), (Some("corrupt-signature"), Some(9)));
     assert_eq!(injected["to_name"], "Buyer1");

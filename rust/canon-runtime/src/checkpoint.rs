@@ -519,7 +519,7 @@ impl Machine {
             machine.owners.push(entry.owner);
         }
         if let Some(l) = body.lazy {
-            machine.lazy = Some(Lazy { count: l.count, make: hosts, injections: l.injections });
+            machine.lazy = Some(Lazy { count: l.count, make: hosts, injections: l.injections, owner: None });
         }
         machine.resume = Some(ResumePoint {
             next: body.next as usize,

@@ -31,7 +31,7 @@ pub use checkpoint::{
 };
 pub use host::{ReplayHost, SeededHost};
 pub use machine::{HostFactory, LoadError, Machine, Owner, Receipt, Witness};
-pub use metrics::{Metrics, MetricsCollector};
+pub use metrics::{Metrics, MetricsCollector, ReportTotals};
 pub use reexec::{ReexecError, Reexecution, reexecute, reexecute_faults, reexecute_group, reexecute_reader};
 pub use role_host::RoleHost;
 pub use runner::{

@@ -142,6 +142,9 @@ pub(crate) struct Lazy {
     pub(crate) count: u32,
     pub(crate) make: Box<HostFactory>,
     pub(crate) injections: Vec<(u64, Injection)>,
+    /// The owner that claims each built instance's choreography session
+    /// ([`Machine::claim_lazy`]).
+    pub(crate) owner: Option<Arc<str>>,
 }
 
 /// Builds lazily loaded groups; shared by a runner's workers.
@@ -163,6 +166,11 @@ impl Builder<'_> {
         let mut group = Group::with_image(Arc::clone(image), id, self.config, (lazy.make)(id));
         group.set_key_source(self.keys.clone());
         lazy.injections.iter().for_each(|&(nth, injection)| group.inject(nth, injection));
+        if let Some(owner) = &lazy.owner {
+            // A fresh group: the claim of its first session cannot be refused.
+            let claim = OwnershipRecord::Claimed { owner: Arc::clone(owner), generation: 0 };
+            let _claimed = group.apply_ownership(u64::from(id) << 32, claim);
+        }
         Some(group)
     }
 }
@@ -312,8 +320,21 @@ impl Machine {
         if u64::from(first) + u64::from(count) > u64::from(u32::MAX) + 1 {
             return Err(LoadError::TooManyGroups { limit: u32::MAX });
         }
-        self.lazy = Some(Lazy { count, make, injections: injections.to_vec() });
+        self.lazy = Some(Lazy { count, make, injections: injections.to_vec(), owner: None });
         Ok(first)
+    }
+
+    /// Every lazily loaded instance ([`Machine::load_lazy`]) claims its
+    /// choreography's session (the first it opens, sid `group << 32`) for
+    /// `owner` at generation 0 with the full scope when it is built, as
+    /// [`Machine::load_choreography_owned`] does (recorded `OwnerClaimed`):
+    /// what a choreography's readiness checks need. No handle is returned:
+    /// such a run has no host acting as the owner afterwards. Returns
+    /// `false` (and does nothing) when no instances were loaded lazily.
+    pub fn claim_lazy(&mut self, owner: &str) -> bool {
+        let Some(lazy) = self.lazy.as_mut() else { return false };
+        lazy.owner = Some(Arc::from(owner));
+        true
     }
 
     /// The builder of lazily loaded groups when `eager` eagerly loaded

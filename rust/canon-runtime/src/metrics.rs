@@ -74,6 +74,81 @@ impl Histogram {
     }
 }
 
+/// The instance outcomes [`ReportTotals::outcomes`] counts, in its order
+/// (the keys of [`Metrics::instance_outcomes`]).
+pub const OUTCOMES: [&str; 6] =
+    ["completed", "stalled", "round_budget_exhausted", "instruction_budget_exhausted", "interrupted", "other"];
+
+/// The part of [`Metrics`] that comes from group reports rather than from
+/// the replay: instances, rounds, instructions, outcomes and rounds per
+/// instance. Fixed-size and order-independent, so that it is aggregated as
+/// groups finish ([`crate::RunSummary::totals`]), saved in a checkpoint
+/// with the run's summary, and summed over a cluster's batches: a resumed
+/// or distributed run's metrics are those of the uninterrupted local run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportTotals {
+    /// Instances (groups) reported.
+    pub instances: u64,
+    /// Rounds, summed over the instances.
+    pub rounds: u64,
+    /// Instructions completed, summed over the instances.
+    pub instructions: u64,
+    /// Instances by outcome, indexed like [`OUTCOMES`].
+    pub outcomes: [u64; 6],
+    /// Instances by rounds run: entry `i < 21` counts those that ran more
+    /// than `ROUND_BUCKETS[i - 1]` and at most `ROUND_BUCKETS[i]` rounds
+    /// (per bucket, not cumulative), entry 21 those that ran more than 2²⁰.
+    pub rounds_buckets: [u64; 22],
+}
+
+impl ReportTotals {
+    /// Adds one group's report: its rounds, instructions and outcome.
+    pub fn add(&mut self, r: &GroupReport) {
+        self.instances += 1;
+        self.rounds = self.rounds.saturating_add(r.outcome.rounds);
+        self.instructions = self.instructions.saturating_add(r.outcome.steps);
+        let outcome = match r.outcome.status {
+            GroupStatus::Completed => 0,
+            GroupStatus::Stalled(_) => 1,
+            GroupStatus::BudgetExhausted => 2,
+            GroupStatus::InstructionBudgetExhausted => 3,
+            GroupStatus::Running => 4,
+            // `GroupStatus` is non-exhaustive: a status added later.
+            _ => 5,
+        };
+        self.outcomes[outcome] += 1;
+        let bucket = ROUND_BUCKETS.iter().position(|&le| r.outcome.rounds <= le).unwrap_or(ROUND_BUCKETS.len());
+        self.rounds_buckets[bucket] += 1;
+    }
+
+    /// Adds the totals of other groups (another batch, a later segment).
+    pub fn merge(&mut self, other: &ReportTotals) {
+        self.instances += other.instances;
+        self.rounds = self.rounds.saturating_add(other.rounds);
+        self.instructions = self.instructions.saturating_add(other.instructions);
+        for (a, b) in self.outcomes.iter_mut().zip(other.outcomes) {
+            *a += b;
+        }
+        for (a, b) in self.rounds_buckets.iter_mut().zip(other.rounds_buckets) {
+            *a += b;
+        }
+    }
+
+    /// The rounds per instance as a cumulative [`Histogram`].
+    fn histogram(&self) -> Histogram {
+        let mut below = 0;
+        let buckets = ROUND_BUCKETS
+            .iter()
+            .zip(self.rounds_buckets)
+            .map(|(&le, n)| {
+                below += n;
+                Bucket { le, count: below }
+            })
+            .collect();
+        Histogram { count: self.instances, sum: self.rounds, buckets }
+    }
+}
+
 /// How many sessions ended how (from `Opened` and `SessionTerminal` events).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SessionCounts {
@@ -194,6 +269,7 @@ struct LiveSession {
 pub struct MetricsCollector {
     opens: Vec<OpenSite>,
     default_buffer: BufferConfig,
+    totals: ReportTotals,
     metrics: Metrics,
 }
 
@@ -212,26 +288,19 @@ impl MetricsCollector {
                 _ => None,
             })
             .collect();
-        MetricsCollector { opens, default_buffer, metrics: Metrics::default() }
+        MetricsCollector { opens, default_buffer, totals: ReportTotals::default(), metrics: Metrics::default() }
     }
 
     /// Adds one group's report: its rounds, instructions and outcome.
     pub fn report(&mut self, r: &GroupReport) {
-        let m = &mut self.metrics;
-        m.instances += 1;
-        m.rounds = m.rounds.saturating_add(r.outcome.rounds);
-        m.instructions = m.instructions.saturating_add(r.outcome.steps);
-        m.instance_rounds.observe(r.outcome.rounds);
-        let outcome = match r.outcome.status {
-            GroupStatus::Completed => "completed",
-            GroupStatus::Stalled(_) => "stalled",
-            GroupStatus::BudgetExhausted => "round_budget_exhausted",
-            GroupStatus::InstructionBudgetExhausted => "instruction_budget_exhausted",
-            GroupStatus::Running => "interrupted",
-            // `GroupStatus` is non-exhaustive: a status added later.
-            _ => "other",
-        };
-        *m.instance_outcomes.entry(outcome.to_owned()).or_default() += 1;
+        self.totals.add(r);
+    }
+
+    /// Adds the report totals of many groups at once: a run's
+    /// [`crate::RunSummary::totals`] (a resumed run's include the groups
+    /// finished before its checkpoint), a cluster's batches.
+    pub fn report_totals(&mut self, totals: &ReportTotals) {
+        self.totals.merge(totals);
     }
 
     /// Adds the events of one whole group (as `ReplayReader::next_group`
@@ -272,7 +341,14 @@ impl MetricsCollector {
     }
 
     /// The metrics collected.
-    pub fn finish(self) -> Metrics {
+    pub fn finish(mut self) -> Metrics {
+        let (m, t) = (&mut self.metrics, &self.totals);
+        m.instances = t.instances;
+        m.rounds = t.rounds;
+        m.instructions = t.instructions;
+        m.instance_outcomes =
+            OUTCOMES.iter().zip(t.outcomes).filter(|(_, n)| *n > 0).map(|(k, n)| ((*k).to_owned(), n)).collect();
+        m.instance_rounds = t.histogram();
         self.metrics
     }
 
@@ -315,6 +391,8 @@ impl MetricsCollector {
             // edge's next message (counted in place here).
             EventKind::Injected { injection: Injection::Duplicate, to, .. } => level(live, sid, (role, *to), 1),
             EventKind::Injected { injection: Injection::Drop, to, .. } => level(live, sid, (role, *to), -1),
+            // ...unless the nullifier check refused the copy at arrival.
+            EventKind::DuplicateRefused { to, .. } => level(live, sid, (role, *to), -1),
             EventKind::HostAnswer { .. } => m.host_calls += 1,
             EventKind::TimeoutIssued { .. } => m.timeouts.issued += 1,
             EventKind::TimeoutExpired { .. } => m.timeouts.expired += 1,

@@ -88,8 +88,10 @@ fn replay_run(
         if let EventKind::Injected { injection, nth, .. } = e.kind {
             group.inject(nth, injection);
         }
+        // (A coroutine's `check`/`consume` records are outputs of its step.)
         if let EventKind::Ownership { record } = &e.kind
             && record.is_operation()
+            && e.site.coroutine == u32::MAX
         {
             ops.push((e.site.tick, e.site.sid, record.clone()));
         }

@@ -120,4 +120,8 @@ impl Host for RoleHost {
     fn invoke(&mut self, ctx: &HostCtx<'_>, effect: SymId, arg: &Value) -> Value {
         self.handler(ctx).invoke(ctx, effect, arg)
     }
+
+    fn check_readiness(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
+        self.handler(ctx).check_readiness(ctx, check, arg)
+    }
 }

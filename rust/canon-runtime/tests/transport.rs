@@ -95,7 +95,8 @@ fn want(auth: Auth, mode: ReplayMode, inj: Injection) -> Want {
         (I::CorruptPayload | I::CorruptSignature, _) => Want::Completed(vec![0, 1, 2]),
         (I::Duplicate, M::Off) => Want::Completed(vec![0, 0, 1]),
         (I::Duplicate, M::Sequence) => Want::Fault(3029),
-        (I::Duplicate, M::Nullifier) => Want::Fault(3031),
+        // Refused where it arrives (DuplicateRefused): B never sees the copy.
+        (I::Duplicate, M::Nullifier) => Want::Completed(vec![0, 1, 2]),
         // Both replay modes detect a lost or out-of-order message: the next
         // delivery is past the next expected seq (SequenceGap).
         (I::Reorder | I::Drop, M::Sequence | M::Nullifier) => Want::Fault(3030),
@@ -175,6 +176,55 @@ fn every_injection_in_every_mode_gives_the_table_outcome_and_still_verifies() {
                 assert_eq!(injected, 1, "{case}: the injection is recorded once");
             }
         }
+    }
+}
+
+/// Under nullifier mode a duplicated message is refused where it arrives:
+/// `DuplicateRefused` follows its `Injected`, carrying the identity the
+/// receiver consumes once; after every round the group's sessions (buffers,
+/// types, sequence counters, nullifiers, consumption roots, edge histories)
+/// are exactly those of the same run without the duplicate, and nothing
+/// faults or is discarded.
+#[test]
+fn a_refused_duplicate_changes_no_session_state() {
+    let program = program();
+    for auth in [Auth::Ed25519, Auth::None] {
+        let config = config(auth, ReplayMode::Nullifier);
+        let states = |inject: Option<Injection>| {
+            let mut machine = Machine::new(config);
+            machine.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
+            let g = machine.load(&program, Box::new(SeededHost::new(0))).expect("one program");
+            let group = machine.group_mut(g).expect("the group");
+            if let Some(inj) = inject {
+                group.inject(0, inj);
+            }
+            let mut states = Vec::new();
+            while *group.status() == GroupStatus::Running {
+                group.run_round();
+                states.push(bincode::serde::encode_to_vec(group.store(), bincode::config::standard()).expect("encode"));
+            }
+            let mut events = Vec::new();
+            group.drain_events(&mut events);
+            (states, events, group.status().clone())
+        };
+        let (clean, clean_events, _) = states(None);
+        let (refused, events, status) = states(Some(Injection::Duplicate));
+        assert_eq!(status, GroupStatus::Completed);
+        assert!(clean.len() > 2, "{auth:?}: a run of several rounds");
+        assert!(refused == clean, "{auth:?}: the refused copy changed the session state");
+        let at = events.iter().position(|e| matches!(e.kind, EventKind::Injected { .. })).expect("the injection");
+        let EventKind::DuplicateRefused { to: 1, seq: 0, identity } = events[at + 1].kind else {
+            panic!("{auth:?}: no refusal right after the injection: {:?}", events[at + 1])
+        };
+        let consumed = |id: [u8; 32]| {
+            events.iter().filter(|e| matches!(e.kind, EventKind::Consumed { identity, .. } if identity == id)).count()
+        };
+        assert_eq!(consumed(identity), 1, "{auth:?}: the refused identity is the one the receiver consumes, once");
+        assert!(!events.iter().any(|e| matches!(e.kind, EventKind::Discarded { .. } | EventKind::Faulted { .. })));
+        // The run is the clean run plus the injection and its refusal.
+        let mut without: Vec<_> = events.clone();
+        without.drain(at..at + 2);
+        assert_eq!(without, clean_events, "{auth:?}");
     }
 }
 

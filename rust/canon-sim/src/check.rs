@@ -13,6 +13,7 @@ use canon_types::{ErrorCode, TypeId};
 pub struct Violation {
     /// The invariant, as `canon sim` names it.
     pub invariant: &'static str,
+    /// What was seen: the instance, the round and the values that broke it.
     pub detail: String,
 }
 

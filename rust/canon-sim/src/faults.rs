@@ -110,10 +110,12 @@ impl FaultSet {
         FaultSet(0)
     }
 
+    /// Whether `k` is in the set.
     pub fn contains(self, k: FaultKind) -> bool {
         self.0 & k.bit() != 0
     }
 
+    /// The set with `k` added.
     pub fn with(self, k: FaultKind) -> FaultSet {
         FaultSet(self.0 | k.bit())
     }

@@ -35,6 +35,8 @@ pub struct SimHost {
 }
 
 impl SimHost {
+    /// A host answering as `SeededHost` does for `seed`, misbehaving as
+    /// `faults` allows (a handler panic when it contains `Panic`).
     pub fn new(seed: u64, faults: FaultSet) -> SimHost {
         SimHost { seed, faults, armed: faults.contains(FaultKind::Panic), inner: SeededHost::new(seed) }
     }
@@ -100,6 +102,11 @@ impl Host for SimHost {
             return Value::Endpoint(Endpoint { sid, role: 0 });
         }
         self.inner.invoke(ctx, effect, arg)
+    }
+
+    fn check_readiness(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
+        self.maybe_panic(ctx);
+        self.inner.check_readiness(ctx, check, arg)
     }
 
     /// Answers are functions of the seed and the call's position: the seed

@@ -18,6 +18,8 @@
 //! rounds and reads state, and the machine's one `step` does all the
 //! executing.
 
+#![deny(missing_docs)]
+
 mod check;
 pub mod faults;
 pub mod host;
@@ -49,6 +51,7 @@ use rng::Rng;
 pub struct SimOptions {
     /// Rounds each instance may run (`Limits::max_rounds`).
     pub steps: u64,
+    /// The fault kinds this simulation may inject.
     pub faults: FaultSet,
     /// A bug planted in the harness's own inputs, to show that it reports
     /// one (tests only; `None` in `canon sim`).
@@ -84,17 +87,23 @@ pub fn repro_command(seed: u64, opts: &SimOptions) -> String {
 /// What one seed did.
 #[derive(Debug, Clone, Default)]
 pub struct SeedReport {
+    /// The seed that names this simulation.
     pub seed: u64,
     /// Where the program came from.
     pub program: String,
+    /// The `--auth` mode the seed chose.
     pub auth: String,
+    /// The `--replay-mode` the seed chose.
     pub replay_mode: String,
+    /// Instances (sessions) run.
     pub instances: u32,
     /// Rounds run, over all instances.
     pub rounds: u64,
+    /// Replay events recorded, over all instances.
     pub events: u64,
     /// Transport faults planned and applied (`Injected` events).
     pub planned: u64,
+    /// Transport faults that took effect (an `Injected` event each).
     pub injected: u64,
     /// Coroutine faults (each typed and recorded).
     pub faults: u64,
@@ -107,10 +116,12 @@ pub struct SeedReport {
     pub restores: u64,
     /// Host-side ownership operations applied (owner deaths, cancellations).
     pub ownership: u64,
+    /// Invariants found broken; empty when the seed passed.
     pub violations: Vec<Violation>,
 }
 
 impl SeedReport {
+    /// No invariant was broken.
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
     }

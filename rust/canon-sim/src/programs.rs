@@ -60,7 +60,9 @@ pub fn fixture_count() -> usize {
 /// A program of the simulation and where it came from (for the report).
 #[derive(Clone)]
 pub struct SimProgram {
+    /// Where it came from: a fixture's name, a random protocol or a random module.
     pub origin: String,
+    /// The verified program.
     pub program: Arc<VerifiedProgram>,
 }
 

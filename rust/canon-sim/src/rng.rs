@@ -6,6 +6,7 @@
 pub struct Rng(u64);
 
 impl Rng {
+    /// The generator whose sequence `seed` names.
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }

@@ -69,6 +69,10 @@ pub enum LocalAction {
     Invoke {
         /// The host effect's name.
         effect: String,
+        /// A readiness check (`check Effect.op(..)`): lowered to `check`,
+        /// its witness consumed before the role's next protected step.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        check: bool,
         /// What follows.
         cont: Box<LocalAction>,
         /// The `invoke` statement this step was projected from.
@@ -158,6 +162,7 @@ impl LocalAction {
                 Some(format!("sends `{label}` to `{to}`"))
             }
             LocalAction::Choose { arms } => arms.first().and_then(LocalAction::first_act),
+            LocalAction::Invoke { effect, check: true, .. } => Some(format!("checks `{effect}`")),
             LocalAction::Invoke { effect, .. } => Some(format!("invokes `{effect}`")),
         }
     }
@@ -199,8 +204,9 @@ impl LocalAction {
                 on_timeout: on_timeout.as_ref().map(|t| Box::new(t.substitute(var, with))),
                 on_cancel: on_cancel.clone(),
             },
-            LocalAction::Invoke { effect, cont, origin } => LocalAction::Invoke {
+            LocalAction::Invoke { effect, check, cont, origin } => LocalAction::Invoke {
                 effect: effect.clone(),
+                check: *check,
                 cont: Box::new(cont.substitute(var, with)),
                 origin: *origin,
             },
@@ -270,10 +276,11 @@ impl LocalAction {
                 })
             }
             (
-                LocalAction::Invoke { effect: e1, cont: c1, origin },
-                LocalAction::Invoke { effect: e2, cont: c2, .. },
-            ) if e1 == e2 => Ok(LocalAction::Invoke {
+                LocalAction::Invoke { effect: e1, check: k1, cont: c1, origin },
+                LocalAction::Invoke { effect: e2, check: k2, cont: c2, .. },
+            ) if e1 == e2 && k1 == k2 => Ok(LocalAction::Invoke {
                 effect: e1.clone(),
+                check: *k1,
                 cont: Box::new(c1.merge_within(c2, unfolds)?),
                 origin: *origin,
             }),
@@ -395,6 +402,7 @@ mod tests {
     fn erase_drops_invokes_and_deadlines() {
         let a = LocalAction::Invoke {
             effect: "Log".into(),
+            check: false,
             cont: Box::new(LocalAction::Recv {
                 from: "A".into(),
                 branches: vec![ActionBranch {

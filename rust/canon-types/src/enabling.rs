@@ -176,9 +176,13 @@ fn map_children(g: &GlobalType, f: &mut impl FnMut(&GlobalType) -> GlobalType) -
             on_timeout: on_timeout.as_ref().map(|t| Box::new(f(t))),
             on_cancel: on_cancel.clone(),
         },
-        GlobalType::Invoke { role, effect, cont, span } => {
-            GlobalType::Invoke { role: role.clone(), effect: effect.clone(), cont: Box::new(f(cont)), span: *span }
-        }
+        GlobalType::Invoke { role, effect, check, cont, span } => GlobalType::Invoke {
+            role: role.clone(),
+            effect: effect.clone(),
+            check: *check,
+            cont: Box::new(f(cont)),
+            span: *span,
+        },
         GlobalType::Rec { var, body, span } => {
             GlobalType::Rec { var: var.clone(), body: Box::new(f(body)), span: *span }
         }

@@ -88,6 +88,11 @@ pub enum GlobalType {
         role: String,
         /// The host effect's name.
         effect: String,
+        /// `check Effect.op(..) at role;`: a readiness check (the host must
+        /// answer `true`; it issues a readiness witness that the role's next
+        /// protected step consumes) rather than a plain effect.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        check: bool,
         /// What follows.
         cont: Box<GlobalType>,
         /// Where in the choreography source (`Span::default()` if none).

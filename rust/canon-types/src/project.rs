@@ -334,10 +334,15 @@ impl Projector<'_> {
                     }
                 })
             }
-            GlobalType::Invoke { role, effect, cont, span } => {
+            GlobalType::Invoke { role, effect, check, cont, span } => {
                 let cont = self.node(cont, unguarded)?;
                 Ok(if role == self.role {
-                    LocalAction::Invoke { effect: effect.clone(), cont: Box::new(cont), origin: Origin(*span) }
+                    LocalAction::Invoke {
+                        effect: effect.clone(),
+                        check: *check,
+                        cont: Box::new(cont),
+                        origin: Origin(*span),
+                    }
                 } else {
                     cont
                 })

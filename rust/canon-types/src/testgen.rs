@@ -94,7 +94,13 @@ impl Gen<'_> {
                 let role = self.role();
                 let effect = self.label("Effect");
                 let cont = self.global(depth - 1);
-                GlobalType::Invoke { role: ROLES[role].into(), effect, cont: Box::new(cont), span: Span::default() }
+                GlobalType::Invoke {
+                    role: ROLES[role].into(),
+                    effect,
+                    check: false,
+                    cont: Box::new(cont),
+                    span: Span::default(),
+                }
             }
             4 => self.choice(depth),
             _ => self.rec(depth),

@@ -157,7 +157,8 @@ fn invokes_and_deadlines_are_kept_in_actions_and_erased_in_local_types() {
         on_timeout: None,
         on_cancel: Vec::new(),
     };
-    let body = GlobalType::Invoke { role: "B".into(), effect: "Log".into(), cont: Box::new(timed), span: sp(1) };
+    let body =
+        GlobalType::Invoke { role: "B".into(), effect: "Log".into(), check: false, cont: Box::new(timed), span: sp(1) };
     let p = protocol(&["A", "B"], body);
     assert_eq!(projected(&p, "B"), "A?Job().end");
     let LocalAction::Invoke { effect, cont, .. } = project_actions(&p, "B").unwrap() else { panic!("expected invoke") };
@@ -282,6 +283,7 @@ fn recursion_errors() {
         GlobalType::Invoke {
             role: "C".into(),
             effect: "Tick".into(),
+            check: false,
             cont: Box::new(msg("A", "B", "X", None, cont("L"))),
             span: sp(1),
         },

@@ -70,8 +70,9 @@ fn operand_count(op: Opcode) -> (&'static str, &'static [usize]) {
     match op {
         Nop | Ret | Yield | Halt => ("no", &[0]),
         Jmp | Close | Cancel | Abort => ("1", &[1]),
-        JmpIf | Call | Spawn | Const | Mov | Select => ("2", &[2]),
+        JmpIf | Call | Spawn | Const | Mov | Select | Consume => ("2", &[2]),
         Add | Sub | Eq | Lt | Send | Recv | Offer | Invoke | Produce => ("3", &[3]),
+        Check => ("4", &[4]),
         Open => ("4 or 5", &[4, 5]),
         RecvTimeout => ("5", &[5]),
     }
@@ -182,6 +183,13 @@ impl Assembler {
                 ep: reg_operand(next(), n)?,
                 label: self.sym_operand(next())?,
             },
+            Opcode::Check => Instr::Check {
+                dst: reg_operand(next(), n)?,
+                ep: reg_operand(next(), n)?,
+                effect: self.sym_operand(next())?,
+                arg: reg_operand(next(), n)?,
+            },
+            Opcode::Consume => Instr::Consume { ep: reg_operand(next(), n)?, witness: reg_operand(next(), n)? },
         })
     }
 

@@ -257,6 +257,11 @@ impl ProcCheck<'_> {
                 self.regs(i, &[*dst, *ep])?;
                 self.sym(i, *label)
             }
+            Instr::Check { dst, ep, effect, arg } => {
+                self.regs(i, &[*dst, *ep, *arg])?;
+                self.sym(i, *effect)
+            }
+            Instr::Consume { ep, witness } => self.regs(i, &[*ep, *witness]),
         }
     }
 }

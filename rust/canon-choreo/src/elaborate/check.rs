@@ -318,7 +318,7 @@ impl<'a> Checker<'a> {
             }
             Stmt::Do(d) => self.do_stmt(d),
             Stmt::Invoke(inv) => {
-                self.role(&inv.at, "invoke");
+                self.role(&inv.at, if inv.check.is_some() { "check" } else { "invoke" });
             }
             Stmt::Disconnect(d) => {
                 self.role(&d.a, "disconnect");
@@ -370,7 +370,7 @@ impl<'a> Checker<'a> {
     fn cancel_block(&mut self, m: &MessageStmt, body: &Block) {
         let receiver = m.to.first().map_or("", |r| r.name.as_str());
         for stmt in &body.stmts {
-            let local = matches!(stmt, Stmt::Invoke(inv) if inv.at.name == receiver);
+            let local = matches!(stmt, Stmt::Invoke(inv) if inv.at.name == receiver && inv.check.is_none());
             if !local {
                 let msg = format!("an `on cancel` block may only `invoke` effects at `{receiver}`");
                 let note = "the session is cancelled when the deadline passes: no message can follow, and only \

@@ -198,7 +198,8 @@ impl Expander<'_> {
             Stmt::Invoke(inv) => {
                 self.charge(1, inv.span)?;
                 let (role, effect) = (self.role(&inv.at.name), inv.effect.name.clone());
-                Ok(GlobalType::Invoke { role, effect, cont: Box::new(k), span: inv.span })
+                let check = inv.check.is_some();
+                Ok(GlobalType::Invoke { role, effect, check, cont: Box::new(k), span: inv.span })
             }
             Stmt::Choice(c) => {
                 let copies = c.branches.len().saturating_sub(1);
@@ -266,7 +267,7 @@ impl Expander<'_> {
                     on_timeout = Some(Box::new(self.block(&h.body, GlobalType::End, true)?));
                 }
                 HandlerKind::Cancel => on_cancel.extend(h.body.stmts.iter().filter_map(|s| match s {
-                    Stmt::Invoke(inv) => Some(inv.effect.name.clone()),
+                    Stmt::Invoke(inv) if inv.check.is_none() => Some(inv.effect.name.clone()),
                     _ => None,
                 })),
             }

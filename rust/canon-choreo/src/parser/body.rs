@@ -106,6 +106,9 @@ impl Parser<'_> {
             Tok::Ident(kw) if kw == "continue" && next_is_ident => Stmt::Continue(self.continue_stmt()?),
             Tok::Ident(kw) if kw == "do" && next_is_ident => Stmt::Do(self.do_stmt()?),
             Tok::Ident(kw) if kw == "invoke" && next_is_ident => Stmt::Invoke(self.invoke()?),
+            Tok::Ident(kw) if kw == "check" && next_is_ident && *self.tok_at(2) == Tok::Dot => {
+                Stmt::Invoke(self.check()?)
+            }
             Tok::Ident(kw) if kw == "buffer" && next_is_ident => {
                 let decl = self.buffer()?;
                 match buffers {
@@ -408,7 +411,30 @@ impl Parser<'_> {
         self.expect_kw("at")?;
         let at = self.ident("the role performing the effect")?;
         self.expect(Tok::Semi, "`;`")?;
-        Ok(InvokeStmt { effect, at, span: self.since(start) })
+        Ok(InvokeStmt { effect, check: None, at, span: self.since(start) })
+    }
+
+    /// `check Effect.op(arg, ..) at Role;`
+    fn check(&mut self) -> PResult<InvokeStmt> {
+        let start = self.bump().span;
+        let effect = self.ident("the effect of the check")?;
+        self.expect(Tok::Dot, "`.`")?;
+        let op = self.ident("the operation of the check")?;
+        let effect = Ident { name: format!("{}.{}", effect.name, op.name), span: self.since(effect.span) };
+        self.expect(Tok::LParen, "`(`")?;
+        let mut args = Vec::new();
+        if *self.tok() != Tok::RParen {
+            args.push(self.ident("an argument name")?);
+            while *self.tok() == Tok::Comma {
+                self.bump();
+                args.push(self.ident("an argument name")?);
+            }
+        }
+        self.expect(Tok::RParen, "`,` or `)`")?;
+        self.expect_kw("at")?;
+        let at = self.ident("the role performing the check")?;
+        self.expect(Tok::Semi, "`;`")?;
+        Ok(InvokeStmt { effect, check: Some(args), at, span: self.since(start) })
     }
 
     fn buffer(&mut self) -> PResult<BufferDecl> {

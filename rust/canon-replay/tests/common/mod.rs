@@ -118,6 +118,11 @@ fn arb_kind() -> impl Strategy<Value = EventKind> {
             to,
             seq
         }),
+        (any::<u16>(), any::<u64>(), any::<[u8; 32]>()).prop_map(|(to, seq, identity)| K::DuplicateRefused {
+            to,
+            seq,
+            identity
+        }),
         (any::<u16>(), sym.clone(), any::<u64>(), arb_value()).prop_map(|(from, label, seq, payload)| K::Received {
             from,
             label,

@@ -73,6 +73,9 @@ pub struct RunSummary {
     pub instruction_budget_exhausted: u64,
     /// The replay's root (the last chain hash).
     pub root: [u8; 32],
+    /// What the groups' reports add to the run's metrics (instances,
+    /// rounds, instructions, outcomes, rounds per instance).
+    pub totals: crate::metrics::ReportTotals,
     /// Whether the run was stopped through [`Runner::run_to_until`]'s flag
     /// before every group ended: the replay holds every round run so far,
     /// the group cut short reports [`GroupStatus::Running`] and later
@@ -88,6 +91,7 @@ impl RunSummary {
         self.sessions = self.sessions.saturating_add(r.sessions.len() as u64);
         self.messages = self.messages.saturating_add(r.messages);
         self.rounds = self.rounds.max(r.outcome.rounds);
+        self.totals.add(r);
         for (_, status) in &r.sessions {
             match self.statuses.iter_mut().find(|(s, _)| s == status) {
                 Some((_, n)) => *n = n.saturating_add(1),
@@ -130,6 +134,7 @@ impl RunSummary {
         self.messages = self.messages.saturating_add(later.messages);
         self.events = self.events.saturating_add(later.events);
         self.rounds = self.rounds.max(later.rounds);
+        self.totals.merge(&later.totals);
         for (status, count) in &later.statuses {
             match self.statuses.iter_mut().find(|(s, _)| s == status) {
                 Some((_, n)) => *n = n.saturating_add(*count),

@@ -57,6 +57,15 @@ impl Walker<'_> {
                 self.send_cont(i, cur, *ep, *label)?;
                 self.write(i, cur, *dst, RegState::Value)?;
             }
+            // A check and a consume name the endpoint's session and leave
+            // its type where it is.
+            Instr::Check { dst, ep, .. } => {
+                self.endpoint(i, cur, *ep)?;
+                self.write(i, cur, *dst, RegState::Value)?;
+            }
+            Instr::Consume { ep, .. } => {
+                self.endpoint(i, cur, *ep)?;
+            }
             Instr::Select { ep, arms } => {
                 self.select(i, cur, *ep, arms)?;
                 return Ok(Flow::Stop);
