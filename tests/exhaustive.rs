@@ -700,11 +700,14 @@ struct Tally {
     machine_runs: usize,
     /// Projected protocols with a loop that projection prunes for some role.
     pruned: usize,
+    /// Every violation found (the check goes on past one, so that one long
+    /// run at the larger bound reports all of them).
+    failures: Vec<String>,
 }
 
 /// `strict`: check soundness for protocols with a pruned loop too.
 fn check_all(messages: u32, bound: usize, recs: u8, projection: bool, machine: bool, strict: bool) -> Tally {
-    let mut t = Tally { enumerated: 0, projected: 0, states: 0, machine_runs: 0, pruned: 0 };
+    let mut t = Tally { enumerated: 0, projected: 0, states: 0, machine_runs: 0, pruned: 0, failures: Vec::new() };
     for g in terms(messages, 0, recs) {
         if !canonical(&g) {
             continue;
@@ -738,7 +741,11 @@ fn check_all(messages: u32, bound: usize, recs: u8, projection: bool, machine: b
         if projection {
             match check_protocol(&g, locals, &roles, bound, sound) {
                 Ok(states) => t.states += states,
-                Err(v) => panic!("{v:?} in the system of {}", show(&g)),
+                Err(v) => {
+                    let failure = format!("{v:?} in the system of {}", show(&g));
+                    eprintln!("exhaustive: {failure}");
+                    t.failures.push(failure);
+                }
             }
         }
         if machine {
@@ -759,6 +766,7 @@ fn projection_is_sound_and_complete_at_the_small_bound() {
          {} global types, {} projected ({} with a pruned loop), {} product states",
         t.enumerated, t.projected, t.pruned, t.states
     );
+    assert!(t.failures.is_empty(), "{} violations: {:#?}", t.failures.len(), t.failures);
     assert!(t.projected > 1000, "the enumeration reaches projectable protocols");
 }
 
@@ -785,4 +793,27 @@ fn projection_is_sound_and_complete_at_the_larger_bound() {
         "exhaustive: 3 roles, 2 labels, <= {messages} messages, <= {recs} recs, buffers of {bound}: {} global types, {} projected ({} with a pruned loop), {} product states, {} machine runs",
         t.enumerated, t.projected, t.pruned, t.states, t.machine_runs
     );
+    assert!(t.failures.is_empty(), "{} violations: {:#?}", t.failures.len(), t.failures);
+}
+
+/// Found by `CANON_EXHAUSTIVE_STRICT=1` at the larger bound: a role that
+/// takes no part in an inner loop, whose other branch goes back to an outer
+/// loop that begins with the role sending, would send again once per pass
+/// of the inner loop, before the choice is made. Projection now refuses it
+/// (E6115), as Scribble does (the role is not enabled).
+#[test]
+fn a_role_acting_first_in_the_outer_loop_a_branch_goes_back_to_is_refused() {
+    use canon_types::ErrorCode;
+    // rec X.A->B:l0.C->A:l1.rec Y.A->B:{l0.X, l1.Y}: C sends l1 again while A and B loop in Y.
+    let inner = G::Rec(1, Box::new(G::Msg(0, 1, vec![(0, G::Var(0)), (1, G::Var(1))])));
+    let c_first = G::Rec(0, Box::new(G::Msg(0, 1, vec![(0, G::Msg(2, 0, vec![(1, inner)]))])));
+    // rec X.A->B:l0.rec Y.C->B:{l0.C->B:l1.Y, l1.X}: A sends l0 again while B and C loop in Y.
+    let inner = G::Rec(1, Box::new(G::Msg(2, 1, vec![(0, G::Msg(2, 1, vec![(1, G::Var(1))])), (1, G::Var(0))])));
+    let a_first = G::Rec(0, Box::new(G::Msg(0, 1, vec![(0, inner)])));
+    for g in [c_first, a_first] {
+        let protocol =
+            Protocol { name: "P".into(), roles: ROLES.iter().map(|r| r.to_string()).collect(), body: to_global(&g) };
+        let err = project_all(&protocol).err().unwrap_or_else(|| panic!("{} projects", show(&g)));
+        assert_eq!(err.code(), 6115, "{}: {err}", show(&g));
+    }
 }

@@ -19,6 +19,8 @@ use crate::config::Config;
 use crate::group::{Group, GroupStatus, State};
 use crate::host::Host;
 use crate::image::ProgramImage;
+use crate::step_session::IN_TRANSIT;
+use crate::store::NO_WAITER;
 
 /// One group's saved state (serde; canon-runtime encodes it with bincode).
 #[derive(serde::Deserialize)]
@@ -153,6 +155,36 @@ pub enum RestoreError {
         /// The session concerned.
         sid: u64,
     },
+    /// An endpoint whose owner is neither a coroutine of the group nor in transit.
+    #[error(
+        "group {group}: endpoint {role} of session {sid:#x} is owned by coroutine {owner}, which the group does not have"
+    )]
+    BadOwner {
+        /// The group concerned.
+        group: u32,
+        /// The session concerned.
+        sid: u64,
+        /// The endpoint's role index.
+        role: u16,
+        /// The owner saved.
+        owner: u32,
+    },
+    /// An edge whose parked waiter is not a coroutine of the group.
+    #[error(
+        "group {group}: coroutine {waiter}, which the group does not have, is parked on edge {from} -> {to} of session {sid:#x}"
+    )]
+    BadWaiter {
+        /// The group concerned.
+        group: u32,
+        /// The session concerned.
+        sid: u64,
+        /// The edge's sending role index.
+        from: u16,
+        /// The edge's receiving role index.
+        to: u16,
+        /// The waiter saved.
+        waiter: u32,
+    },
     /// An endpoint whose key the key source given does not hold.
     #[error(
         "group {group}: no key for endpoint {role} of session {sid:#x} in the key source (or a different one): restore with the key source of the run"
@@ -251,13 +283,24 @@ fn check(image: &ProgramImage, st: &State) -> Result<(), RestoreError> {
         return Err(RestoreError::BadSessions { group });
     }
     let type_ok = |t: TypeId| (t.0 as usize) < types;
+    // Owners and waiters index the coroutines (`Exec` steps them by id).
+    let coroutine_ok = |co: u32| (co as usize) < st.coroutines.len();
     for (n, s) in st.store.sessions.iter().enumerate() {
         let sid = (u64::from(group) << 32) | n as u64;
-        for e in &s.body.endpoints {
+        for (role, e) in s.body.endpoints.iter().enumerate() {
             for t in [e.current, e.original] {
                 if !type_ok(t) {
                     return Err(RestoreError::BadType { group, sid, ty: t.0, len: types });
                 }
+            }
+            if e.owner != IN_TRANSIT && !coroutine_ok(e.owner) {
+                return Err(RestoreError::BadOwner { group, sid, role: role as u16, owner: e.owner });
+            }
+        }
+        for (i, edge) in s.body.edges.iter().enumerate() {
+            if edge.waiter != NO_WAITER && !coroutine_ok(edge.waiter) {
+                let (from, to) = s.body.edge_roles(i).unwrap_or((u16::MAX, u16::MAX));
+                return Err(RestoreError::BadWaiter { group, sid, from, to, waiter: edge.waiter });
             }
         }
         for edge in &s.body.edges {

@@ -187,6 +187,11 @@ impl SessionBody {
         self.edge_slots.iter().map(|&(key, i)| ((key >> 16) as u16, key as u16, &self.edges[i as usize]))
     }
 
+    /// The roles `(from, to)` of the edge at index `i` of `edges`, if a slot names it.
+    pub(crate) fn edge_roles(&self, i: usize) -> Option<(u16, u16)> {
+        self.edge_slots.iter().find(|&&(_, j)| j as usize == i).map(|&(key, _)| ((key >> 16) as u16, key as u16))
+    }
+
     /// The edge `from → to`, if a message was ever sent on it.
     #[inline]
     pub fn edge(&self, from: u16, to: u16) -> Option<&Edge> {

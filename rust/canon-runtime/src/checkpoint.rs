@@ -237,6 +237,9 @@ pub enum CheckpointError {
     #[error("the machine has no program loaded: there is nothing to checkpoint")]
     /// The machine has no program loaded.
     NoProgram,
+    #[error("{0}")]
+    /// A saved endpoint owner or parked waiter names no coroutine of its group.
+    DanglingCoroutine(RestoreError),
 }
 
 canon_types::error_codes! {
@@ -259,6 +262,7 @@ canon_types::error_codes! {
         GroupNotSavable = 5115: "a group cannot be saved at this point",
         BadGroupState = 5116: "a saved group does not fit the program or keys",
         NoProgram = 5117: "a machine with no program was checkpointed",
+        DanglingCoroutine = 5118: "a saved endpoint owner or parked waiter names no coroutine of its group",
     }
 }
 
@@ -503,8 +507,14 @@ impl Machine {
             let mut host = hosts(id);
             host.restore_state(&entry.host)
                 .map_err(|e| CheckpointError::HostRestore { group: id, reason: e.to_string() })?;
-            let group = Group::restore_state(Arc::clone(&image), entry.state, &config, host, keys.clone())
-                .map_err(CheckpointError::BadGroupState)?;
+            let group = Group::restore_state(Arc::clone(&image), entry.state, &config, host, keys.clone()).map_err(
+                |e| match e {
+                    RestoreError::BadOwner { .. } | RestoreError::BadWaiter { .. } => {
+                        CheckpointError::DanglingCoroutine(e)
+                    }
+                    e => CheckpointError::BadGroupState(e),
+                },
+            )?;
             machine.groups.push(group);
             machine.owners.push(entry.owner);
         }

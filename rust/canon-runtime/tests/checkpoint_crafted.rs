@@ -125,3 +125,135 @@ fn every_nudged_counter_is_refused_or_runs_without_a_panic() {
     }
     assert!(refused > 0, "some edits are refused");
 }
+
+/// A coroutine id no group of [`paused`] has (each has `main`, `pinger`
+/// and `ponger`: ids 0, 1 and 2).
+const NO_COROUTINE: u32 = 0x0707;
+
+/// The body offsets of each saved session's endpoint table: two
+/// `EndpointState`s (`current`, `original`, `owner` as fixed-width u32s,
+/// `closed` as one byte) after the sequence length 2, owned by `pinger`
+/// (1) and `ponger` (2), both open. Returns the offsets of the two owners.
+fn owner_offsets(body: &[u8]) -> Vec<(usize, usize)> {
+    let u32_at = |i: usize| u32::from_le_bytes(body[i..i + 4].try_into().expect("4 bytes"));
+    (0..body.len().saturating_sub(8 + 2 * 13))
+        .filter(|&i| body[i..i + 8] == 2u64.to_le_bytes())
+        .map(|i| (i + 8 + 8, i + 8 + 13 + 8))
+        .filter(|&(a, b)| u32_at(a) == 1 && body[a + 4] == 0 && u32_at(b) == 2 && body[b + 4] == 0)
+        .collect()
+}
+
+/// The body offsets of every edge's waiter that names `pinger` or
+/// `ponger`: an `Edge`'s `send_seq`, `recv_seq` (a few messages), `lost`
+/// (0), `dirty` and `held` (a byte each: 0 or 1, and `None`), then the
+/// waiter as a fixed-width u32.
+fn waiter_offsets(body: &[u8]) -> Vec<usize> {
+    let u64_at = |i: usize| u64::from_le_bytes(body[i..i + 8].try_into().expect("8 bytes"));
+    let u32_at = |i: usize| u32::from_le_bytes(body[i..i + 4].try_into().expect("4 bytes"));
+    (0..body.len().saturating_sub(30))
+        .filter(|&i| {
+            let (sent, received) = (u64_at(i), u64_at(i + 8));
+            (1..100).contains(&sent)
+                && received <= sent
+                && u64_at(i + 16) == 0
+                && body[i + 24] <= 1
+                && body[i + 25] == 0
+        })
+        .map(|i| i + 26)
+        .filter(|&w| matches!(u32_at(w), 1 | 2))
+        .collect()
+}
+
+/// An endpoint owned by a coroutine its group does not have is refused
+/// with `DanglingCoroutine` (5118) naming the endpoint and the owner;
+/// before, it restored, and the endpoint's real coroutine then faulted
+/// with `NotOwner` on its next use (a state no run can reach). An owner
+/// of `u32::MAX` is an endpoint in transit, not a coroutine: that edit is
+/// not refused for its owner (the session then faults as having lost a
+/// delegated endpoint).
+#[test]
+fn an_endpoint_owned_by_no_coroutine_is_refused() {
+    let (p, bytes) = paused();
+    let body = &bytes[CHECKPOINT_HEADER_BYTES..];
+    let owners = owner_offsets(body);
+    // The first group is paused inside its session; the second has not run yet.
+    assert_eq!(owners.len(), 1, "the paused group's two-endpoint session: {owners:?}");
+    for &(a, b) in &owners {
+        for (at, role) in [(a, 0), (b, 1)] {
+            let mut crafted = bytes.clone();
+            let at = CHECKPOINT_HEADER_BYTES + at;
+            crafted[at..at + 4].copy_from_slice(&NO_COROUTINE.to_le_bytes());
+            let err = restore(&p, &resealed(crafted)).err().expect("refused");
+            assert_eq!(err.code(), 5118, "{err}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("endpoint {role} of session")), "{text}");
+            assert!(text.contains(&format!("owned by coroutine {NO_COROUTINE}")), "{text}");
+        }
+    }
+    // In transit is an owner restore accepts.
+    let (a, _) = owners[0];
+    let mut crafted = bytes.clone();
+    let at = CHECKPOINT_HEADER_BYTES + a;
+    crafted[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    if let Err(e) = restore(&p, &resealed(crafted)) {
+        assert_ne!(e.code(), 5118, "in transit is not a dangling owner: {e}");
+    }
+}
+
+/// An edge whose parked waiter is a coroutine its group does not have is
+/// refused with `DanglingCoroutine` (5118) naming the edge and the waiter.
+/// At a round boundary of `ping_pong_loop` one side is always parked on its
+/// receive, so the paused group has such an edge.
+#[test]
+fn a_waiter_that_is_no_coroutine_is_refused() {
+    let (p, bytes) = paused();
+    let waiters = waiter_offsets(&bytes[CHECKPOINT_HEADER_BYTES..]);
+    assert_eq!(waiters.len(), 1, "the paused group's parked coroutine: {waiters:?}");
+    for &w in &waiters {
+        let mut crafted = bytes.clone();
+        let at = CHECKPOINT_HEADER_BYTES + w;
+        crafted[at..at + 4].copy_from_slice(&NO_COROUTINE.to_le_bytes());
+        let err = restore(&p, &resealed(crafted)).err().expect("refused");
+        assert_eq!(err.code(), 5118, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("coroutine {NO_COROUTINE}, which the group does not have, is parked on edge")),
+            "{text}"
+        );
+    }
+    // No waiter at all names no coroutine, so it is not refused as dangling
+    // (the coroutine stays parked and the group stalls).
+    let mut crafted = bytes.clone();
+    let at = CHECKPOINT_HEADER_BYTES + waiters[0];
+    crafted[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    if let Err(e) = restore(&p, &resealed(crafted)) {
+        assert_ne!(e.code(), 5118, "no waiter is not a dangling waiter: {e}");
+    }
+}
+
+/// A checkpoint carries the run summary of the groups before it, and a
+/// re-sealed body can give any counts. Found by the `checkpoint` fuzz
+/// target: a summary counting u64::MAX sessions made the next finished
+/// group overflow it (a panic in debug builds). Counts now saturate.
+#[test]
+fn a_restored_summary_at_the_top_of_its_counts_does_not_overflow() {
+    use canon_machine::{GroupOutcome, GroupStatus, SessionStatus};
+    use canon_runtime::{GroupReport, RunSummary};
+    let top = u64::MAX;
+    let mut summary = RunSummary {
+        groups: top,
+        sessions: top,
+        messages: top,
+        faults: top,
+        stalled: top,
+        budget_exhausted: top,
+        ..RunSummary::default()
+    };
+    summary.statuses.push((SessionStatus::Closed, top));
+    let outcome = GroupOutcome { status: GroupStatus::BudgetExhausted, rounds: 3, steps: 9, faults: 0 };
+    let report =
+        GroupReport { group: 0, outcome, sessions: vec![(0, SessionStatus::Closed)], faults: Vec::new(), messages: 5 };
+    summary.add(&report);
+    assert_eq!((summary.groups, summary.sessions, summary.messages, summary.budget_exhausted), (top, top, top, top));
+    assert_eq!(summary.statuses, vec![(SessionStatus::Closed, top)]);
+}

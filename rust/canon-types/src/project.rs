@@ -272,7 +272,8 @@ fn project_checked(protocol: &Protocol, role: &str) -> Result<LocalAction, Proje
         });
     }
     let mut unguarded = Vec::new();
-    Projector { role, pruned: std::cell::RefCell::new(Vec::new()) }.node(&protocol.body, &mut unguarded)
+    Projector { role, pruned: std::cell::RefCell::new(Vec::new()), resumed: std::cell::RefCell::new(Vec::new()) }
+        .node(&protocol.body, &mut unguarded)
 }
 
 /// Projects on one role. `unguarded` holds the recursion variables bound
@@ -282,6 +283,11 @@ struct Projector<'a> {
     /// Every jump left out of a merge (its loop variable and the choice's
     /// span), in projection order: a loop checks the ones made in its body.
     pruned: std::cell::RefCell<Vec<(String, Span)>>,
+    /// Merges that left out a jump and go on by jumping back to an enclosing
+    /// loop the role has communicated in (its loop variable and the choice's
+    /// span): that loop checks, once its body is projected, that the role
+    /// does not act first in it (E6115).
+    resumed: std::cell::RefCell<Vec<(String, Span)>>,
 }
 
 impl Projector<'_> {
@@ -392,6 +398,16 @@ impl Projector<'_> {
                         });
                     }
                 }
+                // A merge in this loop's body left out a jump and goes on by
+                // repeating this loop: the role repeats it before it is told
+                // the choice, so it must not act first in it.
+                let resumed = self.resumed.borrow().iter().find(|(v, _)| v == var).map(|(_, at)| *at);
+                if let Some(at) = resumed
+                    && let Some(action) = body.first_act()
+                {
+                    return Err(ProjectionError::ActsBeforeEnabled { role: self.role.to_owned(), action, span: at });
+                }
+                self.resumed.borrow_mut().retain(|(v, _)| v != var);
                 Ok(if body.mentions(var) { LocalAction::Mu { var: var.clone(), body: Box::new(body) } } else { body })
             }
             GlobalType::Continue { var, .. } => Ok(LocalAction::Var { var: var.clone() }),
@@ -461,6 +477,13 @@ impl Projector<'_> {
             && let Some(action) = merged.first_act()
         {
             return Err(ProjectionError::ActsBeforeEnabled { role: self.role.to_owned(), action, span });
+        }
+        // The same when the merge goes on by jumping back to a loop the role
+        // has communicated in: its first act is that loop's, checked there.
+        if !jumps.is_empty()
+            && let LocalAction::Var { var } = &merged
+        {
+            self.resumed.borrow_mut().push((var.clone(), span));
         }
         Ok(merged)
     }

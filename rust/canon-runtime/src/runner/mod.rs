@@ -84,30 +84,33 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Adds one finished group.
+    /// Adds one finished group. Counts saturate: a summary restored from a
+    /// crafted checkpoint may start anywhere.
     pub fn add(&mut self, r: &GroupReport) {
-        self.groups += 1;
-        self.sessions += r.sessions.len() as u64;
-        self.messages += r.messages;
+        self.groups = self.groups.saturating_add(1);
+        self.sessions = self.sessions.saturating_add(r.sessions.len() as u64);
+        self.messages = self.messages.saturating_add(r.messages);
         self.rounds = self.rounds.max(r.outcome.rounds);
         self.totals.add(r);
         for (_, status) in &r.sessions {
             match self.statuses.iter_mut().find(|(s, _)| s == status) {
-                Some((_, n)) => *n += 1,
+                Some((_, n)) => *n = n.saturating_add(1),
                 None => self.statuses.push((*status, 1)),
             }
         }
-        self.faults += r.faults.len() as u64;
+        self.faults = self.faults.saturating_add(r.faults.len() as u64);
         for f in r.faults.iter().take(SUMMARY_FAULTS.saturating_sub(self.first_faults.len())) {
             self.first_faults.push((r.group, f.clone()));
         }
         match r.outcome.status {
             GroupStatus::Stalled(_) => {
-                self.stalled += 1;
+                self.stalled = self.stalled.saturating_add(1);
                 self.first_stalled.get_or_insert_with(|| r.clone());
             }
-            GroupStatus::BudgetExhausted => self.budget_exhausted += 1,
-            GroupStatus::InstructionBudgetExhausted => self.instruction_budget_exhausted += 1,
+            GroupStatus::BudgetExhausted => self.budget_exhausted = self.budget_exhausted.saturating_add(1),
+            GroupStatus::InstructionBudgetExhausted => {
+                self.instruction_budget_exhausted = self.instruction_budget_exhausted.saturating_add(1)
+            }
             // Only a run stopped through its flag leaves a group running.
             GroupStatus::Running => self.interrupted = true,
             // Completed, and statuses added later, count nowhere special.
@@ -126,27 +129,28 @@ impl RunSummary {
     /// threaded runner's workers aggregate their batches, so the writing
     /// thread adds one summary per batch.
     pub(crate) fn merge(&mut self, later: &RunSummary) {
-        self.groups += later.groups;
-        self.sessions += later.sessions;
-        self.messages += later.messages;
-        self.events += later.events;
+        self.groups = self.groups.saturating_add(later.groups);
+        self.sessions = self.sessions.saturating_add(later.sessions);
+        self.messages = self.messages.saturating_add(later.messages);
+        self.events = self.events.saturating_add(later.events);
         self.rounds = self.rounds.max(later.rounds);
         self.totals.merge(&later.totals);
         for (status, count) in &later.statuses {
             match self.statuses.iter_mut().find(|(s, _)| s == status) {
-                Some((_, n)) => *n += count,
+                Some((_, n)) => *n = n.saturating_add(*count),
                 None => self.statuses.push((*status, *count)),
             }
         }
-        self.faults += later.faults;
+        self.faults = self.faults.saturating_add(later.faults);
         let room = SUMMARY_FAULTS.saturating_sub(self.first_faults.len());
         self.first_faults.extend(later.first_faults.iter().take(room).cloned());
-        self.stalled += later.stalled;
+        self.stalled = self.stalled.saturating_add(later.stalled);
         if self.first_stalled.is_none() {
             self.first_stalled.clone_from(&later.first_stalled);
         }
-        self.budget_exhausted += later.budget_exhausted;
-        self.instruction_budget_exhausted += later.instruction_budget_exhausted;
+        self.budget_exhausted = self.budget_exhausted.saturating_add(later.budget_exhausted);
+        self.instruction_budget_exhausted =
+            self.instruction_budget_exhausted.saturating_add(later.instruction_budget_exhausted);
         self.interrupted |= later.interrupted;
     }
 
