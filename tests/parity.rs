@@ -105,15 +105,15 @@ fn is_choreography(p: &Path) -> bool {
 }
 
 /// Choreography files under `fixtures/`, except the deliberately ill-formed
-/// ones (a directory named `ill_formed`, or a file with expected diagnostics
-/// `.diag` beside it).
+/// ones (a directory named `ill_formed`, or a file with an expected
+/// diagnostics snapshot `.diag.snap` beside it).
 fn choreography_paths(dir: &Path, out: &mut Vec<PathBuf>) {
     for path in sorted_entries(dir) {
         if path.is_dir() {
             if path.file_name().is_some_and(|n| n != "ill_formed") {
                 choreography_paths(&path, out);
             }
-        } else if is_choreography(&path) && !path.with_extension("diag").exists() {
+        } else if is_choreography(&path) && !path.with_extension("diag.snap").exists() {
             out.push(path);
         }
     }

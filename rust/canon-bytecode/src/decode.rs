@@ -579,5 +579,6 @@ fn instr(r: &mut Reader) -> Result<Instr> {
 
 /// Bytes as space-separated hex pairs, for messages.
 fn hex_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    let pairs: Vec<String> = bytes.chunks(1).map(canon_types::hex::hex).collect();
+    pairs.join(" ")
 }

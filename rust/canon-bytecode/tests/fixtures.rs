@@ -1,12 +1,17 @@
 //! Data-driven tests over `fixtures/asm/*.casm`: every fixture assembles, its
 //! encoding equals the stored `NAME.cbc`, decoding that file gives the same
-//! module, its disassembly equals the golden `NAME.disasm`, and it passes the
-//! verifier (the faulting and stalling fixtures fail only at run time).
+//! module, its disassembly equals the insta snapshot `NAME.disasm.snap`, and
+//! it passes the verifier (the faulting and stalling fixtures fail only at run
+//! time).
 //!
-//! `CANON_BLESS=1 cargo test -p canon-bytecode --test fixtures` rewrites the
-//! `.cbc` and `.disasm` files; review the diff before committing.
+//! The `.cbc` files are inputs of other tests, the fuzz corpus and the specs'
+//! examples, so they stay plain files: `CANON_BLESS=1 cargo test -p
+//! canon-bytecode --test fixtures` rewrites them (review the diff before
+//! committing). A changed disassembly fails and leaves `NAME.disasm.snap.new`:
+//! review and accept it with `cargo insta review`.
 
 use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use canon_bytecode::{Module, assemble, decode, disassemble, encode, verify};
@@ -30,14 +35,20 @@ fn sources() -> Vec<PathBuf> {
     paths
 }
 
-/// A readable report of the first difference between two texts.
-fn text_diff(expected: &str, actual: &str) -> String {
-    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
-    let at = e.iter().zip(&a).position(|(x, y)| x != y).unwrap_or(e.len().min(a.len()));
-    let show = |lines: &[&str]| {
-        lines.iter().skip(at.saturating_sub(2)).take(5).map(|l| format!("    {l}\n")).collect::<String>()
-    };
-    format!("first difference at line {}\n  expected:\n{}  actual:\n{}", at + 1, show(&e), show(&a))
+/// Compares `text` with the snapshot `NAME.disasm.snap` beside `casm`; a
+/// mismatch leaves `NAME.disasm.snap.new` for `cargo insta review`.
+fn check_disasm_snapshot(casm: &Path, text: &str) -> Result<(), String> {
+    let stem = casm.file_stem().and_then(|s| s.to_str()).expect("a UTF-8 file name");
+    let absolute = fs::canonicalize(casm).map_err(|e| format!("{}: {e}", casm.display()))?;
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(absolute.parent().expect("a directory"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_input_file(&absolute);
+    catch_unwind(AssertUnwindSafe(|| settings.bind(|| insta::assert_snapshot!(format!("{stem}.disasm"), text))))
+        .map_err(|_| {
+            format!("{}: the disassembly differs from {stem}.disasm.snap (`cargo insta review`)", casm.display())
+        })
 }
 
 /// Compares `actual` with the golden file at `path`, or rewrites it when blessing.
@@ -83,9 +94,7 @@ fn check_fixture(casm: &Path) -> Result<Module, String> {
         return Err(format!("{name}: decoding the stored .cbc gives a different module"));
     }
     let text = disassemble(&module);
-    check_golden(&casm.with_extension("disasm"), text.as_bytes(), |e, a| {
-        text_diff(&String::from_utf8_lossy(e), &String::from_utf8_lossy(a))
-    })?;
+    check_disasm_snapshot(casm, &text)?;
     match assemble(&text) {
         Ok(again) if again == module => {
             // Every fixture, the faulting and stalling ones included, is a verified program.
@@ -110,7 +119,18 @@ fn every_golden_file_has_a_source() {
     for entry in fs::read_dir(fixture_dir()).expect("fixtures/asm exists") {
         let path = entry.expect("readable directory entry").path();
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-        assert!(["casm", "cbc", "disasm"].contains(&ext), "unexpected file {}", path.display());
-        assert!(path.with_extension("casm").exists(), "{} has no .casm source", path.display());
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let source = match name.strip_suffix(".disasm.snap") {
+            Some(stem) => path.with_file_name(format!("{stem}.casm")),
+            None => {
+                assert!(
+                    ["casm", "cbc"].contains(&ext),
+                    "unexpected file {} (disassemblies are `.disasm.snap`)",
+                    path.display()
+                );
+                path.with_extension("casm")
+            }
+        };
+        assert!(source.exists(), "{} has no .casm source", path.display());
     }
 }

@@ -18,7 +18,7 @@ use canon_types::{
     ErrorCode, GraphError, LocalAction, ProjectionError, Protocol, Span, SymId, TypeId, project_all_actions,
 };
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::elaborate::{Choreography, EdgeBufferDecl, ElaboratedProtocol};
 
 use crate::lower::{self, ROLE_REG_COUNT};
@@ -119,19 +119,37 @@ pub fn compile_elaborated(protocol: &ElaboratedProtocol) -> Result<Module, Compi
 /// Projects every role of every non-`aux` protocol of `choreo` and returns the
 /// failures as diagnostics (code 61xx, at the offending node; at the protocol
 /// declaration for errors that have no node, such as an unused role).
+///
+/// The spans of an imported protocol's diagnostic point into its own module:
+/// render them with [`projection_failures`] (or
+/// [`Choreography::diagnostics_in`] with [`ElaboratedProtocol::file`]).
 pub fn projection_diagnostics(choreo: &Choreography) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for p in choreo.protocols.iter().filter(|p| !p.aux) {
-        if let Err(e) = project_all_actions(&p.protocol) {
-            let span = if e.span() == Span::default() { p.span } else { e.span() };
-            let mut notes = vec![format!("while projecting protocol `{}`", p.protocol.name)];
-            notes.extend(projection_note(&e).map(str::to_owned));
-            let mut d = Diagnostic::with_code(e.code(), span, e.to_string());
-            d.notes = notes;
-            out.push(d);
-        }
+    choreo.protocols.iter().filter(|p| !p.aux).filter_map(projection_failure).collect()
+}
+
+/// Why `p` does not project, as a diagnostic; `None` when every role projects.
+fn projection_failure(p: &ElaboratedProtocol) -> Option<Diagnostic> {
+    let e = project_all_actions(&p.protocol).err()?;
+    let span = if e.span() == Span::default() { p.span } else { e.span() };
+    let mut notes = vec![format!("while projecting protocol `{}`", p.protocol.name)];
+    notes.extend(projection_note(&e).map(str::to_owned));
+    let mut d = Diagnostic::with_code(e.code(), span, e.to_string());
+    d.notes = notes;
+    Some(d)
+}
+
+/// [`projection_diagnostics`] grouped by the file each failed protocol was
+/// written in (the loaded file first, then the imported modules), each group
+/// with that file's name and text, so that a failure inside an imported
+/// module shows the module's path, line and excerpt. Empty when every
+/// protocol projects.
+pub fn projection_failures(choreo: &Choreography) -> Vec<Diagnostics> {
+    let mut by_file: std::collections::BTreeMap<usize, Vec<Diagnostic>> = std::collections::BTreeMap::new();
+    let failed = choreo.protocols.iter().filter(|p| !p.aux).filter_map(|p| Some((p.file, projection_failure(p)?)));
+    for (file, d) in failed {
+        by_file.entry(file).or_default().push(d);
     }
-    out
+    by_file.into_iter().map(|(file, items)| choreo.diagnostics_in(file, items)).collect()
 }
 
 /// Why canon refuses a protocol that Scribble accepts, for the projection

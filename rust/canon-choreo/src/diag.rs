@@ -165,6 +165,8 @@ impl ErrorCode for Diagnostic {
 
 /// The diagnostics of one source file, with the file name and text needed to
 /// render them. `Display` renders them all (plain), separated by blank lines.
+/// With an empty `file_name` (no file at hand) they render without a source
+/// excerpt, as [`render_without_source`] does.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Diagnostics {
     /// The file name shown in rendered locations.
@@ -200,7 +202,11 @@ impl Diagnostics {
             if i > 0 {
                 out.push('\n');
             }
-            out.push_str(&render_one(&self.file_name, &self.source_text, d, color));
+            if self.file_name.is_empty() {
+                out.push_str(&render_without_source(d, color));
+            } else {
+                out.push_str(&render_one(&self.file_name, &self.source_text, d, color));
+            }
         }
         out
     }

@@ -18,7 +18,7 @@ use canon_bytecode::BufferConfig;
 use canon_types::{GlobalType, Protocol, Span};
 
 use crate::ast::{Block, File, ProtocolDecl, Stmt, TypeDecl};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Code, Diagnostic, Diagnostics};
 
 pub use expand::count_nodes;
 
@@ -41,6 +41,23 @@ pub struct Choreography {
     pub protocols: Vec<ElaboratedProtocol>,
     /// Index in `protocols` of the entry protocol.
     pub entry: usize,
+    /// The name and text of every file the protocols come from, as
+    /// [`ElaboratedProtocol::file`] indexes them: the loaded file first, then
+    /// each imported module in load order. Filled by the loaders
+    /// ([`crate::load`], [`crate::load_with_imports`], [`crate::load_for_check`]);
+    /// empty after [`elaborate()`] of a parsed file alone.
+    pub sources: Vec<SourceFile>,
+}
+
+/// The name and text of one file a choreography was loaded from, so that a
+/// diagnostic pointing into it (an imported module's included) can show its
+/// excerpt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The file name shown in rendered locations.
+    pub name: String,
+    /// The full text the spans of its protocols point into.
+    pub text: String,
 }
 
 impl Choreography {
@@ -53,6 +70,17 @@ impl Choreography {
     pub fn get(&self, name: &str) -> Option<&ElaboratedProtocol> {
         self.protocols.iter().find(|p| p.protocol.name == name)
     }
+
+    /// `items`, whose spans point into file `file` (an
+    /// [`ElaboratedProtocol::file`]), with that file's name and text so that
+    /// they render with its excerpt. Without the file's text (see
+    /// [`Choreography::sources`]) they render without an excerpt.
+    pub fn diagnostics_in(&self, file: usize, items: Vec<Diagnostic>) -> Diagnostics {
+        match self.sources.get(file) {
+            Some(s) => Diagnostics::new(&s.name, &s.text, items),
+            None => Diagnostics::new("", "", items),
+        }
+    }
 }
 
 /// One protocol after elaboration.
@@ -64,6 +92,9 @@ pub struct ElaboratedProtocol {
     pub aux: bool,
     /// Defined in an imported module (never the entry unless named).
     pub imported: bool,
+    /// The file it was written in: an index into [`Choreography::sources`]
+    /// (0 for the loaded file, so `imported` is `file > 0`).
+    pub file: usize,
     /// The protocol's own buffer declarations, in source order.
     pub buffers: Vec<EdgeBufferDecl>,
     /// The span of the declaration.
@@ -160,7 +191,7 @@ fn elaborate_impl(
             Ok(body) => {
                 let body = canon_types::normalize_choices(body);
                 by_file.entry(*i).or_default().extend(unused_roles(decl, &body));
-                protocols.push(elaborated(decl, body, *i > 0));
+                protocols.push(elaborated(decl, body, *i));
             }
             Err(d) => by_file.entry(*i).or_default().push(d),
         }
@@ -181,6 +212,7 @@ fn elaborate_impl(
         types: file.types.clone(),
         protocols,
         entry,
+        sources: Vec::new(),
     })
 }
 
@@ -224,7 +256,7 @@ fn rename_dos(block: &mut Block, key: &impl Fn(&str) -> String) {
     }
 }
 
-fn elaborated(decl: &ProtocolDecl, body: GlobalType, imported: bool) -> ElaboratedProtocol {
+fn elaborated(decl: &ProtocolDecl, body: GlobalType, file: usize) -> ElaboratedProtocol {
     let buffers = decl
         .buffers
         .iter()
@@ -237,7 +269,7 @@ fn elaborated(decl: &ProtocolDecl, body: GlobalType, imported: bool) -> Elaborat
         .collect();
     let roles = decl.roles.iter().map(|r| r.name.clone()).collect();
     let protocol = Protocol { name: decl.name.name.clone(), roles, body };
-    ElaboratedProtocol { protocol, aux: decl.aux, imported, buffers, span: decl.span }
+    ElaboratedProtocol { protocol, aux: decl.aux, imported: file > 0, file, buffers, span: decl.span }
 }
 
 /// The roles that take part in some interaction of `g`.

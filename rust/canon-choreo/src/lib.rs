@@ -31,10 +31,12 @@ pub mod source_map;
 
 pub use compile::{
     COMPILE_CODES, CompileError, compile_choreography, compile_elaborated, compile_protocol, projection_diagnostics,
+    projection_failures,
 };
 pub use diag::{CHOREO_CODES, Code, Diagnostic, Diagnostics, Label, did_you_mean, render_without_source};
 pub use elaborate::{
-    Choreography, EdgeBufferDecl, ElaboratedProtocol, elaborate, elaborate_modules, elaborate_modules_unchosen,
+    Choreography, EdgeBufferDecl, ElaboratedProtocol, SourceFile, elaborate, elaborate_modules,
+    elaborate_modules_unchosen,
 };
 pub use modules::{ImportPaths, load_for_check, load_with_imports};
 pub use parser::parse;
@@ -44,7 +46,9 @@ pub use source_map::{compile_choreography_mapped, compile_elaborated_mapped};
 /// [`elaborate()`] does.
 pub fn load(file_name: &str, src: &str, protocol: Option<&str>) -> Result<Choreography, Diagnostics> {
     let file = parse(file_name, src)?;
-    elaborate(&file, protocol).map_err(|items| Diagnostics::new(file_name, src, items))
+    let mut choreo = elaborate(&file, protocol).map_err(|items| Diagnostics::new(file_name, src, items))?;
+    choreo.sources = vec![SourceFile { name: file_name.to_owned(), text: src.to_owned() }];
+    Ok(choreo)
 }
 
 /// What checking one protocol of a choreography found.
@@ -58,6 +62,9 @@ pub struct ProtocolReport {
     pub aux: bool,
     /// Defined in an imported module.
     pub imported: bool,
+    /// The file it was written in (an index into [`Choreography::sources`]):
+    /// render a failure with [`Choreography::diagnostics_in`].
+    pub file: usize,
     /// The instruction count of its compiled module, or why it failed
     /// (projection or compilation error, with its code).
     pub outcome: Result<usize, Diagnostic>,
@@ -96,6 +103,7 @@ pub fn check_protocols(choreo: &Choreography) -> Vec<ProtocolReport> {
                 roles: p.protocol.roles.clone(),
                 aux: p.aux,
                 imported: p.imported,
+                file: p.file,
                 outcome,
             }
         })
@@ -104,8 +112,8 @@ pub fn check_protocols(choreo: &Choreography) -> Vec<ProtocolReport> {
 
 /// Every check the toolchain makes on a choreography source, with the
 /// diagnostics rendered. This is the single entry point of the ill-formed
-/// fixture tests (`fixtures/choreo/ill_formed/*.canon` and their `.diag`
-/// goldens); later checks (projection, well-formedness) are added here.
+/// fixture tests (`fixtures/choreo/ill_formed/*.canon` and their `.diag.snap`
+/// snapshots); later checks (projection, well-formedness) are added here.
 pub fn check_source(file_name: &str, src: &str) -> Result<Choreography, String> {
     let choreo = load(file_name, src, None).map_err(|d| d.render())?;
     let projection = projection_diagnostics(&choreo);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ast::File;
 use crate::diag::{Code, Diagnostic, Diagnostics};
-use crate::elaborate::{Choreography, elaborate_modules, elaborate_modules_unchosen};
+use crate::elaborate::{Choreography, SourceFile, elaborate_modules, elaborate_modules_unchosen};
 use crate::parser::parse;
 
 /// The file extensions a module is looked up with, in order.
@@ -144,10 +144,17 @@ fn load_impl(
     } else {
         elaborate_modules_unchosen(&root, &imports)
     };
-    result.map_err(|(i, items)| {
+    let mut choreo = result.map_err(|(i, items)| {
         let (fname, fsrc) = source_of(&file_name, src, &loaded, i);
         Diagnostics::new(&fname, &fsrc, items)
-    })
+    })?;
+    // The sources in the order elaboration numbers the files: the loaded file,
+    // then every module in load order (never one named as the loaded file's
+    // own module: those are skipped above).
+    let root_source = SourceFile { name: file_name, text: src.to_owned() };
+    let modules = loaded.into_iter().map(|l| SourceFile { name: l.file_name, text: l.src });
+    choreo.sources = std::iter::once(root_source).chain(modules).collect();
+    Ok(choreo)
 }
 
 fn roots_of(path: &Path, file: &File, paths: &ImportPaths) -> Vec<PathBuf> {

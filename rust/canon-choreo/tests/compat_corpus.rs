@@ -2,18 +2,24 @@
 //!
 //! - `accept/`: protocols Scribble or nuscr accept. Every protocol of the
 //!   file (and of the modules it imports) must check, project and compile;
-//!   the local protocols of every role must equal the golden `NAME.proj`,
-//!   and the Graphviz output must be the same on every load.
+//!   the local protocols of every role must equal the insta snapshot
+//!   `NAME.proj.snap` beside the file, and the Graphviz output must be the
+//!   same on every load.
 //! - `reject/`: protocols Scribble or nuscr reject. canon must reject them
-//!   too, with the rendered diagnostics of the golden `NAME.diag`.
+//!   too, with the rendered diagnostics of the snapshot `NAME.diag.snap`.
 //! - `refused/`: protocols Scribble accepts but canon does not support
 //!   (see the compatibility table in docs/language.md): refused with the
-//!   golden `NAME.diag`.
+//!   diagnostics of `NAME.diag.snap`.
 //!
 //! Imports resolve under each file's module root (`tests/compat/` for
 //! `module app.X;`), where `lib/` holds the imported modules.
-//! `CANON_BLESS=1 cargo test -p canon-choreo --test compat_corpus` rewrites
-//! the goldens (review the diff before committing).
+//!
+//! A changed output (or a new file) fails the test and leaves
+//! `NAME.KIND.snap.new` beside the file: review and accept it with `cargo
+//! insta review` (or `INSTA_UPDATE=always cargo test -p canon-choreo --test
+//! compat_corpus`, then read `git diff tests/compat/`).
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,10 +43,6 @@ fn files(kind: &str) -> Vec<PathBuf> {
     out
 }
 
-fn bless() -> bool {
-    std::env::var_os("CANON_BLESS").is_some_and(|v| v == "1")
-}
-
 /// Loads `path` for checking, then checks every protocol: `Ok` with the
 /// choreography, or the rendered diagnostics.
 fn check(path: &Path) -> Result<Choreography, String> {
@@ -49,12 +51,8 @@ fn check(path: &Path) -> Result<Choreography, String> {
     let mut failures = Vec::new();
     for report in check_protocols(&choreo) {
         if let Err(d) = report.outcome {
-            let text = if report.imported {
-                format!("error[E{}]: {} (in imported protocol {})\n", d.code, d.message, report.name)
-            } else {
-                canon_choreo::Diagnostics::new(&path.display().to_string(), &src, vec![d]).render()
-            };
-            failures.push(text);
+            // An imported protocol's failure shows its module's file and lines.
+            failures.push(choreo.diagnostics_in(report.file, vec![d]).render());
         }
     }
     if failures.is_empty() { Ok(choreo) } else { Err(failures.join("\n")) }
@@ -82,21 +80,8 @@ fn dots(c: &Choreography) -> String {
     out
 }
 
-/// Compares `got` with the golden `golden`, or rewrites it when blessing.
-fn golden(golden: &Path, got: &str, failures: &mut Vec<String>) {
-    if bless() {
-        fs::write(golden, got).expect("writable golden");
-        return;
-    }
-    match fs::read_to_string(golden) {
-        Ok(want) if want == got => {}
-        Ok(want) => failures.push(format!("{}: differs\n--- want\n{want}--- got\n{got}", golden.display())),
-        Err(_) => failures.push(format!("{}: missing; run with CANON_BLESS=1", golden.display())),
-    }
-}
-
 #[test]
-fn every_accepted_protocol_checks_and_projects_as_its_golden() {
+fn every_accepted_protocol_checks_and_projects_as_its_snapshot() {
     let files = files("accept");
     assert!(files.len() >= 80, "expected at least 80 accepted protocols, found {}", files.len());
     let mut failures = Vec::new();
@@ -109,7 +94,7 @@ fn every_accepted_protocol_checks_and_projects_as_its_golden() {
             }
         };
         match projections(&c) {
-            Ok(text) => golden(&path.with_extension("proj"), &text, &mut failures),
+            Ok(text) => common::assert_beside(path, "proj", &text, &mut failures),
             Err(e) => failures.push(format!("{}: {e}", path.display())),
         }
         let again = check(path).expect("a second load checks too");
@@ -118,7 +103,7 @@ fn every_accepted_protocol_checks_and_projects_as_its_golden() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-fn every_refusal_matches_its_golden(kind: &str, at_least: usize) {
+fn every_refusal_matches_its_snapshot(kind: &str, at_least: usize) {
     let files = files(kind);
     assert!(files.len() >= at_least, "expected at least {at_least} protocols in {kind}/, found {}", files.len());
     let mut failures = Vec::new();
@@ -127,7 +112,7 @@ fn every_refusal_matches_its_golden(kind: &str, at_least: usize) {
             Ok(_) => failures.push(format!("{}: accepted, expected a refusal", path.display())),
             Err(text) => {
                 assert!(text.contains("error[E6"), "{}: not a choreography diagnostic\n{text}", path.display());
-                golden(&path.with_extension("diag"), &text, &mut failures);
+                common::assert_beside(path, "diag", &text, &mut failures);
             }
         }
     }
@@ -135,25 +120,49 @@ fn every_refusal_matches_its_golden(kind: &str, at_least: usize) {
 }
 
 #[test]
-fn every_rejected_protocol_is_refused_with_its_golden_diagnostic() {
-    every_refusal_matches_its_golden("reject", 40);
+fn every_rejected_protocol_is_refused_with_its_snapshot_diagnostic() {
+    every_refusal_matches_its_snapshot("reject", 40);
 }
 
 #[test]
-fn every_unsupported_construct_is_refused_with_its_golden_diagnostic() {
-    every_refusal_matches_its_golden("refused", 1);
+fn every_unsupported_construct_is_refused_with_its_snapshot_diagnostic() {
+    every_refusal_matches_its_snapshot("refused", 1);
 }
 
+/// A protocol that fails inside an imported module is reported with that
+/// module's path, line and source excerpt, by `check_protocols` and by
+/// `projection_failures` alike (the importing file's own text would point
+/// at the wrong lines).
 #[test]
-fn every_golden_has_its_protocol() {
+fn an_error_inside_an_imported_module_names_its_file_line_and_excerpt() {
+    let path = corpus_dir("reject").join("154_error_inside_an_imported_module.scr");
+    let src = fs::read_to_string(&path).expect("readable corpus file");
+    let choreo = load_for_check(&path, &src, None, &ImportPaths::default()).expect("loads");
+    let module = Path::new("../../tests/compat/lib/Unprojectable.scr");
+    assert_eq!(choreo.sources.len(), 2, "the file and its one module");
+    assert_eq!(Path::new(&choreo.sources[1].name), module);
+    let report = check_protocols(&choreo).into_iter().find(|r| r.name == "lib.Unprojectable.Untold").expect("listed");
+    assert!(report.imported && report.file == 1, "{report:?}");
+    let d = report.outcome.expect_err("C is never told");
+    let rendered = choreo.diagnostics_in(report.file, vec![d]).render();
+    let at = format!(" --> {}:5:3\n", module.display());
+    assert!(rendered.contains(&at), "{rendered}");
+    assert!(rendered.contains("5 |   choice at A {\n"), "{rendered}");
+    let failures = canon_choreo::projection_failures(&choreo);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].file_name, choreo.sources[1].name);
+    assert!(failures[0].render().contains(&at), "{}", failures[0].render());
+    // The diagnostic's own position is the module's line 5, not the importing file's.
+    assert_eq!(failures[0].line_col(failures[0].items[0].span.start), (5, 3));
+}
+
+/// Every snapshot has its protocol, and no hand-written golden is left
+/// (outputs are insta snapshots).
+#[test]
+fn every_snapshot_has_its_protocol() {
     for kind in ["accept", "reject", "refused"] {
-        for entry in fs::read_dir(corpus_dir(kind)).expect("corpus directory") {
-            let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "proj" || e == "diag") {
-                let has = ["scr", "nuscr", "canon"].iter().any(|e| path.with_extension(e).exists());
-                assert!(has, "orphan golden {}", path.display());
-            }
-        }
+        let orphans = common::orphans(&corpus_dir(kind), &["proj", "diag"], &["scr", "nuscr", "canon"]);
+        assert!(orphans.is_empty(), "snapshots without a protocol, or old goldens (delete them): {orphans:?}");
     }
 }
 

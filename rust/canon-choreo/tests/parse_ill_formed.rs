@@ -1,7 +1,11 @@
 //! Data-driven test: every `fixtures/choreo/ill_formed/NAME.canon` must be
 //! rejected by [`canon_choreo::check_source`], and its rendered diagnostics
-//! must equal `NAME.diag`. `CANON_BLESS=1 cargo test -p canon-choreo`
-//! rewrites the goldens (review the diff before committing).
+//! must equal the insta snapshot `NAME.diag.snap` beside it. A changed
+//! rendering (or a new fixture) fails and leaves `NAME.diag.snap.new`: review
+//! and accept it with `cargo insta review` (or `INSTA_UPDATE=always cargo test
+//! -p canon-choreo --test parse_ill_formed`, then read the diff).
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,8 +25,7 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 #[test]
-fn every_ill_formed_fixture_matches_its_golden_diagnostics() {
-    let bless = std::env::var_os("CANON_BLESS").is_some_and(|v| v == "1");
+fn every_ill_formed_fixture_matches_its_snapshot_diagnostics() {
     let files = fixtures();
     assert!(files.len() >= 10, "expected at least 10 ill-formed fixtures, found {}", files.len());
     let mut failures = Vec::new();
@@ -36,29 +39,16 @@ fn every_ill_formed_fixture_matches_its_golden_diagnostics() {
             }
             Err(rendered) => rendered,
         };
-        let golden = path.with_extension("diag");
-        if bless {
-            fs::write(&golden, &rendered).expect("writable golden");
-            continue;
-        }
-        match fs::read_to_string(&golden) {
-            Ok(want) if want == rendered => {}
-            Ok(want) => failures.push(format!("{name}: diagnostics differ\n--- want\n{want}--- got\n{rendered}")),
-            Err(_) => failures.push(format!("{name}: no golden {}; run with CANON_BLESS=1", golden.display())),
-        }
+        common::assert_beside(path, "diag", &rendered, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// Every snapshot has its fixture, and no hand-written `.diag` is left.
 #[test]
-fn every_golden_has_a_fixture() {
-    let dir = fixture_dir();
-    for entry in fs::read_dir(&dir).expect("fixture dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "diag") {
-            assert!(path.with_extension("canon").exists(), "orphan golden {}", path.display());
-        }
-    }
+fn every_snapshot_has_a_fixture() {
+    let orphans = common::orphans(&fixture_dir(), &["diag"], &["canon"]);
+    assert!(orphans.is_empty(), "snapshots without a fixture, or old goldens (delete them): {orphans:?}");
 }
 
 #[test]

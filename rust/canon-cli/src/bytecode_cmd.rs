@@ -14,7 +14,7 @@ pub fn asm(input: &Path, output: Option<&Path>) -> Result<u8> {
     let bytes = canon_bytecode::encode(&module);
     let out = output.map(Path::to_path_buf).unwrap_or_else(|| input.with_extension("cbc"));
     files::write_atomic(&out, &bytes)?;
-    eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
+    crate::out::stderrln!("wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(exit::OK)
 }
 

@@ -40,13 +40,9 @@ fn require_choreography(path: &Path) -> Result<()> {
 fn load(path: &Path, protocol: Option<&str>, import_path: &[PathBuf]) -> Result<canon_choreo::Choreography> {
     require_choreography(path)?;
     let src = input::read_text(path)?;
-    let name = path.display().to_string();
     let paths = canon_choreo::ImportPaths::new(import_path.to_vec());
     let choreo = canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(input::Diags)?;
-    let projection = canon_choreo::projection_diagnostics(&choreo);
-    if !projection.is_empty() {
-        return Err(input::Diags(canon_choreo::Diagnostics::new(&name, &src, projection)).into());
-    }
+    input::projection_failures(&choreo)?;
     Ok(choreo)
 }
 
@@ -65,8 +61,8 @@ pub fn check_with(
     let name = path.display().to_string();
     let paths = canon_choreo::ImportPaths::new(import_path.to_vec());
     let choreo = canon_choreo::load_for_check(path, &src, protocol, &paths).map_err(input::Diags)?;
-    let mut failures = Vec::new();
-    let mut failed = Vec::new();
+    // Failures by the file they point into (0: the checked file).
+    let mut failed: std::collections::BTreeMap<usize, Vec<canon_choreo::Diagnostic>> = Default::default();
     let mut listed = Vec::new();
     for (i, report) in canon_choreo::check_protocols(&choreo).into_iter().enumerate() {
         if protocol.is_some() && i != choreo.entry {
@@ -92,28 +88,27 @@ pub fn check_with(
                 "{name}: ok: {what} {} with {n} roles ({roles}), compiles to {instrs} instructions",
                 report.name
             )?,
-            Err(d) if report.imported => {
-                failures.push(d.with_note(format!("in imported protocol `{}`, imported by {name}", report.name)))
-            }
-            Err(d) => failed.push(d),
+            Err(d) if report.imported => failed
+                .entry(report.file)
+                .or_default()
+                .push(d.with_note(format!("in imported protocol `{}`, imported by {name}", report.name))),
+            Err(d) => failed.entry(report.file).or_default().push(d),
         }
     }
     if json {
         let v = serde_json::json!({
             "input": name,
-            "status": if failures.is_empty() && failed.is_empty() { "ok" } else { "failed" },
+            "status": if failed.is_empty() { "ok" } else { "failed" },
             "kind": "choreography",
             "protocols": listed,
         });
         writeln!(out, "{v}")?;
     }
-    if failures.is_empty() && failed.is_empty() {
+    if failed.is_empty() {
         return Ok(exit::OK);
     }
-    if failures.is_empty() {
-        return Err(input::Diags(canon_choreo::Diagnostics::new(&name, &src, failed)).into());
-    }
-    Err(input::CheckFailures { local: canon_choreo::Diagnostics::new(&name, &src, failed), imported: failures }.into())
+    // Each file's failures with its own excerpt: the checked file's, then the modules'.
+    Err(input::DiagsByFile(failed.into_iter().map(|(file, items)| choreo.diagnostics_in(file, items)).collect()).into())
 }
 
 pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<&str>) -> Result<u8> {
@@ -125,7 +120,7 @@ pub fn compile(path: &Path, output: Option<&Path>, emit: Emit, protocol: Option<
     };
     let out = output.map(Path::to_path_buf).unwrap_or_else(|| path.with_extension(ext));
     files::write_atomic(&out, &bytes)?;
-    eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
+    crate::out::stderrln!("wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(exit::OK)
 }
 

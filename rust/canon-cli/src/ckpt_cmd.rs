@@ -254,7 +254,7 @@ pub fn resume(args: &ResumeArgs, out: &mut crate::out::Out) -> Result<u8> {
         ck.header.next_group,
         ck.header.replay_bytes,
         ck.header.blocks,
-        ck.header.chain.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        hex(&ck.header.chain)
     )?;
     let checkpointing = Checkpointing { dir: dir.to_path_buf(), every: record.every, keep: record.keep };
     let mut sink = std::io::BufWriter::with_capacity(1 << 16, file);

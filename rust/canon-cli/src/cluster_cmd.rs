@@ -237,7 +237,7 @@ fn worker_key_seed(flag: Option<&std::path::Path>) -> Result<Option<KeySeed>> {
 }
 
 /// `canon worker --nats URL`.
-pub fn worker(args: &WorkerArgs) -> Result<u8> {
+pub fn worker(args: &WorkerArgs, out: &mut crate::out::Out) -> Result<u8> {
     let seed = worker_key_seed(args.key_seed_file.as_deref())?;
     let concurrency = args.concurrency.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     if concurrency == 0 || concurrency > run_cmd::max_workers() {
@@ -262,7 +262,7 @@ pub fn worker(args: &WorkerArgs) -> Result<u8> {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
-            eprintln!("canon worker: stopping (finishing running batches)");
+            crate::out::stderrln!("canon worker: stopping (finishing running batches)");
             let _ = stop_tx.send(true);
         });
         if let Some(addr) = args.metrics_addr {
@@ -270,7 +270,7 @@ pub fn worker(args: &WorkerArgs) -> Result<u8> {
             let listener = served.serve(addr);
             tokio::spawn(async move {
                 if let Err(e) = listener.await {
-                    eprintln!("canon worker: metrics endpoint: {e}");
+                    crate::out::stderrln!("canon worker: metrics endpoint: {e}");
                 }
             });
         }
@@ -279,7 +279,7 @@ pub fn worker(args: &WorkerArgs) -> Result<u8> {
     });
     rt.shutdown_timeout(Duration::from_secs(1));
     if args.print_metrics {
-        print!("{}", metrics.render());
+        out.text(&metrics.render())?;
     }
     result?;
     Ok(crate::exit::OK)

@@ -87,10 +87,12 @@ impl Diags {
         let d = &self.0;
         let mut out = String::new();
         for item in &d.items {
-            let (line, column) = d.line_col(item.span.start);
-            let (end_line, end_column) = d.line_col(item.span.end.max(item.span.start));
+            // Without a file (no source at hand), no position either.
+            let at = |offset: u32| Some(d.line_col(offset)).filter(|_| !d.file_name.is_empty());
+            let ((line, column), (end_line, end_column)) =
+                (at(item.span.start).unzip(), at(item.span.end.max(item.span.start)).unzip());
             let v = serde_json::json!({
-                "file": d.file_name,
+                "file": Some(&d.file_name).filter(|f| !f.is_empty()),
                 "line": line,
                 "column": column,
                 "end_line": end_line,
@@ -108,59 +110,39 @@ impl Diags {
     }
 }
 
-/// What `check` of a choreography found wrong in several protocols: those of
-/// the checked file (with its source) and those of the modules it imports
-/// (whose source is not at hand: title, notes and help only).
+/// Choreography diagnostics in one or more files: the loaded file's first,
+/// then those of the modules it imports, each group rendered with its own
+/// file's path and excerpt (a protocol of an imported module fails with the
+/// module's lines).
 #[derive(Debug)]
-pub struct CheckFailures {
-    /// The failed protocols of the checked file.
-    pub local: canon_choreo::Diagnostics,
-    /// The failed imported protocols, each with a note naming it.
-    pub imported: Vec<canon_choreo::Diagnostic>,
-}
+pub struct DiagsByFile(pub Vec<canon_choreo::Diagnostics>);
 
-impl std::fmt::Display for CheckFailures {
+impl std::fmt::Display for DiagsByFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.render(false))
     }
 }
 
-impl std::error::Error for CheckFailures {}
+impl std::error::Error for DiagsByFile {}
 
-impl CheckFailures {
-    /// Every failure rendered, the checked file's first, with ANSI colours
-    /// when `color` is set.
+impl DiagsByFile {
+    /// Every group rendered, with ANSI colours when `color` is set.
     pub fn render(&self, color: bool) -> String {
-        let mut parts = Vec::new();
-        if !self.local.items.is_empty() {
-            parts.push(self.local.render_styled(color));
-        }
-        parts.extend(self.imported.iter().map(|d| canon_choreo::render_without_source(d, color)));
+        let parts: Vec<String> = self.0.iter().map(|d| d.render_styled(color)).collect();
         parts.join("\n").trim_end().to_owned()
     }
 
-    /// One JSON object per failure, as [`Diags::json_lines`]; an imported
-    /// protocol's has `null` line and column (its file is not read here).
+    /// One JSON object per diagnostic, as [`Diags::json_lines`], each naming
+    /// the file it points into.
     pub fn json_lines(&self) -> String {
-        let mut out = Diags(self.local.clone()).json_lines();
-        for item in &self.imported {
-            let v = serde_json::json!({
-                "file": self.local.file_name,
-                "line": null,
-                "column": null,
-                "end_line": null,
-                "end_column": null,
-                "code": format!("E{}", item.code),
-                "message": item.message,
-                "notes": item.notes,
-                "help": item.help,
-                "rendered": canon_choreo::render_without_source(item, false),
-            });
-            out.push_str(&v.to_string());
-            out.push('\n');
-        }
-        out
+        self.0.iter().map(|d| Diags(d.clone()).json_lines()).collect()
     }
+}
+
+/// The projection failures of `choreo` as an error, if any.
+pub fn projection_failures(choreo: &canon_choreo::Choreography) -> Result<()> {
+    let failures = canon_choreo::projection_failures(choreo);
+    if failures.is_empty() { Ok(()) } else { Err(DiagsByFile(failures).into()) }
 }
 
 /// Compiles a choreography file; the error is the rendered diagnostics.
@@ -170,10 +152,7 @@ pub fn compile_file(path: &Path, protocol: Option<&str>) -> Result<VerifiedProgr
     // Imports are looked up under the file's own module root.
     let paths = canon_choreo::ImportPaths::default();
     let choreo = canon_choreo::load_with_imports(path, &src, protocol, &paths).map_err(Diags)?;
-    let projection = canon_choreo::projection_diagnostics(&choreo);
-    if !projection.is_empty() {
-        return Err(Diags(canon_choreo::Diagnostics::new(&name, &src, projection)).into());
-    }
+    projection_failures(&choreo)?;
     // With a source map (debug section): faults name the `.canon` line.
     let module =
         canon_choreo::compile_choreography_mapped(&choreo, &name, &src).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;

@@ -201,7 +201,7 @@ fn create_default(path: &Path) -> Result<()> {
     let seed = fresh_seed()?;
     match write_secret(path, &seed.to_text(), false) {
         Ok(()) => {
-            eprintln!(
+            crate::out::stderrln!(
                 "canon: created a new signing key seed at {} (endpoint keys derive from it; keep it secret, \
                  and keep it to reproduce signed runs)",
                 path.display()

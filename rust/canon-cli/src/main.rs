@@ -52,23 +52,23 @@ fn main() -> ExitCode {
                     // The reader stopped (`| head`): as Unix tools do, not an error.
                     return ExitCode::from(exit::OK);
                 }
-                eprintln!("error: {e}");
+                crate::out::stderrln!("error: {e}");
                 return ExitCode::from(exit::FAILURE);
             }
-            if let Some(failures) = err.downcast_ref::<input::CheckFailures>() {
+            if let Some(failures) = err.downcast_ref::<input::DiagsByFile>() {
                 match json_messages {
-                    true => eprint!("{}", failures.json_lines()),
-                    false => eprintln!("{}", failures.render(color)),
+                    true => crate::out::stderr!("{}", failures.json_lines()),
+                    false => crate::out::stderrln!("{}", failures.render(color)),
                 }
                 return ExitCode::from(exit::FAILURE);
             }
             match err.downcast_ref::<input::Diags>() {
-                Some(diagnostics) if json_messages => eprint!("{}", diagnostics.json_lines()),
-                Some(diagnostics) => eprintln!("{}", diagnostics.render(color)),
+                Some(diagnostics) if json_messages => crate::out::stderr!("{}", diagnostics.json_lines()),
+                Some(diagnostics) => crate::out::stderrln!("{}", diagnostics.render(color)),
                 None if json_messages => {
-                    eprintln!("{}", serde_json::json!({ "code": null, "message": format!("{err:#}") }))
+                    crate::out::stderrln!("{}", serde_json::json!({ "code": null, "message": format!("{err:#}") }))
                 }
-                None => eprintln!("error: {err:#}"),
+                None => crate::out::stderrln!("error: {err:#}"),
             }
             ExitCode::from(exit::FAILURE)
         }
@@ -98,7 +98,7 @@ fn dispatch(command: Command, out: &mut out::Out) -> anyhow::Result<u8> {
         Command::Replay(cmd) => replay_cmd::replay(cmd, out),
         Command::Bench(args) => bench_cmd::bench(&args, out),
         Command::Resume(args) => ckpt_cmd::resume(&args, out),
-        Command::Worker(args) => cluster_cmd::worker(&args),
+        Command::Worker(args) => cluster_cmd::worker(&args, out),
         Command::Sim(args) => sim_cmd::sim(&args, out),
         Command::Explain { code } => explain::explain(&code, out),
         Command::Completions { shell } => {

@@ -2,9 +2,32 @@
 //! write error becomes an [`OutputError`]. `main` treats a closed pipe (the
 //! reader stopped, as `head` does) as a clean exit and any other write error
 //! (a full disk, `/dev/full`) as a failure with a message.
+//!
+//! Standard error is written with [`stderrln!`] / [`stderr!`], never
+//! `eprintln!`: a message that cannot be written (the reader of `2>&1 | head`
+//! stopped, or stderr is a full disk) is dropped, since there is nowhere left
+//! to report it, instead of panicking (exit 101) after the work is done.
 
 use std::fmt;
 use std::io::{self, BufWriter, Stdout, Write};
+
+/// `eprint!` whose failed write is dropped (see the module docs).
+macro_rules! stderr {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` whose failed write is dropped (see the module docs).
+macro_rules! stderrln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+pub(crate) use {stderr, stderrln};
 
 /// Buffered standard output.
 pub struct Out(BufWriter<Stdout>);

@@ -392,7 +392,7 @@ fn verify(
                     program_path.display(),
                     hex(&program.digest()[..8])
                 );
-                eprintln!("note: {note}");
+                crate::out::stderrln!("note: {note}");
                 report.program_note = Some(note);
             }
             let outcome = canon_runtime::reexecute_reader(&program, reader, &mut |id, events| checks.check(id, events))

@@ -198,7 +198,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
         }
     });
     if let Err(e) = installed {
-        eprintln!("warning: Ctrl-C will not stop the run cleanly: {e}");
+        crate::out::stderrln!("warning: Ctrl-C will not stop the run cleanly: {e}");
     }
     stop
 }
@@ -356,7 +356,7 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
         arg.emit(m, out)?;
     }
     if facts.summary.interrupted {
-        eprintln!("interrupted: {}", where_stopped(&facts));
+        crate::out::stderrln!("interrupted: {}", where_stopped(&facts));
     }
     Ok(status)
 }

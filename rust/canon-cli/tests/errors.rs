@@ -169,8 +169,10 @@ fn diagnostics_are_coloured_only_when_asked_or_on_a_terminal() {
     assert!(!json.stderr.contains('\x1b'), "JSON messages are never coloured\n{json}");
 }
 
-/// Every ill-formed choreography fixture fails `canon check` with exactly its
-/// `.diag`, printed as is (run from the fixture directory so the file names match).
+/// Every ill-formed choreography fixture fails `canon check` with exactly the
+/// diagnostics of its snapshot `NAME.diag.snap` (made by canon-choreo's
+/// `parse_ill_formed` test), printed as is (run from the fixture directory so
+/// the file names match).
 #[test]
 fn every_ill_formed_choreography_fails_check_with_its_diagnostic() {
     let dir = repo_root().join("fixtures/choreo/ill_formed");
@@ -180,7 +182,11 @@ fn every_ill_formed_choreography_fails_check_with_its_diagnostic() {
         if path.extension().is_none_or(|e| e != "canon") {
             continue;
         }
-        let Ok(diag) = std::fs::read_to_string(path.with_extension("diag")) else { continue };
+        let Ok(snapshot) = insta::Snapshot::from_file(&path.with_extension("diag.snap")) else { continue };
+        let insta::internals::SnapshotContents::Text(diag) = snapshot.contents() else {
+            panic!("{}: not a text snapshot", path.display())
+        };
+        let diag = diag.to_string();
         let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
         let o = common::canon_in(&dir, &["check", &name]);
         o.expect_clean_failure();

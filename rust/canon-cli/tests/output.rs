@@ -2,7 +2,7 @@
 //! closes early, exits 0 without a panic; written to `/dev/full`, it fails
 //! with a message (exit 1), never a panic. And Ctrl-C: a long run stopped by
 //! SIGINT exits 130, says where it stopped, and leaves a partial replay that
-//! verifies.
+//! verifies. Messages on stderr that cannot be written never panic either.
 
 mod common;
 
@@ -108,8 +108,9 @@ fn subcommands(prefix: &[&str]) -> Vec<String> {
 }
 
 /// The subcommands that only write files (asm, compile) print nothing to
-/// stdout; `printing_commands` must name every other one, down to the
-/// subcommands of `replay` and `bundle`.
+/// stdout (their stderr is covered by `stderr_commands`); `printing_commands`
+/// must name every other one, down to the subcommands of `replay` and
+/// `bundle`.
 #[test]
 fn the_list_covers_every_printing_subcommand() {
     let dir = temp_dir("cover");
@@ -119,6 +120,9 @@ fn the_list_covers_every_printing_subcommand() {
     let top = subcommands(&[]);
     assert!(top.len() >= 10, "{top:?}");
     // `worker` is a server: it prints only its log, on stderr, and needs a NATS server.
+    let on_stderr: std::collections::BTreeSet<String> =
+        stderr_commands(&dir).into_iter().map(|(c, _)| c[0].clone()).collect();
+    assert!(on_stderr.contains("asm") && on_stderr.contains("compile"), "{on_stderr:?}");
     for c in top.iter().filter(|c| !["asm", "compile", "worker"].contains(&c.as_str())) {
         assert!(listed.contains(c), "subcommand `{c}` is not covered by the output tests");
         let nested = subcommands(&[c]);
@@ -185,6 +189,68 @@ fn a_full_disk_is_a_typed_failure() {
             stderr.contains("error: cannot write to standard output: No space left on device"),
             "{args:?} > /dev/full\n{stderr}"
         );
+    }
+}
+
+/// Commands that print on standard error (the files they wrote, warnings,
+/// diagnostics, errors), with the exit code each has when stderr is writable.
+fn stderr_commands(dir: &Path) -> Vec<(Vec<String>, i32)> {
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let out = |name: &str| arg(&dir.join(name));
+    vec![
+        (s(&["asm", "fixtures/asm/ping_pong.casm", "-o", &out("a.cbc")]), 0),
+        (s(&["compile", "fixtures/two_buyer.canon", "-o", &out("b.cbc")]), 0),
+        (s(&["keygen", "-o", &out("c.key-seed")]), 0),
+        (s(&["run", "fixtures/two_buyer.canon", "-q", "--inject", "drop@99"]), 0),
+        (s(&["check", "fixtures/choreo/ill_formed/unknown_role.canon"]), 1),
+        (s(&["check", "fixtures/choreo/ill_formed/unknown_role.canon", "--message-format", "json"]), 1),
+        (s(&["run", "no-such-file.canon"]), 1),
+        (s(&["run", "no-such-file.canon", "--message-format", "json"]), 1),
+    ]
+}
+
+/// What stderr gets in [`messages_on_stderr_never_panic`].
+enum Stderr {
+    Normal,
+    ClosedPipe,
+    Full,
+}
+
+fn run_with_stderr(args: &[String], stderr: Stderr) -> Option<i32> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_canon"));
+    cmd.args(args).env("CANON_KEY_SEED_FILE", test_key_seed()).current_dir(repo_root()).stdout(Stdio::null());
+    match stderr {
+        Stderr::Normal => cmd.stderr(Stdio::null()),
+        Stderr::ClosedPipe => cmd.stderr(Stdio::piped()),
+        Stderr::Full => cmd.stderr(std::fs::OpenOptions::new().write(true).open("/dev/full").expect("open /dev/full")),
+    };
+    let mut child = cmd.spawn().expect("canon starts");
+    // Close the reading end at once: every write to stderr fails with EPIPE.
+    drop(child.stderr.take());
+    child.wait().expect("canon ends").code()
+}
+
+/// A message on stderr that cannot be written (`2>&1 | head` whose reader
+/// stopped, or stderr on a full disk) is dropped: the command keeps the exit
+/// code it has with a writable stderr, and never panics (exit 101).
+#[test]
+fn messages_on_stderr_never_panic() {
+    let dir = temp_dir("stderr");
+    // `keygen -o` refuses to overwrite: each run starts from an empty directory.
+    let fresh = || {
+        for e in std::fs::read_dir(&dir).expect("read dir") {
+            std::fs::remove_file(e.expect("entry").path()).expect("remove");
+        }
+    };
+    for (args, code) in stderr_commands(&dir) {
+        fresh();
+        assert_eq!(run_with_stderr(&args, Stderr::Normal), Some(code), "{args:?}");
+        fresh();
+        assert_eq!(run_with_stderr(&args, Stderr::ClosedPipe), Some(code), "{args:?} with stderr closed");
+        if Path::new("/dev/full").exists() {
+            fresh();
+            assert_eq!(run_with_stderr(&args, Stderr::Full), Some(code), "{args:?} 2> /dev/full");
+        }
     }
 }
 
@@ -263,4 +329,30 @@ fn output_files_get_the_mode_a_new_file_gets() {
     canon(&["run", "fixtures/asm/ping_pong.casm", "-q", "-o", &arg(&replay)]).expect_code(0);
     let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(&replay), mode(&plain));
+}
+
+/// Nothing in the binary prints around [`Out`] and the lossy stderr macros:
+/// `println!`/`print!` panic on a closed pipe, `eprintln!`/`eprint!` on a
+/// closed or full stderr.
+#[test]
+fn the_binary_prints_only_through_its_writers() {
+    let src = repo_root().join("rust/canon-cli/src");
+    let mut hits = Vec::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&src).expect("rust/canon-cli/src") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("out.rs") {
+            continue;
+        }
+        files += 1;
+        let text = std::fs::read_to_string(&path).expect("readable source");
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
+            let bare = line.replace("crate::out::stderr", "");
+            if ["println!(", "print!(", "eprintln!(", "eprint!("].iter().any(|m| bare.contains(m)) {
+                hits.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(files >= 10, "only {files} sources found under {}", src.display());
+    assert!(hits.is_empty(), "print through `Out` or `crate::out::stderrln!`:\n{}", hits.join("\n"));
 }

@@ -80,6 +80,64 @@ fn imports_resolve_under_the_module_root_and_the_import_path() {
         .stdout_has(&["Order() to S;", "Card(int) to S;", "Entry() from S;"]);
 }
 
+/// An error inside an imported module is shown with the module's path, line
+/// and excerpt, in the text and the JSON form, by every command that loads
+/// the file: a projection failure (`check` lists it with the importing file's
+/// protocols; `run` refuses the file), a parse error and an unknown role.
+#[test]
+fn an_error_inside_an_imported_module_shows_the_module_s_line_and_excerpt() {
+    let dir = temp_dir("imported-error");
+    write(
+        &dir,
+        "app/shop/Main.scr",
+        "module shop.Main;\nimport lib.Bad;\n\nglobal protocol Main(role A, role B) {\n  Hello() from A to B;\n}\n",
+    );
+    write(
+        &dir,
+        "app/lib/Bad.scr",
+        "module lib.Bad;\n\n// C is never told which branch A chose.\nglobal protocol Untold(role A, role B, role C) {\n  \
+         choice at A {\n    Go() from A to B;\n    Go() from B to C;\n  } or {\n    Stop() from A to B;\n  }\n}\n",
+    );
+    let module = Path::new("app").join("lib").join("Bad.scr");
+    let at = format!("--> {}:5:3", module.display());
+    let check = canon_in(&dir, &["check", "app/shop/Main.scr"]);
+    check.expect_clean_failure().stdout_has(&["app/shop/Main.scr: ok: protocol Main"]);
+    check.stderr_has(&["error[E6105]", &at, "5 |   choice at A {", "in imported protocol `lib.Bad.Untold`"]);
+    let run = canon_in(&dir, &["run", "app/shop/Main.scr", "-q"]);
+    run.expect_clean_failure().stderr_has(&["error[E6105]", &at, "5 |   choice at A {"]);
+
+    let json = canon_in(&dir, &["check", "app/shop/Main.scr", "--message-format", "json"]);
+    json.expect_clean_failure();
+    let line = json.stderr.lines().find(|l| l.contains("E6105")).expect("a JSON line for the failure");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    assert_eq!(v["file"], module.display().to_string(), "{line}");
+    assert_eq!((v["line"].as_u64(), v["column"].as_u64()), (Some(5), Some(3)), "{line}");
+    assert!(v["rendered"].as_str().is_some_and(|r| r.contains(&at)), "{line}");
+
+    write(
+        &dir,
+        "app/lib/Bad.scr",
+        "module lib.Bad;\nglobal protocol Untold(role A, role B) {\n  Go() from A to B\n}\n",
+    );
+    let parse = canon_in(&dir, &["check", "app/shop/Main.scr"]);
+    parse.expect_clean_failure().stderr_has(&[
+        "error[E6001]",
+        &format!("--> {}:3:", module.display()),
+        "Go() from A to B",
+    ]);
+    write(
+        &dir,
+        "app/lib/Bad.scr",
+        "module lib.Bad;\nglobal protocol Untold(role A, role B) {\n  Go() from A to Bee;\n}\n",
+    );
+    let role = canon_in(&dir, &["check", "app/shop/Main.scr"]);
+    role.expect_clean_failure().stderr_has(&[
+        "error[E6003]",
+        &format!("--> {}:3:", module.display()),
+        "Go() from A to Bee;",
+    ]);
+}
+
 #[test]
 fn both_buyers_are_quoted_the_same_price() {
     let dir = temp_dir("quote");

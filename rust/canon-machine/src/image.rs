@@ -12,6 +12,32 @@ use crate::auth::run_identity;
 use crate::config::Config;
 use crate::store::PayloadKinds;
 
+/// A program digest, a configuration and their run identity.
+type RunIdMemo = ([u8; 32], Config, [u8; 32]);
+
+thread_local! {
+    /// The last (program digest, configuration) this thread computed a run
+    /// identity for, and that identity: many short runs of one program under
+    /// one configuration (a new machine, so a new image, each) hash the
+    /// configuration and the identity once. A pure memo: the result is
+    /// always `run_identity(program_digest, config.digest())`, whatever ran
+    /// before on the thread.
+    static LAST_RUN_ID: std::cell::Cell<Option<RunIdMemo>> = const { std::cell::Cell::new(None) };
+}
+
+/// `run_identity(program_digest, config.digest())`, remembered for the last
+/// pair seen on this thread.
+fn run_identity_memo(program_digest: &[u8; 32], config: &Config) -> [u8; 32] {
+    LAST_RUN_ID.with(|last| match last.get() {
+        Some((p, c, id)) if p == *program_digest && c == *config => id,
+        _ => {
+            let id = run_identity(program_digest, &config.digest());
+            last.set(Some((*program_digest, *config, id)));
+            id
+        }
+    })
+}
+
 /// A verified program and its per-program run-time tables.
 #[derive(Debug)]
 pub struct ProgramImage {
@@ -44,7 +70,7 @@ impl ProgramImage {
         match *memo {
             Some((c, id)) if c == *config => id,
             _ => {
-                let id = run_identity(&self.program.digest(), &config.digest());
+                let id = run_identity_memo(&self.program.digest(), config);
                 *memo = Some((*config, id));
                 id
             }
@@ -111,5 +137,31 @@ mod tests {
         assert!(image.consts().contains(&Value::Int(7)), "{:?}", image.consts());
         assert_eq!(image.consts().len(), image.module().consts.len());
         assert_eq!(image.kinds().0.len(), image.module().strings.len());
+    }
+
+    fn image_of(src: &str) -> ProgramImage {
+        let module = canon_bytecode::assemble(src).expect("assembles");
+        ProgramImage::new(Arc::new(canon_bytecode::verify(module).expect("verifies")))
+    }
+
+    #[test]
+    fn run_identity_is_a_function_of_program_and_configuration_whatever_ran_before() {
+        // New images (new machines) of two programs under two configurations,
+        // interleaved on one thread: each answer is the identity computed from
+        // scratch, so the thread's memo never lets one run's history reach another.
+        let a_src = ".entry main\n.proc main() regs 1\n    halt\n.end\n";
+        let b_src = ".const seven = int 7\n.entry main\n.proc main() regs 1\n    const r0, seven\n    halt\n.end\n";
+        let c1 = Config::default();
+        let c2 = Config { seed: 9, ..Config::default() };
+        let c3 = Config { auth: crate::config::Auth::None, ..Config::default() };
+        for (src, config) in [(a_src, c1), (a_src, c1), (b_src, c1), (a_src, c2), (a_src, c1), (b_src, c3), (b_src, c3)]
+        {
+            let image = image_of(src);
+            let want = run_identity(&image.program().digest(), &config.digest());
+            assert_eq!(image.run_identity(&config), want);
+            assert_eq!(image.run_identity(&config), want, "the image's own memo");
+        }
+        assert_ne!(image_of(a_src).run_identity(&c1), image_of(a_src).run_identity(&c2));
+        assert_ne!(image_of(a_src).run_identity(&c1), image_of(b_src).run_identity(&c1));
     }
 }
