@@ -597,7 +597,8 @@ fn signed_runs_replay_identically_in_every_replay_mode() {
                 let run =
                     canon_machine::run_identity(&recorded.header.program_digest, &recorded.header.config.digest());
                 canon_machine::verify_signatures(&run, &recorded.events).expect("signatures verify");
-                canon_machine::cross_check(&run, &recorded.events).expect("receives match their sends");
+                canon_machine::cross_check(&run, &recorded.header.config, &recorded.events)
+                    .expect("receives match their sends");
                 let again = canon_runtime::reexecute(&f.program, &recorded).expect("re-execution starts");
                 assert!(again == recorded, "{} {replay_mode:?} {inject:?}: re-execution diverges", f.name);
             }

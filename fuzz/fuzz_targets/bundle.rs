@@ -231,7 +231,7 @@ fn reseal(files: &mut Files, edits: &[&Edit]) {
 fn integrity(r: &canon_replay::Replay) -> Result<String, String> {
     let run = canon_machine::run_identity(&r.header.program_digest, &r.header.config_digest());
     let sigs = canon_machine::verify_signatures(&run, &r.events).map_err(|e| e.to_string())?;
-    let cross = canon_machine::cross_check(&run, &r.events).map_err(|e| e.to_string())?;
+    let cross = canon_machine::cross_check(&run, &r.header.config, &r.events).map_err(|e| e.to_string())?;
     Ok(format!("{} signatures, {} receives", sigs.checked, cross.received))
 }
 

@@ -11,6 +11,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(replay.root, again.root);
     let run = canon_machine::run_identity(&replay.header.program_digest, &replay.header.config_digest());
     let _ = canon_machine::verify_signatures(&run, &replay.events);
-    let _ = canon_machine::cross_check(&run, &replay.events);
+    let _ = canon_machine::cross_check(&run, &replay.header.config, &replay.events);
     let _ = canon_replay::render_text(&replay);
 });

@@ -96,6 +96,8 @@ impl Established {
 /// does not grow with the file.
 pub struct GroupChecks {
     run: [u8; 32],
+    /// The run's configuration (whether edge histories hash).
+    config: canon_machine::Config,
     root: Option<[u8; 32]>,
     trusted: Option<(PathBuf, BTreeSet<[u8; 32]>)>,
     signatures: u64,
@@ -127,6 +129,7 @@ impl GroupChecks {
         };
         Ok(GroupChecks {
             run: run_identity(&header.program_digest, &header.config_digest()),
+            config: header.config,
             root,
             trusted,
             signatures: 0,
@@ -151,7 +154,7 @@ impl GroupChecks {
                 return false;
             }
         }
-        match cross_check(&self.run, events) {
+        match cross_check(&self.run, &self.config, events) {
             Ok(c) => {
                 self.received += c.received;
                 self.consumed += c.consumed;
@@ -227,7 +230,7 @@ pub fn run_of(r: &Replay) -> [u8; 32] {
 pub fn integrity(r: &Replay) -> std::result::Result<String, String> {
     let run = run_of(r);
     let sigs = verify_signatures(&run, &r.events).map_err(|e| format!("signature check failed: {e}"))?;
-    let cross = cross_check(&run, &r.events).map_err(|e| format!("cross-check failed: {e}"))?;
+    let cross = cross_check(&run, &r.header.config, &r.events).map_err(|e| format!("cross-check failed: {e}"))?;
     Ok(format!(
         "hash chain; {} signatures against the keys bound at open ({} unsigned messages); {} receives matched \
          to their sends; {} consumption roots recomputed; {} edge histories recomputed",

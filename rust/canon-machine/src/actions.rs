@@ -93,9 +93,11 @@ pub struct Peeked {
     pub arm: usize,
     /// The message identity, when the replay mode will record its consumption.
     pub identity: Option<[u8; 32]>,
-    /// SHA-256 of the message's canonical envelope (its identity whatever
-    /// the replay mode): what the edge's authenticated history chains.
-    pub envelope_id: [u8; 32],
+    /// SHA-256 of the message's canonical envelope, where the
+    /// configuration computes it (a signed mode or a replay mode; `None`
+    /// under `auth` none with replay mode off): what the edge's
+    /// authenticated history chains.
+    pub envelope_id: Option<[u8; 32]>,
 }
 
 /// A visible message as [`SessionStore::peek_visible`] found it: the
@@ -442,7 +444,13 @@ impl SessionStore {
 
     /// Takes the message [`SessionStore::peek`] returned (whose envelope
     /// identity is `envelope_id`) and advances the endpoint's type past its label.
-    pub fn take(&mut self, tv: TypeView<'_>, ep: Endpoint, from: u16, envelope_id: [u8; 32]) -> Result<Message, Fault> {
+    pub fn take(
+        &mut self,
+        tv: TypeView<'_>,
+        ep: Endpoint,
+        from: u16,
+        envelope_id: Option<[u8; 32]>,
+    ) -> Result<Message, Fault> {
         let g = tv.graph;
         let session = self.get(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         let endpoint = session.body.endpoints.get(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
@@ -461,14 +469,15 @@ impl SessionStore {
     /// Takes the visible message from `from` on `ep`, advances the
     /// endpoint's type to `branch`'s continuation (the branch
     /// [`SessionStore::peek_visible`] matched) and chains the message's
-    /// envelope identity into the edge's authenticated history.
+    /// envelope identity, if the configuration computed one, into the edge's
+    /// authenticated history.
     pub(crate) fn take_branch(
         &mut self,
         resolved: &[TypeId],
         ep: Endpoint,
         from: u16,
         branch: &FlatBranch,
-        envelope_id: [u8; 32],
+        envelope_id: Option<[u8; 32]>,
     ) -> Result<Message, Fault> {
         let cont = unfold(resolved, branch.cont)?;
         let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
@@ -478,7 +487,9 @@ impl SessionStore {
         let edge = &mut body.edges[edge_index];
         let msg = edge.buffer.pop_visible().ok_or(Fault::BadOperand { what: "take without a visible message" })?;
         edge.recv_seq += 1;
-        edge.history = crate::auth::chain(&edge.history, &envelope_id);
+        if let Some(id) = envelope_id {
+            edge.history = crate::auth::chain(&edge.history, &id);
+        }
         let endpoint = body.endpoints.get_mut(ep.role as usize).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         endpoint.current = cont;
         Ok(msg)

@@ -81,6 +81,16 @@ impl Auth {
     }
 }
 
+/// Whether a run under `auth` and `mode` computes the envelope identity of
+/// every delivered message (to verify its signature or record its
+/// consumption), and so chains it into its edge's authenticated history
+/// (`bytecode-spec/replay.md`, "Edge histories"). Under `auth` none with
+/// replay mode off nothing is signed or consumed: edge histories record
+/// their counts and keep the all-zero hash.
+pub fn hashes_edge_histories(auth: Auth, mode: ReplayMode) -> bool {
+    auth != Auth::None || mode != ReplayMode::Off
+}
+
 /// Communication replay-consumption (seed 002/003): what a receiver checks
 /// about a message's identity after its signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]

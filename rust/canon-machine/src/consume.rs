@@ -168,17 +168,28 @@ impl Consumption {
     }
 }
 
+/// What [`admit`] returns: the envelope identity where one is computed,
+/// and the identity again when a consumption will be recorded.
+type Admitted = (Option<[u8; 32]>, Option<[u8; 32]>);
+
 /// The receive-side admission of `msg` on edge `from → ep.role`: the
 /// signature first (under `Auth::Ed25519`), then the replay policy. Returns
-/// the message's envelope identity (which the edge's authenticated history
-/// chains) and, when the policy will record a consumption, the identity again.
+/// the message's envelope identity where the configuration computes one (a
+/// signed mode or a replay mode; `None` under `auth` none with replay mode
+/// off, where nothing is signed or consumed): what the edge's authenticated
+/// history chains; and, when the policy will record a consumption, the
+/// identity again.
 pub(crate) fn admit(
     body: &SessionBody,
     ep: Endpoint,
     from: u16,
     msg: &Message,
     tr: &mut Transport<'_>,
-) -> Result<([u8; 32], Option<[u8; 32]>), Fault> {
+) -> Result<Admitted, Fault> {
+    if !crate::config::hashes_edge_histories(tr.auth, tr.replay_mode) {
+        // Nothing to verify or consume, and no history to chain: no envelope.
+        return Ok((None, None));
+    }
     let fields = EnvelopeFields {
         run: tr.run,
         sid: ep.sid,
@@ -188,11 +199,6 @@ pub(crate) fn admit(
         label: msg.label,
         payload: &msg.payload,
     };
-    if tr.auth == Auth::None && tr.replay_mode == ReplayMode::Off {
-        // Nothing to verify or consume: only the history needs the identity
-        // (built in the thread's scratch buffer: no allocation per group).
-        return Ok((crate::auth::scratch_identity(fields), None));
-    }
     envelope_into(tr.envelope, fields);
     let mut round_id = None;
     if tr.auth == Auth::Ed25519Round {
@@ -215,12 +221,12 @@ pub(crate) fn admit(
     }
     let id = round_id.unwrap_or_else(|| identity(tr.envelope));
     if tr.replay_mode == ReplayMode::Off {
-        return Ok((id, None));
+        return Ok((Some(id), None));
     }
     let edge = body.edge_index(from, ep.role).unwrap_or(usize::MAX);
     let lost = body.edges.get(edge).map_or(0, |e| e.lost);
     body.consumption.check(tr, ep, from, edge, lost, msg, &id)?;
-    Ok((id, Some(id)))
+    Ok((Some(id), Some(id)))
 }
 
 impl SessionStore {

@@ -10,7 +10,7 @@ use canon_bytecode::{BufferConfig, Instr, VerifiedProgram};
 use canon_types::SymId;
 
 use crate::auth::KeySource;
-use crate::config::{Auth, Config, Limits, ReplayMode};
+use crate::config::{Auth, Config, Limits, ReplayMode, hashes_edge_histories};
 use crate::consume::Transport;
 use crate::coroutine::Coroutine;
 use crate::event::{Event, EventKind, EventSite};
@@ -237,16 +237,16 @@ impl Group {
             auth: config.auth,
             replay_mode: config.replay_mode,
             keys: KeySource::None,
-            // Envelopes bind the run identity; every delivery hashes its
-            // envelope into its edge's history, whatever the configuration
-            // (computed once per configuration by the image).
+            // Envelopes bind the run identity (computed once per
+            // configuration by the image).
             run: image.run_identity(config),
             supplied_keys: BTreeMap::new(),
-            // Only signing and replay-consumption build envelopes.
-            envelope: if config.auth == Auth::None && config.replay_mode == ReplayMode::Off {
-                Vec::new()
-            } else {
+            // Only signing and replay-consumption build envelopes (and only
+            // they chain edge histories).
+            envelope: if hashes_edge_histories(config.auth, config.replay_mode) {
                 Vec::with_capacity(64)
+            } else {
+                Vec::new()
             },
             injections: BTreeMap::new(),
             sent_count: 0,

@@ -40,7 +40,7 @@ pub use auth::{
 };
 pub use buffer::{BoundedBuffer, Message, PushOutcome};
 pub use checkpoint::{GroupState, RestoreError, SaveError, SavedGroup};
-pub use config::{Auth, Config, Limits, ReplayMode, config_digest};
+pub use config::{Auth, Config, Limits, ReplayMode, config_digest, hashes_edge_histories};
 pub use consume::{Consumed, Consumption, Transport};
 pub use event::*;
 pub use fault::{Expected, FAULT_CODES, Fault, Op};

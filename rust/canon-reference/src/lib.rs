@@ -108,7 +108,8 @@ struct Edge {
     /// Messages delivered on the edge.
     delivered: u64,
     /// Running hash of the delivered envelopes: `SHA-256(h || SHA-256(envelope))`
-    /// from 32 zero bytes (replay.md, `EdgeHistory`).
+    /// from 32 zero bytes (replay.md, `EdgeHistory`), under a signed auth or a
+    /// replay mode; 32 zero bytes otherwise.
     history: [u8; 32],
 }
 

@@ -170,7 +170,7 @@ fn an_edited_delivery_is_found_without_reexecution() {
     let config = Config { seed: 3, replay_mode: ReplayMode::Nullifier, ..Config::default() };
     let replay = record(config, KeySource::Seed(KeySeed::from_bytes(SECRET)), 3);
     let run = run_of(&replay);
-    let clean = cross_check(&run, &replay.events).expect("consistent");
+    let clean = cross_check(&run, &config, &replay.events).expect("consistent");
     assert!(clean.received > 2 && clean.consumed == clean.received);
 
     // A received payload that was never sent (chain rebuilt, signatures untouched).
@@ -181,7 +181,7 @@ fn an_edited_delivery_is_found_without_reexecution() {
     let edited = rechain(&edited);
     assert!(verify_signatures(&run, &edited.events).is_ok(), "signatures cover Sent only");
     assert!(
-        matches!(cross_check(&run, &edited.events), Err(CrossCheckError::NotAsSent { index: i, .. }) if i == index)
+        matches!(cross_check(&run, &config, &edited.events), Err(CrossCheckError::NotAsSent { index: i, .. }) if i == index)
     );
 
     // A consumption root that does not chain.
@@ -189,13 +189,13 @@ fn an_edited_delivery_is_found_without_reexecution() {
     let index = edited.events.iter().rposition(|e| matches!(e.kind, EventKind::Consumed { .. })).expect("consumed");
     let EventKind::Consumed { post_root, .. } = &mut edited.events[index].kind else { unreachable!() };
     post_root[0] ^= 1;
-    assert_eq!(cross_check(&run, &rechain(&edited).events), Err(CrossCheckError::WrongRoot { index, sid: 0 }));
+    assert_eq!(cross_check(&run, &config, &rechain(&edited).events), Err(CrossCheckError::WrongRoot { index, sid: 0 }));
 
     // A Received whose Sent was removed.
     let mut edited = replay.clone();
     let sent = edited.events.iter().position(|e| matches!(e.kind, EventKind::Sent { .. })).expect("sent");
     edited.events.remove(sent);
-    assert!(matches!(cross_check(&run, &rechain(&edited).events), Err(CrossCheckError::NeverSent { .. })));
+    assert!(matches!(cross_check(&run, &config, &rechain(&edited).events), Err(CrossCheckError::NeverSent { .. })));
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn replaced_keys_pass_internal_checks_and_fail_every_anchor() {
     }
     let forged = rechain(&forged);
     assert!(verify_signatures(&run, &forged.events).is_ok(), "integrity alone does not prove authorship");
-    assert!(cross_check(&run, &forged.events).is_ok());
+    assert!(cross_check(&run, &config, &forged.events).is_ok());
     assert!(untrusted_key(&forged.events, &trusted).is_some(), "trusted keys anchor");
     assert_ne!(forged.root, replay.root, "root anchor");
     // Re-execution with the program catches the altered behaviour too.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use canon_bytecode::VerifiedProgram;
 use canon_machine::{
-    Auth, CrossCheckError, Event, EventKind, EventSite, Host, HostCtx, KeySeed, KeySource, SessionStatus,
+    Auth, CrossCheckError, Event, EventKind, EventSite, Host, HostCtx, KeySeed, KeySource, ReplayMode, SessionStatus,
     TerminalReason, cross_check, run_identity,
 };
 use canon_replay::Replay;
@@ -48,7 +48,8 @@ fn run_with(program: &Arc<VerifiedProgram>, config: Config, host: &dyn Fn() -> B
     assert_eq!(t.replay_bytes(), outcome.replay_bytes(), "cooperative == threaded");
     let replay = Replay::decode(outcome.replay_bytes()).expect("decodes");
     assert_eq!(reexecute(program, &replay).expect("re-executes").events, replay.events, "re-execution");
-    cross_check(&run_of(&replay), &replay.events).expect("cross-check (deliveries, edge histories)");
+    cross_check(&run_of(&replay), &replay.header.config, &replay.events)
+        .expect("cross-check (deliveries, edge histories)");
     replay
 }
 
@@ -452,10 +453,21 @@ fn recompute(replay: &Replay, from: u16, to: u16) -> [u8; 32] {
     h
 }
 
+/// The configurations under which a delivery's envelope identity is
+/// computed (signed, or consumed under a replay mode): edge histories hash.
+fn hashing_configs() -> [Config; 4] {
+    [
+        Config { auth: Auth::Ed25519, ..Config::default() },
+        Config { auth: Auth::Ed25519Round, ..Config::default() },
+        Config { auth: Auth::None, replay_mode: ReplayMode::Sequence, ..Config::default() },
+        Config { auth: Auth::None, replay_mode: ReplayMode::Nullifier, ..Config::default() },
+    ]
+}
+
 #[test]
-fn edge_histories_hash_the_delivered_envelopes_under_every_auth() {
-    for auth in [Auth::None, Auth::Ed25519, Auth::Ed25519Round] {
-        let config = Config { auth, ..Config::default() };
+fn edge_histories_hash_the_delivered_envelopes_where_an_identity_is_computed() {
+    for config in hashing_configs() {
+        let auth = (config.auth, config.replay_mode);
         let replay = run_with(&assemble(CLOSE), config, &|| Box::new(SeededHost::new(1)));
         let histories: Vec<(u16, u16, [u8; 32])> = replay
             .events
@@ -470,8 +482,32 @@ fn edge_histories_hash_the_delivered_envelopes_under_every_auth() {
             assert_eq!(history, recompute(&replay, from, to), "{auth:?} {from}->{to}");
             assert_ne!(history, [0; 32]);
         }
-        assert_eq!(cross_check(&run_of(&replay), &replay.events).unwrap().edges, 2);
+        assert_eq!(cross_check(&run_of(&replay), &config, &replay.events).unwrap().edges, 2);
     }
+}
+
+#[test]
+fn unsigned_unconsumed_edge_histories_count_and_keep_the_zero_hash() {
+    // Under auth none with replay mode off nothing computes an envelope
+    // identity: the histories record their counts and the all-zero hash.
+    let replay = run(&assemble(CLOSE));
+    let histories: Vec<(u64, u64, [u8; 32])> = replay
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::EdgeHistory { sent, delivered, history, .. } => Some((sent, delivered, history)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(histories.len(), 2);
+    for (sent, delivered, history) in histories {
+        assert_eq!((sent, delivered, history), (1, 1, [0; 32]));
+    }
+    let run = run_of(&replay);
+    assert_eq!(cross_check(&run, &config(), &replay.events).unwrap().edges, 2);
+    // The same events checked as a hashing configuration's fail: the hash is due there.
+    let signed = Config { auth: Auth::Ed25519, ..config() };
+    assert!(matches!(cross_check(&run, &signed, &replay.events), Err(CrossCheckError::WrongEdgeHistory { .. })));
 }
 
 /// The replay with its events replaced, the chain rebuilt (as a forger can).
@@ -483,7 +519,13 @@ fn rechain(r: &Replay, events: &[Event]) -> Result<Replay, canon_replay::ReplayE
 
 #[test]
 fn every_flipped_byte_of_an_edge_history_fails_verify_even_with_the_chain_rebuilt() {
-    let replay = run(&assemble(CLOSE));
+    for config in [hashing_configs()[0], hashing_configs()[1], hashing_configs()[2], self::config()] {
+        flipped_edge_history_bytes_fail_verify(config);
+    }
+}
+
+fn flipped_edge_history_bytes_fail_verify(config: Config) {
+    let replay = run_with(&assemble(CLOSE), config, &|| Box::new(SeededHost::new(1)));
     let run = run_of(&replay);
     let mut checked = 0;
     for (i, ev) in replay.events.iter().enumerate() {
@@ -502,19 +544,27 @@ fn every_flipped_byte_of_an_edge_history_fails_verify_even_with_the_chain_rebuil
                 events[i] = edited;
                 let Ok(forged) = rechain(&replay, &events) else { continue };
                 assert!(
-                    cross_check(&run, &forged.events).is_err(),
-                    "byte {byte} of event {i} flipped by {mask:#x} passed verify"
+                    cross_check(&run, &config, &forged.events).is_err(),
+                    "{config:?}: byte {byte} of event {i} flipped by {mask:#x} passed verify"
                 );
                 checked += 1;
             }
         }
     }
-    assert!(checked > 100, "{checked} edits reached the cross-check");
+    assert!(checked > 100, "{config:?}: {checked} edits reached the cross-check");
 }
 
 #[test]
 fn a_removed_or_altered_delivery_fails_verify_through_the_edge_history() {
-    let replay = run(&assemble(CLOSE));
+    // (Under a replay mode the orphaned `Consumed` finds a removed delivery
+    // first: keys.rs.)
+    for config in [hashing_configs()[0], hashing_configs()[1], self::config()] {
+        removed_deliveries_fail_verify(config);
+    }
+}
+
+fn removed_deliveries_fail_verify(config: Config) {
+    let replay = run_with(&assemble(CLOSE), config, &|| Box::new(SeededHost::new(1)));
     let run = run_of(&replay);
     // Removing a delivery leaves every other Received matched to its Sent:
     // only the edge history finds it.
@@ -522,24 +572,24 @@ fn a_removed_or_altered_delivery_fails_verify_through_the_edge_history() {
     let mut events = replay.events.clone();
     events.remove(at);
     let forged = rechain(&replay, &events).unwrap();
-    assert!(matches!(cross_check(&run, &forged.events), Err(CrossCheckError::WrongEdgeHistory { .. })));
+    assert!(matches!(cross_check(&run, &config, &forged.events), Err(CrossCheckError::WrongEdgeHistory { .. })));
     // Removing an edge history.
     let at = replay.events.iter().position(|e| matches!(e.kind, EventKind::EdgeHistory { .. })).unwrap();
     let mut events = replay.events.clone();
     events.remove(at);
     let forged = rechain(&replay, &events).unwrap();
-    assert!(matches!(cross_check(&run, &forged.events), Err(CrossCheckError::WrongEdgeHistory { .. })));
+    assert!(matches!(cross_check(&run, &config, &forged.events), Err(CrossCheckError::WrongEdgeHistory { .. })));
     // Cutting the file after the first edge history.
     let mut events = replay.events.clone();
     events.truncate(at + 1);
     let forged = rechain(&replay, &events).unwrap();
-    assert!(matches!(cross_check(&run, &forged.events), Err(CrossCheckError::MissingEdgeHistory { .. })));
+    assert!(matches!(cross_check(&run, &config, &forged.events), Err(CrossCheckError::MissingEdgeHistory { .. })));
     // An edge history where no session ended (after the spawns of round 0).
     let mut events = replay.events.clone();
     let extra = events[at].clone();
     events.insert(4, Event { site: EventSite { tick: 0, ..extra.site }, ..extra });
     let forged = rechain(&replay, &events).unwrap();
-    assert_eq!(cross_check(&run, &forged.events), Err(CrossCheckError::UnexpectedEdgeHistory { index: 4 }));
+    assert_eq!(cross_check(&run, &config, &forged.events), Err(CrossCheckError::UnexpectedEdgeHistory { index: 4 }));
 }
 
 // ---- Per-edge handler bindings in the host context ----------------------

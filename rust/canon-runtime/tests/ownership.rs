@@ -59,7 +59,8 @@ fn finish(mut machine: Machine, again: impl FnOnce() -> Machine) -> (Replay, Str
     let re = reexecute(&program(), &replay).unwrap();
     assert_eq!(re.events, replay.events, "re-execution reproduces the replay");
     let run = canon_machine::run_identity(&replay.header.program_digest, &replay.header.config_digest());
-    canon_machine::cross_check(&run, &replay.events).expect("deliveries and edge histories cross-check");
+    canon_machine::cross_check(&run, &replay.header.config, &replay.events)
+        .expect("deliveries and edge histories cross-check");
     let mut threaded = again();
     let t = ThreadedRunner::new(2).run(&mut threaded);
     assert_eq!(t.replay_bytes(), outcome.replay_bytes(), "cooperative == threaded");

@@ -129,7 +129,8 @@ fn assert_verifies(config: Config, outcome: &RunOutcome) -> Replay {
     let replay = Replay::decode(outcome.replay_bytes()).expect("chain verifies");
     let run = run_identity(&replay.header.program_digest, &replay.header.config_digest());
     let report = verify_signatures(&run, &replay.events).expect("signatures verify");
-    let cross = cross_check(&run, &replay.events).expect("receives and consumptions match their sends");
+    let cross =
+        cross_check(&run, &replay.header.config, &replay.events).expect("receives and consumptions match their sends");
     let received = replay.events.iter().filter(|e| matches!(e.kind, EventKind::Received { .. })).count() as u64;
     assert_eq!(cross.received, received);
     let sent = replay.events.iter().filter(|e| matches!(e.kind, EventKind::Sent { .. })).count() as u64;

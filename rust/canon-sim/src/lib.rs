@@ -679,7 +679,7 @@ fn check_replay(program: &Arc<VerifiedProgram>, bytes: &[u8], report: &mut SeedR
     let checked = verify_signatures(&run, &replay.events)
         .map(|_| ())
         .map_err(|e| e.to_string())
-        .and_then(|()| cross_check(&run, &replay.events).map(|_| ()).map_err(|e| e.to_string()));
+        .and_then(|()| cross_check(&run, &replay.header.config, &replay.events).map(|_| ()).map_err(|e| e.to_string()));
     if let Err(e) = checked {
         report.violations.push(Violation { invariant: "replay verifies", detail: e });
     }

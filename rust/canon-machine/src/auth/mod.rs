@@ -416,20 +416,6 @@ pub fn identity(envelope: &[u8]) -> [u8; 32] {
     Sha256::digest(envelope).into()
 }
 
-/// The identity of the envelope of `f`, built in a buffer the thread keeps
-/// (so a path that has no envelope buffer of its own allocates nothing per
-/// message or per group once the buffer has grown).
-pub(crate) fn scratch_identity(f: EnvelopeFields<'_>) -> [u8; 32] {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    SCRATCH.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        envelope_into(&mut buf, f);
-        identity(&buf)
-    })
-}
-
 /// One step of a running hash (an edge's authenticated history, a
 /// session's consumption root): `SHA-256(pre || identity)`.
 pub fn chain(pre: &[u8; 32], identity: &[u8; 32]) -> [u8; 32] {
