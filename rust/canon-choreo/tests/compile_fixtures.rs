@@ -69,7 +69,11 @@ fn seed_fixtures_use_the_extensions() {
         assert!(code.iter().any(|i| matches!(i, Instr::Select { .. })), "{name}: no choice");
     }
     let pipeline = fixture("seeds/decision_pipeline.canon");
-    assert_eq!(pipeline.entry().protocol.roles.len(), 13, "source + nine stages + three model services");
+    assert_eq!(
+        pipeline.entry().protocol.roles.len(),
+        16,
+        "source + nine stages + three model services + archive, reviewer, supervisor"
+    );
 }
 
 #[test]
