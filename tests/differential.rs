@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use canon_bytecode::{Instr, OPCODES, VerifiedProgram, verify};
+use canon_machine::event::OwnershipRecord;
 use canon_machine::{Auth, Config, Event, Group, GroupStatus, Host, HostCtx, Limits, ReplayMode};
 use canon_reference::Ending;
 use canon_runtime::SeededHost;
@@ -96,12 +97,32 @@ impl Host for TestHost {
     fn invoke(&mut self, ctx: &HostCtx<'_>, effect: SymId, arg: &Value) -> Value {
         self.inner.invoke(ctx, effect, arg)
     }
+    /// Readiness checks fail where deliveries would be rejected.
+    fn check_readiness(&mut self, ctx: &HostCtx<'_>, check: SymId, arg: &Value) -> bool {
+        match self.reject {
+            Some(n) if ctx.call_index % n == n - 1 => false,
+            _ => self.inner.check_readiness(ctx, check, arg),
+        }
+    }
 }
 
-fn machine_run(program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> (Vec<Event>, Ending, u64) {
+/// The owner label the owned runs claim the group's first session for.
+const OWNER: &str = "alice";
+
+fn machine_run(
+    program: &Arc<VerifiedProgram>,
+    group: u32,
+    config: &Config,
+    owner: Option<&str>,
+) -> (Vec<Event>, Ending, u64) {
     let mut g = Group::new(program.clone(), group, config, TestHost::new(config, group));
     // The reference signs with the public test key seed too.
     g.set_key_source(canon_machine::KeySource::Seed(canon_machine::KeySeed::TEST_ONLY_PUBLIC));
+    if let Some(owner) = owner {
+        // As `Machine::load_choreography_owned` claims an instance's session.
+        let claim = OwnershipRecord::Claimed { owner: Arc::from(owner), generation: 0 };
+        g.apply_ownership(u64::from(group) << 32, claim).expect("a fresh group's first session can be claimed");
+    }
     let outcome = g.run_to_end();
     let mut events = Vec::new();
     g.drain_events(&mut events);
@@ -122,8 +143,24 @@ fn machine_run(program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> (
 /// Runs `program` on both implementations; panics naming the first divergent
 /// event. Returns the opcodes the reference executed.
 fn compare(name: &str, program: &Arc<VerifiedProgram>, group: u32, config: &Config) -> BTreeSet<&'static str> {
-    let (events, ending, rounds) = machine_run(program, group, config);
-    let reference = canon_reference::run_group(program, group, *config, TestHost::new(config, group));
+    compare_owned(name, program, group, config, None)
+}
+
+/// [`compare`], with the group's first session claimed by `owner` (if any)
+/// before the run on both implementations.
+fn compare_owned(
+    name: &str,
+    program: &Arc<VerifiedProgram>,
+    group: u32,
+    config: &Config,
+    owner: Option<&str>,
+) -> BTreeSet<&'static str> {
+    let (events, ending, rounds) = machine_run(program, group, config, owner);
+    let mut reference = canon_reference::Reference::new(program, group, *config, TestHost::new(config, group));
+    if let Some(owner) = owner {
+        reference = reference.with_owner(owner);
+    }
+    let reference = reference.run();
     let first_diff = events
         .iter()
         .zip(&reference.events)
@@ -132,7 +169,7 @@ fn compare(name: &str, program: &Arc<VerifiedProgram>, group: u32, config: &Conf
     if let Some(i) = first_diff {
         let from = i.saturating_sub(4);
         let mut msg = format!(
-            "{name} (group {group}, seed {}, auth {:?}, mode {:?}): event {i} differs\n",
+            "{name} (group {group}, seed {}, auth {:?}, mode {:?}, owner {owner:?}): event {i} differs\n",
             config.seed, config.auth, config.replay_mode
         );
         for j in from..(i + 3) {
@@ -162,11 +199,26 @@ fn every_fixture_runs_identically_on_both_implementations() {
                 for group in [0, 3] {
                     compare(&name, &program, group, &config(seed, signed, mode));
                     cases += 1;
+                    if checks(&program) {
+                        compare_owned(&name, &program, group, &config(seed, signed, mode), Some(OWNER));
+                        cases += 1;
+                    }
                 }
             }
         }
     }
     eprintln!("differential: {cases} fixture runs identical");
+}
+
+/// Whether `program` has a readiness check (`check` or `consume`): such
+/// programs also run with their first session claimed by an owner.
+fn checks(program: &VerifiedProgram) -> bool {
+    program
+        .module()
+        .procs
+        .iter()
+        .flat_map(|p| &p.code)
+        .any(|i| matches!(i, Instr::Check { .. } | Instr::Consume { .. }))
 }
 
 /// The random protocol of a proptest case, compiled and verified.
@@ -330,4 +382,44 @@ fn the_differential_cases_cover_every_opcode() {
     }
     let missing: Vec<&str> = OPCODES.iter().map(|(_, m, _)| *m).filter(|m| !executed.contains(m)).collect();
     assert!(missing.is_empty(), "opcodes no differential case executes: {missing:?}");
+}
+
+/// The owned runs reach every outcome of `check` and `consume` on both
+/// implementations: witnesses issued and consumed, a witness consumed twice
+/// (4016), one never issued (4015), an unclaimed session (4007), and a host
+/// that answers `false` (3038; seeds whose host rejects some calls).
+#[test]
+fn owned_runs_cover_every_readiness_outcome() {
+    use canon_machine::EventKind;
+    let (mut issued, mut consumed, mut failed) = (0, 0, 0);
+    let mut refusals = BTreeSet::new();
+    for (name, program) in named_programs().into_iter().filter(|(_, p)| checks(p)) {
+        let program = Arc::new(program);
+        for seed in 0..8 {
+            let c = config(seed, false, ReplayMode::Off);
+            compare_owned(&name, &program, 0, &c, Some(OWNER));
+            let reference = canon_reference::Reference::new(&program, 0, c, TestHost::new(&c, 0)).with_owner(OWNER);
+            let events = reference.run().events;
+            for (i, e) in events.iter().enumerate() {
+                match &e.kind {
+                    EventKind::Ownership { record: OwnershipRecord::WitnessIssued { .. } } => issued += 1,
+                    EventKind::Ownership { record: OwnershipRecord::Consume { .. } } => {
+                        let refused = matches!(
+                            events.get(i + 1).map(|n| &n.kind),
+                            Some(EventKind::Ownership { record: OwnershipRecord::WitnessRejected { .. } })
+                        );
+                        consumed += usize::from(!refused);
+                    }
+                    EventKind::Ownership { record: OwnershipRecord::WitnessRejected { code, .. } }
+                    | EventKind::Ownership { record: OwnershipRecord::Rejected { code, .. } } => {
+                        refusals.insert(*code);
+                    }
+                    EventKind::Faulted { code: 3038 } => failed += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(issued > 0 && consumed > 0 && failed > 0, "issued {issued}, consumed {consumed}, failed {failed}");
+    assert_eq!(refusals, BTreeSet::from([4007, 4015, 4016]), "the refusals the owned runs reach");
 }

@@ -94,6 +94,10 @@ struct Params {
     replay_mode: String,
     /// `KIND@N`, as `--inject` takes them.
     inject: Vec<String>,
+    /// `--owner`: the host-side owner claiming each instance's session
+    /// (absent, and so not in the specification, without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
 }
 
 fn value_name<T: ValueEnum>(v: &T) -> String {
@@ -110,6 +114,7 @@ impl Params {
             auth: value_name(&args.security.auth),
             replay_mode: value_name(&args.security.replay_mode),
             inject: args.inject.iter().map(|i| format!("{}@{}", i.injection.name(), i.nth)).collect(),
+            owner: args.owner.clone(),
         }
     }
 
@@ -125,7 +130,11 @@ impl Params {
             .iter()
             .map(|s| run_cmd::parse_inject(s).map(|i| (i.nth, i.injection)).map_err(anyhow::Error::msg))
             .collect::<Result<_>>()?;
-        run_cmd::load_machine(program, config, keys, sessions, &injections)
+        let mut machine = run_cmd::load_machine(program, config, keys, sessions, &injections)?;
+        if let Some(owner) = &self.owner {
+            machine.claim_lazy(owner);
+        }
+        Ok(machine)
     }
 }
 

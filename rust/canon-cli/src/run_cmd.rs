@@ -231,9 +231,8 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
     let fingerprint = crate::cluster_cmd::key_fingerprint(&keys);
     let mut machine = load_machine(&program, config, keys, args.sessions.max(1), &injections)?;
     if let Some(owner) = &args.owner {
-        if args.cluster.cluster.is_some() || args.checkpoint.checkpoint_dir.is_some() {
-            anyhow::bail!("--owner is not available with --cluster or --checkpoint-dir");
-        }
+        // Checkpoints save the owner with the instances not yet built, and
+        // a cluster's workers get it with the run parameters.
         machine.claim_lazy(owner);
     }
     if let Some(url) = &args.cluster.cluster {

@@ -137,3 +137,43 @@ fn a_killed_iterative_task_resumes_to_the_identical_replay() {
     assert!(whole.expect("replay") == resumed.expect("replay"), "the resumed replay differs");
     assert!(killed, "the run ended before it could be killed: make it longer");
 }
+
+/// A run with `--owner` checkpoints the owner with the instances not yet
+/// run: resumed from any checkpoint (also one taken inside an instance,
+/// between its check and the step that consumes the witness), it claims
+/// their sessions too and writes the uninterrupted run's replay.
+#[test]
+fn an_owned_run_resumes_to_the_identical_replay() {
+    let dir = temp_dir("ckpt-owner");
+    let program = common::repo_root().join("fixtures/shipment_checks.canon").to_string_lossy().into_owned();
+    let run = |extra: &[&str], output: &str| {
+        let mut args = vec!["run", &program[..], "--sessions", "40", "--owner", "shop", "-o", output, "-q"];
+        args.extend(extra);
+        canon_in(&dir, &args).expect_code(0);
+    };
+    run(&[], "whole.replay");
+    let whole = std::fs::read(dir.join("whole.replay")).expect("replay");
+    // 6 rounds an instance: every 7 rounds, most checkpoints fall inside one.
+    run(&["--checkpoint-every", "7", "--checkpoint-dir", "cks", "--keep", "40"], "part.replay");
+    assert_eq!(whole, std::fs::read(dir.join("part.replay")).expect("replay"), "checkpointing changed the bytes");
+    let mut numbered: Vec<String> = std::fs::read_dir(dir.join("cks"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ckpt-"))
+        .collect();
+    numbered.sort();
+    assert!(numbered.len() >= 20, "expected a checkpoint every 7 rounds: {numbered:?}");
+    for (i, name) in numbered.iter().enumerate() {
+        let copy = dir.join(format!("copy{i}"));
+        std::fs::create_dir_all(&copy).expect("dir");
+        for file in [name.as_str(), "run.json"] {
+            std::fs::copy(dir.join("cks").join(file), copy.join(file)).expect("copy");
+        }
+        let ck = format!("copy{i}/{name}");
+        canon_in(&dir, &["resume", &ck, "-o", "resumed.replay", "-q"]).expect_code(0);
+        assert!(
+            whole == std::fs::read(dir.join("resumed.replay")).expect("replay"),
+            "resumed from {ck}: the replay differs"
+        );
+    }
+}

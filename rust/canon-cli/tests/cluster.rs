@@ -483,3 +483,43 @@ fn a_cluster_run_has_the_metrics_of_the_local_run() {
     assert_eq!(j["instances"].as_u64(), Some(1000));
     assert!(j["instructions"].as_u64().is_some_and(|n| n > 0));
 }
+
+/// `--owner` travels with the run parameters: the workers claim every
+/// instance's session, so a choreography with readiness checks runs as it
+/// does locally (without the owner, each instance's first check is refused).
+#[test]
+fn an_owned_cluster_run_is_byte_identical_to_the_local_run() {
+    let Some(bin) = nats_server() else {
+        println!("skipped: nats-server is not installed (apt-get install nats-server)");
+        return;
+    };
+    let dir = temp_dir("cluster-owner");
+    let server = start_server(&bin, &dir);
+    let workers = [
+        start_worker(&server.url, "o0", &dir.join("o0.log"), &[]),
+        start_worker(&server.url, "o1", &dir.join("o1.log"), &[]),
+    ];
+    let program = "fixtures/shipment_checks.canon";
+    let run = |extra: &[&str], out: &Path| {
+        run_command(
+            canon_cmd().args(["run", program, "--sessions", "120", "--owner", "shop", "-o"]).arg(out).args(extra),
+        )
+    };
+    let local = dir.join("local.replay");
+    let l = run(&[], &local);
+    l.expect_code(0);
+    let clustered = dir.join("cluster.replay");
+    let o = run(&["--cluster", &server.url, "--batch", "16"], &clustered);
+    o.expect_code(0);
+    let shown = run_command(canon_cmd().args(["replay", "show"]).arg(&clustered));
+    shown.expect_code(0);
+    assert!(shown.stdout.contains("g119 c3 s0:Carrier WitnessConsume"), "the last instance's checks are not consumed");
+    assert_identical(&(std::fs::read(&local).unwrap(), summary_tail(&l.stdout)), &clustered, &o.stdout, "owned run");
+    let unowned = run_command(
+        canon_cmd()
+            .args(["run", program, "--sessions", "120", "--cluster", &server.url, "--batch", "16", "-o"])
+            .arg(dir.join("unowned.replay")),
+    );
+    unowned.expect_code(3);
+    drop(workers);
+}

@@ -2,7 +2,9 @@
 //! `fixtures/*.canon`, `fixtures/choreo/*.canon`, and `.scr`/`.nuscr`) runs
 //! through the real `canon` binary with `--seed 1`; its exit code must match
 //! the fixture's expectation and its `canon replay show` view must match the
-//! insta snapshot `fixtures/expected/<file name>.replay.snap`.
+//! insta snapshot `fixtures/expected/<file name>.replay.snap`. A fixture's
+//! `; args:` (or `// args:`) header gives extra `canon run` arguments
+//! (`// args: --owner shop` for a choreography with readiness checks).
 //!
 //! A changed view fails the test and leaves `<name>.replay.snap.new` beside
 //! the snapshot: `cargo insta review` (or `INSTA_UPDATE=always cargo test -p
@@ -15,10 +17,12 @@ use std::path::{Path, PathBuf};
 
 use common::{Expect, Fixture, arg, canon, expected_dir, fixtures, temp_dir};
 
-/// Runs `fixture` with `extra` arguments, writing the replay to `out`;
-/// checks the exit code against the fixture's expectation.
+/// Runs `fixture` with its own arguments (its `args:` header) and `extra`,
+/// writing the replay to `out`; checks the exit code against the fixture's
+/// expectation.
 fn run_fixture(fixture: &Fixture, out: &Path, extra: &[&str]) -> common::Output {
     let mut args = vec!["run".to_owned(), arg(&fixture.path), "-o".to_owned(), arg(out)];
+    args.extend(fixture.args.iter().cloned());
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let o = canon(&args);
     assert_eq!(o.code, Some(fixture.expect.exit_code()), "{}: expected {:?}\n{o}", fixture.name, fixture.expect);

@@ -51,6 +51,7 @@ pub mod code {
     pub const SEQUENCE_GAP: u16 = 3030;
     pub const NULLIFIER_REUSED: u16 = 3031;
     pub const NULLIFIER_SET_FULL: u16 = 3032;
+    pub const CHECK_FAILED: u16 = 3038;
     pub const CHECK_REFUSED: u16 = 3039;
     /// Ownership (4xxx): the session has no host-side owner.
     pub const UNCLAIMED: u16 = 4007;
@@ -203,6 +204,8 @@ pub struct Reference<'p> {
     sessions: Vec<Session>,
     events: Vec<Event>,
     next_witness: u64,
+    /// Host-side ownership of the claimed sessions (checks.rs).
+    claims: checks::Claims,
     executed: BTreeSet<&'static str>,
     progressed: bool,
     /// The secret key seed endpoint keys derive from (replay.md, "Signatures
@@ -228,6 +231,7 @@ impl<'p> Reference<'p> {
             sessions: Vec::new(),
             events: Vec::new(),
             next_witness: 0,
+            claims: checks::Claims::new(),
             executed: BTreeSet::new(),
             progressed: false,
             key_seed: TEST_KEY_SEED,
@@ -253,6 +257,7 @@ impl<'p> Reference<'p> {
         let none =
             EventSite { group: self.group, tick: 0, coroutine: 0, sid: EventSite::NO_SID, role: EventSite::NO_ROLE };
         self.events.push(Event { site: none, kind: EventKind::Spawned { proc: entry } });
+        self.record_claims();
         let ending = loop {
             if self.coroutines.iter().all(|c| c.life == Life::Ended) {
                 break Ending::Completed;
@@ -884,7 +889,7 @@ impl<'p> Reference<'p> {
                 self.advance(c);
                 Ok(Step::Next)
             }
-            Instr::Check { ep, effect, .. } => self.check(c, ep, effect),
+            Instr::Check { dst, ep, effect, arg } => self.check(c, dst, ep, effect, arg),
             Instr::Consume { ep, witness } => self.consume(c, ep, witness),
             Instr::Spawn { proc, args } => {
                 if self.coroutines.len() as u64 >= u64::from(self.config.limits.max_coroutines) {

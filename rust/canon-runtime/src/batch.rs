@@ -146,6 +146,9 @@ impl Batch {
         if restored.lazy.as_ref().is_some_and(|l| l.injections != lazy.injections) {
             return Err(bad("the checkpoint's transport injections are not the run's".into()));
         }
+        if restored.lazy.as_ref().is_some_and(|l| l.owner != lazy.owner) {
+            return Err(bad("the checkpoint's session owner is not the run's".into()));
+        }
         let start = stream_start(&restored);
         let mut chain = start.chain;
         let mut bytes = start.bytes;

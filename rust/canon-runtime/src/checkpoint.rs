@@ -112,6 +112,9 @@ struct LazyPart {
     first: u64,
     count: u32,
     injections: Vec<(u64, Injection)>,
+    /// The owner that claims each instance's choreography session when it
+    /// is built ([`Machine::claim_lazy`]).
+    owner: Option<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -440,7 +443,10 @@ impl Machine {
         let mut groups = Vec::new();
         let from = next.saturating_sub(self.base);
         let held = self.groups.iter().zip(&self.owners).skip(from).map(|(g, o)| (g, o.as_ref()));
-        for (g, owner) in held.chain(in_flight.map(|g| (g, None))) {
+        // A part-run lazily built group's session was claimed when it was built.
+        let lazy_owner = self.lazy.as_ref().and_then(|l| l.owner.as_ref());
+        let in_flight_owner = in_flight.filter(|_| lazy_owner.is_some()).map(|g| u64::from(g.id()) << 32);
+        for (g, owner) in held.chain(in_flight.map(|g| (g, in_flight_owner.as_ref()))) {
             let state = g.save_state().map_err(CheckpointError::GroupNotSavable)?;
             let host =
                 g.host_state().map_err(|e| CheckpointError::HostCannotSave { group: g.id(), reason: e.to_string() })?;
@@ -452,6 +458,7 @@ impl Machine {
             first: after,
             count: (total - after) as u32,
             injections: l.injections.clone(),
+            owner: l.owner.as_deref().map(str::to_owned),
         });
         let config = self.config.canonical_bytes();
         let body_out = BodyOut { config, total, next: next as u64, inside, messages, writer, summary, groups, lazy };
@@ -519,7 +526,8 @@ impl Machine {
             machine.owners.push(entry.owner);
         }
         if let Some(l) = body.lazy {
-            machine.lazy = Some(Lazy { count: l.count, make: hosts, injections: l.injections, owner: None });
+            let owner = l.owner.as_deref().map(Arc::from);
+            machine.lazy = Some(Lazy { count: l.count, make: hosts, injections: l.injections, owner });
         }
         machine.resume = Some(ResumePoint {
             next: body.next as usize,

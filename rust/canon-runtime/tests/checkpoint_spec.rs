@@ -44,10 +44,28 @@ fn spec_example_hex() -> Vec<u8> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
 }
 
+/// With `CANON_BLESS=1`, rewrites the spec's example with `bytes` (16 a
+/// line); the prose around it (lengths, digests) is updated by hand.
+fn bless_spec_example(bytes: &[u8]) {
+    let path = root().join("bytecode-spec/checkpoint.md");
+    let spec = std::fs::read_to_string(&path).expect("spec");
+    let (begin, end) = ("<!-- example:begin -->\n", "<!-- example:end -->");
+    let start = spec.find(begin).expect("example begin marker") + begin.len();
+    let stop = spec.find(end).expect("example end marker");
+    let lines: String = bytes
+        .chunks(16)
+        .map(|l| format!("    {}\n", l.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")))
+        .collect();
+    std::fs::write(&path, format!("{}{lines}{}", &spec[..start], &spec[stop..])).expect("write the spec");
+}
+
 #[test]
 fn spec_example_is_what_the_machine_writes_and_decodes() {
-    let spec = spec_example_hex();
     let written = example_machine().checkpoint().expect("checkpoints").to_bytes();
+    if std::env::var_os("CANON_BLESS").is_some_and(|v| v == "1") {
+        bless_spec_example(&written);
+    }
+    let spec = spec_example_hex();
     assert_eq!(spec, written, "bytecode-spec/checkpoint.md's example is not what the machine writes");
     let ck = Checkpoint::from_bytes(&spec).expect("the example decodes");
     let h = &ck.header;

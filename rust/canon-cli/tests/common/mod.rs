@@ -140,6 +140,9 @@ pub struct Fixture {
     /// The file name with its extension (`ping_pong.casm`): unique across fixtures.
     pub name: String,
     pub expect: Expect,
+    /// Extra `canon run` arguments from the fixture's `; args:` (or
+    /// `// args:`) header, given before every test's own.
+    pub args: Vec<String>,
 }
 
 impl Fixture {
@@ -200,6 +203,18 @@ pub fn parse_expect(path: &Path, src: &str) -> Expect {
     }
 }
 
+/// The `; args:` (or `// args:`) header of a fixture: extra `canon run`
+/// arguments, separated by whitespace (`// args: --owner shop`). At most one.
+pub fn parse_args(path: &Path, src: &str) -> Vec<String> {
+    let mut headers = src.lines().filter_map(|l| {
+        let l = l.trim_start();
+        l.strip_prefix("; args:").or_else(|| l.strip_prefix("// args:"))
+    });
+    let args = headers.next().map(|h| h.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+    assert!(headers.next().is_none(), "{}: more than one `args:` header", path.display());
+    args
+}
+
 /// The `.casm` fixtures (`fixtures/asm/`).
 pub fn asm_fixtures() -> Vec<PathBuf> {
     files_with(&repo_root().join("fixtures/asm"), &["casm"])
@@ -225,7 +240,8 @@ pub fn fixtures() -> Vec<Fixture> {
             let src = std::fs::read_to_string(&path).expect("read a fixture");
             let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
             let expect = parse_expect(&path, &src);
-            Fixture { path, name, expect }
+            let args = parse_args(&path, &src);
+            Fixture { path, name, expect, args }
         })
         .collect();
     all.sort_by(|a, b| a.name.cmp(&b.name));
