@@ -3,47 +3,14 @@
 //! `check` into `r2`, consumed right before the role's next protected step
 //! on every path).
 
-use canon_bytecode::{Instr, Module, verify};
+use canon_bytecode::Module;
 use canon_choreo::ast::Stmt;
-use canon_choreo::{compile_choreography, load};
+use canon_choreo::load;
 
-fn compile(src: &str) -> Module {
-    let choreo = load("test.canon", src, None).unwrap_or_else(|d| panic!("{}", d.render()));
-    let module = compile_choreography(&choreo).unwrap_or_else(|e| panic!("{e}"));
-    if let Err(e) = verify(module.clone()) {
-        panic!("compiled module does not verify: {e}\n{module:#?}");
-    }
-    module
-}
+#[path = "common/compiled.rs"]
+mod compiled;
 
-fn listing(m: &Module, proc_name: &str) -> Vec<String> {
-    let p = m.procs.iter().find(|p| m.sym(p.name) == proc_name).unwrap_or_else(|| panic!("no proc {proc_name}"));
-    p.code
-        .iter()
-        .map(|i| match i {
-            Instr::Produce { label, .. } => format!("produce {}", m.sym(*label)),
-            Instr::Send { label, .. } => format!("send {}", m.sym(*label)),
-            Instr::Recv { label, .. } => format!("recv {}", m.sym(*label)),
-            Instr::Select { arms, .. } => {
-                let arms: Vec<String> = arms.iter().map(|a| format!("{}->{}", m.sym(a.label), a.target)).collect();
-                format!("select {}", arms.join(" "))
-            }
-            Instr::Offer { arms, .. } => {
-                let arms: Vec<String> = arms.iter().map(|a| format!("{}->{}", m.sym(a.label), a.target)).collect();
-                format!("offer {}", arms.join(" "))
-            }
-            Instr::RecvTimeout { on_timeout, .. } => format!("recv_timeout else {on_timeout}"),
-            Instr::Invoke { effect, .. } => format!("invoke {}", m.sym(*effect)),
-            Instr::Check { dst, ep, effect, arg } => format!("check r{dst}, r{ep}, {}, r{arg}", m.sym(*effect)),
-            Instr::Consume { ep, witness } => format!("consume r{ep}, r{witness}"),
-            Instr::Jmp { target } => format!("jmp {target}"),
-            Instr::Close { .. } => "close".into(),
-            Instr::Cancel { .. } => "cancel".into(),
-            Instr::Halt => "halt".into(),
-            other => format!("{other:?}"),
-        })
-        .collect()
-}
+use compiled::{compile, listing};
 
 fn reg_count(m: &Module, proc_name: &str) -> u16 {
     m.procs.iter().find(|p| m.sym(p.name) == proc_name).map(|p| p.reg_count).expect("proc")

@@ -1,49 +1,14 @@
 //! The shape of compiled modules: entry procedure, role procedures, and the
 //! instruction sequence each local construct lowers to; every module verifies.
 
-use canon_bytecode::{Instr, Module, Param, verify};
+use canon_bytecode::{Instr, Param};
 use canon_choreo::{CompileError, compile_choreography, load};
 use canon_types::ErrorCode;
 
-fn compile(src: &str) -> Module {
-    let choreo = load("test.canon", src, None).unwrap_or_else(|d| panic!("{}", d.render()));
-    let module = compile_choreography(&choreo).unwrap_or_else(|e| panic!("{e}"));
-    if let Err(e) = verify(module.clone()) {
-        panic!("compiled module does not verify: {e}\n{module:#?}");
-    }
-    module
-}
+#[path = "common/compiled.rs"]
+mod compiled;
 
-/// The procedure's code with symbols spelled out, one instruction per line.
-fn listing(m: &Module, proc_name: &str) -> Vec<String> {
-    let p = m.procs.iter().find(|p| m.sym(p.name) == proc_name).unwrap_or_else(|| panic!("no proc {proc_name}"));
-    p.code
-        .iter()
-        .map(|i| match i {
-            Instr::Produce { label, .. } => format!("produce {}", m.sym(*label)),
-            Instr::Send { label, .. } => format!("send {}", m.sym(*label)),
-            Instr::Recv { label, .. } => format!("recv {}", m.sym(*label)),
-            Instr::Select { arms, .. } => {
-                let arms: Vec<String> = arms.iter().map(|a| format!("{}->{}", m.sym(a.label), a.target)).collect();
-                format!("select {}", arms.join(" "))
-            }
-            Instr::Offer { arms, .. } => {
-                let arms: Vec<String> = arms.iter().map(|a| format!("{}->{}", m.sym(a.label), a.target)).collect();
-                format!("offer {}", arms.join(" "))
-            }
-            Instr::RecvTimeout { arms, timeout_ticks, on_timeout, .. } => {
-                let arms: Vec<String> = arms.iter().map(|a| format!("{}->{}", m.sym(a.label), a.target)).collect();
-                format!("recv_timeout {} within {timeout_ticks} else {on_timeout}", arms.join(" "))
-            }
-            Instr::Invoke { effect, .. } => format!("invoke {}", m.sym(*effect)),
-            Instr::Jmp { target } => format!("jmp {target}"),
-            Instr::Close { .. } => "close".into(),
-            Instr::Cancel { .. } => "cancel".into(),
-            Instr::Halt => "halt".into(),
-            other => format!("{other:?}"),
-        })
-        .collect()
-}
+use compiled::{compile, listing};
 
 const TWO_BUYER: &str = "
 global protocol TwoBuyer(role Buyer1, role Buyer2, role Seller) {

@@ -13,6 +13,11 @@ use canon_replay::Replay;
 use canon_runtime::{Config, CooperativeRunner, Machine, Owner, Runner, SeededHost, ThreadedRunner, reexecute};
 use canon_types::{SymId, Value};
 
+#[path = "common/replayed.rs"]
+mod replayed;
+
+use replayed::finish;
+
 /// The example of docs/language.md ("Readiness checks: `check`"): the
 /// seller reserves the amount before it waits for the bank, and the
 /// reservation protects its `Ship`.
@@ -68,28 +73,13 @@ fn until_witness(machine: &mut Machine, group: u32, owner: &Owner) {
     panic!("no readiness witness was issued");
 }
 
-/// Runs the machine, checks re-execution and the threaded runner, and
-/// returns the replay and its event lines.
-fn finish(mut machine: Machine, again: impl FnOnce() -> Machine) -> (Replay, String) {
-    let outcome = CooperativeRunner.run(&mut machine);
-    let replay = Replay::decode(outcome.replay_bytes()).unwrap();
-    let re = reexecute(&program(), &replay).unwrap();
-    assert_eq!(re.events, replay.events, "re-execution reproduces the replay");
-    let mut threaded = again();
-    let t = ThreadedRunner::new(2).run(&mut threaded);
-    assert_eq!(t.replay_bytes(), outcome.replay_bytes(), "cooperative == threaded");
-    let text = canon_replay::render_text(&replay);
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("t=")).collect();
-    (replay, lines.join("\n"))
-}
-
 fn golden(name: &str, scenario: fn(&mut Machine)) -> Replay {
     let build = || {
         let mut m = Machine::new(config());
         scenario(&mut m);
         m
     };
-    let (replay, text) = finish(build(), build);
+    let (replay, text) = finish(&program(), build(), build);
     insta::assert_snapshot!(name, text);
     replay
 }

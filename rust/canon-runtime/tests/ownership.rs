@@ -11,6 +11,11 @@ use canon_runtime::{
 };
 use canon_types::ErrorCode;
 
+#[path = "common/replayed.rs"]
+mod replayed;
+
+use replayed::finish;
+
 const PING: &str = "
 .type ta = B!Ping(Int).end
 .type tb = A?Ping(Int).end
@@ -51,24 +56,6 @@ fn open_session(machine: &mut Machine, group: u32, owner: &Owner) {
     machine.group_mut_as(group, owner).unwrap().run_round();
 }
 
-/// Runs the machine, checks re-execution reproduces the replay and the
-/// threaded runner writes the same bytes, and returns the event lines.
-fn finish(mut machine: Machine, again: impl FnOnce() -> Machine) -> (Replay, String) {
-    let outcome = CooperativeRunner.run(&mut machine);
-    let replay = Replay::decode(outcome.replay_bytes()).unwrap();
-    let re = reexecute(&program(), &replay).unwrap();
-    assert_eq!(re.events, replay.events, "re-execution reproduces the replay");
-    let run = canon_machine::run_identity(&replay.header.program_digest, &replay.header.config_digest());
-    canon_machine::cross_check(&run, &replay.header.config, &replay.events)
-        .expect("deliveries and edge histories cross-check");
-    let mut threaded = again();
-    let t = ThreadedRunner::new(2).run(&mut threaded);
-    assert_eq!(t.replay_bytes(), outcome.replay_bytes(), "cooperative == threaded");
-    let text = canon_replay::render_text(&replay);
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("t=")).collect();
-    (replay, lines.join("\n"))
-}
-
 /// Runs `scenario` twice (cooperative, threaded) and snapshots the events.
 fn golden(name: &str, scenario: fn(&mut Machine)) -> Replay {
     let build = || {
@@ -76,7 +63,7 @@ fn golden(name: &str, scenario: fn(&mut Machine)) -> Replay {
         scenario(&mut m);
         m
     };
-    let (replay, text) = finish(build(), build);
+    let (replay, text) = finish(&program(), build(), build);
     insta::assert_snapshot!(name, text);
     replay
 }
@@ -212,7 +199,7 @@ fn rule_rollback_is_claim_specific() {
         m.commit(&rb).unwrap();
         m
     };
-    let (_, text) = finish(build(), build);
+    let (_, text) = finish(&program(), build(), build);
     insta::assert_snapshot!("rule_rollback_claim_specific", text);
 }
 
