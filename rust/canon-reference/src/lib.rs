@@ -10,6 +10,8 @@
 //!
 //! Used only by tests (`publish = false`).
 
+#![deny(missing_docs)]
+
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -23,57 +25,122 @@ mod checks;
 mod sending;
 mod session;
 
-/// Runtime fault codes (docs/errors.md, 3xxx), by name.
+/// The fault codes the reference interpreter raises, by name: the runtime
+/// faults (3xxx) of `docs/errors.md` that bytecode-spec/execution.md assigns
+/// to the instructions, plus the one ownership code (4xxx) its refusals
+/// carry. The machine's `Fault` enum has the same numbers; the reference
+/// keeps its own table so that it shares no execution code with the machine.
 pub mod code {
+    /// A session operand register does not hold an endpoint (execution.md,
+    /// "Endpoint checks", first check).
     pub const NOT_AN_ENDPOINT: u16 = 3001;
+    /// The endpoint is owned by another coroutine (execution.md, "Endpoint
+    /// checks", third check).
     pub const NOT_OWNER: u16 = 3002;
+    /// The endpoint names no session of this group (execution.md, "Endpoint
+    /// checks", second check).
     pub const UNKNOWN_SESSION: u16 = 3003;
+    /// A send-side instruction where the endpoint's local type expects a
+    /// receive (format.md, the opcode table's type-action column).
     pub const SEND_WHERE_RECV_EXPECTED: u16 = 3005;
+    /// A receive where the endpoint's local type expects a send (format.md,
+    /// the opcode table's type-action column).
     pub const RECV_WHERE_SEND_EXPECTED: u16 = 3006;
+    /// The label is not one the endpoint's local type offers (execution.md,
+    /// "Send", "Receive" and `select_to` under "Host calls").
     pub const LABEL_NOT_OFFERED: u16 = 3007;
+    /// A session instruction after the endpoint's local type reached `End`.
     pub const ACTION_AFTER_END: u16 = 3008;
+    /// `close` while the endpoint's local type is not `End` (execution.md,
+    /// "Close, cancel, abort").
     pub const CLOSE_BEFORE_END: u16 = 3009;
+    /// A delivered message's label has no arm in the receiving instruction
+    /// (execution.md, "Receive").
     pub const UNEXPECTED_LABEL: u16 = 3010;
+    /// A payload value's kind differs from the branch's payload type name
+    /// (execution.md, "Send").
     pub const PAYLOAD_KIND_MISMATCH: u16 = 3011;
+    /// A payload's item count differs from the branch's payload types
+    /// (execution.md, "Send").
     pub const PAYLOAD_ARITY_MISMATCH: u16 = 3012;
+    /// A payload's canonical encoding exceeds `max_payload_bytes`
+    /// (execution.md, "Send").
     pub const PAYLOAD_TOO_LARGE: u16 = 3013;
+    /// A send to a full edge under the `Error` policy, or under a `Resize`
+    /// policy already at its maximum capacity (format.md, buffer modes).
     pub const BUFFER_FULL: u16 = 3014;
+    /// The host's `accept` refused a delivered message (execution.md,
+    /// "Receive").
     pub const HOST_REJECTED: u16 = 3015;
-    pub const LATE_EFFECT: u16 = 3035;
+    /// The host's `choose` answered an arm index out of range (execution.md,
+    /// "Host calls").
     pub const BAD_CHOICE: u16 = 3016;
+    /// `add`, `sub` or `lt` on a register that does not hold an integer.
     pub const ARITHMETIC_TYPE_ERROR: u16 = 3017;
+    /// A `call` beyond `max_call_depth` frames.
     pub const CALL_DEPTH_EXCEEDED: u16 = 3018;
+    /// An `open` beyond `max_sessions` live sessions.
     pub const TOO_MANY_SESSIONS: u16 = 3019;
+    /// A `spawn` beyond `max_coroutines` coroutines.
     pub const TOO_MANY_COROUTINES: u16 = 3020;
+    /// A session instruction on an endpoint already closed (execution.md,
+    /// "Endpoint checks", fourth check).
     pub const ENDPOINT_CLOSED: u16 = 3026;
+    /// A received message's signature is missing or does not verify against
+    /// the sender's endpoint key (replay.md, "Signatures and the message
+    /// envelope").
     pub const BAD_SIGNATURE: u16 = 3028;
+    /// Sequence mode: a received message's seq is below the next expected
+    /// one (replay.md).
     pub const REPLAYED_SEQUENCE: u16 = 3029;
+    /// Sequence or nullifier mode: a message was lost or arrived out of
+    /// order on its edge (replay.md).
     pub const SEQUENCE_GAP: u16 = 3030;
+    /// Nullifier mode: a message identity the session consumed before
+    /// (replay.md).
     pub const NULLIFIER_REUSED: u16 = 3031;
+    /// Nullifier mode: the session's nullifier set holds
+    /// `max_nullifiers_per_session` identities (replay.md).
     pub const NULLIFIER_SET_FULL: u16 = 3032;
+    /// An `invoke` or `check` by a coroutine holding an endpoint of a
+    /// cancelled, aborted or faulted session, or a revoked endpoint
+    /// (execution.md, "Receive" and "Close, cancel, abort").
+    pub const LATE_EFFECT: u16 = 3035;
+    /// The session's host-side ownership refused to issue or consume a
+    /// readiness witness; the ownership record carries the 4xxx reason
+    /// (format.md, `check` and `consume`).
     pub const CHECK_REFUSED: u16 = 3039;
-    /// Ownership (4xxx): the session has no host-side owner.
-    pub const UNCLAIMED: u16 = 4007;
+    /// A `send`, `produce` or `select` whose label two arms of the endpoint's
+    /// `Choose` offer (execution.md, "Host calls").
     pub const AMBIGUOUS_LABEL: u16 = 3040;
+    /// Ownership (4xxx): the session has no host-side owner, the reason every
+    /// `check` and `consume` of the reference is refused.
+    pub const UNCLAIMED: u16 = 4007;
 }
 
-/// How a reference run of one group ended.
+/// How a reference run of one group ended: the three endings of
+/// bytecode-spec/execution.md, "Rounds and endings".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
-    /// Every coroutine ended.
+    /// Completed: every coroutine ended.
     Completed,
-    /// A whole round made no progress and no timeout was pending.
+    /// Stalled: a whole round in which no coroutine completed an instruction
+    /// while no `recv_timeout` was waiting.
     Stalled,
-    /// The round budget ran out.
+    /// Budget-exhausted: `tick` reached `max_rounds`.
     BudgetExhausted,
 }
 
-/// The result of running one group.
+/// The result of running one group to its end.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// Every event the group emitted, in emission order: the stream the
+    /// differential tests compare with the machine's, field by field.
     pub events: Vec<Event>,
+    /// How the group ended (execution.md, "Rounds and endings").
     pub ending: Ending,
-    /// The number of rounds run.
+    /// The number of rounds run: the tick after the last round
+    /// (execution.md, "Rounds and endings").
     pub rounds: u64,
     /// Every opcode mnemonic executed at least once (for coverage tests).
     pub executed: BTreeSet<&'static str>,
@@ -192,7 +259,10 @@ struct Fault {
 
 type Exec<T> = Result<T, Fault>;
 
-/// One group (one instance of the entry procedure) of the reference interpreter.
+/// One group of the reference interpreter: one instance of the entry
+/// procedure and every coroutine and session it creates (ARCHITECTURE.md,
+/// "Execution model"), with its sessions' buffers, keys and replay state as
+/// plain data.
 pub struct Reference<'p> {
     program: &'p VerifiedProgram,
     config: Config,
@@ -217,6 +287,12 @@ pub struct Reference<'p> {
 pub const TEST_KEY_SEED: [u8; 32] = *b"canon-PUBLIC-test-key-seed-00000";
 
 impl<'p> Reference<'p> {
+    /// A group numbered `group` of `program`, not yet started: the entry
+    /// procedure becomes coroutine 0 when [`Reference::run`] starts round 0.
+    /// Endpoint keys derive from [`TEST_KEY_SEED`]; the run identity every
+    /// message envelope starts with is `SHA-256("canon-run-id" || program
+    /// digest || config digest)` (replay.md, "Signatures and the message
+    /// envelope").
     pub fn new(program: &'p VerifiedProgram, group: u32, config: Config, host: Box<dyn Host + 'p>) -> Self {
         Reference {
             program,
@@ -246,7 +322,10 @@ impl<'p> Reference<'p> {
         self
     }
 
-    /// Runs the group to its end.
+    /// Runs the group to its end: rounds of every runnable coroutine in id
+    /// order, each followed by the barrier that makes the round's sends
+    /// visible, until the group completes, stalls or exhausts `max_rounds`
+    /// (execution.md, "Rounds and endings").
     pub fn run(mut self) -> Run {
         let entry = self.program.module().entry;
         self.start_coroutine(entry, Vec::new(), 0);
@@ -916,7 +995,8 @@ impl<'p> Reference<'p> {
     }
 }
 
-/// The mnemonic of an instruction, as in the `OPCODES` table.
+/// The mnemonic of an instruction, as in the opcode table (format.md,
+/// "Opcode table") and canon-bytecode's `OPCODES`.
 pub fn mnemonic(i: &Instr) -> &'static str {
     match i {
         Instr::Nop => "nop",
