@@ -134,7 +134,7 @@ impl Params {
 /// key seeds are equal, and tells nothing of the seed.
 pub fn key_fingerprint(keys: &KeySource) -> Option<String> {
     match keys {
-        KeySource::Seed(seed) => Some(wire::hex(&seed.endpoint_key(0, 0).verifying_bytes())),
+        KeySource::Seed(seed) => Some(canon_types::hex(&seed.endpoint_key(0, 0).verifying_bytes())),
         _ => None,
     }
 }
@@ -158,7 +158,7 @@ pub fn run_on_cluster(
     }
     let spec = RunSpec {
         version: wire::WIRE_VERSION,
-        program: wire::hex(&program.digest()),
+        program: canon_types::hex(&program.digest()),
         sessions: args.sessions.max(1),
         batch: args.cluster.batch,
         params: serde_json::to_value(Params::of(args)).expect("run parameters serialise"),
@@ -170,7 +170,7 @@ pub fn run_on_cluster(
         None => {
             let mut id = [0u8; 8];
             getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("cannot draw a run id: {e}"))?;
-            wire::hex(&id)
+            canon_types::hex(&id)
         }
     };
     let submission = Submission {
