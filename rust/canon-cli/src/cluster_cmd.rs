@@ -17,7 +17,8 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::keygen_cmd::{KEY_SEED_ENV, KeyOrigin, default_key_seed_path, read_key_seed};
-use crate::run_cmd::{self, AuthArg, ProgressLine, ReplayModeArg, RunArgs, SecurityArgs};
+use crate::progress::ProgressLine;
+use crate::run_cmd::{self, AuthArg, ReplayModeArg, RunArgs, SecurityArgs};
 
 /// Default groups per batch of `run --cluster`.
 pub const DEFAULT_BATCH: u32 = 64;
@@ -190,7 +191,8 @@ pub fn run_on_cluster(
         }
         _ => run_cmd::output_sink(args)?,
     };
-    let mut progress = ProgressLine::new(!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let on = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut progress = ProgressLine::new(on, args.max_rounds);
     let rt = runtime()?;
     let collected = rt.block_on(async {
         let cluster = Cluster::connect(url, "canon-coordinator").await?;
