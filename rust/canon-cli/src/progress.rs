@@ -118,10 +118,11 @@ fn rate_text(rate: f64) -> String {
     if rate >= 10.0 { format!("{}", rate.round() as u64) } else { format!("{rate:.1}") }
 }
 
-/// A duration in its two largest units: `42s`, `3m 05s`, `2h 07m`.
+/// A duration in its two largest units: `<1s`, `42s`, `3m 05s`, `2h 07m`.
 fn duration_text(d: Duration) -> String {
     let s = d.as_secs();
     match s {
+        0 if !d.is_zero() => "<1s".to_string(),
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m {:02}s", s / 60, s % 60),
         _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
@@ -270,6 +271,8 @@ mod tests {
 
     #[test]
     fn durations_show_their_two_largest_units() {
+        assert_eq!(duration_text(Duration::ZERO), "0s");
+        assert_eq!(duration_text(Duration::from_millis(300)), "<1s");
         assert_eq!(duration_text(Duration::from_secs(42)), "42s");
         assert_eq!(duration_text(Duration::from_secs(185)), "3m 05s");
         assert_eq!(duration_text(Duration::from_secs(2 * 3600 + 7 * 60 + 9)), "2h 07m");
