@@ -17,7 +17,8 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::keygen_cmd::{KEY_SEED_ENV, KeyOrigin, default_key_seed_path, read_key_seed};
-use crate::run_cmd::{self, AuthArg, ProgressLine, ReplayModeArg, RunArgs, SecurityArgs};
+use crate::progress::ProgressLine;
+use crate::run_cmd::{self, AuthArg, ReplayModeArg, RunArgs, SecurityArgs};
 
 /// Default groups per batch of `run --cluster`.
 pub const DEFAULT_BATCH: u32 = 64;
@@ -143,7 +144,7 @@ impl Params {
 /// key seeds are equal, and tells nothing of the seed.
 pub fn key_fingerprint(keys: &KeySource) -> Option<String> {
     match keys {
-        KeySource::Seed(seed) => Some(wire::hex(&seed.endpoint_key(0, 0).verifying_bytes())),
+        KeySource::Seed(seed) => Some(canon_types::hex(&seed.endpoint_key(0, 0).verifying_bytes())),
         _ => None,
     }
 }
@@ -167,7 +168,7 @@ pub fn run_on_cluster(
     }
     let spec = RunSpec {
         version: wire::WIRE_VERSION,
-        program: wire::hex(&program.digest()),
+        program: canon_types::hex(&program.digest()),
         sessions: args.sessions.max(1),
         batch: args.cluster.batch,
         params: serde_json::to_value(Params::of(args)).expect("run parameters serialise"),
@@ -179,7 +180,7 @@ pub fn run_on_cluster(
         None => {
             let mut id = [0u8; 8];
             getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("cannot draw a run id: {e}"))?;
-            wire::hex(&id)
+            canon_types::hex(&id)
         }
     };
     let submission = Submission {
@@ -199,7 +200,8 @@ pub fn run_on_cluster(
         }
         _ => run_cmd::output_sink(args)?,
     };
-    let mut progress = ProgressLine::new(!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let on = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut progress = ProgressLine::new(on, args.max_rounds);
     let rt = runtime()?;
     let collected = rt.block_on(async {
         let cluster = Cluster::connect(url, "canon-coordinator").await?;

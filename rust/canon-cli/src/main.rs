@@ -15,6 +15,7 @@ mod input;
 mod keygen_cmd;
 mod metrics;
 mod out;
+mod progress;
 mod proof_cmd;
 mod replay_cmd;
 mod run_cmd;

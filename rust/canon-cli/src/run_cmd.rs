@@ -10,8 +10,7 @@ use anyhow::{Context, Result};
 use canon_bytecode::VerifiedProgram;
 use canon_machine::{Auth, Expected, GroupStatus, Injection, KeySource, ReplayMode, SessionStatus, StallReport};
 use canon_runtime::{
-    Config, CooperativeRunner, Limits, Machine, MetricsCollector, Progress, RunSummary, Runner, SeededHost,
-    ThreadedRunner,
+    Config, CooperativeRunner, Limits, Machine, MetricsCollector, RunSummary, Runner, SeededHost, ThreadedRunner,
 };
 use clap::{Args, ValueEnum};
 
@@ -21,6 +20,7 @@ use serde_json::{Value as Json, json};
 
 use crate::files::AtomicFile;
 use crate::out::Out;
+use crate::progress::ProgressLine;
 use crate::{exit, input};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -288,7 +288,7 @@ pub fn run(args: &RunArgs, out: &mut Out) -> Result<u8> {
         (None, None) => &mut discard,
     };
     let stop = interrupt_flag();
-    let mut progress = ProgressLine::new(!args.quiet && !args.json && std::io::stderr().is_terminal());
+    let mut progress = ProgressLine::new(!args.quiet && !args.json && std::io::stderr().is_terminal(), args.max_rounds);
     let mut observe = |p| progress.show(p);
     let mut cut = None;
     let mut each = |r: &GroupReport| {
@@ -742,49 +742,5 @@ fn report_status(facts: &RunFacts) -> u8 {
         exit::SESSIONS_CANCELLED
     } else {
         exit::OK
-    }
-}
-
-/// Progress on stderr for long runs, with rate and ETA (only on a terminal:
-/// logs and pipes get the summary alone). It appears for runs of 100 or more
-/// instances, or when one instance runs long.
-pub(crate) struct ProgressLine {
-    on: bool,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl ProgressLine {
-    pub(crate) fn new(on: bool) -> Self {
-        ProgressLine { on, bar: None }
-    }
-
-    pub(crate) fn show(&mut self, p: Progress) {
-        if !self.on || p.groups_total == 0 || (p.rounds == 0 && p.groups_total < 100 && self.bar.is_none()) {
-            return;
-        }
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar = indicatif::ProgressBar::with_draw_target(
-                Some(p.groups_total as u64),
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            let style = indicatif::ProgressStyle::with_template(
-                "  {pos}/{len} instances ({percent}%) {per_sec} ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar
-        });
-        bar.set_position(p.groups_done as u64);
-        if p.rounds > 0 {
-            bar.set_message(format!("current instance at round {}", p.rounds));
-        } else {
-            bar.set_message("");
-        }
-    }
-
-    pub(crate) fn clear(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
     }
 }

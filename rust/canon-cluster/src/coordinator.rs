@@ -14,11 +14,12 @@ use async_nats::jetstream::kv;
 use bytes::Bytes;
 use canon_replay::ReplayWriter;
 use canon_runtime::{GroupReport, Machine, Progress, RunSummary, SUMMARY_FAULTS, replay_header};
+use canon_types::hex;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::store::spec_key;
-use crate::wire::{BatchResult, Conflict, Manifest, Refusal, RunSpec, WorkItem, hex};
+use crate::wire::{BatchResult, Conflict, Manifest, Refusal, RunSpec, WorkItem};
 use crate::{Cluster, ClusterError, WORK_SUBJECT};
 
 /// SHA-256 of the encoded replay header of `machine`, in hex.

@@ -6,6 +6,7 @@ use canon_machine::GroupStatus;
 use canon_machine::SessionStatus;
 use canon_replay::EncodedBlocks;
 use canon_runtime::{GroupReport, ReportTotals, RunSummary, SUMMARY_FAULTS};
+use canon_types::hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -20,11 +21,6 @@ pub const RESULT_MAGIC: [u8; 4] = *b"CNCB";
 /// Largest result payload accepted (a batch of groups whose replay is
 /// larger must be split into smaller batches).
 pub const MAX_RESULT_BYTES: usize = 1 << 30;
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// SHA-256 of `bytes`, in hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -21,13 +21,14 @@ use async_nats::jetstream::{AckKind, Message};
 use canon_bytecode::VerifiedProgram;
 use canon_replay::EncodedBlocks;
 use canon_runtime::{Batch, BatchSegment, Checkpoint};
+use canon_types::hex;
 use futures_util::StreamExt;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
 use crate::store::{LoadedCheckpoint, Stored};
-use crate::wire::{BatchResult, BatchSummary, CheckpointManifest, RunSpec, SavedCheckpoint, WorkItem, hex};
+use crate::wire::{BatchResult, BatchSummary, CheckpointManifest, RunSpec, SavedCheckpoint, WorkItem};
 use crate::{Cluster, ClusterError, MachineFactory};
 
 /// How a worker runs.

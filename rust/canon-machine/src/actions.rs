@@ -63,9 +63,9 @@ pub enum SendOutcome {
         signature: Option<[u8; 64]>,
         /// Under `ReplayMode::Nullifier`, the identity of a copy of the
         /// message the transport delivered again (`Injection::Duplicate`)
-        /// and the consumption check refused at arrival
-        /// ([`crate::consume::Consumption::refuses_copy`]): the copy never
-        /// entered the buffer.
+        /// and the session's [`Consumption`](crate::consume::Consumption)
+        /// refused at arrival as already admitted: the copy never entered
+        /// the buffer.
         refused: Option<[u8; 32]>,
     },
     /// Discarded under `Drop`.

@@ -10,6 +10,8 @@
 //!
 //! Used only by tests (`publish = false`).
 
+#![deny(missing_docs)]
+
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -19,62 +21,35 @@ use canon_types::{Endpoint, SymId, TypeId, TypeNode, Value, ValueKind};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 
+pub mod code;
+
 mod checks;
 mod sending;
 mod session;
 
-/// Runtime fault codes (docs/errors.md, 3xxx), by name.
-pub mod code {
-    pub const NOT_AN_ENDPOINT: u16 = 3001;
-    pub const NOT_OWNER: u16 = 3002;
-    pub const UNKNOWN_SESSION: u16 = 3003;
-    pub const SEND_WHERE_RECV_EXPECTED: u16 = 3005;
-    pub const RECV_WHERE_SEND_EXPECTED: u16 = 3006;
-    pub const LABEL_NOT_OFFERED: u16 = 3007;
-    pub const ACTION_AFTER_END: u16 = 3008;
-    pub const CLOSE_BEFORE_END: u16 = 3009;
-    pub const UNEXPECTED_LABEL: u16 = 3010;
-    pub const PAYLOAD_KIND_MISMATCH: u16 = 3011;
-    pub const PAYLOAD_ARITY_MISMATCH: u16 = 3012;
-    pub const PAYLOAD_TOO_LARGE: u16 = 3013;
-    pub const BUFFER_FULL: u16 = 3014;
-    pub const HOST_REJECTED: u16 = 3015;
-    pub const LATE_EFFECT: u16 = 3035;
-    pub const BAD_CHOICE: u16 = 3016;
-    pub const ARITHMETIC_TYPE_ERROR: u16 = 3017;
-    pub const CALL_DEPTH_EXCEEDED: u16 = 3018;
-    pub const TOO_MANY_SESSIONS: u16 = 3019;
-    pub const TOO_MANY_COROUTINES: u16 = 3020;
-    pub const ENDPOINT_CLOSED: u16 = 3026;
-    pub const BAD_SIGNATURE: u16 = 3028;
-    pub const REPLAYED_SEQUENCE: u16 = 3029;
-    pub const SEQUENCE_GAP: u16 = 3030;
-    pub const NULLIFIER_REUSED: u16 = 3031;
-    pub const NULLIFIER_SET_FULL: u16 = 3032;
-    pub const CHECK_FAILED: u16 = 3038;
-    pub const CHECK_REFUSED: u16 = 3039;
-    /// Ownership (4xxx): the session has no host-side owner.
-    pub const UNCLAIMED: u16 = 4007;
-    pub const AMBIGUOUS_LABEL: u16 = 3040;
-}
-
-/// How a reference run of one group ended.
+/// How a reference run of one group ended: the three endings of
+/// bytecode-spec/execution.md, "Rounds and endings".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
-    /// Every coroutine ended.
+    /// Completed: every coroutine ended.
     Completed,
-    /// A whole round made no progress and no timeout was pending.
+    /// Stalled: a whole round in which no coroutine completed an instruction
+    /// while no `recv_timeout` was waiting.
     Stalled,
-    /// The round budget ran out.
+    /// Budget-exhausted: `tick` reached `max_rounds`.
     BudgetExhausted,
 }
 
-/// The result of running one group.
+/// The result of running one group to its end.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// Every event the group emitted, in emission order: the stream the
+    /// differential tests compare with the machine's, field by field.
     pub events: Vec<Event>,
+    /// How the group ended (execution.md, "Rounds and endings").
     pub ending: Ending,
-    /// The number of rounds run.
+    /// The number of rounds run: the tick after the last round
+    /// (execution.md, "Rounds and endings").
     pub rounds: u64,
     /// Every opcode mnemonic executed at least once (for coverage tests).
     pub executed: BTreeSet<&'static str>,
@@ -193,7 +168,10 @@ struct Fault {
 
 type Exec<T> = Result<T, Fault>;
 
-/// One group (one instance of the entry procedure) of the reference interpreter.
+/// One group of the reference interpreter: one instance of the entry
+/// procedure and every coroutine and session it creates (ARCHITECTURE.md,
+/// "Execution model"), with its sessions' buffers, keys and replay state as
+/// plain data.
 pub struct Reference<'p> {
     program: &'p VerifiedProgram,
     config: Config,
@@ -220,6 +198,12 @@ pub struct Reference<'p> {
 pub const TEST_KEY_SEED: [u8; 32] = *b"canon-PUBLIC-test-key-seed-00000";
 
 impl<'p> Reference<'p> {
+    /// A group numbered `group` of `program`, not yet started: the entry
+    /// procedure becomes coroutine 0 when [`Reference::run`] starts round 0.
+    /// Endpoint keys derive from [`TEST_KEY_SEED`]; the run identity every
+    /// message envelope starts with is `SHA-256("canon-run-id" || program
+    /// digest || config digest)` (replay.md, "Signatures and the message
+    /// envelope").
     pub fn new(program: &'p VerifiedProgram, group: u32, config: Config, host: Box<dyn Host + 'p>) -> Self {
         Reference {
             program,
@@ -250,7 +234,10 @@ impl<'p> Reference<'p> {
         self
     }
 
-    /// Runs the group to its end.
+    /// Runs the group to its end: rounds of every runnable coroutine in id
+    /// order, each followed by the barrier that makes the round's sends
+    /// visible, until the group completes, stalls or exhausts `max_rounds`
+    /// (execution.md, "Rounds and endings").
     pub fn run(mut self) -> Run {
         let entry = self.program.module().entry;
         self.start_coroutine(entry, Vec::new(), 0);
@@ -921,7 +908,8 @@ impl<'p> Reference<'p> {
     }
 }
 
-/// The mnemonic of an instruction, as in the `OPCODES` table.
+/// The mnemonic of an instruction, as in the opcode table (format.md,
+/// "Opcode table") and canon-bytecode's `OPCODES`.
 pub fn mnemonic(i: &Instr) -> &'static str {
     match i {
         Instr::Nop => "nop",

@@ -20,7 +20,7 @@ use canon_machine::{
 use canon_replay::WriterPosition;
 use sha2::{Digest, Sha256};
 
-use crate::machine::{HostFactory, Lazy, Machine};
+use crate::machine::{HostFactory, Lazy, Machine, digest_prefix};
 use crate::runner::{RunSummary, replay_header};
 
 /// The file's first four bytes.
@@ -201,9 +201,9 @@ pub enum CheckpointError {
     #[error("checkpoint is of program {found}, not of the program given ({want})")]
     /// The checkpoint is of another program.
     ProgramMismatch {
-        /// The given program's digest (hex).
+        /// The given program's digest (hex prefix).
         want: String,
-        /// The checkpoint's program digest (hex).
+        /// The checkpoint's program digest (hex prefix).
         found: String,
     },
     #[error("checkpoint configuration does not match its digest")]
@@ -267,10 +267,6 @@ canon_types::error_codes! {
         NoProgram = 5117: "a machine with no program was checkpointed",
         DanglingCoroutine = 5118: "a saved endpoint owner or parked waiter names no coroutine of its group",
     }
-}
-
-fn hex(d: &[u8; 32]) -> String {
-    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 fn bad(reason: impl Into<String>) -> CheckpointError {
@@ -492,8 +488,8 @@ impl Machine {
     ) -> Result<Machine, CheckpointError> {
         if program.digest() != checkpoint.header.program_digest {
             return Err(CheckpointError::ProgramMismatch {
-                want: hex(&program.digest()),
-                found: hex(&checkpoint.header.program_digest),
+                want: digest_prefix(&program.digest()),
+                found: digest_prefix(&checkpoint.header.program_digest),
             });
         }
         let body = checkpoint.decode_body()?;

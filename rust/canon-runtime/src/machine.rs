@@ -175,8 +175,9 @@ impl Builder<'_> {
     }
 }
 
-fn hex(d: &[u8; 32]) -> String {
-    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+/// The first 8 bytes of a digest in hex: how error messages name a program.
+pub(crate) fn digest_prefix(d: &[u8; 32]) -> String {
+    canon_types::hex(&d[..8])
 }
 
 impl Machine {
@@ -375,8 +376,8 @@ impl Machine {
     fn image_for(&mut self, program: &Arc<VerifiedProgram>) -> Result<Arc<ProgramImage>, LoadError> {
         let image = match &self.image {
             Some(i) if i.program().digest() != program.digest() => {
-                let want = hex(&i.program().digest());
-                return Err(LoadError::ProgramMismatch { want, got: hex(&program.digest()) });
+                let want = digest_prefix(&i.program().digest());
+                return Err(LoadError::ProgramMismatch { want, got: digest_prefix(&program.digest()) });
             }
             Some(i) => i,
             None => self.image.insert(Arc::new(ProgramImage::new(Arc::clone(program)))),

@@ -113,7 +113,7 @@ impl KeySeed {
     /// The key-seed file text: comment lines (`#`) and one line
     /// `canon-key-seed-v1 <64 lowercase hex digits>`.
     pub fn to_text(&self) -> String {
-        let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = canon_types::Hex(&self.0);
         format!("# canon key seed: endpoint signing keys derive from it. Keep it secret.\n{KEY_SEED_FILE_TAG} {hex}\n")
     }
 
