@@ -172,7 +172,7 @@ fn find(branches: &[FlatBranch], label: SymId) -> Option<&FlatBranch> {
 
 impl SessionStore {
     /// The live body of `ep`'s session, checking status and ownership.
-    #[inline]
+    #[inline(always)]
     pub fn live_body(&self, ep: Endpoint, co: u32) -> Result<&SessionBody, Refusal> {
         let s = self.get(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         if s.lifecycle.revoked.contains(&ep.role) {
@@ -571,6 +571,10 @@ fn transmit(
     mut msg: Message,
     inject: Option<Injection>,
 ) -> PushOutcome {
+    if inject.is_none() && held.is_none() {
+        // Nothing to apply and nothing held back: a plain push.
+        return buffer.push(msg);
+    }
     match inject {
         Some(Injection::CorruptPayload) => msg.payload = corrupt_value(&msg.payload),
         Some(Injection::CorruptSignature) => {
