@@ -111,6 +111,24 @@ pub(crate) struct Visible<'s, 'g> {
     pub roles: &'s [SymId],
     /// The handler bound to the message's edge.
     pub handler: SymId,
+    /// The index of the message's edge in the session's edges.
+    pub edge: usize,
+}
+
+/// What [`SessionStore::peek_visible`] found on the edge a receive waits on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Looked<'s, 'g> {
+    /// A visible message.
+    Visible(Visible<'s, 'g>),
+    /// Nothing visible on the edge `from → ep.role` (at index `edge` of the
+    /// session's edges, when a message was ever sent on it): where the
+    /// receiver parks.
+    Nothing {
+        /// The sending role's index.
+        from: u16,
+        /// The edge's index, if it exists.
+        edge: Option<usize>,
+    },
 }
 
 /// What a receive expects: one label (`recv`) or one of some arms (`offer`).
@@ -154,7 +172,7 @@ fn find(branches: &[FlatBranch], label: SymId) -> Option<&FlatBranch> {
 
 impl SessionStore {
     /// The live body of `ep`'s session, checking status and ownership.
-    #[inline]
+    #[inline(always)]
     pub fn live_body(&self, ep: Endpoint, co: u32) -> Result<&SessionBody, Refusal> {
         let s = self.get(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         if s.lifecycle.revoked.contains(&ep.role) {
@@ -377,12 +395,16 @@ impl SessionStore {
         expect: Expect<'_>,
         tr: &mut Transport<'_>,
     ) -> Result<Option<Peeked>, Refusal> {
-        Ok(self.peek_visible(g, ep, co, expect, tr)?.map(|v| v.peeked))
+        Ok(match self.peek_visible(g, ep, co, expect, tr)? {
+            Looked::Visible(v) => Some(v.peeked),
+            Looked::Nothing { .. } => None,
+        })
     }
 
     /// [`SessionStore::peek`], also returning what the receive path needs
-    /// next (the matched branch, the payload and the role names), so that it
-    /// looks nothing up twice.
+    /// next (the matched branch, the payload, the role names and the edge),
+    /// or where to park when nothing is visible, so that it looks nothing
+    /// up twice.
     pub(crate) fn peek_visible<'s, 'g>(
         &'s self,
         g: &'g TypeGraph,
@@ -390,7 +412,7 @@ impl SessionStore {
         co: u32,
         expect: Expect<'_>,
         tr: &mut Transport<'_>,
-    ) -> Result<Option<Visible<'s, 'g>>, Refusal> {
+    ) -> Result<Looked<'s, 'g>, Refusal> {
         let op = match expect {
             Expect::Label(_) => Op::Recv,
             Expect::Arms(_, op) => op,
@@ -418,9 +440,11 @@ impl SessionStore {
             return Err(Fault::LabelNotOffered { ep, label, expected: expected_of(node) }.into());
         }
         let from = body.role_index(peer).ok_or(Fault::UnknownPeer { ep, peer })?;
-        let Some(msg) = body.edge(from, ep.role).and_then(|e| e.buffer.front_visible()) else {
-            return Ok(None);
+        let edge = body.edge_index(from, ep.role);
+        let Some(msg) = edge.and_then(|i| body.edges[i].buffer.front_visible()) else {
+            return Ok(Looked::Nothing { from, edge });
         };
+        let edge = edge.unwrap_or(usize::MAX);
         let (envelope_id, identity) = admit(body, ep, from, msg, tr)?;
         let unexpected = Fault::UnexpectedLabel { ep, label: msg.label, attempted: op };
         let Some(branch) = find(branches, msg.label) else {
@@ -433,7 +457,7 @@ impl SessionStore {
         };
         let peeked = Peeked { from, label: msg.label, seq: msg.seq, arm, identity, envelope_id };
         let handler = body.edge_handler(from, ep.role).unwrap_or_default();
-        Ok(Some(Visible { peeked, branch, payload: &msg.payload, roles: &body.roles, handler }))
+        Ok(Looked::Visible(Visible { peeked, branch, payload: &msg.payload, roles: &body.roles, handler, edge }))
     }
 
     /// The payload of the message [`SessionStore::peek`] found.
@@ -463,28 +487,28 @@ impl SessionStore {
             .ok_or(Fault::BadOperand { what: "take without a visible message" })?
             .label;
         let branch = find(branches, label).ok_or(Fault::UnexpectedLabel { ep, label, attempted: Op::Recv })?;
-        self.take_branch(tv.resolved, ep, from, branch, envelope_id)
+        let edge_index = session.body.edge_index(from, ep.role).unwrap_or(usize::MAX);
+        self.take_branch(tv.resolved, ep, edge_index, branch, envelope_id)
     }
 
-    /// Takes the visible message from `from` on `ep`, advances the
-    /// endpoint's type to `branch`'s continuation (the branch
-    /// [`SessionStore::peek_visible`] matched) and chains the message's
-    /// envelope identity, if the configuration computed one, into the edge's
-    /// authenticated history.
+    /// Takes the visible message on `ep`'s session's edge at index
+    /// `edge_index` (the edge [`SessionStore::peek_visible`] found it on),
+    /// advances the endpoint's type to `branch`'s continuation (the branch
+    /// it matched) and chains the message's envelope identity, if the
+    /// configuration computed one, into the edge's authenticated history.
     pub(crate) fn take_branch(
         &mut self,
         resolved: &[TypeId],
         ep: Endpoint,
-        from: u16,
+        edge_index: usize,
         branch: &FlatBranch,
         envelope_id: Option<[u8; 32]>,
     ) -> Result<Message, Fault> {
         let cont = unfold(resolved, branch.cont)?;
         let session = self.get_mut(ep.sid).ok_or(Fault::UnknownSession { sid: ep.sid })?;
         let body = &mut session.body;
-        let edge_index =
-            body.edge_index(from, ep.role).ok_or(Fault::BadOperand { what: "take without a visible message" })?;
-        let edge = &mut body.edges[edge_index];
+        let edge =
+            body.edges.get_mut(edge_index).ok_or(Fault::BadOperand { what: "take without a visible message" })?;
         let msg = edge.buffer.pop_visible().ok_or(Fault::BadOperand { what: "take without a visible message" })?;
         edge.recv_seq += 1;
         if let Some(id) = envelope_id {
@@ -547,6 +571,10 @@ fn transmit(
     mut msg: Message,
     inject: Option<Injection>,
 ) -> PushOutcome {
+    if inject.is_none() && held.is_none() {
+        // Nothing to apply and nothing held back: a plain push.
+        return buffer.push(msg);
+    }
     match inject {
         Some(Injection::CorruptPayload) => msg.payload = corrupt_value(&msg.payload),
         Some(Injection::CorruptSignature) => {

@@ -45,6 +45,7 @@ pub struct Lifecycle {
 }
 
 /// The first endpoint value inside `v` (tuples searched depth-first).
+#[inline]
 pub fn first_endpoint(v: &Value) -> Option<Endpoint> {
     match v {
         Value::Endpoint(ep) => Some(*ep),

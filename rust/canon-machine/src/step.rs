@@ -63,37 +63,53 @@ impl<'a> Exec<'a> {
 
     /// Runs coroutine `co` for up to one fuel quantum. Returns the number of
     /// instructions that made progress and whether the quantum ended blocked.
+    /// The current frame and its procedure's code are looked up once, and
+    /// again only after an instruction that changed the frames (`call`, `ret`).
     pub fn run_quantum(&mut self, co: usize) -> (u64, bool) {
         let fuel = self.st.limits.fuel_per_quantum.max(1);
+        let m = self.m;
+        let mut frame = self.st.coroutines[co].top();
+        let mut code = proc_code(m, frame.proc);
         let mut steps = 0;
         for _ in 0..fuel {
-            match self.step(co) {
+            match self.step(co, frame, code) {
                 Flow::Block => return (steps, true),
                 Flow::Yield | Flow::End => return (steps + 1, false),
-                _ => steps += 1,
+                Flow::Jump(pc) => frame.pc = pc,
+                _ => {
+                    frame = self.st.coroutines[co].top();
+                    code = proc_code(m, frame.proc);
+                }
             }
+            steps += 1;
         }
         (steps, false)
     }
 
-    /// Executes one instruction of coroutine `co`, applying faults and
-    /// session endings, and moves its program counter.
-    pub fn step(&mut self, co: usize) -> Flow {
-        let frame = self.st.coroutines[co].top();
-        let m = self.m;
-        let instr = m.procs.get(frame.proc as usize).and_then(|p| p.code.get(frame.pc as usize));
+    /// Executes the instruction of coroutine `co` at `frame` (its current
+    /// frame; `code` is the frame's procedure's code), applying faults and
+    /// session endings, and moves its program counter. Returns `Jump` with
+    /// the new program counter when the instruction continues in the frame
+    /// (`Next` or `Jump`), `Stay` when it changed the frames.
+    fn step(&mut self, co: usize, frame: Frame, code: &'a [Instr]) -> Flow {
+        let instr = code.get(frame.pc as usize);
         let flow = match instr {
             Some(instr) => self.exec(co, instr),
             None => Err(Fault::BadOperand { what: "program counter out of range" }.into()),
         };
         match flow {
-            Ok(Flow::Next | Flow::Yield) => {
+            Ok(Flow::Next) => {
+                let pc = frame.pc + 1;
+                self.co(co).set_pc(pc);
+                Flow::Jump(pc)
+            }
+            Ok(Flow::Yield) => {
                 self.co(co).set_pc(frame.pc + 1);
-                flow.unwrap_or(Flow::Next)
+                Flow::Yield
             }
             Ok(Flow::Jump(t)) => {
                 self.co(co).set_pc(t);
-                Flow::Next
+                Flow::Jump(t)
             }
             Ok(f) => f,
             Err(Refusal::Fault(fault)) => {
@@ -296,6 +312,12 @@ impl<'a> Exec<'a> {
         self.st.faults.push(CoroutineFault { coroutine: co as u32, proc: frame.proc, pc: frame.pc, tick, fault });
         self.end(co);
     }
+}
+
+/// The code of procedure `proc` (empty if there is none: the step faults).
+#[inline]
+fn proc_code(m: &Module, proc: u32) -> &[Instr] {
+    m.procs.get(proc as usize).map_or(&[], |p| &p.code[..])
 }
 
 /// Endpoints move (the source becomes `Unit`); other values are copied.

@@ -5,7 +5,7 @@
 use canon_bytecode::{Arm, Instr, PeerArm};
 use canon_types::{Endpoint, SymId, TypeNode, Value};
 
-use crate::actions::{CloseOutcome, Expect, Refusal, SendOutcome};
+use crate::actions::{CloseOutcome, Expect, Looked, Refusal, SendOutcome};
 use crate::coroutine::Wait;
 use crate::event::{EventKind, EventSite, HostPoint, TerminalReason};
 use crate::fault::{Fault, Op};
@@ -15,6 +15,15 @@ use crate::store::{OpenRequest, Security, SessionStatus};
 
 /// Owner of an endpoint sent as a payload and not yet received.
 pub const IN_TRANSIT: u32 = u32::MAX;
+
+/// What a receive did.
+enum Delivery {
+    /// Took a message: the arm index (offer) or 0 (recv).
+    Arm(usize),
+    /// Nothing visible on the edge `from → ep.role` (at index `edge` of the
+    /// session's edges, when it exists).
+    Nothing { from: u16, edge: Option<usize> },
+}
 
 impl<'a> Exec<'a> {
     pub(crate) fn exec_session(&mut self, co: usize, instr: &'a Instr) -> Result<Flow, Refusal> {
@@ -27,15 +36,15 @@ impl<'a> Exec<'a> {
             Instr::Recv { ep, label, dst } => {
                 let ep = self.co(co).endpoint(*ep)?;
                 match self.deliver(co, ep, Expect::Label(*label), *dst)? {
-                    Some(_) => Ok(Flow::Next),
-                    None => Ok(self.park(co, ep)),
+                    Delivery::Arm(_) => Ok(Flow::Next),
+                    Delivery::Nothing { from, edge } => Ok(self.park(co, ep, from, edge)),
                 }
             }
             Instr::Offer { ep, dst, arms } => {
                 let ep = self.co(co).endpoint(*ep)?;
                 match self.deliver(co, ep, Expect::Arms(arms, Op::Offer), *dst)? {
-                    Some(a) => Ok(arm_jump(arms, a)),
-                    None => Ok(self.park(co, ep)),
+                    Delivery::Arm(a) => Ok(arm_jump(arms, a)),
+                    Delivery::Nothing { from, edge } => Ok(self.park(co, ep, from, edge)),
                 }
             }
             Instr::RecvTimeout { ep, dst, arms, timeout_ticks, on_timeout } => {
@@ -186,19 +195,20 @@ impl<'a> Exec<'a> {
     }
 
     /// Receives on `ep` if a message is visible: host accept, take, event,
-    /// payload into `dst`. Returns the arm index, or `None` when blocked.
-    /// The session is looked up once for the checks, the host context and
-    /// the payload, and once more (mutably) for the take.
-    fn deliver(&mut self, co: usize, ep: Endpoint, expect: Expect<'_>, dst: u16) -> Result<Option<usize>, Refusal> {
+    /// payload into `dst`. Returns the arm index, or, when blocked, the edge
+    /// the receive waits on. The session is looked up once for the checks,
+    /// the host context and the payload, and once more (mutably) for the take.
+    fn deliver(&mut self, co: usize, ep: Endpoint, expect: Expect<'_>, dst: u16) -> Result<Delivery, Refusal> {
         let c = &self.st.coroutines[co];
         c.reg(dst)?;
         let (group, tick, call_index) = (self.st.group, self.st.tick, c.host_calls);
         let graph: &'a canon_types::TypeGraph = &self.m.types;
         let (store, mut tr) = self.st.store_and_transport(None);
-        let Some(v) = store.peek_visible(graph, ep, co as u32, expect, &mut tr)? else {
-            return Ok(None);
+        let v = match store.peek_visible(graph, ep, co as u32, expect, &mut tr)? {
+            Looked::Visible(v) => v,
+            Looked::Nothing { from, edge } => return Ok(Delivery::Nothing { from, edge }),
         };
-        let (p, branch) = (v.peeked, v.branch);
+        let (p, branch, edge) = (v.peeked, v.branch, v.edge);
         Self::check_delivered(store, ep, v.payload)?;
         let ctx = HostCtx {
             group,
@@ -222,7 +232,7 @@ impl<'a> Exec<'a> {
             self.emit(co, Some(ep), EventKind::HostAnswer { point, answer: Value::Bool(false) });
             return Err(Fault::HostRejected { ep, label: p.label }.into());
         }
-        let msg = self.st.store.take_branch(self.resolved, ep, p.from, branch, p.envelope_id)?;
+        let msg = self.st.store.take_branch(self.resolved, ep, edge, branch, p.envelope_id)?;
         let payload = msg.payload.clone();
         self.emit(co, Some(ep), EventKind::Received { from: p.from, label: p.label, seq: p.seq, payload });
         if let Value::Endpoint(delegated) = msg.payload
@@ -235,29 +245,21 @@ impl<'a> Exec<'a> {
             self.commit_consumption(co, ep, p.from, p.seq, id);
         }
         self.st.coroutines[co].set(dst, msg.payload)?;
-        Ok(Some(p.arm))
+        Ok(Delivery::Arm(p.arm))
     }
 
     /// Parks coroutine `co`, whose `recv`/`offer` on `ep` found nothing
-    /// visible, on the edge from the peer its type waits for: rounds skip it
+    /// visible, on the edge from the peer its type waits for (`from`, at
+    /// index `edge` when the edge exists, as the receive found them): rounds skip it
     /// until the barrier makes a message on that edge visible or the session
     /// ends (`SessionStore::woken`). Nothing else can make the receive
     /// succeed or fail: only the endpoint's owner changes its type or takes
     /// its messages, and messages become visible only at the barrier. So the
     /// events are those of polling it every round. `recv_timeout` is not
     /// parked: its deadline counts rounds.
-    fn park(&mut self, co: usize, ep: Endpoint) -> Flow {
-        let graph = &self.m.types;
-        let from = self.st.store.get(ep.sid).and_then(|s| {
-            match s.body.endpoints.get(usize::from(ep.role)).and_then(|e| graph.get(e.current)) {
-                Some(TypeNode::Recv { peer, .. }) => s.body.role_index(*peer),
-                _ => None,
-            }
-        });
-        if let Some(from) = from {
-            self.st.store.park(ep, from, co as u32);
-            self.st.coroutines[co].parked = true;
-        }
+    fn park(&mut self, co: usize, ep: Endpoint, from: u16, edge: Option<usize>) -> Flow {
+        self.st.store.park(ep, from, edge, co as u32);
+        self.st.coroutines[co].parked = true;
         Flow::Block
     }
 
@@ -283,7 +285,7 @@ impl<'a> Exec<'a> {
         let c = self.co(co);
         let here = (c.frames.len() as u32, c.top().pc);
         let armed = c.wait.filter(|w| (w.depth, w.pc) == here);
-        if let Some(arm) = self.deliver(co, ep, Expect::Arms(arms, Op::RecvTimeout), dst)? {
+        if let Delivery::Arm(arm) = self.deliver(co, ep, Expect::Arms(arms, Op::RecvTimeout), dst)? {
             self.co(co).wait = None;
             if let Some(w) = armed {
                 self.emit(co, Some(ep), EventKind::TimeoutWithdrawn { witness: w.witness });

@@ -201,6 +201,9 @@ impl SessionBody {
     /// Index of the edge `from → to`, created (with its buffer
     /// configuration) if this is its first message.
     pub(crate) fn edge_index_or_insert(&mut self, from: u16, to: u16) -> usize {
+        if let Some(i) = self.edge_index(from, to) {
+            return i;
+        }
         let key = edge_key(from, to);
         match self.edge_slots.binary_search_by_key(&key, |(k, _)| *k) {
             Ok(i) => self.edge_slots[i].1 as usize,
@@ -642,12 +645,16 @@ impl SessionStore {
         }
     }
 
-    /// Parks coroutine `co` on the edge `from → ep.role` until a message on
-    /// it becomes visible (or the session ends). Creates the edge if no
-    /// message was sent on it yet.
-    pub(crate) fn park(&mut self, ep: Endpoint, from: u16, co: u32) {
+    /// Parks coroutine `co` on the edge `from → ep.role` (at index `edge` of
+    /// the session's edges, when it exists) until a message on it becomes
+    /// visible (or the session ends). Creates the edge if no message was
+    /// sent on it yet.
+    pub(crate) fn park(&mut self, ep: Endpoint, from: u16, edge: Option<usize>, co: u32) {
         if let Some(s) = self.get_mut(ep.sid) {
-            let i = s.body.edge_index_or_insert(from, ep.role);
+            let i = match edge {
+                Some(i) if i < s.body.edges.len() => i,
+                _ => s.body.edge_index_or_insert(from, ep.role),
+            };
             s.body.edges[i].waiter = co;
         }
     }
