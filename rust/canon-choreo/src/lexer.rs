@@ -92,7 +92,10 @@ pub struct Token {
 /// found on the way. Offsets beyond `u32::MAX` saturate (the parser refuses
 /// such inputs before lexing).
 pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
-    let mut lx = Lexer { src, pos: 0, toks: Vec::new(), diags: Vec::new() };
+    // About one token per four bytes of source (a guess that saves the
+    // first regrowths; the vector still grows as needed).
+    let toks = Vec::with_capacity(src.len() / 4 + 1);
+    let mut lx = Lexer { src, pos: 0, toks, diags: Vec::new() };
     lx.run();
     let end = span(src.len(), src.len());
     lx.toks.push(Token { tok: Tok::Eof, span: end });
@@ -128,12 +131,14 @@ impl Lexer<'_> {
         while let Some(c) = self.peek() {
             let start = self.pos;
             if c.is_whitespace() {
-                self.pos += c.len_utf8();
-            } else if self.starts("//") {
+                // The whole run of whitespace at once.
+                let run = self.src[start..].find(|c: char| !c.is_whitespace());
+                self.pos = run.map_or(self.src.len(), |i| start + i);
+            } else if c == '/' && self.starts("//") {
                 self.pos = self.src[start..].find('\n').map_or(self.src.len(), |i| start + i);
-            } else if self.starts("/*") {
+            } else if c == '/' && self.starts("/*") {
                 self.block_comment();
-            } else if self.starts("(*") {
+            } else if c == '(' && self.starts("(*") {
                 self.nested_comment();
             } else if c.is_alphabetic() || c == '_' {
                 self.ident(start);
