@@ -56,7 +56,7 @@ type PResult<T> = Result<T, Reported>;
 
 pub(crate) struct Parser<'a> {
     src: &'a str,
-    toks: Vec<Token>,
+    toks: Vec<Token<'a>>,
     pos: usize,
     diags: Vec<Diagnostic>,
     depth: usize,
@@ -102,12 +102,12 @@ const KEYWORDS: &[&str] = &[
     "disconnect",
 ];
 
-impl Parser<'_> {
-    fn tok(&self) -> &Tok {
+impl<'a> Parser<'a> {
+    fn tok(&self) -> &Tok<'a> {
         self.tok_at(0)
     }
 
-    fn tok_at(&self, n: usize) -> &Tok {
+    fn tok_at(&self, n: usize) -> &Tok<'a> {
         let last = self.toks.len() - 1;
         &self.toks[(self.pos + n).min(last)].tok
     }
@@ -132,11 +132,11 @@ impl Parser<'_> {
     }
 
     fn is_kw(&self, kw: &str) -> bool {
-        matches!(self.tok(), Tok::Ident(s) if s == kw)
+        matches!(self.tok(), Tok::Ident(s) if *s == kw)
     }
 
     fn is_kw_at(&self, n: usize, kw: &str) -> bool {
-        matches!(self.tok_at(n), Tok::Ident(s) if s == kw)
+        matches!(self.tok_at(n), Tok::Ident(s) if *s == kw)
     }
 
     fn too_many(&self) -> bool {
@@ -186,7 +186,7 @@ impl Parser<'_> {
     fn ident(&mut self, what: &str) -> PResult<Ident> {
         match self.tok() {
             Tok::Ident(name) => {
-                let name = name.clone();
+                let name = (*name).to_owned();
                 Ok(Ident { name, span: self.bump() })
             }
             _ => Err(self.expected(what)),
@@ -277,8 +277,8 @@ impl Parser<'_> {
     fn type_decl(&mut self) -> PResult<TypeDecl> {
         let start = self.span();
         let kind = match self.tok() {
-            Tok::Ident(s) if s == "data" => TypeDeclKind::Data,
-            Tok::Ident(s) if s == "sig" => TypeDeclKind::Sig,
+            Tok::Ident("data") => TypeDeclKind::Data,
+            Tok::Ident("sig") => TypeDeclKind::Sig,
             _ => TypeDeclKind::Type,
         };
         self.bump();
@@ -381,7 +381,7 @@ impl Parser<'_> {
                 Tok::Eof => return,
                 Tok::LBrace => depth += 1,
                 Tok::RBrace => depth = depth.saturating_sub(1),
-                Tok::Ident(s) if depth == 0 && DECL_KEYWORDS.contains(&s.as_str()) => return,
+                Tok::Ident(s) if depth == 0 && DECL_KEYWORDS.contains(s) => return,
                 _ => {}
             }
             self.bump();

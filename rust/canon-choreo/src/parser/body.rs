@@ -105,15 +105,15 @@ impl Parser<'_> {
     fn stmt(&mut self, buffers: Option<&mut Vec<BufferDecl>>) -> PResult<Option<Stmt>> {
         let next_is_ident = matches!(self.tok_at(1), Tok::Ident(_));
         let stmt = match self.tok() {
-            Tok::Ident(kw) if kw == "choice" && self.is_kw_at(1, "at") => Stmt::Choice(self.choice()?),
-            Tok::Ident(kw) if kw == "rec" && next_is_ident => Stmt::Rec(self.rec()?),
-            Tok::Ident(kw) if kw == "continue" && next_is_ident => Stmt::Continue(self.continue_stmt()?),
-            Tok::Ident(kw) if kw == "do" && next_is_ident => Stmt::Do(self.do_stmt()?),
-            Tok::Ident(kw) if kw == "invoke" && next_is_ident => Stmt::Invoke(self.invoke()?),
-            Tok::Ident(kw) if kw == "check" && next_is_ident && *self.tok_at(2) == Tok::Dot => {
+            Tok::Ident(kw) if *kw == "choice" && self.is_kw_at(1, "at") => Stmt::Choice(self.choice()?),
+            Tok::Ident(kw) if *kw == "rec" && next_is_ident => Stmt::Rec(self.rec()?),
+            Tok::Ident(kw) if *kw == "continue" && next_is_ident => Stmt::Continue(self.continue_stmt()?),
+            Tok::Ident(kw) if *kw == "do" && next_is_ident => Stmt::Do(self.do_stmt()?),
+            Tok::Ident(kw) if *kw == "invoke" && next_is_ident => Stmt::Invoke(self.invoke()?),
+            Tok::Ident(kw) if *kw == "check" && next_is_ident && *self.tok_at(2) == Tok::Dot => {
                 Stmt::Invoke(self.check()?)
             }
-            Tok::Ident(kw) if kw == "buffer" && next_is_ident => {
+            Tok::Ident(kw) if *kw == "buffer" && next_is_ident => {
                 let decl = self.buffer()?;
                 match buffers {
                     Some(list) => list.push(decl),
@@ -124,13 +124,13 @@ impl Parser<'_> {
                 }
                 return Ok(None);
             }
-            Tok::Ident(kw) if kw == "connect" && next_is_ident && self.is_kw_at(2, "to") => {
+            Tok::Ident(kw) if *kw == "connect" && next_is_ident && self.is_kw_at(2, "to") => {
                 Stmt::Message(self.connect()?)
             }
-            Tok::Ident(kw) if kw == "disconnect" && next_is_ident && self.is_kw_at(2, "and") => {
+            Tok::Ident(kw) if *kw == "disconnect" && next_is_ident && self.is_kw_at(2, "and") => {
                 Stmt::Disconnect(self.disconnect()?)
             }
-            Tok::Ident(kw) if UNSUPPORTED.contains(&kw.as_str()) && self.unsupported_ahead() => {
+            Tok::Ident(kw) if UNSUPPORTED.contains(kw) && self.unsupported_ahead() => {
                 return Err(self.unsupported());
             }
             Tok::Ident(_) | Tok::Int(_) | Tok::LParen => Stmt::Message(self.message()?),
