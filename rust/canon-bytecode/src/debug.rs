@@ -54,7 +54,17 @@ impl SourceSpan {
     /// space and is shortened (on a character boundary, ending in `…`) to
     /// fit [`MAX_DEBUG_STATEMENT_BYTES`].
     pub fn new(file: u32, line: u32, col: u32, statement: &str) -> SourceSpan {
-        let mut text = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+        // Collapsed word by word; words past the limit would be cut anyway.
+        let mut text = String::with_capacity(statement.len().min(MAX_DEBUG_STATEMENT_BYTES + 1));
+        for word in statement.split_whitespace() {
+            if text.len() > MAX_DEBUG_STATEMENT_BYTES {
+                break;
+            }
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(word);
+        }
         if text.len() > MAX_DEBUG_STATEMENT_BYTES {
             let ellipsis = '…';
             let mut cut = MAX_DEBUG_STATEMENT_BYTES - ellipsis.len_utf8();
@@ -109,5 +119,41 @@ impl crate::Module {
     /// assembled `.casm` program does not).
     pub fn source_of(&self, proc: u32, pc: u32) -> Option<SourceLoc<'_>> {
         self.debug.as_ref()?.locate(proc, pc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statement text as specified: whitespace runs collapsed, then cut
+    /// on a character boundary with `…`.
+    fn reference(statement: &str) -> String {
+        let text = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.len() <= MAX_DEBUG_STATEMENT_BYTES {
+            return text;
+        }
+        let mut cut = MAX_DEBUG_STATEMENT_BYTES - '…'.len_utf8();
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}…", &text[..cut])
+    }
+
+    #[test]
+    fn statements_are_collapsed_and_cut_as_specified() {
+        let long_words = "Msg(Int) from A to B;\n\t ".repeat(40);
+        let accented = "é ".repeat(300);
+        let one_word = "x".repeat(600);
+        let near_limit = format!("{} {}", "a".repeat(MAX_DEBUG_STATEMENT_BYTES - 1), "bc");
+        let at_limit = format!("{} b", "a".repeat(MAX_DEBUG_STATEMENT_BYTES - 2));
+        for s in ["", "  ", " a  b\n c ", "choice at A {\n  One() from A to B;\n}", &long_words, &accented]
+            .into_iter()
+            .chain([one_word.as_str(), &near_limit, &at_limit])
+        {
+            let got = SourceSpan::new(0, 1, 1, s).statement;
+            assert_eq!(got, reference(s), "{s:?}");
+            assert!(got.len() <= MAX_DEBUG_STATEMENT_BYTES);
+        }
     }
 }

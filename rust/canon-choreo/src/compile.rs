@@ -129,11 +129,15 @@ pub fn projection_diagnostics(choreo: &Choreography) -> Vec<Diagnostic> {
 
 /// Why `p` does not project, as a diagnostic; `None` when every role projects.
 fn projection_failure(p: &ElaboratedProtocol) -> Option<Diagnostic> {
-    let e = project_all_actions(&p.protocol).err()?;
+    project_all_actions(&p.protocol).err().map(|e| projection_diagnostic(p, &e))
+}
+
+/// `e`, the reason `p` does not project, as a diagnostic.
+pub(crate) fn projection_diagnostic(p: &ElaboratedProtocol, e: &ProjectionError) -> Diagnostic {
     let span = if e.span() == Span::default() { p.span } else { e.span() };
     let mut d = Diagnostic::with_code(e.code(), span, e.to_string());
     d.notes = vec![format!("while projecting protocol `{}`", p.protocol.name)];
-    Some(d)
+    d
 }
 
 /// [`projection_diagnostics`] grouped by the file each failed protocol was

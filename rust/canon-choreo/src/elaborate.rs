@@ -12,6 +12,7 @@
 mod check;
 mod expand;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use canon_bytecode::BufferConfig;
@@ -153,15 +154,20 @@ fn elaborate_impl(
 ) -> Result<Choreography, (usize, Vec<Diagnostic>)> {
     let root_module = file.module.as_ref().map(|m| m.text());
     // Each file with its key prefix: "" for the root file, "m." for module m.
-    let mut files: Vec<(String, Option<String>, File)> = vec![(String::new(), root_module.clone(), file.clone())];
+    let mut files: Vec<(String, Option<String>, Cow<'_, File>)> =
+        vec![(String::new(), root_module.clone(), Cow::Borrowed(file))];
     for (name, f) in imports {
         if Some(name) != root_module.as_ref() {
-            files.push((format!("{name}."), Some(name.clone()), (*f).clone()));
+            files.push((format!("{name}."), Some(name.clone()), Cow::Borrowed(*f)));
         }
     }
     let prefixes: Vec<(Option<String>, String)> = files.iter().map(|(p, m, _)| (m.clone(), p.clone())).collect();
     for (prefix, module, f) in &mut files {
-        resolve_names(f, prefix, module.as_deref(), &prefixes);
+        // A file whose names stay as written (the root file, without a
+        // qualified `do`) is used as it is, not copied.
+        if !prefix.is_empty() || f.protocols.iter().any(|d| has_do(&d.body)) {
+            resolve_names(f.to_mut(), prefix, module.as_deref(), &prefixes);
+        }
     }
     let mut table: BTreeMap<&str, &ProtocolDecl> = BTreeMap::new();
     let mut decls: Vec<(usize, &ProtocolDecl)> = Vec::new();
@@ -242,6 +248,17 @@ fn resolve_names(file: &mut File, prefix: &str, module: Option<&str>, prefixes: 
         decl.name.name = format!("{prefix}{}", decl.name.name);
         rename_dos(&mut decl.body, &key);
     }
+}
+
+/// Whether `block` has a `do` statement (whose name [`rename_dos`] rewrites).
+fn has_do(block: &Block) -> bool {
+    block.stmts.iter().any(|stmt| match stmt {
+        Stmt::Do(_) => true,
+        Stmt::Choice(c) => c.branches.iter().any(has_do),
+        Stmt::Rec(r) => has_do(&r.body),
+        Stmt::Message(m) => m.handlers.iter().any(|h| has_do(&h.body)),
+        Stmt::Continue(_) | Stmt::Invoke(_) | Stmt::Disconnect(_) => false,
+    })
 }
 
 fn rename_dos(block: &mut Block, key: &impl Fn(&str) -> String) {

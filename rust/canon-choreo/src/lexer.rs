@@ -12,9 +12,9 @@ use crate::diag::{Code, Diagnostic};
 
 /// The kind of a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tok {
-    /// A word: identifier or (contextual) keyword.
-    Ident(String),
+pub enum Tok<'a> {
+    /// A word: identifier or (contextual) keyword, as written in the source.
+    Ident(&'a str),
     /// A decimal integer literal.
     Int(u64),
     /// A double-quoted string literal, escapes resolved.
@@ -48,7 +48,7 @@ pub enum Tok {
     Eof,
 }
 
-impl Tok {
+impl Tok<'_> {
     /// How the token is named in "expected ..., found ..." messages.
     pub fn describe(&self) -> String {
         match self {
@@ -81,9 +81,9 @@ impl Tok {
 
 /// A token and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
+pub struct Token<'a> {
     /// The token.
-    pub tok: Tok,
+    pub tok: Tok<'a>,
     /// Where it was written.
     pub span: Span,
 }
@@ -91,8 +91,11 @@ pub struct Token {
 /// Splits `src` into tokens (ending with [`Tok::Eof`]) and the lexical errors
 /// found on the way. Offsets beyond `u32::MAX` saturate (the parser refuses
 /// such inputs before lexing).
-pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
-    let mut lx = Lexer { src, pos: 0, toks: Vec::new(), diags: Vec::new() };
+pub fn lex(src: &str) -> (Vec<Token<'_>>, Vec<Diagnostic>) {
+    // About one token per four bytes of source (a guess that saves the
+    // first regrowths; the vector still grows as needed).
+    let toks = Vec::with_capacity(src.len() / 4 + 1);
+    let mut lx = Lexer { src, pos: 0, toks, diags: Vec::new() };
     lx.run();
     let end = span(src.len(), src.len());
     lx.toks.push(Token { tok: Tok::Eof, span: end });
@@ -107,11 +110,11 @@ fn span(start: usize, end: usize) -> Span {
 struct Lexer<'a> {
     src: &'a str,
     pos: usize,
-    toks: Vec<Token>,
+    toks: Vec<Token<'a>>,
     diags: Vec<Diagnostic>,
 }
 
-impl Lexer<'_> {
+impl<'a> Lexer<'a> {
     fn peek(&self) -> Option<char> {
         self.src[self.pos..].chars().next()
     }
@@ -120,7 +123,7 @@ impl Lexer<'_> {
         self.src[self.pos..].starts_with(s)
     }
 
-    fn push(&mut self, tok: Tok, start: usize) {
+    fn push(&mut self, tok: Tok<'a>, start: usize) {
         self.toks.push(Token { tok, span: span(start, self.pos) });
     }
 
@@ -128,12 +131,14 @@ impl Lexer<'_> {
         while let Some(c) = self.peek() {
             let start = self.pos;
             if c.is_whitespace() {
-                self.pos += c.len_utf8();
-            } else if self.starts("//") {
+                // The whole run of whitespace at once.
+                let run = self.src[start..].find(|c: char| !c.is_whitespace());
+                self.pos = run.map_or(self.src.len(), |i| start + i);
+            } else if c == '/' && self.starts("//") {
                 self.pos = self.src[start..].find('\n').map_or(self.src.len(), |i| start + i);
-            } else if self.starts("/*") {
+            } else if c == '/' && self.starts("/*") {
                 self.block_comment();
-            } else if self.starts("(*") {
+            } else if c == '(' && self.starts("(*") {
                 self.nested_comment();
             } else if c.is_alphabetic() || c == '_' {
                 self.ident(start);
@@ -187,7 +192,8 @@ impl Lexer<'_> {
         let len =
             self.src[start..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(self.src.len() - start);
         self.pos = start + len;
-        self.push(Tok::Ident(self.src[start..self.pos].to_owned()), start);
+        let src = self.src;
+        self.push(Tok::Ident(&src[start..self.pos]), start);
     }
 
     /// Digits alone are an integer; digits followed by letters (`2xx`, a
@@ -279,7 +285,7 @@ impl Lexer<'_> {
 mod tests {
     use super::*;
 
-    fn kinds(src: &str) -> Vec<Tok> {
+    fn kinds(src: &str) -> Vec<Tok<'_>> {
         let (toks, diags) = lex(src);
         assert!(diags.is_empty(), "{diags:?}");
         toks.into_iter().map(|t| t.tok).collect()
@@ -288,7 +294,7 @@ mod tests {
     #[test]
     fn words_numbers_strings_and_punctuation() {
         let ks = kinds("Quote(x: Int) from S to A, B within 5; buffer A -> B \"a\\\"b\" <java>.{}");
-        let id = |s: &str| Tok::Ident(s.to_owned());
+        let id = |s| Tok::Ident(s);
         let want = vec![
             id("Quote"),
             Tok::LParen,
@@ -324,14 +330,14 @@ mod tests {
     #[test]
     fn comments_of_all_three_kinds_and_nesting() {
         let ks = kinds("a // x\n b /* y ( * */ c (* (* z *) (*# P #*) *) d (*# NestedProtocols #*)");
-        let id = |s: &str| Tok::Ident(s.to_owned());
+        let id = |s| Tok::Ident(s);
         assert_eq!(ks, vec![id("a"), id("b"), id("c"), id("d"), Tok::Eof]);
     }
 
     #[test]
     fn digit_words_and_refinement_operators() {
         let ks = kinds("250() 2xx x>=0 && y!=1");
-        let id = |s: &str| Tok::Ident(s.to_owned());
+        let id = |s| Tok::Ident(s);
         let want = vec![
             Tok::Int(250),
             Tok::LParen,
@@ -367,7 +373,7 @@ mod tests {
         assert_eq!(codes, vec![6002, 6002, 6002, 6014]);
         assert_eq!(diags[0].span, Span { start: 2, end: 3 });
         let names: Vec<_> =
-            toks.iter().filter_map(|t| if let Tok::Ident(s) = &t.tok { Some(s.as_str()) } else { None }).collect();
+            toks.iter().filter_map(|t| if let Tok::Ident(s) = t.tok { Some(s) } else { None }).collect();
         assert_eq!(names, vec!["a", "b", "c"]);
         let (_, diags) = lex("x /* never closed");
         assert_eq!(diags[0].code, 6014);

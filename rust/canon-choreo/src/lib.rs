@@ -40,7 +40,7 @@ pub use elaborate::{
 };
 pub use modules::{ImportPaths, load_for_check, load_with_imports};
 pub use parser::parse;
-pub use source_map::{compile_choreography_mapped, compile_elaborated_mapped};
+pub use source_map::{check_and_compile_mapped, compile_choreography_mapped, compile_elaborated_mapped};
 
 /// Parses and elaborates `src`, choosing the entry protocol as
 /// [`elaborate()`] does.

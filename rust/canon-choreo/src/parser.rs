@@ -56,7 +56,7 @@ type PResult<T> = Result<T, Reported>;
 
 pub(crate) struct Parser<'a> {
     src: &'a str,
-    toks: Vec<Token>,
+    toks: Vec<Token<'a>>,
     pos: usize,
     diags: Vec<Diagnostic>,
     depth: usize,
@@ -102,12 +102,12 @@ const KEYWORDS: &[&str] = &[
     "disconnect",
 ];
 
-impl Parser<'_> {
-    fn tok(&self) -> &Tok {
+impl<'a> Parser<'a> {
+    fn tok(&self) -> &Tok<'a> {
         self.tok_at(0)
     }
 
-    fn tok_at(&self, n: usize) -> &Tok {
+    fn tok_at(&self, n: usize) -> &Tok<'a> {
         let last = self.toks.len() - 1;
         &self.toks[(self.pos + n).min(last)].tok
     }
@@ -116,13 +116,14 @@ impl Parser<'_> {
         self.toks[self.pos.min(self.toks.len() - 1)].span
     }
 
-    fn bump(&mut self) -> Token {
-        let t = self.toks[self.pos.min(self.toks.len() - 1)].clone();
+    /// Moves past the current token; returns its span.
+    fn bump(&mut self) -> Span {
+        let span = self.span();
         if self.pos < self.toks.len() - 1 {
             self.pos += 1;
         }
-        self.prev_end = t.span.end;
-        t
+        self.prev_end = span.end;
+        span
     }
 
     /// A span from `start` to the end of the last consumed token.
@@ -131,11 +132,11 @@ impl Parser<'_> {
     }
 
     fn is_kw(&self, kw: &str) -> bool {
-        matches!(self.tok(), Tok::Ident(s) if s == kw)
+        matches!(self.tok(), Tok::Ident(s) if *s == kw)
     }
 
     fn is_kw_at(&self, n: usize, kw: &str) -> bool {
-        matches!(self.tok_at(n), Tok::Ident(s) if s == kw)
+        matches!(self.tok_at(n), Tok::Ident(s) if *s == kw)
     }
 
     fn too_many(&self) -> bool {
@@ -164,7 +165,7 @@ impl Parser<'_> {
 
     fn expect(&mut self, tok: Tok, what: &str) -> PResult<Span> {
         if *self.tok() == tok {
-            return Ok(self.bump().span);
+            return Ok(self.bump());
         }
         if tok == Tok::Semi && self.pos > 0 {
             // The `;` belongs right after the statement that lacks it, not at
@@ -179,19 +180,23 @@ impl Parser<'_> {
     }
 
     fn expect_kw(&mut self, kw: &str) -> PResult<Span> {
-        if self.is_kw(kw) { Ok(self.bump().span) } else { Err(self.expected(&format!("`{kw}`"))) }
+        if self.is_kw(kw) { Ok(self.bump()) } else { Err(self.expected(&format!("`{kw}`"))) }
     }
 
     fn ident(&mut self, what: &str) -> PResult<Ident> {
-        match self.tok().clone() {
-            Tok::Ident(name) => Ok(Ident { name, span: self.bump().span }),
+        match self.tok() {
+            Tok::Ident(name) => {
+                let name = (*name).to_owned();
+                Ok(Ident { name, span: self.bump() })
+            }
             _ => Err(self.expected(what)),
         }
     }
 
     fn string(&mut self, what: &str) -> PResult<String> {
-        match self.tok().clone() {
+        match self.tok() {
             Tok::Str(s) => {
+                let s = s.clone();
                 self.bump();
                 Ok(s)
             }
@@ -202,7 +207,7 @@ impl Parser<'_> {
     /// An integer literal that fits in `u32`.
     fn int_u32(&mut self, what: &str) -> PResult<(u32, Span)> {
         let Tok::Int(n) = *self.tok() else { return Err(self.expected(what)) };
-        let span = self.bump().span;
+        let span = self.bump();
         match u32::try_from(n) {
             Ok(v) => Ok((v, span)),
             Err(_) => Err(self.report(Diagnostic::new(
@@ -271,11 +276,12 @@ impl Parser<'_> {
 
     fn type_decl(&mut self) -> PResult<TypeDecl> {
         let start = self.span();
-        let kind = match self.bump().tok {
-            Tok::Ident(s) if s == "data" => TypeDeclKind::Data,
-            Tok::Ident(s) if s == "sig" => TypeDeclKind::Sig,
+        let kind = match self.tok() {
+            Tok::Ident("data") => TypeDeclKind::Data,
+            Tok::Ident("sig") => TypeDeclKind::Sig,
             _ => TypeDeclKind::Type,
         };
+        self.bump();
         self.expect(Tok::Lt, "`<`")?;
         let schema = self.ident("a schema name such as `java`")?;
         self.expect(Tok::Gt, "`>`")?;
@@ -375,7 +381,7 @@ impl Parser<'_> {
                 Tok::Eof => return,
                 Tok::LBrace => depth += 1,
                 Tok::RBrace => depth = depth.saturating_sub(1),
-                Tok::Ident(s) if depth == 0 && DECL_KEYWORDS.contains(&s.as_str()) => return,
+                Tok::Ident(s) if depth == 0 && DECL_KEYWORDS.contains(s) => return,
                 _ => {}
             }
             self.bump();

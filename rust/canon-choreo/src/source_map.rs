@@ -11,9 +11,10 @@
 use std::collections::BTreeMap;
 
 use canon_bytecode::{DebugInfo, Module, NO_SPAN, SourceSpan};
-use canon_types::{Span, project_all_actions};
+use canon_types::{LocalAction, Span, project_all_actions};
 
-use crate::compile::{CompileError, compile_projections_mapped};
+use crate::compile::{CompileError, compile_projections, compile_projections_mapped, projection_diagnostic};
+use crate::diag::Diagnostic;
 use crate::elaborate::{Choreography, ElaboratedProtocol};
 
 /// Compiles the entry protocol of `choreo` (parsed from `src`, the text of
@@ -27,6 +28,40 @@ pub fn compile_choreography_mapped(choreo: &Choreography, file_name: &str, src: 
     compile_elaborated_mapped(entry, file_name, src)
 }
 
+/// [`crate::projection_diagnostics`] of `choreo`, then, when there are none,
+/// [`compile_choreography_mapped`]: the same outcome, but each protocol is
+/// projected once (the entry's projections checked are the ones compiled).
+/// `Err` holds the projection failures; `Ok` the compilation's outcome.
+pub fn check_and_compile_mapped(
+    choreo: &Choreography,
+    file_name: &str,
+    src: &str,
+) -> Result<Result<Module, CompileError>, Vec<Diagnostic>> {
+    let mut failures = Vec::new();
+    let mut entry_roles = None;
+    for (i, p) in choreo.protocols.iter().enumerate().filter(|(_, p)| !p.aux) {
+        match project_all_actions(&p.protocol) {
+            Ok(roles) if i == choreo.entry => entry_roles = Some(roles),
+            Ok(_) => {}
+            Err(e) => failures.push(projection_diagnostic(p, &e)),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures);
+    }
+    let entry = choreo.entry();
+    // An `aux` entry is not checked above: compiling it projects it.
+    let roles = match entry_roles.map_or_else(|| project_all_actions(&entry.protocol), Ok) {
+        Ok(roles) => roles,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    Ok(if !choreo.imports.is_empty() || entry.imported {
+        compile_projections(&entry.protocol, &roles, &entry.buffers)
+    } else {
+        compile_projected_mapped(entry, &roles, file_name, src)
+    })
+}
+
 /// Compiles one elaborated protocol whose spans point into `src` (the text of
 /// `file_name`), with a source map.
 pub fn compile_elaborated_mapped(
@@ -35,7 +70,17 @@ pub fn compile_elaborated_mapped(
     src: &str,
 ) -> Result<Module, CompileError> {
     let roles = project_all_actions(&protocol.protocol)?;
-    let (mut module, spans) = compile_projections_mapped(&protocol.protocol, &roles, &protocol.buffers, protocol.span)?;
+    compile_projected_mapped(protocol, &roles, file_name, src)
+}
+
+/// [`compile_elaborated_mapped`] of `protocol` already projected (`roles`).
+fn compile_projected_mapped(
+    protocol: &ElaboratedProtocol,
+    roles: &[(String, LocalAction)],
+    file_name: &str,
+    src: &str,
+) -> Result<Module, CompileError> {
+    let (mut module, spans) = compile_projections_mapped(&protocol.protocol, roles, &protocol.buffers, protocol.span)?;
     module.debug = Some(debug_info(file_name, src, &spans));
     Ok(module)
 }

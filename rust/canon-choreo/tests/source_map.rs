@@ -2,7 +2,10 @@
 //! the `file:line:col` and the statement it came from.
 
 use canon_bytecode::{Instr, Module, verify};
-use canon_choreo::{compile_choreography, compile_choreography_mapped, load};
+use canon_choreo::{
+    ImportPaths, check_and_compile_mapped, compile_choreography, compile_choreography_mapped, load, load_with_imports,
+    projection_diagnostics,
+};
 
 const SRC: &str = "global protocol P(role A, role B) {
   Ping(Int) from A to B;
@@ -64,4 +67,39 @@ fn the_source_map_changes_neither_the_program_nor_its_digest() {
     let bytes = canon_bytecode::encode(&m);
     assert_eq!(canon_bytecode::decode(&bytes), Ok(m.clone()));
     assert_eq!(verify(m).unwrap().digest(), verify(plain).unwrap().digest());
+}
+
+/// Checking and compiling in one pass ([`check_and_compile_mapped`]) gives
+/// what the two steps give, on every corpus and fixture file that loads: the
+/// same projection failures, or the same module (debug section included) or
+/// compile error.
+#[test]
+fn check_and_compile_in_one_pass_matches_the_two_steps() {
+    let mut compared = (0, 0);
+    for dir in
+        ["accept", "reject", "refused"].map(|k| std::path::Path::new("../../tests/compat").join(k)).into_iter().chain([
+            std::path::PathBuf::from("../../fixtures/choreo/ill_formed"),
+            std::path::PathBuf::from("../../fixtures"),
+        ])
+    {
+        let mut paths: Vec<_> = std::fs::read_dir(&dir).expect("directory").map(|e| e.expect("entry").path()).collect();
+        paths.sort();
+        for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "scr" || e == "nuscr" || e == "canon")) {
+            let src = std::fs::read_to_string(path).expect("readable");
+            let name = path.display().to_string();
+            let Ok(choreo) = load_with_imports(path, &src, None, &ImportPaths::default()) else { continue };
+            let failures = projection_diagnostics(&choreo);
+            let two_steps =
+                if failures.is_empty() { Ok(compile_choreography_mapped(&choreo, &name, &src)) } else { Err(failures) };
+            let one_pass = check_and_compile_mapped(&choreo, &name, &src);
+            if one_pass.is_err() {
+                compared.1 += 1;
+            } else {
+                compared.0 += 1;
+            }
+            assert_eq!(one_pass, two_steps, "{name}");
+        }
+    }
+    // Both outcomes are exercised.
+    assert!(compared.0 > 50 && compared.1 > 5, "compared {compared:?}");
 }

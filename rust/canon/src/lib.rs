@@ -95,11 +95,8 @@ pub fn compile_source(file_name: &str, src: &str, protocol: Option<&str>) -> Res
 }
 
 fn compile_loaded(file_name: &str, src: &str, choreo: &canon_choreo::Choreography) -> Result<VerifiedProgram, Error> {
-    let projection = canon_choreo::projection_diagnostics(choreo);
-    if !projection.is_empty() {
-        return Err(Error::Diagnostics(canon_choreo::Diagnostics::new(file_name, src, projection).render()));
-    }
-    let module = canon_choreo::compile_choreography_mapped(choreo, file_name, src)
+    let module = canon_choreo::check_and_compile_mapped(choreo, file_name, src)
+        .map_err(|projection| Error::Diagnostics(canon_choreo::Diagnostics::new(file_name, src, projection).render()))?
         .map_err(|source| Error::Compile { file: file_name.to_owned(), source: Box::new(source) })?;
     canon_bytecode::verify(module)
         .map_err(|source| Error::Verify { file: file_name.to_owned(), source: Box::new(source) })

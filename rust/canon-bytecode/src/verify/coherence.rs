@@ -79,7 +79,7 @@ pub(super) fn check_coherence(c: &ProcCheck<'_>, i: u32, instr: &Instr) -> Resul
         if seen.len() >= COHERENCE_MAX_STATES {
             break;
         }
-        if !seen.insert(state.clone()) {
+        if seen.contains(&state) {
             continue;
         }
         let all_end = state.types.iter().all(|&t| t == LEFT || matches!(g.get(t), Some(TypeNode::End)));
@@ -152,6 +152,9 @@ pub(super) fn check_coherence(c: &ProcCheck<'_>, i: u32, instr: &Instr) -> Resul
                 queue.push_back(next);
             }
         }
+        // Recorded once explored (nothing above reads `seen`): the state
+        // itself, not a copy.
+        seen.insert(state);
     }
     Ok(())
 }

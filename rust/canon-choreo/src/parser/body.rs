@@ -54,12 +54,16 @@ impl Parser<'_> {
     fn skip_balanced(&mut self) {
         let mut depth = 0usize;
         loop {
-            match self.bump().tok {
+            match self.tok() {
                 Tok::LBrace => depth += 1,
                 Tok::RBrace => depth = depth.saturating_sub(1),
-                Tok::Eof => return,
+                Tok::Eof => {
+                    self.bump();
+                    return;
+                }
                 _ => {}
             }
+            self.bump();
             if depth == 0 {
                 return;
             }
@@ -101,15 +105,15 @@ impl Parser<'_> {
     fn stmt(&mut self, buffers: Option<&mut Vec<BufferDecl>>) -> PResult<Option<Stmt>> {
         let next_is_ident = matches!(self.tok_at(1), Tok::Ident(_));
         let stmt = match self.tok() {
-            Tok::Ident(kw) if kw == "choice" && self.is_kw_at(1, "at") => Stmt::Choice(self.choice()?),
-            Tok::Ident(kw) if kw == "rec" && next_is_ident => Stmt::Rec(self.rec()?),
-            Tok::Ident(kw) if kw == "continue" && next_is_ident => Stmt::Continue(self.continue_stmt()?),
-            Tok::Ident(kw) if kw == "do" && next_is_ident => Stmt::Do(self.do_stmt()?),
-            Tok::Ident(kw) if kw == "invoke" && next_is_ident => Stmt::Invoke(self.invoke()?),
-            Tok::Ident(kw) if kw == "check" && next_is_ident && *self.tok_at(2) == Tok::Dot => {
+            Tok::Ident(kw) if *kw == "choice" && self.is_kw_at(1, "at") => Stmt::Choice(self.choice()?),
+            Tok::Ident(kw) if *kw == "rec" && next_is_ident => Stmt::Rec(self.rec()?),
+            Tok::Ident(kw) if *kw == "continue" && next_is_ident => Stmt::Continue(self.continue_stmt()?),
+            Tok::Ident(kw) if *kw == "do" && next_is_ident => Stmt::Do(self.do_stmt()?),
+            Tok::Ident(kw) if *kw == "invoke" && next_is_ident => Stmt::Invoke(self.invoke()?),
+            Tok::Ident(kw) if *kw == "check" && next_is_ident && *self.tok_at(2) == Tok::Dot => {
                 Stmt::Invoke(self.check()?)
             }
-            Tok::Ident(kw) if kw == "buffer" && next_is_ident => {
+            Tok::Ident(kw) if *kw == "buffer" && next_is_ident => {
                 let decl = self.buffer()?;
                 match buffers {
                     Some(list) => list.push(decl),
@@ -120,13 +124,13 @@ impl Parser<'_> {
                 }
                 return Ok(None);
             }
-            Tok::Ident(kw) if kw == "connect" && next_is_ident && self.is_kw_at(2, "to") => {
+            Tok::Ident(kw) if *kw == "connect" && next_is_ident && self.is_kw_at(2, "to") => {
                 Stmt::Message(self.connect()?)
             }
-            Tok::Ident(kw) if kw == "disconnect" && next_is_ident && self.is_kw_at(2, "and") => {
+            Tok::Ident(kw) if *kw == "disconnect" && next_is_ident && self.is_kw_at(2, "and") => {
                 Stmt::Disconnect(self.disconnect()?)
             }
-            Tok::Ident(kw) if UNSUPPORTED.contains(&kw.as_str()) && self.unsupported_ahead() => {
+            Tok::Ident(kw) if UNSUPPORTED.contains(kw) && self.unsupported_ahead() => {
                 return Err(self.unsupported());
             }
             Tok::Ident(_) | Tok::Int(_) | Tok::LParen => Stmt::Message(self.message()?),
@@ -138,14 +142,14 @@ impl Parser<'_> {
     /// A message operator: a word, a number, or nothing. A dotted name
     /// (`a.b.M`) names the `sig` `M` of module `a.b`; the label is `M`.
     fn label(&mut self) -> PResult<Option<Ident>> {
-        match self.tok().clone() {
+        match *self.tok() {
             Tok::Ident(_) if *self.tok_at(1) == Tok::Dot => {
                 let name = self.qual_name("a label")?;
                 let last = name.parts.last().map_or_else(String::new, |p| p.name.clone());
                 Ok(Some(Ident { name: last, span: name.span }))
             }
             Tok::Ident(_) => Ok(Some(self.ident("a label")?)),
-            Tok::Int(n) => Ok(Some(Ident { name: n.to_string(), span: self.bump().span })),
+            Tok::Int(n) => Ok(Some(Ident { name: n.to_string(), span: self.bump() })),
             _ => Ok(None),
         }
     }
@@ -202,7 +206,7 @@ impl Parser<'_> {
             to.push(self.ident("a receiving role")?);
         }
         let within = if self.is_kw("within") && matches!(self.tok_at(1), Tok::Int(_)) {
-            let kw = self.bump().span;
+            let kw = self.bump();
             let (ticks, _) = self.int_u32("timeout")?;
             Some(Timeout { ticks, span: self.since(kw) })
         } else {
@@ -230,7 +234,7 @@ impl Parser<'_> {
     fn deadline_handlers(&mut self) -> PResult<Vec<DeadlineHandler>> {
         let mut handlers = Vec::new();
         while self.is_kw("on") && (self.is_kw_at(1, "timeout") || self.is_kw_at(1, "cancel")) {
-            let start = self.bump().span;
+            let start = self.bump();
             let kind = if self.is_kw("timeout") { HandlerKind::Timeout } else { HandlerKind::Cancel };
             self.bump();
             let body = self.block(None)?;
@@ -241,7 +245,7 @@ impl Parser<'_> {
 
     /// `connect A to B;`: the empty message that opens a connection.
     fn connect(&mut self) -> PResult<MessageStmt> {
-        let start = self.bump().span;
+        let start = self.bump();
         let from = self.ident("the connecting role")?;
         self.expect_kw("to")?;
         let to = vec![self.ident("the role to connect to")?];
@@ -262,7 +266,7 @@ impl Parser<'_> {
 
     /// `disconnect A and B;`
     fn disconnect(&mut self) -> PResult<DisconnectStmt> {
-        let start = self.bump().span;
+        let start = self.bump();
         let a = self.ident("a role")?;
         self.expect_kw("and")?;
         let b = self.ident("a role")?;
@@ -322,7 +326,7 @@ impl Parser<'_> {
     /// nuscr's `{ expr }` after a payload type: kept as written, with runs
     /// of whitespace collapsed to one space.
     fn refinement(&mut self) -> PResult<String> {
-        let open = self.bump().span;
+        let open = self.bump();
         let mut depth = 1usize;
         loop {
             match self.tok() {
@@ -338,14 +342,14 @@ impl Parser<'_> {
             }
             self.bump();
         }
-        let close = self.bump().span;
+        let close = self.bump();
         let text = self.src.get(open.end as usize..close.start as usize).unwrap_or("");
         let words: Vec<&str> = text.split_whitespace().collect();
         Ok(words.join(" "))
     }
 
     fn choice(&mut self) -> PResult<ChoiceStmt> {
-        let start = self.bump().span;
+        let start = self.bump();
         self.expect_kw("at")?;
         let at = self.ident("the choosing role")?;
         let mut branches = vec![self.block(None)?];
@@ -357,21 +361,21 @@ impl Parser<'_> {
     }
 
     fn rec(&mut self) -> PResult<RecStmt> {
-        let start = self.bump().span;
+        let start = self.bump();
         let label = self.ident("a recursion label")?;
         let body = self.block(None)?;
         Ok(RecStmt { label, body, span: self.since(start) })
     }
 
     fn continue_stmt(&mut self) -> PResult<ContinueStmt> {
-        let start = self.bump().span;
+        let start = self.bump();
         let label = self.ident("a recursion label")?;
         self.expect(Tok::Semi, "`;`")?;
         Ok(ContinueStmt { label, span: self.since(start) })
     }
 
     fn do_stmt(&mut self) -> PResult<DoStmt> {
-        let start = self.bump().span;
+        let start = self.bump();
         let name = self.qual_name("a protocol name")?;
         let protocol = Ident { name: name.text(), span: name.span };
         let mut params = Vec::new();
@@ -406,7 +410,7 @@ impl Parser<'_> {
     }
 
     fn invoke(&mut self) -> PResult<InvokeStmt> {
-        let start = self.bump().span;
+        let start = self.bump();
         let effect = self.ident("an effect name")?;
         self.expect_kw("at")?;
         let at = self.ident("the role performing the effect")?;
@@ -416,7 +420,7 @@ impl Parser<'_> {
 
     /// `check Effect.op(arg, ..) at Role;`
     fn check(&mut self) -> PResult<InvokeStmt> {
-        let start = self.bump().span;
+        let start = self.bump();
         let effect = self.ident("the effect of the check")?;
         self.expect(Tok::Dot, "`.`")?;
         let op = self.ident("the operation of the check")?;
@@ -438,7 +442,7 @@ impl Parser<'_> {
     }
 
     fn buffer(&mut self) -> PResult<BufferDecl> {
-        let start = self.bump().span;
+        let start = self.bump();
         let from = self.ident("the sending role")?;
         self.expect(Tok::Arrow, "`->`")?;
         let to = self.ident("the receiving role")?;
