@@ -308,3 +308,33 @@ fn every_count_at_its_top_restores_runs_and_reports_without_a_panic() {
     assert!(instances_top > 0, "some edit reaches the report totals' instance count");
     assert!(buckets_top > 0, "some edit reaches the rounds-per-instance buckets");
 }
+
+/// A saved run's lazily loaded groups begin right after its saved groups
+/// and end at its last group; a crafted `first` group near `u64::MAX`
+/// overflowed that check's sum (found by the `checkpoint` fuzz target).
+/// Now refused as a bad position. The lazy part ends the body: `first`
+/// (u64), `count` (u32), then its injections (here none: a u64 length 0).
+#[test]
+fn lazily_loaded_groups_past_the_last_group_are_refused() {
+    let p = program("ping_pong_loop.cbc");
+    let mut m = Machine::new(config());
+    m.load(&p, Box::new(SeededHost::new(1))).expect("loads");
+    m.load_lazy(&p, 2, Box::new(|_| Box::new(SeededHost::new(1))), &[]).expect("loads lazily");
+    let seg = CooperativeRunner.run_segment(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}, Some(3));
+    assert_eq!(seg.expect("runs"), Segment::Paused);
+    let bytes = m.checkpoint().expect("checkpoints").to_bytes();
+    let n = bytes.len();
+    let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    assert_eq!(u64_at(n - 8), 0, "no injections");
+    assert_eq!(bytes[n - 12..n - 8], 2u32.to_le_bytes(), "two lazily loaded groups");
+    assert_eq!(u64_at(n - 20), 1, "after the one eager group");
+    for first in [u64::MAX, u64::MAX - 1, 2] {
+        let mut crafted = bytes.clone();
+        crafted[n - 20..n - 12].copy_from_slice(&first.to_le_bytes());
+        let err = Checkpoint::from_bytes(&resealed(crafted)).err().expect("refused");
+        assert_eq!(err.code(), 5112, "{err}");
+        assert!(err.to_string().contains("do not cover groups up to 3"), "{err}");
+    }
+    let mut m = restore(&p, &bytes).expect("restores unedited");
+    CooperativeRunner.run_to(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}).expect("finishes");
+}
