@@ -331,7 +331,7 @@ fn lazily_loaded_groups_past_the_last_group_are_refused() {
     for first in [u64::MAX, u64::MAX - 1, 2] {
         let mut crafted = bytes.clone();
         crafted[n - 20..n - 12].copy_from_slice(&first.to_le_bytes());
-        let err = Checkpoint::from_bytes(&resealed(crafted)).err().expect("refused");
+        let err = Checkpoint::from_bytes(&resealed(crafted)).expect_err("refused");
         assert_eq!(err.code(), 5112, "{err}");
         assert!(err.to_string().contains("do not cover groups up to 3"), "{err}");
     }
