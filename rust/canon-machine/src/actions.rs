@@ -366,9 +366,9 @@ impl SessionStore {
             PushOutcome::Queued => SendOutcome::Sent { to, seq, overwrote: false, signature, refused: copy },
             PushOutcome::Overwritten => SendOutcome::Sent { to, seq, overwrote: true, signature, refused: copy },
         };
-        edge.send_seq += 1;
+        edge.send_seq = edge.send_seq.saturating_add(1);
         if matches!(outcome, SendOutcome::Dropped { .. } | SendOutcome::Sent { overwrote: true, .. }) {
-            edge.lost += 1;
+            edge.lost = edge.lost.saturating_add(1);
         }
         if matches!(outcome, SendOutcome::Sent { .. }) && !edge.dirty {
             edge.dirty = true;
@@ -510,7 +510,7 @@ impl SessionStore {
         let edge =
             body.edges.get_mut(edge_index).ok_or(Fault::BadOperand { what: "take without a visible message" })?;
         let msg = edge.buffer.pop_visible().ok_or(Fault::BadOperand { what: "take without a visible message" })?;
-        edge.recv_seq += 1;
+        edge.recv_seq = edge.recv_seq.saturating_add(1);
         if let Some(id) = envelope_id {
             edge.history = crate::auth::chain(&edge.history, &id);
         }

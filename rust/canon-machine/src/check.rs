@@ -49,7 +49,7 @@ impl Exec<'_> {
         };
         let ctx = self.ctx(co, Some(ep), None, None);
         let ok = self.host.check_readiness(&ctx, effect, &arg);
-        self.co(co).host_calls += 1;
+        self.co(co).host_calls = self.co(co).host_calls.saturating_add(1);
         self.emit(co, Some(ep), EventKind::HostAnswer { point: HostPoint::Invoke { effect }, answer: Value::Bool(ok) });
         if !ok {
             return Err(Fault::CheckFailed { ep, effect }.into());

@@ -157,7 +157,7 @@ impl Consumption {
             if self.next_seq.len() <= edge {
                 self.next_seq.resize(edge + 1, 0);
             }
-            self.next_seq[edge] = seq + 1;
+            self.next_seq[edge] = seq.saturating_add(1);
         }
         if mode == ReplayMode::Nullifier {
             self.nullifiers.insert(id);

@@ -421,8 +421,10 @@ impl Group {
         }
         self.st.store.flush();
         self.st.wake();
-        self.st.steps += steps;
-        self.st.tick += 1;
+        // Saturating: a group restored from a crafted checkpoint may bring
+        // any count; at the top, the budgets end it (`next_status`).
+        self.st.steps = self.st.steps.saturating_add(steps);
+        self.st.tick = self.st.tick.saturating_add(1);
         self.status = self.next_status(progressed);
         if self.status != GroupStatus::Running {
             // An ended group keeps its events, faults and session statuses,

@@ -234,7 +234,7 @@ impl Exec<'_> {
             Some(w) => w,
             None => {
                 let w = self.st.next_witness;
-                self.st.next_witness += 1;
+                self.st.next_witness = self.st.next_witness.saturating_add(1);
                 w
             }
         };

@@ -477,7 +477,7 @@ fn end_session(
         let stored = store.get_mut(sid).and_then(|x| x.lifecycle.expired_timeout.take());
         let w = stored.unwrap_or_else(|| {
             let w = *sink.next_witness;
-            *sink.next_witness += 1;
+            *sink.next_witness = sink.next_witness.saturating_add(1);
             w
         });
         if let Some(x) = store.get_mut(sid) {
@@ -524,7 +524,7 @@ fn check_and_apply(
                 return Err(OwnershipError::TransferPending { sid, receipt: p.receipt });
             }
             let receipt = o.receipts;
-            o.receipts += 1;
+            o.receipts = o.receipts.saturating_add(1);
             o.pending = Some(PendingTransfer { receipt, to: to.to_string() });
             sink.emit(sid, EventKind::Ownership { record: R::ReceiptIssued { receipt, to: to.clone() } });
             Ok(Applied::Receipt(receipt))
@@ -534,7 +534,7 @@ fn check_and_apply(
             check_receipt(o, sid, *receipt)?;
             let to = o.pending.take().map(|p| p.to).unwrap_or_default();
             let from = std::mem::replace(&mut o.owner.label, to.clone());
-            o.owner.generation += 1;
+            o.owner.generation = o.owner.generation.saturating_add(1);
             let generation = o.owner.generation;
             let scope = o.owner.scope.clone();
             let invalidated = invalidate_witnesses(o, sink, sid);
@@ -589,7 +589,7 @@ fn check_and_apply(
                 return Err(OwnershipError::ScopeTooWide { requested: scope.clone(), current: o.owner.scope.clone() });
             }
             o.owner.scope = scope.clone();
-            o.owner.generation += 1;
+            o.owner.generation = o.owner.generation.saturating_add(1);
             let generation = o.owner.generation;
             invalidate_witnesses(o, sink, sid);
             Ok(Applied::Generation(generation))
@@ -602,7 +602,7 @@ fn check_and_apply(
                 return Err(OwnershipError::ScopeTooNarrow { scope: o.owner.scope.clone(), what });
             }
             let witness = o.witnesses;
-            o.witnesses += 1;
+            o.witnesses = o.witnesses.saturating_add(1);
             o.issued.push(IssuedWitness { id: witness, generation: *generation, check: check.to_string() });
             let record = R::WitnessIssued { witness, generation: *generation, check: check.clone() };
             sink.emit(sid, EventKind::Ownership { record });

@@ -57,7 +57,7 @@ impl<'a> Exec<'a> {
                 let to = self.st.store.expect_send(&self.m.types, ep, co as u32, Some(*label), Op::Produce)?;
                 let ctx = self.ctx(co, Some(ep), to, Some(*label));
                 let v = self.host.produce(&ctx, *label);
-                self.co(co).host_calls += 1;
+                self.co(co).host_calls = self.co(co).host_calls.saturating_add(1);
                 self.emit(
                     co,
                     Some(ep),
@@ -75,7 +75,7 @@ impl<'a> Exec<'a> {
                 self.check_effect(co, *effect)?;
                 let ctx = self.ctx(co, None, None, None);
                 let v = self.host.invoke(&ctx, *effect, &arg);
-                self.co(co).host_calls += 1;
+                self.co(co).host_calls = self.co(co).host_calls.saturating_add(1);
                 self.emit(
                     co,
                     None,
@@ -174,7 +174,7 @@ impl<'a> Exec<'a> {
                 Ok(Flow::Next)
             }
             SendOutcome::Sent { to, seq, overwrote, signature, refused } => {
-                self.st.sent_count += 1;
+                self.st.sent_count = self.st.sent_count.saturating_add(1);
                 self.emit(co, Some(ep), EventKind::Sent { to, label, seq, payload, signature });
                 if let Some(injection) = inject {
                     self.st.injections.remove(&nth);
@@ -226,7 +226,7 @@ impl<'a> Exec<'a> {
             call_index,
         };
         let accepted = self.host.accept(&ctx, p.label, v.payload);
-        self.st.coroutines[co].host_calls += 1;
+        self.st.coroutines[co].host_calls = self.st.coroutines[co].host_calls.saturating_add(1);
         if !accepted {
             let point = HostPoint::Accept { label: p.label };
             self.emit(co, Some(ep), EventKind::HostAnswer { point, answer: Value::Bool(false) });
@@ -334,7 +334,7 @@ impl<'a> Exec<'a> {
         let ctx = self.ctx(co, Some(ep), to, None);
         let index = self.host.choose(&ctx, &labels);
         self.st.scratch_labels = labels;
-        self.co(co).host_calls += 1;
+        self.co(co).host_calls = self.co(co).host_calls.saturating_add(1);
         let Some(arm) = arms.get(index) else {
             let answer = Value::Int(i64::try_from(index).unwrap_or(i64::MAX));
             self.emit(co, Some(ep), EventKind::HostAnswer { point: HostPoint::Choose, answer });
@@ -361,7 +361,7 @@ impl<'a> Exec<'a> {
         let index = self.host.choose(&ctx, &labels);
         self.st.scratch_labels = labels;
         self.st.scratch_receivers = receivers;
-        self.co(co).host_calls += 1;
+        self.co(co).host_calls = self.co(co).host_calls.saturating_add(1);
         let Some(arm) = arms.get(index) else {
             let answer = Value::Int(i64::try_from(index).unwrap_or(i64::MAX));
             self.emit(co, Some(ep), EventKind::HostAnswer { point: HostPoint::Choose, answer });
@@ -437,7 +437,7 @@ impl<'a> Exec<'a> {
 
     fn next_witness(&mut self) -> u64 {
         let w = self.st.next_witness;
-        self.st.next_witness += 1;
+        self.st.next_witness = self.st.next_witness.saturating_add(1);
         w
     }
 

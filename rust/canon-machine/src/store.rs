@@ -583,7 +583,7 @@ impl SessionStore {
         }
         session.status = status;
         if status == SessionStatus::Closed {
-            session.epoch += 1;
+            session.epoch = session.epoch.saturating_add(1);
         }
         let epoch = session.epoch;
         let mut body = std::mem::take(&mut session.body);

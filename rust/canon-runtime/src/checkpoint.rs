@@ -397,9 +397,10 @@ impl Checkpoint {
         if body.summary.groups != body.next {
             return Err(bad(format!("{} groups reported finished before group {}", body.summary.groups, body.next)));
         }
-        let after = body.next + body.groups.len() as u64;
-        let lazy_end = body.lazy.as_ref().map_or(after, |l| l.first + u64::from(l.count));
-        if body.lazy.as_ref().is_some_and(|l| l.first != after) || lazy_end != body.total {
+        // Checked: a crafted body may put the lazily loaded groups anywhere.
+        let after = body.next.checked_add(body.groups.len() as u64);
+        let lazy_end = body.lazy.as_ref().map_or(after, |l| l.first.checked_add(u64::from(l.count)));
+        if body.lazy.as_ref().is_some_and(|l| Some(l.first) != after) || lazy_end != Some(body.total) {
             return Err(bad(format!(
                 "{} saved and the lazily loaded groups do not cover groups up to {}",
                 body.groups.len(),

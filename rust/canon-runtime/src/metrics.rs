@@ -103,8 +103,10 @@ pub struct ReportTotals {
 
 impl ReportTotals {
     /// Adds one group's report: its rounds, instructions and outcome.
+    /// Counts saturate: totals restored from a crafted checkpoint may start
+    /// anywhere.
     pub fn add(&mut self, r: &GroupReport) {
-        self.instances += 1;
+        self.instances = self.instances.saturating_add(1);
         self.rounds = self.rounds.saturating_add(r.outcome.rounds);
         self.instructions = self.instructions.saturating_add(r.outcome.steps);
         let outcome = match r.outcome.status {
@@ -116,32 +118,33 @@ impl ReportTotals {
             // `GroupStatus` is non-exhaustive: a status added later.
             _ => 5,
         };
-        self.outcomes[outcome] += 1;
+        self.outcomes[outcome] = self.outcomes[outcome].saturating_add(1);
         let bucket = ROUND_BUCKETS.iter().position(|&le| r.outcome.rounds <= le).unwrap_or(ROUND_BUCKETS.len());
-        self.rounds_buckets[bucket] += 1;
+        self.rounds_buckets[bucket] = self.rounds_buckets[bucket].saturating_add(1);
     }
 
     /// Adds the totals of other groups (another batch, a later segment).
+    /// Counts saturate, as in [`ReportTotals::add`].
     pub fn merge(&mut self, other: &ReportTotals) {
-        self.instances += other.instances;
+        self.instances = self.instances.saturating_add(other.instances);
         self.rounds = self.rounds.saturating_add(other.rounds);
         self.instructions = self.instructions.saturating_add(other.instructions);
         for (a, b) in self.outcomes.iter_mut().zip(other.outcomes) {
-            *a += b;
+            *a = a.saturating_add(b);
         }
         for (a, b) in self.rounds_buckets.iter_mut().zip(other.rounds_buckets) {
-            *a += b;
+            *a = a.saturating_add(b);
         }
     }
 
     /// The rounds per instance as a cumulative [`Histogram`].
     fn histogram(&self) -> Histogram {
-        let mut below = 0;
+        let mut below = 0u64;
         let buckets = ROUND_BUCKETS
             .iter()
             .zip(self.rounds_buckets)
             .map(|(&le, n)| {
-                below += n;
+                below = below.saturating_add(n);
                 Bucket { le, count: below }
             })
             .collect();
@@ -515,12 +518,13 @@ impl EncodeMetric for Exported {
             Exported::Histogram(h) => {
                 // prometheus-client takes per-bucket counts and makes them cumulative.
                 let mut buckets = Vec::with_capacity(h.buckets.len() + 1);
+                // Saturating: totals restored from a crafted checkpoint need not add up.
                 let mut below = 0;
                 for b in &h.buckets {
-                    buckets.push((b.le as f64, b.count - below));
+                    buckets.push((b.le as f64, b.count.saturating_sub(below)));
                     below = b.count;
                 }
-                buckets.push((f64::MAX, h.count - below));
+                buckets.push((f64::MAX, h.count.saturating_sub(below)));
                 encoder.encode_histogram::<NoLabelSet>(h.sum as f64, h.count, &buckets, None)
             }
         }

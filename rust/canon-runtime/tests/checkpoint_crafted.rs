@@ -238,6 +238,7 @@ fn a_waiter_that_is_no_coroutine_is_refused() {
 #[test]
 fn a_restored_summary_at_the_top_of_its_counts_does_not_overflow() {
     use canon_machine::{GroupOutcome, GroupStatus, SessionStatus};
+    use canon_runtime::metrics::ReportTotals;
     use canon_runtime::{GroupReport, RunSummary};
     let top = u64::MAX;
     let mut summary = RunSummary {
@@ -247,6 +248,13 @@ fn a_restored_summary_at_the_top_of_its_counts_does_not_overflow() {
         faults: top,
         stalled: top,
         budget_exhausted: top,
+        totals: ReportTotals {
+            instances: top,
+            rounds: top,
+            instructions: top,
+            outcomes: [top; 6],
+            rounds_buckets: [top; 22],
+        },
         ..RunSummary::default()
     };
     summary.statuses.push((SessionStatus::Closed, top));
@@ -256,4 +264,77 @@ fn a_restored_summary_at_the_top_of_its_counts_does_not_overflow() {
     summary.add(&report);
     assert_eq!((summary.groups, summary.sessions, summary.messages, summary.budget_exhausted), (top, top, top, top));
     assert_eq!(summary.statuses, vec![(SessionStatus::Closed, top)]);
+    assert_eq!(summary.totals.instances, top);
+    assert_eq!((summary.totals.outcomes[2], summary.totals.rounds_buckets[2]), (top, top));
+    let mut later = summary.clone();
+    later.totals.merge(&summary.totals);
+    assert_eq!(later.totals, summary.totals, "merging saturates too");
+}
+
+/// Every 8-byte window of a paused checkpoint's body set to `u64::MAX` and
+/// re-sealed: each is refused with a typed error, or restores, runs to its
+/// end and gives its metrics (as `canon resume --metrics` does) without a
+/// panic. The windows that land on the saved run summary leave it at the
+/// top of its counts when the two groups finish: the summary's own counts
+/// (the `checkpoint` fuzz target's crash in `RunSummary::add`) and its
+/// report totals (instances, outcomes, rounds per instance), which
+/// overflowed in `ReportTotals::add` and in the metrics' histogram.
+#[test]
+fn every_count_at_its_top_restores_runs_and_reports_without_a_panic() {
+    use canon_runtime::metrics::MetricsCollector;
+    let (p, bytes) = paused();
+    let (mut refused, mut sessions_top, mut instances_top, mut buckets_top) = (0, 0, 0, 0);
+    for at in CHECKPOINT_HEADER_BYTES..bytes.len() - 7 {
+        let mut crafted = bytes.clone();
+        crafted[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        let Ok(mut m) = restore(&p, &resealed(crafted)) else {
+            refused += 1;
+            continue;
+        };
+        let summary = match CooperativeRunner.run_to(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}) {
+            Ok(s) => s,
+            Err(e) => panic!("byte {at}: the restored run failed: {e}"),
+        };
+        sessions_top += usize::from(summary.sessions == u64::MAX);
+        instances_top += usize::from(summary.totals.instances == u64::MAX);
+        buckets_top += usize::from(summary.totals.rounds_buckets.contains(&u64::MAX));
+        let mut collector = MetricsCollector::new(&p, config().default_buffer);
+        collector.report_totals(&summary.totals);
+        let metrics = collector.finish();
+        assert!(metrics.encode_prometheus().contains("instance_rounds"), "byte {at}");
+    }
+    assert!(refused > 0, "some edits are refused");
+    assert!(sessions_top > 0, "some edit reaches the summary's session count");
+    assert!(instances_top > 0, "some edit reaches the report totals' instance count");
+    assert!(buckets_top > 0, "some edit reaches the rounds-per-instance buckets");
+}
+
+/// A saved run's lazily loaded groups begin right after its saved groups
+/// and end at its last group; a crafted `first` group near `u64::MAX`
+/// overflowed that check's sum (found by the `checkpoint` fuzz target).
+/// Now refused as a bad position. The lazy part ends the body: `first`
+/// (u64), `count` (u32), then its injections (here none: a u64 length 0).
+#[test]
+fn lazily_loaded_groups_past_the_last_group_are_refused() {
+    let p = program("ping_pong_loop.cbc");
+    let mut m = Machine::new(config());
+    m.load(&p, Box::new(SeededHost::new(1))).expect("loads");
+    m.load_lazy(&p, 2, Box::new(|_| Box::new(SeededHost::new(1))), &[]).expect("loads lazily");
+    let seg = CooperativeRunner.run_segment(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}, Some(3));
+    assert_eq!(seg.expect("runs"), Segment::Paused);
+    let bytes = m.checkpoint().expect("checkpoints").to_bytes();
+    let n = bytes.len();
+    let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    assert_eq!(u64_at(n - 8), 0, "no injections");
+    assert_eq!(bytes[n - 12..n - 8], 2u32.to_le_bytes(), "two lazily loaded groups");
+    assert_eq!(u64_at(n - 20), 1, "after the one eager group");
+    for first in [u64::MAX, u64::MAX - 1, 2] {
+        let mut crafted = bytes.clone();
+        crafted[n - 20..n - 12].copy_from_slice(&first.to_le_bytes());
+        let err = Checkpoint::from_bytes(&resealed(crafted)).expect_err("refused");
+        assert_eq!(err.code(), 5112, "{err}");
+        assert!(err.to_string().contains("do not cover groups up to 3"), "{err}");
+    }
+    let mut m = restore(&p, &bytes).expect("restores unedited");
+    CooperativeRunner.run_to(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}).expect("finishes");
 }

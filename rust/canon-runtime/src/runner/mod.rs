@@ -427,7 +427,7 @@ pub fn run_group(
         emit(buf);
         buf.clear();
         match round {
-            Some(r) if (r.tick + 1) % PROGRESS_ROUNDS == 0 => tick(r.tick + 1),
+            Some(r) if r.tick.saturating_add(1) % PROGRESS_ROUNDS == 0 => tick(r.tick.saturating_add(1)),
             Some(_) => {}
             None => return messages,
         }
@@ -554,12 +554,14 @@ fn drive(
             false => None,
         };
         group.drain_events(buf);
-        *messages += count_messages(buf);
+        // Saturating: a part-run group restored from a crafted checkpoint
+        // may bring any count.
+        *messages = messages.saturating_add(count_messages(buf));
         buf.iter().for_each(&mut *emit);
         buf.clear();
         let Some(r) = round else { return GroupEnd::Done(report(group, *messages)) };
-        if (r.tick + 1) % PROGRESS_ROUNDS == 0 {
-            tick(r.tick + 1);
+        if r.tick.saturating_add(1) % PROGRESS_ROUNDS == 0 {
+            tick(r.tick.saturating_add(1));
         }
         *counted += 1;
         if budget.is_some_and(|n| *counted >= n) && *group.status() == GroupStatus::Running {
