@@ -96,8 +96,16 @@ fn compile_to_casm_assembles_checks_and_runs_like_the_choreography() {
         let (from_src, from_cbc) = (dir.join(format!("{name}.s.replay")), dir.join(format!("{name}.c.replay")));
         let text = std::fs::read_to_string(&src).expect("read the choreography");
         let code = common::parse_expect(&src, &text).exit_code();
-        run(&["run", &arg(&src), "--seed", "2", "-q", "-o", &arg(&from_src)]).expect_code(code);
-        run(&["run", &arg(&cbc), "--seed", "2", "-q", "-o", &arg(&from_cbc)]).expect_code(code);
+        // The fixture's own run arguments (e.g. `--owner`), as the fixture test gives them.
+        let extra = common::parse_args(&src, &text);
+        let run_args = |program: &Path, out: &Path| {
+            let mut args = vec!["run".to_owned(), arg(program), "--seed".into(), "2".into(), "-q".into()];
+            args.extend(["-o".to_owned(), arg(out)]);
+            args.extend(extra.iter().cloned());
+            args
+        };
+        canon(&run_args(&src, &from_src)).expect_code(code);
+        canon(&run_args(&cbc, &from_cbc)).expect_code(code);
         run(&["replay", "diff", &arg(&from_src), &arg(&from_cbc)]).expect_code(0).stdout_has(&["identical"]);
     }
 }

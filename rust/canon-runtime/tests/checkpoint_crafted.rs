@@ -313,7 +313,8 @@ fn every_count_at_its_top_restores_runs_and_reports_without_a_panic() {
 /// and end at its last group; a crafted `first` group near `u64::MAX`
 /// overflowed that check's sum (found by the `checkpoint` fuzz target).
 /// Now refused as a bad position. The lazy part ends the body: `first`
-/// (u64), `count` (u32), then its injections (here none: a u64 length 0).
+/// (u64), `count` (u32), its injections (here none: a u64 length 0), then
+/// its owner (here none: one byte 0).
 #[test]
 fn lazily_loaded_groups_past_the_last_group_are_refused() {
     let p = program("ping_pong_loop.cbc");
@@ -323,7 +324,8 @@ fn lazily_loaded_groups_past_the_last_group_are_refused() {
     let seg = CooperativeRunner.run_segment(&mut m, &mut Vec::new(), &mut |_| {}, &mut |_| {}, Some(3));
     assert_eq!(seg.expect("runs"), Segment::Paused);
     let bytes = m.checkpoint().expect("checkpoints").to_bytes();
-    let n = bytes.len();
+    assert_eq!(bytes.last(), Some(&0), "no owner");
+    let n = bytes.len() - 1;
     let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
     assert_eq!(u64_at(n - 8), 0, "no injections");
     assert_eq!(bytes[n - 12..n - 8], 2u32.to_le_bytes(), "two lazily loaded groups");
