@@ -523,3 +523,35 @@ fn an_owned_cluster_run_is_byte_identical_to_the_local_run() {
     unowned.expect_code(3);
     drop(workers);
 }
+
+/// A coordinator and its workers start together, and each creates the
+/// streams and buckets it finds missing: clients connecting to a fresh
+/// server at once must all succeed, whichever of them creates each stream.
+#[test]
+fn clients_connecting_at_once_to_a_fresh_server_all_connect() {
+    let Some(bin) = nats_server() else {
+        println!("skipped: nats-server is not installed (apt-get install nats-server)");
+        return;
+    };
+    for round in 0..30 {
+        let dir = temp_dir(&format!("cluster-connect-{round}"));
+        let server = start_server(&bin, &dir);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let failures: Vec<String> = rt.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|i| {
+                    let url = server.url.clone();
+                    tokio::spawn(async move { canon_cluster::Cluster::connect(&url, &format!("client{i}")).await })
+                })
+                .collect();
+            let mut failures = Vec::new();
+            for t in tasks {
+                if let Err(e) = t.await.expect("the task ends") {
+                    failures.push(e.to_string());
+                }
+            }
+            failures
+        });
+        assert!(failures.is_empty(), "round {round}: {failures:?}");
+    }
+}

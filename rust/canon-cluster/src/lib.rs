@@ -202,25 +202,38 @@ impl Cluster {
         let checkpoints = bucket(&js, CHECKPOINT_BUCKET).await?;
         let programs = match js.get_object_store(PROGRAM_BUCKET).await {
             Ok(s) => s,
-            Err(_) => js
+            Err(_) => match js
                 .create_object_store(object_store::Config {
                     bucket: PROGRAM_BUCKET.to_owned(),
                     max_age: KEEP,
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| js_err(format!("creating the object store {PROGRAM_BUCKET}: {e}")))?,
+            {
+                Ok(s) => s,
+                // Another client created it first (see `bucket`).
+                Err(e) => match js.get_object_store(PROGRAM_BUCKET).await {
+                    Ok(s) => s,
+                    Err(_) => return Err(js_err(format!("creating the object store {PROGRAM_BUCKET}: {e}"))),
+                },
+            },
         };
-        js.get_or_create_stream(stream::Config {
-            name: WORK_STREAM.to_owned(),
-            subjects: vec![format!("{WORK_SUBJECT}.>")],
-            retention: stream::RetentionPolicy::WorkQueue,
-            max_age: KEEP,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| js_err(format!("creating the stream {WORK_STREAM}: {e}")))?;
+        let work = js
+            .get_or_create_stream(stream::Config {
+                name: WORK_STREAM.to_owned(),
+                subjects: vec![format!("{WORK_SUBJECT}.>")],
+                retention: stream::RetentionPolicy::WorkQueue,
+                max_age: KEEP,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await;
+        // Lost a race to create it (see `bucket`): only a stream still missing is an error.
+        if let Err(e) = work
+            && js.get_stream(WORK_STREAM).await.is_err()
+        {
+            return Err(js_err(format!("creating the stream {WORK_STREAM}: {e}")));
+        }
         Ok(Cluster { client, js, runs, parts, checkpoints, programs, url: url.to_owned() })
     }
 
@@ -276,27 +289,38 @@ impl Cluster {
     }
 }
 
+/// The key-value bucket `name`, created if missing. A coordinator and its
+/// workers start together and each creates what it finds missing: two
+/// clients can both find a bucket missing, and the second create then fails
+/// (its subjects overlap the first's stream) although the bucket now exists
+/// as wanted. So a failed create is followed by one more look-up, and only a
+/// bucket still missing is an error.
 async fn bucket(js: &jetstream::Context, name: &str) -> Result<kv::Store, ClusterError> {
     if let Ok(store) = js.get_key_value(name).await {
         return Ok(store);
     }
     // The bucket's stream, configured as `create_key_value` would: that
     // function first reads account fields that servers before 2.10 do not send.
-    js.get_or_create_stream(stream::Config {
-        name: format!("KV_{name}"),
-        subjects: vec![format!("$KV.{name}.>")],
-        max_messages_per_subject: 1,
-        max_age: KEEP,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        discard: stream::DiscardPolicy::New,
-        num_replicas: 1,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| js_err(format!("creating the bucket {name}: {e}")))?;
-    js.get_key_value(name).await.map_err(|e| js_err(format!("opening the bucket {name}: {e}")))
+    let created = js
+        .get_or_create_stream(stream::Config {
+            name: format!("KV_{name}"),
+            subjects: vec![format!("$KV.{name}.>")],
+            max_messages_per_subject: 1,
+            max_age: KEEP,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            num_replicas: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| js_err(format!("creating the bucket {name}: {e}")));
+    match (created, js.get_key_value(name).await) {
+        (_, Ok(store)) => Ok(store),
+        (Err(e), Err(_)) => Err(e),
+        (Ok(_), Err(e)) => Err(js_err(format!("opening the bucket {name}: {e}"))),
+    }
 }
 
 fn js_err<E: std::fmt::Display>(e: E) -> ClusterError {
