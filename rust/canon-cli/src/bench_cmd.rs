@@ -19,8 +19,9 @@ use canon_replay::{Replay, ReplayWriter};
 use canon_runtime::{Config, CooperativeRunner, Machine, Runner, SeededHost, ThreadedRunner, reexecute};
 use peakmem_alloc::PeakMemAllocTrait;
 
+use crate::alloc::{ALLOC, count_allocations};
+use crate::exit;
 use crate::out::Out;
-use crate::{ALLOC, exit};
 
 /// `canon bench` arguments.
 #[derive(clap::Args, Debug, Clone)]
@@ -110,6 +111,7 @@ const WORKLOADS: &[(&str, Workload)] = &[
 ];
 
 pub fn bench(args: &BenchArgs, out: &mut Out) -> Result<u8> {
+    count_allocations();
     if args.list {
         for (name, _) in WORKLOADS {
             writeln!(out, "{name}")?;

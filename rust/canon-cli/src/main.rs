@@ -1,6 +1,7 @@
 //! `canon`: the command-line face of canon. Parsing arguments, reading and
 //! writing files, printing — the work itself is done by the library crates.
 
+mod alloc;
 mod audit_cmd;
 mod bench_cmd;
 mod bundle_cmd;
@@ -28,13 +29,6 @@ use clap::{CommandFactory, Parser};
 
 pub use cli::exit;
 use cli::{Cli, Command};
-
-/// The counting allocator of the `canon` binary: allocation counts
-/// (`stats_alloc`) under peak live-heap tracking (`peakmem_alloc`), read by
-/// `canon bench`. Both are thin atomic counters around the system allocator.
-#[global_allocator]
-pub(crate) static ALLOC: peakmem_alloc::PeakMemAlloc<&stats_alloc::StatsAlloc<std::alloc::System>> =
-    peakmem_alloc::PeakMemAlloc::new(&stats_alloc::INSTRUMENTED_SYSTEM);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
